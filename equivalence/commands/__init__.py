@@ -1,0 +1,1 @@
+"""Subcommands of ``python -m equivalence`` (one module each)."""

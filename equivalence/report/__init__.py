@@ -1,0 +1,6 @@
+"""Reports: ``report.md``, ``report.html`` and ``certificate.json`` rendered from one list of claims."""
+
+from .provenance import provenance
+from .write import write_report
+
+__all__ = ["write_report", "provenance"]

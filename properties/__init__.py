@@ -1,0 +1,1 @@
+"""Hypothesis strategies and a reusable property suite (see docs/properties.md)."""
