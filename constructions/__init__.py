@@ -47,3 +47,5 @@ __all__ = [
 from .registry import LSAParams, Variant, available, get, register, unregister  # noqa: E402
 
 __all__ += ["Variant", "register", "get", "available", "unregister", "LSAParams"]
+
+from . import variants  # noqa: E402,F401  (registers the shipped gating variants: docs/variants/)

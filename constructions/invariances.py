@@ -13,6 +13,27 @@ list there is not confirmed — these are derived and checked by the property su
   $\mathrm{Re}(\bar y)=\mathrm{Re}(y)$; a per-neuron phase $e^{i\phi}$ on $A_{k,:}$ compensated on $C_{:,k}, E_{:,k}$.
 
 Every map returns a new :class:`~constructions.rnn.GatedLinearRNN`; nothing is modified in place.
+
+**Canonicalisation** (:func:`canonicalize`, derived): one representative of the orbit of a real,
+constant-$\lambda$ RNN under the *discrete and diagonal* symmetries above (permutations, branch and neuron
+rescalings, branch swaps), so that two RNNs related by them have equal canonical weights (up to rounding),
+and a learned RNN can be read next to a construction. The rules, in order:
+
+1. neuron $k$: $A_k, B_k \to \hat A_k, \hat B_k$ of unit norm (the scale $\|A_k\|\|B_k\|$, and any sign,
+   moves into columns $k$ of $C$ and $E$); of the eight sign/order choices $(\pm\hat A_k, \pm\hat B_k)$,
+   $(\pm\hat B_k, \pm\hat A_k)$ the one whose key is largest: $|B_{k,d}|$ first (the branch reading the appended 1 goes to $B$,
+   as in the constructions' query neurons), then the entries of $A_k$, then $B_k$;
+2. gate $m$: $C_m, E_m$ of unit norm with their largest-magnitude entry positive (scale and signs move
+   into column $m$ of $D$); $C_m$ is the branch with more weight on $\lambda=1$ neurons (the memory side),
+   ties broken by the entries;
+3. neurons sorted by $\lambda$ (descending: memories first, queries last), then by their branches;
+   gates sorted by their branches.
+
+Keys are compared after rounding to 10 decimals (:data:`KEY_DECIMALS`), so values equal up to rounding
+tie and later keys decide. Zero rows stay zero. What canonicalisation cannot remove: neurons that share
+one $\lambda$ may be *mixed* by an invertible linear map without changing the function (only generalised
+permutations are exact parameter symmetries, ``docs/paper`` §Invariances). Compare such models at the
+level of function, e.g. with the cubic coefficient tensor of :mod:`equivalence.training.mechanism`.
 """
 
 import torch
@@ -30,15 +51,21 @@ __all__ = [
     "swap_input_branches",
     "swap_output_branches",
     "conjugate",
+    "canonicalize",
+    "KEY_DECIMALS",
 ]
+
+#: canonicalisation compares keys rounded to this many decimals (after normalising rows to unit norm)
+KEY_DECIMALS = 10
 
 
 def _rebuild(rnn: GatedLinearRNN, **changes) -> GatedLinearRNN:
     w = rnn.weights()._asdict()
     w = {k: (v.detach().clone() if isinstance(v, Tensor) else v) for k, v in w.items()}
     w.update(changes)
+    kw = {"upstream": rnn.upstream} if getattr(rnn, "upstream", None) is not None else {}
     return GatedLinearRNN(w["A"], w["B"], w["lam"], w["C"], w["E"], w["D"], decay=rnn.decay,
-                          real_output=rnn.real_output)
+                          real_output=rnn.real_output, **kw)
 
 
 def _check_perm(perm: Tensor, n: int, what: str) -> Tensor:
@@ -116,3 +143,78 @@ def conjugate(rnn: GatedLinearRNN) -> GatedLinearRNN:
     w = {k: (v.detach().conj().resolve_conj().clone() if isinstance(v, Tensor) else v)
          for k, v in rnn.weights()._asdict().items()}
     return _rebuild(rnn, **w)
+
+
+# -- canonicalisation -------------------------------------------------------------------------------
+def _key(v: Tensor) -> tuple[float, ...]:
+    """Lexicographic key of a vector, rounded so that values equal up to rounding tie."""
+    return tuple(round(float(a), KEY_DECIMALS) + 0.0 for a in v)  # + 0.0 maps -0.0 to 0.0
+
+
+def _unit(v: Tensor) -> tuple[Tensor, float]:
+    norm = float(v.norm())
+    return (v / norm, norm) if norm > 0 else (v, 0.0)
+
+
+def _sign_largest_positive(v: Tensor) -> float:
+    """+1 or -1 so that the (first) largest-magnitude entry of ``sign * v`` is positive (rounded keys)."""
+    mags = torch.round(v.abs(), decimals=KEY_DECIMALS)
+    if float(mags.max()) == 0:
+        return 1.0
+    i = int(torch.nonzero(mags == mags.max())[0, 0])
+    return 1.0 if float(v[i]) > 0 else -1.0
+
+
+def canonicalize(rnn: GatedLinearRNN) -> GatedLinearRNN:
+    r"""Canonical representative of ``rnn`` under neuron/gate permutations, branch and neuron rescalings and
+    branch swaps (rules in the module docstring; derived, not from the paper). The result computes the same
+    function as ``rnn`` (up to rounding) and is the same for every RNN related to ``rnn`` by those maps.
+
+    Only real weights with a constant $\lambda$ are accepted (``ValueError`` otherwise): for complex
+    $\lambda$ the per-neuron phase would need its own rule, and an input-dependent decay has no
+    $\lambda$ to sort by.
+    """
+    if not isinstance(rnn, GatedLinearRNN):
+        raise TypeError(f"rnn must be a GatedLinearRNN; got {type(rnn).__name__}")
+    if rnn.lam is None:
+        raise ValueError("canonicalize needs a constant lambda; this RNN has an input-dependent decay")
+    if rnn.is_complex:
+        raise ValueError("canonicalize needs real weights; this RNN is complex (per-neuron phases have no "
+                         "canonical rule here)")
+    A, B, lam, C, E, D = (w.detach().clone() for w in rnn.weights())
+    n, m, d = rnn.num_neurons, rnn.num_gates, rnn.d
+    # 1. neurons: unit-norm branches, scale into C and E (only the product h_k C_{:,k} E_{:,k'} matters)
+    for k in range(n):
+        a, na = _unit(A[k])
+        b, nb = _unit(B[k])
+        if na == 0 or nb == 0:  # the neuron's drive is identically zero
+            A[k], B[k] = 0.0, 0.0
+            continue
+        # independent signs are symmetries too: input-branch rescaling by -1 composed with neuron rescaling by -1
+        options = [(sa * sb, sa * x, sb * y) for x, y in ((a, b), (b, a)) for sa in (1.0, -1.0) for sb in (1.0, -1.0)]
+        sign, A[k], B[k] = max(options, key=lambda o: (round(abs(float(o[2][d])), KEY_DECIMALS), _key(o[1]), _key(o[2])))
+        # the drive is now u_k / (sign * na * nb): both output branches read h_k, so both columns compensate
+        C[:, k] *= sign * na * nb
+        E[:, k] *= sign * na * nb
+    # 2. neuron order: lambda descending, then the branches
+    order = sorted(range(n), key=lambda k: (-round(float(lam[k]), KEY_DECIMALS), tuple(-v for v in _key(A[k])),
+                                            tuple(-v for v in _key(B[k]))))
+    p = torch.tensor(order, dtype=torch.long, device=A.device)
+    A, B, lam, C, E = A[p], B[p], lam[p], C[:, p], E[:, p]
+    # 3. gates: unit-norm branches with positive largest entry; the memory side in C
+    memory = (lam - 1).abs() <= 10.0 ** -KEY_DECIMALS
+    for j in range(m):
+        c, nc = _unit(C[j])
+        e, ne = _unit(E[j])
+        if nc == 0 or ne == 0:  # the gate's output is identically zero
+            C[j], E[j], D[:, j] = 0.0, 0.0, 0.0
+            continue
+        sc, se = _sign_largest_positive(c), _sign_largest_positive(e)
+        c, e = sc * c, se * e
+        D[:, j] *= nc * ne * sc * se
+        key_c = (round(float(c[memory].abs().sum()), KEY_DECIMALS), _key(c))
+        key_e = (round(float(e[memory].abs().sum()), KEY_DECIMALS), _key(e))
+        C[j], E[j] = (c, e) if key_c >= key_e else (e, c)
+    gorder = sorted(range(m), key=lambda j: (tuple(-v for v in _key(C[j])), tuple(-v for v in _key(E[j]))))
+    q = torch.tensor(gorder, dtype=torch.long, device=A.device)
+    return _rebuild(rnn, A=A, B=B, lam=lam, C=C[q], E=E[q], D=D[:, q])

@@ -22,8 +22,16 @@ Optional hooks, used when present:
 
 - ``symbolic_weights(params_arrays)``: the construction's :class:`~constructions.rnn.RNNWeights` computed
   from NumPy object arrays (SymPy symbols), for the symbolic prover's symbolic-weight tier;
+- ``symbolic_reference(*params_arrays, x)``: the reference on NumPy object arrays (``x``: ``[T, d]``), for
+  variants whose reference is not plain LSA;
 - ``magnitude(params, x)``: the reference computed on absolute values (tolerance model's $M$);
-- ``path_length(params, T)``: number of successive roundings along one path (tolerance model's $n$).
+- ``path_length(params, T)``: number of successive roundings along one path (tolerance model's $n$);
+- ``degenerate(params, g, kind)``: params made degenerate (kinds of ``equivalence.numeric.degenerate_``)
+  while staying in the variant's domain.
+
+``params_arrays`` are the params' tensor fields in declaration order (``None`` for absent optional ones).
+The shipped variants (``constructions.variants``, ``docs/variants/``) register on import of ``constructions``;
+:func:`summary` tabulates every registered variant.
 """
 
 from collections.abc import Callable
@@ -37,7 +45,7 @@ from .attention import LinearSelfAttention
 from .lsa import compressed_weights, direct_weights, lsa_to_rnn, num_neurons_compressed, num_neurons_direct
 from .rnn import GatedLinearRNN
 
-__all__ = ["Variant", "register", "get", "available", "unregister", "LSAParams", "STATUSES"]
+__all__ = ["Variant", "register", "get", "available", "unregister", "summary", "LSAParams", "STATUSES"]
 
 STATUSES = ("exact", "partial", "impossible")
 _REGISTRY: dict[str, "Variant"] = {}
@@ -119,6 +127,18 @@ def available() -> list[str]:
     return sorted(_REGISTRY)
 
 
+def summary(d: int = 4, heads: int = 2, seed: int = 0) -> list[dict]:
+    """One row per registered variant: ``name``, ``status``, ``neurons`` (the construction's state size for
+    parameters sampled at ``d``, ``heads`` with the variant's default sizes), ``source``, ``partial_reason``."""
+    rows = []
+    for name in available():
+        v = _REGISTRY[name]
+        p = v.sample_params(d, heads, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+        rows.append({"name": name, "status": v.status, "neurons": v.num_neurons(p), "source": v.source,
+                     "partial_reason": v.partial_reason})
+    return rows
+
+
 # -- the base construction of the paper, as registered variants ---------------------------------
 @dataclass(frozen=True)
 class LSAParams:
@@ -179,6 +199,12 @@ class _LSAVariant(Variant):
 
     def construct(self, params):
         return lsa_to_rnn(params.lsa(), self.method)
+
+    def degenerate(self, params, g, kind):
+        """Degenerate weights (rank one, zero rows, halves, scaled by 10^(-3..3)): every LSA weight is free."""
+        from .variants.family import degenerate_params
+
+        return degenerate_params(params, ("W_Q", "W_K", "W_V", "W_O"), g, kind)
 
     def symbolic_weights(self, W_Q, W_K, W_V, W_O=None):
         build = direct_weights if self.method == "direct" else compressed_weights

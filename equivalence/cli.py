@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.run(args))
-    except (ValueError, TypeError, KeyError, FileNotFoundError, PermissionError) as e:
+    except (ValueError, TypeError, KeyError, OSError) as e:  # OSError: e.g. --out is an existing file
         msg = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"error: {msg}", file=sys.stderr)
         return 2

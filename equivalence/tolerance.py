@@ -130,6 +130,9 @@ def compare(
     """
     if not (isinstance(candidate, Tensor) and isinstance(reference, Tensor) and isinstance(magnitude, Tensor)):
         raise TypeError("compare takes torch tensors (candidate, reference, magnitude)")
+    if reference.is_complex() or magnitude.is_complex():
+        raise TypeError(f"reference and magnitude must be real (float64) tensors; got {reference.dtype} and "
+                        f"{magnitude.dtype}")
     if candidate.shape != reference.shape or magnitude.shape != reference.shape:
         raise ValueError(
             f"shapes differ: {label} {tuple(candidate.shape)}, reference {tuple(reference.shape)}, "
@@ -175,5 +178,12 @@ def relative_bound(golden: Tensor, low_precision_reference: Tensor, *, fudge: fl
     r"""Bound for fp16/bf16 candidates: ``fudge`` times the error of a plain reference computed at the same
     precision (PyTorch's SDPA test pattern): the candidate may be at most ``fudge`` × further from the
     float64 golden than the naive computation at that precision, elementwise, plus ``floor``."""
+    if not (isinstance(golden, Tensor) and isinstance(low_precision_reference, Tensor)):
+        raise TypeError("relative_bound takes torch tensors (golden, low_precision_reference)")
+    if golden.is_complex() or low_precision_reference.is_complex():
+        raise TypeError("relative_bound takes real tensors; got complex")
+    if golden.shape != low_precision_reference.shape:
+        raise ValueError(f"shapes differ: golden {tuple(golden.shape)}, low-precision reference "
+                         f"{tuple(low_precision_reference.shape)}; expected one shape")
     lp = (low_precision_reference.detach().to("cpu", torch.float64) - golden.detach().to("cpu", torch.float64)).abs()
     return fudge * lp + floor

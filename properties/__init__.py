@@ -1,1 +1,12 @@
-"""Hypothesis strategies and a reusable property suite (see docs/properties.md)."""
+"""Hypothesis strategies and a reusable property suite for layers claimed to implement linear self-attention
+(Zucchet et al. 2023, arXiv 2309.01775, Sec. 3); see docs/properties.md and docs/reliability.md.
+
+Modules (imported on demand; this package imports nothing heavy, so its pytest plugin costs nothing):
+
+- :mod:`properties.strategies` — sizes, weights (generic / degenerate), sequences (seeded), lambda;
+- :mod:`properties.oracle` — float64 references, magnitudes $M$ and rounding budgets $n$;
+- :mod:`properties.suite` — the properties (``check_*``), targets for the constructions or a user's layer;
+- :mod:`properties.plugin` — ``pytest --pyargs properties --lsa-layer MODULE:ATTR``;
+- :mod:`properties.mutations` and :mod:`properties.reliability` — mutants and the reliability table
+  (``python -m properties.reliability``).
+"""

@@ -1,20 +1,34 @@
-"""Deterministic, atomic writers for the three report files.
+"""Deterministic, atomic writers for the three report files (one data model: the certificate).
 
-Every file is written to a temporary file in the target folder and moved into place with
-``os.replace``, so a killed run leaves the previous report intact and never a half-written one.
+``certificate.json`` is the data; ``report.md`` and ``report.html`` are rendered from it only. Every file is
+written to a temporary file in the target folder and moved into place with ``os.replace``, so a killed
+run leaves the previous report intact and never a half-written one.
+
+**Byte-identical reports.** With ``SOURCE_DATE_EPOCH`` set, the date comes from it and every claim's
+``seconds`` is written as ``0.0`` with ``"timings": "omitted"`` (run times vary from run to run); without
+it, timings are recorded (``"timings": "recorded"``). The recorded command omits ``--out`` and
+``--no-progress``, which do not change any result. JSON is written with sorted keys.
 """
 
-import html
 import json
 import os
+import re
+import shlex
 import tempfile
 from pathlib import Path
 
 from ..claims import ClaimResult
+from .integrity import SCHEMA, integrity
+
+__all__ = ["atomic_write", "certificate", "write_report", "render_markdown", "render_html", "STATUS_MARK",
+           "normalise_command", "dumps"]
 
 STATUS_MARK = {"proved": "PROVED", "passed": "PASSED", "empirical": "EMPIRICAL", "expected-failure": "REFUTED (as expected)",
                "refuted": "REFUTED", "failed": "FAILED", "unexpected-pass": "UNEXPECTED PASS",
                "not-supported": "NOT SUPPORTED", "error": "ERROR", "skipped": "SKIPPED"}
+PAPER = {"title": "Gated recurrent neural networks discover attention",
+         "authors": "Zucchet, Kobayashi, Akram, von Oswald, Larcher, Steger, Sacramento",
+         "arxiv": "2309.01775"}
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -34,64 +48,77 @@ def atomic_write(path: Path, data: str | bytes) -> None:
         raise
 
 
+def normalise_command(command: str) -> str:
+    """Drop ``--out PATH`` / ``--out=PATH`` and ``--no-progress`` (they change no result)."""
+    try:
+        parts = shlex.split(command)
+    except ValueError:
+        return command
+    out, skip = [], False
+    for p in parts:
+        if skip:
+            skip = False
+            continue
+        if p == "--out":
+            skip = True
+            continue
+        if p.startswith("--out=") or p == "--no-progress":
+            continue
+        out.append(p)
+    return " ".join(shlex.quote(p) if re.search(r"[^\w@%+=:,./-]", p) else p for p in out)
+
+
+def dumps(cert: dict) -> str:
+    return json.dumps(cert, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def certificate(claims: list[ClaimResult], provenance: dict, command: str) -> dict:
-    return {
-        "schema": "attention-rnn-equivalence/certificate/v1",
-        "paper": {"title": "Gated recurrent neural networks discover attention",
-                  "authors": "Zucchet, Kobayashi, Akram, von Oswald, Larcher, Steger, Sacramento",
-                  "arxiv": "2309.01775"},
-        "command": command,
+    reproducible = os.environ.get("SOURCE_DATE_EPOCH") is not None
+    dicts = []
+    for c in sorted(claims, key=lambda c: c.id):
+        d = c.to_dict()
+        if reproducible:
+            d["seconds"] = 0.0
+        dicts.append(d)
+    ids = [d["id"] for d in dicts]
+    dup = sorted({i for i in ids if ids.count(i) > 1})
+    if dup:
+        raise ValueError(f"claim ids must be unique in a report; duplicated: {', '.join(dup)}")
+    cert = {
+        "schema": SCHEMA,
+        "paper": dict(PAPER),
+        "command": normalise_command(command),
         "provenance": provenance,
         "all_ok": all(c.ok for c in claims),
-        "claims": [c.to_dict() for c in claims],
+        "timings": "omitted" if reproducible else "recorded",
+        "claims": dicts,
     }
-
-
-def render_markdown(cert: dict) -> str:
-    p = cert["provenance"]
-    lines = [
-        "# Equivalence report: gated linear RNNs vs linear self-attention", "",
-        f"Overall: **{'ALL CLAIMS HOLD' if cert['all_ok'] else 'SOME CLAIMS FAIL'}**  ",
-        f"Date: {p['date']} · package {p['package']['version']} · commit `{p['git']['commit']}`"
-        f"{' (dirty)' if p['git'].get('dirty') else ''} · device {p['device']}  ",
-        f"Reproduce: `{cert['command']}`", "",
-        "| claim | status | kind | construction | tier |", "|---|---|---|---|---|",
-    ]
-    for c in cert["claims"]:
-        lines.append(f"| `{c['id']}` | {STATUS_MARK.get(c['status'], c['status'])} | {c['kind']} | "
-                     f"{c['construction']} | {c['tier']} |")
-    lines.append("")
-    for c in cert["claims"]:
-        lines += [f"## `{c['id']}` — {c['title']}", "", f"**Status:** {STATUS_MARK.get(c['status'], c['status'])}", "",
-                  c["statement"], ""]
-        if c["latex"]:
-            lines += ["$$", c["latex"], "$$", ""]
-        if c["sizes"]:
-            lines.append("Sizes: " + ", ".join(f"{k}={v}" for k, v in sorted(c["sizes"].items())) + "  ")
-        if c["evidence"]:
-            lines.append("Evidence: " + ", ".join(f"{k}={v}" for k, v in sorted(c["evidence"].items())) + "  ")
-        if c["statement_digest"]:
-            lines.append(f"Statement digest (sha256): `{c['statement_digest']}`  ")
-        if c["counterexample"]:
-            lines += ["", "Counterexample:", "```json", json.dumps(c["counterexample"], indent=2, sort_keys=True), "```"]
-        if c["message"]:
-            lines += ["", f"> {c['message']}"]
-        lines.append("")
-    lines += ["## Provenance", "```json", json.dumps(p, indent=2, sort_keys=True), "```", ""]
-    return "\n".join(lines)
-
-
-def render_html(cert: dict) -> str:
-    md = render_markdown(cert)
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            "<title>Equivalence report</title></head><body><pre>" + html.escape(md) + "</pre></body></html>\n")
+    cert["integrity"] = integrity(cert)
+    return cert
 
 
 def write_report(claims: list[ClaimResult], out: Path, *, provenance: dict, command: str) -> dict:
-    """Write ``report.md``, ``report.html`` and ``certificate.json`` into ``out`` atomically; return the certificate."""
+    """Write ``certificate.json``, ``report.md`` and ``report.html`` into ``out`` atomically; return the certificate."""
+    from .html import render_html
+    from .markdown import render_markdown
+
     cert = certificate(claims, provenance, command)
     out = Path(out)
-    atomic_write(out / "certificate.json", json.dumps(cert, indent=2, sort_keys=True, allow_nan=False) + "\n")
-    atomic_write(out / "report.md", render_markdown(cert))
-    atomic_write(out / "report.html", render_html(cert))
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a folder; expected a folder for the three report files")
+    texts = {"certificate.json": dumps(cert), "report.md": render_markdown(cert), "report.html": render_html(cert)}
+    for name, text in texts.items():
+        atomic_write(out / name, text)
     return cert
+
+
+def render_markdown(cert: dict) -> str:
+    from .markdown import render_markdown as _r
+
+    return _r(cert)
+
+
+def render_html(cert: dict) -> str:
+    from .html import render_html as _r
+
+    return _r(cert)

@@ -1,0 +1,115 @@
+"""``python -m benchmarks [--quick] [--device cuda] [--out DIR]``: run the four workloads of issue 7."""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from .common import WorkloadResult, load, machine, roofline
+
+__all__ = ["main", "WORKLOADS"]
+
+WORKLOADS = ("w1", "w2", "w3", "w4")
+
+SMOKE_SIZES = {"B": 2, "T": 256, "d": 8, "H": 1, "dk": 4, "dv": 4}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="fewer repeats and sizes (under 2 minutes on 2 CPU cores)")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i]")
+    p.add_argument("--out", type=Path, default=Path("reports/benchmarks"), help="output folder")
+    p.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated subset of w1,w2,w3,w4")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's default)")
+    p.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default: by mode)")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
+    p.add_argument("--smoke", action="store_true",
+                   help="tiny sizes, one round: checks that everything runs (figures meaningless)")
+    args = p.parse_args(argv)
+    only = [w.strip() for w in args.only.split(",") if w.strip()]
+    bad = [w for w in only if w not in WORKLOADS]
+    if bad:
+        p.error(f"--only: unknown workload(s) {bad}; expected a subset of {','.join(WORKLOADS)}")
+    args.only = only
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        p.error("--device cuda requested but CUDA is not available on this machine")
+    if args.device != "cpu" and not args.device.startswith("cuda"):
+        p.error(f"--device must be cpu or cuda[:i]; got {args.device!r}")
+    if args.threads is not None and args.threads < 1:
+        p.error(f"--threads must be >= 1; got {args.threads}")
+    return args
+
+
+def run(args: argparse.Namespace) -> tuple[list[WorkloadResult], dict]:
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.set_float32_matmul_precision("highest")
+    info = machine(args.device)
+    info["mode"] = "smoke" if args.smoke else ("quick" if args.quick else "full")
+    info["warnings"] = []
+    la, cores = info["load_average_start"], info["cores_available"] or 1
+    if la and la[0] > cores and torch.get_num_threads() > 1 and args.device == "cpu":
+        msg = (f"load average {la[0]} exceeds the {cores} available cores: other processes compete for the CPU and "
+               f"multi-threaded torch ops stall at their thread barriers, so timings become erratic; "
+               f"rerun when the machine is quiet, or with --threads 1 for stable ratios")
+        info["warnings"].append(msg)
+        print(f"[benchmarks] warning: {msg}", file=sys.stderr, flush=True)
+    info["roofline"] = roofline(args.device, quick=args.quick or args.smoke)
+    quick = args.quick or args.smoke
+    reps = 1 if args.smoke else args.repeats
+    results: list[WorkloadResult] = []
+    t0 = time.perf_counter()
+    for w in args.only:
+        print(f"[benchmarks] {w} ...", file=sys.stderr, flush=True)
+        if w == "w1":
+            from . import w1_forward
+
+            results += w1_forward.run(quick=quick, device=args.device, repeats=reps, memory=not args.no_memory,
+                                      sizes=SMOKE_SIZES if args.smoke else None)
+            for r in results:
+                if r.workload == "w1" and r.limits.get("flops"):
+                    _limit(r, info["roofline"])
+        elif w == "w2":
+            from . import w2_properties
+
+            results += w2_properties.run(quick=quick, device=args.device, repeats=reps, smoke=args.smoke)
+        elif w == "w3":
+            from . import w3_symbolic
+
+            results += w3_symbolic.run(quick=quick, smoke=args.smoke)
+        elif w == "w4":
+            from . import w4_training
+
+            results += w4_training.run(quick=quick, device=args.device, smoke=args.smoke)
+    info["seconds_total"] = round(time.perf_counter() - t0, 1)
+    info["load_average_end"] = load()
+    return results, info
+
+
+def _limit(r: WorkloadResult, roof: dict) -> None:
+    """Physical limit of workload 1: the larger of (minimal flops / measured matmul rate) and
+    (x and y bytes / measured copy bandwidth)."""
+    f = r.limits["flops"]
+    t_flops = f["minimal"] / roof["matmul_flops_per_s"]
+    t_bytes = r.limits["bytes_x_plus_y"] / (roof["copy_bytes_per_s"] / 2)
+    limit = max(t_flops, t_bytes)
+    par = r.case("rnn parallel").median
+    r.limits["physical_limit_s"] = limit
+    r.limits["physical_limit_basis"] = (f"max(minimal flops {f['minimal']:.3g} / {roof['matmul_flops_per_s']:.3g} "
+                                        f"flop/s = {t_flops * 1e3:.2f} ms, x+y bytes / copy bandwidth = "
+                                        f"{t_bytes * 1e3:.2f} ms)")
+    r.limits["parallel_over_limit"] = par / limit if limit > 0 else float("nan")
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .report import table, write_all
+
+    args = parse(argv)
+    results, info = run(args)
+    print(table(results, info))
+    command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
+    for path in write_all(results, info, args.out, command.strip()):
+        print(f"wrote {path}")
+    return 0

@@ -1,0 +1,367 @@
+r"""Chunked matmul ("attention") form of a structured gated RNN whose output gates pair a memory with a query.
+
+Derived from the template of Zucchet et al. 2023 (Sec. 3) and the direct construction (App. A). Suppose every
+kept output gate $g$ reads, through one-hot rows of $C$ and $E$, one *memory* neuron $p(g)$ ($\lambda_p\ne0$,
+constant) and one *instantaneous* neuron $r(g)$ ($\lambda_r=0$, so $h_{r,t}=u_{r,t}$). With the factored input
+gate $u_p = a_{\alpha(p)} b_{\beta(p)}$ ($a = A_u\tilde x$, $b = B_u\tilde x$) and $D = D_u[:,\gamma]$,
+
+$$ y_t = \sum_g D_u[:,\gamma(g)]\; w_g\, u_{r(g),t} \sum_{s\le t}\lambda_{p(g)}^{t-s}\, a_{\alpha(p(g)),s}\, b_{\beta(p(g)),s}
+          + (\text{initial state}), \qquad w_g = c_g e_g . $$
+
+Group the gates by *value channel* $(\alpha,\gamma,\lambda)$; channels whose lists of *keys*
+$(\beta, r, w)$ coincide form a **head** with values $v_s = (a_{\alpha,s})_\alpha$, keys $k_s = (b_{\beta,s})_\kappa$,
+queries $q_t = (w_\kappa u_{r_\kappa,t})_\kappa$, one decay $\lambda$ and output map $D_u[:,\gamma]$:
+
+$$ y_t = \sum_{\text{heads}} D_u[:,\gamma]\,\sum_{s\le t}\lambda^{t-s}\,(k_s\!\cdot q_t)\,v_s . $$
+
+This is causal (decayed) linear attention, evaluated in chunks of $L$ steps like flash-linear-attention's
+``chunk`` kernels: within a chunk, $(Q K^\top\odot\Gamma)V$ with $\Gamma_{ts}=\lambda^{t-s}$ ($s\le t$); across chunks, the
+state $S\in\mathbb{R}^{d_v\times d_k}$ with $S \leftarrow \lambda^{L} S + \sum_s \lambda^{L-1-s} v_s k_s^\top$ and
+$y_t \mathrel{+}= \lambda^{j+1} S q_t$. $S[v,\kappa]$ *is* the memory neuron $p$ at that position, so initial and
+final states map to the template's $h$ exactly. Powers of $\lambda$ come from a cumulative product: no division,
+no logarithm ($\lambda$ complex or tiny is fine). For the direct construction of one head ($d_k=d_v=16$) this costs
+$\approx 2L(d_k+d_v)+4d_kd_v$ flops per token instead of $\approx 2n(d+1)+4mn$ for the dense template.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from jaxtyping import Inexact
+from torch import Tensor
+
+from .scan import scan_chunked, scan_loop
+
+__all__ = ["HeadBatch", "AttentionHeads", "detect_heads", "chunk_attention", "CHUNK"]
+
+#: intra-chunk length L of the matmul form
+CHUNK = 64
+
+
+@dataclass(frozen=True)
+class HeadBatch:
+    """Heads with the same ``(d_k, d_v)``, stacked. ``q``, ``q2``, ``k``, ``v`` are row ranges of the fused
+    projection (``q2`` is ``None`` when the query's second factor is a constant, folded into ``q_w``)."""
+
+    H: int
+    dk: int
+    dv: int
+    q: slice
+    q2: slice | None
+    k: slice
+    v: slice
+    q_w: Tensor | None  # [H*dk] weight w = c*e (times a folded constant); None: all ones
+    D_cols: Tensor  # [d_out, H*dv]
+    lam: Tensor  # [H]
+    mem: Tensor  # [H, dv, dk] memory neuron at each state position
+
+
+@dataclass(frozen=True)
+class AttentionHeads:
+    r"""The matmul form of a structured RNN (module docstring). ``W``, ``bias``: one fused projection of $x$
+    onto every row the heads need (the distinct rows of $A$, $B$ they read, gathered once at plan time)."""
+
+    batches: tuple[HeadBatch, ...]
+    value_side: str  # "A": values from the A branch, keys from B; "B": swapped
+    W: Tensor  # [R, d]
+    bias: Tensor  # [R]
+    unc: tuple[slice, slice]  # rows of the uncovered neurons' two branches
+    query: Tensor  # [n_q] neurons with lambda = 0
+    uncovered: Tensor  # [n_u] memory neurons no head reads (only their final state is needed)
+    n: int
+
+    def head_decays(self, lam_t: Tensor, step: int) -> list[Tensor] | None:
+        r"""Per head batch, the head's decay $\lambda_t$ ``[B, T, H]`` when every memory of each head has the same
+        $\lambda_t$ at every step (checked exactly, ``step`` time steps at a time); else ``None``."""
+        out: list[list[Tensor]] = [[] for _ in self.batches]
+        for t0 in range(0, lam_t.shape[1], step):
+            lc = lam_t[:, t0:t0 + step]
+            for i, hb in enumerate(self.batches):
+                flat = hb.mem.reshape(-1)
+                start = int(flat[0])
+                if bool((flat == torch.arange(start, start + flat.numel(), device=flat.device)).all()):
+                    lt = lc[..., start:start + flat.numel()]  # a slice: no copy
+                else:
+                    lt = lc[..., flat]
+                lt = lt.unflatten(-1, (hb.H, hb.dv * hb.dk))
+                if lt.is_complex():
+                    if not bool((lt == lt[..., :1]).all()):
+                        return None
+                else:
+                    if not bool(torch.equal(lt.amin(-1), lt.amax(-1))):  # (separate reductions: faster than aminmax)
+                        return None
+                out[i].append(lt[..., 0])
+        return [torch.cat(parts, dim=1) for parts in out]
+
+    def forward(self, plan, x: Tensor, h0: Tensor, *, chunk: int | None = None, return_state: bool = True,
+                lam_t: Tensor | None = None, decays: list[Tensor] | None = None,
+                real: bool = False) -> tuple[Tensor, Tensor | None]:
+        """``x`` real or in the plan's dtype (cast chunk by chunk); ``decays`` from :meth:`head_decays` and the
+        full ``lam_t`` for an input-dependent decay."""
+        from .structured import _records_grad, super_chunk
+
+        Bsz, T, _ = x.shape
+        L = CHUNK
+        dtype = self.W.dtype
+        # the largest buffer is the score tensor [B, H, S/L, L, L]: size super-chunks by it
+        width = sum(hb.H * max(L, hb.dk, hb.dv) for hb in self.batches) or L
+        S = chunk or super_chunk(Bsz, width * (2 if decays else 1), dtype.itemsize, T, multiple=L)
+        grad = _records_grad(x, h0)
+        out_dtype = h0.real.dtype if real else h0.dtype
+        y = None if grad else h0.new_empty(Bsz, T, plan.d_out, dtype=out_dtype)
+        parts = []
+        states = [h0[:, hb.mem.reshape(-1)].reshape(Bsz, *hb.mem.shape) for hb in self.batches]
+        need_unc = return_state and self.uncovered.numel() > 0
+        h_unc = h0[:, self.uncovered]
+        for t0 in range(0, T, S):
+            xc = x[:, t0:t0 + S].to(dtype)
+            p = torch.nn.functional.linear(xc, self.W, self.bias)  # [B, S, R]
+            yc = None
+            for i, hb in enumerate(self.batches):
+                q = p[..., hb.q] if hb.q2 is None else p[..., hb.q] * p[..., hb.q2]
+                if hb.q_w is not None:
+                    q = q * hb.q_w
+                lam = hb.lam if decays is None else decays[i][:, t0:t0 + S]
+                o, states[i] = chunk_attention(q.unflatten(-1, (hb.H, hb.dk)), p[..., hb.k].unflatten(-1, (hb.H, hb.dk)),
+                                               p[..., hb.v].unflatten(-1, (hb.H, hb.dv)), lam, states[i], chunk=L)
+                contrib = o.flatten(-2) @ hb.D_cols.T
+                yc = contrib if yc is None else yc + contrib
+            if yc is None:
+                yc = h0.new_zeros(Bsz, xc.shape[1], plan.d_out)
+            if real and yc.is_complex():
+                yc = yc.real
+            if need_unc:
+                u = p[..., self.unc[0]] * p[..., self.unc[1]]
+                lam_unc = plan.lam[self.uncovered] if lam_t is None else lam_t[:, t0:t0 + S][..., self.uncovered]
+                _, h_unc = (scan_chunked if u.shape[1] > 2 else scan_loop)(lam_unc, u, h_unc)
+            if y is None:
+                parts.append(yc)
+            else:
+                y[:, t0:t0 + S] = yc
+        if y is None:
+            y = torch.cat(parts, dim=1) if parts else h0.new_zeros(Bsz, 0, plan.d_out, dtype=out_dtype)
+        if not return_state:
+            return y, None
+        if T == 0:
+            return y, h0
+        # final state in the template's neuron order: memories from the head states, queries from the last step
+        a, b = plan.branches(x[:, -1].to(dtype))
+        last_u = a[:, plan.A.index[self.query]] * b[:, plan.B.index[self.query]]
+        pieces = [(hb.mem.reshape(-1), s.reshape(Bsz, -1)) for hb, s in zip(self.batches, states)]
+        pieces += [(self.query, last_u), (self.uncovered, h_unc)]
+        idx = torch.cat([i for i, _ in pieces])
+        val = torch.cat([v for _, v in pieces], dim=1)
+        if grad:
+            hT = torch.zeros_like(h0).index_put((torch.arange(Bsz, device=x.device)[:, None], idx[None]), val)
+        else:
+            hT = h0.new_zeros(Bsz, self.n).index_copy_(1, idx, val)
+        return y, hT
+
+
+def _powers(lam: Tensor, L: int) -> Tensor:
+    """``[H, L+1]``: $\\lambda^0..\\lambda^L$ by cumulative product (no division)."""
+    ones = torch.ones_like(lam)[:, None]
+    return torch.cat([ones, torch.cumprod(lam[:, None].expand(-1, L), dim=1)], dim=1)
+
+
+def chunk_attention(
+    q: Inexact[Tensor, "batch time heads d_k"],
+    k: Inexact[Tensor, "batch time heads d_k"],
+    v: Inexact[Tensor, "batch time heads d_v"],
+    lam: Inexact[Tensor, " heads"] | Inexact[Tensor, "batch time heads"],
+    state: Inexact[Tensor, "batch heads d_v d_k"],
+    *,
+    chunk: int = CHUNK,
+) -> tuple[Inexact[Tensor, "batch time heads d_v"], Inexact[Tensor, "batch heads d_v d_k"]]:
+    r"""Decayed causal linear attention in chunks of ``chunk`` steps, $S_t = \lambda_t S_{t-1} + v_tk_t^\top$,
+    $o_t = S_tq_t$, from the state ``state`` $=S_0$; returns ``(o, S_T)``.
+
+    ``lam``: one constant decay per head ``[H]`` ($\Gamma_{ts}=\lambda^{t-s}$ from powers), or one decay per head
+    and step ``[B, T, H]`` (input-dependent, Mamba-2/simple-GLA style): then
+    $\Gamma_{ts}=\prod_{s<r\le t}\lambda_r$ is a cumulative product down the masked matrix
+    $X_{rj} = \lambda_r\,[r>j] + [r\le j]$ (each entry a plain product of the factors in its segment: no
+    division, no logarithm; zeros, negative and complex decays are exact cases)."""
+    Bsz, T, H, dk = q.shape
+    dv = v.shape[-1]
+    if T == 0:
+        return v.new_zeros(Bsz, 0, H, dv), state
+    L = min(chunk, T)
+    K = -(-T // L)
+    pad = K * L - T
+    last = L - pad  # length of the last chunk
+
+    def blocks(t: Tensor, fill: float = 0.0) -> Tensor:  # [B, T, H, e] -> [B, H, K, L, e]
+        if pad:
+            t = torch.cat([t, t.new_full((Bsz, pad, H, t.shape[-1]), fill)], dim=1)
+        return t.reshape(Bsz, K, L, H, t.shape[-1]).permute(0, 3, 1, 2, 4)
+
+    qb, kb, vb = blocks(q), blocks(k), blocks(v)
+    scores = qb @ kb.transpose(-1, -2)  # [B, H, K, L(t), L(s)]
+    tt = torch.arange(L, device=q.device)
+    varying = lam.ndim == 3
+    unit = not varying and bool((lam == 1).all())
+    if varying:
+        a = blocks(lam[..., None], fill=1.0)[..., 0]  # [B, H, K, L]; padded steps decay by 1
+        X = torch.where(tt[:, None] > tt[None, :], a[..., :, None], a.new_ones(()))  # [B, H, K, L(r), L(j)]
+        gamma = torch.cumprod(X, dim=-2).masked_fill_(~(tt[:, None] >= tt[None, :]), 0)  # [B, H, K, L, L]
+        scores = scores.mul_(gamma) if not torch.is_grad_enabled() else scores * gamma
+        vw = vb * gamma[..., L - 1, :, None]  # decay from s to the chunk's end (padding decays by 1)
+        P = torch.cumprod(a, dim=-1)  # prod_{r<=t} within the chunk: [B, H, K, L]
+        chunk_decay = P[..., L - 1]  # [B, H, K]
+    elif unit:
+        scores = scores.tril_()
+        vw = vb
+    else:
+        pw = _powers(lam, L)  # [H, L+1]: lambda^0 .. lambda^L
+        gamma = pw[:, (tt[:, None] - tt[None, :]).clamp(min=0)] * (tt[:, None] >= tt[None, :])  # [H, L, L]
+        scores = scores * gamma[None, :, None]
+        wend = pw[:, :L].flip(-1)  # lambda^(L-1-s)
+        wlast = torch.cat([pw[:, :last].flip(-1), pw.new_zeros(H, pad)], dim=1)
+        w = torch.stack([wend] * (K - 1) + [wlast], dim=1)  # [H, K, L]
+        vw = vb * w[None, ..., None]
+    dS = vw.transpose(-1, -2) @ kb  # [B, H, K, dv, dk]: each chunk's own contribution to the state
+    starts = []
+    s = state
+    for c in range(K):
+        starts.append(s)
+        if unit:
+            s = dS[:, :, c] + s
+        elif varying:
+            s = dS[:, :, c] + chunk_decay[:, :, c, None, None] * s
+        else:
+            s = dS[:, :, c] + pw[:, L if c < K - 1 else last][None, :, None, None] * s
+    St = torch.stack(starts, dim=2)  # state before each chunk [B, H, K, dv, dk]
+    inter = qb @ St.transpose(-1, -2)  # [B, H, K, L, dv]
+    if varying:
+        inter = inter * P[..., None]
+    elif not unit:
+        inter = inter * pw[:, 1:, None][None, :, None]
+    o = torch.matmul(scores, vb).add_(inter) if not torch.is_grad_enabled() else scores @ vb + inter
+    o = o.permute(0, 2, 3, 1, 4).reshape(Bsz, K * L, H, dv)[:, :T]
+    return o, s
+
+
+def detect_heads(plan, lam: Tensor | None = None) -> AttentionHeads | None:
+    """Group the kept gates of a :class:`~constructions.structured.StructuredRNN` into heads (module docstring),
+    or ``None`` when a gate does not pair one memory with one instantaneous neuron, or the matmul form
+    would cost more than the gather form. ``lam``: the plan's constant $\\lambda$ (default), or for an
+    input-dependent decay a pattern (0 for the neurons whose $\\lambda_t$ is always 0, 1 for the others)."""
+    lam = plan.lam if lam is None else lam
+    C, E = plan.C, plan.E
+    n, m = plan.n, plan.gates.shape[0]
+    if m == 0:
+        return None
+    lam_np = lam.detach().cpu().numpy()
+    iC, iE = C.index.cpu().numpy(), E.index.cpu().numpy()
+    zc, ze = lam_np[iC] == 0, lam_np[iE] == 0
+    if bool((zc == ze).any()):
+        return None
+    mem = np.where(ze, iC, iE)
+    qry = np.where(ze, iE, iC)
+    ones = np.ones(m, dtype=lam_np.dtype)
+    w = ((C.coef.cpu().numpy() if C.coef is not None else ones)
+         * (E.coef.cpu().numpy() if E.coef is not None else ones)).astype(lam_np.dtype)
+    if plan.group_size is not None:
+        gamma = np.arange(m) // plan.group_size
+        D_u = plan.D_unique
+    else:
+        gamma = np.arange(m)
+        D_u = plan.D_kept
+    A_idx, B_idx = plan.A.index.cpu().numpy(), plan.B.index.cpu().numpy()
+    best = None
+    for side in ("A", "B"):
+        val_index, key_index = (A_idx, B_idx) if side == "A" else (B_idx, A_idx)
+        heads = _group(val_index[mem], key_index[mem], qry, w, gamma, lam_np[mem], mem)
+        cost = sum(CHUNK * (h[0] + h[1]) + 4 * h[0] * h[1] for h in heads)
+        if best is None or cost < best[0]:
+            best = (cost, side, heads)
+    cost, side, heads = best
+    if cost > 4 * (n + 2 * m) * 8:  # gather form: ~8 elementwise passes over n + 2m values per token
+        return None
+    dev = lam.device
+    d = plan.d
+    val_u, key_u = (plan.A.unique, plan.B.unique) if side == "A" else (plan.B.unique, plan.A.unique)
+    rows: list[Tensor] = []
+    count = 0
+
+    def take(w: Tensor) -> slice:  # append projection rows, return their range
+        nonlocal count
+        rows.append(w)
+        count += w.shape[0]
+        return slice(count - w.shape[0], count)
+
+    def t(values, dtype=torch.long):
+        return torch.tensor(values, dtype=dtype, device=dev)
+
+    by_shape: dict[tuple[int, int], list] = {}
+    for head in heads:
+        by_shape.setdefault(head[:2], []).append(head)
+    batches = []
+    for (dk, dv), hs in sorted(by_shape.items()):
+        H = len(hs)
+
+        def stack(i: int, dtype=torch.long) -> Tensor:
+            return torch.as_tensor(np.stack([h[i] for h in hs])).to(device=dev, dtype=dtype)
+
+        qn = stack(4).reshape(-1)  # query neurons [H*dk]
+        qa, qb = plan.A.unique[plan.A.index[qn]], plan.B.unique[plan.B.index[qn]]
+        q_w = stack(3, lam.dtype).reshape(-1)
+        if bool((qb[:, :d] == 0).all()):  # the query's second factor is the constant column: fold it into w
+            q, q2, q_w = take(qa), None, q_w * qb[:, d]
+        elif bool((qa[:, :d] == 0).all()):
+            q, q2, q_w = take(qb), None, q_w * qa[:, d]
+        else:
+            q, q2 = take(qa), take(qb)
+        k = take(key_u[stack(2).reshape(-1)])
+        v = take(val_u[stack(5).reshape(-1)])
+        batches.append(HeadBatch(
+            H=H, dk=dk, dv=dv, q=q, q2=q2, k=k, v=v,
+            q_w=None if bool((q_w == 1).all()) else q_w,
+            D_cols=D_u[:, stack(6).reshape(-1)].contiguous(),
+            lam=stack(7, lam.dtype),
+            mem=stack(8),
+        ))
+    covered = torch.zeros(n, dtype=torch.bool, device=dev)
+    for hb in batches:
+        covered[hb.mem.reshape(-1)] = True
+    query = (lam == 0).nonzero()[:, 0]
+    uncovered = (~covered & (lam != 0)).nonzero()[:, 0]
+    unc = (take(plan.A.unique[plan.A.index[uncovered]]), take(plan.B.unique[plan.B.index[uncovered]]))
+    Wb = torch.cat(rows, dim=0)
+    return AttentionHeads(tuple(batches), side, Wb[:, :d].contiguous(), Wb[:, d].contiguous(), unc, query,
+                          uncovered, n)
+
+
+def _bits(a: np.ndarray) -> np.ndarray:
+    """Exact bit patterns of float/complex values as int64 columns ``[len, 1 or 2]`` (``-0.0`` taken as ``0.0``)."""
+    a = np.ascontiguousarray(a + 0)  # -0.0 + 0 = +0.0
+    real = a.view(a.real.dtype).reshape(a.shape[0], -1)
+    ints = {2: np.int16, 4: np.int32, 8: np.int64}[real.dtype.itemsize]
+    return real.view(ints).astype(np.int64)
+
+
+def _group(alpha, beta, qry, w, gamma, lam_mem, mem) -> list[tuple]:
+    """Heads as ``(dk, dv, key rows [dk], q weights [dk], query neurons [dk], value rows [dv], D columns [dv],
+    lambda, memory neurons [dv, dk])`` (numpy), from per-gate value rows ``alpha``, key rows ``beta``, ..."""
+    lam_bits, w_bits = _bits(lam_mem), _bits(w)
+    _, chan = np.unique(np.column_stack([alpha, gamma, lam_bits]), axis=0, return_inverse=True)
+    chan = chan.reshape(-1)
+    # sort gates by channel, then by key (beta, query neuron, weight bits)
+    keys = [w_bits[:, j] for j in reversed(range(w_bits.shape[1]))] + [qry, beta, chan]
+    order = np.lexsort(keys)
+    counts = np.bincount(chan)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    heads = []
+    for k in np.unique(counts):
+        chans = np.nonzero(counts == k)[0]
+        gidx = order[starts[chans][:, None] + np.arange(k)]  # [channels, k] gate ids, keys sorted
+        sig = np.column_stack([lam_bits[gidx[:, 0]], beta[gidx], qry[gidx],
+                               w_bits[gidx].reshape(len(chans), -1)])
+        _, head_of = np.unique(sig, axis=0, return_inverse=True)
+        head_of = head_of.reshape(-1)
+        for hid in range(int(head_of.max()) + 1):
+            rows = gidx[head_of == hid]  # [dv, dk]: the channels of this head
+            g0 = rows[0]
+            heads.append((int(k), rows.shape[0], beta[g0], w[g0], qry[g0], alpha[rows[:, 0]], gamma[rows[:, 0]],
+                          lam_mem[g0[0]], mem[rows]))
+    return heads

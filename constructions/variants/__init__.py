@@ -1,0 +1,18 @@
+r"""The shipped gating variants (issue 5): importing this package registers them.
+
+Each module registers one family (``docs/variants/``): :mod:`.retention` (fixed and complex/rotary decay),
+:mod:`.gla` (data-dependent scalar and per-key decay: simple GLA, Mamba-2, GLA, HGRN2), :mod:`.feature_maps`
+(elu+1 and Based feature-map attention), :mod:`.normalized` (normalised linear attention, mLSTM: *partial*),
+:mod:`.controls` (softmax attention and DeltaNet: *impossible*; the one-hot delta rule: exact).
+The shared machinery: :mod:`.reference` (float64 references, two forms each), :mod:`.plan` and
+:mod:`.wiring` (how a variant maps onto the template), :mod:`.decay` (extension E1), :mod:`.upstream`
+(feature layers before the template), :mod:`.family` (the base class), :mod:`.oracle` (fla adapters).
+"""
+
+from . import controls, feature_maps, gla, normalized, retention  # noqa: F401  (registers)
+from .decay import InputDependentDecay
+from .family import PlanVariant
+from .plan import Plan, build_rnn, compressed_reason
+from .upstream import Upstream
+
+__all__ = ["InputDependentDecay", "PlanVariant", "Plan", "build_rnn", "compressed_reason", "Upstream"]

@@ -1,0 +1,291 @@
+r"""Adapters to flash-linear-attention (``fla-core``), the optional external oracle (``pip install .[oracle]``).
+
+fla keeps pure-PyTorch references next to its Triton kernels (``fla/ops/<family>/naive.py``); they are an
+implementation independent of ours. This module converts our parameters and inputs to fla's conventions,
+*explicitly*, and back:
+
+- **layout**: public fla ops and most naive references are sequence-first ``[B, T, H, K]`` ("SF");
+  ``naive_retention``, ``naive_parallel_based`` and ``delta_rule_recurrence`` are head-first
+  ``[B, H, T, K]`` ("HF"); ours are HF internally (:mod:`.reference`) and ``[B, T, d]`` at the layer;
+- **scale**: we have no $d_k^{-1/2}$ (fold it into $W_Q$), so we pass ``scale=1.0`` where fla takes one and
+  pre-multiply $q$ by $\sqrt{d_k}$ where fla hard-wires $d_k^{-1/2}$ (``naive_recurrent_gla``,
+  ``naive_retention``, ``delta_rule_recurrence``);
+- **gates** are log-space in fla (``g``, ``gk``: $\log a_t\le 0$, applied with ``exp``): we pass $\log$ of our
+  decays (``logsigmoid(.)/normaliser``, $\Delta_tA$ for Mamba-2, $\log\gamma$ for fixed decays);
+- **state**: fla's state is $[K, V]$ with $o = S^\top q$; ours is $[d_v, d_k]$ with $o = Sq$:
+  :func:`state_from_fla` transposes;
+- **normalisation** off (``normalize=False``, ``use_norm=False``) except for the normalised variant.
+
+Tested in ``tests/test_oracle*.py`` (marked ``oracle``; skipped with a reason when fla cannot be imported).
+fla 0.6.0 imports its Triton kernels with every ``naive`` module, so ``triton`` must be importable even on a
+CPU machine (there fla warns "Triton is not supported on current platform, roll back to CPU"; the naive
+references then run on CPU). Most naive references compute in float32 internally: ``working_dtype`` records
+the precision the tolerance model must grant.
+"""
+
+import importlib
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from .reference import merge_heads, project, rope
+from .upstream import softplus
+
+__all__ = ["fla_status", "load", "OracleSpec", "NAIVE", "FUSED", "oracle_output", "sf", "hf", "state_from_fla"]
+
+
+def fla_status() -> str | None:
+    """``None`` when fla's naive references import; otherwise the reason (for ``pytest.skip``)."""
+    try:
+        load("fla.ops.linear_attn.naive.naive_recurrent_linear_attn")
+    except ImportError as e:
+        return (f"flash-linear-attention is not importable ({type(e).__name__}: {e}); install the extra with "
+                "`pip install .[oracle]` (fla-core needs `triton` importable, even on CPU)")
+    return None
+
+
+def load(path: str) -> Callable:
+    """Import ``package.module.function`` from fla, silencing fla's import-time platform warnings."""
+    module, name = path.rsplit(".", 1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mod = importlib.import_module(module)
+    return getattr(mod, name)
+
+
+def sf(t: Tensor) -> Tensor:
+    """Head-first ``[B, H, T, K]`` -> sequence-first ``[B, T, H, K]`` (contiguous)."""
+    return t.transpose(1, 2).contiguous()
+
+
+def hf(t: Tensor) -> Tensor:
+    """Sequence-first ``[B, T, H, K]`` -> head-first ``[B, H, T, K]``."""
+    return t.transpose(1, 2)
+
+
+def state_from_fla(S: Tensor) -> Tensor:
+    """fla's state ``[B, H, K, V]`` ($o = S^\\top q$) -> ours ``[B, H, d_v, d_k]`` ($o = Sq$)."""
+    return S.transpose(-1, -2)
+
+
+def _gl(x: Tensor, W: Tensor) -> Tensor:
+    """Gate logits of ``[x; 1]``: ``W [..., d+1]`` -> head-first ``[B, ..., T]`` (float64)."""
+    x, W = x.to(torch.float64), W.to(torch.float64)
+    return torch.movedim(torch.einsum("btd,...d->bt...", x, W[..., :-1]) + W[..., -1], 1, 2)
+
+
+@dataclass(frozen=True)
+class OracleSpec:
+    """How to run one variant through fla: ``adapter(params, x, fn, device) -> (y [B, T, d_out], extras)``."""
+
+    variant: str
+    function: str  # dotted path of the fla function
+    layout: str  # "SF" or "HF": the layout the fla function takes
+    working_dtype: torch.dtype  # precision fla computes in (the tolerance model's u)
+    adapter: Callable
+    note: str = ""
+
+
+def _qkv(x, p, names=("W_Q", "W_K", "W_V")):
+    return tuple(project(x, getattr(p, n)) for n in names)
+
+
+# -- adapters: naive references (CPU) ---------------------------------------------------------------
+def _linear_attn(p, x, fn, device):
+    q, k, v = _qkv(x, p)
+    o, S = fn(sf(q).to(device), sf(k).to(device), sf(v).to(device), scale=1.0, output_final_state=True,
+              normalize=False)
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+
+
+def _simple_gla_from(q, k, v, log_a, fn, device):
+    o, S = fn(sf(q).to(device), sf(k).to(device), sf(v).to(device), log_a.transpose(1, 2).contiguous().to(device),
+              scale=1.0, output_final_state=True)
+    return hf(o).to("cpu", torch.float64), state_from_fla(S).to("cpu", torch.float64)
+
+
+def _retention_simple_gla(p, x, fn, device):
+    q, k, v = _qkv(x, p)
+    B, H, T, _ = q.shape
+    log_a = torch.log(p.gamma.to(torch.float64))[None, :, None].expand(B, H, T)
+    o, S = _simple_gla_from(q, k, v, log_a, fn, device)
+    return merge_heads(o, p.W_O), {"state": S}
+
+
+def _retention_naive(p, x, fn, device):
+    from .retention import retnet_gammas
+
+    H, d_k = p.W_Q.shape[:2]
+    if not torch.allclose(p.gamma.to(torch.float64), retnet_gammas(H), rtol=0, atol=1e-15):
+        raise ValueError("fla's naive_retention hard-wires gamma_h = 1 - 2^(-5-h); sample with gamma='retnet'")
+    q, k, v = _qkv(x, p)
+    if p.theta is not None:  # the fla layer rotates q, k before the op
+        q, k = rope(q, p.theta), rope(k, p.theta)
+    o = fn((q * d_k ** 0.5).to(device), k.to(device), v.to(device))  # HF; fixed scale d_k^-1/2
+    return merge_heads(o.to("cpu", torch.float64), p.W_O), {}
+
+
+def _simple_gla(p, x, fn, device):
+    q, k, v = _qkv(x, p)
+    log_a = F.logsigmoid(_gl(x, p.W_g)) / p.normalizer  # [B, H, T]
+    o, S = _simple_gla_from(q, k, v, log_a, fn, device)
+    return merge_heads(o, p.W_O), {"state": S}
+
+
+def _gla(p, x, fn, device):
+    q, k, v = _qkv(x, p)
+    gk = F.logsigmoid(_gl(x, p.W_gk)) / p.normalizer  # [B, H, T, d_k]
+    d_k = q.shape[-1]
+    o, S = fn(sf(q * d_k ** 0.5).to(device), sf(k).to(device), sf(v).to(device), sf(gk).to(device),
+              output_final_state=True)
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+
+
+def _hgrn2(p, x, fn, device):
+    q, _, v = _qkv(x, p, ("W_Q", "W_Q", "W_V"))
+    lb = p.lower_bound
+    alpha = lb + (1 - lb) * torch.sigmoid(_gl(x, p.W_F))
+    d_k = q.shape[-1]
+    o, S = fn(sf(q * d_k ** 0.5).to(device), sf(1 - alpha).to(device), sf(v).to(device),
+              sf(torch.log(alpha)).to(device), output_final_state=True)
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+
+
+def _mamba2(p, x, fn, device):
+    C, Bk, xh = _qkv(x, p, ("W_C", "W_B", "W_x"))
+    dt = softplus(_gl(x, p.w_dt))  # [B, H, T]
+    o, S = _simple_gla_from(C, Bk, dt[..., None] * xh, dt * p.A.to(torch.float64)[None, :, None], fn, device)
+    o = o + p.D.to(torch.float64)[None, :, None, None] * xh
+    return merge_heads(o, p.W_O), {"state": S}
+
+
+def _feature_map(p, x, fn, device):
+    from .upstream import FEATURE_FNS
+
+    phi = FEATURE_FNS[p.feature_map][0]
+    q, k, v = _qkv(x, p)
+    o, S = fn(sf(phi(q)).to(device), sf(phi(k)).to(device), sf(v).to(device), scale=1.0, output_final_state=True,
+              normalize=False)
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+
+
+def _normalized(p, x, fn, device):
+    from .upstream import FEATURE_FNS
+
+    phi = FEATURE_FNS[p.feature_map][0]
+    q, k, v = _qkv(x, p)
+    o, _ = fn(sf(phi(q)).to(device), sf(phi(k)).to(device), sf(v).to(device), scale=1.0, normalize=True)
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {}
+
+
+def _based(p, x, fn, device):
+    q, k, v = _qkv(x, p)
+    o = fn(q.to(device), k.to(device), v.to(device), scale=1.0, use_norm=False)  # HF
+    return merge_heads(o.to("cpu", torch.float64), p.W_O), {}
+
+
+def _delta(q, k, v, beta, fn, device):
+    B, H, T, d_k = q.shape
+    b = beta.to(torch.float64)[None, :, None].expand(B, H, T).contiguous()
+    o, S = fn((q * d_k ** 0.5).to(device), k.to(device), v.to(device), b.to(device), output_final_state=True)
+    return o.to("cpu", torch.float64), state_from_fla(S).to("cpu", torch.float64)
+
+
+def _deltanet(p, x, fn, device):
+    from .controls import DeltaNet
+
+    q, k, v = DeltaNet()._qkv(p, x.to(torch.float64))
+    o, S = _delta(q, k, v, p.beta, fn, device)
+    return merge_heads(o, p.W_O), {"state": S}
+
+
+def _delta_onehot(p, x, fn, device):
+    from .controls import OneHotDeltaRule
+
+    q, _, v = _qkv(x, p, ("W_Q", "W_Q", "W_V"))
+    o, S = _delta(q, OneHotDeltaRule().keys(p, x), v, p.beta, fn, device)
+    return merge_heads(o, p.W_O), {"state": S}
+
+
+def _softmax(p, x, fn, device):
+    q, k, v = _qkv(x, p)
+    o, _ = fn(sf(q).to(device), sf(k).to(device), sf(v).to(device), scale=1.0)
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {}
+
+
+_F32 = torch.float32
+_LA = "fla.ops.linear_attn.naive.naive_recurrent_linear_attn"
+_SGLA = "fla.ops.simple_gla.naive.naive_recurrent_simple_gla"
+_GLA = "fla.ops.gla.naive.naive_recurrent_gla"
+_DELTA = "fla.ops.delta_rule.naive.delta_rule_recurrence"
+
+#: variant name -> fla's pure-PyTorch reference (runs on CPU)
+NAIVE: dict[str, OracleSpec] = {s.variant: s for s in (
+    OracleSpec("lsa-direct", _LA, "SF", _F32, _linear_attn, "scale=1.0, normalize=False"),
+    OracleSpec("lsa-compressed", _LA, "SF", _F32, _linear_attn, "scale=1.0, normalize=False"),
+    OracleSpec("retention", _SGLA, "SF", _F32, _retention_simple_gla, "constant g = log gamma_h, scale=1.0"),
+    OracleSpec("simple-gla", _SGLA, "SF", _F32, _simple_gla, "g = logsigmoid(.)/normalizer [B,T,H], scale=1.0"),
+    OracleSpec("simple-gla-compressed", _SGLA, "SF", _F32, _simple_gla, "as simple-gla"),
+    OracleSpec("mamba2", _SGLA, "SF", _F32, _mamba2, "q=C, k=B, v=dt*x, g=dt*A, scale=1.0; skip D x added here"),
+    OracleSpec("gla", _GLA, "SF", _F32, _gla, "gk = logsigmoid(.)/normalizer [B,T,H,K]; q*sqrt(K) (fixed scale)"),
+    OracleSpec("hgrn2", _GLA, "SF", _F32, _hgrn2, "k = 1 - alpha, gk = log alpha; q*sqrt(K)"),
+    OracleSpec("feature-map-attention", _LA, "SF", _F32, _feature_map, "phi applied before the op; scale=1.0"),
+    OracleSpec("normalized-linear-attention", _LA, "SF", _F32, _normalized,
+               "normalize=True (fla adds 1e-10 to the denominator); compare with finish(reference)"),
+    OracleSpec("based", "fla.ops.based.naive.naive_parallel_based", "HF", torch.float64, _based,
+               "scale=1.0, use_norm=False; computes in the input dtype"),
+    OracleSpec("deltanet", _DELTA, "HF", _F32, _deltanet, "q*sqrt(d_k) (fixed scale); q, k normalised before"),
+    OracleSpec("delta-rule-onehot", _DELTA, "HF", _F32, _delta_onehot, "one-hot keys; q*sqrt(d_k)"),
+    OracleSpec("softmax-attention", "fla.ops.attn.naive.naive_parallel_attn", "SF", torch.float64, _softmax,
+               "scale=1.0; computes in the input dtype"),
+)}
+
+#: RetNet's own naive reference (fixed gammas); used when params have gamma = retnet_gammas(H)
+RETNET_NAIVE = OracleSpec("retention", "fla.ops.retention.naive.naive_retention", "HF", _F32, _retention_naive,
+                          "fixed gamma_h = 1-2^(-5-h), scale d_k^-1/2: q*sqrt(d_k); RoPE applied before for complex")
+
+
+# -- adapters: fused Triton kernels (CUDA only; tests marked gpu) -----------------------------------
+def _fused_la(p, x, fn, device):
+    q, k, v = _qkv(x, p)
+    o, _ = fn(*(sf(t).to(device, torch.float32) for t in (q, k, v)), scale=1.0, normalize=False)
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {}
+
+
+def _fused_sgla(p, x, fn, device):
+    q, k, v = _qkv(x, p)
+    log_a = F.logsigmoid(_gl(x, p.W_g)) / p.normalizer
+    o, _ = fn(*(sf(t).to(device, torch.float32) for t in (q, k, v)),
+              g=log_a.transpose(1, 2).contiguous().to(device, torch.float32), scale=1.0)
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {}
+
+
+def _fused_gla(p, x, fn, device):
+    q, k, v = _qkv(x, p)
+    gk = F.logsigmoid(_gl(x, p.W_gk)) / p.normalizer
+    o, _ = fn(*(sf(t).to(device, torch.float32) for t in (q, k, v)), g=sf(gk).to(device, torch.float32), scale=1.0)
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {}
+
+
+#: variant name -> fla fused kernel (needs CUDA); the tolerance model grants TF32 (u = 2^-11)
+FUSED: dict[str, OracleSpec] = {s.variant: s for s in (
+    OracleSpec("lsa-direct", "fla.ops.linear_attn.fused_recurrent_linear_attn", "SF", _F32, _fused_la),
+    OracleSpec("simple-gla", "fla.ops.simple_gla.chunk_simple_gla", "SF", _F32, _fused_sgla),
+    OracleSpec("gla", "fla.ops.gla.chunk_gla", "SF", _F32, _fused_gla),
+)}
+
+
+def oracle_output(name: str, params, x: Tensor, *, kind: str = "naive", device: str = "cpu") -> tuple[Tensor, dict]:
+    """fla's output for registered variant ``name`` at ``params``, ``x``: ``(y [B, T, d_out] float64, extras)``
+    (extras: ``"state"``, the final state in our ``[B, H, d_v, d_k]`` convention, where fla returns one)."""
+    table = NAIVE if kind == "naive" else FUSED if kind == "fused" else None
+    if table is None:
+        raise ValueError(f"kind must be 'naive' or 'fused'; got {kind!r}")
+    if name not in table:
+        raise KeyError(f"no fla {kind} oracle for variant {name!r}; available: {', '.join(sorted(table))}")
+    spec = table[name]
+    return spec.adapter(params, x.to(torch.float64), load(spec.function), device)

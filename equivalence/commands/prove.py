@@ -1,0 +1,99 @@
+"""``prove``: run symbolic proofs (one claim, every claim of a construction, or all) and print one line each.
+
+Exit status: 0 when every claim holds (proved, or a negative control refuted as expected; ``skipped`` tiers
+are printed and do not fail), 1 when a claim is refuted or its checker failed, 2 on bad input.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+from ..claims import OK_STATUSES
+
+__all__ = ["add_parser", "run"]
+
+
+def add_parser(sub) -> None:
+    from ..symbolic.catalogue import PROFILES, TIERS
+
+    p = sub.add_parser(
+        "prove", help="prove symbolic claims (SymPy): a claim ID, a construction, or everything",
+        description="Prove that registered constructions equal their references (fixed size, every length by "
+                    "induction, every size at index level, or Schwartz-Zippel at large sizes), and the "
+                    "impossibility and invariance certificates. Prints one line per claim; exits 1 on refutation.")
+    p.add_argument("target", nargs="?", default=None, metavar="CLAIM|CONSTRUCTION",
+                   help="a claim ID (e.g. LSA-DIRECT-ALLT/v1, alias LSA-RNN-DIRECT-ALLT) or a registered construction "
+                        "(e.g. lsa-direct: all its claims); default: every claim")
+    for flag, dest, what in (("--d", "d", "input dimension d"), ("--d-k", "d_k", "key dimension d_k"),
+                             ("--d-v", "d_v", "value dimension d_v"), ("--heads", "heads", "number of heads H"),
+                             ("--d-out", "d_out", "output dimension d_out (adds W_O; default: concatenated heads)"),
+                             ("--T", "T", "sequence length of the fixed-size tiers")):
+        p.add_argument(flag, dest=dest, type=int, default=None, help=what)
+    p.add_argument("--tier", choices=TIERS, default="auto",
+                   help="force a tier: with a construction, run only that tier's claim; with an UNROLLED/ALLT claim, "
+                        "'schwartz-zippel' decides it at random exact points and 'unrolled'/'induction' by exact "
+                        "expansion. 'auto' (default): exact expansion unless the estimated size is too large")
+    p.add_argument("--mode", choices=("symbolic", "exact"), default=None,
+                   help="weights: 'symbolic' (all weights, needs the variant's symbolic_weights hook) or 'exact' "
+                        "(sampled parameters, exact rationals); default: symbolic when available")
+    p.add_argument("--profile", choices=sorted(PROFILES), default="ci",
+                   help="default sizes when none are given (default: ci)")
+    p.add_argument("--seed", type=int, default=0, help="seed of sampled parameters and random points (default 0)")
+    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
+                   help="import a module or .py file first (variants it registers can be proved)")
+    p.add_argument("--out", type=Path, default=None,
+                   help="also write report.md, report.html and certificate.json for these claims into this folder")
+    p.add_argument("--json", action="store_true", help="print the full claims as JSON instead of one line each")
+    p.set_defaults(run=run)
+
+
+def _sizes(args) -> list[dict] | None:
+    given = {k: getattr(args, k) for k in ("d", "d_k", "d_v", "heads", "d_out", "T")}
+    if all(v is None for v in given.values()):
+        return None
+    if given["d"] is None:
+        raise ValueError("give --d (the input dimension) together with --d-k/--d-v/--heads/--d-out/--T")
+    for k, v in given.items():
+        if v is not None and v < 1:
+            raise ValueError(f"--{k.replace('_', '-')} must be >= 1; got {v}")
+    return [{k: v for k, v in given.items() if v is not None}]
+
+
+def _line(c) -> str:
+    from ..report.markdown import format_sizes
+    from ..report.write import STATUS_MARK
+
+    s = f"{STATUS_MARK.get(c.status, c.status):<22} {c.id:<42} {c.tier:<26} {format_sizes(c.sizes)}"
+    s += f"  ({c.seconds:.2f} s)"
+    if c.status not in ("proved",) and c.message:
+        s += f"\n{'':<23}{c.message[:300]}"
+    cx = c.counterexample
+    if isinstance(cx, dict) and "t" in cx:
+        s += (f"\n{'':<23}counterexample: t={cx['t']}, output {cx['output_index']}: RNN {cx['rnn_output']} vs "
+              f"reference {cx['reference_output']} (exact inputs and weights: --json or --out)")
+    return s
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..symbolic.catalogue import run_target
+    from .verify import _import_user
+
+    for spec in args.imports:
+        _import_user(spec)
+    claims = run_target(args.target, sets=_sizes(args), profile=args.profile, tier=args.tier, mode=args.mode,
+                        seed=args.seed, imports=tuple(args.imports))
+    if args.json:
+        print(json.dumps([c.to_dict() for c in claims], indent=1, sort_keys=True))
+    else:
+        for c in claims:
+            print(_line(c))
+    if args.out is not None:
+        from ..report import provenance, write_report
+        from ._common import command_line
+
+        write_report(claims, args.out, provenance=provenance("cpu"), command=command_line())
+        print(f"report written to {args.out}/ (report.md, report.html, certificate.json)")
+    bad = [c for c in claims if c.status not in OK_STATUSES]
+    if not args.json:
+        print(f"{len(claims)} claims, {len(bad)} not holding")
+    return 1 if bad else 0

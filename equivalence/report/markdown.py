@@ -1,0 +1,91 @@
+"""``report.md``: the certificate rendered as Markdown (LaTeX in ``$$`` blocks, BibTeX, provenance)."""
+
+import json
+
+from .bibtex import PAPER_BIBTEX, report_bibtex
+
+__all__ = ["render_markdown", "format_evidence", "format_sizes", "summary_counts", "HIDDEN_EVIDENCE"]
+
+#: evidence keys rendered elsewhere (MathML goes into the HTML math block)
+HIDDEN_EVIDENCE = ("mathml",)
+
+
+def summary_counts(cert: dict) -> str:
+    counts: dict[str, int] = {}
+    for c in cert["claims"]:
+        counts[c["status"]] = counts.get(c["status"], 0) + 1
+    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+
+
+def _short(v) -> str:
+    if isinstance(v, dict | list):
+        return json.dumps(v, sort_keys=True, separators=(", ", ": "))
+    return str(v)
+
+
+def format_evidence(ev: dict) -> str:
+    return "; ".join(f"{k}={_short(v)}" for k, v in sorted(ev.items()) if k not in HIDDEN_EVIDENCE)
+
+
+def format_sizes(sizes: dict) -> str:
+    sets = sizes.get("sets") if isinstance(sizes, dict) else None
+    if isinstance(sets, list):
+        if not sets:
+            return "symbolic (every size) or fixed by the statement"
+        return " | ".join(", ".join(f"{k}={v}" for k, v in sorted(s.items())) for s in sets)
+    return ", ".join(f"{k}={v}" for k, v in sorted(sizes.items()))
+
+
+def _time(cert: dict, c: dict) -> str:
+    return "—" if cert.get("timings") == "omitted" else f"{c['seconds']:.2f} s"
+
+
+def render_markdown(cert: dict) -> str:
+    from .write import STATUS_MARK
+
+    p = cert["provenance"]
+    dirty = " (dirty)" if p.get("git", {}).get("dirty") else ""
+    lines = [
+        "# Equivalence report: gated linear RNNs vs linear self-attention", "",
+        f"Overall: **{'ALL CLAIMS HOLD' if cert['all_ok'] else 'SOME CLAIMS FAIL'}** ({len(cert['claims'])} claims: "
+        f"{summary_counts(cert)})  ",
+        f"Paper: Zucchet et al. 2023, *{cert['paper']['title']}*, arXiv:{cert['paper']['arxiv']}  ",
+        f"Date: {p.get('date', '')} · package {p.get('package', {}).get('version', '')} · commit "
+        f"`{p.get('git', {}).get('commit', 'unknown')}`{dirty} · device {p.get('device', '')}  ",
+        f"Reproduce: `{cert['command']}`  ",
+        "Re-check: `python -m equivalence check-certificate certificate.json`  ",
+        f"Certificate content sha256: `{cert['integrity']['content']}`  ",
+        "Timings: " + ("omitted (SOURCE_DATE_EPOCH is set: reproducible bytes)" if cert.get("timings") == "omitted"
+                       else "recorded (wall-clock seconds of this run)"),
+        "", "## Summary", "",
+        "| claim | status | kind | construction | tier | time |", "|---|---|---|---|---|---|",
+    ]
+    for c in cert["claims"]:
+        lines.append(f"| `{c['id']}` | {STATUS_MARK.get(c['status'], c['status'])} | {c['kind']} | "
+                     f"{c['construction']} | {c['tier']} | {_time(cert, c)} |")
+    lines += ["", "## Claims", ""]
+    for c in cert["claims"]:
+        lines += [f"### `{c['id']}` — {c['title']}", "",
+                  f"**Status:** {STATUS_MARK.get(c['status'], c['status'])} · kind {c['kind']} · tier {c['tier']}", "",
+                  c["statement"], ""]
+        if c["latex"]:
+            lines += ["$$", c["latex"], "$$", ""]
+        if c["sizes"]:
+            lines.append(f"Sizes: {format_sizes(c['sizes'])}  ")
+        ev = format_evidence(c["evidence"])
+        if ev:
+            lines.append(f"Evidence: {ev}  ")
+        if c["statement_digest"]:
+            lines.append(f"Statement digest (sha256 of the SymPy srepr): `{c['statement_digest']}`  ")
+        if c["rerun"]:
+            lines.append(f"Re-run: `{json.dumps(c['rerun'], sort_keys=True)}`  ")
+        if c["message"]:
+            lines += ["", f"> {c['message']}"]
+        if c["counterexample"]:
+            lines += ["", "<details><summary>Counterexample (exact values)</summary>", "", "```json",
+                      json.dumps(c["counterexample"], indent=1, sort_keys=True), "```", "", "</details>"]
+        lines.append("")
+    lines += ["## How to cite", "", "This report:", "", "```bibtex", report_bibtex(cert), "```", "",
+              "The paper:", "", "```bibtex", PAPER_BIBTEX, "```", "",
+              "## Provenance", "", "```json", json.dumps(p, indent=2, sort_keys=True), "```", ""]
+    return "\n".join(lines)

@@ -1,0 +1,216 @@
+"""The claim registry: stable IDs -> checkers -> :class:`~equivalence.claims.ClaimResult`.
+
+Global claims (:data:`~equivalence.symbolic.global_claims.GLOBAL_IDS`) and per-construction claims
+(``{NAME}-{UNROLLED,ALLT,ALLSIZES,SZ,IMPOSSIBLE}/v1`` for every registered variant). An ID is never
+reused for a different statement: a changed statement gets a new version (``/v2``). Aliases of the form
+``LSA-RNN-DIRECT-ALLT`` (for ``LSA-DIRECT-ALLT/v1``) and IDs without the version are accepted on input;
+results always carry the canonical ID.
+
+Every result records in ``rerun`` the exact arguments (claim, explicit size sets, tier, mode, seed, imports)
+that ``check-certificate`` uses to re-run it, and ``statement_digest = sha256(srepr(statement))`` of the
+checked SymPy objects (the SymPy version is in the evidence).
+"""
+
+import re
+import time
+
+import sympy as sp
+
+import constructions
+
+from ..claims import ClaimResult
+from .global_claims import GLOBAL_IDS, run_global
+from .render import latex_of, mathml_of, sizes_object, statement_digest
+from .variant_claims import SUFFIXES, run_variant_claim
+
+__all__ = ["PROFILES", "TIERS", "claim_ids", "variant_claim_ids", "resolve_claim", "run_claim", "run_target",
+           "default_sets"]
+
+TIERS = ("auto", "unrolled", "induction", "index", "schwartz-zippel")
+
+#: size sets per profile and claim suffix (the grid of ALLSIZES is the conformance grid)
+PROFILES = {
+    "dev": {"UNROLLED": [{"d": 2, "heads": 1, "T": 3}],
+            "ALLT": [{"d": 3, "heads": 2, "d_k": 2, "d_v": 2}],
+            "SZ": [{"d": 8, "heads": 2, "d_k": 4, "d_v": 4, "d_out": 3, "T": 6}],
+            "grid": {"heads": 2, "d": 2}},
+    "ci": {"UNROLLED": [{"d": 3, "heads": 1, "T": 4}, {"d": 2, "heads": 2, "d_k": 2, "d_v": 3, "d_out": 2, "T": 3}],
+           "ALLT": [{"d": 4, "heads": 2}, {"d": 3, "heads": 2, "d_k": 2, "d_v": 3, "d_out": 2}],
+           "SZ": [{"d": 16, "heads": 2, "d_k": 8, "d_v": 8, "d_out": 4, "T": 8}],
+           "grid": {"heads": 2, "d": 2}},
+    "thorough": {"UNROLLED": [{"d": 4, "heads": 1, "T": 6}, {"d": 3, "heads": 2, "d_k": 2, "d_v": 3, "d_out": 2,
+                                                            "T": 5}, {"d": 8, "heads": 1, "T": 8}],
+                 "ALLT": [{"d": 8, "heads": 2}, {"d": 16, "heads": 2, "d_k": 8, "d_v": 8, "d_out": 4}],
+                 "SZ": [{"d": 48, "heads": 2, "d_k": 8, "d_v": 8, "d_out": 4, "T": 16}],
+                 "grid": {"heads": 2, "d": 3}},
+}
+_VERSION = re.compile(r"^(.*?)(/[vV](\d+))?$")
+
+
+def _capabilities(variant) -> set[str]:
+    """Which claims apply to ``variant`` (from its class, not from a run): UNROLLED always; SZ and ALLT when an
+    exact reference exists (a ``symbolic_reference`` hook, or the built-in LSA); ALLT also needs an invariant
+    (``symbolic_invariant`` hook or the built-in LSA constructions); ALLSIZES for the built-in LSA ones."""
+    from constructions.registry import _LSAVariant
+
+    caps = {"UNROLLED"}
+    builtin_lsa = isinstance(variant, _LSAVariant)
+    if hasattr(variant, "symbolic_reference") or builtin_lsa:
+        caps.add("SZ")
+        if hasattr(variant, "symbolic_invariant") or (builtin_lsa and getattr(variant, "method", None)
+                                                       in ("direct", "compressed")):
+            caps.add("ALLT")
+    if builtin_lsa and getattr(variant, "method", None) in ("direct", "compressed"):
+        caps.add("ALLSIZES")
+    return caps
+
+
+def variant_claim_ids(variant) -> list[str]:
+    name = variant.name.upper()
+    if variant.status == "impossible":
+        return [f"{name}-IMPOSSIBLE/v1", f"{name}-UNROLLED/v1"]
+    caps = _capabilities(variant)
+    return [f"{name}-{s}/v1" for s in ("UNROLLED", "ALLT", "ALLSIZES", "SZ") if s in caps]
+
+
+def claim_ids(variants=None) -> list[str]:
+    variants = [constructions.get(n) for n in constructions.available()] if variants is None else variants
+    return list(GLOBAL_IDS) + [c for v in variants for c in variant_claim_ids(v)]
+
+
+def resolve_claim(claim_id: str):
+    """``(canonical id, variant or None, suffix or None)``; ``KeyError`` with the known IDs otherwise."""
+    if not isinstance(claim_id, str) or not claim_id:
+        raise KeyError(f"claim id must be a non-empty string; got {claim_id!r}")
+    m = _VERSION.match(claim_id.strip().upper())
+    base, version = m.group(1), m.group(3) or "1"
+    alias = re.match(r"^LSA-RNN-(DIRECT|COMPRESSED)-(.*)$", base)
+    if alias:
+        base = f"LSA-{alias.group(1)}-{alias.group(2)}"
+    cid = f"{base}/v{version}"
+    if cid in GLOBAL_IDS:
+        return cid, None, None
+    for name in constructions.available():
+        v = constructions.get(name)
+        for suffix in SUFFIXES:
+            if base == f"{name.upper()}-{suffix}":
+                if cid not in variant_claim_ids(v):
+                    raise KeyError(f"claim {cid!r} does not exist for variant {name!r} (status {v.status}); "
+                                   f"its claims: {', '.join(variant_claim_ids(v))}")
+                return cid, v, suffix
+    raise KeyError(f"no claim {claim_id!r}; known claims: {', '.join(claim_ids())}")
+
+
+def default_sets(suffix: str, profile: str) -> list[dict]:
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r}")
+    return [dict(s) for s in PROFILES[profile].get(suffix, [{}])]
+
+
+def _check_sets(sets) -> list[dict]:
+    out = []
+    for s in sets:
+        s = {k: v for k, v in dict(s).items() if v is not None}
+        for k, v in s.items():
+            if k not in ("d", "heads", "d_k", "d_v", "d_out", "T"):
+                raise ValueError(f"unknown size {k!r}; expected d, heads, d_k, d_v, d_out, T")
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"size {k} must be an int >= 1; got {v!r}")
+        s.setdefault("heads", 1)
+        if "d" not in s:
+            raise ValueError(f"a size set needs d (the input dimension); got {s}")
+        out.append(s)
+    return out
+
+
+def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "ci", tier: str = "auto",
+              mode: str | None = None, seed: int = 0, imports: tuple = ()) -> ClaimResult:
+    """Check one claim and return its :class:`ClaimResult` (never raises for a failing proof; a crash of the
+    checker is reported with status ``error``)."""
+    if tier not in TIERS:
+        raise ValueError(f"tier must be one of {TIERS}; got {tier!r}")
+    cid, variant, suffix = resolve_claim(claim_id)
+    if variant is not None and suffix in ("UNROLLED", "SZ", "ALLT"):
+        sets = _check_sets(sets if sets is not None else default_sets(suffix, profile))
+        for s in sets:
+            if suffix != "ALLT" and "T" not in s:
+                s["T"] = 3
+    else:
+        sets = []
+    grid = PROFILES[profile]["grid"] if profile in PROFILES else PROFILES["ci"]["grid"]
+    opts = {"seed": seed, "tier": tier, "mode": mode, "grid": grid}
+    t0 = time.perf_counter()
+    try:
+        run = run_global(cid) if variant is None else run_variant_claim(variant, suffix, sets, opts)
+        out = run.outcome
+    except Exception as e:  # the checker itself failed: report, never pretend
+        return ClaimResult(id=cid, title=cid, statement="the checker raised an exception", kind="symbolic",
+                           status="error", construction=variant.name if variant else "", tier=tier,
+                           sizes={"sets": sets}, seconds=round(time.perf_counter() - t0, 3),
+                           rerun=_rerun(cid, sets, tier, mode, seed, imports, profile),
+                           message=f"{type(e).__name__}: {e}")
+    seconds = time.perf_counter() - t0
+    status = out.status
+    if variant is not None and variant.status == "impossible" and suffix == "UNROLLED":
+        status = {"refuted": "expected-failure", "proved": "unexpected-pass"}.get(status, status)
+    if suffix == "IMPOSSIBLE" and status == "refuted":
+        status = "expected-failure"
+    kind = ("impossibility" if cid.startswith("IMPOSSIBLE") or cid == "TEMPLATE-DEGREE-BOUND/v1" or suffix == "IMPOSSIBLE"
+            else "invariance" if cid.startswith("INVARIANCE") else "symbolic")
+    has_objects = not (isinstance(run.objects, sp.Tuple) and len(run.objects) == 0)
+    latex = latex_of(run.objects, run.prefix) if has_objects else ""
+    evidence = dict(out.evidence)
+    evidence["sympy"] = sp.__version__
+    if has_objects:
+        evidence["mathml"] = mathml_of(run.objects, run.prefix)
+    dig = statement_digest(sp.Symbol(cid), sp.Symbol(variant.name if variant else ""), sizes_object(sets),
+                           sp.Symbol(out.tier), run.objects, *run.digest_extra)
+    return ClaimResult(
+        id=cid, title=run.title, statement=run.statement, kind=kind, status=status,
+        construction=variant.name if variant else "", tier=out.tier, sizes={"sets": sets}, latex=latex,
+        statement_digest=dig, seconds=round(seconds, 3), evidence=_jsonable(evidence),
+        counterexample=_jsonable(out.counterexample) if out.counterexample is not None else None,
+        rerun=_rerun(cid, sets, tier, mode, seed, imports, profile), message=out.message)
+
+
+def _rerun(cid, sets, tier, mode, seed, imports, profile) -> dict:
+    return {"command": "prove", "claim": cid, "sets": sets, "tier": tier, "mode": mode, "seed": seed,
+            "profile": profile, "imports": list(imports)}
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(u) for k, u in v.items()}
+    if isinstance(v, list | tuple):
+        return [_jsonable(u) for u in v]
+    if isinstance(v, bool | int | str) or v is None:
+        return v
+    if isinstance(v, float):
+        return v if v == v and abs(v) != float("inf") else str(v)
+    return str(v)
+
+
+def run_target(target: str | None, *, sets: list[dict] | None = None, profile: str = "ci", tier: str = "auto",
+               mode: str | None = None, seed: int = 0, imports: tuple = ()) -> list[ClaimResult]:
+    """Run a claim (by ID), every claim of a construction (by variant name), or everything (``None``)."""
+    if target is None:
+        ids = claim_ids()
+    elif target in constructions.available():
+        v = constructions.get(target)
+        ids = variant_claim_ids(v)
+        wanted = {"unrolled": "UNROLLED", "induction": "ALLT", "index": "ALLSIZES", "schwartz-zippel": "SZ"}.get(tier)
+        if wanted is not None:
+            ids = [i for i in ids if i.endswith(f"-{wanted}/v1")]
+            if not ids:
+                raise ValueError(f"variant {target!r} has no {tier} claim")
+    else:
+        ids = [resolve_claim(target)[0]]
+    out = []
+    for cid in ids:
+        _, variant, suffix = resolve_claim(cid)
+        claim_sets = sets if (sets is not None and suffix in ("UNROLLED", "SZ", "ALLT")) else None
+        if claim_sets is not None and suffix != "ALLT":
+            claim_sets = [{**s, "T": s.get("T") or 3} for s in claim_sets]
+        out.append(run_claim(cid, sets=claim_sets, profile=profile, tier=tier if suffix != "SZ" else "auto",
+                             mode=mode, seed=seed, imports=imports))
+    return out

@@ -1,0 +1,325 @@
+r"""What a proof is about: a registered variant at given sizes, turned into functions of exact arrays.
+
+A :class:`Subject` evaluates *the project's own code* on NumPy object arrays:
+
+- the RNN side runs :func:`constructions.rnn.input_gate`, :func:`~constructions.rnn.recurrence_step`
+  and :func:`~constructions.rnn.output_readout` over time (:func:`run_template`);
+- in **symbolic mode** the RNN weights come from the variant's ``symbolic_weights`` hook applied to
+  arrays of generators (the claim then holds for *all* weights); in **exact mode** (variants without the
+  hook, or when forced) they are the float64 weights of ``variant.construct(params)`` for sampled
+  parameters, converted exactly to ``Fraction`` (binary64 → rational is exact), so the claim is about
+  those parameters only;
+- the reference side is the LSA statement of :mod:`~equivalence.symbolic.expressions` (for variants
+  whose reference *is* linear self-attention: inherited unchanged from the built-in LSA variants, or
+  identified by agreeing numerically with :class:`~constructions.LinearSelfAttention` on random inputs),
+  or the variant's own ``symbolic_reference(*param_arrays, x)`` hook.
+
+Exact mode samples the parameters on the dyadic grid $2^{-3}\mathbb Z$ (``sample_params``, then rounded),
+so that a construction that forms products and sums of them (e.g. the compressed one) computes its
+float64 weights without rounding; otherwise an exact identity would fail at the level of rounding error.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy as sp
+import torch
+
+from constructions.rnn import GatedLinearRNN, RNNWeights, input_gate, output_readout, recurrence_step
+
+from .arrays import Variables, to_jsonable
+from .algebra import fraction_array
+from .expressions import LSA, SIZE_SYMBOLS, Evaluator, IDX, lsa_output
+
+__all__ = ["Subject", "Unavailable", "run_template", "resolve", "sample", "tensor_fields", "lsa_reference"]
+
+GRID = 8  # exact mode: parameters are multiples of 1/GRID
+
+
+class Unavailable(Exception):
+    """This tier cannot run for this variant; the message says why (reported as 'skipped')."""
+
+
+def tensor_fields(params) -> list[tuple[str, object]]:
+    """The parameter arrays of a params object, in declaration order: dataclass fields (or mapping items)
+    whose value is a tensor or ``None`` (an absent optional array, e.g. ``W_O``)."""
+    if dataclasses.is_dataclass(params):
+        items = [(f.name, getattr(params, f.name)) for f in dataclasses.fields(params)]
+    elif isinstance(params, dict):
+        items = list(params.items())
+    else:
+        raise Unavailable(f"params of type {type(params).__name__} are neither a dataclass nor a mapping")
+    return [(k, v) for k, v in items if v is None or isinstance(v, torch.Tensor)]
+
+
+def run_template(w: RNNWeights, x: np.ndarray) -> np.ndarray:
+    r"""The template (Zucchet et al. 2023, Sec. 3) unrolled over ``x`` ``[T, d]`` with $h_0 = 0$, through the
+    stage functions of :mod:`constructions.rnn`. A callable ``w.lam`` is an input-dependent decay
+    $\lambda_t = \mathrm{lam}(x_t)$. Returns ``y`` ``[T, d_out]`` (object array)."""
+    n, T = w.A.shape[0], x.shape[0]
+    h = np.zeros(n, dtype=object)
+    ctx = next((v.ctx for v in np.ravel(x) if getattr(v, "ctx", None) is not None), None)
+    out = []
+    for step in range(T):
+        xt = np.concatenate([x[step], np.ones(1, dtype=object)])
+        lam = w.lam(x[step]) if callable(w.lam) else w.lam
+        if callable(w.lam) and ctx is not None:  # ell(.) values from the hook: generators of the context
+            lam = np.array([ctx.from_sympy(v) if isinstance(v, sp.Basic) else v for v in lam], dtype=object)
+        h = recurrence_step(lam, h, input_gate(w.A, w.B, xt))
+        out.append(output_readout(w.C, w.E, w.D, h))
+    d_out = w.D.shape[0]
+    return np.array(out, dtype=object).reshape(T, d_out)
+
+
+# -- references --------------------------------------------------------------------------------------
+@dataclass
+class Reference:
+    kind: str  # "lsa" | "hook"
+    statement: sp.Eq
+    note: str
+    evaluate: object  # (params: dict[name, array|None], x [T, d]) -> y [T, d_out]
+
+
+def lsa_reference(with_W_O: bool, note: str) -> Reference:
+    lhs, rhs = lsa_output(with_W_O)
+
+    def evaluate(P, x):
+        T_, d_ = x.shape
+        H_, dk_, _ = P["W_Q"].shape
+        dv_ = P["W_V"].shape[1]
+        x_pad = np.zeros((T_ + 1, d_), dtype=object)
+        x_pad[1:] = x
+        arrays = {"W_Q": P["W_Q"], "W_K": P["W_K"], "W_V": P["W_V"], "x": x_pad}
+        sizes = {"H": H_, "d": d_, "d_k": dk_, "d_v": dv_}
+        if with_W_O:
+            arrays["W_O"] = P["W_O"]
+            sizes["d_out"] = P["W_O"].shape[0]
+        ev = Evaluator(arrays, sizes)
+        if with_W_O:
+            y = np.empty((T_, sizes["d_out"]), dtype=object)
+            for tt in range(1, T_ + 1):
+                for oo in range(sizes["d_out"]):
+                    y[tt - 1, oo] = ev(rhs, t=tt, o=oo)
+        else:
+            y = np.empty((T_, H_ * dv_), dtype=object)
+            for tt in range(1, T_ + 1):
+                for e in range(H_):
+                    for ii in range(dv_):
+                        y[tt - 1, e * dv_ + ii] = ev(rhs, t=tt, eta=e, i=ii)
+        return y
+
+    return Reference("lsa", sp.Eq(LSA.y_rnn[lhs.indices], rhs), note, evaluate)
+
+
+def _lsa_fields(params) -> bool:
+    names = [k for k, _ in tensor_fields(params)]
+    return names[:3] == ["W_Q", "W_K", "W_V"] and set(names) <= {"W_Q", "W_K", "W_V", "W_O"}
+
+
+def _reference_is_lsa(variant, params) -> str | None:
+    """How we know the variant's reference is LSA (a note for the report), or ``None``."""
+    from constructions.attention import LinearSelfAttention
+    from constructions.registry import _LSAVariant
+
+    if not _lsa_fields(params):
+        return None
+    if type(variant).reference is _LSAVariant.reference:
+        return "the variant's reference is the built-in LinearSelfAttention (inherited unchanged)"
+    from equivalence.tolerance import compare, lsa_path_length
+
+    g = torch.Generator().manual_seed(12345)
+    P = dict(tensor_fields(params))
+    try:
+        lsa = LinearSelfAttention(P["W_Q"], P["W_K"], P["W_V"], P.get("W_O"))
+        x = torch.randn(2, 5, lsa.d, generator=g, dtype=torch.float64)
+        ref = variant.reference(params, x)
+        y = lsa(x)
+        absP = [None if P.get(k) is None else P[k].abs() for k in ("W_Q", "W_K", "W_V", "W_O")]
+        M = LinearSelfAttention(*absP)(x.abs())
+        n = 2 * lsa_path_length(5, lsa.d, lsa.d_k, lsa.d_v, lsa.heads)
+        if isinstance(ref, torch.Tensor) and ref.shape == y.shape and compare(ref, y, M, n=n).passed:
+            return ("the variant's reference agrees with LinearSelfAttention on its parameters "
+                    "(float64, tolerance model, 2x5 random inputs): identified as LSA")
+    except (TypeError, ValueError, RuntimeError):
+        return None
+    return None
+
+
+def resolve_reference(variant, params) -> Reference:
+    hook = getattr(variant, "symbolic_reference", None)
+    if hook is not None:
+        def evaluate(P, x):
+            return np.asarray(hook(*[P[k] for k in P], x), dtype=object)
+
+        y_ref = sp.Function(f"y^{variant.name}")(IDX["t"], IDX["o"])
+        return Reference("hook", sp.Eq(LSA.y_rnn[IDX["t"], IDX["o"]], y_ref),
+                         f"the variant's symbolic_reference hook", evaluate)
+    note = _reference_is_lsa(variant, params)
+    if note is None:
+        raise Unavailable(f"no exact reference for variant {variant.name!r}: it has no symbolic_reference hook and "
+                          "its reference is not linear self-attention")
+    return lsa_reference(dict(tensor_fields(params)).get("W_O") is not None, note)
+
+
+# -- subjects ----------------------------------------------------------------------------------------
+def sample(variant, sizes: dict, seed: int):
+    """``variant.sample_params`` at ``sizes`` (``d``, ``heads``, optional ``d_k``, ``d_v``, ``d_out``)."""
+    g = torch.Generator().manual_seed(seed)
+    extra = {k: sizes[k] for k in ("d_k", "d_v", "d_out") if sizes.get(k)}
+    try:
+        return variant.sample_params(sizes["d"], sizes.get("heads", 1), generator=g, dtype=torch.float64, **extra)
+    except TypeError:
+        if not extra:
+            raise
+        g = torch.Generator().manual_seed(seed)
+        return variant.sample_params(sizes["d"], sizes.get("heads", 1), generator=g, dtype=torch.float64)
+
+
+def _actual_sizes(fields: dict, requested: dict) -> dict:
+    out = {"d": requested["d"], "heads": requested.get("heads", 1)}
+    if "W_Q" in fields and fields["W_Q"] is not None:
+        H_, dk_, d_ = fields["W_Q"].shape
+        out.update(heads=int(H_), d_k=int(dk_), d=int(d_))
+        if fields.get("W_V") is not None:
+            out["d_v"] = int(fields["W_V"].shape[1])
+        out["d_out"] = int(fields["W_O"].shape[0]) if fields.get("W_O") is not None else None
+    return out
+
+
+def _quantise(params):
+    if not dataclasses.is_dataclass(params):
+        return params
+    changes = {k: torch.round(v * GRID) / GRID for k, v in tensor_fields(params)
+               if isinstance(v, torch.Tensor) and v.is_floating_point()}
+    return dataclasses.replace(params, **changes)
+
+
+@dataclass
+class Subject:
+    variant: object
+    mode: str  # "symbolic" | "exact"
+    sizes: dict
+    reference: Reference
+    fields: list[tuple[str, tuple | None]]  # parameter arrays (name, shape or None when absent)
+    exact_params: dict | None = None
+    exact_weights: RNNWeights | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.variant.name
+
+    @property
+    def d(self) -> int:
+        return self.sizes["d"]
+
+    def variables(self, T: int) -> Variables:
+        v = Variables()
+        if self.mode == "symbolic":
+            for k, shape in self.fields:
+                if shape is not None:
+                    v.add(k, shape)
+        v.add("x", (T, self.d))
+        return v
+
+    def params(self, arrays: dict) -> dict:
+        if self.mode == "exact":
+            return self.exact_params
+        return {k: (arrays[k] if shape is not None else None) for k, shape in self.fields}
+
+    def weights(self, arrays: dict) -> RNNWeights:
+        if self.mode == "exact":
+            return self.exact_weights
+        P = self.params(arrays)
+        return RNNWeights(*self.variant.symbolic_weights(*[P[k] for k, _ in self.fields]))
+
+    def sides(self, arrays: dict) -> tuple[np.ndarray, np.ndarray]:
+        """``(y_rnn, y_ref)``, both ``[T, d_out]`` object arrays, from the arrays of :meth:`variables`."""
+        y_rnn = run_template(self.weights(arrays), arrays["x"])
+        y_ref = self.reference.evaluate(self.params(arrays), arrays["x"])
+        if y_rnn.shape != y_ref.shape:
+            raise Unavailable(f"{self.name}: the RNN's output has shape {y_rnn.shape} but the reference's has "
+                              f"{y_ref.shape}")
+        return y_rnn, y_ref
+
+    def describe_point(self, arrays: dict) -> dict:
+        """Exact parameters, RNN weights and inputs of a numeric point (JSON form)."""
+        P = self.params(arrays)
+        w = self.weights(arrays)
+        return {"params": {k: to_jsonable(v) for k, v in P.items()},
+                "rnn_weights": {k: (None if callable(v) else to_jsonable(np.asarray(v, dtype=object)))
+                                for k, v in w._asdict().items()},
+                "x": to_jsonable(arrays["x"])}
+
+    def size_symbols(self) -> dict:
+        return {SIZE_SYMBOLS[k]: v for k, v in (("H", self.sizes.get("heads")), ("d", self.d),
+                                                  ("d_k", self.sizes.get("d_k")), ("d_v", self.sizes.get("d_v")),
+                                                  ("d_out", self.sizes.get("d_out"))) if v}
+
+
+def resolve(variant, sizes: dict, *, seed: int = 0, mode: str | None = None) -> Subject:
+    """The :class:`Subject` for ``variant`` at ``sizes``; ``mode`` forces "symbolic" or "exact"."""
+    if mode not in (None, "symbolic", "exact"):
+        raise ValueError(f"mode must be 'symbolic', 'exact' or None (automatic); got {mode!r}")
+    params = sample(variant, sizes, seed)
+    fields = tensor_fields(params)
+    fdict = dict(fields)
+    actual = _actual_sizes(fdict, sizes)
+    reference = resolve_reference(variant, params)
+    has_hook = hasattr(variant, "symbolic_weights")
+    if mode is None:
+        mode = "symbolic" if has_hook else "exact"
+    if mode == "symbolic":
+        if not has_hook:
+            raise Unavailable(f"variant {variant.name!r} has no symbolic_weights hook; use the exact tier")
+        shapes = [(k, None if v is None else tuple(v.shape)) for k, v in fields]
+        return Subject(variant, "symbolic", actual, reference, shapes)
+    params = _quantise(params)
+    fields = tensor_fields(params)
+    rnn = variant.construct(params)
+    if not isinstance(rnn, GatedLinearRNN):
+        raise Unavailable(f"variant {variant.name!r}: construct() returned {type(rnn).__name__}, not a GatedLinearRNN; "
+                          "the exact tier evaluates the template only")
+    if rnn.lam is None:
+        raise Unavailable(f"variant {variant.name!r}: the constructed RNN has an input-dependent decay given as a torch "
+                          "callable, which cannot be evaluated exactly; give the variant symbolic_weights (with a "
+                          "callable lam of the symbolic input) to prove it")
+    if rnn.is_complex:
+        raise Unavailable(f"variant {variant.name!r}: complex weights; the exact tiers handle real weights "
+                          "(complex conjugation is covered by the invariance claims)")
+    if rnn.d != actual["d"]:
+        raise Unavailable(f"variant {variant.name!r}: construct() reads d={rnn.d} features (an upstream feature layer) "
+                          f"but the layer input has d={actual['d']}; the exact tier evaluates the template on the "
+                          "layer input only")
+    w = RNNWeights(*(fraction_array(t) for t in rnn.weights()))
+    exact = {k: (None if v is None else fraction_array(v)) for k, v in fields}
+    shapes = [(k, None if v is None else tuple(v.shape)) for k, v in fields]
+    return Subject(variant, "exact", actual, reference, shapes, exact, w,
+                   notes=[f"parameters sampled with seed {seed} and rounded to multiples of 1/{GRID}"])
+
+
+def construct_matches_hook(variant, sizes: dict, seed: int = 0) -> dict:
+    """Does ``variant.construct(θ)`` build exactly the weights ``variant.symbolic_weights(θ)`` describes?
+
+    θ is sampled with ``seed`` and rounded to the dyadic grid, so both sides are exact rationals.
+    Returns ``{"matches": bool, ...}`` with the first mismatching entry, or ``{"matches": None, "why": ...}``
+    when the two cannot be compared (construct() is not a constant-lambda real template RNN).
+    """
+    params = _quantise(sample(variant, sizes, seed))
+    fields = tensor_fields(params)
+    rnn = variant.construct(params)
+    if not isinstance(rnn, GatedLinearRNN) or rnn.lam is None or rnn.is_complex:
+        return {"matches": None, "why": "construct() is not a real constant-lambda GatedLinearRNN"}
+    hook = RNNWeights(*variant.symbolic_weights(*[None if v is None else fraction_array(v) for _, v in fields]))
+    got = RNNWeights(*(fraction_array(t) for t in rnn.weights()))
+    for name in RNNWeights._fields:
+        h = np.asarray(getattr(hook, name), dtype=object)
+        g = getattr(got, name)
+        if h.shape != g.shape:
+            return {"matches": False, "array": name, "hook_shape": list(h.shape), "construct_shape": list(g.shape)}
+        for idx in np.ndindex(h.shape):
+            if h[idx] != g[idx]:
+                return {"matches": False, "array": name, "index": list(idx), "hook": str(h[idx]),
+                        "construct": str(g[idx])}
+    return {"matches": True, "seed": seed}

@@ -1,0 +1,79 @@
+"""Writing and reading the training checks' artifacts: JSON results, PNG plots, checkpoints.
+
+Every file is written atomically (:func:`equivalence.report.write.atomic_write`: a temporary file in the
+target folder, then ``os.replace``), so an interrupted run never leaves a half-written file. Checkpoints are
+``torch.save`` of plain state dicts (tensors, numbers, strings, lists and dicts only) and are loaded with
+``torch.load(..., weights_only=True)``: loading one never executes code from the file.
+"""
+
+import io
+import json
+import math
+from pathlib import Path
+
+import torch
+
+from ..report.write import atomic_write
+
+__all__ = ["write_json", "write_figure", "save_checkpoint", "load_checkpoint", "jsonable"]
+
+
+def jsonable(obj):
+    """``obj`` with tensors turned into lists and non-finite floats into the strings ``"inf"``/``"nan"``."""
+    if isinstance(obj, torch.Tensor):
+        return jsonable(obj.detach().cpu().tolist())
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, (bool, int, float, str)) or obj is None:
+        return obj
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON (expected numbers, strings, lists, dicts, tensors)")
+
+
+def write_json(path: Path, data: dict) -> Path:
+    """Write ``data`` as indented, key-sorted JSON (non-finite floats as strings), atomically."""
+    path = Path(path)
+    atomic_write(path, json.dumps(jsonable(data), indent=2, sort_keys=True, allow_nan=False) + "\n")
+    return path
+
+
+def write_figure(path: Path, fig) -> Path:
+    """Render a matplotlib figure to PNG (Agg, fixed metadata: byte-stable) and write it atomically."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+def save_checkpoint(path: Path, state: dict) -> Path:
+    """``torch.save`` a dict of state dicts (tensors moved to CPU) atomically."""
+    path = Path(path)
+    buf = io.BytesIO()
+    torch.save(_to_cpu(state), buf)
+    atomic_write(path, buf.getvalue())
+    return path
+
+
+def load_checkpoint(path: Path) -> dict:
+    """Load a checkpoint written by :func:`save_checkpoint` with ``weights_only=True`` (no code execution)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _to_cpu(obj):
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_to_cpu(v) for v in obj]
+    return obj

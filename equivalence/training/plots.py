@@ -1,0 +1,184 @@
+"""Figures of the training checks, drawn from the results dictionaries only (so they can be redrawn from
+the JSON files) with matplotlib's Agg backend and written atomically as PNG.
+
+Teacher–student (Zucchet et al. 2023, Experiment 1): loss vs hidden size, λ histogram, pruning and length
+generalisation, recovered attention tensor vs the teacher's, block structure of the canonicalised student,
+training curves. In-context regression (Experiment 2): test loss, alignment with one GD step,
+out-of-distribution scaling, recovered coefficient matrices, training curves.
+"""
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display needed; byte-stable PNGs
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .artifacts import write_figure  # noqa: E402
+
+__all__ = ["TS_FIGURES", "ICL_FIGURES", "plot_teacher_student", "plot_icl_regression"]
+
+TS_FIGURES = ("ts_loss_vs_hidden_size.png", "ts_lambda_histogram.png", "ts_pruning_and_length.png",
+              "ts_recovered_attention.png", "ts_gating_structure.png", "ts_training_curves.png")
+ICL_FIGURES = ("icl_test_loss.png", "icl_alignment_with_gd.png", "icl_ood_scaling.png",
+               "icl_recovered_structure.png", "icl_training_curves.png")
+
+_KIND_STYLE = {"clamp": ("C0", "o"), "sigmoid": ("C1", "s"), "lru": ("C2", "^")}
+
+
+def _floor(v, eps=1e-12):
+    return max(float(v), eps)
+
+
+def plot_teacher_student(res: dict, out: Path) -> list[str]:
+    """Write the six teacher–student figures into ``out``; return their file names."""
+    out = Path(out)
+    cc = res["construction_counts"]
+    # 1. loss vs hidden size
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    sizes = res["hidden_sizes"]
+    for n, losses in zip(sizes, res["final_loss"]):
+        ax.scatter([n] * len(losses), [_floor(v) for v in losses], color="C0", alpha=0.5, s=18)
+    ax.plot(sizes, [_floor(v) for v in res["best_loss_per_size"]], "-o", color="C0", label="gated RNN, λ∈[0,1] (best seed)")
+    for kind, runs in res["ablations"].items():
+        c, mk = _KIND_STYLE[kind]
+        ax.scatter([r["n"] for r in runs], [_floor(r["final_loss"]) for r in runs], color=c, marker=mk, s=30,
+                   label=f"gated RNN, λ={'σ(ν)' if kind == 'sigmoid' else 'exp(-exp ν)'}")
+    for cell, ls in (("lstm", "--"), ("gru", ":")):
+        if res.get(cell):
+            ax.axhline(_floor(min(res[cell]["final_loss"])), color="gray", ls=ls, label=f"{cell.upper()} student")
+    ax.axvline(cc["compressed"], color="k", lw=0.8, ls="-.")
+    ax.axvline(cc["direct"], color="k", lw=0.8, ls="--")
+    for x, lab in ((cc["compressed"], " d(d+1)/2+d"), (cc["direct"], " d_k(d_v+1)")):
+        ax.text(x, 0.98, lab, rotation=90, va="top", fontsize=7, transform=ax.get_xaxis_transform())
+    ax.set(xscale="linear", yscale="log", xlabel="hidden size n", ylabel="normalised test loss",
+           title="Teacher–student: loss vs hidden size")
+    ax.legend(fontsize=7)
+    files = [write_figure(out / TS_FIGURES[0], fig).name]
+    # 2. lambda histogram
+    hist = res["lambda_histogram"]
+    kinds = [k for k in ("clamp", "sigmoid", "lru") if k in hist]
+    fig, axes = plt.subplots(1, len(kinds), figsize=(3.4 * len(kinds), 3.0), squeeze=False)
+    for ax, kind in zip(axes[0], kinds):
+        h = hist[kind]
+        edges = np.array(h["bin_edges"])
+        ax.bar(edges[:-1], h["counts"], width=np.diff(edges), align="edge", color=_KIND_STYLE[kind][0], alpha=0.8)
+        label = {"clamp": f"λ∈[0,1] (projected), n={hist.get('clamp_n')}", "sigmoid": "λ=σ(ν)", "lru": "λ=exp(-exp ν)"}
+        ax.set(title=label[kind], xlabel="learned λ", ylabel="neurons")
+    fig.suptitle("Learned λ collapse to 0 and 1", fontsize=10)
+    files.append(write_figure(out / TS_FIGURES[1], fig).name)
+    # 3. pruning and length generalisation
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    st = res["students"]
+    xs = np.array([s["n"] for s in st], dtype=float)
+    for key, c, mk, lab, dx in (("final_loss", "C0", "o", "trained", -0.4), ("pruned_loss", "C3", "x", "pruned", 0.0),
+                                ("long_loss", "C2", "^", f"{res['config']['length_factor']}× longer sequences", 0.4)):
+        ax.scatter(xs + dx, [_floor(s[key]) for s in st], color=c, marker=mk, label=lab, s=22)
+    ax.set(yscale="log", xlabel="hidden size n", ylabel="normalised loss",
+           title="Pruning λ∉{0,1} neurons; evaluation on longer sequences")
+    ax.legend(fontsize=7)
+    files.append(write_figure(out / TS_FIGURES[2], fig).name)
+    # 4. recovered attention tensor
+    fb = res["best"]["figures"]
+    rec, ref = np.array(fb["recovered_tensor"]).ravel(), np.array(fb["teacher_tensor"]).ravel()
+    fig, ax = plt.subplots(figsize=(4.2, 4.2))
+    ax.scatter(ref, rec, s=10, color="C0", label=f"gated RNN n={res['best']['n']} (pruned)")
+    lim = float(max(np.abs(ref).max(), np.abs(rec).max())) * 1.1
+    ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.6)
+    ax.set(xlabel="teacher Sym T[o,a,b,c]", ylabel=f"student's coefficient, lag {fb['recovered_tensor_lag']}",
+           title=f"Recovered attention (rel. error {res['best']['recovered_attention_rel_error']:.1e})")
+    ax.legend(fontsize=7)
+    files.append(write_figure(out / TS_FIGURES[3], fig).name)
+    # 5. gating structure of the canonicalised, pruned best student
+    w = {k: np.abs(np.array(v)) for k, v in fb["canonical_pruned"].items()}
+    lam = np.array(fb["canonical_pruned"]["lam"])
+    n_mem = int((np.abs(lam - 1) < 1e-9).sum())
+    fig, axes = plt.subplots(1, 4, figsize=(12, 3.4), gridspec_kw={"width_ratios": [1, 1, 2, 2]})
+    for ax, key, title in zip(axes, "ABCE", ("|A| (neurons × [x;1])", "|B|", "|C| (gates × neurons)", "|E|")):
+        ax.imshow(w[key], aspect="auto", cmap="viridis")
+        ax.set_title(title, fontsize=8)
+        if key in "AB":
+            ax.axhline(n_mem - 0.5, color="w", lw=1)
+        else:
+            ax.axvline(n_mem - 0.5, color="w", lw=1)
+    fig.suptitle(f"Canonicalised pruned student: {n_mem} memory (λ=1) neurons first, then {len(lam) - n_mem} "
+                 f"query (λ=0) neurons", fontsize=9)
+    files.append(write_figure(out / TS_FIGURES[4], fig).name)
+    files.append(_training_curves(res, out / TS_FIGURES[5], "Teacher–student training (normalised loss)"))
+    return files
+
+
+def _training_curves(res: dict, path: Path, title: str) -> str:
+    tr = res["training"]
+    L = np.array(tr["losses"])
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    names = tr.get("model_names", [str(i) for i in range(L.shape[1])])
+    cmap = plt.get_cmap("viridis")
+    for i, name in enumerate(names):
+        c = "gray" if ("lstm" in name or "gru" in name) else cmap(i / max(1, len(names) - 1))
+        ax.plot(tr["steps"], np.maximum(L[:, i], 1e-12), color=c, lw=0.8,
+                ls="--" if "lstm" in name else (":" if "gru" in name else "-"),
+                label=name if len(names) <= 12 or "lstm" in name or "gru" in name or name.startswith("lsa") else None)
+    ax.set(yscale="log", xlabel="step", ylabel="training loss", title=title)
+    ax.legend(fontsize=6, ncol=2)
+    return write_figure(path, fig).name
+
+
+def plot_icl_regression(res: dict, out: Path) -> list[str]:
+    """Write the five in-context regression figures into ``out``; return their file names."""
+    out = Path(out)
+    models = res["models"]
+    names = list(models)
+    gd, zero = res["gd"], res["zero_predictor"]
+    # 1. test loss
+    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    ax.bar(names, [models[k]["test_loss"] for k in names], color="C0")
+    ax.axhline(gd["test_loss"], color="C3", ls="--", label=f"one GD step (η={gd['eta']:.3f})")
+    ax.axhline(zero["test_loss"], color="gray", ls=":", label="zero predictor (ignores the context)")
+    ax.set(ylabel="test MSE (10⁴ tasks)", title="In-context linear regression")
+    ax.tick_params(axis="x", rotation=30, labelsize=7)
+    ax.legend(fontsize=7)
+    files = [write_figure(out / ICL_FIGURES[0], fig).name]
+    # 2. alignment
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    labels = names + ["zero predictor"]
+    dist = [models[k]["pred_l2_to_gd"] for k in names] + [zero["pred_l2_to_gd"]]
+    cos = [models[k]["grad_cosine_to_gd"] for k in names] + [zero["grad_cosine_to_gd"]]
+    axes[0].bar(labels, [_floor(v) for v in dist], color=["C0"] * len(names) + ["gray"])
+    axes[0].set(yscale="log", ylabel="mean (ŷ − ŷ_GD)²", title="Prediction distance to one GD step")
+    axes[1].bar(labels, cos, color=["C0"] * len(names) + ["gray"])
+    axes[1].set(ylim=(min(0.0, min(cos)), 1.02), ylabel="cos(∂ŷ/∂x_test, ∂ŷ_GD/∂x_test)",
+                title="Gradient alignment with GD")
+    for ax in axes:
+        ax.tick_params(axis="x", rotation=30, labelsize=7)
+    files.append(write_figure(out / ICL_FIGURES[1], fig).name)
+    # 3. OOD scaling
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    for ax, which in zip(axes, ("x", "w")):
+        keys = sorted((k for k in res["ood"] if k.startswith(which + "*")), key=lambda k: float(k.split("*")[1]))
+        alphas = [float(k.split("*")[1]) for k in keys] + [1.0]
+        order = np.argsort(alphas)
+        for i, name in enumerate(names):
+            vals = [res["ood"][k][name]["test_loss_over_gd"] for k in keys] + [models[name]["test_loss"] / gd["test_loss"]]
+            ax.plot(np.array(alphas)[order], np.array(vals)[order], "-o", ms=3, label=name, color=plt.get_cmap("tab10")(i))
+        ax.axhline(1.0, color="k", lw=0.6)
+        ax.set(xlabel=f"scale α of {'inputs x' if which == 'x' else 'task weights w'}", ylabel="MSE / MSE of GD (same η)",
+               yscale="log", title=f"Out of distribution: {which} × α")
+    axes[0].legend(fontsize=6)
+    files.append(write_figure(out / ICL_FIGURES[2], fig).name)
+    # 4. recovered structure: the y_i x_i,a x_test,c coefficient matrices
+    show = [k for k in names if "structure" in models[k]][:5]
+    d = len(models[show[0]]["structure"]["gamma"])
+    fig, axes = plt.subplots(1, len(show) + 1, figsize=(2.6 * (len(show) + 1), 2.8))
+    ref = np.eye(d) * gd["eta"] / res["config"]["N"]
+    vmax = float(np.abs(ref).max()) * 1.2
+    for ax, (name, G) in zip(axes, [("one GD step", ref)] + [(k, np.array(models[k]["structure"]["gamma"])) for k in show]):
+        ax.imshow(G, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
+        ax.set_title(name, fontsize=8)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle("Coefficient of y_i x_i,a x_test,c in ŷ (rows a, columns c)", fontsize=9)
+    files.append(write_figure(out / ICL_FIGURES[3], fig).name)
+    files.append(_training_curves(res, out / ICL_FIGURES[4], "In-context regression training (MSE)"))
+    return files

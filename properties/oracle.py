@@ -1,0 +1,97 @@
+r"""Float64 references, magnitudes $M$ and rounding budgets $n$ for the tolerance model.
+
+Every numeric property compares a candidate with a float64 CPU reference under the bound of
+:mod:`equivalence.tolerance`, $|\hat y - y| \le \gamma_n M + n\eta$ (Higham 2002, §3.1), where $M$ is the
+same computation on absolute values and $n$ the number of successive roundings along one path. This
+module computes $M$ and $n$ for
+
+- linear self-attention (Zucchet et al. 2023, Sec. 3): $M$ is the LSA with $|W_Q|,|W_K|,|W_V|,|W_O|$ on
+  $|x|$, which dominates every construction's absolute computation (their weights are sums of products
+  of the same entries);
+- the gated RNN template itself (for loop-vs-parallel, streaming and invariance properties, which hold
+  for *any* RNN, not only constructions): $M$ is the RNN with $|A|,|B|,|\lambda|,|C|,|E|,|D|$ on $|x|$
+  (derived: the same triangle-inequality argument, step by step through the recurrence).
+
+Two computations that are each within $\gamma_n M$ of the exact value differ by at most $2\gamma_n M$;
+the properties that compare two candidates (loop vs parallel, chunked vs one pass, permuted vs original)
+use that doubled bound.
+"""
+
+import torch
+from jaxtyping import Float
+from torch import Tensor
+
+__all__ = ["abs64", "lsa_magnitude", "rnn_magnitude", "rnn_state_magnitude", "lsa_budget", "rnn_budget", "cast_lsa", "to_cpu64"]
+
+
+def abs64(t: Tensor | None) -> Tensor | None:
+    """$|t|$ as float64 on CPU (complex: modulus); ``None`` stays ``None``."""
+    return None if t is None else t.detach().abs().to("cpu", torch.float64)
+
+
+def to_cpu64(t: Tensor) -> Tensor:
+    t = t.detach().to("cpu")
+    return t.to(torch.complex128) if t.is_complex() else t.to(torch.float64)
+
+
+def lsa_magnitude(lsa, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch time d_out"]:
+    """$M$ for LSA: the same LSA on absolute weights and inputs, float64 on CPU."""
+    from constructions import LinearSelfAttention
+
+    return LinearSelfAttention(abs64(lsa.W_Q), abs64(lsa.W_K), abs64(lsa.W_V), abs64(lsa.W_O))(abs64(x))
+
+
+def rnn_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch time d_out"]:
+    r"""$M$ for the gated RNN: the template on $|A|,|B|,|\lambda|,|C|,|E|,|D|$ and $|x|$ (float64, step loop)."""
+    from constructions import GatedLinearRNN
+
+    A, B, lam, C, E, D = (abs64(w) for w in rnn.weights())
+    if lam is None:  # input-dependent decay (extension E1): |lambda_t| along the same inputs
+        lam_t = abs64(rnn.lambdas(x.to(device=rnn.A.device, dtype=rnn.A.real.dtype)))
+        return GatedLinearRNN(A, B, None, C, E, D, decay=lambda _x: lam_t)(abs64(x), mode="loop")
+    return GatedLinearRNN(A, B, lam, C, E, D)(abs64(x), mode="loop")
+
+
+def rnn_state_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch n"]:
+    """$M$ for the final state $h_T$: the recurrence on $|A|,|B|,|\\lambda|$ and $|x|$ (float64, step loop)."""
+    from constructions.rnn import augment, input_gate
+    from constructions.scan import scan_loop
+
+    lam = abs64(rnn.lam) if rnn.lam is not None else abs64(rnn.lambdas(x.to(device=rnn.A.device,
+                                                                             dtype=rnn.A.real.dtype)))
+    xt = augment(abs64(x))
+    u = input_gate(abs64(rnn.A), abs64(rnn.B), xt)
+    return scan_loop(lam, u, u.new_zeros(u.shape[0], u.shape[2]))[1]
+
+
+def lsa_budget(lsa, T: int, *, num_neurons: int | None = None, num_gates: int | None = None) -> int:
+    r"""Rounding budget $n$ for an implementation of ``lsa`` at length ``T``: the LSA path, plus the path of a
+    gated RNN with ``num_neurons`` neurons and ``num_gates`` gates (default: the direct construction's
+    $H d_k (d_v+1)$ and $H d_k d_v$), plus the roundings made when its weights are computed from the
+    LSA's ($H d_v + d_k + H + 2$: $W_O W_V$, $W_K^\top W_Q$, their product, the sum over heads, the
+    symmetric fold). A user's layer gets the direct construction's budget (``docs/properties.md``)."""
+    from equivalence.tolerance import lsa_path_length, rnn_path_length
+
+    H, d_k, d, d_v = lsa.heads, lsa.d_k, lsa.d, lsa.d_v
+    n = H * d_k * (d_v + 1) if num_neurons is None else num_neurons
+    m = H * d_k * d_v if num_gates is None else num_gates
+    return (lsa_path_length(T, d, d_k, d_v, H, has_W_O=True)
+            + rnn_path_length(T, d, n, m, construction_depth=H * d_v + d_k + H + 2))
+
+
+def rnn_budget(rnn, T: int, extra: int = 0) -> int:
+    """Rounding budget $n$ of the template itself (``tolerance.rnn_path_length``) plus ``extra``; the
+    parallel scan's $\\lceil\\log_2 T\\rceil$ rounds of products and sums are inside the ``T`` term."""
+    from equivalence.tolerance import rnn_path_length
+
+    return rnn_path_length(T, rnn.d, rnn.num_neurons, rnn.num_gates) + extra
+
+
+def cast_lsa(lsa, dtype: torch.dtype, device: str | torch.device = "cpu"):
+    """A copy of ``lsa`` with its weights cast to ``dtype`` on ``device``."""
+    from constructions import LinearSelfAttention
+
+    def c(t):
+        return None if t is None else t.detach().to(device=device, dtype=dtype)
+
+    return LinearSelfAttention(c(lsa.W_Q), c(lsa.W_K), c(lsa.W_V), c(lsa.W_O))

@@ -1,0 +1,84 @@
+"""A small slice of the reliability study (docs/reliability.md) in CI: no false alarms on correct cases,
+mutants caught, and the table script runs end to end. The full table: python -m properties.reliability."""
+
+import json
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)  # small cases: intra-op threads only contend
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_no_false_alarms_on_correct_cases(dtype):
+    from properties.reliability import FAMILIES, false_alarms
+
+    stats = false_alarms(dtype, 40, seed=11, progress=False)
+    assert set(stats) == set(FAMILIES)
+    for fam, s in stats.items():
+        assert s.cases >= 1 and s.failures == [] and s.overflows == [], (fam, s.failures)
+        assert s.worst < 1.0, (fam, s.worst, s.worst_case)
+    assert max(s.worst for s in stats.values()) > 1e-4  # the bound is rigorous but not vacuous
+
+
+def test_low_precision_cases_run_and_overflow_is_counted_not_compared():
+    from properties.reliability import false_alarms
+
+    stats = false_alarms(torch.bfloat16, 12, seed=3, progress=False)
+    assert "all, parallel (summary)" in stats and "all, step loop (summary)" in stats
+    assert all(s.worst == s.worst for s in stats.values())  # never NaN (0/0 is 0: exact where plain LSA is)
+
+
+def test_mutants_are_caught():
+    from properties.mutations import KINDS, mutate
+    from properties.reliability import detection
+
+    rows = {(r["kind"], r["eps"]): r for r in detection(torch.float64, 3, seed=5, progress=False, prover_mutants=0)}
+    for kind in ("swap-wiring", "drop-input-branch", "drop-output-branch", "causal-lag", "causal-lead"):
+        assert rows[(kind, None)]["numeric"] == 1.0, rows[(kind, None)]
+    assert rows[("weight", 1e-2)]["numeric"] == 1.0
+    assert rows[("weight", 1.1e-14)]["exact"] >= 2 / 3  # ~100 u: only the exact-integer tier sees it
+    assert {k for k, _ in rows} == set(KINDS)
+    from constructions import LinearSelfAttention, lsa_to_rnn
+
+    lsa = LinearSelfAttention(*(torch.ones(1, 1, 1, dtype=torch.float64) for _ in range(3)))
+    with pytest.raises(ValueError, match="kind must be one of"):
+        mutate(lsa_to_rnn(lsa), "cosmic-ray", torch.Generator())
+
+
+def test_table_script_end_to_end(tmp_path):
+    from properties.reliability import main
+
+    md, js = tmp_path / "t.md", tmp_path / "t.json"
+    rc = main(["--quick", "--cases", "24", "--low-precision-cases", "8", "--mutants", "1", "--no-progress",
+               "--out", str(md), "--json", str(js)])
+    assert rc == 0
+    text = md.read_text()
+    assert "| **float64** | **all** |" in text and "### Detection power" in text and "causal-lag" in text
+    raw = json.loads(js.read_text())
+    assert raw["meta"]["seed"] == 0 and len(raw["detection"]) > 10
+    with pytest.raises(SystemExit):
+        main(["--cases", "0"])
+
+
+def test_prover_column_refutes_mutants_and_accepts_the_construction():
+    pytest.importorskip("equivalence.symbolic.engine", reason="the symbolic engine is not present")
+    from constructions import lsa_to_rnn
+    from properties.mutations import mutate_spec
+    from properties.reliability import _integer_case, prover_refutes
+
+    g = torch.Generator().manual_seed(2)
+    params, _ = _integer_case(g)
+    for method in ("direct", "compressed"):
+        rnn = lsa_to_rnn(params.lsa(), method)
+        correct = {"w": {k: v.detach() for k, v in rnn.weights()._asdict().items()}, "shift": 0, "drop_output": None}
+        assert not prover_refutes(correct, params)  # no false alarm: the construction is an exact identity
+        for kind, eps in (("causal-lag", 0.0), ("weight", 1e-15)):
+            _, _, spec = mutate_spec(rnn, kind, g, eps)
+            assert prover_refutes(spec, params), kind

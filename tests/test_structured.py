@@ -1,0 +1,352 @@
+"""The structured fast path (gathers, chunked matmul form) against the dense template's step loop.
+
+Bound: $\\gamma_n M + n\\eta$ (equivalence/tolerance.py) with $M$ the dense template on absolute weights and
+inputs (float64, step loop) and $n$ = ``rnn_path_length`` plus the re-association of the fast path
+(derived: $T$ more roundings for the products by $\\lambda$, the chunk's $3L$ for its cumulative powers,
+its sum over the chunk and the decayed state, 16 for the factored products); doubled for complex weights.
+"""
+
+import pytest
+import torch
+from hypothesis import example, given
+from hypothesis import strategies as st
+
+
+def _w64(t):
+    if t is None:
+        return None
+    t = t.detach().to("cpu")
+    return t.to(torch.complex128) if t.is_complex() else t.to(torch.float64)
+
+
+def _reference(rnn, x, h0=None):
+    """float64 dense step loop, its magnitude M (output and final state) and the rounding budget n."""
+    from constructions import GatedLinearRNN
+    from constructions.structured_attention import CHUNK
+    from equivalence.tolerance import rnn_path_length
+
+    w = [_w64(t) for t in rnn.weights()]
+    x64 = x.detach().to("cpu", torch.float64)
+    absw = [None if t is None else t.abs().to(torch.float64) for t in w]
+    kw, kwa = {}, {}
+    if rnn.lam is None:  # input-dependent decay: lambda_t of these inputs, in float64 (M uses |lambda_t|)
+        lam_t = _w64(rnn.lambdas(x64.to(rnn.A.dtype)))
+        kw, kwa = {"decay": lambda _: lam_t}, {"decay": lambda _: lam_t.abs().to(torch.float64)}
+    ref = GatedLinearRNN(*w, real_output=rnn.real_output, **kw)
+    y, h = ref(x64, None if h0 is None else _w64(h0), mode="loop", gating="dense", return_state=True)
+    h0a = None if h0 is None else _w64(h0).abs().to(torch.float64)
+    My, Mh = GatedLinearRNN(*absw, **kwa)(x64.abs(), h0a, mode="loop", gating="dense", return_state=True)
+    T = x.shape[1]
+    n = rnn_path_length(T, rnn.d, rnn.num_neurons, rnn.num_gates) + T + 3 * CHUNK + 16
+    if rnn.is_complex:
+        n *= 2
+    return y, h, My, Mh, n
+
+
+def _assert_within(cand, ref, M, n, dtype, what):
+    from equivalence.tolerance import error_bound
+
+    cand = _w64(cand)
+    bound = error_bound(M, n, dtype)
+    err = (cand - ref).abs()
+    assert bool(torch.isfinite(err).all()), what
+    assert bool((err <= bound).all()), (what, float((err / bound).max()))
+
+
+def _lsa(H, d_k, d_v, d, with_W_O, kind, seed):
+    from constructions import LinearSelfAttention
+    from equivalence.numeric import degenerate_
+
+    g = torch.Generator().manual_seed(seed)
+    ws = [torch.randn(H, d_k, d, generator=g, dtype=torch.float64), torch.randn(H, d_k, d, generator=g,
+          dtype=torch.float64), torch.randn(H, d_v, d, generator=g, dtype=torch.float64)]
+    if kind < 4:  # degenerate weights: rank one, zero rows, repeated values, extreme scale
+        for t in ws:
+            degenerate_(t, g, kind)
+    W_O = torch.randn(3, H * d_v, generator=g, dtype=torch.float64) if with_W_O else None
+    return LinearSelfAttention(*ws, W_O)
+
+
+@st.composite
+def lsa_cases(draw):
+    return dict(H=draw(st.integers(1, 3)), d_k=draw(st.integers(1, 4)), d_v=draw(st.integers(1, 4)),
+                d=draw(st.integers(1, 5)), with_W_O=draw(st.booleans()), kind=draw(st.integers(0, 5)),
+                seed=draw(st.integers(0, 2 ** 32 - 1)), method=draw(st.sampled_from(["direct", "compressed"])),
+                B=draw(st.integers(1, 3)), T=draw(st.integers(0, 150)), state=draw(st.booleans()),
+                chunk=draw(st.sampled_from([None, 5, 64, 100])))
+
+
+@given(lsa_cases())
+@example(dict(H=1, d_k=3, d_v=5, d=4, with_W_O=False, kind=5, seed=0, method="direct", B=2, T=130, state=True,
+              chunk=None))
+@example(dict(H=3, d_k=2, d_v=4, d=5, with_W_O=True, kind=4, seed=1, method="direct", B=1, T=64, state=False,
+              chunk=64))
+@example(dict(H=2, d_k=2, d_v=2, d=3, with_W_O=True, kind=1, seed=2, method="compressed", B=2, T=70, state=True,
+              chunk=5))
+def test_constructions_structured_equals_dense_loop(case):
+    """float32 and float64 structured evaluation of the constructions = float64 dense step loop (output, h_T)."""
+    from constructions import lsa_to_rnn
+
+    c = case
+    lsa = _lsa(c["H"], c["d_k"], c["d_v"], c["d"], c["with_W_O"], c["kind"], c["seed"])
+    rnn64 = lsa_to_rnn(lsa, c["method"])
+    g = torch.Generator().manual_seed(c["seed"] + 1)
+    x = torch.randn(c["B"], c["T"], c["d"], generator=g, dtype=torch.float64)
+    h0 = torch.randn(c["B"], rnn64.num_neurons, generator=g, dtype=torch.float64) if c["state"] else None
+    y_ref, h_ref, My, Mh, n = _reference(rnn64, x, h0)
+    for dtype in (torch.float64, torch.float32):
+        rnn = lsa_to_rnn(lsa.to(dtype), c["method"]) if dtype != torch.float64 else rnn64
+        plan = rnn.structure()
+        hd = None if h0 is None else h0.to(dtype)
+        y, h = plan.forward(x.to(dtype), hd if hd is not None else torch.zeros(c["B"], rnn.num_neurons, dtype=dtype),
+                            chunk=c["chunk"])
+        _assert_within(y, y_ref, My, n, dtype, ("y", dtype))
+        _assert_within(h, h_ref, Mh, n, dtype, ("h_T", dtype))
+        y2, h2 = rnn(x.to(dtype), hd, mode="parallel", gating="structured", return_state=True)
+        _assert_within(y2, y_ref, My, n, dtype, ("forward y", dtype))
+        _assert_within(h2, h_ref, Mh, n, dtype, ("forward h_T", dtype))
+
+
+def _random_structured(seed, *, complex_=False, dtype=torch.float64):
+    """A random RNN with the constructions' kind of structure but none of their regularity: repeated rows,
+    one-hot output gates in both orientations, several decays (complex), duplicated and unread memories,
+    zero D columns, unequal D column groups."""
+    from constructions import GatedLinearRNN
+
+    g = torch.Generator().manual_seed(seed)
+
+    def ri(lo, hi):
+        return int(torch.randint(lo, hi + 1, (1,), generator=g))
+
+    d, n_mem, n_q = ri(1, 4), ri(1, 8), ri(1, 4)
+    n = n_mem + n_q
+    poolA = torch.randn(ri(1, 4), d + 1, generator=g, dtype=torch.float64)
+    poolB = torch.randn(ri(1, 4), d + 1, generator=g, dtype=torch.float64)
+    poolB[0, :d] = 0  # a constant-only row, as the constructions' query neurons read
+    A = poolA[torch.randint(0, poolA.shape[0], (n,), generator=g)]
+    B = poolB[torch.randint(0, poolB.shape[0], (n,), generator=g)]
+    decays = torch.tensor([1.0, 0.5, -0.75], dtype=torch.float64)
+    lam = decays[torch.randint(0, 3, (n,), generator=g)].to(torch.complex128 if complex_ else torch.float64)
+    if complex_:
+        lam = lam * torch.exp(1j * torch.randint(0, 3, (n,), generator=g).to(torch.float64))
+    order = torch.randperm(n, generator=g)
+    mem, qry = order[:n_mem], order[n_mem:]
+    lam[qry] = 0
+    m = ri(1, 10)
+    C = torch.zeros(m, n, dtype=lam.dtype)
+    E = torch.zeros(m, n, dtype=lam.dtype)
+    coefs = torch.tensor([1.0, 1.0, -2.0, 0.5], dtype=torch.float64)
+    for k in range(m):
+        p = mem[ri(0, n_mem - 1)]
+        r = qry[ri(0, n_q - 1)]
+        if ri(0, 1):
+            p, r = r, p  # the memory on the E side
+        C[k, p] = coefs[ri(0, 3)]
+        E[k, r] = coefs[ri(0, 3)]
+    D = torch.randn(ri(1, 3), m, generator=g, dtype=torch.float64)
+    if m > 2:
+        D[:, 1] = D[:, 0]  # repeated column
+        D[:, -1] = 0  # a dropped gate
+    w = [A, B, lam, C, E, D]
+    if complex_:
+        w = [t.to(torch.complex128) for t in w]
+    cdt = (torch.complex64 if complex_ else torch.float32) if dtype == torch.float32 else None
+    return GatedLinearRNN(*(t.to(cdt) if cdt else t for t in w)), d
+
+
+@given(st.integers(0, 2 ** 32 - 1), st.booleans(), st.integers(0, 140), st.booleans(),
+       st.sampled_from([None, 3, 64]))
+@example(0, False, 100, True, None)
+@example(5, True, 65, False, 3)
+def test_random_structured_rnns(seed, complex_, T, state, chunk):
+    """The structure detector and both fast forms on RNNs that are not constructions (float64 and float32)."""
+    rnn64, d = _random_structured(seed, complex_=complex_)
+    g = torch.Generator().manual_seed(seed + 7)
+    B = 2
+    x = torch.randn(B, T, d, generator=g, dtype=torch.float64)
+    h0 = None
+    if state:
+        h0 = torch.randn(B, rnn64.num_neurons, generator=g, dtype=torch.float64).to(
+            torch.complex128 if complex_ else torch.float64)
+    y_ref, h_ref, My, Mh, n = _reference(rnn64, x, h0)
+    for dtype in (torch.float64, torch.float32):
+        rnn, _ = _random_structured(seed, complex_=complex_, dtype=dtype)
+        cdt = rnn.A.dtype
+        plan = rnn.structure()
+        assert plan is not None
+        hd = torch.zeros(B, rnn.num_neurons, dtype=cdt) if h0 is None else h0.to(cdt)
+        for scan_mode in ("parallel", "loop"):
+            y, h = plan.forward(x.to(cdt), hd, scan_mode=scan_mode, chunk=chunk)
+            y = y.real if y.is_complex() else y
+            _assert_within(y, y_ref, My, n, dtype, (scan_mode, dtype))
+            _assert_within(h, h_ref, Mh, n, dtype, (scan_mode, "h_T", dtype))
+
+
+def test_detected_structure_of_the_constructions():
+    from constructions import lsa_to_rnn
+
+    lsa = _lsa(3, 2, 4, 5, True, 5, 0)
+    plan = lsa_to_rnn(lsa, "direct").structure()
+    assert plan.A.unique.shape[0] == 3 * 4 + 3 * 2  # W_V rows and W_Q rows
+    assert plan.B.unique.shape[0] == 3 * 2 + 1  # W_K rows and the constant row
+    assert plan.group_size == 2  # D's columns repeat over j (d_k = 2)
+    heads = plan.attention
+    assert heads is not None and heads.value_side == "A"
+    assert [(hb.H, hb.dk, hb.dv) for hb in heads.batches] == [(3, 2, 4)]
+    assert heads.uncovered.numel() == 0 and heads.query.numel() == 3 * 2
+    comp = lsa_to_rnn(lsa, "compressed").structure()
+    assert comp.attention is None and comp.useful  # C is dense: gathers only
+    dense = _random_dense()
+    assert dense.structure() is not None and not dense.structure().useful
+
+
+def _random_dense():
+    from constructions import GatedLinearRNN
+
+    g = torch.Generator().manual_seed(3)
+    n, d, m = 5, 3, 4
+    return GatedLinearRNN(*(torch.randn(*s, generator=g, dtype=torch.float64)
+                            for s in ((n, d + 1), (n, d + 1), (n,), (m, n), (m, n), (2, m))))
+
+
+def test_auto_gating_choice_and_cache():
+    """auto: dense for small calls on a fresh RNN and whenever autograd records; the plan follows in-place edits."""
+    from constructions import lsa_to_rnn
+    from constructions.rnn import STRUCTURE_MIN_WORK
+
+    rnn = lsa_to_rnn(_lsa(3, 4, 4, 3, False, 5, 1), "direct")
+    x = torch.randn(2, 10, 3, dtype=torch.float64)
+    rnn(x)
+    assert "_structure_cache" not in rnn.__dict__ or not rnn.__dict__["_structure_cache"]
+    big = torch.randn(4, STRUCTURE_MIN_WORK // (4 * rnn.num_neurons) + 1, 3, dtype=torch.float64)
+    rnn(big)
+    assert rnn.__dict__["_structure_cache"]
+    plan = rnn.structure()
+    with torch.no_grad():
+        rnn.D.mul_(2.0)
+    assert rnn.structure() is not plan
+    y_loop = rnn(x, mode="loop")
+    assert torch.allclose(rnn(x, mode="parallel", gating="structured"), y_loop, rtol=1e-12, atol=1e-12)
+
+
+def test_gradients_use_the_dense_template():
+    from constructions import GatedLinearRNN, lsa_to_rnn
+
+    r = lsa_to_rnn(_lsa(1, 2, 3, 3, False, 5, 2), "direct")
+    rnn = GatedLinearRNN(*r.weights(), trainable=True)
+    x = torch.randn(2, 40, 3, dtype=torch.float64)
+    grads = []
+    for mode in ("loop", "parallel"):
+        rnn.zero_grad()
+        rnn(x, mode=mode).square().sum().backward()
+        grads.append([p.grad.clone() for p in (rnn.A, rnn.B, rnn.lam, rnn.C, rnn.E, rnn.D)])
+    assert "_structure_cache" not in rnn.__dict__
+    for a, b in zip(*grads):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+def test_the_comparison_can_fail():
+    """Power check: a plan with two query positions swapped in one head is rejected by the same bound."""
+    import dataclasses
+
+    from constructions import lsa_to_rnn
+
+    lsa = _lsa(1, 3, 2, 4, False, 5, 3)
+    rnn = lsa_to_rnn(lsa, "direct")
+    x = torch.randn(2, 90, 4, dtype=torch.float64)
+    y_ref, _, My, _, n = _reference(rnn, x)
+    plan = rnn.structure()
+    hb = plan.attention.batches[0]
+    W = plan.attention.W.clone()
+    rows = list(range(hb.q.start, hb.q.stop))
+    W[rows[0]], W[rows[1]] = plan.attention.W[rows[1]], plan.attention.W[rows[0]]
+    broken = dataclasses.replace(plan, attention=dataclasses.replace(plan.attention, W=W))
+    y, _ = broken.forward(x, torch.zeros(2, rnn.num_neurons, dtype=torch.float64))
+    with pytest.raises(AssertionError):
+        _assert_within(y, y_ref, My, n, torch.float32, "broken plan")
+
+
+def test_bad_gating_and_mode():
+    from constructions import lsa_to_rnn
+
+    rnn = lsa_to_rnn(_lsa(1, 2, 2, 3, False, 5, 1), "direct")
+    x = torch.randn(1, 4, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="gating"):
+        rnn(x, gating="sparse")
+    with pytest.raises(ValueError, match="mode"):
+        rnn(x, mode="fast")
+    with pytest.raises(ValueError, match="scan_mode"):
+        rnn.structure().forward(x, torch.zeros(1, rnn.num_neurons, dtype=torch.float64), scan_mode="fast")
+
+
+@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(["per-head", "per-neuron", "resets", "negative"]),
+       st.integers(1, 140), st.booleans())
+@example(0, "per-head", 130, True)
+@example(1, "per-neuron", 70, False)
+def test_input_dependent_decay(seed, kind, T, state):
+    """Input-dependent lambda_t (E1) on the direct construction: the matmul form when every head's memories share
+    lambda_t (Mamba-2 / simple GLA), gathers and the chunked scan otherwise; both against the dense loop."""
+    from constructions import GatedLinearRNN, lsa_to_rnn
+
+    H, d_k, d_v, d = 2, 2, 3, 3
+    base = lsa_to_rnn(_lsa(H, d_k, d_v, d, True, 5, seed % 1000), "direct")
+    n_kv = H * d_k * d_v
+    g = torch.Generator().manual_seed(seed)
+    w = torch.randn(H if kind != "per-neuron" else n_kv, d, generator=g, dtype=torch.float64)
+
+    def decay(x):
+        a = torch.sigmoid(x @ w.to(x.dtype).T + 1.0)
+        if kind == "resets":
+            a = torch.where(a < 0.4, torch.zeros_like(a), a)
+        if kind == "negative":
+            a = 2 * a - 1
+        if kind != "per-neuron":
+            a = a.repeat_interleave(d_k * d_v, dim=-1)
+        return torch.cat([a, a.new_zeros(*a.shape[:-1], base.num_neurons - n_kv)], dim=-1)
+
+    x = torch.randn(2, T, d, generator=g, dtype=torch.float64)
+    h0 = torch.randn(2, base.num_neurons, generator=g, dtype=torch.float64) if state else None
+    rnn64 = GatedLinearRNN(*base.weights()[:2], None, *base.weights()[3:], decay=decay)
+    y_ref, h_ref, My, Mh, n = _reference(rnn64, x, h0)
+    for dtype in (torch.float64, torch.float32):
+        rnn = GatedLinearRNN(*(t.to(dtype) for t in base.weights()[:2]), None,
+                             *(t.to(dtype) for t in base.weights()[3:]), decay=decay)
+        y, h = rnn(x.to(dtype), None if h0 is None else h0.to(dtype), mode="parallel", gating="structured",
+                   return_state=True)
+        _assert_within(y, y_ref, My, n, dtype, (kind, dtype))
+        _assert_within(h, h_ref, Mh, n, dtype, (kind, "h_T", dtype))
+        heads = rnn.structure()._heads_for(rnn.lambdas(x.to(dtype)))
+        assert heads is not None  # the gating pairs memories with queries whatever the decay
+        assert (heads.head_decays(rnn.lambdas(x.to(dtype)), 64) is None) == (kind == "per-neuron")
+
+
+@pytest.mark.gpu
+def test_structured_path_on_cuda(device):
+    """The same comparison on the GPU (run with ``pytest -m gpu --device cuda``): direct construction, constant,
+    complex and input-dependent decays, float32 on ``device`` against the float64 CPU dense loop."""
+    from constructions import GatedLinearRNN, lsa_to_rnn
+
+    if not device.startswith("cuda"):
+        pytest.skip("run with --device cuda")
+    base = lsa_to_rnn(_lsa(2, 4, 4, 6, True, 5, 0), "direct")
+    x = torch.randn(3, 300, 6, dtype=torch.float64)
+    n_kv = 2 * 4 * 4
+    lam_c = base.lam.to(torch.complex128).clone()
+    lam_c[:n_kv] = 0.97 * torch.exp(torch.tensor(0.2j, dtype=torch.complex128))
+    w = torch.randn(1, 6, dtype=torch.float64)
+
+    def decay(z):
+        a = torch.sigmoid(z @ w.to(device=z.device, dtype=z.dtype).T)
+        return torch.cat([a.expand(*z.shape[:2], n_kv), a.new_zeros(*z.shape[:2], base.num_neurons - n_kv)], -1)
+
+    cases = [base.weights(), (*base.weights()[:2], lam_c, *base.weights()[3:])]
+    rnns = [GatedLinearRNN(*c) for c in cases]
+    rnns.append(GatedLinearRNN(*base.weights()[:2], None, *base.weights()[3:], decay=decay))
+    for rnn64 in rnns:
+        y_ref, _, My, _, n = _reference(rnn64, x)
+        ws = [None if t is None else t.to(device=device, dtype=torch.complex64 if t.is_complex() else torch.float32)
+              for t in rnn64.weights()]
+        rnn = GatedLinearRNN(*ws[:2], ws[2], *ws[3:], decay=rnn64.decay)
+        y = rnn(x.to(device, torch.float32), mode="parallel", gating="structured")
+        assert y.device.type == "cuda"
+        _assert_within(y, y_ref, My, n, torch.float32, "cuda")

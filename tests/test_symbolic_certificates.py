@@ -1,0 +1,155 @@
+"""Impossibility certificates, negative controls, invariances, the index normaliser and the claim registry."""
+
+import pytest
+
+
+def test_degree_certificates_are_computed_by_sympy():
+    from equivalence.symbolic.impossibility import delta_rule_degrees, lsa_witness_degree, template_degrees
+
+    assert template_degrees()["degree"] == 4
+    assert template_degrees(output_gating=False)["degree"] == 2
+    assert template_degrees(input_gating=False)["degree"] == 2
+    expr, deg = lsa_witness_degree()
+    assert deg == 3 and str(expr) == "x[1, 0]**3"
+    assert [dg for _, _, dg in delta_rule_degrees(3)] == [3, 5, 7]
+
+
+@pytest.mark.parametrize("cid", ["TEMPLATE-DEGREE-BOUND/v1", "IMPOSSIBLE-NO-OUTPUT-GATING/v1",
+                                 "IMPOSSIBLE-NO-INPUT-GATING/v1", "IMPOSSIBLE-DELTA-RULE/v1", "IMPOSSIBLE-SOFTMAX/v1",
+                                 "LSA-RECURRENT-FORM/v1"])
+def test_global_claims_hold_with_their_argument(cid):
+    from equivalence.symbolic import run_claim
+
+    c = run_claim(cid)
+    assert c.status == "proved", c.message
+    assert c.latex and "<math" in c.evidence["mathml"] and len(c.statement_digest) == 64
+    if cid.startswith("IMPOSSIBLE"):
+        assert c.kind == "impossibility"
+    if cid in ("TEMPLATE-DEGREE-BOUND/v1", "IMPOSSIBLE-NO-OUTPUT-GATING/v1", "IMPOSSIBLE-DELTA-RULE/v1"):
+        assert r"\operatorname{deg}" in c.latex
+
+
+def test_negative_controls_are_refuted_with_their_argument():
+    import constructions
+    from equivalence.symbolic import run_target, variant_claim_ids
+
+    impossible = [n for n in constructions.available() if constructions.get(n).status == "impossible"]
+    assert impossible, "the registry should carry negative controls"
+    for name in impossible:
+        assert f"{name.upper()}-IMPOSSIBLE/v1" in variant_claim_ids(constructions.get(name))
+        for c in run_target(name, profile="dev"):
+            assert c.status in ("expected-failure", "skipped"), (c.id, c.status, c.message)
+            if c.id.endswith("-IMPOSSIBLE/v1") and c.status == "expected-failure":
+                assert c.evidence["argument"].startswith("IMPOSSIBLE-") and c.latex
+
+
+def test_softmax_and_delta_rule_controls_get_concrete_counterexamples():
+    import constructions
+    from equivalence.symbolic import run_claim
+
+    for name in ("softmax-attention", "deltanet"):
+        if name not in constructions.available():
+            pytest.skip(f"{name} is not registered")
+        c = run_claim(f"{name.upper()}-UNROLLED/v1", profile="dev")
+        assert c.status == "expected-failure", c.message
+        cx = c.counterexample
+        assert cx["rnn_output"] != cx["reference_output"]
+
+
+@pytest.mark.parametrize("key", ["permute_neurons", "rescale_neuron", "rescale_output_branches", "conjugate"])
+def test_invariances_proved_and_conforming(key):
+    from equivalence.symbolic.invariance import prove_invariance
+
+    res = prove_invariance(key)
+    assert res["holds"] and res["conformance"]["conforms"]
+
+
+def test_a_wrong_invariance_rule_is_rejected(monkeypatch):
+    """Rescaling a neuron without compensating E must fail the readout obligation."""
+    from equivalence.symbolic import invariance as inv
+
+    good = inv.MAPS["rescale_neuron"]
+    bad_rules = dict(good.rules)
+    bad_rules["E"] = inv.E[inv.mm, inv.k]
+    monkeypatch.setitem(inv.MAPS, "rescale_neuron", inv.InvarianceMap(good.key, good.title, bad_rules, good.state,
+                                                                       good.instances, good.torch_args))
+    res = inv.prove_invariance("rescale_neuron")
+    assert not res["holds"] and res["failed"]["obligation"] == "readout"
+
+
+def test_conformance_detects_a_torch_map_that_differs(monkeypatch):
+    import constructions.invariances as cinv
+    from equivalence.symbolic.invariance import conformance
+
+    real = cinv.permute_neurons
+    monkeypatch.setattr(cinv, "permute_neurons", lambda rnn, perm: real(rnn, perm.flip(0)))
+    assert not conformance("permute_neurons")["conforms"]
+
+
+def test_normal_form_decides_index_identities():
+    import sympy as sp
+
+    from equivalence.symbolic.expressions import IDX, LSA
+    from equivalence.symbolic.index import equal_every_size
+
+    i, j, t, eta, s = (IDX[k] for k in ("i", "j", "t", "eta", "s"))
+    n = sp.Symbol("n", integer=True, positive=True)
+    S, q = LSA.S, LSA.q(eta, j, t)
+    assert equal_every_size(sp.Sum(S[eta, i, j] * q, (j, 0, n)), sp.Sum(q * S[eta, i, j], (j, 0, n)))
+    assert not equal_every_size(sp.Sum(S[eta, i, j] * q, (j, 0, n)), sp.Sum(S[eta, j, i] * q, (j, 0, n)))
+    lhs = sp.Sum(sp.Sum(LSA.x[s, j] * LSA.x[t, i], (s, 1, t)), (j, 0, n))
+    assert equal_every_size(lhs, sp.Sum(sp.Sum(LSA.x[s, j] * LSA.x[t, i], (j, 0, n)), (s, 1, t)))
+    assert not equal_every_size(lhs, sp.Sum(sp.Sum(LSA.x[s, j] * LSA.x[t, i], (j, 0, n)), (s, 1, t - 1)))
+
+
+def test_conformance_rejects_a_broken_wiring(monkeypatch):
+    import constructions.lsa as L
+    from equivalence.symbolic import index
+
+    real = L.direct_weights
+
+    def broken(W_Q, W_K, W_V, W_O=None):
+        w = real(W_Q, W_K, W_V, W_O)
+        C = w.C.copy()
+        C[[0, 1]] = C[[1, 0]]  # gate 0 reads the wrong key-value neuron
+        return w._replace(C=C)
+
+    monkeypatch.setattr(index, "direct_weights", broken)
+    ok, failing = index.direct_conformance({"heads": 1, "d": 1, "d_k": 2, "d_v": 1}, with_W_O=False)
+    assert not ok and failing
+
+
+def test_claim_ids_aliases_and_errors():
+    from equivalence.symbolic import claim_ids, resolve_claim
+
+    ids = claim_ids()
+    assert len(ids) == len(set(ids)) and all("/v" in i for i in ids)
+    assert resolve_claim("LSA-RNN-DIRECT-ALLT")[0] == "LSA-DIRECT-ALLT/v1"
+    assert resolve_claim("lsa-direct-unrolled/V1")[0] == "LSA-DIRECT-UNROLLED/v1"
+    with pytest.raises(KeyError, match="no claim 'NOPE'"):
+        resolve_claim("NOPE")
+    with pytest.raises(KeyError, match="does not exist for variant"):
+        resolve_claim("LSA-DIRECT-IMPOSSIBLE/v1")
+
+
+def test_bad_sizes_are_clear_errors():
+    from equivalence.symbolic import run_claim
+
+    with pytest.raises(ValueError, match="size heads must be an int >= 1"):
+        run_claim("LSA-DIRECT-UNROLLED/v1", sets=[{"d": 2, "heads": 0}])
+    with pytest.raises(ValueError, match="needs d"):
+        run_claim("LSA-DIRECT-UNROLLED/v1", sets=[{"heads": 1}])
+    with pytest.raises(ValueError, match="tier must be one of"):
+        run_claim("LSA-DIRECT-UNROLLED/v1", tier="fast")
+
+
+def test_statement_digest_is_stable_across_processes():
+    import subprocess
+    import sys
+
+    code = ("from equivalence.symbolic import run_claim; "
+            "print(run_claim('LSA-DIRECT-ALLT/v1', sets=[{'d': 2, 'heads': 1}]).statement_digest)")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout.strip()
+            for seed in ("1", "2")}
+    assert len(outs) == 1 and len(outs.pop()) == 64

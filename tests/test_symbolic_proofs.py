@@ -1,0 +1,179 @@
+"""Proofs of the two LSA constructions, and refutations of broken constructions with counterexamples that
+are re-evaluated independently (exact Fractions in this file's own loops, and torch float64)."""
+
+from fractions import Fraction
+
+import pytest
+import torch
+
+
+# -- an independent evaluator (this file's own loops, exact) -------------------------------------------
+def _arr(v):
+    return [_arr(u) for u in v] if isinstance(v, list) else (None if v is None else Fraction(v))
+
+
+def _template(w, x):
+    A, B, lam, C, E, D = (w[k] for k in ("A", "B", "lam", "C", "E", "D"))
+    n, h, ys = len(A), [Fraction(0)] * len(A), []
+    for xt in x:
+        xt1 = list(xt) + [Fraction(1)]
+        u = [sum(a * b for a, b in zip(A[k], xt1)) * sum(a * b for a, b in zip(B[k], xt1)) for k in range(n)]
+        h = [lam[k] * h[k] + u[k] for k in range(n)]
+        z = [sum(C[m][k] * h[k] for k in range(n)) * sum(E[m][k] * h[k] for k in range(n)) for m in range(len(C))]
+        ys.append([sum(D[o][m] * z[m] for m in range(len(z))) for o in range(len(D))])
+    return ys
+
+
+def _lsa(p, x):
+    WQ, WK, WV, WO = p["W_Q"], p["W_K"], p["W_V"], p.get("W_O")
+
+    def mv(W, v):
+        return [sum(a * b for a, b in zip(row, v)) for row in W]
+
+    ys = []
+    for t in range(len(x)):
+        cat = []
+        for h in range(len(WQ)):
+            q = mv(WQ[h], x[t])
+            o = [Fraction(0)] * len(WV[h])
+            for s in range(t + 1):
+                score = sum(a * b for a, b in zip(mv(WK[h], x[s]), q))
+                o = [oi + vi * score for oi, vi in zip(o, mv(WV[h], x[s]))]
+            cat += o
+        ys.append(mv(WO, cat) if WO is not None else cat)
+    return ys
+
+
+def check_counterexample_independently(cx):
+    """The counterexample's two outputs, recomputed here exactly and in torch float64, really differ."""
+    from constructions import GatedLinearRNN, LinearSelfAttention
+
+    pt = cx["point"]
+    w = {k: _arr(v) for k, v in pt["rnn_weights"].items()}
+    p = {k: _arr(v) for k, v in pt["params"].items()}
+    x = _arr(pt["x"])
+    t, o = cx["t"] - 1, cx["output_index"]
+    y_rnn, y_ref = _template(w, x), _lsa(p, x)
+    assert y_rnn[t][o] == Fraction(cx["rnn_output"]) and y_ref[t][o] == Fraction(cx["reference_output"])
+    assert y_rnn[t][o] != y_ref[t][o]
+    f64 = {k: torch.tensor([[float(a) for a in r] for r in v] if isinstance(v[0], list) else [float(a) for a in v],
+                           dtype=torch.float64) for k, v in w.items()}
+    rnn = GatedLinearRNN(f64["A"], f64["B"], f64["lam"], f64["C"], f64["E"], f64["D"])
+    lsa = LinearSelfAttention(*(None if p.get(k) is None else torch.tensor(
+        [[[float(a) for a in r] for r in m] for m in p[k]] if k != "W_O" else [[float(a) for a in r] for r in p[k]],
+        dtype=torch.float64) for k in ("W_Q", "W_K", "W_V", "W_O")))
+    xt = torch.tensor([[[float(a) for a in r] for r in x]], dtype=torch.float64)
+    gap = float(rnn(xt)[0, t, o] - lsa(xt)[0, t, o])
+    exact = float(y_rnn[t][o] - y_ref[t][o])
+    assert abs(gap - exact) <= 1e-9 * max(1.0, abs(exact)) and gap != 0
+
+
+# -- proofs ----------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("name", ["lsa-direct", "lsa-compressed"])
+@pytest.mark.parametrize("mode", ["symbolic", "exact"])
+def test_constructions_proved_fixed_size_and_all_T(name, mode):
+    from equivalence.symbolic import run_target
+
+    sets = [{"d": 2, "heads": 1, "T": 3}, {"d": 3, "heads": 2, "d_k": 2, "d_v": 1, "d_out": 2, "T": 2}]
+    for tier in ("unrolled", "induction", "schwartz-zippel"):
+        (c,) = run_target(name, sets=sets, tier=tier, mode=mode)
+        assert c.status == "proved", (tier, c.message)
+        assert c.latex and c.statement_digest and c.rerun["claim"] == c.id
+
+
+def test_every_size_claim_of_the_direct_construction():
+    from equivalence.symbolic import run_claim
+
+    c = run_claim("LSA-DIRECT-ALLSIZES/v1", profile="dev")
+    assert c.status == "proved" and c.evidence["conformance_sizes"] == 32
+    assert "R1" not in c.latex and r"\lambda" in c.latex  # rendered from the SymPy role equations
+    c = run_claim("LSA-COMPRESSED-ALLSIZES/v1", profile="dev")
+    assert c.status == "skipped" and "NOT claimed" in c.message
+
+
+def test_multivariate_ring_agrees_on_a_real_construction():
+    import constructions
+    from equivalence.symbolic.subjects import resolve
+    from equivalence.symbolic.unrolled import unrolled
+
+    s = resolve(constructions.get("lsa-compressed"), {"d": 2, "heads": 2, "d_k": 1, "d_v": 2}, mode="symbolic")
+    assert unrolled(s, 2, method="multivariate").status == unrolled(s, 2, method="kronecker").status == "proved"
+
+
+# -- refutations -------------------------------------------------------------------------------------------
+@pytest.fixture
+def broken_variants():
+    import constructions
+    from constructions import lsa_to_rnn
+    from constructions.registry import LSADirect, Variant, sample_lsa_params
+    from constructions.rnn import GatedLinearRNN
+
+    class OneWeightWrong(LSADirect):  # registered from outside, inherits the (correct) hooks
+        def construct(self, params):
+            rnn = super().construct(params)
+            with torch.no_grad():
+                rnn.D[0, 0] += 0.5
+            return rnn
+
+    class NoHooks(Variant):  # an outside variant with no symbolic hooks at all
+        status = "exact"
+
+        def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, **sizes):
+            return sample_lsa_params(d, heads, generator=generator, dtype=dtype, **sizes)
+
+        def reference(self, params, x):
+            return params.lsa()(x)
+
+        def construct(self, params):
+            rnn = lsa_to_rnn(params.lsa(), "direct")
+            with torch.no_grad():
+                rnn.B[0, 1] += 0.25
+            return rnn
+
+        def num_neurons(self, params):
+            return 0
+
+    class TimeSlip(LSADirect):  # query neurons accumulate (lambda 1 instead of 0): right at t = 1 only
+        def symbolic_weights(self, W_Q, W_K, W_V, W_O=None):
+            w = super().symbolic_weights(W_Q, W_K, W_V, W_O)
+            lam = w.lam.copy()
+            lam[lam == 0] = 1
+            return w._replace(lam=lam)
+
+        def construct(self, params):
+            rnn = super().construct(params)
+            lam = rnn.lam.detach().clone()
+            lam[lam == 0] = 1
+            return GatedLinearRNN(rnn.A.detach(), rnn.B.detach(), lam, rnn.C.detach(), rnn.E.detach(), rnn.D.detach())
+
+    names = {"t-one-weight-wrong": OneWeightWrong, "t-no-hooks": NoHooks, "t-time-slip": TimeSlip}
+    for n, cls in names.items():
+        constructions.register(n, replace=True)(cls)
+    yield names
+    for n in names:
+        constructions.unregister(n)
+
+
+def test_outside_construction_with_one_weight_wrong_is_refuted(broken_variants):
+    from equivalence.symbolic import run_target
+
+    for name in ("t-one-weight-wrong", "t-no-hooks"):
+        for c in run_target(name, sets=[{"d": 2, "heads": 1, "T": 2}], profile="dev"):
+            assert c.status == "refuted", (c.id, c.status, c.message)
+            if c.counterexample and "t" in c.counterexample:
+                check_counterexample_independently(c.counterexample)
+        (c,) = run_target(name, sets=[{"d": 2, "heads": 1, "T": 2}], tier="unrolled")
+        assert "t" in c.counterexample
+
+
+def test_time_index_slip_is_refuted_by_unrolling_and_by_induction(broken_variants):
+    from equivalence.symbolic import run_target
+
+    (c,) = run_target("t-time-slip", sets=[{"d": 2, "heads": 1, "T": 1}], tier="unrolled")
+    assert c.status == "proved"  # at T = 1 the slip is invisible...
+    (c,) = run_target("t-time-slip", sets=[{"d": 2, "heads": 1, "T": 3}], tier="unrolled")
+    assert c.status == "refuted" and c.counterexample["t"] == 2  # ...from t = 2 on it is not
+    check_counterexample_independently(c.counterexample)
+    (c,) = run_target("t-time-slip", sets=[{"d": 2, "heads": 1}], tier="induction")
+    assert c.status == "refuted" and c.evidence["per_set"][0]["obligation_failure"]["obligation"] == "step"
+    check_counterexample_independently(c.counterexample)
