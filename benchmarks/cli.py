@@ -1,6 +1,7 @@
 """``python -m benchmarks [--quick] [--device cuda] [--out DIR]``: run the four workloads of issue 7."""
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,10 +51,12 @@ def run(args: argparse.Namespace) -> tuple[list[WorkloadResult], dict]:
     info["mode"] = "smoke" if args.smoke else ("quick" if args.quick else "full")
     info["warnings"] = []
     la, cores = info["load_average_start"], info["cores_available"] or 1
-    if la and la[0] > cores and torch.get_num_threads() > 1 and args.device == "cpu":
-        msg = (f"load average {la[0]} exceeds the {cores} available cores: other processes compete for the CPU and "
-               f"multi-threaded torch ops stall at their thread barriers, so timings become erratic; "
-               f"rerun when the machine is quiet, or with --threads 1 for stable ratios")
+    if la and la[0] > cores and args.device == "cpu":
+        active = os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE" and torch.get_num_threads() > 1
+        msg = (f"load average {la[0]} exceeds the {cores} available cores: other processes compete for the CPU, "
+               + ("and with OpenMP's active wait multi-threaded torch ops stall at their barriers (erratic timings; "
+                  "set OMP_WAIT_POLICY=PASSIVE or --threads 1)" if active else
+                  "so absolute times are inflated and noisy; the interleaved ratios remain comparable"))
         info["warnings"].append(msg)
         print(f"[benchmarks] warning: {msg}", file=sys.stderr, flush=True)
     info["roofline"] = roofline(args.device, quick=args.quick or args.smoke)

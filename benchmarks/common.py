@@ -160,6 +160,7 @@ def machine(device: str) -> dict:
         "versions": {d: _version(d) for d in ("torch", "numpy", "sympy", "hypothesis", "matplotlib", "fla-core",
                                               "flash-linear-attention", "triton")},
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (OpenMP default: active)"),
         "device": device,
         "git": _git(),
         "load_average_start": load(),

@@ -11,6 +11,7 @@ On CUDA, :func:`fla_kernels` returns fla's fused Triton kernels (``fused_recurre
 ``chunk_linear_attn``) as the peer.
 """
 
+import warnings
 from collections.abc import Callable
 
 import torch
@@ -56,7 +57,9 @@ def merge(lsa, o: Tensor) -> Tensor:
 def fla_naive() -> tuple[Callable, str]:
     """fla's own naive reference if ``fla`` imports, else ours; and a label saying which."""
     try:
-        from fla.ops.linear_attn.naive import naive_recurrent_linear_attn as fn  # type: ignore
+        with warnings.catch_warnings():  # fla warns at import when Triton has no GPU ("roll back to CPU")
+            warnings.simplefilter("ignore")
+            from fla.ops.linear_attn.naive import naive_recurrent_linear_attn as fn  # type: ignore
 
         def call(q, k, v):
             return fn(q, k, v, scale=1.0, normalize=False)[0]
@@ -73,7 +76,9 @@ def fla_naive() -> tuple[Callable, str]:
 def fla_kernels() -> dict[str, Callable]:
     """fla's fused Triton kernels (CUDA only), ``{}`` when fla is not importable."""
     try:
-        from fla.ops.linear_attn import chunk_linear_attn, fused_recurrent_linear_attn  # type: ignore
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from fla.ops.linear_attn import chunk_linear_attn, fused_recurrent_linear_attn  # type: ignore
     except Exception:  # noqa: BLE001
         return {}
     return {

@@ -23,6 +23,7 @@ def _fmt_b(b: float) -> str:
 def table(results: list[WorkloadResult], info: dict) -> str:
     """Plain-text report: machine, then per workload its cases, ratios (with baselines), memory and checks."""
     lines = [f"machine: {info['cpu']} | cores {info['cores_available']} | torch threads {info['torch_threads']} | "
+             f"OMP_WAIT_POLICY {info.get('omp_wait_policy')} | "
              f"device {info['device']}" + (f" ({info['gpu']['name']})" if "gpu" in info else ""),
              f"versions: python {info['python']}, " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
              f"load average at start {info['load_average_start']}, end {info.get('load_average_end')}"]
@@ -34,8 +35,13 @@ def table(results: list[WorkloadResult], info: dict) -> str:
             continue
         lines.append("   sizes: " + ", ".join(f"{k}={v}" for k, v in r.sizes.items()))
         for c in r.cases:
-            extra = "".join(f", {k}={v:.4g}" if isinstance(v, float) else "" for k, v in c.extra.items())
-            lines.append(f"   {c.name:<48} median {_fmt_s(c.median):>10}  ({len(c.times)} runs{extra})")
+            extra = "".join(f", {k}={v:.4g}" if isinstance(v, float) else (f", {k}={v}" if k == "status" else "")
+                            for k, v in c.extra.items())
+            if not c.times:
+                lines.append(f"   {c.name:<48} {c.note or 'not run'}")
+                continue
+            lines.append(f"   {c.name:<48} median {_fmt_s(c.median):>10}  ({len(c.times)} runs{extra})"
+                         + (f"  [{c.note}]" if c.note else ""))
         for q in r.ratios:
             tgt = "" if q.target is None else f"  target >= {q.target:g}: {'MET' if q.met else 'NOT MET'}"
             lines.append(f"   ratio {q.name}: {q.value:.2f}x  (baseline: {q.baseline}){tgt}")
@@ -128,7 +134,8 @@ def plots(results: list[WorkloadResult], info: dict) -> dict[str, bytes]:
                 pts.sort()
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-", label=tier)
             ax.set_yscale("log")
-            ax.set_xlabel("size (d, or T for the unrolled tier; see legend)")
+            ax.set_xscale("log", base=2)
+            ax.set_xlabel("d (the unrolled tier: d = d_k = d_v = T)")
             ax.set_ylabel("seconds")
             ax.set_title("Workload 3: symbolic proof tiers", fontsize=9)
             ax.legend(fontsize=7)

@@ -46,9 +46,13 @@ def run(*, quick: bool, smoke: bool = False, budget_s: float | None = None) -> l
                 kw["T"] = size
             kw[key] = size
             name = f"{label}: d={size}" + (f", T={kw['T']}" if "T" in kw else "")
+            target = TARGETS.get((tier, construction, size), "none")
             if skipped:
-                r.cases.append(Case(name, [], note=f"skipped: the previous size took > {budget / 4:.0f} s",
-                                    extra={"tier": label, "size": size, "status": "skipped"}))
+                why = f"skipped: the previous size took > {budget / 4:.0f} s (growth makes this one exceed the budget)"
+                r.cases.append(Case(name, [], note=why, extra={"tier": label, "size": size, "status": "skipped"}))
+                if target != "none":
+                    r.checks.append({"target": f"{label} at d={size}" + (f" under {target:g} s" if target else ""),
+                                     "seconds": None, "status": "not run (" + why + ")", "met": False})
                 continue
             t0 = time.perf_counter()
             try:
@@ -57,7 +61,6 @@ def run(*, quick: bool, smoke: bool = False, budget_s: float | None = None) -> l
             except Exception as e:  # noqa: BLE001 - a tier that errors is a result to report
                 status, secs = f"error: {type(e).__name__}: {e}"[:200], time.perf_counter() - t0
             r.cases.append(Case(name, [secs], extra={"tier": label, "size": size, "status": status}))
-            target = TARGETS.get((tier, construction, size), "none")
             if target != "none":
                 r.checks.append({"target": f"{label} at d={size}" + (f" under {target:g} s" if target else ""),
                                  "seconds": secs, "status": status,

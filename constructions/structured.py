@@ -41,10 +41,10 @@ __all__ = ["RowDedup", "OneHotRows", "StructuredRNN", "detect_structure", "super
 CHUNK_BYTES = 1 << 21
 
 
-def super_chunk(batch: int, width: int, itemsize: int, T: int, multiple: int = 1) -> int:
-    """Time steps per super-chunk so that a ``[batch, chunk, width]`` buffer is about :data:`CHUNK_BYTES`
-    (at least 64 steps, a multiple of ``multiple``, at most ``T``)."""
-    steps = max(64, CHUNK_BYTES // max(1, batch * width * itemsize))
+def super_chunk(batch: int, width: int, itemsize: int, T: int, multiple: int = 1, budget: int | None = None) -> int:
+    """Time steps per super-chunk so that a ``[batch, chunk, width]`` buffer is about ``budget`` bytes (default
+    :data:`CHUNK_BYTES`; at least 64 steps, a multiple of ``multiple``, at most ``T`` when ``multiple`` is 1)."""
+    steps = max(64, (budget or CHUNK_BYTES) // max(1, batch * width * itemsize))
     steps = max(multiple, steps // multiple * multiple)
     return max(1, min(T, steps)) if multiple == 1 else steps
 

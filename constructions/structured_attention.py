@@ -35,7 +35,7 @@ from .scan import scan_chunked, scan_loop
 __all__ = ["HeadBatch", "AttentionHeads", "detect_heads", "chunk_attention", "CHUNK"]
 
 #: intra-chunk length L of the matmul form
-CHUNK = 64
+CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -98,14 +98,17 @@ class AttentionHeads:
                 real: bool = False) -> tuple[Tensor, Tensor | None]:
         """``x`` real or in the plan's dtype (cast chunk by chunk); ``decays`` from :meth:`head_decays` and the
         full ``lam_t`` for an input-dependent decay."""
-        from .structured import _records_grad, super_chunk
+        from .structured import CHUNK_BYTES, _records_grad, super_chunk
 
         Bsz, T, _ = x.shape
         L = CHUNK
         dtype = self.W.dtype
-        # the largest buffer is the score tensor [B, H, S/L, L, L]: size super-chunks by it
-        width = sum(hb.H * max(L, hb.dk, hb.dv) for hb in self.batches) or L
-        S = chunk or super_chunk(Bsz, width * (2 if decays else 1), dtype.itemsize, T, multiple=L)
+        # values per token alive in a super-chunk: the projections, per head the scores (and the decay matrix),
+        # the intra-chunk, inter-chunk and merged outputs, and the output; a budget of half the bytes of x and y
+        # keeps the peak within x + y + budget + y (issue 7: within 2x of output plus inputs)
+        width = self.W.shape[0] + plan.d_out + sum(hb.H * (L * (2 if decays else 1) + 4 * hb.dv) for hb in self.batches)
+        budget = max(CHUNK_BYTES, (x.numel() * x.element_size() + Bsz * T * plan.d_out * h0.real.element_size()) // 2)
+        S = chunk or super_chunk(Bsz, width, dtype.itemsize, T, multiple=L, budget=budget)
         grad = _records_grad(x, h0)
         out_dtype = h0.real.dtype if real else h0.dtype
         y = None if grad else h0.new_empty(Bsz, T, plan.d_out, dtype=out_dtype)

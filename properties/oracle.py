@@ -46,10 +46,21 @@ def rnn_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch
     from constructions import GatedLinearRNN
 
     A, B, lam, C, E, D = (abs64(w) for w in rnn.weights())
+    z = _features64(rnn, x)
     if lam is None:  # input-dependent decay (extension E1): |lambda_t| along the same inputs
         lam_t = abs64(rnn.lambdas(x.to(device=rnn.A.device, dtype=rnn.A.real.dtype)))
-        return GatedLinearRNN(A, B, None, C, E, D, decay=lambda _x: lam_t)(abs64(x), mode="loop")
-    return GatedLinearRNN(A, B, lam, C, E, D)(abs64(x), mode="loop")
+        return GatedLinearRNN(A, B, None, C, E, D, decay=lambda _x: lam_t)(z, mode="loop")
+    return GatedLinearRNN(A, B, lam, C, E, D)(z, mode="loop")
+
+
+def _features64(rnn, x: Tensor) -> Tensor:
+    """$|z|$, the template's input: ``|x|``, or ``|upstream(x)|`` for an RNN with an upstream feature layer
+    (both candidates of a template property share the same upstream evaluation, so only the template's
+    rounding is modelled)."""
+    if getattr(rnn, "upstream", None) is None:
+        return abs64(x)
+    with torch.no_grad():
+        return abs64(rnn.features(x.to(device=rnn.A.device, dtype=rnn.A.real.dtype)))
 
 
 def rnn_state_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch n"]:
@@ -59,7 +70,7 @@ def rnn_state_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, 
 
     lam = abs64(rnn.lam) if rnn.lam is not None else abs64(rnn.lambdas(x.to(device=rnn.A.device,
                                                                              dtype=rnn.A.real.dtype)))
-    xt = augment(abs64(x))
+    xt = augment(_features64(rnn, x))
     u = input_gate(abs64(rnn.A), abs64(rnn.B), xt)
     return scan_loop(lam, u, u.new_zeros(u.shape[0], u.shape[2]))[1]
 

@@ -54,3 +54,23 @@ def test_bad_arguments():
     r = subprocess.run([sys.executable, "-m", "benchmarks", "--only", "w9"], cwd=ROOT, capture_output=True,
                        text=True, timeout=120)
     assert r.returncode == 2 and "unknown workload" in r.stderr
+
+
+def test_peer_reimplementation_matches_fla():
+    """Our copy of fla's naive_recurrent_linear_attn equals fla's own (when fla imports), bit for bit."""
+    import warnings
+
+    import torch
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fla_naive = pytest.importorskip("fla.ops.linear_attn.naive")
+    from benchmarks.peers import naive_recurrent_linear_attn
+
+    g = torch.Generator().manual_seed(0)
+    q, k = torch.randn(2, 37, 3, 5, generator=g), torch.randn(2, 37, 3, 5, generator=g)
+    v = torch.randn(2, 37, 3, 4, generator=g)
+    S0 = torch.randn(2, 3, 5, 4, generator=g)
+    ours, s1 = naive_recurrent_linear_attn(q, k, v, scale=0.7, initial_state=S0, output_final_state=True)
+    theirs, s2 = fla_naive.naive_recurrent_linear_attn(q, k, v, scale=0.7, initial_state=S0, output_final_state=True)
+    assert torch.equal(ours, theirs) and torch.equal(s1, s2)

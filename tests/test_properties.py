@@ -312,6 +312,12 @@ def test_plugin_fixed_layer_and_usage_errors(tmp_path):
 
 
 def test_packaged_suite_passes_on_the_paper_constructions(tmp_path):
-    r = _pytest(tmp_path, "-x", "-q")
+    r = _pytest(tmp_path, "-x", "-q", "--lsa-variant", "lsa-direct", "--lsa-variant", "lsa-compressed")
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     assert "properties: target the paper constructions" in r.stdout
+
+
+@pytest.mark.slow
+def test_packaged_suite_passes_on_every_registered_variant(tmp_path):
+    r = _pytest(tmp_path, "-q", "-k", "variant_construction", "--lsa-variant", "all")
+    assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]

@@ -8,7 +8,7 @@ import sys
 def _prove(out, *extra, env_extra=None):
     env = {**os.environ, **(env_extra or {})}
     return subprocess.run([sys.executable, "-m", "equivalence", "prove", *extra, "--out", str(out)],
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True, env=env, check=False)
 
 
 def test_two_runs_give_byte_identical_files(tmp_path):
@@ -86,3 +86,16 @@ def test_citation_cff_is_valid():
         assert cff[key]
     refs = cff["references"]
     assert any("2309.01775" in str(r) and any(a.get("family-names") == "Zucchet" for a in r["authors"]) for r in refs)
+
+
+def test_report_files_are_ordinary_readable_files(tmp_path):
+    import os
+
+    from equivalence.report import provenance, write_report
+    from equivalence.symbolic import run_claim
+
+    write_report([run_claim("LSA-RECURRENT-FORM/v1")], tmp_path, provenance=provenance("cpu"), command="c")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    for name in ("certificate.json", "report.md", "report.html"):
+        assert os.stat(tmp_path / name).st_mode & 0o777 == 0o666 & ~mask

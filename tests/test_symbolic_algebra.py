@@ -42,7 +42,7 @@ def test_kronecker_lazy_and_multivariate_agree(seed):
         return [("p", np.array(lhs, dtype=object), np.array(rhs, dtype=object))]
 
     for flip in (False, True):
-        verdicts = {m: decide_identity(lambda a: fn(a, flip), V, method=m).holds
+        verdicts = {m: decide_identity(lambda a, f=flip: fn(a, f), V, method=m).holds
                     for m in ("kronecker", "lazy", "multivariate")}
         assert set(verdicts.values()) == {not flip}, verdicts
 

@@ -177,3 +177,38 @@ def test_time_index_slip_is_refuted_by_unrolling_and_by_induction(broken_variant
     (c,) = run_target("t-time-slip", sets=[{"d": 2, "heads": 1}], tier="induction")
     assert c.status == "refuted" and c.evidence["per_set"][0]["obligation_failure"]["obligation"] == "step"
     check_counterexample_independently(c.counterexample)
+
+
+def test_a_wrong_compressed_wiring_is_refuted_by_every_tier():
+    """Compressed construction that forgets that a diagonal pair (a, a) appears once (counts it twice)."""
+    import constructions
+    from constructions.registry import LSACompressed
+    from constructions.rnn import GatedLinearRNN
+    from equivalence.symbolic import run_target
+
+    def double_diagonal(C, d):
+        pairs = [(a, b) for a in range(d) for b in range(a, d)]
+        C = C.copy() if hasattr(C, "copy") and not isinstance(C, torch.Tensor) else C.clone()
+        for p, (a, b) in enumerate(pairs):
+            if a == b:
+                C[:, p] = C[:, p] * 2
+        return C
+
+    class DoubleDiagonal(LSACompressed):
+        def symbolic_weights(self, W_Q, W_K, W_V, W_O=None):
+            w = super().symbolic_weights(W_Q, W_K, W_V, W_O)
+            return w._replace(C=double_diagonal(w.C, W_Q.shape[2]))
+
+        def construct(self, params):
+            r = super().construct(params)
+            return GatedLinearRNN(r.A.detach(), r.B.detach(), r.lam.detach(), double_diagonal(r.C.detach(), r.d),
+                                  r.E.detach(), r.D.detach())
+
+    constructions.register("t-double-diagonal", replace=True)(DoubleDiagonal)
+    try:
+        for tier in ("unrolled", "induction", "schwartz-zippel"):
+            (c,) = run_target("t-double-diagonal", sets=[{"d": 2, "heads": 1, "T": 2}], tier=tier)
+            assert c.status == "refuted", (tier, c.message)
+            check_counterexample_independently(c.counterexample)
+    finally:
+        constructions.unregister("t-double-diagonal")

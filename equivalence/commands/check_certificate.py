@@ -2,7 +2,8 @@
 
 Steps: parse (a truncated file is reported as such), schema, integrity digests (naming each edited claim),
 then every claim is re-run from its ``rerun`` field and compared with what the certificate says
-(symbolic claims: every field but ``seconds``; numeric claims: status, statement, sizes, kind, tier).
+(symbolic claims: every field but ``seconds``; numeric and learned claims: status, statement, sizes, kind,
+tier, construction).
 Exit status: 0 confirmed, 1 the certificate does not hold (says which claim and which field), 2 bad input.
 
 Re-runners by ``rerun["command"]``: ``prove`` (symbolic, :func:`equivalence.symbolic.run_claim`),
@@ -12,11 +13,12 @@ command needs ``rerun["module"]`` naming a module with ``rerun_claim(rerun: dict
 
 import argparse
 import importlib
+import itertools
 import json
 import shlex
 from pathlib import Path
 
-__all__ = ["add_parser", "run", "check_certificate", "rerun_claim"]
+__all__ = ["add_parser", "check_certificate", "rerun_claim", "run"]
 
 _NUMERIC_FIELDS = ("id", "kind", "status", "construction", "tier", "sizes", "statement")
 _IGNORED = ("seconds",)
@@ -68,8 +70,10 @@ def rerun_claim(claim: dict):
 
 
 def _differences(recorded: dict, new: dict) -> list[str]:
-    fields = _NUMERIC_FIELDS if recorded["rerun"].get("command") == "numeric" else \
-        [k for k in recorded if k not in _IGNORED]
+    """Fields where a re-run disagrees: every field but ``seconds`` for symbolic claims; for numeric and learned
+    claims (float evidence that may differ in the last digits across machines) the fields of ``_NUMERIC_FIELDS``."""
+    loose = recorded["rerun"].get("command") == "numeric" or recorded.get("kind") in ("numeric", "learned")
+    fields = _NUMERIC_FIELDS if loose else [k for k in recorded if k not in _IGNORED]
     out = []
     for k in fields:
         if recorded.get(k) != new.get(k):
@@ -84,7 +88,7 @@ def _imports_of(cert: dict) -> list[str]:
         parts = shlex.split(cert.get("command", ""))
     except ValueError:
         parts = []
-    for a, b in zip(parts, parts[1:]):
+    for a, b in itertools.pairwise(parts):
         if a == "--import":
             found.append(b)
     for c in cert.get("claims", []):
@@ -134,8 +138,12 @@ def check_certificate(path: Path, *, claims: list[str] | None = None, rerun: boo
     if not rerun:
         echo(("OK" if ok else "FAILED") + f": schema and digests of {len(by_id)} claims checked (no re-run)")
         return ok
-    for spec in list(imports) + _imports_of(cert):
-        _import_user(spec)
+    seen = set()
+    for spec in list(imports) + _imports_of(cert):  # each module or file once (registering twice is an error)
+        key = str(Path(spec).resolve()) if spec.endswith(".py") else spec
+        if key not in seen:
+            seen.add(key)
+            _import_user(spec)
     selected = [by_id[c] for c in claims] if claims else list(by_id.values())
     for c in sorted(selected, key=lambda c: c["id"]):
         try:

@@ -3,4 +3,4 @@
 from .provenance import provenance
 from .write import write_report
 
-__all__ = ["write_report", "provenance"]
+__all__ = ["provenance", "write_report"]

@@ -43,9 +43,9 @@ def render_html(cert: dict) -> str:
            "<title>Equivalence report: gated linear RNNs vs linear self-attention</title>",
            f"<style>{_CSS}</style></head><body>",
            "<h1>Equivalence report: gated linear RNNs vs linear self-attention</h1>",
-           f'<p>Overall: <span class="{"ok" if cert["all_ok"] else "bad"}">'
+           (f'<p>Overall: <span class="{"ok" if cert["all_ok"] else "bad"}">'
            f'{"ALL CLAIMS HOLD" if cert["all_ok"] else "SOME CLAIMS FAIL"}</span> '
-           f'({len(cert["claims"])} claims: {_e(summary_counts(cert))})</p>',
+           f'({len(cert["claims"])} claims: {_e(summary_counts(cert))})</p>'),
            '<p class="meta">Paper: Zucchet et al. 2023, <em>' + _e(cert["paper"]["title"]) + "</em>, "
            f'<a href="https://arxiv.org/abs/{_e(cert["paper"]["arxiv"])}">arXiv:{_e(cert["paper"]["arxiv"])}</a><br>'
            f'Date {_e(p.get("date", ""))} · package {_e(p.get("package", {}).get("version", ""))} · commit '
@@ -56,8 +56,8 @@ def render_html(cert: dict) -> str:
            f'Certificate content sha256: <code>{_e(cert["integrity"]["content"])}</code><br>'
            "Timings: " + ("omitted (SOURCE_DATE_EPOCH is set: reproducible bytes)" if omitted
                           else "recorded (wall-clock seconds of this run)") + "</p>",
-           "<h2>Summary</h2><table><tr><th>claim</th><th>status</th><th>kind</th><th>construction</th><th>tier</th>"
-           "<th>time</th></tr>"]
+           ("<h2>Summary</h2><table><tr><th>claim</th><th>status</th><th>kind</th><th>construction</th><th>tier</th>"
+           "<th>time</th></tr>")]
     for c in cert["claims"]:
         anchor = _e(c["id"].replace("/", "-"))
         secs = "—" if omitted else f"{c['seconds']:.2f} s"
@@ -69,8 +69,8 @@ def render_html(cert: dict) -> str:
     for c in cert["claims"]:
         anchor = _e(c["id"].replace("/", "-"))
         out += [f'<section class="claim" id="{anchor}"><h3><code>{_e(c["id"])}</code> — {_e(c["title"])}</h3>',
-                f'<p><span class="{_cls(c["status"])}">{_e(STATUS_MARK.get(c["status"], c["status"]))}</span> · '
-                f'kind {_e(c["kind"])} · tier {_e(c["tier"])}</p>', f"<p>{_e(c['statement'])}</p>"]
+                (f'<p><span class="{_cls(c["status"])}">{_e(STATUS_MARK.get(c["status"], c["status"]))}</span> · '
+                f'kind {_e(c["kind"])} · tier {_e(c["tier"])}</p>'), f"<p>{_e(c['statement'])}</p>"]
         mml = c["evidence"].get("mathml")
         if mml:
             out.append(f'<div class="math">{mml}</div>')

@@ -10,7 +10,7 @@ them, which is why ``check-certificate`` also *re-runs* every claim and compares
 import hashlib
 import json
 
-__all__ = ["SCHEMA", "canonical", "sha256", "claim_digest", "content_digest", "integrity", "validate"]
+__all__ = ["SCHEMA", "canonical", "claim_digest", "content_digest", "integrity", "sha256", "validate"]
 
 SCHEMA = "attention-rnn-equivalence/certificate/v1"
 STATUSES = ("proved", "refuted", "passed", "failed", "empirical", "not-supported", "expected-failure",

@@ -4,7 +4,7 @@ import json
 
 from .bibtex import PAPER_BIBTEX, report_bibtex
 
-__all__ = ["render_markdown", "format_evidence", "format_sizes", "summary_counts", "HIDDEN_EVIDENCE"]
+__all__ = ["HIDDEN_EVIDENCE", "format_evidence", "format_sizes", "render_markdown", "summary_counts"]
 
 #: evidence keys rendered elsewhere (MathML goes into the HTML math block)
 HIDDEN_EVIDENCE = ("mathml",)
@@ -47,11 +47,11 @@ def render_markdown(cert: dict) -> str:
     dirty = " (dirty)" if p.get("git", {}).get("dirty") else ""
     lines = [
         "# Equivalence report: gated linear RNNs vs linear self-attention", "",
-        f"Overall: **{'ALL CLAIMS HOLD' if cert['all_ok'] else 'SOME CLAIMS FAIL'}** ({len(cert['claims'])} claims: "
-        f"{summary_counts(cert)})  ",
+        (f"Overall: **{'ALL CLAIMS HOLD' if cert['all_ok'] else 'SOME CLAIMS FAIL'}** ({len(cert['claims'])} claims: "
+        f"{summary_counts(cert)})  "),
         f"Paper: Zucchet et al. 2023, *{cert['paper']['title']}*, arXiv:{cert['paper']['arxiv']}  ",
-        f"Date: {p.get('date', '')} · package {p.get('package', {}).get('version', '')} · commit "
-        f"`{p.get('git', {}).get('commit', 'unknown')}`{dirty} · device {p.get('device', '')}  ",
+        (f"Date: {p.get('date', '')} · package {p.get('package', {}).get('version', '')} · commit "
+        f"`{p.get('git', {}).get('commit', 'unknown')}`{dirty} · device {p.get('device', '')}  "),
         f"Reproduce: `{cert['command']}`  ",
         "Re-check: `python -m equivalence check-certificate certificate.json`  ",
         f"Certificate content sha256: `{cert['integrity']['content']}`  ",

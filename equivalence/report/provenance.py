@@ -24,9 +24,9 @@ def git_commit() -> dict:
     """Commit hash and dirty flag of the checkout this package runs from (``unknown`` outside git)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                                timeout=10).stdout.strip()
+                                timeout=10, check=False).stdout.strip()
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10).stdout.strip() != ""
+                               capture_output=True, text=True, timeout=10, check=False).stdout.strip() != ""
         return {"commit": commit or "unknown", "dirty": dirty if commit else None}
     except (OSError, subprocess.SubprocessError):
         return {"commit": "unknown", "dirty": None}
@@ -37,11 +37,11 @@ def report_date() -> str:
     epoch = os.environ.get("SOURCE_DATE_EPOCH")
     if epoch is not None:
         try:
-            when = _dt.datetime.fromtimestamp(int(epoch), tz=_dt.timezone.utc)
+            when = _dt.datetime.fromtimestamp(int(epoch), tz=_dt.UTC)
         except ValueError:
             raise ValueError(f"SOURCE_DATE_EPOCH must be an integer number of seconds; got {epoch!r}") from None
     else:
-        when = _dt.datetime.now(tz=_dt.timezone.utc)
+        when = _dt.datetime.now(tz=_dt.UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 

@@ -20,8 +20,16 @@ from pathlib import Path
 from ..claims import ClaimResult
 from .integrity import SCHEMA, integrity
 
-__all__ = ["atomic_write", "certificate", "write_report", "render_markdown", "render_html", "STATUS_MARK",
-           "normalise_command", "dumps"]
+__all__ = [
+    "STATUS_MARK",
+    "atomic_write",
+    "certificate",
+    "dumps",
+    "normalise_command",
+    "render_html",
+    "render_markdown",
+    "write_report",
+]
 
 STATUS_MARK = {"proved": "PROVED", "passed": "PASSED", "empirical": "EMPIRICAL", "expected-failure": "REFUTED (as expected)",
                "refuted": "REFUTED", "failed": "FAILED", "unexpected-pass": "UNEXPECTED PASS",
@@ -29,6 +37,12 @@ STATUS_MARK = {"proved": "PROVED", "passed": "PASSED", "empirical": "EMPIRICAL",
 PAPER = {"title": "Gated recurrent neural networks discover attention",
          "authors": "Zucchet, Kobayashi, Akram, von Oswald, Larcher, Steger, Sacramento",
          "arxiv": "2309.01775"}
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: Path, data: str | bytes) -> None:
@@ -41,6 +55,7 @@ def atomic_write(path: Path, data: str | bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; reports are ordinary files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

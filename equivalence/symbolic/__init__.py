@@ -8,8 +8,17 @@ random exact points (:mod:`.engine`); impossibility certificates (:mod:`.impossi
 
 from .catalogue import PROFILES, TIERS, claim_ids, resolve_claim, run_claim, run_target, variant_claim_ids
 
-__all__ = ["verify_section", "run_claim", "run_target", "claim_ids", "resolve_claim", "variant_claim_ids",
-           "PROFILES", "TIERS", "time_tier"]
+__all__ = [
+    "PROFILES",
+    "TIERS",
+    "claim_ids",
+    "resolve_claim",
+    "run_claim",
+    "run_target",
+    "time_tier",
+    "variant_claim_ids",
+    "verify_section",
+]
 
 
 def verify_section(variants, args) -> list:

@@ -30,8 +30,19 @@ from sympy import Basic
 from sympy.polys.domains import QQ, ZZ
 from sympy.polys.rings import ring
 
-__all__ = ["Poly", "Lazy", "Deg", "Context", "NeedsRationals", "HasAtoms", "to_fraction", "fraction_array", "is_zero", "degree_of",
-           "expand_pair"]
+__all__ = [
+    "Context",
+    "Deg",
+    "HasAtoms",
+    "Lazy",
+    "NeedsRationals",
+    "Poly",
+    "degree_of",
+    "expand_pair",
+    "fraction_array",
+    "is_zero",
+    "to_fraction",
+]
 
 
 class NeedsRationals(Exception):
@@ -95,7 +106,7 @@ def coefficient(c, domain):
 class Poly:
     """A non-zero polynomial (SymPy ``PolyElement``) with an upper bound ``deg`` on its total degree."""
 
-    __slots__ = ("p", "deg", "ctx")
+    __slots__ = ("ctx", "deg", "p")
 
     def __init__(self, p, deg: int, ctx: "Context"):
         self.p, self.deg, self.ctx = p, deg, ctx
@@ -111,6 +122,8 @@ class Poly:
         if type(o) is Poly:
             r = self.p + o.p
             return Poly(r, max(self.deg, o.deg), self.ctx) if r else 0
+        if type(o) is int and o == 0:
+            return self
         if type(o) is Deg:
             return NotImplemented
         s = _sympy_operand(o)
@@ -137,6 +150,8 @@ class Poly:
     def __mul__(self, o):
         if type(o) is Poly:
             return Poly(self.p * o.p, self.deg + o.deg, self.ctx)  # integral domain: non-zero
+        if type(o) is int and (o == 0 or o == 1):
+            return self if o else 0
         if type(o) is Deg:
             return NotImplemented
         s = _sympy_operand(o)
@@ -232,7 +247,7 @@ class Lazy:
     over only the generators that entry uses, which keeps the exponents short.
     """
 
-    __slots__ = ("op", "a", "b", "deg", "ctx")
+    __slots__ = ("a", "b", "ctx", "deg", "op")
 
     def _sympy_(self):
         if self.ctx is None:
@@ -253,6 +268,8 @@ class Lazy:
     def __add__(self, o):
         if type(o) is Lazy:
             return Lazy("+", self, o, max(self.deg, o.deg))
+        if type(o) is int:
+            return self if o == 0 else Lazy("+", self, o, self.deg)
         if type(o) is Deg or type(o) is Poly:
             return NotImplemented
         s = _sympy_operand(o)
@@ -274,6 +291,8 @@ class Lazy:
     def __mul__(self, o):
         if type(o) is Lazy:
             return Lazy("*", self, o, self.deg + o.deg)
+        if type(o) is int:
+            return 0 if o == 0 else (self if o == 1 else Lazy("c", self, o, self.deg))
         if type(o) is Deg or type(o) is Poly:
             return NotImplemented
         s = _sympy_operand(o)
@@ -332,6 +351,19 @@ def expand_pair(u, v, ring, domain, bits: int):
     def const(c):
         return ring.ground_new(coefficient(c, domain))
 
+    def simple(m):
+        """``(exponent, coefficient)`` of a generator, a product of two generators, or a scaled one; else None."""
+        if type(m) is not Lazy:
+            return None
+        if m.op == "g":
+            return 1 << (bits * pos[m.a]), one
+        if m.op == "*" and type(m.a) is Lazy and type(m.b) is Lazy and m.a.op == "g" and m.b.op == "g":
+            return (1 << (bits * pos[m.a.a])) + (1 << (bits * pos[m.b.a])), one
+        if m.op == "c":
+            s = simple(m.a)
+            return None if s is None else (s[0], s[1] * coefficient(m.b, domain))
+        return None
+
     def ex(n):
         if type(n) is not Lazy:
             return const(n)
@@ -349,9 +381,19 @@ def expand_pair(u, v, ring, domain, bits: int):
                     stack.append(m.b)
                 else:
                     leaves.append(m)
-            r = ring.zero
+            acc: dict = {}
+            zero = domain.zero
             for leaf in leaves:
-                r += ex(leaf)
+                s = simple(leaf)
+                if s is not None:
+                    acc[s[0]] = acc.get(s[0], zero) + s[1]
+                elif type(leaf) is not Lazy:
+                    c = coefficient(leaf, domain)
+                    acc[0] = acc.get(0, zero) + c
+                else:
+                    for (e,), c in ex(leaf).items():
+                        acc[e] = acc.get(e, zero) + c
+            r = ring.dtype({(e,): c for e, c in acc.items() if c})  # coefficients are already domain elements
         elif n.op == "*":
             r = ex(n.a) * ex(n.b)
         else:

@@ -22,7 +22,7 @@ import numpy as np
 
 from .algebra import Context, Deg
 
-__all__ = ["Variables", "entry_name", "to_jsonable", "from_jsonable"]
+__all__ = ["Variables", "entry_name", "from_jsonable", "to_jsonable"]
 
 
 def entry_name(name: str, idx: tuple[int, ...]) -> str:

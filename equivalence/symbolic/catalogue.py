@@ -11,6 +11,7 @@ that ``check-certificate`` uses to re-run it, and ``statement_digest = sha256(sr
 checked SymPy objects (the SymPy version is in the evidence).
 """
 
+import math
 import re
 import time
 
@@ -23,8 +24,16 @@ from .global_claims import GLOBAL_IDS, run_global
 from .render import latex_of, mathml_of, sizes_object, statement_digest
 from .variant_claims import SUFFIXES, run_variant_claim
 
-__all__ = ["PROFILES", "TIERS", "claim_ids", "variant_claim_ids", "resolve_claim", "run_claim", "run_target",
-           "default_sets"]
+__all__ = [
+    "PROFILES",
+    "TIERS",
+    "claim_ids",
+    "default_sets",
+    "resolve_claim",
+    "run_claim",
+    "run_target",
+    "variant_claim_ids",
+]
 
 TIERS = ("auto", "unrolled", "induction", "index", "schwartz-zippel")
 
@@ -143,7 +152,7 @@ def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "
     try:
         run = run_global(cid) if variant is None else run_variant_claim(variant, suffix, sets, opts)
         out = run.outcome
-    except Exception as e:  # the checker itself failed: report, never pretend
+    except Exception as e:  # noqa: BLE001 - the checker itself failed: report it, never pretend
         return ClaimResult(id=cid, title=cid, statement="the checker raised an exception", kind="symbolic",
                            status="error", construction=variant.name if variant else "", tier=tier,
                            sizes={"sets": sets}, seconds=round(time.perf_counter() - t0, 3),
@@ -186,7 +195,7 @@ def _jsonable(v):
     if isinstance(v, bool | int | str) or v is None:
         return v
     if isinstance(v, float):
-        return v if v == v and abs(v) != float("inf") else str(v)
+        return v if math.isfinite(v) else str(v)
     return str(v)
 
 
@@ -207,7 +216,7 @@ def run_target(target: str | None, *, sets: list[dict] | None = None, profile: s
         ids = [resolve_claim(target)[0]]
     out = []
     for cid in ids:
-        _, variant, suffix = resolve_claim(cid)
+        _, _, suffix = resolve_claim(cid)
         claim_sets = sets if (sets is not None and suffix in ("UNROLLED", "SZ", "ALLT")) else None
         if claim_sets is not None and suffix != "ALLT":
             claim_sets = [{**s, "T": s.get("T") or 3} for s in claim_sets]

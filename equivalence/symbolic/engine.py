@@ -30,8 +30,19 @@ from sympy.polys.domains import QQ, ZZ
 from .algebra import HasAtoms, NeedsRationals, degree_of, is_zero
 from .arrays import Variables, to_jsonable
 
-__all__ = ["Outcome", "IdentityResult", "decide_identity", "schwartz_zippel", "find_counterexample",
-           "first_difference", "formal_size", "formal_degree", "differs", "NotPolynomial", "TooLarge"]
+__all__ = [
+    "IdentityResult",
+    "NotPolynomial",
+    "Outcome",
+    "TooLarge",
+    "decide_identity",
+    "differs",
+    "find_counterexample",
+    "first_difference",
+    "formal_degree",
+    "formal_size",
+    "schwartz_zippel",
+]
 
 
 @dataclass
@@ -79,17 +90,18 @@ def _lazy_terms(v, memo: dict) -> int:
 
     if type(v) is not Lazy:
         return 0 if v == 0 else 1
-    stack, order = [v], []
-    while stack:  # iterative post-order over the DAG
-        n = stack.pop()
-        if type(n) is not Lazy or id(n) in memo:
+    stack = [(v, False)]
+    while stack:  # iterative post-order over the DAG: children are counted before their parents
+        n, done = stack.pop()
+        if type(n) is not Lazy or (not done and id(n) in memo):
             continue
-        order.append(n)
-        memo[id(n)] = None
-        stack.append(n.a)
-        if n.op in "+*":
-            stack.append(n.b)
-    for n in reversed(order):
+        if not done:
+            memo[id(n)] = None
+            stack.append((n, True))
+            stack.append((n.a, False))
+            if n.op in "+*":
+                stack.append((n.b, False))
+            continue
         if n.op == "g":
             memo[id(n)] = 1
             continue
@@ -128,7 +140,7 @@ def differs(u, v) -> bool:
     functions such as ``ell(.)``, ``exp(.)``) differ when ``expand(u - v)`` is a non-zero polynomial in its
     atoms or, for a closed-form number, when ``evalf(strict=True)`` certifies a non-zero value."""
     if not isinstance(u, sp.Basic) and not isinstance(v, sp.Basic):
-        return u != v
+        return bool(u != v)
     diff = sp.expand(sp.sympify(u) - sp.sympify(v))
     if diff == 0:
         return False
@@ -138,7 +150,7 @@ def differs(u, v) -> bool:
         value = sp.N(diff, 30, strict=True)
     except Exception:  # noqa: BLE001 - precision could not be certified: do not claim a difference
         return False
-    return value.is_number and abs(value) > sp.Float("1e-25")
+    return bool(value.is_number and abs(value) > sp.Float("1e-25"))
 
 
 def _decide_sympy(fn, variables: Variables) -> IdentityResult:
@@ -212,7 +224,7 @@ def decide_identity(fn, variables: Variables, *, method: str = "auto", max_terms
         method = "lazy" if len(variables) > LAZY_ABOVE else "kronecker"
         try:
             return decide_identity(fn, variables, method=method, max_terms=max_terms)
-        except (SympifyError, HasAtoms, AttributeError, TypeError):
+        except (SympifyError, HasAtoms):
             # the code applies SymPy functions other than uninterpreted ones (exp, ...): expand with SymPy
             return _decide_sympy(fn, variables)
     if method == "lazy":

@@ -20,7 +20,7 @@ from functools import reduce
 import numpy as np
 import sympy as sp
 
-__all__ = ["Evaluator", "LSA", "lsa_statement", "lsa_output", "SIZE_SYMBOLS", "IDX"]
+__all__ = ["IDX", "LSA", "SIZE_SYMBOLS", "Evaluator", "lsa_output", "lsa_statement"]
 
 # sizes and indices (heads: eta; time: t, s >= 1; features a, b, c; rows i, j; outputs o)
 H, d, d_k, d_v, d_out, T = sp.symbols("H d d_k d_v d_out T", integer=True, positive=True)
@@ -81,7 +81,7 @@ class Evaluator:
     once per $(\\eta, j, t)$, not once per summand that uses it.
     """
 
-    def __init__(self, arrays: dict[str, np.ndarray], scalars: dict[str, object] | None = None):
+    def __init__(self, arrays: dict, scalars: dict | None = None):
         self.arrays = dict(arrays)
         self.scalars = {k: v for k, v in (scalars or {}).items()}
         self._compiled: dict[sp.Basic, object] = {}
@@ -165,7 +165,9 @@ class Evaluator:
                       and sym.name not in self.arrays)
         memo, key0 = self._memo, id(e)
 
-        def run(env, k=len(limits) - 1):  # SymPy lists the innermost limit first
+        last = len(limits) - 1
+
+        def run(env, k=last):  # SymPy lists the innermost limit first
             name, lo, hi = limits[k]
             total, start = 0, int(lo(env))
             if start < 0:

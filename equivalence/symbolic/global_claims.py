@@ -6,13 +6,19 @@ import sympy as sp
 
 from .engine import Outcome
 from .expressions import LSA
-from .impossibility import delta_rule_degrees, deg, lsa_witness_degree, softmax_fifth_derivative, template_degrees
+from .impossibility import (
+    deg,
+    delta_rule_degrees,
+    lsa_witness_degree,
+    softmax_fifth_derivative,
+    template_degrees,
+)
 from .invariance import MAPS, prove_invariance
 from .invariance import SIZES as INV_SIZES
 from .invariance import statement as invariance_statement
 from .variant_claims import Run
 
-__all__ = ["GLOBAL_IDS", "run_global", "invariance_id"]
+__all__ = ["GLOBAL_IDS", "invariance_id", "run_global"]
 
 
 def invariance_id(key: str) -> str:
@@ -103,7 +109,6 @@ def _invariance(key: str) -> Run:
     mp = MAPS[key]
     res = prove_invariance(key)
     conf = res.get("conformance", {})
-    ok = res["holds"] and conf.get("conforms", False)
     z = INV_SIZES
     stmt = (f"The {mp.title} of constructions.invariances.{mp.key} leaves the template's function unchanged, for "
             f"every length T (induction: step and readout commute with the state map h' shown, base h = 0) and all "

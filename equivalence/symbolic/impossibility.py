@@ -23,8 +23,13 @@ import sympy as sp
 
 from .expressions import IDX, LSA, lsa_output
 
-__all__ = ["template_degrees", "lsa_witness_degree", "delta_rule_degrees", "softmax_fifth_derivative",
-           "CERTIFICATES"]
+__all__ = [
+    "CERTIFICATES",
+    "delta_rule_degrees",
+    "lsa_witness_degree",
+    "softmax_fifth_derivative",
+    "template_degrees",
+]
 
 z = sp.Symbol("z")
 n, m, d_, d_out_ = sp.symbols("n m d d_out", integer=True, positive=True)

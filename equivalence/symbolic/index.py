@@ -25,14 +25,20 @@ import numpy as np
 import sympy as sp
 
 from constructions.lsa import direct_layout, direct_weights
-from constructions.rnn import input_gate, output_readout
+from constructions.rnn import input_gate
 
 from .arrays import Variables
 from .engine import decide_identity
-from .expressions import IDX, LSA, Evaluator, H, d, d_k, d_v, lsa_output
+from .expressions import IDX, LSA, Evaluator, H, d_k, d_v, lsa_output
 
-__all__ = ["normal_form", "equal_every_size", "direct_roles", "lsa_recurrent_form", "direct_every_size",
-           "direct_conformance"]
+__all__ = [
+    "direct_conformance",
+    "direct_every_size",
+    "direct_roles",
+    "equal_every_size",
+    "lsa_recurrent_form",
+    "normal_form",
+]
 
 eta, i, j, t, s, o = (IDX[k] for k in ("eta", "i", "j", "t", "s", "o"))
 kv, qn, g = sp.Function("kv"), sp.Function("q"), sp.Function("g")

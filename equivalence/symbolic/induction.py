@@ -24,14 +24,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
-from constructions.rnn import output_readout, recurrence_step, input_gate
+from constructions.rnn import input_gate, output_readout, recurrence_step
 
 from .arrays import Variables, to_jsonable
 from .engine import Outcome, decide_identity, find_counterexample, schwartz_zippel
-from .expressions import IDX, LSA, Evaluator, d, d_k, d_out, d_v, H
+from .expressions import IDX, LSA, Evaluator, H, d, d_k, d_v
 from .subjects import Subject, Unavailable
 
-__all__ = ["Invariant", "Role", "lsa_invariant", "invariant_for", "induction", "obligations_fn"]
+__all__ = ["Invariant", "Role", "induction", "invariant_for", "lsa_invariant", "obligations_fn"]
 
 eta, i, j, a, b, c, o, t = (IDX[k] for k in ("eta", "i", "j", "a", "b", "c", "o", "t"))
 STATE = sp.IndexedBase("h")
@@ -53,7 +53,8 @@ class Invariant:
     update: dict  # memory name -> expression of the updated entry (memory and x at time t)
     readout: tuple  # (lhs index symbols, expression) of the reference output y[o] at time t
     layout: object  # sizes -> list of neuron names in storage order
-    extra: tuple = field(default_factory=tuple)  # (title, index symbols, range fn, lhs, rhs)
+    extra: tuple = field(default_factory=tuple)  # (title, index symbols, range fn, lhs, rhs), checked at the sizes
+    lemmas: tuple = field(default_factory=tuple)  # (title, Eq), checked once with symbolic sizes (index level)
 
     def statement(self) -> sp.Tuple:
         """The invariant, the update and the readout as SymPy equalities (for LaTeX and the digest)."""
@@ -65,6 +66,7 @@ class Invariant:
         eqs.append(sp.Eq(LSA.y_rnn[t, lhs_idx], rhs))
         for title, idx, _, lhs, rhs2 in self.extra:
             eqs.append(sp.Eq(lhs, rhs2))
+        eqs += [eq for _, eq in self.lemmas]
         return sp.Tuple(*eqs)
 
 
@@ -100,13 +102,15 @@ def lsa_invariant(method: str, with_W_O: bool) -> Invariant:
             layout=lambda z: direct_layout(z["heads"], z["d_k"], z["d_v"])[0],
         )
     if method == "compressed":
-        S_of_M = sp.Sum(sp.Sum(LSA.W_V[eta, i, a] * M[a, b] * LSA.W_K[eta, j, b], (b, 0, d - 1)), (a, 0, d - 1))
-        head = sp.Sum(S_of_M * LSA.q(eta, j, t), (j, 0, d_k - 1))
+        # readout associated as W_V (M (W_K^T q)) so that evaluating it costs O(d^2 (d_k + d_v)), not O(d^2 d_k d_v)
+        r = sp.Sum(LSA.W_K[eta, j, b] * LSA.q(eta, j, t), (j, 0, d_k - 1))  # (W_K^T q)_b
+        head = sp.Sum(LSA.W_V[eta, i, a] * sp.Sum(M[a, b] * r, (b, 0, d - 1)), (a, 0, d - 1))
         M_new = sp.IndexedBase("M'")
-        S_of_M_new = S_of_M.xreplace({M: M_new})
-        link = ("memory map W_V M W_K^T follows the LSA memory update", (eta, i, j),
-                lambda z: (z["heads"], z["d_v"], z["d_k"]),
-                S_of_M_new, S_of_M + LSA.v(eta, i, t) * LSA.k(eta, j, t))
+        S_of = lambda Mx: sp.Sum(sp.Sum(LSA.W_V[eta, i, a] * Mx[a, b] * LSA.W_K[eta, j, b],
+                                        (b, 0, d - 1)), (a, 0, d - 1))
+        link = sp.Eq(S_of(M).xreplace({M: M_new}).xreplace({M_new[a, b]: M[a, b] + LSA.x[t, a] * LSA.x[t, b]}),
+                     S_of(M) + LSA.v(eta, i, t) * LSA.k(eta, j, t))
+        readout_link = sp.Eq(head, sp.Sum(S_of(M) * LSA.q(eta, j, t), (j, 0, d_k - 1)))
         return Invariant(
             "compressed",
             memory={"M": (lambda z: (z["d"], z["d"]), True, (a, b))},
@@ -114,7 +118,8 @@ def lsa_invariant(method: str, with_W_O: bool) -> Invariant:
             update={"M": M[a, b] + LSA.x[t, a] * LSA.x[t, b]},
             readout=_head_readout(with_W_O, head),
             layout=lambda z: compressed_layout(z["d"], z["d_out"] or z["heads"] * z["d_v"])[0],
-            extra=(link,),
+            lemmas=(("memory map: W_V M' W_K^T = W_V M W_K^T + v_t k_t^T for M' = M + x_t x_t^T", link),
+                    ("readout = W_O concat((W_V M W_K^T) q_t), the LSA recurrent readout", readout_link)),
         )
     raise ValueError(f"no invariant for method {method!r}")
 
@@ -233,6 +238,13 @@ def induction(subject: Subject, *, method: str = "auto", probabilistic: bool = F
         failing = None if holds else [(lbl, list(map(int, idx))) for lbl, idx in res.failing[:5]]
     ev["invariant"] = inv.name
     ev["obligations"] = ["base", "step", "readout"] + [title for title, *_ in inv.extra]
+    if inv.lemmas:
+        from .index import equal_every_size
+
+        ev["lemmas_every_size"] = {title: equal_every_size(eq.lhs, eq.rhs) for title, eq in inv.lemmas}
+        if not all(ev["lemmas_every_size"].values()):
+            return Outcome("error", tier, ev, None, f"{subject.name}: an index-level lemma of the invariant does not "
+                           "reduce to equal normal forms")
     if holds:
         return Outcome("proved", tier, ev)
     cex = find_counterexample(fn, variables, seed=seed, start=failing if probabilistic else None)

@@ -34,7 +34,7 @@ from constructions.rnn import input_gate, output_readout, recurrence_step
 from .algebra import fraction_array
 from .expressions import Evaluator
 
-__all__ = ["MAPS", "prove_invariance", "SIZES"]
+__all__ = ["MAPS", "SIZES", "prove_invariance"]
 
 SIZES = {"n": 3, "m": 2, "d": 2, "d_out": 2}
 k, a, mm, o = sp.symbols("k a m o", integer=True, nonnegative=True)
@@ -100,7 +100,7 @@ MAPS = {
         sp.conjugate(h[k]), lambda z: [{}], lambda inst: ()),
 }
 
-_SHAPES = lambda z: {"A": (z["n"], z["d"] + 1), "B": (z["n"], z["d"] + 1), "lambda": (z["n"],),  # noqa: E731
+_SHAPES = lambda z: {"A": (z["n"], z["d"] + 1), "B": (z["n"], z["d"] + 1), "lambda": (z["n"],),
                      "C": (z["m"], z["n"]), "E": (z["m"], z["n"]), "D": (z["d_out"], z["m"]), "h": (z["n"],)}
 
 

@@ -9,7 +9,7 @@ from sympy.printing.mathml import mathml
 
 from ..claims import digest
 
-__all__ = ["latex_of", "mathml_of", "statement_digest", "sizes_object", "exact_object"]
+__all__ = ["exact_object", "latex_of", "mathml_of", "sizes_object", "statement_digest"]
 
 
 def _parts(obj) -> list:

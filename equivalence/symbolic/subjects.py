@@ -28,11 +28,11 @@ import torch
 
 from constructions.rnn import GatedLinearRNN, RNNWeights, input_gate, output_readout, recurrence_step
 
-from .arrays import Variables, to_jsonable
 from .algebra import fraction_array
-from .expressions import LSA, SIZE_SYMBOLS, Evaluator, IDX, lsa_output
+from .arrays import Variables, to_jsonable
+from .expressions import IDX, LSA, SIZE_SYMBOLS, Evaluator, lsa_output
 
-__all__ = ["Subject", "Unavailable", "run_template", "resolve", "sample", "tensor_fields", "lsa_reference"]
+__all__ = ["Subject", "Unavailable", "lsa_reference", "resolve", "run_template", "sample", "tensor_fields"]
 
 GRID = 8  # exact mode: parameters are multiples of 1/GRID
 
@@ -154,7 +154,7 @@ def resolve_reference(variant, params) -> Reference:
 
         y_ref = sp.Function(f"y^{variant.name}")(IDX["t"], IDX["o"])
         return Reference("hook", sp.Eq(LSA.y_rnn[IDX["t"], IDX["o"]], y_ref),
-                         f"the variant's symbolic_reference hook", evaluate)
+                         "the variant's symbolic_reference hook", evaluate)
     note = _reference_is_lsa(variant, params)
     if note is None:
         raise Unavailable(f"no exact reference for variant {variant.name!r}: it has no symbolic_reference hook and "

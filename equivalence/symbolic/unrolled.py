@@ -16,7 +16,7 @@ from .arrays import to_jsonable
 from .engine import Outcome, decide_identity, differs, find_counterexample, schwartz_zippel
 from .subjects import Subject
 
-__all__ = ["unrolled", "schwartz_zippel_tier", "refutation", "outputs_fn"]
+__all__ = ["outputs_fn", "refutation", "schwartz_zippel_tier", "unrolled"]
 
 
 def outputs_fn(subject: Subject):

@@ -14,16 +14,16 @@ import sympy as sp
 
 from .engine import NotPolynomial, Outcome, TooLarge
 from .expressions import IDX, SIZE_SYMBOLS
-from .induction import _variables, induction, invariant_for, obligations_fn
+from .induction import induction, invariant_for
 from .render import exact_object
 from .subjects import Subject, Unavailable, construct_matches_hook, resolve
-from .unrolled import outputs_fn, refutation, schwartz_zippel_tier, unrolled
+from .unrolled import refutation, schwartz_zippel_tier, unrolled
 
-__all__ = ["Run", "SUFFIXES", "run_variant_claim", "EXACT_TERM_LIMIT", "impossibility_argument"]
+__all__ = ["EXACT_TERM_LIMIT", "SUFFIXES", "Run", "impossibility_argument", "run_variant_claim"]
 
 SUFFIXES = ("UNROLLED", "ALLT", "ALLSIZES", "SZ", "IMPOSSIBLE")
 #: above this estimated number of polynomial terms, tier "auto" decides by Schwartz–Zippel instead
-EXACT_TERM_LIMIT = 6_000_000
+EXACT_TERM_LIMIT = 10_000_000
 #: above this, exact expansion is refused even when forced (it would exhaust memory)
 HARD_TERM_LIMIT = 40_000_000
 t = IDX["t"]
@@ -96,11 +96,24 @@ def _decide(exact, probabilistic, tier: str):
         return probabilistic(e.degree)
 
 
+def _unique(objs: list) -> sp.Tuple:
+    """The distinct statement objects of the size sets (e.g. with and without W_O), in order, as one Tuple."""
+    out = []
+    for o in objs:
+        for part in (o.args if isinstance(o, sp.Tuple) else (o,)):
+            if part not in out:
+                out.append(part)
+    return sp.Tuple(*out)
+
+
 def _unrolled_run(variant, sets, opts, *, sz_claim: bool) -> Run:
-    outcomes, subj = [], None
+    outcomes, subj, stmts, extra = [], None, [], []
     for sizes in sets:
         try:
             subj = resolve(variant, sizes, seed=opts["seed"], mode=opts.get("mode"))
+            stmts.append(subj.reference.statement)
+            if subj.mode == "exact":
+                extra.append(exact_object(subj.exact_params))
             T = sizes["T"]
             o = _hook_check(variant, subj, sizes, opts["seed"], T)
             if o is None and variant.status == "impossible":
@@ -111,8 +124,8 @@ def _unrolled_run(variant, sets, opts, *, sz_claim: bool) -> Run:
                      Outcome("error", "counterexample", {"T": T}, None,
                              f"{variant.name}: no counterexample found within the search budget"))
             elif o is None:
-                o = _decide(lambda lim: unrolled(subj, T, seed=opts["seed"], max_terms=lim),
-                            lambda deg: schwartz_zippel_tier(subj, T, seed=opts["seed"], degree=deg),
+                o = _decide(lambda lim, s=subj, T=T: unrolled(s, T, seed=opts["seed"], max_terms=lim),
+                            lambda deg, s=subj, T=T: schwartz_zippel_tier(s, T, seed=opts["seed"], degree=deg),
                             "schwartz-zippel" if sz_claim else opts["tier"])
         except (Unavailable, NotPolynomial) as e:
             o = Outcome("skipped", "schwartz-zippel" if sz_claim else "unrolled", {}, None, str(e))
@@ -129,23 +142,27 @@ def _unrolled_run(variant, sets, opts, *, sz_claim: bool) -> Run:
     if subj and subj.mode == "symbolic":
         stmt += (" construct(θ) is checked to produce exactly the hook's weights at parameters sampled with the "
                  "recorded seed (dyadic grid).")
-    objects = subj.reference.statement if subj else sp.Tuple()
-    extra = [exact_object(subj.exact_params)] if subj is not None and subj.mode == "exact" else []
+    objects = _unique(stmts) if len(_unique(stmts)) != 1 else _unique(stmts)[0]
     title = (f"{variant.name}: RNN = reference at large sizes (Schwartz–Zippel)" if sz_claim
              else f"{variant.name}: RNN = reference for t ≤ T (fixed size, unrolled)")
-    return Run(title, stmt, out.tier, objects, sp.And(sp.Ge(t, 1), sp.Le(t, SIZE_SYMBOLS["T"])), out, extra)
+    prefix = sp.And(sp.Ge(t, 1, evaluate=False), sp.Le(t, SIZE_SYMBOLS["T"], evaluate=False), evaluate=False)
+    return Run(title, stmt, out.tier, objects, prefix, out, extra)
 
 
 def _allt_run(variant, sets, opts) -> Run:
-    outcomes, subj, inv = [], None, None
+    outcomes, subj, stmts, extra = [], None, [], []
     for sizes in sets:
         try:
             subj = resolve(variant, sizes, seed=opts["seed"], mode=opts.get("mode"))
+            if subj.mode == "exact":
+                extra.append(exact_object(subj.exact_params))
             o = _hook_check(variant, subj, sizes, opts["seed"], 3)
             if o is None:
                 inv = invariant_for(subj)
-                o = _decide(lambda lim: induction(subj, seed=opts["seed"], max_terms=lim),
-                            lambda deg: induction(subj, probabilistic=True, seed=opts["seed"], trials=2, degree=deg),
+                stmts.append(inv.statement())
+                o = _decide(lambda lim, s=subj: induction(s, seed=opts["seed"], max_terms=lim),
+                            lambda deg, s=subj: induction(s, probabilistic=True, seed=opts["seed"], trials=2,
+                                                          degree=deg),
                             opts["tier"])
                 if o.status == "refuted":  # an obligation fails: look for a real counterexample
                     un = unrolled(subj, 3, seed=opts["seed"])
@@ -168,10 +185,8 @@ def _allt_run(variant, sets, opts) -> Run:
             + ". The induction principle (meta-step) is not machine-checked. For LSA the reference is its recurrent "
             "form S_t = S_{t-1} + v_t k_t^T, y_t = W_O concat(S_t q_t), equal to the parallel form by "
             "LSA-RECURRENT-FORM/v1.")
-    objects = inv.statement() if inv is not None else sp.Tuple()
-    extra = [exact_object(subj.exact_params)] if subj is not None and subj.mode == "exact" else []
-    return Run(f"{variant.name}: RNN = reference for every length T (induction)", stmt, out.tier, objects,
-               sp.Ge(SIZE_SYMBOLS["T"], 1), out, extra)
+    return Run(f"{variant.name}: RNN = reference for every length T (induction)", stmt, out.tier, _unique(stmts),
+               sp.Ge(SIZE_SYMBOLS["T"], 1, evaluate=False), out, extra)
 
 
 def _allsizes_run(variant, opts) -> Run:
@@ -204,7 +219,7 @@ def _allsizes_run(variant, opts) -> Run:
             checked += 1
             if not ok and failed is None:
                 failed = {"sizes": sizes, "failing": [[lbl, list(map(int, idx))] for lbl, idx in where]}
-    eqs0, every0 = direct_every_size(False)
+    _, every0 = direct_every_size(False)
     eqs1, every1 = direct_every_size(True)
     rec_eq, rec_ok = lsa_recurrent_form()
     roles = [eq for _, eq in direct_roles(True)]

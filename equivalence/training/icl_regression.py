@@ -26,8 +26,14 @@ from torch import Tensor, nn
 from constructions import LinearSelfAttention
 
 from .icl_tasks import gd_direction, gd_prediction, line_search_eta, sample_tasks
-from .mechanism import (cubic_coefficients, lambda_histogram, near_zero_or_one, prune, relative_error,
-                        rnn_cubic_coefficients)
+from .mechanism import (
+    cubic_coefficients,
+    lambda_histogram,
+    near_zero_or_one,
+    prune,
+    relative_error,
+    rnn_cubic_coefficients,
+)
 from .students import GatedRNNEnsemble, RecurrentBaseline
 from .trainer import fit
 
@@ -73,11 +79,12 @@ class ICLConfig:
 
 
 ICL_PRESETS = {
-    "smoke": ICLConfig(name="smoke", d=3, N=6, batch=256, steps=1000, lr=1e-2, lsa_lr=1e-2, lsa_init_std=0.3,
-                       rnn_sizes=(12,), baselines=(), eval_tasks=2000, line_search_tasks=20_000, ood_alphas=(2.0,)),
+    "smoke": ICLConfig(name="smoke", d=3, N=6, batch=256, steps=1500, lr=1e-2, lsa_lr=1e-2, lsa_init_std=0.3,
+                       rnn_sizes=(12,), rnn_seeds=2, baselines=(), eval_tasks=2000, line_search_tasks=20_000,
+                       ood_alphas=(2.0,)),
     "quick": ICLConfig(),
-    "full": ICLConfig(name="full", steps=20000, rnn_sizes=(5, 10, 15, 20, 30, 40, 80), rnn_seeds=3,
-                      baseline_hidden=128, ood_alphas=(0.25, 0.5, 1.5, 2.0, 3.0)),
+    "full": ICLConfig(name="full", steps=8000, rnn_sizes=(5, 10, 20, 40, 80), rnn_seeds=2,
+                      ood_alphas=(0.25, 0.5, 1.5, 2.0, 3.0)),
 }
 
 #: issue 8 §3 targets for the quick mode
@@ -124,6 +131,13 @@ def gd_tensor(d: int, N: int, eta: float) -> Tensor:
     for a in range(d):
         T[0, d, a, a] = T[0, a, d, a] = eta / (2 * N)
     return T
+
+
+def _last_token(model, last_only: bool = False):
+    """``tokens -> prediction [B]``: the model's output at the query token."""
+    if last_only:
+        return lambda e: model(e, last_only=True)[:, 0]
+    return lambda e: model(e)[:, -1, 0]
 
 
 def _seq_model(model, last_only_fn):
@@ -224,7 +238,7 @@ def run_icl_regression(cfg: ICLConfig, *, seed: int = 0, device: str = "cpu", pr
         for r in range(ens.K):
             name = f"gated_rnn_{n}" + (f"_seed{r}" if ens.K > 1 else "")
             rnn = ens.student(r)
-            preds[name] = (lambda m: (lambda e: m(e)[:, -1, 0]))(rnn)
+            preds[name] = _last_token(rnn)
             structures[name] = rnn_cubic_coefficients(rnn, N)
             lam = rnn.lam.detach()
             pruned, keep = prune(rnn, cfg.prune_tol)
@@ -241,7 +255,7 @@ def run_icl_regression(cfg: ICLConfig, *, seed: int = 0, device: str = "cpu", pr
             }
     for cell, m in baselines.items():
         m64 = m.to(torch.float64).cpu().eval()
-        preds[cell] = (lambda mod: (lambda e: mod(e, last_only=True)[:, 0]))(m64)
+        preds[cell] = _last_token(m64, last_only=True)
         structures[cell] = cubic_coefficients(_seq_model(m64, lambda mod, e: mod(e, last_only=True)), D, 0, N)
         with torch.no_grad():
             hs = m64.rnn(tokens)[1]

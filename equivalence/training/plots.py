@@ -12,12 +12,12 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")  # no display needed; byte-stable PNGs
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
 
-from .artifacts import write_figure  # noqa: E402
+from .artifacts import write_figure
 
-__all__ = ["TS_FIGURES", "ICL_FIGURES", "plot_teacher_student", "plot_icl_regression"]
+__all__ = ["TS_FIGURES", "ICL_FIGURES", "plot_teacher_student", "plot_icl_regression", "replot"]
 
 TS_FIGURES = ("ts_loss_vs_hidden_size.png", "ts_lambda_histogram.png", "ts_pruning_and_length.png",
               "ts_recovered_attention.png", "ts_gating_structure.png", "ts_training_curves.png")
@@ -182,3 +182,16 @@ def plot_icl_regression(res: dict, out: Path) -> list[str]:
     files.append(write_figure(out / ICL_FIGURES[3], fig).name)
     files.append(_training_curves(res, out / ICL_FIGURES[4], "In-context regression training (MSE)"))
     return files
+
+
+def replot(results_json: Path, out: Path) -> list[str]:
+    """Redraw the figures of a ``train-*.json`` file into ``out`` (no training)."""
+    import json
+
+    res = json.loads(Path(results_json).read_text())
+    kind = res.get("experiment")
+    if kind == "teacher-student":
+        return plot_teacher_student(res, out)
+    if kind == "icl-regression":
+        return plot_icl_regression(res, out)
+    raise ValueError(f"{results_json}: not a training-check result (experiment={kind!r})")

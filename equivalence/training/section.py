@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..claims import ClaimResult
 
-__all__ = ["verify_section", "PROFILE_MODES", "claims_from_teacher_student", "claims_from_icl"]
+__all__ = ["verify_section", "rerun_claim", "PROFILE_MODES", "claims_from_teacher_student", "claims_from_icl"]
 
 PROFILE_MODES = {"dev": "smoke", "ci": "smoke", "thorough": "quick"}
 LSA_VARIANTS = ("lsa-direct", "lsa-compressed")
@@ -40,14 +40,15 @@ def claims_from_teacher_student(res: dict) -> list[ClaimResult]:
     cc = res["construction_counts"]
     mode, seed, secs = res.get("mode", "?"), res["seed"], res.get("seconds", 0.0)
     figs = res.get("figures", [])
-    rerun = {"command": "train-check", "experiment": "teacher-student", "mode": mode, "seed": seed}
+    rerun = {"command": "train-check", "module": __name__, "experiment": "teacher-student", "mode": mode, "seed": seed,
+             "device": res.get("device", "cpu")}
     sizes = {"d": cfg["d"], "heads": cfg["heads"], "d_k": cfg["d_k"], "d_v": cfg["d_v"], "T": cfg["T"],
              "steps": cfg["steps"], "seeds": cfg["seeds"], "hidden_sizes": res["hidden_sizes"]}
     loss_ok = t["loss_at_or_above_compressed"]["met"] and t["loss_well_below"]["met"]
     base = {cell: min(res[cell]["final_loss"]) for cell in ("lstm", "gru") if res.get(cell)}
     c1 = ClaimResult(
         id="TRAIN-TS-LOSS-THRESHOLD/v1", kind="learned", status=_status(loss_ok), construction="lsa-compressed",
-        tier=f"training ({mode})", sizes=sizes, seconds=secs, rerun=rerun,
+        tier=f"training ({mode})", sizes=sizes, seconds=secs, rerun=rerun | {"claim": "TRAIN-TS-LOSS-THRESHOLD/v1"},
         title="Teacher-student: gated RNN students reach the LSA teacher above the construction's size",
         statement=(f"Gated RNN students (lambda projected onto [0,1], Adam, {cfg['steps']} steps, mode '{mode}', seed {seed}) "
                    f"trained on a random LSA teacher (d={cfg['d']}, d_k={cfg['d_k']}, d_v={cfg['d_v']}, T={cfg['T']}) reach "
@@ -67,7 +68,8 @@ def claims_from_teacher_student(res: dict) -> list[ClaimResult]:
     mech_ok = all(t[k]["met"] for k in keys)
     c2 = ClaimResult(
         id="TRAIN-TS-DISCOVERS-CONSTRUCTION/v1", kind="learned", status=_status(mech_ok), construction="lsa-compressed",
-        tier=f"training ({mode})", sizes=sizes | {"best_n": best["n"]}, seconds=secs, rerun=rerun,
+        tier=f"training ({mode})", sizes=sizes | {"best_n": best["n"]}, seconds=secs,
+        rerun=rerun | {"claim": "TRAIN-TS-DISCOVERS-CONSTRUCTION/v1"},
         title="Teacher-student: the trained student implements the attention construction (empirical)",
         statement=(f"The reference student (n={best['n']}: {res.get('best_rule', 'best student')}) implements the "
                    f"construction: >= 75% of its lambdas lie "
@@ -93,7 +95,8 @@ def claims_from_icl(res: dict) -> list[ClaimResult]:
     cfg, t, gd, models = res["config"], res["targets"], res["gd"], res["models"]
     mode, seed, secs = res.get("mode", "?"), res["seed"], res.get("seconds", 0.0)
     figs = res.get("figures", [])
-    rerun = {"command": "train-check", "experiment": "icl-regression", "mode": mode, "seed": seed}
+    rerun = {"command": "train-check", "module": __name__, "experiment": "icl-regression", "mode": mode, "seed": seed,
+             "device": res.get("device", "cpu")}
     sizes = {"d": cfg["d"], "N": cfg["N"], "steps": cfg["steps"], "eval_tasks": cfg["eval_tasks"]}
     setup = (f"in-context linear regression (von Oswald et al. 2023 protocol, d={cfg['d']}, N={cfg['N']}, "
              f"{cfg['steps']} Adam steps, mode '{mode}', seed {seed}; {cfg['eval_tasks']} held-out tasks)")
@@ -104,7 +107,7 @@ def claims_from_icl(res: dict) -> list[ClaimResult]:
               "results": "train-icl-regression.json"}
     c1 = ClaimResult(
         id="TRAIN-ICL-LSA-IS-GD/v1", kind="learned", status=_status(ok1), construction="lsa-direct",
-        tier=f"training ({mode})", sizes=sizes, seconds=secs, rerun=rerun,
+        tier=f"training ({mode})", sizes=sizes, seconds=secs, rerun=rerun | {"claim": "TRAIN-ICL-LSA-IS-GD/v1"},
         title="In-context regression: trained linear self-attention implements one step of gradient descent",
         statement=(f"On {setup}, trained LSA's test MSE is within 1% of one GD step's (eta by line search) and the "
                    f"cosine of its gradient with respect to x_test with GD's is >= 0.995 on average."),
@@ -123,7 +126,8 @@ def claims_from_icl(res: dict) -> list[ClaimResult]:
                       "grad_cosine_to_gd": v["grad_cosine_to_gd"]} for k, v in models.items() if k not in ("lsa", name)}
         out.append(ClaimResult(
             id="TRAIN-ICL-GATED-RNN-IS-GD/v1", kind="learned", status=_status(ok2), construction="lsa-direct",
-            tier=f"training ({mode})", sizes=sizes | {"n": m["n"]}, seconds=secs, rerun=rerun,
+            tier=f"training ({mode})", sizes=sizes | {"n": m["n"]}, seconds=secs,
+            rerun=rerun | {"claim": "TRAIN-ICL-GATED-RNN-IS-GD/v1"},
             title="In-context regression: the trained gated RNN implements one step of gradient descent",
             statement=(f"On {setup}, the trained gated RNN with n = 4d = {m['n']} neurons has a test MSE within 5% of one "
                        f"GD step's, a mean squared distance of its predictions to GD's <= 0.02 and a gradient cosine with "
@@ -140,16 +144,46 @@ def claims_from_icl(res: dict) -> list[ClaimResult]:
     return out
 
 
+def _run_claims(experiment: str, mode: str, *, seed: int, device: str, out: Path, progress: bool) -> list[ClaimResult]:
+    """Run one experiment single-threaded (deterministic on CPU, and fast: see ``train-check --threads``)."""
+    import torch
+
+    from ..commands.train_check import run_experiment
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        res = run_experiment(experiment, mode, seed=seed, device=device, out=out, progress=progress)
+    finally:
+        torch.set_num_threads(threads)
+    return (claims_from_teacher_student if experiment == "teacher-student" else claims_from_icl)(res)
+
+
+def rerun_claim(rerun: dict) -> ClaimResult:
+    """Re-run a training claim from its ``rerun`` record (``check-certificate``): the same experiment, mode, seed
+    and device, single-threaded, writing its artifacts into a temporary folder. On CPU the result is bitwise
+    reproducible on the same machine and library versions; elsewhere the numbers may differ in the last digits."""
+    import tempfile
+
+    for key in ("experiment", "mode", "seed"):
+        if key not in rerun:
+            raise ValueError(f"training rerun record lacks {key!r}: {rerun}")
+    with tempfile.TemporaryDirectory(prefix="train-check-") as tmp:
+        claims = _run_claims(rerun["experiment"], rerun["mode"], seed=int(rerun["seed"]),
+                             device=rerun.get("device", "cpu"), out=Path(tmp), progress=False)
+    wanted = rerun.get("claim")
+    for c in claims:
+        if wanted is None or c.id == wanted:
+            return c
+    raise ValueError(f"the re-run of {rerun['experiment']} produced no claim {wanted!r}")
+
+
 def verify_section(variants, args) -> list[ClaimResult]:
     """The "Learned" section of ``verify``: run the training checks for ``args.profile`` and return claims.
 
     ``args`` carries ``profile`` (``None`` means ``ci``), ``device``, ``seed``, ``out`` (the report folder,
     which receives the JSON results and figures) and ``no_progress``.
     """
-    import torch
-
-    from ..commands.train_check import run_experiment
-
     names = {getattr(v, "name", "") for v in variants}
     if not names & set(LSA_VARIANTS):
         return []
@@ -162,18 +196,12 @@ def verify_section(variants, args) -> list[ClaimResult]:
     out = Path(getattr(args, "out", "reports"))
     progress = not getattr(args, "no_progress", False)
     claims: list[ClaimResult] = []
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # see train-check --threads: oversubscription slows these small problems down
-    try:
-        for experiment, to_claims in (("teacher-student", claims_from_teacher_student), ("icl-regression", claims_from_icl)):
-            try:
-                res = run_experiment(experiment, mode, seed=seed, device=device, out=out, progress=progress)
-                claims.extend(to_claims(res))
-            except (RuntimeError, FloatingPointError) as e:
-                claims.append(ClaimResult(
-                    id=f"TRAIN-{experiment.upper()}-RUN/v1", kind="learned", status="error", tier=f"training ({mode})",
-                    title=f"{experiment}: the training check crashed", statement=f"train-check {experiment} --mode {mode}",
-                    message=f"{type(e).__name__}: {e}"))
-    finally:
-        torch.set_num_threads(threads)
+    for experiment in ("teacher-student", "icl-regression"):
+        try:
+            claims.extend(_run_claims(experiment, mode, seed=seed, device=device, out=out, progress=progress))
+        except (RuntimeError, FloatingPointError) as e:
+            claims.append(ClaimResult(
+                id=f"TRAIN-{experiment.upper()}-RUN/v1", kind="learned", status="error", tier=f"training ({mode})",
+                title=f"{experiment}: the training check crashed", statement=f"train-check {experiment} --mode {mode}",
+                message=f"{type(e).__name__}: {e}"))
     return claims

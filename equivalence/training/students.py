@@ -120,7 +120,7 @@ class GatedRNNEnsemble(nn.Module):
             raise ValueError(f"lam_init must satisfy 0 <= lo <= hi <= 1; got {lam_init}")
         self.lam_kind = _check_kind(lam_kind)
         self.sizes, self.seeds = sizes, seeds
-        K, n, m = len(sizes), max(sizes), gates
+        n, m = max(sizes), gates
         shapes = {"A": (n, d + 1), "B": (n, d + 1), "C": (m, n), "E": (m, n), "D": (d_out, m)}
         init = {k: [] for k in (*shapes, "nu")}
         for n_k, seed in zip(sizes, seeds):
@@ -212,14 +212,16 @@ class GatedRNNEnsemble(nn.Module):
         return self._readout(h)
 
     # -- export --------------------------------------------------------------------------------
-    def student(self, k: int, *, dtype: torch.dtype = torch.float64) -> GatedLinearRNN:
-        """Student ``k`` as a :class:`~constructions.rnn.GatedLinearRNN` (its ``n_k`` neurons, detached)."""
+    def student(self, k: int, *, dtype: torch.dtype = torch.float64,
+                device: str | torch.device = "cpu") -> GatedLinearRNN:
+        """Student ``k`` as a :class:`~constructions.rnn.GatedLinearRNN` (its ``n_k`` neurons, detached; float64 on
+        CPU by default, where every measurement is made)."""
         if not 0 <= k < self.K:
             raise ValueError(f"student index must be in [0, {self.K}); got {k}")
         n = self.sizes[k]
         with torch.no_grad():
             w = [self.A[k, :n], self.B[k, :n], self.lam()[k, :n], self.C[k, :, :n], self.E[k, :, :n], self.D[k]]
-            return GatedLinearRNN(*(t.detach().to(dtype).clone() for t in w))
+            return GatedLinearRNN(*(t.detach().to(device=device, dtype=dtype).clone() for t in w))
 
     def student_state(self, k: int) -> dict[str, Tensor]:
         """Student ``k``'s weights as a plain state dict (``A, B, lam, C, E, D``) for checkpoints."""

@@ -1,0 +1,55 @@
+"""``python -m equivalence prove``: compact output, exit 0 when proved, 1 on refutation, 2 on bad input."""
+
+import subprocess
+import sys
+import textwrap
+
+
+def _prove(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "equivalence", "prove", *args], capture_output=True, text=True,
+                          check=False, cwd=cwd)
+
+
+def test_prove_a_claim_and_a_construction():
+    r = _prove("LSA-RNN-DIRECT-ALLT", "--d", "3", "--heads", "2", "--d-k", "2")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("PROVED") and "LSA-DIRECT-ALLT/v1" in r.stdout
+    assert "d=3, d_k=2, heads=2" in r.stdout and "1 claims, 0 not holding" in r.stdout
+    r = _prove("lsa-compressed", "--tier", "schwartz-zippel", "--d", "4", "--T", "3")
+    assert r.returncode == 0 and "LSA-COMPRESSED-SZ/v1" in r.stdout and "LSA-COMPRESSED-ALLT" not in r.stdout
+
+
+def test_a_broken_construction_from_a_file_is_refuted(tmp_path):
+    f = tmp_path / "my_variants.py"
+    f.write_text(textwrap.dedent("""
+        import torch
+        import constructions
+        from constructions.registry import LSACompressed
+
+        @constructions.register("my-compressed")
+        class MyCompressed(LSACompressed):
+            def construct(self, params):
+                rnn = super().construct(params)
+                with torch.no_grad():
+                    rnn.C[1, 0] *= 2          # one weight wrong
+                return rnn
+    """))
+    r = _prove("--import", str(f), "my-compressed", "--tier", "unrolled", "--d", "2", "--T", "2",
+               "--out", str(tmp_path / "rep"))
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert r.stdout.startswith("REFUTED") and "counterexample: t=" in r.stdout and "RNN " in r.stdout
+    assert (tmp_path / "rep" / "certificate.json").is_file()
+    c = subprocess.run([sys.executable, "-m", "equivalence", "check-certificate", str(tmp_path / "rep" /
+                        "certificate.json"), "--import", str(f)], capture_output=True, text=True, check=False)
+    assert c.returncode == 0 and "confirmed: MY-COMPRESSED-UNROLLED/v1 (refuted)" in c.stdout, c.stdout + c.stderr
+
+
+def test_bad_input_is_one_line():
+    r = _prove("NO-SUCH-CLAIM")
+    assert r.returncode == 2 and "no claim 'NO-SUCH-CLAIM'" in r.stderr and "Traceback" not in r.stderr
+    r = _prove("lsa-direct", "--heads", "2")
+    assert r.returncode == 2 and "give --d" in r.stderr
+    r = _prove("lsa-direct", "--d", "0")
+    assert r.returncode == 2 and "--d must be >= 1" in r.stderr
+    r = _prove("--help")
+    assert r.returncode == 0 and "--tier" in r.stdout and "--d-k" in r.stdout
