@@ -15,6 +15,6 @@ if "OMP_WAIT_POLICY" not in os.environ and "torch" not in sys.modules:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
     os.execv(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]])
 
-from .cli import main  # noqa: E402
+from .cli import main
 
 raise SystemExit(main())

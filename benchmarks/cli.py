@@ -93,15 +93,15 @@ def run(args: argparse.Namespace) -> tuple[list[WorkloadResult], dict]:
 
 def _limit(r: WorkloadResult, roof: dict) -> None:
     """Physical limit of workload 1: the larger of (minimal flops / measured matmul rate) and
-    (x and y bytes / measured copy bandwidth)."""
+    (bytes of x read + y written / measured copy traffic rate)."""
     f = r.limits["flops"]
     t_flops = f["minimal"] / roof["matmul_flops_per_s"]
-    t_bytes = r.limits["bytes_x_plus_y"] / (roof["copy_bytes_per_s"] / 2)
+    t_bytes = r.limits["bytes_x_plus_y"] / roof["copy_bytes_per_s"]
     limit = max(t_flops, t_bytes)
     par = r.case("rnn parallel").median
     r.limits["physical_limit_s"] = limit
     r.limits["physical_limit_basis"] = (f"max(minimal flops {f['minimal']:.3g} / {roof['matmul_flops_per_s']:.3g} "
-                                        f"flop/s = {t_flops * 1e3:.2f} ms, x+y bytes / copy bandwidth = "
+                                        f"flop/s = {t_flops * 1e3:.2f} ms, x+y bytes / copy traffic rate = "
                                         f"{t_bytes * 1e3:.2f} ms)")
     r.limits["parallel_over_limit"] = par / limit if limit > 0 else float("nan")
 

@@ -155,7 +155,7 @@ def run(*, quick: bool, device: str, repeats: int | None = None, memory: bool = 
     s = dict(sizes or (QUICK_SIZES if quick else SIZES))
     reps = repeats or (3 if quick else 7)
     results = []
-    naive, peer_label = fla_naive()
+    _, peer_label = fla_naive()
     kernels = fla_kernels() if device.startswith("cuda") else {}
     lengths = [s["T"]] if quick else [s["T"] // 4, s["T"], long_T or 4 * s["T"]]
     for kind in KINDS:

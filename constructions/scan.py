@@ -110,7 +110,7 @@ def _grad_needed(*ts: Tensor) -> bool:
 
 def block_size(T: int) -> int:
     r"""Block length $\ell\approx\sqrt T$ of :func:`scan_chunked` (minimises the $\ell + T/\ell$ sequential steps)."""
-    return max(1, int(round(math.sqrt(T))))
+    return max(1, round(math.sqrt(T)))
 
 
 def scan_chunked(

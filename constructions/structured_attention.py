@@ -223,17 +223,29 @@ def chunk_attention(
         w = torch.stack([wend] * (K - 1) + [wlast], dim=1)  # [H, K, L]
         vw = vb * w[None, ..., None]
     dS = vw.transpose(-1, -2) @ kb  # [B, H, K, dv, dk]: each chunk's own contribution to the state
-    starts = []
-    s = state
-    for c in range(K):
-        starts.append(s)
-        if unit:
-            s = dS[:, :, c] + s
-        elif varying:
-            s = dS[:, :, c] + chunk_decay[:, :, c, None, None] * s
-        else:
-            s = dS[:, :, c] + pw[:, L if c < K - 1 else last][None, :, None, None] * s
-    St = torch.stack(starts, dim=2)  # state before each chunk [B, H, K, dv, dk]
+    # states before each chunk: S_c = a_{c-1} S_{c-1} + dS_{c-1} from S_0 = state, a scan over the K chunks
+    # (scan_chunked: a cumulative sum when lambda = 1, ~2 sqrt(K) steps otherwise) instead of K Python steps
+    P_ = dv * dk
+    flat = dS.permute(0, 2, 1, 3, 4).reshape(Bsz, K, H * P_)
+    if unit:
+        decay = torch.ones(H * P_, dtype=lam.dtype, device=lam.device)
+        last_decay = None
+    elif varying:
+        decay = chunk_decay.permute(0, 2, 1)[..., None].expand(Bsz, K, H, P_).reshape(Bsz, K, H * P_)
+        last_decay = decay[:, -1]
+    else:
+        decay = pw[:, L, None].expand(H, P_).reshape(-1)  # full chunks decay by lambda^L
+        last_decay = pw[:, last, None].expand(H, P_).reshape(-1)
+    s0 = state.reshape(Bsz, H * P_)
+    if K > 1:
+        inner, _ = scan_chunked(decay[:, :K - 1] if varying else decay, flat[:, :K - 1], s0)
+        starts = torch.cat([s0[:, None], inner], dim=1)  # [B, K, H*P]
+    else:
+        starts = s0[:, None]
+    s_last = starts[:, -1]
+    s = flat[:, -1] + (s_last if unit else last_decay * s_last)
+    s = s.reshape(Bsz, H, dv, dk)
+    St = starts.reshape(Bsz, K, H, dv, dk).permute(0, 2, 1, 3, 4)  # state before each chunk [B, H, K, dv, dk]
     inter = qb @ St.transpose(-1, -2)  # [B, H, K, L, dv]
     if varying:
         inter = inter * P[..., None]
@@ -303,7 +315,7 @@ def detect_heads(plan, lam: Tensor | None = None) -> AttentionHeads | None:
     for (dk, dv), hs in sorted(by_shape.items()):
         H = len(hs)
 
-        def stack(i: int, dtype=torch.long) -> Tensor:
+        def stack(i: int, dtype=torch.long, hs=hs) -> Tensor:
             return torch.as_tensor(np.stack([h[i] for h in hs])).to(device=dev, dtype=dtype)
 
         qn = stack(4).reshape(-1)  # query neurons [H*dk]

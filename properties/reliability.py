@@ -20,7 +20,6 @@ table. ``--quick`` is the slice that CI runs (``tests/test_reliability.py``).
 
 import argparse
 import dataclasses
-import gc
 import json
 import math
 import sys
@@ -300,11 +299,40 @@ def prover_refutes(spec: dict, params, T: int = 3) -> bool:
         ys = evaluate_spec(spec, x, ones=lambda shape: np.ones(shape, dtype=object))
         return [("y", np.array(ys, dtype=object), _lsa_object(*W, x))]
 
-    refuted = not decide_identity(obligation, Variables().add("x", (T, d))).holds
-    # collect the engine's garbage now: letting it pile up over hundreds of calls ended in a segmentation
-    # fault inside the garbage collector (reported to the lead; reproducer in docs/reliability.md)
-    gc.collect()
-    return refuted
+    return not decide_identity(obligation, Variables().add("x", (T, d))).holds
+
+
+def prover_row(kind: str, eps: float | None, seed: int, mutants: int) -> tuple[int, int]:
+    """``(refuted, decided)`` for ``mutants`` integer-weight mutants of ``kind`` (the exact tier's cases: a float
+    construction's own weight rounding, e.g. the compressed construction's products, would make even the
+    unmutated RNN inexact as rationals)."""
+    from constructions import lsa_to_rnn
+
+    from .mutations import mutate_spec
+
+    g = torch.Generator().manual_seed(seed)
+    refuted = 0
+    for i in range(mutants):
+        ip, _ = _integer_case(g)
+        _, _, spec = mutate_spec(lsa_to_rnn(ip.lsa(), "direct" if i % 2 == 0 else "compressed"), kind, g, eps or 0.0)
+        refuted += prover_refutes(spec, ip)
+    return refuted, mutants
+
+
+def _prover_row(kind: str, eps: float | None, seed: int, mutants: int) -> tuple[int, int]:
+    """:func:`prover_row` in a child interpreter: long runs of the symbolic engine in one process ended in a
+    segmentation fault inside the garbage collector (reported; docs/reliability.md), so each row is isolated
+    and a crash is recorded as ``(0, 0)`` (shown as "—") instead of losing the whole table."""
+    import subprocess
+
+    code = ("import json, torch; torch.set_num_threads(1); from properties.reliability import prover_row; "
+            f"print(json.dumps(prover_row({kind!r}, {eps!r}, {seed}, {mutants})))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
+    if r.returncode != 0:
+        print(f"prover row {kind} eps={eps}: child exited {r.returncode}", file=sys.stderr)
+        return 0, 0
+    refuted, decided = json.loads(r.stdout.strip().splitlines()[-1])
+    return refuted, decided
 
 
 def _prover():
@@ -343,11 +371,9 @@ def detection(dtype: torch.dtype, mutants: int, seed: int, *, progress: bool = T
             il, _, ispec = mutate_spec(lsa_to_rnn(_cast(ip, dtype).lsa(), method), kind, g, eps or 0.0)
             exact_total += 1
             exact_caught += not torch.equal(il(ix.to(dtype)).double(), ip.lsa()(ix))
-            # the prover decides the same integer-weight mutant (a float construction's own weight rounding,
-            # e.g. the compressed construction's products, would make even the unmutated RNN inexact)
-            if prover is not None and dtype == torch.float64 and i < prover_mutants:
-                proved_total += 1
-                proved += prover(ispec, ip)
+
+        if prover is not None and dtype == torch.float64 and prover_mutants:
+            proved, proved_total = _prover_row(kind, eps, seed + len(rows), prover_mutants)
         rows.append({"dtype": str(dtype).replace("torch.", ""), "kind": kind, "eps": eps, "mutants": mutants,
                      "prover_mutants": proved_total,
                      "numeric": caught / mutants,
@@ -421,7 +447,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--low-precision-cases", type=int, default=None, help="cases for fp16/bf16 (default 2000; quick 100)")
     p.add_argument("--mutants", type=int, default=None, help="mutants per kind and eps (default 100; quick 10)")
     p.add_argument("--prover-mutants", type=int, default=None,
-                   help="of those, how many the symbolic prover also decides (float64 rows; default 20; quick 1)")
+                   help="of those, how many the symbolic prover also decides (float64 rows; default 10; quick 1)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--fudge", type=float, default=FUDGE, help="fp16/bf16 relative model's factor (default 4)")
     p.add_argument("--out", default=None, help="write the Markdown table here (atomically); an existing file with "
@@ -436,20 +462,20 @@ def main(argv: list[str] | None = None) -> int:
     cases = a.cases or (300 if a.quick else 10_000)
     lp_cases = a.low_precision_cases or (100 if a.quick else 2_000)
     mutants = a.mutants or (10 if a.quick else 100)
-    prover_mutants = a.prover_mutants if a.prover_mutants is not None else (1 if a.quick else 20)
+    prover_mutants = a.prover_mutants if a.prover_mutants is not None else (1 if a.quick else 10)
     old = torch.get_num_threads(), torch.get_float32_matmul_precision()
     torch.set_num_threads(1)
     torch.set_float32_matmul_precision("highest")
     t0 = time.perf_counter()
     try:
+        det = detection(torch.float64, mutants, a.seed + 1, progress=not a.no_progress,
+                        prover_mutants=min(prover_mutants, mutants))
+        det += detection(torch.float32, mutants, a.seed + 2, progress=not a.no_progress)
         fa = {}
         for dt, n in ((torch.float64, cases), (torch.float32, cases), (torch.bfloat16, lp_cases),
                       (torch.float16, lp_cases)):
             fa[str(dt).replace("torch.", "")] = false_alarms(dt, n, a.seed, progress=not a.no_progress,
                                                               fudge=a.fudge if dt in LOW_PRECISION else FUDGE)
-        det = detection(torch.float64, mutants, a.seed + 1, progress=not a.no_progress,
-                        prover_mutants=min(prover_mutants, mutants))
-        det += detection(torch.float32, mutants, a.seed + 2, progress=not a.no_progress)
     finally:
         torch.set_num_threads(old[0])
         torch.set_float32_matmul_precision(old[1])

@@ -56,7 +56,8 @@ def test_table_script_end_to_end(tmp_path):
     from properties.reliability import main
 
     md, js = tmp_path / "t.md", tmp_path / "t.json"
-    rc = main(["--quick", "--cases", "24", "--low-precision-cases", "8", "--mutants", "1", "--no-progress",
+    rc = main(["--quick", "--cases", "24", "--low-precision-cases", "8", "--mutants", "1", "--prover-mutants", "0",
+               "--no-progress",
                "--out", str(md), "--json", str(js)])
     assert rc == 0
     text = md.read_text()

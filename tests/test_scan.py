@@ -105,7 +105,7 @@ def test_lambda_zero_forgets_huge_state_without_nan():
     lam[:, 20] = 1.0  # a single carry in the middle of a block
     u = torch.ones(1, 40, 2)
     h0 = torch.full((1, 2), 3e38)
-    h, last = scan_chunked(lam, u, h0, block=7)
+    h, _ = scan_chunked(lam, u, h0, block=7)
     assert bool(torch.isfinite(h).all())
     assert torch.equal(h[0, :, 0], torch.tensor([1.0] * 20 + [2.0] + [1.0] * 19))
 

@@ -17,7 +17,6 @@ import operator
 from fractions import Fraction
 from functools import reduce
 
-import numpy as np
 import sympy as sp
 
 __all__ = ["IDX", "LSA", "SIZE_SYMBOLS", "Evaluator", "lsa_output", "lsa_statement"]

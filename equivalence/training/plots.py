@@ -83,8 +83,13 @@ def plot_teacher_student(res: dict, out: Path) -> list[str]:
     fb = res["best"]["figures"]
     rec, ref = np.array(fb["recovered_tensor"]).ravel(), np.array(fb["teacher_tensor"]).ravel()
     fig, ax = plt.subplots(figsize=(4.2, 4.2))
-    ax.scatter(ref, rec, s=10, color="C0", label=f"gated RNN n={res['best']['n']} (pruned)")
     lim = float(max(np.abs(ref).max(), np.abs(rec).max())) * 1.1
+    for cell, c in (("lstm", "C7"), ("gru", "C1")):
+        if res.get(cell) and "recovered_tensor_lag_1" in res[cell]:
+            other = np.array(res[cell]["recovered_tensor_lag_1"]).ravel()
+            ax.scatter(ref, np.clip(other, -lim, lim), s=8, color=c, alpha=0.6, marker="x",
+                       label=f"{cell.upper()} student, lag 1 (worst rel. error {res[cell]['recovered_attention_rel_error'][0]:.2f})")
+    ax.scatter(ref, rec, s=10, color="C0", label=f"gated RNN n={res['best']['n']} (pruned)")
     ax.plot([-lim, lim], [-lim, lim], "k-", lw=0.6)
     ax.set(xlabel="teacher Sym T[o,a,b,c]", ylabel=f"student's coefficient, lag {fb['recovered_tensor_lag']}",
            title=f"Recovered attention (rel. error {res['best']['recovered_attention_rel_error']:.1e})")
@@ -156,15 +161,17 @@ def plot_icl_regression(res: dict, out: Path) -> list[str]:
     # 3. OOD scaling
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
     for ax, which in zip(axes, ("x", "w")):
+        lo, hi = float("inf"), 0.0
         keys = sorted((k for k in res["ood"] if k.startswith(which + "*")), key=lambda k: float(k.split("*")[1]))
         alphas = [float(k.split("*")[1]) for k in keys] + [1.0]
         order = np.argsort(alphas)
         for i, name in enumerate(names):
             vals = [res["ood"][k][name]["test_loss_over_gd"] for k in keys] + [models[name]["test_loss"] / gd["test_loss"]]
             ax.plot(np.array(alphas)[order], np.array(vals)[order], "-o", ms=3, label=name, color=plt.get_cmap("tab10")(i))
+            lo, hi = min(lo, min(vals)), max(hi, max(vals))
         ax.axhline(1.0, color="k", lw=0.6)
         ax.set(xlabel=f"scale α of {'inputs x' if which == 'x' else 'task weights w'}", ylabel="MSE / MSE of GD (same η)",
-               yscale="log", title=f"Out of distribution: {which} × α")
+               yscale="log" if hi > 20 * lo else "linear", title=f"Out of distribution: {which} × α")
     axes[0].legend(fontsize=6)
     files.append(write_figure(out / ICL_FIGURES[2], fig).name)
     # 4. recovered structure: the y_i x_i,a x_test,c coefficient matrices

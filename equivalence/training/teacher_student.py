@@ -230,8 +230,10 @@ def _baseline_metrics(model, data: _Data, cfg: TeacherStudentConfig) -> dict:
     with torch.no_grad():
         out = {"final_loss": _norm_loss(m64(data.x_eval), data.y_eval, data.norm),
                "long_loss": _norm_loss(m64(data.x_long), data.y_long, data.norm_long)}
-    errs = {f"lag_{L}": relative_error(cubic_coefficients(m64, cfg.d, 0, L), data.tensor) for L in (1, L_long)}
+    tensors = {L: cubic_coefficients(m64, cfg.d, 0, L) for L in (1, L_long)}
+    errs = {f"lag_{L}": relative_error(t, data.tensor) for L, t in tensors.items()}
     out.update({"recovered_attention_rel_error_by_lag": errs, "recovered_attention_rel_error": max(errs.values()),
+                "recovered_tensor_lag_1": tensors[1].tolist(),
                 "parameters": sum(p.numel() for p in m64.parameters())})
     return out
 
@@ -406,8 +408,10 @@ def _baseline_summary(runs: list[dict] | None) -> dict | None:
     if not runs:
         return None
     return {"final_loss": [r["final_loss"] for r in runs], "long_loss": [r["long_loss"] for r in runs],
+            "recovered_tensor_lag_1": runs[0]["recovered_tensor_lag_1"],
             "recovered_attention_rel_error": [r["recovered_attention_rel_error"] for r in runs],
-            "parameters": runs[0]["parameters"], "runs": runs}
+            "parameters": runs[0]["parameters"],
+            "runs": [{k: v for k, v in r.items() if k != "recovered_tensor_lag_1"} for r in runs]}
 
 
 def preset(name: str, **overrides) -> TeacherStudentConfig:
