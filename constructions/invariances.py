@@ -124,15 +124,17 @@ def rescale_output_branches(rnn: GatedLinearRNN, m: int, alpha: complex | float,
 
 def swap_input_branches(rnn: GatedLinearRNN, k: int) -> GatedLinearRNN:
     """Exchange neuron ``k``'s two input-gate branches (rows ``A[k]`` and ``B[k]``)."""
-    A, B = rnn.A.detach().clone(), rnn.B.detach().clone()
-    A[k], B[k] = rnn.B[k].detach().clone(), rnn.A[k].detach().clone()
+    dt = torch.promote_types(rnn.A.dtype, rnn.B.dtype)  # a real and a complex branch: swap in the common dtype
+    A, B = rnn.A.detach().to(dt).clone(), rnn.B.detach().to(dt).clone()
+    A[k], B[k] = rnn.B[k].detach().to(dt).clone(), rnn.A[k].detach().to(dt).clone()
     return _rebuild(rnn, A=A, B=B)
 
 
 def swap_output_branches(rnn: GatedLinearRNN, m: int) -> GatedLinearRNN:
     """Exchange gate ``m``'s two output-gate branches (rows ``C[m]`` and ``E[m]``)."""
-    C, E = rnn.C.detach().clone(), rnn.E.detach().clone()
-    C[m], E[m] = rnn.E[m].detach().clone(), rnn.C[m].detach().clone()
+    dt = torch.promote_types(rnn.C.dtype, rnn.E.dtype)
+    C, E = rnn.C.detach().to(dt).clone(), rnn.E.detach().to(dt).clone()
+    C[m], E[m] = rnn.E[m].detach().to(dt).clone(), rnn.C[m].detach().to(dt).clone()
     return _rebuild(rnn, C=C, E=E)
 
 

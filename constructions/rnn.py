@@ -308,8 +308,10 @@ class GatedLinearRNN(nn.Module):
         ``gating``: ``"dense"`` (the template's matrices as given), ``"structured"`` (the exact factored form of
         :mod:`constructions.structured`: gathers, and the chunked matmul form of
         :mod:`constructions.structured_attention` when the gates pair memories with queries) or ``"auto"``:
-        structured in parallel mode when no gradient is recorded and the factored form saves work, dense
-        otherwise. ``mode="loop"`` with ``gating="auto"`` is the dense reference path."""
+        structured in parallel mode when no gradient is recorded, the call is large enough
+        (``B*T*n >= STRUCTURE_MIN_WORK`` or the factored form is cached) and it saves work; dense otherwise.
+        ``mode="loop"`` with ``gating="auto"`` is the dense reference path. The factored form is a detached copy
+        of the weights: ``gating="structured"`` raises ``ValueError`` while a weight requires a gradient."""
         x = self._check_input(x)
         if mode not in MODES:
             raise ValueError(f"mode must be 'loop', 'parallel' or 'auto'; got {mode!r}")
@@ -326,11 +328,18 @@ class GatedLinearRNN(nn.Module):
                                  f"got {tuple(state.shape)}")
             if state.device != x.device:
                 raise ValueError(f"state is on {state.device} but x is on {x.device}")
+            if state.is_complex() and not dtype.is_complex:
+                raise TypeError(f"state is complex ({state.dtype}) but this RNN computes in {dtype}; casting would "
+                                "discard the imaginary part. Expected a real state (or complex RNN weights)")
             h0 = state.to(dtype)
         z = self.features(x)
         real = h0.real.dtype  # a real input or decay is not copied to complex at full length on the fast path
         lam = self.lam.to(dtype) if self.lam is not None else self._decay_of(z).to(real)
         parallel = mode == "parallel" or (mode == "auto" and T > 2)
+        if gating == "structured" and self._needs_grad():
+            raise ValueError("gating='structured' evaluates a detached, factored copy of the weights, so no gradient "
+                             "would reach them; use gating='dense' or 'auto' (the dense template) while training, "
+                             "or call under torch.no_grad()")
         plan = None
         if gating == "structured" or (
                 gating == "auto" and parallel and not self._needs_grad(z, lam)

@@ -25,12 +25,13 @@ Time is processed in super-chunks (:func:`super_chunk`), so the peak memory is a
 plus the output, never a ``[B, T, n]`` state tensor.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from jaxtyping import Inexact, Int
+from jaxtyping import Inexact
 from torch import Tensor
 
 from .scan import scan_chunked, scan_loop
@@ -67,12 +68,11 @@ class OneHotRows:
 
     index: Tensor  # [rows] long
     coef: Tensor | None  # [rows]
-    contiguous: bool  # index == arange(start, start + rows): a slice, no copy
+    start: int | None  # index == arange(start, start + rows): a slice, no copy (None otherwise)
 
     def apply(self, h: Tensor) -> Tensor:
-        if self.contiguous:
-            start = int(self.index[0]) if self.index.numel() else 0
-            g = h[..., start:start + self.index.shape[0]]
+        if self.start is not None:
+            g = h[..., self.start:self.start + self.index.shape[0]]
         else:
             g = h.index_select(-1, self.index)
         return g if self.coef is None else g * self.coef
@@ -108,7 +108,7 @@ def one_hot_rows(W: Tensor) -> OneHotRows | None:
     contiguous = a.shape[0] > 0 and ones and bool((index == np.arange(a.shape[0]) + index[0]).all())
     tindex = torch.as_tensor(index, dtype=torch.long, device=W.device)
     tcoef = None if ones else W.gather(1, tindex[:, None])[:, 0].contiguous()
-    return OneHotRows(tindex, tcoef, contiguous)
+    return OneHotRows(tindex, tcoef, int(index[0]) if contiguous else None)
 
 
 @dataclass(frozen=True)
@@ -288,10 +288,5 @@ def detect_structure(
 
         heads = detect_heads(plan)
         if heads is not None:
-            plan = StructuredRNN(**{**plan.__dict__, "attention": heads})
+            plan = dataclasses.replace(plan, attention=heads)
     return plan
-
-
-def gate_indices(plan: StructuredRNN) -> Int[Tensor, " kept"]:
-    """Indices (into the template's ``m`` gates) of the gates the plan keeps, in its order."""
-    return plan.gates

@@ -71,7 +71,7 @@ def error_bound(
 ) -> Float[Tensor, "*shape"]:
     r"""Elementwise bound $\gamma_n M + n\eta$ (float64)."""
     u = unit_roundoff(dtype)
-    eta = torch.finfo(dtype if not dtype.is_complex else torch.float64).tiny
+    eta = torch.finfo({torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)).tiny
     return gamma(n, u) * M.to(torch.float64).abs() + n * eta
 
 

@@ -10,6 +10,10 @@ import torch
 from hypothesis import HealthCheck, settings
 
 torch.set_float32_matmul_precision("highest")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # one intra-op thread per xdist worker: the suite is many tiny ops, and oversubscribed threads made
+    # it ~3x slower on 2 cores (workers already use every core)
+    torch.set_num_threads(1)
 
 settings.register_profile("dev", max_examples=25, deadline=None)
 settings.register_profile("ci", parent=settings.get_profile("ci"), max_examples=100, deadline=None,

@@ -293,6 +293,10 @@ def test_plugin_catches_a_subtly_wrong_user_layer(tmp_path):
     assert r.returncode == 1, out[-4000:]
     assert "construction equals LSA does not hold" in out and "EXCEEDS the error bound" in out
     assert "Falsifying explicit example" in out and "SequenceSpec(" in out  # an edge case caught it
+
+
+@pytest.mark.slow  # Hypothesis has to find and shrink a sequence longer than 70 tokens (about a minute)
+def test_plugin_catches_a_generated_case_with_a_reproducer(tmp_path):
     r = _pytest(tmp_path, "--lsa-layer", "user_layers:make_windowed_layer", "-k", "test_equals_lsa and not wide")
     out = r.stdout + r.stderr
     assert r.returncode == 1, out[-4000:]
@@ -312,7 +316,7 @@ def test_plugin_fixed_layer_and_usage_errors(tmp_path):
 
 
 def test_packaged_suite_passes_on_the_paper_constructions(tmp_path):
-    r = _pytest(tmp_path, "-x", "-q", "--lsa-variant", "lsa-direct", "--lsa-variant", "lsa-compressed")
+    r = _pytest(tmp_path, "-x", "--lsa-variant", "lsa-direct", "--lsa-variant", "lsa-compressed")
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     assert "properties: target the paper constructions" in r.stdout
 

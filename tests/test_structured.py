@@ -350,3 +350,15 @@ def test_structured_path_on_cuda(device):
         y = rnn(x.to(device, torch.float32), mode="parallel", gating="structured")
         assert y.device.type == "cuda"
         _assert_within(y, y_ref, My, n, torch.float32, "cuda")
+
+
+def test_structured_gating_refuses_trainable_weights():
+    from constructions import GatedLinearRNN, lsa_to_rnn
+
+    r = lsa_to_rnn(_lsa(1, 2, 2, 3, False, 5, 2), "direct")
+    rnn = GatedLinearRNN(*r.weights(), trainable=True)
+    x = torch.randn(1, 8, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="no gradient"):
+        rnn(x, gating="structured")
+    with torch.no_grad():
+        assert torch.allclose(rnn(x, gating="structured"), rnn(x, mode="loop"), rtol=1e-12, atol=1e-12)
