@@ -289,7 +289,7 @@ def _ood(cfg: ICLConfig, preds: dict, eta: float, seed: int) -> dict:
     """Scaled inputs / task weights: each model's MSE relative to GD's (same η) and its distance to GD."""
     out = {}
     for which in ("x", "w"):
-        for alpha in cfg.ood_alphas:
+        for alpha in sorted({1.0, *cfg.ood_alphas}):  # alpha = 1: the same tasks' in-distribution reference
             g = torch.Generator().manual_seed(seed + 14)
             kw = {"alpha_x": alpha} if which == "x" else {"alpha_w": alpha}
             tokens, y = sample_tasks(min(cfg.eval_tasks, 4000), cfg.d, cfg.N, generator=g, dtype=torch.float64, **kw)

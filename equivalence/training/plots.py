@@ -56,17 +56,30 @@ def plot_teacher_student(res: dict, out: Path) -> list[str]:
            title="Teacher–student: loss vs hidden size")
     ax.legend(fontsize=7)
     files = [write_figure(out / TS_FIGURES[0], fig).name]
-    # 2. lambda histogram
+    # 2. lambda histograms: linear bins over [0, 1], and the distance to {0, 1} on a log scale
     hist = res["lambda_histogram"]
     kinds = [k for k in ("clamp", "sigmoid", "lru") if k in hist]
-    fig, axes = plt.subplots(1, len(kinds), figsize=(3.4 * len(kinds), 3.0), squeeze=False)
-    for ax, kind in zip(axes[0], kinds):
-        h = hist[kind]
+    pooled = {"clamp": [v for s in res["students"] if s["n"] == hist.get("clamp_n") for v in s["lambda"]]}
+    for kind in kinds[1:]:
+        pooled[kind] = [v for s in res["ablations"].get(kind, []) for v in s["lambda"]]
+    fig, axes = plt.subplots(2, len(kinds), figsize=(3.4 * len(kinds), 5.6), squeeze=False)
+    label = {"clamp": f"λ∈[0,1] (projected), n={hist.get('clamp_n')}", "sigmoid": "λ=σ(ν)", "lru": "λ=exp(-exp ν)"}
+    for j, kind in enumerate(kinds):
+        h, color = hist[kind], _KIND_STYLE[kind][0]
         edges = np.array(h["bin_edges"])
-        ax.bar(edges[:-1], h["counts"], width=np.diff(edges), align="edge", color=_KIND_STYLE[kind][0], alpha=0.8)
-        label = {"clamp": f"λ∈[0,1] (projected), n={hist.get('clamp_n')}", "sigmoid": "λ=σ(ν)", "lru": "λ=exp(-exp ν)"}
-        ax.set(title=label[kind], xlabel="learned λ", ylabel="neurons")
-    fig.suptitle("Learned λ collapse to 0 and 1", fontsize=10)
+        axes[0, j].bar(edges[:-1], h["counts"], width=np.diff(edges), align="edge", color=color, alpha=0.8)
+        axes[0, j].set(title=label[kind], xlabel="learned λ", ylabel="neurons")
+        lam = np.array(pooled[kind], dtype=float)
+        dist = np.minimum(np.abs(lam), np.abs(1 - lam))
+        exact = int((dist == 0).sum())
+        logd = np.log10(dist[dist > 0]) if (dist > 0).any() else np.array([])
+        bins = np.linspace(-8, 0, 17)
+        axes[1, j].hist(np.clip(logd, -8, 0), bins=bins, color=color, alpha=0.8)
+        axes[1, j].bar([-8.75], [exact], width=0.5, color="k")
+        axes[1, j].set(xlabel="log10 dist(λ, {0,1}); black: exact", ylabel="neurons",
+                       xlim=(-9.2, 0.2))
+    fig.suptitle("Learned λ collapse to 0 and 1 (top: λ; bottom: distance to {0, 1})", fontsize=10, y=1.0)
+    fig.tight_layout()
     files.append(write_figure(out / TS_FIGURES[1], fig).name)
     # 3. pruning and length generalisation
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
@@ -130,19 +143,33 @@ def _training_curves(res: dict, path: Path, title: str) -> str:
     return write_figure(path, fig).name
 
 
+def _model_order(name: str) -> tuple:
+    """lsa, then gated RNNs by size and seed, then lstm, gru (JSON files store keys sorted alphabetically)."""
+    import re
+
+    m = re.match(r"gated_rnn_(\d+)(?:_seed(\d+))?$", name)
+    if m:
+        return (1, int(m.group(1)), int(m.group(2) or 0), name)
+    return ({"lsa": 0, "lstm": 2, "gru": 3}.get(name, 4), 0, 0, name)
+
+
+def _family_color(name: str) -> str:
+    return "C3" if name == "lsa" else ("C0" if name.startswith("gated") else "C7")
+
+
 def plot_icl_regression(res: dict, out: Path) -> list[str]:
     """Write the five in-context regression figures into ``out``; return their file names."""
     out = Path(out)
     models = res["models"]
-    names = list(models)
+    names = sorted(models, key=_model_order)
     gd, zero = res["gd"], res["zero_predictor"]
     # 1. test loss
     fig, ax = plt.subplots(figsize=(6.4, 3.8))
-    ax.bar(names, [models[k]["test_loss"] for k in names], color="C0")
+    ax.bar(names, [models[k]["test_loss"] for k in names], color=[_family_color(k) for k in names])
     ax.axhline(gd["test_loss"], color="C3", ls="--", label=f"one GD step (η={gd['eta']:.3f})")
     ax.axhline(zero["test_loss"], color="gray", ls=":", label="zero predictor (ignores the context)")
     ax.set(ylabel="test MSE (10⁴ tasks)", title="In-context linear regression")
-    ax.tick_params(axis="x", rotation=30, labelsize=7)
+    plt.setp(ax.get_xticklabels(), rotation=35, ha="right", fontsize=7)
     ax.legend(fontsize=7)
     files = [write_figure(out / ICL_FIGURES[0], fig).name]
     # 2. alignment
@@ -150,24 +177,31 @@ def plot_icl_regression(res: dict, out: Path) -> list[str]:
     labels = names + ["zero predictor"]
     dist = [models[k]["pred_l2_to_gd"] for k in names] + [zero["pred_l2_to_gd"]]
     cos = [models[k]["grad_cosine_to_gd"] for k in names] + [zero["grad_cosine_to_gd"]]
-    axes[0].bar(labels, [_floor(v) for v in dist], color=["C0"] * len(names) + ["gray"])
+    colors = [_family_color(k) for k in names] + ["k"]
+    axes[0].bar(labels, [_floor(v) for v in dist], color=colors)
     axes[0].set(yscale="log", ylabel="mean (ŷ − ŷ_GD)²", title="Prediction distance to one GD step")
-    axes[1].bar(labels, cos, color=["C0"] * len(names) + ["gray"])
+    axes[1].bar(labels, cos, color=colors)
     axes[1].set(ylim=(min(0.0, min(cos)), 1.02), ylabel="cos(∂ŷ/∂x_test, ∂ŷ_GD/∂x_test)",
                 title="Gradient alignment with GD")
     for ax in axes:
-        ax.tick_params(axis="x", rotation=30, labelsize=7)
+        plt.setp(ax.get_xticklabels(), rotation=35, ha="right", fontsize=7)
     files.append(write_figure(out / ICL_FIGURES[1], fig).name)
-    # 3. OOD scaling
+    # 3. OOD scaling: one curve per model family and size (first seed), same tasks at every alpha
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    first_seed = [k for k in names if not k.startswith("gated") or k.endswith("_seed0") or "_seed" not in k]
+    sizes = sorted({_model_order(k)[1] for k in first_seed if k.startswith("gated")})
     for ax, which in zip(axes, ("x", "w")):
-        lo, hi = float("inf"), 0.0
         keys = sorted((k for k in res["ood"] if k.startswith(which + "*")), key=lambda k: float(k.split("*")[1]))
-        alphas = [float(k.split("*")[1]) for k in keys] + [1.0]
-        order = np.argsort(alphas)
-        for i, name in enumerate(names):
-            vals = [res["ood"][k][name]["test_loss_over_gd"] for k in keys] + [models[name]["test_loss"] / gd["test_loss"]]
-            ax.plot(np.array(alphas)[order], np.array(vals)[order], "-o", ms=3, label=name, color=plt.get_cmap("tab10")(i))
+        alphas = [float(k.split("*")[1]) for k in keys]
+        lo, hi = float("inf"), 0.0
+        for name in first_seed:
+            vals = [res["ood"][k][name]["test_loss_over_gd"] for k in keys]
+            if name.startswith("gated"):
+                n = _model_order(name)[1]
+                style = {"color": plt.get_cmap("viridis")(sizes.index(n) / max(1, len(sizes) - 1)), "ls": "-"}
+            else:
+                style = {"color": _family_color(name), "ls": {"lsa": "-", "lstm": "--", "gru": ":"}.get(name, "-")}
+            ax.plot(alphas, vals, marker="o", ms=3, label=name, **style)
             lo, hi = min(lo, min(vals)), max(hi, max(vals))
         ax.axhline(1.0, color="k", lw=0.6)
         ax.set(xlabel=f"scale α of {'inputs x' if which == 'x' else 'task weights w'}", ylabel="MSE / MSE of GD (same η)",
@@ -175,7 +209,8 @@ def plot_icl_regression(res: dict, out: Path) -> list[str]:
     axes[0].legend(fontsize=6)
     files.append(write_figure(out / ICL_FIGURES[2], fig).name)
     # 4. recovered structure: the y_i x_i,a x_test,c coefficient matrices
-    show = [k for k in names if "structure" in models[k]][:5]
+    gated = [k for k in names if k.startswith("gated")]
+    show = [k for k in ("lsa",) if k in models] + gated[-2:] + [k for k in ("lstm", "gru") if k in models]
     d = len(models[show[0]]["structure"]["gamma"])
     fig, axes = plt.subplots(1, len(show) + 1, figsize=(2.6 * (len(show) + 1), 2.8))
     ref = np.eye(d) * gd["eta"] / res["config"]["N"]
