@@ -246,7 +246,7 @@ def run_icl_regression(cfg: ICLConfig, *, seed: int = 0, device: str = "cpu", pr
                 _, h_T = rnn(tokens, return_state=True)
                 pruned_loss = float((pruned(tokens)[:, -1, 0] - y).pow(2).mean())
             rnn_extra[name] = {
-                "n": n, "lambda": [round(float(v), 6) for v in lam], "lambda_histogram": lambda_histogram(lam),
+                "n": n, "lambda": [float(v) for v in lam], "lambda_histogram": lambda_histogram(lam),
                 "fraction_lambda_near_0_or_1": float(near_zero_or_one(lam, cfg.prune_tol).double().mean()),
                 "n_lambda_near_1": int(((lam - 1).abs() <= cfg.prune_tol).sum()),
                 "n_lambda_near_0": int((lam.abs() <= cfg.prune_tol).sum()),

@@ -76,7 +76,7 @@ def plot_teacher_student(res: dict, out: Path) -> list[str]:
         bins = np.linspace(-8, 0, 17)
         axes[1, j].hist(np.clip(logd, -8, 0), bins=bins, color=color, alpha=0.8)
         axes[1, j].bar([-8.75], [exact], width=0.5, color="k")
-        axes[1, j].set(xlabel="log10 dist(λ, {0,1}); black: exact", ylabel="neurons",
+        axes[1, j].set(xlabel="log10 dist(λ, {0,1}); black: exactly 0 or 1", ylabel="neurons",
                        xlim=(-9.2, 0.2))
     fig.suptitle("Learned λ collapse to 0 and 1 (top: λ; bottom: distance to {0, 1})", fontsize=10, y=1.0)
     fig.tight_layout()

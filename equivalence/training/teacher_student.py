@@ -210,7 +210,7 @@ def _analyse_gated(rnn, data: _Data, cfg: TeacherStudentConfig) -> dict:
             "pruned_long_loss": _norm_loss(pruned(data.x_long), data.y_long, data.norm_long),
         }
     out.update({
-        "lambda": [round(float(v), 6) for v in lam],
+        "lambda": [float(v) for v in lam],
         "fraction_lambda_near_0_or_1": float(near_zero_or_one(lam, tol).to(torch.float64).mean()),
         "n_lambda_near_1": int(((lam - 1).abs() <= tol).sum()),
         "n_lambda_near_0": int((lam.abs() <= tol).sum()),
