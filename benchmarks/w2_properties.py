@@ -155,6 +155,8 @@ def run(*, quick: bool, device: str, repeats: int | None = None, smoke: bool = F
     configs |= {f"batched ({b} sequences/example)": (b, "auto") for b in batches}
     times: dict[str, list[float]] = {k: [] for k in configs}
     runs: dict[str, list[dict]] = {k: [] for k in configs}
+    for b, mode in configs.values():  # untimed warm-up: imports, first-call costs, Hypothesis's own setup
+        harness(batch=b, examples=3, seed=10_000, mode=mode)
     for rep in range(reps):  # interleaved rounds, same Hypothesis seed for every config in a round
         for name, (b, mode) in configs.items():
             out = harness(batch=b, examples=examples, seed=rep, mode=mode)

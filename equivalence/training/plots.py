@@ -128,18 +128,37 @@ def plot_teacher_student(res: dict, out: Path) -> list[str]:
 
 
 def _training_curves(res: dict, path: Path, title: str) -> str:
+    """Loss curves: gated RNNs coloured by hidden size (colour bar), ablations and LSA in their colours,
+    LSTM dashed and GRU dotted in grey."""
+    import re
+
     tr = res["training"]
-    L = np.array(tr["losses"])
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    L = np.maximum(np.array(tr["losses"]), 1e-12)
     names = tr.get("model_names", [str(i) for i in range(L.shape[1])])
+    sizes = []
+    for name in names:
+        m = re.search(r"n=(\d+)|gated_rnn_(\d+)", name)
+        sizes.append(int(m.group(1) or m.group(2)) if m else None)
+    known = [n for n in sizes if n is not None]
+    norm = matplotlib.colors.Normalize(min(known, default=0), max(known, default=1))
     cmap = plt.get_cmap("viridis")
-    for i, name in enumerate(names):
-        c = "gray" if ("lstm" in name or "gru" in name) else cmap(i / max(1, len(names) - 1))
-        ax.plot(tr["steps"], np.maximum(L[:, i], 1e-12), color=c, lw=0.8,
-                ls="--" if "lstm" in name else (":" if "gru" in name else "-"),
-                label=name if len(names) <= 12 or "lstm" in name or "gru" in name or name.startswith("lsa") else None)
-    ax.set(yscale="log", xlabel="step", ylabel="training loss", title=title)
-    ax.legend(fontsize=6, ncol=2)
+    fig, ax = plt.subplots(figsize=(6.8, 3.9))
+    labelled = set()
+    for i, (name, n) in enumerate(zip(names, sizes)):
+        family = next((f for f in ("sigmoid", "lru", "lstm", "gru", "lsa") if name.startswith(f)), "gated")
+        if family == "gated":
+            style = {"color": cmap(norm(n)), "lw": 0.8}
+        else:
+            style = {"color": {"sigmoid": "C1", "lru": "C2", "lsa": "C3"}.get(family, "gray"), "lw": 0.8,
+                     "ls": {"lstm": "--", "gru": ":"}.get(family, "-")}
+        label = None if family == "gated" or family in labelled else family.upper()
+        labelled.add(family)
+        ax.plot(tr["steps"], L[:, i], label=label, **style)
+    if known:
+        fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label="gated RNN hidden size n")
+    ax.set(yscale="log", xlabel="step", ylabel="training loss (per model)", title=title)
+    if labelled - {"gated"}:
+        ax.legend(fontsize=7)
     return write_figure(path, fig).name
 
 
