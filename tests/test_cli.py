@@ -32,3 +32,25 @@ def test_bad_input_is_a_clear_error(tmp_path):
     r = run("verify", "--device", "tpu", "--out", str(tmp_path))
     assert r.returncode == 2 and "--device" in r.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_bad_out_fails_before_any_work(tmp_path):
+    """``--out`` naming a file (or a path below a file) is rejected at once, not after minutes of checks."""
+    import time
+
+    f = tmp_path / "a_file"
+    f.write_text("keep me")
+    for out in (f, f / "sub"):
+        t0 = time.monotonic()
+        r = run("verify", "--out", str(out), "--no-progress")
+        assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert time.monotonic() - t0 < 60  # no checks ran (a full verify takes minutes)
+    assert f.read_text() == "keep me"
+
+
+def test_check_out_accepts_new_and_existing_folders(tmp_path):
+    from equivalence.commands.verify import check_out
+
+    check_out(tmp_path)
+    check_out(tmp_path / "new" / "deeper")
+    assert not (tmp_path / "new").exists()  # checking creates nothing

@@ -89,7 +89,33 @@ def _cast(dtype, *ts):
     return tuple(None if t is None else t.to(dtype) for t in ts)
 
 
-class SimpleGLA(PlanVariant):
+class _DecayedLinearAttention(PlanVariant):
+    r"""Shared references of the gated linear-attention variants: $S_t = S_{t-1}\,\mathrm{diag}(a_t) + v_tk_t^\top$,
+    $o_t = S_tq_t$, with the subclass's :meth:`decays` (scalar per head, or per key)."""
+
+    def decays(self, params, x: Tensor) -> Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reference(self, params, x):
+        r"""Recurrent form (float64): $S_t = S_{t-1}\mathrm{diag}(a_t) + v_tk_t^\top$, $o_t = S_tq_t$."""
+        x = self._check(params, x)
+        q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
+        return self._merge(params, la_recurrent(q, k, v, self.decays(params, x)))
+
+    def reference_parallel(self, params, x):
+        """Masked parallel form (independent of :meth:`reference`)."""
+        x = self._check(params, x)
+        q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
+        return self._merge(params, la_parallel(q, k, v, self.decays(params, x)))
+
+    def symbolic_reference(self, W_Q, W_K, W_V, W_gate, W_O, x):
+        """The gated recurrence on object arrays (``symbolic.gated_reference``)."""
+        from .symbolic import gated_reference
+
+        return gated_reference(W_Q, W_K, W_V, W_gate, W_O, x)
+
+
+class SimpleGLA(_DecayedLinearAttention):
     r"""Data-dependent scalar decay per head (simple GLA, Gated RetNet; Mamba-2's core), E1."""
 
     status = "exact"
@@ -115,18 +141,6 @@ class SimpleGLA(PlanVariant):
         """$a_t$ ``[B, H, T]`` in float64."""
         return torch.exp(F.logsigmoid(_gate_logits(x, params.W_g)) / params.normalizer)
 
-    def reference(self, params: SimpleGLAParams, x):
-        """Recurrent form (float64): $S_t = a_t S_{t-1} + v_tk_t^\\top$, $o_t = S_tq_t$."""
-        x = self._check(params, x)
-        q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
-        return self._merge(params, la_recurrent(q, k, v, self.decays(params, x)))
-
-    def reference_parallel(self, params: SimpleGLAParams, x):
-        """Masked parallel form (independent of :meth:`reference`)."""
-        x = self._check(params, x)
-        q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
-        return self._merge(params, la_parallel(q, k, v, self.decays(params, x)))
-
     def plan(self, params: SimpleGLAParams) -> Plan:
         H = params.W_Q.shape[0]
         return Plan(affine(params.W_Q), affine(params.W_K), affine(params.W_V), params.W_O, decay_W=params.W_g,
@@ -138,11 +152,6 @@ class SimpleGLA(PlanVariant):
         from .symbolic import gated_compressed_weights, gated_weights
 
         return (gated_weights if self.method == "direct" else gated_compressed_weights)(W_Q, W_K, W_V, W_g, W_O)
-
-    def symbolic_reference(self, W_Q, W_K, W_V, W_g, W_O, x):
-        from .symbolic import gated_reference
-
-        return gated_reference(W_Q, W_K, W_V, W_g, W_O, x)
 
 
 class SimpleGLACompressed(SimpleGLA):
@@ -171,7 +180,7 @@ class GLAParams:
         _check_normalizer(self.normalizer)
 
 
-class GLA(PlanVariant):
+class GLA(_DecayedLinearAttention):
     r"""Per-key data-dependent decay (GLA), E1; the compressed construction is invalid here."""
 
     status = "exact"
@@ -197,17 +206,6 @@ class GLA(PlanVariant):
         """$\\alpha_t$ ``[B, H, T, d_k]`` in float64."""
         return torch.exp(F.logsigmoid(_gate_logits(x, params.W_gk)) / params.normalizer)
 
-    def reference(self, params: GLAParams, x):
-        """Recurrent form (float64): $S_t = S_{t-1}\\mathrm{diag}(\\alpha_t) + v_tk_t^\\top$, $o_t = S_tq_t$."""
-        x = self._check(params, x)
-        q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
-        return self._merge(params, la_recurrent(q, k, v, self.decays(params, x)))
-
-    def reference_parallel(self, params: GLAParams, x):
-        x = self._check(params, x)
-        q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
-        return self._merge(params, la_parallel(q, k, v, self.decays(params, x)))
-
     def plan(self, params: GLAParams, method: str = "direct") -> Plan:
         H, d_k = params.W_Q.shape[:2]
         return Plan(affine(params.W_Q), affine(params.W_K), affine(params.W_V), params.W_O,
@@ -230,11 +228,6 @@ class GLA(PlanVariant):
         from .symbolic import gated_weights
 
         return gated_weights(W_Q, W_K, W_V, W_gk, W_O)
-
-    def symbolic_reference(self, W_Q, W_K, W_V, W_gk, W_O, x):
-        from .symbolic import gated_reference
-
-        return gated_reference(W_Q, W_K, W_V, W_gk, W_O, x)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ from torch.nn import functional as F
 from .._validation import require_finite, require_tensor
 from ..registry import register
 from .family import PlanVariant, affine, check_projections, heads_qkv, randn
-from .feature_maps import feature_plan
+from .feature_maps import FeatureMapParams, feature_plan
 from .gla import _gate_logits
 from .plan import Plan
 from .reference import la_parallel, la_recurrent, merge_heads
@@ -53,21 +53,9 @@ def _join(num: Tensor, den: Tensor) -> Tensor:
     return merge_heads(torch.cat([num, den], dim=-1), None)
 
 
-@dataclass(frozen=True)
-class NormalizedLAParams:
+class NormalizedLAParams(FeatureMapParams):
     """``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, ``W_O`` or ``None``, ``feature_map`` (``"elu+1"``,
-    ``"relu"``, ``"identity"``)."""
-
-    W_Q: Tensor
-    W_K: Tensor
-    W_V: Tensor
-    W_O: Tensor | None = None
-    feature_map: str = "elu+1"
-
-    def __post_init__(self):
-        check_projections(self.W_Q, self.W_K, self.W_V, self.W_O)
-        if self.feature_map not in ("elu+1", "relu", "identity"):
-            raise ValueError(f"feature_map must be 'elu+1', 'relu' or 'identity'; got {self.feature_map!r}")
+    ``"relu"``, ``"identity"``): the fields and checks of :class:`FeatureMapParams`."""
 
 
 class _Partial(PlanVariant):

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..lsa import compressed_weights, direct_weights
+from ..lsa import _index as _index_array, _zeros, compressed_weights, direct_weights
 from ..rnn import RNNWeights
 
 __all__ = [
@@ -35,16 +35,8 @@ __all__ = [
 ]
 
 
-def _zeros(like, shape):
-    if isinstance(like, Tensor):
-        return torch.zeros(shape, dtype=like.dtype, device=like.device)
-    return np.zeros(shape, dtype=object)
-
-
 def _index(like, values):
-    if isinstance(like, Tensor):
-        return torch.as_tensor(list(values), dtype=torch.long, device=like.device)
-    return np.asarray(list(values), dtype=np.int64)
+    return _index_array(like, list(values))
 
 
 def _cat(parts, axis):
