@@ -112,7 +112,7 @@ def check_variant_numeric(
         T = x.shape[1]
         n = (variant.path_length(params, T) if hasattr(variant, "path_length")
              else lsa_path_length(T, sizes["d"], sizes["d"], sizes["d"], sizes["heads"])
-             + rnn_path_length(T, sizes["d"], rnn.num_neurons, rnn.num_gates))
+             + rnn_path_length(T, sizes["d"], rnn.num_neurons, rnn.num_gates, lam=rnn.lam))
         res = compare(y, ref, M, n=n, dtype=dtype, label=f"{variant.name} construction")
         n_cases += 1
         rel_rms = max(rel_rms, res.rel_rms if res.rel_rms == res.rel_rms else float("inf"))

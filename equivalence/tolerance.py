@@ -14,10 +14,12 @@ A cancellation that makes $y\approx 0$ does not shrink $M$, so the bound never f
 
 We add Higham's underflow term $n\,\eta$ ($\eta$ the smallest normal number) and nothing else.
 The reference is always float64 on CPU; a float64 candidate is checked against $u = 2^{-53}$.
-Low precisions whose own rounding of the reference dominates (fp16/bf16) are judged relative to
-a plain reference at that precision: see :func:`relative_bound`.
+The recurrence's share of $n$ depends on $\lambda$ and the scan path (:func:`recurrence_path_length`).
+fp16/bf16, where $\gamma_n$ with $n \propto T$ is infinite, use :func:`low_precision_bound`: $\gamma_{n_0} M$ for
+the non-recurrent stages plus a running error bound of the state accumulation (docs/tolerance.md).
 """
 
+import math
 from dataclasses import asdict, dataclass
 
 import torch
@@ -26,14 +28,25 @@ from torch import Tensor
 
 __all__ = [
     "ComparisonResult",
-    "unit_roundoff",
-    "gamma",
-    "error_bound",
     "compare",
-    "relative_bound",
+    "error_bound",
+    "gamma",
+    "lam_kind",
+    "low_precision_bound",
     "lsa_path_length",
+    "recurrence_error_bound",
+    "recurrence_path_length",
+    "relative_bound",
     "rnn_path_length",
+    "template_path_length",
+    "unit_roundoff",
 ]
+
+#: what one rounding-counted operation of the recurrence costs, per kind of $\lambda$ (derived; Higham Lemma 3.5):
+#: a product by $\lambda\in\{0,1\}$ is exact, a real product rounds once, a complex product
+#: $|fl(\lambda h)-\lambda h|\le\sqrt2\gamma_2|\lambda||h|\le\gamma_3|\lambda||h|$ counts 3; every addition counts 1.
+PRODUCT_ROUNDINGS = {"zero-one": 0, "real": 1, "complex": 3}
+RECURRENCE_MODES = ("any", "loop", "parallel", "hillis-steele")
 
 
 def unit_roundoff(dtype: torch.dtype) -> float:
@@ -59,11 +72,100 @@ def lsa_path_length(T: int, d: int, d_k: int, d_v: int, heads: int, has_W_O: boo
     return d + 4 + d_k + T + 1 + (heads * d_v if has_W_O else 0)
 
 
-def rnn_path_length(T: int, d: int, n: int, m: int, construction_depth: int = 0) -> int:
+def lam_kind(lam: Tensor | str | None) -> str:
+    r"""Kind of $\lambda$ for the rounding count: ``"zero-one"`` (every entry 0 or 1: the product $\lambda h$ is
+    exact, the constructions' neurons), ``"real"`` or ``"complex"``. ``None`` means an unknown real $\lambda$
+    (``"real"``, the safe default); a string must be one of the three kinds."""
+    if lam is None:
+        return "real"
+    if isinstance(lam, str):
+        if lam not in PRODUCT_ROUNDINGS:
+            raise ValueError(f"lam must be a tensor, None or one of {sorted(PRODUCT_ROUNDINGS)}; got {lam!r}")
+        return lam
+    if not isinstance(lam, Tensor):
+        raise TypeError(f"lam must be a tensor, None or a kind string; got {type(lam).__name__}")
+    if lam.is_complex():
+        return "complex"
+    return "zero-one" if bool(((lam == 0) | (lam == 1)).all()) else "real"
+
+
+def recurrence_path_length(T: int, lam: Tensor | str | None = None, *, mode: str = "any",
+                           block: int | None = None) -> int:
+    r"""Roundings along the longest path of the recurrence $h_t=\lambda_t h_{t-1}+u_t$ over ``T`` steps
+    (derived from :mod:`constructions.scan`; docs/tolerance.md). With $p$ the cost of one product
+    (:data:`PRODUCT_ROUNDINGS`: 0 for $\lambda\in\{0,1\}$, 1 real, 3 complex) and 1 per addition:
+
+    - ``"loop"`` (``scan_loop``: multiply, then add, every step): $(p+1)T$;
+    - ``"parallel"`` (``scan_chunked`` with block $\ell$, default $\mathrm{round}(\sqrt T)$, $K=\lceil T/\ell\rceil$
+      blocks, last position $j=T-1-(K-1)\ell$): $(p+1)T$ if $K=1$, else
+      $(p+1)\ell + (K-2)(p\ell+1) + p(j+1) + 1$ (fold and local steps of block 0, $K-2$ carry hops through
+      the whole-block product, the fix-up with the partial product);
+    - ``"hillis-steele"`` (``scan_parallel``): $pT + 1 + \lceil\log_2 T\rceil$ (every $\lambda$ factor joins
+      by one product, one addition per round, the fold);
+    - ``"any"`` (default): $(p+1)T$, which is at least each of the above (so valid for every dispatch path,
+      including the RNN's super-chunks).
+
+    For $\lambda\in\{0,1\}$ every path is $T$ (the masked cumulative sum adds in the loop's order)."""
+    if T < 0:
+        raise ValueError(f"T must be >= 0; got {T}")
+    if mode not in RECURRENCE_MODES:
+        raise ValueError(f"mode must be one of {RECURRENCE_MODES}; got {mode!r}")
+    p = PRODUCT_ROUNDINGS[lam_kind(lam)]
+    if T == 0:
+        return 0
+    if p == 0 or mode in ("any", "loop"):
+        return (p + 1) * T
+    if mode == "hillis-steele":
+        return p * T + 1 + math.ceil(math.log2(T))
+    ell = max(1, round(math.sqrt(T))) if block is None else int(block)
+    if ell < 1:
+        raise ValueError(f"block must be >= 1; got {block!r}")
+    K = -(-T // ell)
+    if K == 1:
+        return (p + 1) * T
+    j = T - 1 - (K - 1) * ell
+    return (p + 1) * ell + (K - 2) * (p * ell + 1) + p * (j + 1) + 1
+
+
+def rnn_path_length(T: int, d: int, n: int, m: int, construction_depth: int = 0, *,
+                    lam: Tensor | str | None = None, mode: str = "any", block: int | None = None) -> int:
     r"""Roundings along one path of the gated RNN: two input-gate dot products ($d+1$) and their product,
-    the recurrence ($T$ steps), the output-gate dot products ($n$) and product, the readout ($m$), plus
-    ``construction_depth`` roundings made when the weights themselves were computed at that precision."""
-    return (d + 1) + 1 + T + n + 1 + m + construction_depth + 4
+    the recurrence (:func:`recurrence_path_length`: $T$ for $\lambda\in\{0,1\}$, $2T$ for a real
+    $\lambda$ in the step loop, $4T$ for a complex one; ``lam`` is the tensor or its kind, ``None`` = unknown
+    real), the output-gate dot products ($n$) and product, the readout ($m$), the rounding of the four weight
+    factors (4), plus ``construction_depth`` roundings made when the weights themselves were computed at
+    that precision."""
+    return (d + 1) + 1 + recurrence_path_length(T, lam, mode=mode, block=block) + n + 1 + m + construction_depth + 4
+
+
+def template_path_length(A: Tensor, B: Tensor, C: Tensor, E: Tensor, D: Tensor) -> int:
+    r"""Roundings along the longest path of the gated RNN's *non-recurrent* stages, from the weights' actual
+    entries (derived): a dot product with $k$ non-zero weights rounds at most $k-1$ times in its additions along
+    any path and in any summation order (an exact zero adds nothing), plus once in its products unless every
+    non-zero weight of the row is $\pm2^j$ (exact products; underflow is the $n\eta$ term). The input gate costs
+    $\max(r_A,r_B)+1$ and the output gating and readout $\max(r_C,r_E)+1+r_D$, $r_W$ the largest count over
+    the rows of $W$. Complex weights count twice (Higham Lemma 3.5). The recurrence is not included."""
+    def pow2(t: Tensor) -> Tensor:
+        return torch.frexp(t.abs())[0] == 0.5  # |t| = 2^j exactly
+
+    def r(W: Tensor) -> int:
+        if not isinstance(W, Tensor) or W.ndim != 2:
+            raise TypeError(f"template_path_length takes the 2-D weight tensors A, B, C, E, D; got {type(W).__name__}"
+                            f"{'' if not isinstance(W, Tensor) else ' of shape ' + str(tuple(W.shape))}")
+        if not W.numel():
+            return 0
+        W = W.detach().to("cpu")
+        nz = W != 0
+        if W.is_complex():  # exact products only by a real or an imaginary power of two
+            re, im = W.real.to(torch.float64), W.imag.to(torch.float64)
+            exact = ((im == 0) & pow2(re)) | ((re == 0) & pow2(im))
+        else:
+            exact = pow2(W.to(torch.float64))
+        counts = (nz.sum(dim=-1) - 1).clamp(min=0) + (nz & ~exact).any(dim=-1).to(torch.long)
+        return int(counts.max())
+
+    n = max(r(A), r(B)) + 1 + max(r(C), r(E)) + 1 + r(D)
+    return 2 * n if any(W.is_complex() for W in (A, B, C, E, D)) else n
 
 
 def error_bound(
@@ -175,9 +277,9 @@ def compare(
 
 def relative_bound(golden: Tensor, low_precision_reference: Tensor, *, fudge: float = 4.0,
                    floor: Tensor | float = 0.0) -> Tensor:
-    r"""Bound for fp16/bf16 candidates: ``fudge`` times the error of a plain reference computed at the same
-    precision (PyTorch's SDPA test pattern): the candidate may be at most ``fudge`` × further from the
-    float64 golden than the naive computation at that precision, elementwise, plus ``floor``."""
+    r"""``fudge`` times the error of a plain reference computed at the same precision (PyTorch's SDPA test
+    pattern), elementwise, plus ``floor``. A statistic, not a rigorous bound: it false-alarms on step loops over
+    long sequences (docs/reliability.md); fp16/bf16 pass/fail uses :func:`low_precision_bound`."""
     if not (isinstance(golden, Tensor) and isinstance(low_precision_reference, Tensor)):
         raise TypeError("relative_bound takes torch tensors (golden, low_precision_reference)")
     if golden.is_complex() or low_precision_reference.is_complex():
@@ -187,3 +289,115 @@ def relative_bound(golden: Tensor, low_precision_reference: Tensor, *, fudge: fl
                          f"{tuple(low_precision_reference.shape)}; expected one shape")
     lp = (low_precision_reference.detach().to("cpu", torch.float64) - golden.detach().to("cpu", torch.float64)).abs()
     return fudge * lp + floor
+
+
+def recurrence_error_bound(
+    lam: Tensor, H: Float[Tensor, "batch time n"], dtype: torch.dtype
+) -> Float[Tensor, "batch time n"]:
+    r"""Running error bound of the step loop $\hat h_t = fl(fl(\lambda_t\hat h_{t-1}) + \hat u_t)$ at the unit
+    roundoff of ``dtype`` (Higham §3.3 and Eq. 4.4, running error analysis; derived for the gated recurrence in
+    docs/tolerance.md). ``H`` bounds the moduli of the exact states $|h_t|$ of the same recurrence on the
+    computed inputs; ``lam`` is ``[n]`` or ``[batch, time, n]``. Returns $e_t \ge |\hat h_t - h_t|$:
+
+    $$ e_t = \frac{(1+\mu)|\lambda_t|\,e_{t-1} + \mu|\lambda_t|\,H_{t-1} + u\,H_t}{1-u},\qquad e_0 = 0, $$
+
+    with $\mu = 0$ where $\lambda_t\in\{0,1\}$ (exact product), $u$ for a real and $\sqrt2\gamma_2$ for a complex
+    product. The sum is bounded through the computed states themselves ($u\sum_t|h_t|$ for
+    $\lambda=1$), so cancellation in the state (random-sign terms: $|h_t|\sim\sqrt t$) is credited, which the
+    a-priori $\gamma_T M$ cannot do; it is what makes long recurrences checkable in fp16/bf16. Float64 on CPU."""
+    from constructions.scan import scan_chunked
+
+    if not (isinstance(lam, Tensor) and isinstance(H, Tensor)):
+        raise TypeError("recurrence_error_bound takes torch tensors (lam, H)")
+    if H.is_complex() or H.ndim != 3:
+        raise ValueError(f"H must be a real [batch, time, n] tensor of state moduli; got {H.dtype} {tuple(H.shape)}")
+    if lam.shape not in ((H.shape[2],), tuple(H.shape)):
+        raise ValueError(f"lam must have shape [n] = {(H.shape[2],)} or [batch, time, n] = {tuple(H.shape)}; "
+                         f"got {tuple(lam.shape)}")
+    u = unit_roundoff(dtype)
+    H = H.detach().to("cpu", torch.float64)
+    if lam.is_complex():
+        mu_val = math.sqrt(2) * gamma(2, u)
+    else:
+        mu_val = u
+    lam_c = lam.detach().to("cpu")
+    lam_abs = lam_c.abs().to(torch.float64)
+    exact = (lam_c == 0) | (lam_c == 1)
+    mu = torch.where(exact, 0.0, mu_val).to(torch.float64)
+    a = (1 + mu) * lam_abs / (1 - u)
+    H_prev = torch.cat([H.new_zeros(H.shape[0], 1, H.shape[2]), H[:, :-1]], dim=1)
+    b = (mu * lam_abs * H_prev + u * H) / (1 - u)
+    if a.ndim == 1:
+        a = a.expand(H.shape[0], H.shape[1], H.shape[2])
+    with torch.no_grad():
+        e, _ = scan_chunked(a, b, H.new_zeros(H.shape[0], H.shape[2]))
+    # the float64 evaluation of this bound rounds too (relative <= ~(T+2) 2^-53): cover it
+    return e * (1 + 4 * H.shape[1] * 2.0 ** -53)
+
+
+def low_precision_bound(
+    rnn,
+    x: Float[Tensor, "batch time d"],
+    M: Float[Tensor, "batch time d_out"],
+    *,
+    dtype: torch.dtype,
+    extra: int,
+    mode: str = "loop",
+) -> Float[Tensor, "batch time d_out"]:
+    r"""Elementwise bound for a gated RNN evaluated at a low precision (fp16/bf16), where $\gamma_n M$ with the
+    recurrence's $n\propto T$ has $nu\ge1$ (derived; docs/tolerance.md):
+
+    $$ |\hat y - y| \le \gamma_{n_0} M + n_0\eta + (1+\gamma_{n_0}) R, $$
+
+    - $n_0$ = :func:`template_path_length` of ``rnn`` (the non-recurrent stages, from the weights' sparsity)
+      plus ``extra`` (rounding of the inputs and weights, and of the weights' own construction);
+    - $R = |D|\,[(|C|e)\odot(|E|H) + (|C|H)\odot(|E|e) + (|C|e)\odot(|E|e)]$, the state error $e$
+      (:func:`recurrence_error_bound` for the step loop and for the masked cumulative sum of
+      $\lambda\in\{0,1\}$, which also accumulates sequentially; $\gamma_{n_r}M_h$ with the scan's
+      :func:`recurrence_path_length` otherwise) pushed through the output gating on absolute values;
+      $H = |h| + \gamma_{n_0}M_h$ bounds the states, $h$ the exact (float64) states and $M_h$ the states on
+      absolute values.
+
+    ``rnn`` holds the exact (float64) weights of the candidate, ``x`` its exact input, ``M`` the magnitude
+    of the reference computation (e.g. ``Variant.magnitude``); ``mode`` the candidate's scan path (the dense
+    template's; the structured fast path's chunked matmul form re-associates the sums and is not covered)."""
+    from constructions.rnn import augment, input_gate
+    from constructions.scan import scan_loop
+
+    if mode not in ("loop", "parallel", "auto"):
+        raise ValueError(f"mode must be 'loop', 'parallel' or 'auto'; got {mode!r}")
+    if not (hasattr(rnn, "weights") and hasattr(rnn, "lam")):
+        raise TypeError(f"rnn must be a constructions.GatedLinearRNN; got {type(rnn).__name__}")
+    if not (isinstance(x, Tensor) and isinstance(M, Tensor)) or x.ndim != 3 or M.shape[:2] != x.shape[:2]:
+        raise ValueError(f"x must be [batch, time, d] and M [batch, time, d_out] with the same batch and time; got "
+                         f"{getattr(x, 'shape', type(x).__name__)} and {getattr(M, 'shape', type(M).__name__)}")
+    if rnn.lam is None:
+        raise ValueError("low_precision_bound needs a constant lambda (the template of Sec. 3); got a decay")
+    A, B, lam, C, E, D = (w.detach().to("cpu") for w in rnn.weights())
+    cdt = torch.complex128 if rnn.is_complex else torch.float64
+    A, B, lam, C, E, D = (w.to(cdt) for w in (A, B, lam, C, E, D))
+    x64 = x.detach().to("cpu", torch.float64)
+    T = x64.shape[1]
+    u = unit_roundoff(dtype)
+    n0 = template_path_length(A, B, C, E, D) + extra
+    g0 = gamma(n0, u)
+    if math.isinf(g0):
+        raise ValueError(f"no guarantee left: the non-recurrent path has n0 = {n0} roundings and n0 u >= 1 at {dtype}; "
+                         "expected a smaller layer or a higher precision")
+    h, _ = scan_loop(lam, input_gate(A, B, augment(x64.to(cdt))), x64.new_zeros(x64.shape[0], A.shape[0]).to(cdt))
+    Ua = input_gate(A.abs(), B.abs(), augment(x64.abs()))
+    Mh, _ = scan_loop(lam.abs(), Ua, Ua.new_zeros(Ua.shape[0], Ua.shape[2]))
+    H = h.abs() + g0 * Mh
+    kind = lam_kind(lam)
+    if mode == "loop" or kind == "zero-one" or T <= 2:
+        e = recurrence_error_bound(lam, H, dtype)
+    else:
+        g_r = gamma(recurrence_path_length(T, lam, mode="parallel"), u)
+        if math.isinf(g_r):
+            raise ValueError(f"no guarantee left for the parallel scan of a lambda outside {{0, 1}} over T={T} steps at "
+                             f"{dtype} (n u >= 1); expected mode='loop' (running error bound) or a higher precision")
+        e = g_r * Mh
+    Ca, Ea, Da = C.abs(), E.abs(), D.abs()
+    Ce, Ee, CH, EH = e @ Ca.T, e @ Ea.T, H @ Ca.T, H @ Ea.T
+    R = (Ce * EH + CH * Ee + Ce * Ee) @ Da.T
+    return error_bound(M, n0, dtype) + (1 + g0) * R

@@ -86,16 +86,18 @@ def lsa_budget(lsa, T: int, *, num_neurons: int | None = None, num_gates: int | 
     H, d_k, d, d_v = lsa.heads, lsa.d_k, lsa.d, lsa.d_v
     n = H * d_k * (d_v + 1) if num_neurons is None else num_neurons
     m = H * d_k * d_v if num_gates is None else num_gates
-    return (lsa_path_length(T, d, d_k, d_v, H, has_W_O=True)
-            + rnn_path_length(T, d, n, m, construction_depth=H * d_v + d_k + H + 2))
+    return (lsa_path_length(T, d, d_k, d_v, H, has_W_O=True)  # the constructions' lambda is 0 or 1: T roundings
+            + rnn_path_length(T, d, n, m, construction_depth=H * d_v + d_k + H + 2, lam="zero-one"))
 
 
 def rnn_budget(rnn, T: int, extra: int = 0) -> int:
-    """Rounding budget $n$ of the template itself (``tolerance.rnn_path_length``) plus ``extra``; the
-    parallel scan's $\\lceil\\log_2 T\\rceil$ rounds of products and sums are inside the ``T`` term."""
+    """Rounding budget $n$ of the template itself (``tolerance.rnn_path_length`` for its $\\lambda$: $T$ when every
+    $\\lambda\\in\\{0,1\\}$, $2T$ real, $4T$ complex, which bounds the step loop and every parallel scan) plus
+    ``extra``."""
     from equivalence.tolerance import rnn_path_length
 
-    return rnn_path_length(T, rnn.d, rnn.num_neurons, rnn.num_gates) + extra
+    lam = rnn.lam if rnn.lam is not None else ("complex" if rnn.is_complex else "real")
+    return rnn_path_length(T, rnn.d, rnn.num_neurons, rnn.num_gates, lam=lam) + extra
 
 
 def cast_lsa(lsa, dtype: torch.dtype, device: str | torch.device = "cpu"):

@@ -27,12 +27,42 @@ def test_no_false_alarms_on_correct_cases(dtype):
     assert max(s.worst for s in stats.values()) > 1e-4  # the bound is rigorous but not vacuous
 
 
-def test_low_precision_cases_run_and_overflow_is_counted_not_compared():
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_low_precision_model_has_no_false_alarms(dtype):
+    """fp16/bf16 under the low-precision model (docs/tolerance.md), step loop and parallel path, including a long
+    (T >= 1024) case: the old relative model false-alarmed on exactly those (step loop, long and one-hot inputs)."""
     from properties.reliability import false_alarms
 
-    stats = false_alarms(torch.bfloat16, 12, seed=3, progress=False)
+    stats = false_alarms(dtype, 16, seed=3, progress=False)
     assert "all, parallel (summary)" in stats and "all, step loop (summary)" in stats
-    assert all(s.worst == s.worst for s in stats.values())  # never NaN (0/0 is 0: exact where plain LSA is)
+    assert stats["long"].cases >= 1
+    for fam, s in stats.items():
+        assert s.failures == [], (fam, s.failures)
+        assert s.worst == s.worst and s.worst < 1.0  # never NaN (0/0 is 0: exact where the candidate is)
+    assert max(s.worst for s in stats.values()) > 1e-2  # rigorous but not vacuous
+
+
+def test_low_precision_exact_tier_is_exact_and_catches_100u():
+    """The small-integer cases are computed exactly by both constructions at fp16/bf16 (no false alarm without a
+    tolerance), and a weight perturbed by 100u of the dtype is then visible."""
+    from constructions import lsa_to_rnn
+    from equivalence.tolerance import unit_roundoff
+    from properties.mutations import mutate_spec
+    from properties.reliability import _cast, small_integer_case
+
+    for dtype in (torch.bfloat16, torch.float16):
+        g = torch.Generator().manual_seed(1)
+        caught = 0
+        for i in range(6):
+            p, x = small_integer_case(g, dtype)
+            ref = p.lsa()(x)
+            for method in ("direct", "compressed"):
+                rnn = lsa_to_rnn(_cast(p, dtype).lsa(), method)
+                for mode in ("loop", "auto"):
+                    assert torch.equal(rnn(x.to(dtype), mode=mode).double(), ref), (dtype, i, method, mode)
+            layer, _, _ = mutate_spec(rnn, "weight", g, 100 * unit_roundoff(dtype))
+            caught += not torch.equal(layer(x.to(dtype)).double(), ref)
+        assert caught >= 5, (dtype, caught)
 
 
 def test_mutants_are_caught():
@@ -45,6 +75,9 @@ def test_mutants_are_caught():
     assert rows[("weight", 1e-2)]["numeric"] == 1.0
     assert rows[("weight", 1.1e-14)]["exact"] >= 2 / 3  # ~100 u: only the exact-integer tier sees it
     assert {k for k, _ in rows} == set(KINDS)
+    low = {(r["kind"], r["eps"]): r for r in detection(torch.bfloat16, 2, seed=5, progress=False)}
+    assert {k for k, _ in low} == set(KINDS) and all(r["prover"] is None for r in low.values())
+    assert low[("causal-lead", None)]["exact"] == 1.0 and low[("weight", 1.0)]["exact"] == 1.0
     from constructions import LinearSelfAttention, lsa_to_rnn
 
     lsa = LinearSelfAttention(*(torch.ones(1, 1, 1, dtype=torch.float64) for _ in range(3)))
@@ -62,8 +95,9 @@ def test_table_script_end_to_end(tmp_path):
     assert rc == 0
     text = md.read_text()
     assert "| **float64** | **all** |" in text and "### Detection power" in text and "causal-lag" in text
+    assert "| **bfloat16** | **all** |" in text and "| bfloat16 | weight |" in text and "| float16 | weight |" in text
     raw = json.loads(js.read_text())
-    assert raw["meta"]["seed"] == 0 and len(raw["detection"]) > 10
+    assert raw["meta"]["seed"] == 0 and len(raw["detection"]) > 40
     with pytest.raises(SystemExit):
         main(["--cases", "0"])
 

@@ -67,8 +67,10 @@ def test_path_lengths_exact():
 
     assert lsa_path_length(10, 3, 2, 4, 2) == 3 + 4 + 2 + 10 + 1 + 8
     assert lsa_path_length(10, 3, 2, 4, 2, has_W_O=False) == 3 + 4 + 2 + 10 + 1
-    assert rnn_path_length(10, 3, 5, 7) == 4 + 1 + 10 + 5 + 1 + 7 + 4
-    assert rnn_path_length(10, 3, 5, 7, construction_depth=6) == 32 + 6
+    # the recurrence: unknown real lambda (default) multiplies then adds every step: 2T; lambda in {0, 1}: T
+    assert rnn_path_length(10, 3, 5, 7) == 4 + 1 + 2 * 10 + 5 + 1 + 7 + 4
+    assert rnn_path_length(10, 3, 5, 7, lam="zero-one") == 4 + 1 + 10 + 5 + 1 + 7 + 4
+    assert rnn_path_length(10, 3, 5, 7, construction_depth=6, lam="zero-one") == 32 + 6
 
 
 def test_compare_values_boundary_and_messages():

@@ -65,3 +65,154 @@ def test_shape_mismatch_is_an_error():
 
     with pytest.raises(ValueError, match="shapes differ"):
         compare(torch.zeros(2, 3), torch.zeros(3, 2), torch.zeros(3, 2), n=1)
+
+
+def test_complex64_underflow_term_is_float32s():
+    from equivalence.tolerance import error_bound
+
+    z = torch.zeros(2, dtype=torch.float64)
+    assert torch.equal(error_bound(z, 3, torch.complex64), torch.full((2,), 3 * torch.finfo(torch.float32).tiny,
+                                                                       dtype=torch.float64))
+    assert float(error_bound(z, 1, torch.complex128)[0]) == torch.finfo(torch.float64).tiny
+    assert torch.finfo(torch.float32).tiny != torch.finfo(torch.float64).tiny
+
+
+def test_recurrence_path_length_formulas():
+    from equivalence.tolerance import lam_kind
+    from equivalence.tolerance import recurrence_path_length as rpl
+
+    half, zero_one = torch.tensor([0.5, 1.0]), torch.tensor([0.0, 1.0, 1.0])
+    cplx = torch.polar(torch.ones(2, dtype=torch.float64), torch.tensor([0.3, 2.0], dtype=torch.float64))
+    assert (lam_kind(half), lam_kind(zero_one), lam_kind(cplx), lam_kind(None)) == ("real", "zero-one", "complex", "real")
+    for T in (0, 1, 7, 64, 1000):
+        assert rpl(T, zero_one, mode="loop") == rpl(T, zero_one, mode="parallel") == rpl(T, "zero-one") == T
+        assert rpl(T, half, mode="loop") == rpl(T, half) == rpl(T) == 2 * T  # multiply, then add, every step
+        assert rpl(T, cplx) == 4 * T  # sqrt(2) gamma_2 <= gamma_3 per complex product, 1 per addition
+    # chunked, worked by hand: T=2, block 1 (fold 2, carry joins exactly, fix-up product and add): 4
+    assert rpl(2, half, mode="parallel", block=1) == 4
+    assert rpl(16, half, mode="parallel", block=4) == 2 * 4 + 2 * (4 + 1) + 4 + 1  # K=4 blocks, j=3: 23
+    assert rpl(16, half, mode="hillis-steele") == 16 + 1 + 4
+    assert rpl(5, half, mode="parallel", block=5) == 10  # one block: the loop's count
+    # "any" bounds every path, for every block length (derived in docs/tolerance.md)
+    for T in range(1, 90):
+        for kind in ("real", "complex"):
+            paths = [rpl(T, kind, mode="hillis-steele")] + [rpl(T, kind, mode="parallel", block=b) for b in
+                                                            (None, 1, 2, 3, 5, 16, 100)]
+            assert max(paths) <= rpl(T, kind, mode="any") == rpl(T, kind, mode="loop"), (T, kind)
+    with pytest.raises(ValueError, match="mode must be one of"):
+        rpl(3, half, mode="sideways")
+    with pytest.raises(ValueError, match="T must be >= 0"):
+        rpl(-1)
+    with pytest.raises(ValueError, match="lam must be"):
+        rpl(3, "imaginary")
+    with pytest.raises(TypeError, match="lam"):  # (under the jaxtyping hook of test_typing: its own message)
+        rpl(3, 0.5)
+
+
+def test_loop_rounds_twice_per_step_when_lambda_is_not_zero_or_one():
+    """A correct bf16 step, h_1 = fl(fl(lambda h_0) + u_1), exceeds gamma_1 M (the old count, T) and stays within
+    gamma_2 M (the new one): the product rounds, then the sum (this u_1 is lost altogether)."""
+    from constructions.scan import scan_loop
+    from equivalence.tolerance import compare, recurrence_path_length, rnn_path_length
+
+    lam = torch.tensor([0.90625], dtype=torch.float64)  # all values exact in bfloat16
+    h0 = torch.tensor([[1.125]], dtype=torch.float64)
+    u = torch.tensor([[[0.003509521484375]]], dtype=torch.float64)
+    ref, _ = scan_loop(lam, u, h0)
+    M, _ = scan_loop(lam.abs(), u.abs(), h0.abs())
+    h, _ = scan_loop(lam.bfloat16(), u.bfloat16(), h0.bfloat16())
+    old = compare(h, ref, M, n=1, dtype=torch.bfloat16)
+    new = compare(h, ref, M, n=recurrence_path_length(1, lam, mode="loop"), dtype=torch.bfloat16)
+    assert not old.passed and old.ratio > 1.5
+    assert new.passed and new.ratio > 0.5
+    assert rnn_path_length(1, 1, 1, 1, lam=lam) - rnn_path_length(1, 1, 1, 1, lam=torch.tensor([1.0])) == 1
+
+
+def test_template_path_length_counts_actual_non_zeros():
+    from equivalence.tolerance import template_path_length
+
+    eye = torch.eye(3, dtype=torch.float64)
+    assert template_path_length(eye, eye, eye, eye, eye) == 2  # selections by 1 are exact; the two gate products
+    A = torch.tensor([[0.3, 1.0, 0.0]], dtype=torch.float64)  # 1 addition + an inexact product
+    one = torch.ones(1, 1, dtype=torch.float64)
+    assert template_path_length(A, 2 * A.sign().abs(), one, one, one) == 2 + 1 + 0 + 1 + 0
+    assert template_path_length(A, A, torch.full((1, 1), 3.0), one, torch.ones(1, 4)) == 3 + 1 + 1 + 3
+    assert template_path_length(eye * 1j, eye, eye, eye, eye) == 4  # complex counts twice
+
+
+def test_running_error_bound_covers_stagnation_and_credits_cancellation():
+    """Recursive sums over T = 1500. bf16: equal positive terms stagnate at 256 (error ~0.83 of the sum), which
+    the bound must, and does, cover (gamma_T M is infinite there). fp16: random-sign terms cancel (|h_t| ~ sqrt t)
+    and the running bound stays far below gamma_T M."""
+    from constructions.scan import scan_loop
+    from equivalence.tolerance import gamma, recurrence_error_bound, unit_roundoff
+
+    T, one = 1500, torch.ones(1, dtype=torch.float64)
+    g = torch.Generator().manual_seed(0)
+    for dtype, u in ((torch.bfloat16, torch.ones(1, T, 1, dtype=torch.float64)),
+                     (torch.float16, torch.randn(1, T, 1, generator=g, dtype=torch.float64).half().double())):
+        ref, _ = scan_loop(one, u, torch.zeros(1, 1, dtype=torch.float64))
+        h, _ = scan_loop(one.to(dtype), u.to(dtype), torch.zeros(1, 1, dtype=dtype))
+        err = (h.double() - ref).abs()
+        e = recurrence_error_bound(one, ref.abs(), dtype)
+        assert bool((err <= e).all()), float((err / e).max())
+        assert float((err / e).max()) > 0.01  # not vacuous
+        M = torch.cumsum(u.abs(), dim=1)
+        if dtype == torch.bfloat16:
+            assert float(err[0, -1, 0]) > 0.8 * float(M[0, -1, 0]) and math.isinf(gamma(T, unit_roundoff(dtype)))
+        else:  # credited cancellation: 100x below the a-priori gamma_T M
+            assert float((e / M)[0, -1, 0]) < 0.01 * gamma(T, unit_roundoff(dtype))
+
+
+def test_low_precision_bound_passes_long_bf16_construction_and_catches_a_bug():
+    import constructions
+    from equivalence.tolerance import low_precision_bound
+
+    v = constructions.get("lsa-direct")
+    g = torch.Generator().manual_seed(4)
+    p = v.sample_params(2, 1, generator=g)
+    p = type(p)(*(t.bfloat16().double() if t is not None else None for t in (p.W_Q, p.W_K, p.W_V, p.W_O)))
+    x = torch.randn(1, 1200, 2, generator=g, dtype=torch.float64).bfloat16().double()
+    ref, M = p.lsa().forward_recurrent(x), v.magnitude(p, x)
+    low = v.construct(type(p)(*(t.bfloat16() if t is not None else None for t in (p.W_Q, p.W_K, p.W_V, p.W_O))))
+    bound = low_precision_bound(v.construct(p), x, M, dtype=torch.bfloat16, extra=0, mode="loop")
+    err = (low(x.bfloat16(), mode="loop").double() - ref).abs()
+    assert bool((err <= bound).all()) and float((err / bound).max()) > 1e-2
+    with torch.no_grad():
+        low.D.mul_(1.5)  # a wrong readout
+    assert bool(((low(x.bfloat16(), mode="loop").double() - ref).abs() > bound).any())
+    with pytest.raises(ValueError, match="mode must be"):
+        low_precision_bound(v.construct(p), x, M, dtype=torch.bfloat16, extra=0, mode="fast")
+
+
+def test_new_functions_reject_bad_input():
+    from equivalence.tolerance import low_precision_bound, recurrence_error_bound, template_path_length
+
+    H = torch.ones(1, 3, 2, dtype=torch.float64)
+    with pytest.raises(TypeError, match="torch tensors"):
+        recurrence_error_bound([1.0], H, torch.bfloat16)
+    with pytest.raises(ValueError, match="lam must have shape"):
+        recurrence_error_bound(torch.ones(3), H, torch.bfloat16)
+    with pytest.raises(ValueError, match="H must be"):
+        recurrence_error_bound(torch.ones(2), H[0], torch.bfloat16)
+    with pytest.raises(TypeError, match="2-D weight tensors"):
+        template_path_length(torch.ones(2), torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 2))
+    with pytest.raises(TypeError, match="GatedLinearRNN"):
+        low_precision_bound("rnn", H, H, dtype=torch.bfloat16, extra=0)
+
+
+def test_low_precision_bound_refuses_to_pass_without_a_guarantee():
+    from constructions import GatedLinearRNN
+    from equivalence.tolerance import low_precision_bound
+
+    g = torch.Generator().manual_seed(0)
+    rnn = GatedLinearRNN(*(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((2, 3), (2, 3))),
+                         torch.tensor([0.5, 0.9], dtype=torch.float64),
+                         *(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((2, 2), (2, 2), (1, 2))))
+    x = torch.randn(1, 300, 2, generator=g, dtype=torch.float64)
+    M = torch.ones(1, 300, 1, dtype=torch.float64)
+    assert bool(torch.isfinite(low_precision_bound(rnn, x, M, dtype=torch.bfloat16, extra=0, mode="loop")).all())
+    with pytest.raises(ValueError, match="no guarantee left for the parallel scan"):
+        low_precision_bound(rnn, x, M, dtype=torch.bfloat16, extra=0, mode="parallel")
+    with pytest.raises(ValueError, match="no guarantee left: the non-recurrent path"):
+        low_precision_bound(rnn, x, M, dtype=torch.bfloat16, extra=300, mode="loop")

@@ -282,8 +282,8 @@ def plan_path_length(plan: Plan, T: int) -> int:
     from equivalence.tolerance import lsa_path_length, rnn_path_length
 
     H, d_k, d_v = plan.H, plan.d_k, plan.d_v
-    n = lsa_path_length(T, plan.d_in, d_k, d_v, H) + rnn_path_length(
-        T, plan.d_z, plan_num_neurons(plan), _num_gates(plan), construction_depth=H * (d_v + d_k) + 8)
+    n = lsa_path_length(T, plan.d_in, d_k, d_v, H) + rnn_path_length(  # lambda in {0, 1}; decays are added below
+        T, plan.d_z, plan_num_neurons(plan), _num_gates(plan), construction_depth=H * (d_v + d_k) + 8, lam="zero-one")
     if plan.kv_decay is not None:
         n += (3 + math.ceil(plan.phase_bound)) * T if plan.kv_decay.is_complex() else T
     if plan.decay_W is not None:
