@@ -17,7 +17,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-__all__ = ["naive_recurrent_linear_attn", "fla_naive", "fla_kernels", "project_qkv"]
+__all__ = ["naive_recurrent_linear_attn", "fla_naive", "fla_kernels", "fla_simple_gla", "project_qkv"]
 
 
 def naive_recurrent_linear_attn(q: Tensor, k: Tensor, v: Tensor, scale: float | None = None,
@@ -71,6 +71,23 @@ def fla_naive() -> tuple[Callable, str]:
 
         return call, ("benchmarks.peers.naive_recurrent_linear_attn (faithful re-implementation of fla's "
                       "naive_recurrent_linear_attn; fla not importable here)")
+
+
+def fla_simple_gla() -> dict[str, Callable]:
+    """fla's pure-PyTorch simple-GLA references (``fla.ops.simple_gla.naive``: the step loop and the log-space chunk
+    form, ``scale=1``), called as ``f(q, k, v, g)`` with ``g`` the log-decay ``[B, T, H]``; ``{}`` when fla is not
+    importable (no re-implementation: these peers are reported only where fla is installed)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from fla.ops.simple_gla.naive import naive_chunk_simple_gla, naive_recurrent_simple_gla  # type: ignore
+    except Exception:  # noqa: BLE001
+        return {}
+    return {
+        "fla naive recurrent simple GLA (peer)":
+            lambda q, k, v, g: naive_recurrent_simple_gla(q, k, v, g, scale=1.0, output_final_state=False)[0],
+        "fla naive chunk simple GLA (peer)": lambda q, k, v, g: naive_chunk_simple_gla(q, k, v, g, scale=1.0)[0],
+    }
 
 
 def fla_kernels() -> dict[str, Callable]:

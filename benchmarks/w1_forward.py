@@ -10,9 +10,14 @@ The direct construction (Zucchet et al. 2023, App. A) of one linear-attention he
   attention from the same ``x`` (projections included; :mod:`benchmarks.peers`).
 
 Variants at the same sizes: complex $\lambda$ (each head's memories decay by $\gamma e^{i\theta}$, RetNet/xPos
-style, real readout) and input-dependent $\lambda_t$ (one scalar decay per head and step, Mamba-2 / simple
-GLA style). Ratios are ``baseline / candidate`` from interleaved rounds; peak memory from
-:mod:`benchmarks.memory`.
+style, real readout) and input-dependent $\lambda_t = \sigma(w_h\cdot x_t + 2)$ (one scalar decay per head and step,
+Mamba-2 / simple GLA style), in two forms: ``decay`` is the variants' E1 object
+(:class:`~constructions.variants.decay.InputDependentDecay`, one channel per head: the fast path reads the
+``[B, T, H]`` channel values), ``decay-callable`` the same function as a plain callable returning the template's
+``[B, T, n]`` $\lambda_t$ (the generic path). Full mode adds ``decay-per-key``: GLA's decay, one channel per head
+and key ($\lambda_t$ of ``kv[h, i, j]`` is $\sigma(w_{h,j}\cdot x_t + 2)$), evaluated by the per-key chunked form. For ``decay`` the peers are fla's naive simple-GLA references
+(``naive_recurrent_simple_gla``, ``naive_chunk_simple_gla``; installed fla only) on the same $q, k, v$ and log-decay.
+Ratios are ``baseline / candidate`` from interleaved rounds; peak memory from :mod:`benchmarks.memory`.
 """
 
 import math
@@ -20,13 +25,13 @@ import math
 import torch
 
 from .common import Case, WorkloadResult, interleaved, ratio
-from .peers import fla_kernels, fla_naive, merge, project_qkv
+from .peers import fla_kernels, fla_naive, fla_simple_gla, merge, project_qkv
 
 __all__ = ["run", "build_case", "SIZES", "QUICK_SIZES", "KINDS"]
 
 SIZES = {"B": 8, "T": 4096, "d": 64, "H": 1, "dk": 16, "dv": 16}
 QUICK_SIZES = dict(SIZES)
-KINDS = ("lsa", "complex", "decay")
+KINDS = ("lsa", "complex", "decay", "decay-callable", "decay-per-key")
 
 
 def build_rnn(spec: dict):
@@ -52,22 +57,42 @@ def build_rnn(spec: dict):
                                                                                 math.sin(0.1 * (h + 1)))
         assert lam[n_kv:].abs().max() == 0
         rnn = GatedLinearRNN(rnn.A, rnn.B, lam, rnn.C, rnn.E, rnn.D)
-    elif kind == "decay":
+    elif kind == "decay-per-key":  # GLA: kv[h, i, j] decays by sigmoid(w_{h,j} . x_t + 2), one channel per key
+        from constructions.variants import InputDependentDecay
+
+        n_kv = H * dk * dv
+        heads = torch.arange(H, device=device).repeat_interleave(dk * dv)
+        keys = torch.arange(dk, device=device).repeat(H * dv) + dk * heads
+        channel = torch.cat([keys, torch.full((rnn.num_neurons - n_kv,), -1, device=device)])
+        wk = w(H * dk, d)
+        e1 = InputDependentDecay(torch.cat([wk, wk.new_full((H * dk, 1), 2.0)], dim=1), channel,
+                                 torch.zeros(rnn.num_neurons, dtype=dtype, device=device))
+        rnn = GatedLinearRNN(rnn.A, rnn.B, None, rnn.C, rnn.E, rnn.D, decay=e1)
+    elif kind in ("decay", "decay-callable"):
+        from constructions.variants import InputDependentDecay
+
         n_kv = H * dk * dv
         wa = w(H, d)
+        # lambda_t = sigmoid(w_h . x_t + 2) = exp(logsigmoid(.)) on head h's memories, 0 on the queries
+        channel = torch.cat([torch.arange(H, device=device).repeat_interleave(dk * dv),
+                             torch.full((rnn.num_neurons - n_kv,), -1, device=device)])
+        e1 = InputDependentDecay(torch.cat([wa, wa.new_full((H, 1), 2.0)], dim=1), channel,
+                                 torch.zeros(rnn.num_neurons, dtype=dtype, device=device))
 
-        def decay(x):  # lambda_t = sigmoid(w_h . x_t + 2) on head h's memories, 0 on the queries
+        def decay(x):  # the same lambda_t as a plain callable: the template's [B, T, n] tensor
             a = torch.sigmoid(x @ wa.T + 2.0)  # [B, T, H]
             out = a.new_empty(*x.shape[:2], rnn.num_neurons)
             out[..., :n_kv].unflatten(-1, (H, dk * dv)).copy_(a[..., None].expand(*a.shape, dk * dv))
             out[..., n_kv:] = 0
             return out
 
-        rnn = GatedLinearRNN(rnn.A, rnn.B, None, rnn.C, rnn.E, rnn.D, decay=decay)
+        rnn = GatedLinearRNN(rnn.A, rnn.B, None, rnn.C, rnn.E, rnn.D, decay=e1 if kind == "decay" else decay)
+        rnn.log_decay = lambda x: torch.nn.functional.logsigmoid(x @ wa.T + 2.0)  # [B, T, H], for fla's peers
     return lsa, rnn, dtype, device
 
 
-CASES = ("rnn loop", "rnn parallel", "rnn parallel, dense gating", "fla naive recurrent (peer)")
+CASES = ("rnn loop", "rnn parallel", "rnn parallel, dense gating", "fla naive recurrent (peer)",
+         "fla naive recurrent simple GLA (peer)", "fla naive chunk simple GLA (peer)")
 
 
 def build_case(spec: dict):
@@ -90,6 +115,11 @@ def build_case(spec: dict):
 
         def f():
             return merge(lsa, naive(*project_qkv(lsa, x)))
+    elif case in ("fla naive recurrent simple GLA (peer)", "fla naive chunk simple GLA (peer)"):
+        fn = fla_simple_gla()[case]
+
+        def f():
+            return merge(lsa, fn(*project_qkv(lsa, x), rnn.log_decay(x)))
     elif case.startswith("fla ") and "Triton" in case:
         kern = fla_kernels()[case]
 
@@ -98,7 +128,7 @@ def build_case(spec: dict):
     else:
         raise ValueError(f"unknown case {case!r}; expected one of {CASES}")
     info = {"input_bytes": x.numel() * x.element_size()}
-    if spec.get("kind") == "decay":  # the template's lambda_t [B, T, n], made from x by the decay inside the call
+    if spec.get("kind") == "decay-callable":  # the template's lambda_t [B, T, n], made by the callable in the call
         info["lambda_t_bytes"] = spec["B"] * spec["T"] * rnn.num_neurons * x.element_size()
     return f, info
 
@@ -130,7 +160,7 @@ def _check(lsa, rnn, x, y, kind) -> dict:
         M = LinearSelfAttention(*(t.detach().abs().to("cpu", torch.float64)
                                   for t in (lsa.W_Q, lsa.W_K, lsa.W_V))).forward_recurrent(x64.abs())
     else:
-        if kind == "decay":
+        if kind.startswith("decay"):
             lam_t = rnn.lambdas(x).detach().to("cpu", torch.float64)
             r64 = GatedLinearRNN(*w64[:2], None, *w64[3:], decay=lambda _: lam_t)
             rabs = GatedLinearRNN(*(w.abs() for w in w64[:2]), None, *(w.abs() for w in w64[3:]),
@@ -153,14 +183,17 @@ def run(*, quick: bool, device: str, repeats: int | None = None, memory: bool = 
     from .memory import measure, measure_in_child
 
     s = dict(sizes or (QUICK_SIZES if quick else SIZES))
-    reps = repeats or (3 if quick else 7)
+    reps = repeats or (5 if quick else 7)
     results = []
     _, peer_label = fla_naive()
     kernels = fla_kernels() if device.startswith("cuda") else {}
     lengths = [s["T"]] if quick else [s["T"] // 4, s["T"], long_T or 4 * s["T"]]
+    gla_peers = fla_simple_gla()
     for kind in KINDS:
         for T in lengths:
-            if kind != "lsa" and T != s["T"]:
+            if kind not in ("lsa", "decay") and T != s["T"]:
+                continue
+            if kind == "decay-per-key" and quick:  # full mode only (keeps --quick under 2 minutes)
                 continue
             spec = dict(s, T=T, kind=kind, device=device, dtype="float32")
             r = WorkloadResult("w1", f"Gated RNN forward, {kind}, T={T}",
@@ -170,19 +203,28 @@ def run(*, quick: bool, device: str, repeats: int | None = None, memory: bool = 
             if kind == "lsa":
                 cases.append("fla naive recurrent (peer)")
                 cases += list(kernels)
+            if kind == "decay":
+                cases += list(gla_peers)
+            if quick and kind != "lsa":  # informational, and the slowest case: its time buys more rounds instead
+                cases.remove("rnn parallel, dense gating")
             fns = {c: build_case(dict(spec, case=c))[0] for c in cases}
             with torch.no_grad():
                 times = interleaved(fns, repeats=reps if T <= s["T"] else max(2, reps // 2), device=device)
             r.cases = [Case(c, times[c]) for c in cases]
             r.ratios.append(ratio("parallel vs loop (same RNN)", times, "rnn parallel", "rnn loop",
-                                  target=10.0 if kind == "lsa" else None))
-            r.ratios.append(ratio("dense gating: parallel vs loop", times, "rnn parallel, dense gating",
-                                  "rnn loop"))
+                                  target=10.0 if kind in ("lsa", "complex", "decay") else None))
+            if "rnn parallel, dense gating" in times:
+                r.ratios.append(ratio("dense gating: parallel vs loop", times, "rnn parallel, dense gating",
+                                      "rnn loop"))
             if kind == "lsa":
                 r.ratios.append(ratio("constructed RNN vs fla naive recurrent", times, "rnn parallel",
                                       "fla naive recurrent (peer)", target=1.0, note=peer_label))
                 for kname in kernels:
                     r.ratios.append(ratio(f"constructed RNN vs {kname}", times, "rnn parallel", kname))
+            if kind == "decay":
+                for pname in gla_peers:
+                    r.ratios.append(ratio(f"constructed RNN vs {pname.removesuffix(' (peer)')}", times,
+                                          "rnn parallel", pname, note="fla.ops.simple_gla.naive (installed fla)"))
             # correctness of what was timed
             lsa, rnn, _, _ = build_rnn(spec)
             x = torch.randn(s["B"], T, s["d"], generator=torch.Generator().manual_seed(1)).to(device)
@@ -202,7 +244,18 @@ def run(*, quick: bool, device: str, repeats: int | None = None, memory: bool = 
                     r.memory.append(m)
             if kind == "lsa" and T == s["T"]:
                 r.limits = {"flops": _flops(spec), "bytes_x_plus_y": 4 * spec["B"] * T * (spec["d"] + spec["H"] * spec["dv"])}
-            r.notes.append(f"peer: {peer_label}")
+            if kind == "lsa":
+                r.notes.append(f"peer: {peer_label}")
+            elif kind == "decay":
+                r.notes.append("peers: fla.ops.simple_gla.naive (installed fla), q, k, v and the log-decay "
+                               "logsigmoid(w.x + 2) computed from x inside the call" if gla_peers else
+                               "fla not importable: no simple-GLA peer in this run")
+            elif kind == "decay-per-key":
+                r.notes.append("GLA-style decay per key (InputDependentDecay, one channel per key): the per-key "
+                               "chunked form; no target (the issue's configuration has one decay per head)")
+            elif kind == "decay-callable":
+                r.notes.append("the decay is an opaque callable returning lambda_t [B, T, n]: the generic path "
+                               "(no factored form); no target")
             if device.startswith("cuda") and not kernels and kind == "lsa":
                 r.notes.append("fla's Triton kernels not importable: no fused-kernel peer in this run")
             results.append(r)

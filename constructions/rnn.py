@@ -267,7 +267,34 @@ class GatedLinearRNN(nn.Module):
         require_finite("decay(x) (lambda_t; a log-space gate of -inf must be exponentiated to 0 first)", lam)
         return lam
 
-    def _needs_grad(self, *inputs: Tensor) -> bool:
+    def _factored_decay_of(self, z: Tensor, real: torch.dtype):
+        """The decay in factored form (:class:`~constructions.structured.FactoredDecay`) when it offers one
+        (``decay.factored(z) -> (values [B, T, c], channel [n], const [n])``, as
+        :class:`~constructions.variants.decay.InputDependentDecay` does), checked and cast like :meth:`_decay_of`;
+        else ``None``."""
+        fn = getattr(self.decay, "factored", None)
+        if not callable(fn):
+            return None
+        from .structured import FactoredDecay
+
+        out = fn(z)
+        values, channel, const = out if isinstance(out, tuple) and len(out) == 3 else (None, None, None)
+        n = self.num_neurons
+        c = values.shape[-1] if isinstance(values, Tensor) and values.ndim == 3 else -1
+        if (c < 0 or values.shape[:2] != z.shape[:2] or not isinstance(channel, Tensor) or channel.shape != (n,)
+                or channel.dtype != torch.long or not isinstance(const, Tensor) or const.shape != (n,)
+                or (n and (int(channel.max()) >= c or int(channel.min()) < -1))):
+            raise ValueError(f"decay.factored(x) must return (values [B, T, c], channel [n] long in [-1, c), const [n]) "
+                             f"with B, T = {tuple(z.shape[:2])}, n = {n}; got "
+                             f"{tuple(getattr(values, 'shape', ()))}, {tuple(getattr(channel, 'shape', ()))}, "
+                             f"{tuple(getattr(const, 'shape', ()))}")
+        require_tensor("decay.factored(x) values", values)
+        require_tensor("decay.factored(x) const", const)
+        require_finite("decay(x) (lambda_t; a log-space gate of -inf must be exponentiated to 0 first)", values)
+        require_finite("decay const (lambda of the constant neurons)", const)
+        return FactoredDecay(values.to(real), channel.to(values.device), const.to(real))
+
+    def _needs_grad(self, *inputs: Tensor | None) -> bool:
         """Whether autograd records this call (then the dense template runs: it is the model for training)."""
         return torch.is_grad_enabled() and any(
             p is not None and p.requires_grad for p in (*inputs, self.A, self.B, self.lam, self.C, self.E, self.D))
@@ -334,24 +361,31 @@ class GatedLinearRNN(nn.Module):
             h0 = state.to(dtype)
         z = self.features(x)
         real = h0.real.dtype  # a real input or decay is not copied to complex at full length on the fast path
-        lam = self.lam.to(dtype) if self.lam is not None else self._decay_of(z).to(real)
         parallel = mode == "parallel" or (mode == "auto" and T > 2)
         if gating == "structured" and self._needs_grad():
             raise ValueError("gating='structured' evaluates a detached, factored copy of the weights, so no gradient "
                              "would reach them; use gating='dense' or 'auto' (the dense template) while training, "
                              "or call under torch.no_grad()")
+        lam = self.lam.to(dtype) if self.lam is not None else None
+        factored = None  # an input-dependent decay shared by groups of neurons, never spread to [B, T, n]
+        if lam is None and parallel and gating != "dense" and not self._needs_grad(z):
+            factored = self._factored_decay_of(z, real)
+        if lam is None and factored is None:
+            lam = self._decay_of(z).to(real)
         plan = None
         if gating == "structured" or (
-                gating == "auto" and parallel and not self._needs_grad(z, lam)
+                gating == "auto" and parallel and not self._needs_grad(z, lam, getattr(factored, "values", None))
                 and (Bsz * T * self.num_neurons >= STRUCTURE_MIN_WORK
                      or self._structure_key(dtype) in self.__dict__.get("_structure_cache", {}))):
             plan = self.structure(dtype)
             if plan is not None and gating == "auto" and not plan.useful:
                 plan = None
+        if plan is None and factored is not None:
+            lam, factored = factored.neurons(), None
         if plan is not None:  # the plan casts x chunk by chunk
-            y, h_last = plan.forward(z.to(real), h0, None if self.lam is not None else lam,
-                                     scan_mode="parallel" if parallel else "loop", return_state=return_state,
-                                     real=self.real_output)
+            lam_t = None if self.lam is not None else (lam if factored is None else factored)
+            y, h_last = plan.forward(z.to(real), h0, lam_t, scan_mode="parallel" if parallel else "loop",
+                                     return_state=return_state, real=self.real_output)
         elif parallel:
             y, h_last = self._dense_chunked(z.to(dtype), lam, h0)
         else:
@@ -362,7 +396,7 @@ class GatedLinearRNN(nn.Module):
         if y.is_complex() and self.real_output:
             y = y.real
         if not (all_finite(y) and (h_last is None or all_finite(h_last))):
-            _warn_overflow(self, lam, h_last, T)
+            _warn_overflow(self, lam if factored is None else factored.neurons(), h_last, T)
         return (y, h_last) if return_state else y
 
     def _dense_chunked(self, x: Tensor, lam: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:

@@ -31,12 +31,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
-from jaxtyping import Inexact
+from jaxtyping import Bool, Inexact, Int
 from torch import Tensor
 
 from .scan import scan_chunked, scan_loop
 
-__all__ = ["RowDedup", "OneHotRows", "StructuredRNN", "detect_structure", "super_chunk", "CHUNK_BYTES"]
+__all__ = ["RowDedup", "OneHotRows", "StructuredRNN", "FactoredDecay", "detect_structure", "super_chunk",
+           "CHUNK_BYTES"]
 
 #: target size (bytes) of one ``[B, chunk, width]`` working buffer; a few of them live at once
 CHUNK_BYTES = 1 << 21
@@ -112,6 +113,44 @@ def one_hot_rows(W: Tensor) -> OneHotRows | None:
 
 
 @dataclass(frozen=True)
+class FactoredDecay:
+    r"""An input-dependent decay in factored form (derived): $\lambda_t[k] = \text{values}_t[\text{channel}[k]]$ when
+    ``channel[k] >= 0``, else ``const[k]``. Decays of the constructions are shared by groups of neurons (one channel
+    per head in simple GLA / Mamba-2, per key in GLA), so ``values`` ``[B, T, c]`` has $c \ll n$ columns and the
+    fast path reads it instead of the ``[B, T, n]`` spread (a decay exposing ``factored(z)``, e.g.
+    :class:`~constructions.variants.decay.InputDependentDecay`, is evaluated this way)."""
+
+    values: Tensor  # [B, T, c]
+    channel: Tensor  # [n] long, -1: constant neuron
+    const: Tensor  # [n]
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return (*self.values.shape[:2], self.channel.shape[0])
+
+    def neurons(self, idx: Int[Tensor, " k"] | None = None, t0: int = 0,
+                t1: int | None = None) -> Inexact[Tensor, "batch steps k"]:
+        """$\\lambda_t$ of the neurons ``idx`` (default: all) at steps ``t0:t1``: ``[B, t1 - t0, len(idx)]``."""
+        ch = self.channel if idx is None else self.channel[idx]
+        const = self.const if idx is None else self.const[idx]
+        v = self.values[:, t0:t1]
+        if v.shape[-1] == 0:  # no channel: every neuron is constant
+            return const.to(v.dtype).expand(*v.shape[:2], ch.shape[0]).clone()
+        return torch.where(ch >= 0, v.index_select(-1, ch.clamp(min=0)), const.to(v.dtype))
+
+    def always_zero(self) -> Bool[Tensor, " n"]:
+        """``[n]`` bool: the neurons whose $\\lambda_t$ is 0 at every step of every sequence."""
+        v = self.values
+        if v.is_complex():
+            v = torch.view_as_real(v).movedim(-1, -2).reshape(v.shape[0], -1, v.shape[-1])
+        if v.shape[-1] == 0:
+            return self.const == 0
+        zero = (v.amin((0, 1)) == 0) & (v.amax((0, 1)) == 0) if v.shape[0] * v.shape[1] else torch.ones(
+            v.shape[-1], dtype=torch.bool, device=v.device)
+        return torch.where(self.channel >= 0, zero[self.channel.clamp(min=0)], self.const == 0)
+
+
+@dataclass(frozen=True)
 class StructuredRNN:
     r"""The weights of a :class:`~constructions.rnn.GatedLinearRNN` in factored form (see module docstring).
 
@@ -180,7 +219,7 @@ class StructuredRNN:
         self,
         x: Inexact[Tensor, "batch time d"],
         h0: Inexact[Tensor, "batch n"],
-        lam_t: Inexact[Tensor, "batch time n"] | None = None,
+        lam_t: Inexact[Tensor, "batch time n"] | FactoredDecay | None = None,
         *,
         scan_mode: str = "parallel",
         chunk: int | None = None,
@@ -204,6 +243,8 @@ class StructuredRNN:
                 if decays is not None:
                     return heads.forward(self, x, h0, chunk=chunk, return_state=return_state, lam_t=lam_t,
                                          decays=decays, real=real)
+        if isinstance(lam_t, FactoredDecay):  # no matmul form for this decay: spread it to [B, T, n]
+            lam_t = lam_t.neurons()
         width = max(self.n, self.gates.shape[0], 1)
         S = T if scan_mode == "loop" else (chunk or super_chunk(Bsz, width, dtype.itemsize, T))
         out_dtype = h0.real.dtype if real else h0.dtype
@@ -228,21 +269,36 @@ class StructuredRNN:
             y = torch.cat(parts, dim=1) if parts else h0.new_zeros(Bsz, 0, self.d_out, dtype=out_dtype)
         return y, h
 
-    def _heads_for(self, lam_t: Tensor):
+    def _heads_for(self, lam_t: Tensor | FactoredDecay):
         """The matmul form for an input-dependent decay, by which neurons have $\\lambda_t = 0$ throughout (cached)."""
         from .structured_attention import detect_heads
 
-        zero = torch.ones(lam_t.shape[2], dtype=torch.bool, device=lam_t.device)
-        for lb in lam_t:  # [T, n] per sequence: contiguous reductions over time (read-only, no copy)
-            if lb.is_complex():
-                lb = torch.view_as_real(lb).transpose(-1, -2).reshape(-1, lb.shape[-1])
-            zero &= (lb.amin(0) == 0) & (lb.amax(0) == 0)  # zero at every step iff min = max = 0
+        if isinstance(lam_t, FactoredDecay):
+            zero = lam_t.always_zero()
+        else:
+            zero = _always_zero(lam_t)
         key = zero.cpu().numpy().tobytes()
         if key not in self.decay_heads:
             pattern = (~zero).to(self.A.unique.dtype)
             self.decay_heads.clear()
             self.decay_heads[key] = detect_heads(self, pattern)
         return self.decay_heads[key]
+
+
+def _always_zero(lam_t: Tensor) -> Tensor:
+    """``[n]`` bool: the neurons whose ``lam_t`` ``[B, T, n]`` is 0 at every step of every sequence (exact).
+
+    Candidates are the neurons that are 0 at the first step (a neuron nonzero there is not always zero); only
+    their columns are then read over all steps, so the usual case (a few query neurons) costs a small gather
+    instead of passes over the whole ``[B, T, n]`` tensor."""
+    if lam_t.shape[1] == 0:
+        return torch.ones(lam_t.shape[2], dtype=torch.bool, device=lam_t.device)
+    cand = (lam_t[:, 0] == 0).all(0).nonzero()[:, 0]
+    zero = torch.zeros(lam_t.shape[2], dtype=torch.bool, device=lam_t.device)
+    if cand.numel():
+        lc = lam_t.index_select(-1, cand)  # [B, T, n_candidates]
+        zero[cand] = (lc == 0).flatten(0, 1).all(0)
+    return zero
 
 
 def _records_grad(*ts: Tensor | None) -> bool:

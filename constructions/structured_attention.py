@@ -21,6 +21,14 @@ $y_t \mathrel{+}= \lambda^{j+1} S q_t$. $S[v,\kappa]$ *is* the memory neuron $p$
 final states map to the template's $h$ exactly. Powers of $\lambda$ come from a cumulative product: no division,
 no logarithm ($\lambda$ complex or tiny is fine). For the direct construction of one head ($d_k=d_v=16$) this costs
 $\approx 2L(d_k+d_v)+4d_kd_v$ flops per token instead of $\approx 2n(d+1)+4mn$ for the dense template.
+
+Input-dependent decays (extension E1): one $\lambda_t$ per head (simple GLA / Mamba-2), $\Gamma_{ts} =
+\prod_{s<r\le t}\lambda_r$ as $P_t/P_s$ folded into queries and keys when the prefix products are in range, else
+from a masked cumulative product per chunk (:func:`chunk_attention`); or one per head and key (GLA, the memories
+of key position $k$ share $\lambda_{t,k}$), the same products per key ($[L, L, d_k]$ per chunk, $L$ =
+:data:`CHUNK_PER_KEY`) with the key-wise decay in the state passing. Which applies is read from the decay's channel
+map (:class:`~constructions.structured.FactoredDecay`); a plain ``[B, T, n]`` $\lambda_t$ is checked exactly for
+the per-head case only (per-key decays given that way take the gather path).
 """
 
 from dataclasses import dataclass
@@ -31,11 +39,18 @@ from jaxtyping import Inexact
 from torch import Tensor
 
 from .scan import scan_chunked, scan_loop
+from .structured import FactoredDecay
 
-__all__ = ["HeadBatch", "AttentionHeads", "detect_heads", "chunk_attention", "CHUNK"]
+__all__ = ["HeadBatch", "AttentionHeads", "detect_heads", "chunk_attention", "CHUNK", "CHUNK_PER_KEY"]
 
 #: intra-chunk length L of the matmul form
 CHUNK = 32
+#: L for per-key decays (GLA), whose decay tensor per chunk is ``[L, L, d_k]``
+CHUNK_PER_KEY = 8
+#: per-head input-dependent decays whose within-chunk prefix products all lie in this range use
+#: $\Gamma_{ts} = P_t / P_s$ (relative error $\le \gamma_{2L+1}$, like the products it replaces); others (a zero, a
+#: tiny or a huge decay) use the division-free cumulative products
+_RATIO_RANGE = (2.0 ** -60, 2.0 ** 60)
 
 
 @dataclass(frozen=True)
@@ -70,9 +85,13 @@ class AttentionHeads:
     uncovered: Tensor  # [n_u] memory neurons no head reads (only their final state is needed)
     n: int
 
-    def head_decays(self, lam_t: Tensor, step: int) -> list[Tensor] | None:
+    def head_decays(self, lam_t: Tensor | FactoredDecay, step: int) -> list[Tensor] | None:
         r"""Per head batch, the head's decay $\lambda_t$ ``[B, T, H]`` when every memory of each head has the same
-        $\lambda_t$ at every step (checked exactly, ``step`` time steps at a time); else ``None``."""
+        $\lambda_t$ at every step (checked exactly, ``step`` time steps at a time); else ``None``. For a
+        :class:`~constructions.structured.FactoredDecay` the check is on the channel map (every memory of a head reads
+        one channel, or one constant): no pass over ``[B, T, n]``."""
+        if isinstance(lam_t, FactoredDecay):
+            return self._factored_decays(lam_t)
         out: list[list[Tensor]] = [[] for _ in self.batches]
         for t0 in range(0, lam_t.shape[1], step):
             lc = lam_t[:, t0:t0 + step]
@@ -93,20 +112,39 @@ class AttentionHeads:
                 out[i].append(lt[..., 0])
         return [torch.cat(parts, dim=1) for parts in out]
 
+    def _factored_decays(self, lam_t) -> list[Tensor] | None:
+        """Per head batch ``[B, T, H]`` (every memory of a head reads one channel or one constant) or, failing that,
+        ``[B, T, H, d_k]`` (GLA: the memories of a key position ``k`` read one channel or constant, whatever the
+        value row); ``None`` otherwise."""
+        out = []
+        for hb in self.batches:
+            mem = hb.mem.reshape(hb.H, -1)
+            ch, const = lam_t.channel[mem], lam_t.const[mem]  # [H, dv*dk]
+            if bool((ch == ch[:, :1]).all()) and bool(((ch >= 0) | (const == const[:, :1])).all()):
+                out.append(lam_t.neurons(mem[:, 0]))  # [B, T, H]
+                continue
+            ch, const = ch.reshape(hb.mem.shape), const.reshape(hb.mem.shape)  # [H, dv, dk]
+            if not (bool((ch == ch[:, :1]).all()) and bool(((ch >= 0) | (const == const[:, :1])).all())):
+                return None
+            out.append(lam_t.neurons(hb.mem[:, 0].reshape(-1)).unflatten(-1, (hb.H, hb.dk)))  # [B, T, H, dk]
+        return out
+
     def forward(self, plan, x: Tensor, h0: Tensor, *, chunk: int | None = None, return_state: bool = True,
-                lam_t: Tensor | None = None, decays: list[Tensor] | None = None,
+                lam_t: Tensor | FactoredDecay | None = None, decays: list[Tensor] | None = None,
                 real: bool = False) -> tuple[Tensor, Tensor | None]:
         """``x`` real or in the plan's dtype (cast chunk by chunk); ``decays`` from :meth:`head_decays` and the
         full ``lam_t`` for an input-dependent decay."""
         from .structured import CHUNK_BYTES, _records_grad, super_chunk
 
         Bsz, T, _ = x.shape
-        L = CHUNK
+        per_key = decays is not None and any(dec.ndim == 4 for dec in decays)
+        L = CHUNK_PER_KEY if per_key else CHUNK
         dtype = self.W.dtype
-        # values per token alive in a super-chunk: the projections, per head the scores (and the decay matrix),
-        # the intra-chunk, inter-chunk and merged outputs, and the output; a budget of half the bytes of x and y
-        # keeps the peak within x + y + budget + y (issue 7: within 2x of output plus inputs)
-        width = self.W.shape[0] + plan.d_out + sum(hb.H * (L * (2 if decays else 1) + 4 * hb.dv) for hb in self.batches)
+        # values per token alive in a super-chunk: the projections, per head the scores (and the decay matrix,
+        # per key for GLA), the intra-chunk, inter-chunk and merged outputs, and the output; a budget of half the
+        # bytes of x and y keeps the peak within x + y + budget + y (issue 7: within 2x of output plus inputs)
+        width = self.W.shape[0] + plan.d_out + sum(
+            hb.H * (L * (2 if decays else 1) + 4 * hb.dv + (2 * L * hb.dk if per_key else 0)) for hb in self.batches)
         budget = max(CHUNK_BYTES, (x.numel() * x.element_size() + Bsz * T * plan.d_out * h0.real.element_size()) // 2)
         S = chunk or super_chunk(Bsz, width, dtype.itemsize, T, multiple=L, budget=budget)
         grad = _records_grad(x, h0)
@@ -135,7 +173,12 @@ class AttentionHeads:
                 yc = yc.real
             if need_unc:
                 u = p[..., self.unc[0]] * p[..., self.unc[1]]
-                lam_unc = plan.lam[self.uncovered] if lam_t is None else lam_t[:, t0:t0 + S][..., self.uncovered]
+                if lam_t is None:
+                    lam_unc = plan.lam[self.uncovered]
+                elif isinstance(lam_t, Tensor):
+                    lam_unc = lam_t[:, t0:t0 + S][..., self.uncovered]
+                else:  # FactoredDecay
+                    lam_unc = lam_t.neurons(self.uncovered, t0, t0 + S)
                 _, h_unc = (scan_chunked if u.shape[1] > 2 else scan_loop)(lam_unc, u, h_unc)
             if y is None:
                 parts.append(yc)
@@ -171,7 +214,7 @@ def chunk_attention(
     q: Inexact[Tensor, "batch time heads d_k"],
     k: Inexact[Tensor, "batch time heads d_k"],
     v: Inexact[Tensor, "batch time heads d_v"],
-    lam: Inexact[Tensor, " heads"] | Inexact[Tensor, "batch time heads"],
+    lam: Inexact[Tensor, " heads"] | Inexact[Tensor, "batch time heads"] | Inexact[Tensor, "batch time heads d_k"],
     state: Inexact[Tensor, "batch heads d_v d_k"],
     *,
     chunk: int = CHUNK,
@@ -179,11 +222,17 @@ def chunk_attention(
     r"""Decayed causal linear attention in chunks of ``chunk`` steps, $S_t = \lambda_t S_{t-1} + v_tk_t^\top$,
     $o_t = S_tq_t$, from the state ``state`` $=S_0$; returns ``(o, S_T)``.
 
-    ``lam``: one constant decay per head ``[H]`` ($\Gamma_{ts}=\lambda^{t-s}$ from powers), or one decay per head
+    ``lam``: one constant decay per head ``[H]`` ($\Gamma_{ts}=\lambda^{t-s}$ from powers), one decay per head
+    and key and step ``[B, T, H, d_k]`` (GLA: $S_t = S_{t-1}\mathrm{diag}(\lambda_t) + v_tk_t^\top$, the same
+    cumulative products per key, an ``[L, L, d_k]`` tensor per chunk), or one decay per head
     and step ``[B, T, H]`` (input-dependent, Mamba-2/simple-GLA style): then
-    $\Gamma_{ts}=\prod_{s<r\le t}\lambda_r$ is a cumulative product down the masked matrix
-    $X_{rj} = \lambda_r\,[r>j] + [r\le j]$ (each entry a plain product of the factors in its segment: no
-    division, no logarithm; zeros, negative and complex decays are exact cases)."""
+    $\Gamma_{ts}=\prod_{s<r\le t}\lambda_r$. When every prefix product $P_t=\prod_{r\le t}\lambda_r$ within the
+    chunks lies in ``_RATIO_RANGE`` ($[2^{-60}, 2^{60}]$ in modulus), $\Gamma_{ts}=P_t/P_s$ is folded into the
+    queries and keys (rank one, no ``[L, L]`` tensor; relative error $\le\gamma_{2L+1}$). Otherwise (a zero, tiny or
+    huge decay) it is a cumulative product along the masked matrix $X_{jr} = \lambda_r\,[r>j] + [r\le j]$ (each
+    entry a plain product of the factors in its segment: no division, no logarithm; zeros, negative and complex
+    decays are exact cases. fla's ``naive_chunk_simple_gla`` takes $\exp(G_t - G_s)$ of cumulative log-decays $G$,
+    which is NaN when a decay is exactly 0)."""
     Bsz, T, H, dk = q.shape
     dv = v.shape[-1]
     if T == 0:
@@ -199,22 +248,55 @@ def chunk_attention(
         return t.reshape(Bsz, K, L, H, t.shape[-1]).permute(0, 3, 1, 2, 4)
 
     qb, kb, vb = blocks(q), blocks(k), blocks(v)
-    scores = qb @ kb.transpose(-1, -2)  # [B, H, K, L(t), L(s)]
     tt = torch.arange(L, device=q.device)
-    varying = lam.ndim == 3
+    per_key = lam.ndim == 4
+    varying = lam.ndim >= 3
     unit = not varying and bool((lam == 1).all())
-    if varying:
-        a = blocks(lam[..., None], fill=1.0)[..., 0]  # [B, H, K, L]; padded steps decay by 1
-        X = torch.where(tt[:, None] > tt[None, :], a[..., :, None], a.new_ones(()))  # [B, H, K, L(r), L(j)]
-        gamma = torch.cumprod(X, dim=-2).masked_fill_(~(tt[:, None] >= tt[None, :]), 0)  # [B, H, K, L, L]
-        scores = scores.mul_(gamma) if not torch.is_grad_enabled() else scores * gamma
-        vw = vb * gamma[..., L - 1, :, None]  # decay from s to the chunk's end (padding decays by 1)
+    kd = kb  # keys as they enter each chunk's own state contribution
+    ratio = False
+    if varying and not per_key:
+        # [B, H, K, L]; padded steps decay by 1. Contiguous: the [.., L, L] tensors below inherit its layout, and
+        # a permuted one makes the cumulative product and the mask strided (measured 10x slower)
+        a = blocks(lam[..., None], fill=1.0)[..., 0].contiguous()
         P = torch.cumprod(a, dim=-1)  # prod_{r<=t} within the chunk: [B, H, K, L]
         chunk_decay = P[..., L - 1]  # [B, H, K]
+        Pa = P.abs()
+        ratio = bool(Pa.amin() >= _RATIO_RANGE[0]) and bool(Pa.amax() <= _RATIO_RANGE[1])
+    if ratio:
+        # every prefix product is in range: Gamma_ts = P_t / P_s, folded into the queries and keys (a rank-one
+        # factorisation, as fla's chunk kernels do in log space); no [L, L] decay tensor is built
+        inv = 1 / P
+        scores = (qb * P[..., None]) @ (kb * inv[..., None]).transpose(-1, -2)
+        scores = scores.tril_() if not torch.is_grad_enabled() else scores.tril()
+        vw = vb * (chunk_decay[..., None] * inv)[..., None]  # decay from s to the chunk's end
+    elif per_key:
+        # GLA: decay per key. G[t, s, k] = prod_{s<r<=t} lambda_{r,k} for t >= s (1 above the diagonal, masked in
+        # the scores), by a cumulative product down the rows r of X[r, s, k] = lambda_{r,k} [r > s] + [r <= s] (no
+        # division: zeros are exact); scores[t, s] = sum_k G[t, s, k] k[s, k] q[t, k], a batched matrix-vector product
+        a = blocks(lam, fill=1.0).contiguous()  # [B, H, K, L, dk]; padded steps decay by 1
+        G = torch.where((tt[:, None] > tt[None, :])[..., None], a[..., :, None, :], a.new_ones(()))
+        grad = torch.is_grad_enabled()
+        G = torch.cumprod(G, dim=-3) if grad else G.cumprod_(dim=-3)  # [B, H, K, L(t), L(s), dk]
+        kd = kb * G[..., L - 1, :, :]  # k_s decayed to the chunk's end, per key
+        G = G * kb[..., None, :, :] if grad else G.mul_(kb[..., None, :, :])
+        scores = torch.matmul(G, qb[..., :, :, None])[..., 0]  # [B, H, K, L(t), L(s)]
+        scores = scores.tril() if grad else scores.tril_()
+        vw = vb
+        P = torch.cumprod(a, dim=-2)  # prod_{r<=t} within the chunk, per key: [B, H, K, L, dk]
+        chunk_decay = P[..., L - 1, :]  # [B, H, K, dk]
+    elif varying:  # a zero, tiny or huge decay in some chunk: products of the factors of each segment
+        scores = qb @ kb.transpose(-1, -2)  # [B, H, K, L(t), L(s)]
+        # built transposed, [.., L(j), L(r)], so that the cumulative product runs along the contiguous axis
+        XT = torch.where(tt[None, :] > tt[:, None], a[..., None, :], a.new_ones(()))
+        gammaT = torch.cumprod(XT, dim=-1).triu_()  # gammaT[j, t] = prod_{j<r<=t} lambda_r (t >= j), else 0
+        gamma = gammaT.transpose(-1, -2)  # [B, H, K, L(t), L(s)] (a view)
+        scores = scores.mul_(gamma) if not torch.is_grad_enabled() else scores * gamma
+        vw = vb * gammaT[..., :, L - 1, None]  # decay from s to the chunk's end (padding decays by 1)
     elif unit:
-        scores = scores.tril_()
+        scores = (qb @ kb.transpose(-1, -2)).tril_()
         vw = vb
     else:
+        scores = qb @ kb.transpose(-1, -2)  # [B, H, K, L(t), L(s)]
         pw = _powers(lam, L)  # [H, L+1]: lambda^0 .. lambda^L
         gamma = pw[:, (tt[:, None] - tt[None, :]).clamp(min=0)] * (tt[:, None] >= tt[None, :])  # [H, L, L]
         scores = scores * gamma[None, :, None]
@@ -222,7 +304,7 @@ def chunk_attention(
         wlast = torch.cat([pw[:, :last].flip(-1), pw.new_zeros(H, pad)], dim=1)
         w = torch.stack([wend] * (K - 1) + [wlast], dim=1)  # [H, K, L]
         vw = vb * w[None, ..., None]
-    dS = vw.transpose(-1, -2) @ kb  # [B, H, K, dv, dk]: each chunk's own contribution to the state
+    dS = vw.transpose(-1, -2) @ kd  # [B, H, K, dv, dk]: each chunk's own contribution to the state
     # states before each chunk: S_c = a_{c-1} S_{c-1} + dS_{c-1} from S_0 = state, a scan over the K chunks
     # (scan_chunked: a cumulative sum when lambda = 1, ~2 sqrt(K) steps otherwise) instead of K Python steps
     P_ = dv * dk
@@ -230,6 +312,9 @@ def chunk_attention(
     if unit:
         decay = torch.ones(H * P_, dtype=lam.dtype, device=lam.device)
         last_decay = None
+    elif per_key:  # the state's entry (v, k) decays by key k's product over the chunk
+        decay = chunk_decay.permute(0, 2, 1, 3)[..., None, :].expand(Bsz, K, H, dv, dk).reshape(Bsz, K, H * P_)
+        last_decay = decay[:, -1]
     elif varying:
         decay = chunk_decay.permute(0, 2, 1)[..., None].expand(Bsz, K, H, P_).reshape(Bsz, K, H * P_)
         last_decay = decay[:, -1]
@@ -237,7 +322,14 @@ def chunk_attention(
         decay = pw[:, L, None].expand(H, P_).reshape(-1)  # full chunks decay by lambda^L
         last_decay = pw[:, last, None].expand(H, P_).reshape(-1)
     s0 = state.reshape(Bsz, H * P_)
-    if K > 1:
+    if K > 1 and varying and K <= 64 and not torch.is_grad_enabled():
+        # few chunks (a super-chunk of the fast path): K in-place steps into one buffer beat the blocked scan's
+        # pads, cumulative products and concatenations (same products and sums as the loop, in its order)
+        starts = flat.new_empty(Bsz, K, H * P_)
+        starts[:, 0] = s0
+        for c in range(1, K):
+            torch.addcmul(flat[:, c - 1], decay[:, c - 1], starts[:, c - 1], out=starts[:, c])
+    elif K > 1:
         inner, _ = scan_chunked(decay[:, :K - 1] if varying else decay, flat[:, :K - 1], s0)
         starts = torch.cat([s0[:, None], inner], dim=1)  # [B, K, H*P]
     else:
@@ -246,9 +338,10 @@ def chunk_attention(
     s = flat[:, -1] + (s_last if unit else last_decay * s_last)
     s = s.reshape(Bsz, H, dv, dk)
     St = starts.reshape(Bsz, K, H, dv, dk).permute(0, 2, 1, 3, 4)  # state before each chunk [B, H, K, dv, dk]
-    inter = qb @ St.transpose(-1, -2)  # [B, H, K, L, dv]
+    inter = (qb * P if per_key else qb) @ St.transpose(-1, -2)  # [B, H, K, L, dv]
     if varying:
-        inter = inter * P[..., None]
+        if not per_key:
+            inter = inter * P[..., None]
     elif not unit:
         inter = inter * pw[:, 1:, None][None, :, None]
     o = torch.matmul(scores, vb).add_(inter) if not torch.is_grad_enabled() else scores @ vb + inter

@@ -24,7 +24,14 @@ def test_smoke_run_writes_table_json_and_plots(tmp_path):
     doc = json.loads((tmp_path / "benchmarks.json").read_text())
     assert doc["machine"]["cpu"] and doc["machine"]["versions"]["torch"]
     w1 = [w for w in doc["results"] if w["workload"] == "w1"]
-    assert {w["sizes"]["kind"] for w in w1} == {"lsa", "complex", "decay"}
+    assert {w["sizes"]["kind"] for w in w1} == {"lsa", "complex", "decay", "decay-callable"}
+    from benchmarks.peers import fla_simple_gla
+
+    decay = next(w for w in w1 if w["sizes"]["kind"] == "decay")
+    names = {q["name"] for q in decay["ratios"]}
+    assert "parallel vs loop (same RNN)" in names
+    if fla_simple_gla():  # fla installed: its naive simple-GLA references are the peers of the decay row
+        assert {"constructed RNN vs fla naive recurrent simple GLA", "constructed RNN vs fla naive chunk simple GLA"} <= names
     for w in w1:
         assert all(c["times_s"] for c in w["cases"])
         for q in w["ratios"]:

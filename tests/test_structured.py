@@ -315,9 +315,14 @@ def test_input_dependent_decay(seed, kind, T, state):
                    return_state=True)
         _assert_within(y, y_ref, My, n, dtype, (kind, dtype))
         _assert_within(h, h_ref, Mh, n, dtype, (kind, "h_T", dtype))
-        heads = rnn.structure()._heads_for(rnn.lambdas(x.to(dtype)))
-        assert heads is not None  # the gating pairs memories with queries whatever the decay
-        assert (heads.head_decays(rnn.lambdas(x.to(dtype)), 64) is None) == (kind == "per-neuron")
+        lam_t = rnn.lambdas(x.to(dtype))
+        heads = rnn.structure()._heads_for(lam_t)
+        # the gating pairs memories with queries whatever the decay, unless a memory's lambda_t is 0 at every step
+        # (a reset at each of few steps): it then acts as a query
+        dead = bool((lam_t[..., :n_kv] == 0).flatten(0, 1).all(0).any())
+        assert (heads is None) == dead
+        if heads is not None:
+            assert (heads.head_decays(lam_t, 64) is None) == (kind == "per-neuron")
 
 
 @pytest.mark.gpu
@@ -362,3 +367,217 @@ def test_structured_gating_refuses_trainable_weights():
         rnn(x, gating="structured")
     with torch.no_grad():
         assert torch.allclose(rnn(x, gating="structured"), rnn(x, mode="loop"), rtol=1e-12, atol=1e-12)
+
+
+class _GroupDecay(torch.nn.Module):
+    """A decay shared by groups of neurons offering the factored protocol (``factored(z)``), with exact zeros
+    (resets), ones, negative values and constant memories: what the fast path must get right."""
+
+    def __init__(self, w, channel, const, kind):
+        super().__init__()
+        self.w, self.channel, self.const, self.kind = w, channel, const, kind
+        self.spread_calls = 0
+
+    def factored(self, z):
+        a = torch.sigmoid(z @ self.w.to(z.dtype).T + 1.0)  # [B, T, c]
+        if self.kind == "resets":
+            a = torch.where(a < 0.4, torch.zeros_like(a), a)
+        elif self.kind == "ones":
+            a = torch.where(a < 0.6, torch.ones_like(a), a)
+        elif self.kind == "negative":
+            a = 2 * a - 1
+        elif self.kind == "zero":
+            a = torch.zeros_like(a)
+        elif self.kind == "tiny":
+            a = a * 1e-30
+        return a, self.channel, self.const.to(z.dtype)
+
+    def forward(self, z):
+        self.spread_calls += 1
+        a, ch, const = self.factored(z)
+        return torch.where(ch >= 0, a[..., ch.clamp(min=0)], const)
+
+
+def _group_decay_rnn(seed, kind, layout, dtype=torch.float64):
+    """Direct construction (H=2, d_k=2, d_v=3) with a grouped decay: ``per-head`` (one channel per head),
+    ``per-key`` (one per head and key: GLA), ``const-head`` (head 1's memories constant 0.9), ``per-neuron`` (one
+    channel per memory: no matmul form)."""
+    from constructions import GatedLinearRNN, lsa_to_rnn
+
+    H, d_k, d_v, d = 2, 2, 3, 3
+    base = lsa_to_rnn(_lsa(H, d_k, d_v, d, True, 5, seed % 1000), "direct")
+    n, n_kv = base.num_neurons, H * d_k * d_v
+    g = torch.Generator().manual_seed(seed)
+    heads = torch.arange(H).repeat_interleave(d_k * d_v)
+    keys = torch.arange(d_k).repeat(H * d_v) + d_k * heads  # kv[h, i, j] reads key j
+    kv_channel = {"per-head": heads, "per-key": keys, "const-head": torch.where(heads == 0, 0, -1),
+                  "per-neuron": torch.arange(n_kv)}[layout]
+    channel = torch.cat([kv_channel, torch.full((n - n_kv,), -1)])
+    const = torch.cat([torch.full((n_kv,), 0.9), torch.zeros(n - n_kv)]).to(torch.float64)
+    w = torch.randn(int(channel.max()) + 1, d, generator=g, dtype=torch.float64)
+    dec = _GroupDecay(w, channel, const, kind)
+    return GatedLinearRNN(*(t.to(dtype) for t in base.weights()[:2]), None,
+                          *(t.to(dtype) for t in base.weights()[3:]), decay=dec), d
+
+
+@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(["plain", "resets", "ones", "negative", "zero", "tiny"]),
+       st.sampled_from(["per-head", "per-key", "const-head", "per-neuron"]), st.integers(1, 140), st.booleans())
+@example(0, "plain", "per-head", 1, True)  # T = 1
+@example(1, "resets", "per-head", 97, True)  # T not a multiple of the chunk, lambda_t = 0 steps
+@example(2, "zero", "per-head", 33, False)  # lambda_t = 0 throughout: the memories act as queries
+@example(3, "ones", "const-head", 64, True)
+@example(4, "plain", "per-key", 70, True)
+@example(5, "resets", "per-key", 33, True)
+@example(6, "plain", "per-neuron", 40, True)
+def test_factored_decay_matches_dense_loop(seed, kind, layout, T, state):
+    """A decay shared by groups of neurons (``factored(z)``): the structured path reads the ``[B, T, c]`` channel
+    values and never spreads them to ``[B, T, n]`` when every head's memories read one channel or one constant
+    (or, GLA, the memories of each key position do); otherwise it spreads them. Both against the float64 dense
+    step loop (output and h_T), float64 and float32."""
+    from constructions.structured import FactoredDecay
+
+    rnn64, d = _group_decay_rnn(seed, kind, layout)
+    g = torch.Generator().manual_seed(seed + 3)
+    x = torch.randn(2, T, d, generator=g, dtype=torch.float64)
+    h0 = torch.randn(2, rnn64.num_neurons, generator=g, dtype=torch.float64) if state else None
+    y_ref, h_ref, My, Mh, n = _reference(rnn64, x, h0)
+    for dtype in (torch.float64, torch.float32):
+        rnn, _ = _group_decay_rnn(seed, kind, layout, dtype)
+        with torch.no_grad():
+            y, h = rnn(x.to(dtype), None if h0 is None else h0.to(dtype), mode="parallel", gating="structured",
+                       return_state=True)
+        _assert_within(y, y_ref, My, n, dtype, (kind, layout, dtype))
+        _assert_within(h, h_ref, Mh, n, dtype, (kind, layout, "h_T", dtype))
+        assert rnn.decay.spread_calls == 0  # the fast path never calls the decay's [B, T, n] spread
+        fd = FactoredDecay(*rnn.decay.factored(x.to(dtype)))
+        heads = rnn.structure()._heads_for(fd)
+        matmul_form = heads is not None and heads.head_decays(fd, 64) is not None
+        dead = bool((fd.values == 0).flatten(0, 1).all(0).any())  # a channel 0 at every step: its memories act as queries
+        assert matmul_form == (layout != "per-neuron" and not dead), (kind, layout)
+        if matmul_form:
+            ndim = {heads.head_decays(fd, 64)[0].ndim}
+            assert ndim == ({4} if layout == "per-key" else {3}), (layout, ndim)
+
+
+def test_factored_decay_of_the_variants_is_not_spread():
+    """The E1 decay object of the variants (InputDependentDecay: simple GLA, one channel per head) takes the
+    factored path: its [B, T, n] spread (forward) is never called by the fast path, and the result is the loop's."""
+    from constructions import GatedLinearRNN, lsa_to_rnn
+    from constructions.variants import InputDependentDecay
+
+    base = lsa_to_rnn(_lsa(2, 3, 2, 4, True, 5, 11), "direct")
+    n, n_kv = base.num_neurons, 2 * 3 * 2
+    g = torch.Generator().manual_seed(0)
+    channel = torch.cat([torch.arange(2).repeat_interleave(6), torch.full((n - n_kv,), -1)])
+    dec = InputDependentDecay(torch.randn(2, 5, generator=g, dtype=torch.float64), channel,
+                              torch.zeros(n, dtype=torch.float64))
+    rnn = GatedLinearRNN(*base.weights()[:2], None, *base.weights()[3:], decay=dec)
+    calls = []
+    dec.register_forward_hook(lambda *a: calls.append(1))
+    x = torch.randn(3, 77, 4, generator=g, dtype=torch.float64)
+    with torch.no_grad():
+        y = rnn(x, mode="parallel", gating="structured")
+        assert not calls
+        y_loop = rnn(x, mode="loop")
+    assert calls  # the loop (the reference) spreads it
+    y_ref, _, My, _, nr = _reference(rnn, x)
+    _assert_within(y, y_ref, My, nr, torch.float64, "InputDependentDecay")
+    _assert_within(y_loop, y_ref, My, nr, torch.float64, "loop")
+
+
+def test_factored_decay_gradient_takes_the_dense_template():
+    """A decay with trainable parameters under autograd: the fast path is not used (the dense template is the
+    model for training) and the gradients equal the loop's."""
+    from constructions import GatedLinearRNN
+
+    rnn0, d = _group_decay_rnn(5, "plain", "per-head")
+    rnn0.decay.w = torch.nn.Parameter(rnn0.decay.w.clone())
+    rnn = GatedLinearRNN(*rnn0.weights()[:2], None, *rnn0.weights()[3:], decay=rnn0.decay)
+    x = torch.randn(2, 50, d, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+    grads = []
+    for mode in ("loop", "parallel"):
+        y = rnn(x, mode=mode)
+        grads.append(torch.autograd.grad(y.square().sum(), rnn.decay.w)[0])
+    assert torch.allclose(grads[0], grads[1], rtol=1e-10, atol=1e-12)
+    assert bool(grads[0].abs().sum() > 0)
+
+
+def test_bad_factored_decay():
+    from constructions import GatedLinearRNN
+
+    rnn0, d = _group_decay_rnn(0, "plain", "per-head")
+
+    class Bad(_GroupDecay):
+        def factored(self, z):
+            a, ch, const = super().factored(z)
+            return a, ch[:-1], const
+
+    rnn = GatedLinearRNN(*rnn0.weights()[:2], None, *rnn0.weights()[3:],
+                         decay=Bad(rnn0.decay.w, rnn0.decay.channel, rnn0.decay.const, "plain"))
+    with pytest.raises(ValueError, match="factored"):
+        rnn(torch.zeros(1, 5, d, dtype=torch.float64), mode="parallel", gating="structured")
+
+    class NaN(_GroupDecay):
+        def factored(self, z):
+            a, ch, const = super().factored(z)
+            return a * float("nan"), ch, const
+
+    rnn = GatedLinearRNN(*rnn0.weights()[:2], None, *rnn0.weights()[3:],
+                         decay=NaN(rnn0.decay.w, rnn0.decay.channel, rnn0.decay.const, "plain"))
+    with pytest.raises(ValueError, match="non-finite"):
+        rnn(torch.zeros(1, 5, d, dtype=torch.float64), mode="parallel", gating="structured")
+
+
+def test_always_zero_is_exact():
+    """The neurons with lambda_t = 0 at every step: a neuron 0 at the first step but not later is not one."""
+    from constructions.structured import _always_zero
+
+    lam = torch.rand(2, 9, 5) + 0.1
+    lam[:, :, 1] = 0
+    lam[:, 0, 3] = 0  # zero at the first step only
+    lam[1, :, 4] = 0  # zero in one sequence only
+    assert _always_zero(lam).tolist() == [False, True, False, False, False]
+    assert _always_zero(lam[:, :0]).all()
+
+
+@pytest.mark.parametrize("special", [True, False])
+@pytest.mark.parametrize("per_key", [False, True])
+@pytest.mark.parametrize("chunk", [1, 2, 8, 32])
+def test_chunk_attention_input_dependent_against_the_recurrence(chunk, per_key, special):
+    """chunk_attention with lambda_t [B, T, H] (zeros, ones, negatives; T not a multiple of the chunk) equals the
+    recurrence S_t = lambda_t S_{t-1} + v_t k_t^T, o_t = S_t q_t, under the tolerance model: both ways of passing the
+    state between chunks (the in-place steps for K <= 64 chunks, the blocked scan beyond: chunk = 1, 2 here).
+    ``per_key``: lambda_t [B, T, H, d_k] (GLA), S_t = S_{t-1} diag(lambda_t) + v_t k_t^T. ``special``: exact zeros,
+    ones and sign flips (per head: the division-free products); without them, per head, Gamma = P_t / P_s."""
+    from constructions.structured_attention import chunk_attention
+    from equivalence.tolerance import error_bound
+
+    g = torch.Generator().manual_seed(chunk)
+    B, T, H, dk, dv = 2, 151, 2, 3, 2
+    q, k = torch.randn(B, T, H, dk, generator=g, dtype=torch.float64), torch.randn(B, T, H, dk, generator=g,
+                                                                                   dtype=torch.float64)
+    v = torch.randn(B, T, H, dv, generator=g, dtype=torch.float64)
+    # |lambda| <= 1 keeps M (and the bound) tight; mostly near 1 so that chunks carry state, with rare exact zeros,
+    # ones and sign flips
+    shape = (B, T, H, dk) if per_key else (B, T, H)
+    lam = 0.8 + 0.2 * torch.rand(*shape, generator=g, dtype=torch.float64)
+    r = torch.rand(*shape, generator=g, dtype=torch.float64)
+    if special:
+        lam = torch.where(r < 0.01, 0.0, torch.where(r < 0.1, 1.0, torch.where(r < 0.2, -lam, lam)))
+    S0 = torch.randn(B, H, dv, dk, generator=g, dtype=torch.float64)
+
+    def recurrence(q, k, v, lam, S):
+        outs = []
+        for t in range(T):
+            decay = lam[:, t, :, None, :] if per_key else lam[:, t, :, None, None]
+            S = decay * S + v[:, t, :, :, None] * k[:, t, :, None, :]
+            outs.append((S @ q[:, t, :, :, None])[..., 0])
+        return torch.stack(outs, 1), S
+
+    ref, S_ref = recurrence(q, k, v, lam, S0)
+    M, SM = recurrence(q.abs(), k.abs(), v.abs(), lam.abs(), S0.abs())
+    n = 4 * T + 3 * chunk + 2 * (dk + 2)
+    with torch.no_grad():
+        o, S = chunk_attention(q.float(), k.float(), v.float(), lam.float(), S0.float(), chunk=chunk)
+    assert bool(((o.double() - ref).abs() <= error_bound(M, n, torch.float32)).all())
+    assert bool(((S.double() - S_ref).abs() <= error_bound(SM, n, torch.float32)).all())

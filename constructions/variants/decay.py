@@ -121,6 +121,12 @@ class InputDependentDecay(nn.Module):
         """$\\lambda_t$ for every neuron: ``[B, T, n]``."""
         return self._spread(self.channel_values(z), self.const)
 
+    def factored(self, z: Float[Tensor, "batch time d"]) -> tuple[Tensor, Tensor, Tensor]:
+        """``(values [B, T, c], channel [n], const [n])`` with ``forward(z)[..., k]`` equal to
+        ``values[..., channel[k]]`` (``channel[k] >= 0``) or ``const[k]``: the decay without its ``[B, T, n]``
+        spread, which the structured fast path (``constructions.structured.FactoredDecay``) never materialises."""
+        return self.channel_values(z), self.channel, self.const
+
     def permuted(self, perm: Int[Tensor, " n"]) -> "InputDependentDecay":
         """The same decay for neurons reordered by ``perm`` (new neuron ``k`` is old neuron ``perm[k]``): what a
         neuron permutation of the RNN (``constructions.invariances.permute_neurons``) must apply to E1 decays."""
