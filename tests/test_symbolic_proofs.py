@@ -212,3 +212,182 @@ def test_a_wrong_compressed_wiring_is_refuted_by_every_tier():
             check_counterexample_independently(c.counterexample)
     finally:
         constructions.unregister("t-double-diagonal")
+
+
+# -- Schwartz–Zippel over prime fields ---------------------------------------------------------------------
+def test_prime_field_schwartz_zippel_at_a_large_size_states_its_bound():
+    from equivalence.symbolic import time_tier
+
+    c = time_tier("lsa-direct", "schwartz-zippel", d=48, T=3, d_k=48, d_v=48)
+    ev = c.evidence["per_set"][0]
+    assert c.status == "proved" and "prime field" in ev["method"]
+    assert ev["degree_bound"] >= 7 and len(ev["primes"]) == ev["trials"] >= 3
+    assert all((1 << 30) <= p < (1 << 31) for p in ev["primes"]) and ev["error_probability_log2"] < -64
+    assert ev["hook_check_sizes"]["d"] == 16  # construct() vs hook compared at capped sizes (dense weights)
+
+
+def test_prime_field_schwartz_zippel_refutes_a_time_slip(broken_variants):
+    from equivalence.symbolic import run_target
+
+    (c,) = run_target("t-time-slip", sets=[{"d": 3, "heads": 1, "T": 3}], tier="schwartz-zippel")
+    assert c.status == "refuted" and c.counterexample["t"] == 2 and "prime_field_witness" in c.counterexample
+    check_counterexample_independently(c.counterexample)
+    (c,) = run_target("t-time-slip", sets=[{"d": 24, "heads": 1, "T": 3}], tier="schwartz-zippel")
+    w = c.counterexample["prime_field_witness"]
+    assert c.status == "refuted" and c.counterexample["t"] == 2 and w["rnn_mod_p"] != w["reference_mod_p"]
+
+
+def test_prime_field_arithmetic_is_exact():
+    import numpy as np
+
+    from equivalence.symbolic.modular import Zp, ZpSparse, _Field
+
+    p = 2147483629  # prime below 2^31
+    f = _Field(p)
+    rng = np.random.default_rng(0)
+    a, b = rng.integers(0, p, (3, 70000)), rng.integers(0, p, (70000, 2))
+    got = (Zp(a, 1, f) @ Zp(b, 1, f)).a
+    want = [[sum(int(x) * int(y) for x, y in zip(a[i], b[:, j])) % p for j in range(2)] for i in range(3)]
+    assert got.tolist() == want
+    S, dense = ZpSparse((5, 4), f), np.zeros((5, 4), dtype=np.int64)  # sparse zeros filled like the wiring does
+    S[np.array([0, 2, 4]), :2] = Zp(np.arange(6).reshape(3, 2), 1, f)
+    dense[np.array([0, 2, 4]), :2] = np.arange(6).reshape(3, 2)
+    S[np.array([1, 3]), np.array([3, 2])] = 7
+    dense[np.array([1, 3]), np.array([3, 2])] = 7
+    assert ((Zp(np.arange(5), 1, f) @ S).a == np.arange(5) @ dense).all()
+    assert ((Zp(np.arange(4), 1, f) @ S.T).a == np.arange(4) @ dense.T).all() and S.deg == 1
+
+
+# -- the NumPy object-matmul crash (docs/proofs.md) ------------------------------------------------------
+_CRASH_LOOP = r"""
+import gc, sys
+from fractions import Fraction
+import numpy as np
+from equivalence.symbolic.arrays import Variables
+from equivalence.symbolic.engine import decide_identity
+# x @ A.T: output (0,0) is a generator (x * 1), output (0,1) starts with x * 1/3, which needs Q: the Z ring
+# meets a non-integer at the first product of a non-first output entry (the case NumPy 2.4 mishandles)
+A = np.array([[0, 1, 0], [Fraction(1, 3), 2, 0]], dtype=object)
+def fn(arrays):
+    x = arrays["x"]
+    xt = np.concatenate([x, np.ones((x.shape[0], 1), dtype=object)], axis=1)
+    return [("y", xt @ A.T, xt @ A.T)]
+for it in range(int(sys.argv[1])):
+    assert decide_identity(fn, Variables().add("x", (3, 2))).holds
+    gc.collect()
+print("ok")
+"""
+
+
+def test_exceptions_never_cross_numpy_object_matmul(tmp_path):
+    """Before the fix this crashed (SIGSEGV in the garbage collector) in the first or second iteration."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "loop.py"
+    script.write_text(_CRASH_LOOP)
+    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, str(script), "20"], check=False, capture_output=True, text=True, env=env,
+                       timeout=300)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
+
+
+@pytest.mark.slow
+def test_reliability_prover_loop_does_not_crash(tmp_path):
+    """The reproducer of docs/reliability.md (prover rows): 30 x 8 mutants in one process (crashed before)."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "rel.py"
+    script.write_text(
+        "import torch\n"
+        "from constructions import lsa_to_rnn\n"
+        "from properties.mutations import KINDS, mutate_spec\n"
+        "from properties.reliability import _integer_case, prover_refutes\n"
+        "g = torch.Generator().manual_seed(1)\n"
+        "for it in range(30):\n"
+        "    for kind in KINDS:\n"
+        "        ip, _ = _integer_case(g)\n"
+        "        _, _, spec = mutate_spec(lsa_to_rnn(ip.lsa(), 'direct' if it % 2 else 'compressed'), kind, g, 1e-6)\n"
+        "        prover_refutes(spec, ip)\n"
+        "print('ok')\n")
+    env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    r = subprocess.run([sys.executable, str(script)], check=False, capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
+
+
+# -- leaf sums as atoms (exact, lazy method) ---------------------------------------------------------------
+def test_atoms_prove_regrouped_identities_and_never_hide_a_difference():
+    import numpy as np
+
+    from equivalence.symbolic.arrays import Variables
+    from equivalence.symbolic.engine import decide_identity
+
+    V = Variables().add("a", (20,)).add("b", (20,)).add("c", (20,))
+
+    def regrouped(arr):  # (sum_j a_j b_j) c_k  ==  sum_j a_j (b_j c_k): only the left side has an atom
+        a, b, c = arr["a"], arr["b"], arr["c"]
+        return [("y", np.array([(a @ b) * c[k] for k in range(20)], dtype=object),
+                 np.array([sum(a[j] * (b[j] * c[k]) for j in range(20)) for k in range(20)], dtype=object))]
+
+    r = decide_identity(regrouped, V, method="lazy")
+    assert r.holds and r.evidence["entries_expanded_fully"] == 20  # atoms disagree: decided by full expansion
+
+    def same_atoms(arr):  # both sides form the leaf sum a.b (in different orders): decided over atoms
+        a, b, c = arr["a"], arr["b"], arr["c"]
+        return [("y", np.array([(a @ b) * c[k] for k in range(20)], dtype=object),
+                 np.array([c[k] * sum(b[::-1] * a[::-1]) for k in range(20)], dtype=object))]
+
+    r = decide_identity(same_atoms, V, method="lazy")
+    assert r.holds and r.evidence["entries_decided_over_atoms"] == 20
+
+    def wrong(arr):  # one term counted twice inside the leaf sum: a different atom, then a non-zero difference
+        a, b, c = arr["a"], arr["b"], arr["c"]
+        return [("y", np.array([(a @ b) * c[k] for k in range(20)], dtype=object),
+                 np.array([c[k] * (a @ b + a[3] * b[3]) for k in range(20)], dtype=object))]
+
+    r = decide_identity(wrong, V, method="lazy")
+    assert not r.holds and len(r.failing) == 20 and r.witness
+
+
+def test_compressed_all_T_is_decided_over_atoms_exactly():
+    from equivalence.symbolic import run_target
+
+    (c,) = run_target("lsa-compressed", sets=[{"d": 8, "heads": 2}], tier="induction")
+    ev = c.evidence["per_set"][0]
+    assert c.status == "proved" and c.tier == "induction"  # exact, not Schwartz–Zippel
+    assert ev["entries_expanded_fully"] == 0 and ev["entries_decided_over_atoms"] == 104 and ev["atoms"] > 0
+
+
+@pytest.mark.slow
+def test_a_wrong_compressed_wiring_is_refuted_by_induction_at_a_lazy_size():
+    """At d = 8, H = 2 (436 generators) the all-T tier runs the lazy method with atoms first."""
+    import constructions
+    from constructions.registry import LSACompressed
+    from constructions.rnn import GatedLinearRNN
+    from equivalence.symbolic import run_target
+
+    class DoubleDiagonal(LSACompressed):  # store neuron s[0,0] (a diagonal pair) counted twice
+        def symbolic_weights(self, W_Q, W_K, W_V, W_O=None):
+            w = super().symbolic_weights(W_Q, W_K, W_V, W_O)
+            C = w.C.copy()
+            C[:, 0] = C[:, 0] * 2
+            return w._replace(C=C)
+
+        def construct(self, params):
+            r = super().construct(params)
+            C = r.C.detach().clone()
+            C[:, 0] *= 2
+            return GatedLinearRNN(r.A.detach(), r.B.detach(), r.lam.detach(), C, r.E.detach(), r.D.detach())
+
+    constructions.register("t-dd-lazy", replace=True)(DoubleDiagonal)
+    try:
+        (c,) = run_target("t-dd-lazy", sets=[{"d": 8, "heads": 2}], tier="induction", mode="symbolic")
+        ev = c.evidence["per_set"][0]
+        assert c.status == "refuted" and ev["obligation_failure"]["obligation"] == "readout", c.message
+        assert ev["entries_expanded_fully"] > 0  # the readout entries were expanded fully, and differ
+        check_counterexample_independently(c.counterexample)
+    finally:
+        constructions.unregister("t-dd-lazy")

@@ -1,8 +1,9 @@
 """Symbolic proofs (SymPy) that gated linear RNN constructions equal their references.
 
 Tiers (``docs/proofs.md``): fixed size by exact expansion (:mod:`.unrolled`), every length by induction
-on a state invariant (:mod:`.induction`), every size at index level (:mod:`.index`), Schwartz–Zippel at
-random exact points (:mod:`.engine`); impossibility certificates (:mod:`.impossibility`) and invariances
+on a state invariant (:mod:`.induction`), every size at index level (:mod:`.index`), Schwartz–Zippel over
+prime fields (:mod:`.modular`; object arrays at random integers otherwise, :mod:`.engine`); identities are
+decided over atoms first (:mod:`.atoms`); impossibility certificates (:mod:`.impossibility`) and invariances
 (:mod:`.invariance`). Claims and their IDs: :mod:`.catalogue`.
 """
 

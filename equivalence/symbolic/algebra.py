@@ -19,6 +19,15 @@ digits), so $\kappa(P)=0 \Rightarrow P=0$ whenever every exponent of $P$ is belo
 the tracked total-degree bound of $P$ is below $b$. :meth:`Context.require_injective` checks that
 bound before any "proved" is returned (the caller recomputes with a larger $b$ otherwise).
 ``method="multivariate"`` uses an ordinary $N$-generator ring (slow; used to cross-check).
+
+**No exception escapes the arithmetic** (:class:`Faults`). The construction code multiplies these values
+inside NumPy's object ``matmul``; NumPy 2.4's object matmul loop, when a product raises at the first term
+of an output entry other than the first, decrefs the *previous* (already stored) entry a second time, a
+use-after-free that later crashes the garbage collector (standalone reproducer in ``docs/proofs.md``).
+So a value that cannot be computed here (a non-integer constant in a $\mathbb Z$ ring, a SymPy function
+with no polynomial meaning) records the exception in its context's :class:`Faults` and returns a harmless
+placeholder; the engine re-raises the recorded exception as soon as the obligation function returns
+(:meth:`Faults.reraise`), before any placeholder is looked at.
 """
 
 import math
@@ -31,8 +40,10 @@ from sympy.polys.domains import QQ, ZZ
 from sympy.polys.rings import ring
 
 __all__ = [
+    "DEG_FAULTS",
     "Context",
     "Deg",
+    "Faults",
     "HasAtoms",
     "Lazy",
     "NeedsRationals",
@@ -51,6 +62,33 @@ class NeedsRationals(Exception):
 
 class HasAtoms(Exception):
     """A SymPy function application met a formal degree (no degree bound through uninterpreted functions)."""
+
+
+class Faults:
+    """The first exception met inside value arithmetic, re-raised by the engine after the obligation returns
+    (see the module docstring: exceptions must not propagate through NumPy's object ``matmul``)."""
+
+    __slots__ = ("exc",)
+
+    def __init__(self):
+        self.exc = None
+
+    def record(self, exc: Exception, placeholder):
+        if self.exc is None:
+            self.exc = exc
+        return placeholder
+
+    def clear(self) -> None:
+        self.exc = None
+
+    def reraise(self) -> None:
+        exc, self.exc = self.exc, None
+        if exc is not None:
+            raise exc
+
+
+#: faults of :class:`Deg` arithmetic (formal degrees carry no context)
+DEG_FAULTS = Faults()
 
 
 def _sympy_operand(o):
@@ -112,7 +150,16 @@ class Poly:
         self.p, self.deg, self.ctx = p, deg, ctx
 
     def _const(self, c):
-        return self.ctx.const(c)
+        try:
+            return self.ctx.const(c)
+        except (NeedsRationals, TypeError, ValueError) as e:  # deferred: see Faults
+            return self.ctx.faults.record(e, self.ctx.domain.one)
+
+    def _from_sympy(self, s):
+        try:
+            return self.ctx.from_sympy(s)
+        except HasAtoms as e:  # deferred: see Faults
+            return self.ctx.faults.record(e, self)
 
     def _sympy_(self):
         """As a SymPy object (e.g. the argument of ``ell(.)``) a value is a proxy symbol of its context."""
@@ -128,7 +175,7 @@ class Poly:
             return NotImplemented
         s = _sympy_operand(o)
         if s is not None:
-            o = s if isinstance(s, Fraction) else self.ctx.from_sympy(s)
+            o = s if isinstance(s, Fraction) else self._from_sympy(s)
             if type(o) is Poly:
                 return self + o
         if o == 0:
@@ -156,7 +203,7 @@ class Poly:
             return NotImplemented
         s = _sympy_operand(o)
         if s is not None:
-            o = s if isinstance(s, Fraction) else self.ctx.from_sympy(s)
+            o = s if isinstance(s, Fraction) else self._from_sympy(s)
             if type(o) is Poly:
                 return self * o
         if o == 0:
@@ -207,7 +254,7 @@ class Deg:
         if type(o) is Deg:
             return Deg(max(self.deg, o.deg), self.terms + o.terms)
         if type(o) is not int and isinstance(o, Basic) and not o.is_Rational:
-            raise HasAtoms("a SymPy function of the inputs has no formal degree")
+            return DEG_FAULTS.record(HasAtoms("a SymPy function of the inputs has no formal degree"), self)
         return self if o == 0 else Deg(self.deg, self.terms + 1)
 
     __radd__ = __add__
@@ -224,7 +271,7 @@ class Deg:
         if type(o) is Deg:
             return Deg(self.deg + o.deg, self.terms * o.terms)
         if type(o) is not int and isinstance(o, Basic) and not o.is_Rational:
-            raise HasAtoms("a SymPy function of the inputs has no formal degree")
+            return DEG_FAULTS.record(HasAtoms("a SymPy function of the inputs has no formal degree"), self)
         return 0 if o == 0 else self
 
     __rmul__ = __mul__
@@ -262,8 +309,11 @@ class Lazy:
         if isinstance(s, Fraction):
             return s
         if self.ctx is None:
-            raise HasAtoms("no context to turn a SymPy function value into a generator")
-        return self.ctx.from_sympy(s)
+            return DEG_FAULTS.record(HasAtoms("no context to turn a SymPy function value into a generator"), 1)
+        try:
+            return self.ctx.from_sympy(s)
+        except HasAtoms as e:  # deferred: see Faults
+            return self.ctx.faults.record(e, 1)
 
     def __add__(self, o):
         if type(o) is Lazy:
@@ -432,6 +482,7 @@ class Context:
         if len(set(names)) != len(names):
             raise ValueError("generator names must be distinct")
         self.names, self.method, self.domain, self.base_bits = list(names), method, domain, base_bits
+        self.faults = Faults()
         self.index = {n: i for i, n in enumerate(self.names)}
         if method == "sympy":  # plain SymPy symbols (hooks that build SymPy expressions, e.g. ell(.), exp(.))
             import sympy as sp

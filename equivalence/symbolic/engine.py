@@ -27,7 +27,7 @@ import sympy as sp
 from sympy.core.sympify import SympifyError
 from sympy.polys.domains import QQ, ZZ
 
-from .algebra import HasAtoms, NeedsRationals, degree_of, is_zero
+from .algebra import DEG_FAULTS, HasAtoms, NeedsRationals, degree_of, is_zero
 from .arrays import Variables, to_jsonable
 
 __all__ = [
@@ -169,43 +169,57 @@ def _decide_sympy(fn, variables: Variables) -> IdentityResult:
     return IdentityResult(not failing, failing, witness, ev)
 
 
-def _decide_lazy(fn, variables: Variables, max_terms: int | None = None) -> IdentityResult:
-    ctx = variables.context(method="lazy")
-    parts = fn(variables.symbolic(ctx))
-    if max_terms is not None:
-        memo: dict = {}
-        total, deg = 0, 0
-        for _, lhs, rhs in parts:
-            for _, u, v in _entries(lhs, rhs):
-                u, v = _native(ctx, u), _native(ctx, v)
-                total += _lazy_terms(u, memo) + _lazy_terms(v, memo)
-                deg = max(deg, degree_of(u), degree_of(v))
-        if total > max_terms:
-            raise TooLarge(total, deg)
+def _decide_lazy(fn, variables: Variables, max_terms: int | None = None, atoms: bool = True) -> IdentityResult:
+    """Lazy evaluation, then per entry: first over generators and atoms (:class:`~.algebra.AtomTable`: a zero
+    difference there proves the entry), else a full local expansion. ``max_terms`` bounds the terms of the
+    entries that need the full expansion (:class:`TooLarge` above it)."""
     from sympy.polys.rings import ring as _ring
 
     from .algebra import expand_pair
+    from .atoms import AtomTable, expand_pair_atoms
 
+    ctx = variables.context(method="lazy")
+    parts = fn(variables.symbolic(ctx))
+    ctx.faults.reraise()
+    entries = [(label, idx, _native(ctx, u), _native(ctx, v)) for label, lhs, rhs in parts
+               for idx, u, v in _entries(lhs, rhs)]
     for domain in (ZZ, QQ):
         R, _ = _ring("z", domain)
-        max_deg, terms, failing, witness = 0, 0, [], []
+        max_deg, terms, failing, witness, rest = 0, 0, [], [], []
+        table, by_atoms = AtomTable(), 0
         try:
-            for label, lhs, rhs in parts:
-                for idx, u, v in _entries(lhs, rhs):
-                    u, v = _native(ctx, u), _native(ctx, v)
-                    deg = max(degree_of(u), degree_of(v))
-                    max_deg = max(max_deg, deg)
-                    bits = max(1, deg.bit_length())  # 2**bits > deg: the local map is injective
-                    diff, order, n = expand_pair(u, v, R, domain, bits)
+            for label, idx, u, v in entries:
+                deg = max(degree_of(u), degree_of(v))
+                max_deg = max(max_deg, deg)
+                bits = max(1, deg.bit_length())  # 2**bits > deg: the local map is injective
+                if atoms:  # equal over generators and atoms => equal (AtomTable); else expand fully below
+                    diff, n = expand_pair_atoms(u, v, bits, table)
                     terms += n
-                    if diff:
-                        failing.append((label, idx))
-                        if not witness:
-                            witness = _decode_local(diff, order, bits, ctx.names)
+                    if not diff:
+                        by_atoms += 1
+                        continue
+                rest.append((label, idx, u, v, bits))
+            if max_terms is not None and rest:
+                memo: dict = {}
+                total = sum(_lazy_terms(u, memo) + _lazy_terms(v, memo) for _, _, u, v, _ in rest)
+                if total > max_terms:
+                    raise TooLarge(total, max_deg)
+            for label, idx, u, v, bits in rest:
+                diff, order, n = expand_pair(u, v, R, domain, bits)
+                terms += n
+                if diff:
+                    failing.append((label, idx))
+                    if not witness:
+                        witness = _decode_local(diff, order, bits, ctx.names)
         except NeedsRationals:
             continue
         ev = {"generators": len(variables), "terms": terms, "max_degree": max_deg,
               "ring": "kronecker (local, per entry)", "coefficients": str(domain)}
+        if atoms:
+            ev["ring"] = "kronecker (local, per entry; leaf sums as atoms first)"
+            ev["atoms"] = len(table.by_key)
+            ev["entries_decided_over_atoms"] = by_atoms
+            ev["entries_expanded_fully"] = len(rest)
         return IdentityResult(not failing, failing, witness, ev)
     raise RuntimeError("unreachable: QQ accepts every rational constant")
 
@@ -234,6 +248,7 @@ def decide_identity(fn, variables: Variables, *, method: str = "auto", max_terms
         ctx = variables.context(method=method, domain=domain, base_bits=bits)
         try:
             parts = fn(variables.symbolic(ctx))
+            ctx.faults.reraise()  # an exception met inside the arithmetic (deferred: see algebra.Faults)
         except NeedsRationals:
             if domain == QQ:
                 raise
@@ -272,8 +287,10 @@ class NotPolynomial(ValueError):
 def formal_size(fn, variables: Variables) -> tuple[int, int]:
     """``(degree bound, term-count bound)`` of all entries of ``fn`` (evaluated on formal degrees).
     Raises :class:`NotPolynomial` when the code applies SymPy functions to the values."""
+    DEG_FAULTS.clear()
     try:
         parts = fn(variables.formal())
+        DEG_FAULTS.reraise()
     except (SympifyError, HasAtoms, AttributeError, TypeError) as e:
         raise NotPolynomial(f"the obligation applies SymPy functions to its values ({e}); no degree bound") from None
     deg, terms = 0, 0

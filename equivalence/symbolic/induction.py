@@ -102,8 +102,11 @@ def lsa_invariant(method: str, with_W_O: bool) -> Invariant:
             layout=lambda z: direct_layout(z["heads"], z["d_k"], z["d_v"])[0],
         )
     if method == "compressed":
-        # readout associated as W_V (M (W_K^T q)) so that evaluating it costs O(d^2 (d_k + d_v)), not O(d^2 d_k d_v)
-        r = sp.Sum(LSA.W_K[eta, j, b] * LSA.q(eta, j, t), (j, 0, d_k - 1))  # (W_K^T q)_b
+        # readout associated as W_V (M ((W_K^T W_Q) x_t)): the head products P = W_O W_V and Q = W_K^T W_Q are
+        # the sums that the construction's wiring forms too (constructions.lsa.head_products), so the prover
+        # can keep them as atoms (engine: leaf sums) instead of expanding O(d_out d^4) terms
+        Qbc = sp.Sum(LSA.W_K[eta, j, b] * LSA.W_Q[eta, j, c], (j, 0, d_k - 1))  # (W_K^T W_Q)_{bc}
+        r = sp.Sum(Qbc * LSA.x[t, c], (c, 0, d - 1))  # (W_K^T q_t)_b
         head = sp.Sum(LSA.W_V[eta, i, a] * sp.Sum(M[a, b] * r, (b, 0, d - 1)), (a, 0, d - 1))
         M_new = sp.IndexedBase("M'")
         S_of = lambda Mx: sp.Sum(sp.Sum(LSA.W_V[eta, i, a] * Mx[a, b] * LSA.W_K[eta, j, b],
@@ -116,7 +119,9 @@ def lsa_invariant(method: str, with_W_O: bool) -> Invariant:
             memory={"M": (lambda z: (z["d"], z["d"]), True, (a, b))},
             roles={"s": Role((a, b), M[a, b]), "x": Role((c,), LSA.x[t, c])},
             update={"M": M[a, b] + LSA.x[t, a] * LSA.x[t, b]},
-            readout=_head_readout(with_W_O, head),
+            readout=(o, sp.Sum(sp.Sum(sp.Sum(LSA.W_O[o, eta * d_v + i] * LSA.W_V[eta, i, a], (i, 0, d_v - 1))
+                                      * sp.Sum(M[a, b] * r, (b, 0, d - 1)), (a, 0, d - 1)), (eta, 0, H - 1)))
+            if with_W_O else _head_readout(False, head),
             layout=lambda z: compressed_layout(z["d"], z["d_out"] or z["heads"] * z["d_v"])[0],
             lemmas=(("memory map: W_V M' W_K^T = W_V M W_K^T + v_t k_t^T for M' = M + x_t x_t^T", link),
                     ("readout = W_O concat((W_V M W_K^T) q_t), the LSA recurrent readout", readout_link)),

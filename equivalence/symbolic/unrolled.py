@@ -79,12 +79,55 @@ def unrolled(subject: Subject, T: int, *, method: str = "auto", seed: int = 0, m
     return Outcome("refuted", "unrolled", ev, cex, msg)
 
 
-def schwartz_zippel_tier(subject: Subject, T: int, *, trials: int = 3, bits: int = 64, seed: int = 0,
+#: the object-array counterexample search is run when neurons x gates is at most this (else the prime-field
+#: witness is reported: an integer point where the outputs differ mod p, hence as integers)
+OBJECT_SEARCH_LIMIT = 200_000
+
+
+def schwartz_zippel_tier(subject: Subject, T: int, *, trials: int = 6, bits: int = 64, seed: int = 0,
                          degree: int | None = None) -> Outcome:
+    """Schwartz–Zippel: over prime fields (:mod:`.modular`) when the subject is covered, else by exact
+    evaluation on object arrays at random integer points (:func:`~.engine.schwartz_zippel`, ``bits``)."""
+    from .modular import NotModular, TooLargeForMemory, modular_schwartz_zippel
+
+    try:
+        holds, ev, witness = modular_schwartz_zippel(subject, T, trials=trials, seed=seed)
+    except TooLargeForMemory as e:
+        return Outcome("skipped", "schwartz-zippel", {"T": T}, None,
+                       f"{subject.name}: the construction's weights do not fit in memory at these sizes ({e})")
+    except NotModular as e:
+        return _object_schwartz_zippel(subject, T, trials=min(trials, 3), bits=bits, seed=seed, degree=degree,
+                                       why=str(e))
+    ev = {**ev, "T": T, "generators": len(subject.variables(T))}
+    if holds:
+        return Outcome("proved", "schwartz-zippel", ev)
+    t_first = witness["t"]
+    n_params = len(subject.variables(T)) - T * subject.d
+    start = witness["values"][:n_params + t_first * subject.d]
+    msg = (f"{subject.name}: RNN and reference differ mod p={witness['p']} at a random point (T={T}, first at "
+           f"t={t_first}, output {witness['o']}), hence differ as integers there")
+    size = subject.sizes
+    n_est = max(size.get("heads", 1) * (size.get("d_k") or size["d"]) * ((size.get("d_v") or size["d"]) + 1),
+                size["d"] * (size["d"] + 3) // 2)  # neurons of the direct / compressed construction
+    if n_est * n_est <= OBJECT_SEARCH_LIMIT:
+        cex = refutation(subject, t_first, seed=seed, start=start)
+        if cex is not None:
+            cex["prime_field_witness"] = {k: v for k, v in witness.items() if k != "values"}
+            return Outcome("refuted", "schwartz-zippel", ev, cex, msg)
+    cex = {"construction": subject.name, "sizes": {**{k: v for k, v in size.items() if v is not None}, "T": t_first},
+           "t": t_first, "output_index": witness["o"], "point_integers": start,
+           "prime_field_witness": {k: v for k, v in witness.items() if k != "values"},
+           "checked": "evaluated on Z/p through the construction's wiring and constructions.rnn's stage functions; "
+                      "the integer point (residues in [0, p)) differs mod p, hence over the integers"}
+    return Outcome("refuted", "schwartz-zippel", ev, cex, msg)
+
+
+def _object_schwartz_zippel(subject: Subject, T: int, *, trials: int, bits: int, seed: int, degree: int | None,
+                            why: str) -> Outcome:
     variables = subject.variables(T)
     fn = outputs_fn(subject)
     holds, ev, values = schwartz_zippel(fn, variables, trials=trials, bits=bits, seed=seed, degree=degree)
-    ev = {**ev, "T": T, "generators": len(variables)}
+    ev = {**ev, "T": T, "generators": len(variables), "method": f"exact evaluation on object arrays ({why})"}
     if holds:
         return Outcome("proved", "schwartz-zippel", ev)
     # the first time step where the random point differs, then a counterexample of that length

@@ -64,6 +64,7 @@ def _hook_check(variant, subject: Subject, sizes: dict, seed: int, T: int) -> Ou
     """In symbolic mode, check construct() against the hook; a mismatch decides the claim."""
     if subject.mode != "symbolic" or variant.status == "impossible":
         return None  # negative controls: the hooks describe the tried construction on the given q, k
+    sizes = hook_check_sizes(sizes)
     chk = construct_matches_hook(variant, sizes, seed)
     if chk["matches"] is not False:
         return None
@@ -78,6 +79,23 @@ def _hook_check(variant, subject: Subject, sizes: dict, seed: int, T: int) -> Ou
                        msg + "; the exact tier on construct() refutes: " + ex.message)
     return Outcome("error", "unrolled", {"hook_check": chk}, None,
                    msg + f"; the exact tier on construct() says {ex.status}: the hook is inconsistent")
+
+
+#: construct() is compared with the hook on dense weights; above this many neurons x gates (e.g. the direct
+#: construction at d = d_k = d_v = 128: 2.7e8 entries per gating matrix) it is compared at capped sizes (d <= 16)
+HOOK_CHECK_LIMIT = 1_000_000
+
+
+def hook_check_sizes(sizes: dict) -> dict:
+    """``sizes``, or (when the dense weights would be too large) the same sizes with d, d_k, d_v, d_out capped
+    at 16: where :func:`_hook_check` compares construct() with the symbolic_weights hook."""
+    z = {k: v for k, v in sizes.items() if k != "T"}
+    d_, dk, dv = z["d"], z.get("d_k") or z["d"], z.get("d_v") or z["d"]
+    n = max(z.get("heads", 1) * dk * (dv + 1), d_ * (d_ + 3) // 2)
+    d_out = z.get("d_out") or z.get("heads", 1) * dv
+    if max(n * n, d_out * d_ ** 3) <= HOOK_CHECK_LIMIT:  # gating matrices; the compressed T tensor
+        return z
+    return {k: (min(v, 16) if k in ("d", "d_k", "d_v", "d_out") and v else v) for k, v in z.items()}
 
 
 def _decide(exact, probabilistic, tier: str):
@@ -127,6 +145,9 @@ def _unrolled_run(variant, sets, opts, *, sz_claim: bool) -> Run:
                 o = _decide(lambda lim, s=subj, T=T: unrolled(s, T, seed=opts["seed"], max_terms=lim),
                             lambda deg, s=subj, T=T: schwartz_zippel_tier(s, T, seed=opts["seed"], degree=deg),
                             "schwartz-zippel" if sz_claim else opts["tier"])
+                checked_at = hook_check_sizes(sizes)
+                if subj.mode == "symbolic" and checked_at != {k: v for k, v in sizes.items() if k != "T"}:
+                    o.evidence["hook_check_sizes"] = checked_at  # construct() vs hook: dense weights too large
         except (Unavailable, NotPolynomial) as e:
             o = Outcome("skipped", "schwartz-zippel" if sz_claim else "unrolled", {}, None, str(e))
         outcomes.append(o)
