@@ -44,6 +44,7 @@ from .rnn import GatedLinearRNN
 
 __all__ = [
     "permute_neurons",
+    "PermutedDecay",
     "permute_gates",
     "rescale_input_branch",
     "rescale_neuron",
@@ -62,9 +63,10 @@ KEY_DECIMALS = 10
 def _rebuild(rnn: GatedLinearRNN, **changes) -> GatedLinearRNN:
     w = rnn.weights()._asdict()
     w = {k: (v.detach().clone() if isinstance(v, Tensor) else v) for k, v in w.items()}
+    decay = changes.pop("decay", rnn.decay)
     w.update(changes)
     kw = {"upstream": rnn.upstream} if getattr(rnn, "upstream", None) is not None else {}
-    return GatedLinearRNN(w["A"], w["B"], w["lam"], w["C"], w["E"], w["D"], decay=rnn.decay,
+    return GatedLinearRNN(w["A"], w["B"], w["lam"], w["C"], w["E"], w["D"], decay=decay,
                           real_output=rnn.real_output, **kw)
 
 
@@ -75,12 +77,39 @@ def _check_perm(perm: Tensor, n: int, what: str) -> Tensor:
     return perm
 
 
+class PermutedDecay:
+    """An input-dependent decay whose neurons are reordered: ``PermutedDecay(decay, perm)(x) = decay(x)[..., perm]``.
+
+    The fallback of :func:`permute_neurons` for decay callables without a ``permuted(perm)`` method (such as
+    :class:`~constructions.variants.InputDependentDecay` has)."""
+
+    def __init__(self, decay, perm: Int[Tensor, " n"]):
+        self.decay, self.perm = decay, perm
+
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.decay(x)[..., self.perm.to(x.device)]
+
+    def permuted(self, perm: Int[Tensor, " n"]) -> "PermutedDecay":
+        return PermutedDecay(self.decay, self.perm[perm.to(self.perm.device)])
+
+    def __repr__(self) -> str:
+        return f"PermutedDecay({self.decay!r}, perm={self.perm.tolist()})"
+
+
 def permute_neurons(rnn: GatedLinearRNN, perm: Int[Tensor, " n"]) -> GatedLinearRNN:
-    """Reorder the recurrent neurons: new neuron ``k`` is old neuron ``perm[k]``."""
+    r"""Reorder the recurrent neurons: new neuron ``k`` is old neuron ``perm[k]``.
+
+    The decay is reordered with the neurons: a constant $\lambda$ by indexing, an input-dependent decay
+    (extension E1) through its ``permuted(perm)`` method when it has one, else by wrapping it
+    (:class:`PermutedDecay`) so that $\lambda_t$ of new neuron ``k`` is old neuron ``perm[k]``'s."""
     p = _check_perm(perm, rnn.num_neurons, "neuron").to(rnn.A.device)
     A, B, lam, C, E, D = (w.detach() if w is not None else None for w in rnn.weights())
+    changes = {}
+    if lam is None:
+        permuted = getattr(rnn.decay, "permuted", None)
+        changes["decay"] = permuted(p) if callable(permuted) else PermutedDecay(rnn.decay, p)
     return _rebuild(rnn, A=A[p].clone(), B=B[p].clone(), lam=None if lam is None else lam[p].clone(),
-                    C=C[:, p].clone(), E=E[:, p].clone())
+                    C=C[:, p].clone(), E=E[:, p].clone(), **changes)
 
 
 def permute_gates(rnn: GatedLinearRNN, perm: Int[Tensor, " m"]) -> GatedLinearRNN:

@@ -17,6 +17,13 @@ def test_verify_writes_report(tmp_path):
         assert (tmp_path / "rep" / f).is_file()
     cert = json.loads((tmp_path / "rep" / "certificate.json").read_text())
     assert cert["all_ok"] and cert["claims"]
+    md = (tmp_path / "rep" / "report.md").read_text()
+    learned = md.split("## Learned", 1)[1]
+    assert "empirically supported" in learned and "| PROVED" not in learned.upper()
+    assert cert["artifacts"], "the training figures and JSON are listed with their digests"
+    for a in cert["artifacts"]:
+        name = a["name"] if isinstance(a, dict) else a
+        assert (tmp_path / "rep" / name).is_file()
 
 
 def test_help_explains_flags():

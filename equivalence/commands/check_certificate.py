@@ -1,6 +1,7 @@
 """``check-certificate``: validate a ``certificate.json`` and re-run every claim it records.
 
 Steps: parse (a truncated file is reported as such), schema, integrity digests (naming each edited claim),
+the sha256 of every file listed in ``artifacts`` (figures, results, checkpoints next to the certificate),
 then every claim is re-run from its ``rerun`` field and compared with what the certificate says
 (symbolic claims: every field but ``seconds``; numeric and learned claims: status, statement, sizes, kind,
 tier, construction).
@@ -100,7 +101,7 @@ def _imports_of(cert: dict) -> list[str]:
 def check_certificate(path: Path, *, claims: list[str] | None = None, rerun: bool = True,
                       imports: tuple = (), echo=print) -> bool:
     """Check ``path``; print a line per finding through ``echo``; return whether the certificate holds."""
-    from ..report.integrity import claim_digest, content_digest, validate
+    from ..report.integrity import check_artifacts, claim_digest, content_digest, validate
     from .verify import _import_user
 
     path = Path(path)
@@ -134,6 +135,9 @@ def check_certificate(path: Path, *, claims: list[str] | None = None, rerun: boo
     if ok and content_digest(cert) != cert["integrity"]["content"]:
         echo("EDITED: the certificate's content digest does not match: fields outside the claims (command, "
              "provenance, all_ok, ...) were changed after it was written")
+        ok = False
+    for problem in check_artifacts(cert, path.parent):  # figures, results, checkpoints next to the certificate
+        echo(problem)
         ok = False
     if not rerun:
         echo(("OK" if ok else "FAILED") + f": schema and digests of {len(by_id)} claims checked (no re-run)")

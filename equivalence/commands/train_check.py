@@ -1,12 +1,15 @@
 """``train-check``: do trained networks discover the construction? (Zucchet et al. 2023, Experiments 1 and 2)
 
 ``python -m equivalence train-check teacher-student|icl-regression [--quick] [--device] [--seed] [--out]``
-trains the students, writes ``train-<experiment>.json``, the figures (PNG) and a checkpoint
+trains the students, writes ``train-<experiment>.json``, the figures (PNG and SVG) and a checkpoint
 (``train-<experiment>.pt``, state dicts; load with ``torch.load(..., weights_only=True)``) into ``--out``, prints
-the targets table and exits 0 when every target holds, 1 otherwise (2 for bad arguments).
+the targets table and exits 0 when every target holds, 1 otherwise (2 for bad arguments). With
+``SOURCE_DATE_EPOCH`` set, run times are written as 0 (``"timings": "omitted"``) so that the same run gives
+byte-identical files.
 """
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -64,6 +67,10 @@ def run_experiment(experiment: str, mode: str, *, seed: int = 0, device: str = "
         plot, stem = plots.plot_icl_regression, "train-icl-regression"
     res["mode"] = mode
     res["seconds"] = round(time.perf_counter() - t0, 1)
+    if os.environ.get("SOURCE_DATE_EPOCH") is not None:  # reproducible bytes: no run times (as in the report)
+        res["seconds"] = 0.0
+        res["training"]["seconds"] = 0.0
+        res["timings"] = "omitted"
     res["torch_threads"] = torch.get_num_threads()
     res["all_targets_met"] = all(t["met"] for t in res["targets"].values() if isinstance(t, dict))
     if out is not None:

@@ -5,12 +5,19 @@ claim's canonical JSON and of the whole certificate without the ``integrity`` fi
 ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)``. The
 digests detect an edit (and name the edited claim); they are not a signature — someone can recompute
 them, which is why ``check-certificate`` also *re-runs* every claim and compares.
+
+Files written next to the certificate (the training checks' figures, JSON results and checkpoints) are
+listed in the optional top-level ``artifacts = {file name: sha256 of its bytes}`` (covered by the content
+digest); :func:`check_artifacts` recomputes them, so a replaced or edited figure is detected.
 """
 
 import hashlib
 import json
+import re
+from pathlib import Path
 
-__all__ = ["SCHEMA", "canonical", "claim_digest", "content_digest", "integrity", "sha256", "validate"]
+__all__ = ["SCHEMA", "artifact_digests", "canonical", "check_artifacts", "claim_digest", "content_digest",
+           "file_sha256", "integrity", "is_plain_name", "sha256", "validate"]
 
 SCHEMA = "attention-rnn-equivalence/certificate/v1"
 STATUSES = ("proved", "refuted", "passed", "failed", "empirical", "not-supported", "expected-failure",
@@ -21,6 +28,10 @@ _CLAIM_FIELDS = {"id": str, "title": str, "statement": str, "kind": str, "status
                  "evidence": dict, "counterexample": (dict, type(None)), "rerun": dict, "message": str}
 _TOP_FIELDS = {"schema": str, "paper": dict, "command": str, "provenance": dict, "all_ok": bool, "claims": list,
                "timings": str, "integrity": dict}
+#: top-level fields a certificate may omit (certificates without artifacts, e.g. from ``prove``)
+_OPTIONAL_TOP_FIELDS = {"artifacts": dict}
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 
 def canonical(obj) -> str:
@@ -43,6 +54,52 @@ def integrity(cert: dict) -> dict:
     return {"claims": {c["id"]: claim_digest(c) for c in cert["claims"]}, "content": content_digest(cert)}
 
 
+def is_plain_name(name: object) -> bool:
+    """A file name inside the report folder: letters, digits, ``_ . -``, no path separator, not hidden."""
+    return isinstance(name, str) and bool(_PLAIN_NAME.fullmatch(name)) and ".." not in name
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def artifact_digests(folder: Path, names) -> dict[str, str]:
+    """``{name: sha256}`` of the files ``names`` in ``folder`` (sorted by name). ``ValueError`` for a name that
+    is not a plain file name or a file that does not exist: a report must never list what is not there."""
+    folder = Path(folder)
+    out = {}
+    for name in sorted(set(names)):
+        if not is_plain_name(name):
+            raise ValueError(f"artifact {name!r} must be a plain file name inside the report folder")
+        path = folder / name
+        if not path.is_file():
+            raise ValueError(f"artifact {name!r} is listed by a claim but {path} does not exist")
+        out[name] = file_sha256(path)
+    return out
+
+
+def check_artifacts(cert: dict, folder: Path) -> list[str]:
+    """Findings (empty: all good) for the files listed in ``cert["artifacts"]``, looked up in ``folder`` (the
+    certificate's folder): each must exist and have the recorded sha256."""
+    folder = Path(folder)
+    problems = []
+    for name, digest in sorted((cert.get("artifacts") or {}).items()):
+        if not is_plain_name(name):
+            problems.append(f"INVALID: artifact {name!r} is not a plain file name in the certificate's folder")
+            continue
+        path = folder / name
+        if not path.is_file():
+            problems.append(f"MISSING: artifact {name} listed in the certificate is not in {folder}")
+        elif file_sha256(path) != digest:
+            problems.append(f"EDITED: artifact {name} does not match its sha256 in the certificate: the file was "
+                            "changed or replaced after the report was written")
+    return problems
+
+
 def _type_name(t) -> str:
     return " or ".join(x.__name__ for x in t) if isinstance(t, tuple) else t.__name__
 
@@ -57,9 +114,17 @@ def validate(cert: object) -> list[str]:
             errors.append(f"missing top-level field {k!r}")
         elif not isinstance(cert[k], t):
             errors.append(f"top-level field {k!r} must be {_type_name(t)}; got {type(cert[k]).__name__}")
+    for k, t in _OPTIONAL_TOP_FIELDS.items():
+        if k in cert and not isinstance(cert[k], t):
+            errors.append(f"top-level field {k!r} must be {_type_name(t)}; got {type(cert[k]).__name__}")
     for k in cert:
-        if k not in _TOP_FIELDS:
+        if k not in _TOP_FIELDS and k not in _OPTIONAL_TOP_FIELDS:
             errors.append(f"unknown top-level field {k!r}")
+    for name, digest in (cert.get("artifacts") or {}).items() if isinstance(cert.get("artifacts"), dict) else ():
+        if not is_plain_name(name):
+            errors.append(f"artifact {name!r} must be a plain file name (no folder, not hidden)")
+        if not (isinstance(digest, str) and _HEX64.fullmatch(digest)):
+            errors.append(f"artifact {name!r}: digest must be 64 lowercase hex digits (sha256); got {digest!r}")
     if errors:
         return errors
     if cert["schema"] != SCHEMA:

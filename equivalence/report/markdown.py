@@ -3,11 +3,13 @@
 import json
 
 from .bibtex import PAPER_BIBTEX, report_bibtex
+from .learned import LEARNED_INTRO, STATUS_WORDS, format_cell, groups, href, is_learned
 
 __all__ = ["HIDDEN_EVIDENCE", "format_evidence", "format_sizes", "render_markdown", "summary_counts"]
 
-#: evidence keys rendered elsewhere (MathML goes into the HTML math block)
-HIDDEN_EVIDENCE = ("mathml",)
+#: evidence keys rendered elsewhere (MathML goes into the HTML math block; a learned claim's tables and figure
+#: captions are rendered as tables and figures in the Learned section)
+HIDDEN_EVIDENCE = ("mathml", "tables", "figure_captions")
 
 
 def summary_counts(cert: dict) -> str:
@@ -40,6 +42,50 @@ def _time(cert: dict, c: dict) -> str:
     return "—" if cert.get("timings") == "omitted" else f"{c['seconds']:.2f} s"
 
 
+def _md_text(s: str) -> str:
+    """Text safe inside a Markdown table cell, link text or emphasis."""
+    return str(s).replace("\\", "\\\\").replace("|", "\\|").replace("[", "\\[").replace("]", "\\]").replace(
+        "*", "\\*").replace("\n", " ")
+
+
+def _table(t: dict) -> list[str]:
+    cols = [_md_text(c) for c in t.get("columns", [])]
+    if not cols:
+        return []
+    out = [f"*{_md_text(t.get('title', ''))}*", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in t.get("rows", []):
+        cells = [_md_text(format_cell(v)) for v in row] + [""] * (len(cols) - len(row))
+        out.append("| " + " | ".join(cells[:len(cols)]) + " |")
+    return out + [""]
+
+
+def _claim(c: dict, level: str, status: str) -> list[str]:
+    """One claim: heading, status, statement, LaTeX, tables (learned claims), sizes, evidence, re-run."""
+    lines = [f"{level} `{c['id']}` — {c['title']}", "",
+             f"**Status:** {status} · kind {c['kind']} · tier {c['tier']}", "", c["statement"], ""]
+    if c["latex"]:
+        lines += ["$$", c["latex"], "$$", ""]
+    for t in c["evidence"].get("tables", []) if isinstance(c["evidence"].get("tables"), list) else []:
+        if isinstance(t, dict):
+            lines += _table(t)
+    if c["sizes"]:
+        lines.append(f"Sizes: {format_sizes(c['sizes'])}  ")
+    ev = format_evidence(c["evidence"])
+    if ev:
+        lines.append(f"Evidence: {ev}  ")
+    if c["statement_digest"]:
+        lines.append(f"Statement digest (sha256 of the SymPy srepr): `{c['statement_digest']}`  ")
+    if c["rerun"]:
+        lines.append(f"Re-run: `{json.dumps(c['rerun'], sort_keys=True)}`  ")
+    if c["message"]:
+        lines += ["", f"> {c['message']}"]
+    if c["counterexample"]:
+        lines += ["", "<details><summary>Counterexample (exact values)</summary>", "", "```json",
+                  json.dumps(c["counterexample"], indent=1, sort_keys=True), "```", "", "</details>"]
+    lines.append("")
+    return lines
+
+
 def render_markdown(cert: dict) -> str:
     from .write import STATUS_MARK
 
@@ -63,28 +109,23 @@ def render_markdown(cert: dict) -> str:
     for c in cert["claims"]:
         lines.append(f"| `{c['id']}` | {STATUS_MARK.get(c['status'], c['status'])} | {c['kind']} | "
                      f"{c['construction']} | {c['tier']} | {_time(cert, c)} |")
-    lines += ["", "## Claims", ""]
-    for c in cert["claims"]:
-        lines += [f"### `{c['id']}` — {c['title']}", "",
-                  f"**Status:** {STATUS_MARK.get(c['status'], c['status'])} · kind {c['kind']} · tier {c['tier']}", "",
-                  c["statement"], ""]
-        if c["latex"]:
-            lines += ["$$", c["latex"], "$$", ""]
-        if c["sizes"]:
-            lines.append(f"Sizes: {format_sizes(c['sizes'])}  ")
-        ev = format_evidence(c["evidence"])
-        if ev:
-            lines.append(f"Evidence: {ev}  ")
-        if c["statement_digest"]:
-            lines.append(f"Statement digest (sha256 of the SymPy srepr): `{c['statement_digest']}`  ")
-        if c["rerun"]:
-            lines.append(f"Re-run: `{json.dumps(c['rerun'], sort_keys=True)}`  ")
-        if c["message"]:
-            lines += ["", f"> {c['message']}"]
-        if c["counterexample"]:
-            lines += ["", "<details><summary>Counterexample (exact values)</summary>", "", "```json",
-                      json.dumps(c["counterexample"], indent=1, sort_keys=True), "```", "", "</details>"]
-        lines.append("")
+    others = [c for c in cert["claims"] if not is_learned(c)]
+    if others:
+        lines += ["", "## Claims", ""]
+    for c in others:
+        lines += _claim(c, "###", STATUS_MARK.get(c["status"], c["status"]))
+    learned = groups(cert)
+    if learned:
+        lines += ["", "## Learned: empirical evidence from training (not proofs)", "", LEARNED_INTRO, ""]
+    for g in learned:
+        lines += [f"### {g['title']}", ""]
+        for c in g["claims"]:
+            lines += _claim(c, "####", STATUS_WORDS.get(c["status"], STATUS_MARK.get(c["status"], c["status"])))
+        if g["figures"]:
+            lines += ["#### Figures", ""]
+        for png, svg, caption in g["figures"]:
+            lines += [f"![{_md_text(caption)}]({href(png)})", "",
+                      f"*{_md_text(caption)}* (`{png}`" + (f", [SVG]({href(svg)})" if svg else "") + ")", ""]
     lines += ["## How to cite", "", "This report:", "", "```bibtex", report_bibtex(cert), "```", "",
               "The paper:", "", "```bibtex", PAPER_BIBTEX, "```", "",
               "## Provenance", "", "```json", json.dumps(p, indent=2, sort_keys=True), "```", ""]

@@ -8,6 +8,13 @@ run leaves the previous report intact and never a half-written one.
 ``seconds`` is written as ``0.0`` with ``"timings": "omitted"`` (run times vary from run to run); without
 it, timings are recorded (``"timings": "recorded"``). The recorded command omits ``--out`` and
 ``--no-progress``, which do not change any result. JSON is written with sorted keys.
+
+**Artifacts.** Files a claim names in its evidence (``figures``: a list, ``results`` and ``checkpoint``: one
+file name each — the training checks write them into the report folder before the report is written)
+are listed with their sha256 in the certificate's ``artifacts`` (``integrity.check_artifacts`` verifies them).
+
+**Permissions.** Files are created ``0666 & ~umask`` (``0644`` under the usual umask 022), like any file a
+program opens for writing, not ``mkstemp``'s private ``0600``: reports are meant to be read and served.
 """
 
 import json
@@ -18,12 +25,14 @@ import tempfile
 from pathlib import Path
 
 from ..claims import ClaimResult
-from .integrity import SCHEMA, integrity
+from .integrity import SCHEMA, artifact_digests, integrity
 
 __all__ = [
+    "ARTIFACT_KEYS",
     "STATUS_MARK",
     "atomic_write",
     "certificate",
+    "claim_artifacts",
     "dumps",
     "normalise_command",
     "render_html",
@@ -37,6 +46,23 @@ STATUS_MARK = {"proved": "PROVED", "passed": "PASSED", "empirical": "EMPIRICAL",
 PAPER = {"title": "Gated recurrent neural networks discover attention",
          "authors": "Zucchet, Kobayashi, Akram, von Oswald, Larcher, Steger, Sacramento",
          "arxiv": "2309.01775"}
+
+
+#: evidence keys whose values name files in the report folder (a list of names or one name)
+ARTIFACT_KEYS = ("figures", "results", "checkpoint")
+
+
+def claim_artifacts(claims) -> list[str]:
+    """File names the claims' evidence points to (``ARTIFACT_KEYS``), in first-seen order, without repeats."""
+    names: list[str] = []
+    for c in claims:
+        ev = c.evidence if isinstance(c, ClaimResult) else c.get("evidence", {})
+        for key in ARTIFACT_KEYS:
+            v = ev.get(key)
+            for name in (v if isinstance(v, list) else [v] if isinstance(v, str) else []):
+                if name not in names:
+                    names.append(name)
+    return names
 
 
 def _umask() -> int:
@@ -87,7 +113,9 @@ def dumps(cert: dict) -> str:
     return json.dumps(cert, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def certificate(claims: list[ClaimResult], provenance: dict, command: str) -> dict:
+def certificate(claims: list[ClaimResult], provenance: dict, command: str, artifacts: dict | None = None) -> dict:
+    """The certificate of ``claims`` (see the module docstring); ``artifacts``: ``{file name: sha256}`` of the
+    files next to it (omitted when empty)."""
     reproducible = os.environ.get("SOURCE_DATE_EPOCH") is not None
     dicts = []
     for c in sorted(claims, key=lambda c: c.id):
@@ -108,19 +136,24 @@ def certificate(claims: list[ClaimResult], provenance: dict, command: str) -> di
         "timings": "omitted" if reproducible else "recorded",
         "claims": dicts,
     }
+    if artifacts:
+        cert["artifacts"] = dict(sorted(artifacts.items()))
     cert["integrity"] = integrity(cert)
     return cert
 
 
 def write_report(claims: list[ClaimResult], out: Path, *, provenance: dict, command: str) -> dict:
-    """Write ``certificate.json``, ``report.md`` and ``report.html`` into ``out`` atomically; return the certificate."""
+    """Write ``certificate.json``, ``report.md`` and ``report.html`` into ``out`` atomically; return the certificate.
+
+    Files the claims name (figures, results, checkpoints: :func:`claim_artifacts`) must already be in ``out``;
+    their sha256 go into the certificate's ``artifacts`` (``ValueError`` if one is missing)."""
     from .html import render_html
     from .markdown import render_markdown
 
-    cert = certificate(claims, provenance, command)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder; expected a folder for the three report files")
+    cert = certificate(claims, provenance, command, artifacts=artifact_digests(out, claim_artifacts(claims)))
     texts = {"certificate.json": dumps(cert), "report.md": render_markdown(cert), "report.html": render_html(cert)}
     for name, text in texts.items():
         atomic_write(out / name, text)

@@ -1,4 +1,4 @@
-"""Writing and reading the training checks' artifacts: JSON results, PNG plots, checkpoints.
+"""Writing and reading the training checks' artifacts: JSON results, PNG/SVG plots, checkpoints.
 
 Every file is written atomically (:func:`equivalence.report.write.atomic_write`: a temporary file in the
 target folder, then ``os.replace``), so an interrupted run never leaves a half-written file. Checkpoints are
@@ -15,7 +15,8 @@ import torch
 
 from ..report.write import atomic_write
 
-__all__ = ["write_json", "write_figure", "save_checkpoint", "load_checkpoint", "jsonable"]
+__all__ = ["write_json", "write_figure", "render_figure", "SVG_HASHSALT", "save_checkpoint", "load_checkpoint",
+           "jsonable"]
 
 
 def jsonable(obj):
@@ -40,15 +41,39 @@ def write_json(path: Path, data: dict) -> Path:
     return path
 
 
-def write_figure(path: Path, fig) -> Path:
-    """Render a matplotlib figure to PNG (Agg, fixed metadata: byte-stable) and write it atomically."""
+#: SVG element ids are hashes salted with this (matplotlib's default salt is random: different bytes every run)
+SVG_HASHSALT = "attention-rnn-equivalence"
+
+
+def render_figure(fig, fmt: str) -> bytes:
+    """The bytes of ``fig`` as ``"png"`` or ``"svg"``, byte-stable: no software or date metadata and a fixed
+    SVG hash salt, so the same figure gives the same bytes on every run (and reports stay byte-identical
+    under ``SOURCE_DATE_EPOCH``)."""
+    import matplotlib
+
+    if fmt not in ("png", "svg"):
+        raise ValueError(f"figure format must be 'png' or 'svg'; got {fmt!r}")
+    meta = {"Software": None} if fmt == "png" else {"Date": None}
+    buf = io.BytesIO()
+    with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "path"}):
+        fig.savefig(buf, format=fmt, dpi=110, bbox_inches="tight", metadata=meta)
+    return buf.getvalue()
+
+
+def write_figure(path: Path, fig, formats: tuple[str, ...] = ("png", "svg")) -> Path:
+    """Render a matplotlib figure (Agg) to ``path`` (a ``.png`` name) and, by default, the same stem ``.svg``,
+    each byte-stable (:func:`render_figure`) and written atomically; close the figure; return the PNG path."""
     import matplotlib.pyplot as plt
 
     path = Path(path)
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    atomic_write(path, buf.getvalue())
+    if path.suffix != ".png":
+        raise ValueError(f"figure path must end in .png (the SVG gets the same stem); got {path}")
+    try:
+        blobs = {fmt: render_figure(fig, fmt) for fmt in formats}
+    finally:
+        plt.close(fig)
+    for fmt, data in blobs.items():
+        atomic_write(path.with_suffix("." + fmt), data)
     return path
 
 

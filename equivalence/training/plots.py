@@ -1,5 +1,7 @@
 """Figures of the training checks, drawn from the results dictionaries only (so they can be redrawn from
-the JSON files) with matplotlib's Agg backend and written atomically as PNG.
+the JSON files) with matplotlib's Agg backend and written atomically as PNG and SVG, with byte-stable
+output (no software/date metadata, a fixed SVG hash salt: :func:`~equivalence.training.artifacts.write_figure`).
+Each ``plot_*`` function returns the file names, each PNG followed by its SVG.
 
 Teacher–student (Zucchet et al. 2023, Experiment 1): loss vs hidden size, λ histogram, pruning and length
 generalisation, recovered attention tensor vs the teacher's, block structure of the canonicalised student,
@@ -17,12 +19,29 @@ import numpy as np
 
 from .artifacts import write_figure
 
-__all__ = ["TS_FIGURES", "ICL_FIGURES", "plot_teacher_student", "plot_icl_regression", "replot"]
+__all__ = ["TS_FIGURES", "ICL_FIGURES", "FIGURE_CAPTIONS", "plot_teacher_student", "plot_icl_regression", "replot",
+           "with_svg"]
 
 TS_FIGURES = ("ts_loss_vs_hidden_size.png", "ts_lambda_histogram.png", "ts_pruning_and_length.png",
               "ts_recovered_attention.png", "ts_gating_structure.png", "ts_training_curves.png")
 ICL_FIGURES = ("icl_test_loss.png", "icl_alignment_with_gd.png", "icl_ood_scaling.png",
                "icl_recovered_structure.png", "icl_training_curves.png")
+
+#: one-line captions (the report's Learned section and the docs use them)
+FIGURE_CAPTIONS = {
+    "ts_loss_vs_hidden_size.png": "Normalised test loss vs hidden size n (every seed; best seed joined), with the "
+                                  "construction counts d(d+1)/2+d and d_k(d_v+1)",
+    "ts_lambda_histogram.png": "Learned λ of the reference size: collapse to 0 and 1 (bottom: distance to {0, 1})",
+    "ts_pruning_and_length.png": "Loss after pruning the neurons with λ away from {0, 1}, and on 4× longer sequences",
+    "ts_recovered_attention.png": "Cubic coefficient tensor read from the pruned student vs the teacher's attention tensor",
+    "ts_gating_structure.png": "Weights of the canonicalised pruned student: memory (λ=1) neurons first, then queries",
+    "ts_training_curves.png": "Training loss of every student",
+    "icl_test_loss.png": "Test MSE of every model vs one GD step (η by line search) and the zero predictor",
+    "icl_alignment_with_gd.png": "Prediction distance to one GD step, and cosine of ∂ŷ/∂x_test with GD's",
+    "icl_ood_scaling.png": "Out of distribution: inputs or task weights scaled by α, MSE relative to GD's",
+    "icl_recovered_structure.png": "Coefficient of y_i x_i,a x_test,c in ŷ: η/N·I for one GD step",
+    "icl_training_curves.png": "Training loss of every model",
+}
 
 _KIND_STYLE = {"clamp": ("C0", "o"), "sigmoid": ("C1", "s"), "lru": ("C2", "^")}
 
@@ -48,6 +67,9 @@ def plot_teacher_student(res: dict, out: Path) -> list[str]:
     for cell, ls in (("lstm", "--"), ("gru", ":")):
         if res.get(cell):
             ax.axhline(_floor(min(res[cell]["final_loss"])), color="gray", ls=ls, label=f"{cell.upper()} student")
+    well = res.get("targets", {}).get("loss_well_below", {}).get("sizes") or []
+    if well:  # the sizes held to ">= 1e-2 well below the construction's size" (n <= N_c // 3)
+        ax.axvspan(min(sizes) - 0.5, max(well) + 0.5, color="0.92", zorder=0, label="'well below': n ≤ ⌊N_c/3⌋")
     ax.axvline(cc["compressed"], color="k", lw=0.8, ls="-.")
     ax.axvline(cc["direct"], color="k", lw=0.8, ls="--")
     for x, lab in ((cc["compressed"], " d(d+1)/2+d"), (cc["direct"], " d_k(d_v+1)")):
@@ -124,7 +146,12 @@ def plot_teacher_student(res: dict, out: Path) -> list[str]:
                  f"query (λ=0) neurons", fontsize=9)
     files.append(write_figure(out / TS_FIGURES[4], fig).name)
     files.append(_training_curves(res, out / TS_FIGURES[5], "Teacher–student training (normalised loss)"))
-    return files
+    return with_svg(files)
+
+
+def with_svg(pngs: list[str]) -> list[str]:
+    """``[a.png, b.png]`` -> ``[a.png, a.svg, b.png, b.svg]`` (``write_figure`` writes both)."""
+    return [name for png in pngs for name in (png, png[:-4] + ".svg")]
 
 
 def _training_curves(res: dict, path: Path, title: str) -> str:
@@ -242,7 +269,7 @@ def plot_icl_regression(res: dict, out: Path) -> list[str]:
     fig.suptitle("Coefficient of y_i x_i,a x_test,c in ŷ (rows a, columns c)", fontsize=9)
     files.append(write_figure(out / ICL_FIGURES[3], fig).name)
     files.append(_training_curves(res, out / ICL_FIGURES[4], "In-context regression training (MSE)"))
-    return files
+    return with_svg(files)
 
 
 def replot(results_json: Path, out: Path) -> list[str]:
