@@ -50,21 +50,26 @@ def all_finite(value: Tensor) -> bool:
     (``torch.isfinite(value).all()`` makes several full passes and a bool copy: 10x slower at 2M entries)."""
     if value.numel() == 0:
         return True
+    if value.device.type == "meta":
+        raise ValueError("got a tensor on the 'meta' device (shape only, no values); expected a tensor with data "
+                         "on 'cpu' or 'cuda'")
     real = torch.view_as_real(value) if value.is_complex() else value
     lo, hi = torch.aminmax(real.detach())
     return bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))
 
 
 def require_finite(name: str, value: Tensor) -> None:
+    if value.device.type == "meta":
+        raise ValueError(f"{name} is on the 'meta' device (shape only, no values); expected a tensor with data "
+                         "on 'cpu' or 'cuda'")
     if all_finite(value):
         return
-    if not bool(torch.isfinite(value).all()):
-        bad = (~torch.isfinite(value)).nonzero()
-        first = tuple(int(i) for i in bad[0]) if bad.numel() else ()
-        raise ValueError(
-            f"{name} contains {int((~torch.isfinite(value)).sum())} non-finite value(s) (NaN or Inf), "
-            f"first at index {first}; expected finite values"
-        )
+    bad = (~torch.isfinite(value)).nonzero()
+    first = tuple(int(i) for i in bad[0]) if bad.numel() else ()
+    raise ValueError(
+        f"{name} contains {int((~torch.isfinite(value)).sum())} non-finite value(s) (NaN or Inf), "
+        f"first at index {first}; expected finite values"
+    )
 
 
 def require_same_device(**tensors: Tensor) -> torch.device:

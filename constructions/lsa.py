@@ -66,13 +66,6 @@ def _index(like, values):
     return np.asarray(values, dtype=np.int64)
 
 
-def _eye(like, n):
-    out = _zeros(like, (n, n))
-    idx = _index(like, list(range(n)))
-    out[idx, idx] = 1
-    return out
-
-
 def _sizes(W_Q, W_V):
     H, d_k, d = W_Q.shape
     return H, d_k, W_V.shape[1], d

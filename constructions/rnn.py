@@ -62,7 +62,20 @@ def _warn_overflow(rnn, lam: Tensor, h_last: Tensor, T: int) -> None:
         f"|lambda| > 1: {grow[:20]} (max |lambda| = {lam_max:.6g}); neurons whose final state is Inf/NaN: "
         f"{bad}. Expected |lambda| <= 1, or a sequence short enough that |lambda|^T and the gates stay in "
         f"range; compare() fails non-finite outputs, it never passes them.",
-        NumericalHazardWarning, stacklevel=3)
+        NumericalHazardWarning, stacklevel=_caller_stacklevel())
+
+
+def _caller_stacklevel() -> int:
+    """The ``stacklevel`` that points a warning at the first frame outside this package and torch (the user's
+    ``rnn(x)`` line), however many ``nn.Module.__call__`` frames lie between."""
+    import os
+    import sys
+
+    inside = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(torch.__file__)))
+    frame, level = sys._getframe(1), 1  # frame 1: the function that calls warnings.warn (stacklevel 1)
+    while frame is not None and frame.f_code.co_filename.startswith(inside):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 class RNNWeights(NamedTuple):

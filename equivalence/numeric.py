@@ -9,6 +9,7 @@ kept as the counterexample with its seed, so ``--seed`` reproduces it. For ``imp
 (negative controls) the roles flip: the claim holds (``expected-failure``) when a counterexample is found.
 """
 
+import math
 import time
 from dataclasses import dataclass
 
@@ -119,7 +120,10 @@ def check_variant_numeric(
         worst_ratio = max(worst_ratio, res.ratio)
         if not res.passed and counterexample is None:
             counterexample = {"case": case, "seed": seed, "sizes": sizes, "message": res.message,
-                              "worst_index": list(res.worst_index), "max_abs_error": res.max_abs_error}
+                              "worst_index": list(res.worst_index),
+                              # JSON has no NaN/Inf: a non-finite error is recorded as its name
+                              "max_abs_error": (res.max_abs_error if math.isfinite(res.max_abs_error)
+                                                else str(res.max_abs_error))}
             break
     seconds = time.perf_counter() - t0
     found = counterexample is not None

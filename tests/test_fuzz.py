@@ -175,6 +175,9 @@ def test_overflow_is_reported_with_the_offending_neurons_and_never_passes():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert torch.isfinite(rnn(x[:, :20])).all()  # |lambda| > 1 over a short sequence: finite, silent
+    with pytest.warns(NumericalHazardWarning) as record:
+        rnn(x)  # the warning points at this line (the user's call), not at torch's Module.__call__
+    assert record[0].filename == __file__, record[0].filename
 
 
 def test_complex_lambda_on_the_unit_circle_is_stable():
@@ -375,3 +378,13 @@ def test_tampered_or_truncated_certificates_give_clear_errors(tmp_path, capsys):
         assert rc not in (0, None) and "Traceback" not in err, (i, rc, err[-2000:])
     assert not (tmp_path / "PWNED").exists() and not (ROOT / "PWNED").exists()
     assert mod is not None
+
+
+def test_meta_tensors_are_a_clear_error():
+    """Weights on torch's 'meta' device (shape only) are refused by name, not with a torch RuntimeError."""
+    from constructions import GatedLinearRNN
+
+    with torch.device("meta"):
+        A, lam, C, D = torch.ones(3, 3), torch.ones(3), torch.ones(2, 3), torch.ones(1, 2)
+    with pytest.raises(ValueError, match=r"(A|B|lam|C|E|D) is on the 'meta' device"):
+        GatedLinearRNN(A, A, lam, C, C, D)
