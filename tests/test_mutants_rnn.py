@@ -290,15 +290,21 @@ def test_complex_real_output_and_input_dependent_decay():
         "value(s) (NaN or Inf), first at index (1, 2, 3); expected finite values")
 
 
-def test_factored_decay_contract_and_messages():
-    from constructions import GatedLinearRNN
-
+def _factored_case():
+    """Template weights without ``lam``, an input, and a factored decay's ``(values, channel, const)``."""
     base = _weights()
     del base["lam"]
     x = torch.randn(2, 7, 2, generator=_g(7), dtype=F64)
     vals = torch.rand(2, 7, 2, generator=_g(8), dtype=F64)
     channel = torch.tensor([0, 1, -1, 0])
     const = torch.tensor([0.0, 0.0, 0.25, 0.0], dtype=F64)
+    return base, x, vals, channel, const
+
+
+def test_factored_decay_contract_and_messages():
+    from constructions import GatedLinearRNN
+
+    base, x, vals, channel, const = _factored_case()
 
     class Dec:
         def __init__(self, out):
@@ -444,12 +450,7 @@ def test_factored_decay_dtype_messages_and_batched_overflow():
     from constructions import GatedLinearRNN
     from constructions.rnn import NumericalHazardWarning, _warn_overflow
 
-    base = _weights()
-    del base["lam"]
-    x = torch.randn(2, 7, 2, generator=_g(7), dtype=F64)
-    vals = torch.rand(2, 7, 2, generator=_g(8), dtype=F64)
-    channel = torch.tensor([0, 1, -1, 0])
-    const = torch.tensor([0.0, 0.0, 0.25, 0.0], dtype=F64)
+    base, x, vals, channel, const = _factored_case()
 
     class Dec:
         def __init__(self, out):
