@@ -33,7 +33,7 @@ from jaxtyping import Inexact
 from torch import Tensor, nn
 
 from ._validation import all_finite, require_finite, require_ndim, require_tensor
-from .scan import MODES, scan
+from .scan import MODES, _grad_needed, scan
 
 __all__ = ["GatedLinearRNN", "RNNWeights", "input_gate", "output_readout", "recurrence_step", "augment", "GATINGS",
            "NumericalHazardWarning"]
@@ -309,8 +309,7 @@ class GatedLinearRNN(nn.Module):
 
     def _needs_grad(self, *inputs: Tensor | None) -> bool:
         """Whether autograd records this call (then the dense template runs: it is the model for training)."""
-        return torch.is_grad_enabled() and any(
-            p is not None and p.requires_grad for p in (*inputs, self.A, self.B, self.lam, self.C, self.E, self.D))
+        return _grad_needed(*inputs, self.A, self.B, self.lam, self.C, self.E, self.D)
 
     def _structure_key(self, dtype: torch.dtype) -> tuple:
         ws = (self.A, self.B, self.lam, self.C, self.E, self.D)

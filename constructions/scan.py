@@ -104,8 +104,9 @@ def _zero_one(lam: Tensor) -> bool:
     return lam.ndim == 1 and bool(((lam == 0) | (lam == 1)).all())
 
 
-def _grad_needed(*ts: Tensor) -> bool:
-    return torch.is_grad_enabled() and any(t.requires_grad for t in ts)
+def _grad_needed(*ts: Tensor | None) -> bool:
+    """Whether autograd records an operation on ``ts`` (``None`` entries are skipped)."""
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in ts)
 
 
 def block_size(T: int) -> int:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from jaxtyping import Bool, Inexact, Int
 from torch import Tensor
 
-from .scan import scan_chunked, scan_loop
+from .scan import _grad_needed, scan_chunked, scan_loop
 
 __all__ = ["RowDedup", "OneHotRows", "StructuredRNN", "FactoredDecay", "detect_structure", "super_chunk",
            "CHUNK_BYTES"]
@@ -248,7 +248,7 @@ class StructuredRNN:
         width = max(self.n, self.gates.shape[0], 1)
         S = T if scan_mode == "loop" else (chunk or super_chunk(Bsz, width, dtype.itemsize, T))
         out_dtype = h0.real.dtype if real else h0.dtype
-        y = h0.new_empty(Bsz, T, self.d_out, dtype=out_dtype) if not _records_grad(x, h0, lam_t) else None
+        y = h0.new_empty(Bsz, T, self.d_out, dtype=out_dtype) if not _grad_needed(x, h0, lam_t) else None
         parts, h = [], h0
         for t0 in range(0, T, max(S, 1)):
             xc = x[:, t0:t0 + S].to(dtype)
@@ -299,10 +299,6 @@ def _always_zero(lam_t: Tensor) -> Tensor:
         lc = lam_t.index_select(-1, cand)  # [B, T, n_candidates]
         zero[cand] = (lc == 0).flatten(0, 1).all(0)
     return zero
-
-
-def _records_grad(*ts: Tensor | None) -> bool:
-    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in ts)
 
 
 def detect_structure(

@@ -38,7 +38,7 @@ import torch
 from jaxtyping import Inexact
 from torch import Tensor
 
-from .scan import scan_chunked, scan_loop
+from .scan import _grad_needed, scan_chunked, scan_loop
 from .structured import FactoredDecay
 
 __all__ = ["HeadBatch", "AttentionHeads", "detect_heads", "chunk_attention", "CHUNK", "CHUNK_PER_KEY"]
@@ -134,7 +134,7 @@ class AttentionHeads:
                 real: bool = False) -> tuple[Tensor, Tensor | None]:
         """``x`` real or in the plan's dtype (cast chunk by chunk); ``decays`` from :meth:`head_decays` and the
         full ``lam_t`` for an input-dependent decay."""
-        from .structured import CHUNK_BYTES, _records_grad, super_chunk
+        from .structured import CHUNK_BYTES, super_chunk
 
         Bsz, T, _ = x.shape
         per_key = decays is not None and any(dec.ndim == 4 for dec in decays)
@@ -147,7 +147,7 @@ class AttentionHeads:
             hb.H * (L * (2 if decays else 1) + 4 * hb.dv + (2 * L * hb.dk if per_key else 0)) for hb in self.batches)
         budget = max(CHUNK_BYTES, (x.numel() * x.element_size() + Bsz * T * plan.d_out * h0.real.element_size()) // 2)
         S = chunk or super_chunk(Bsz, width, dtype.itemsize, T, multiple=L, budget=budget)
-        grad = _records_grad(x, h0)
+        grad = _grad_needed(x, h0)
         out_dtype = h0.real.dtype if real else h0.dtype
         y = None if grad else h0.new_empty(Bsz, T, plan.d_out, dtype=out_dtype)
         parts = []
