@@ -88,6 +88,11 @@ def _cast_params(params, dtype, device):
     return params
 
 
+def _json_float(v: float) -> float | str:
+    """``v``, or its name (``"inf"``, ``"nan"``) when it is not finite: certificates are strict JSON."""
+    return v if math.isfinite(v) else str(v)
+
+
 def check_variant_numeric(
     variant: Variant, *, profile: str = "ci", seed: int = 0, dtype: torch.dtype = torch.float64,
     device: str = "cpu", mode: str = "auto",
@@ -121,9 +126,7 @@ def check_variant_numeric(
         if not res.passed and counterexample is None:
             counterexample = {"case": case, "seed": seed, "sizes": sizes, "message": res.message,
                               "worst_index": list(res.worst_index),
-                              # JSON has no NaN/Inf: a non-finite error is recorded as its name
-                              "max_abs_error": (res.max_abs_error if math.isfinite(res.max_abs_error)
-                                                else str(res.max_abs_error))}
+                              "max_abs_error": _json_float(res.max_abs_error)}
             break
     seconds = time.perf_counter() - t0
     found = counterexample is not None
@@ -143,8 +146,8 @@ def check_variant_numeric(
         statement=statement, kind="numeric", status=status, construction=variant.name, tier="random-cases",
         sizes={"cases": n_cases, "max_d": prof.max_d, "max_heads": prof.max_heads, "max_T": prof.max_T},
         seconds=round(seconds, 3),
-        evidence={"worst_error_over_bound": worst_ratio if worst_ratio != float("inf") else "inf",
-                  "max_rel_rms": rel_rms if rel_rms != float("inf") else "inf", "mode": mode},
+        evidence={"worst_error_over_bound": _json_float(worst_ratio), "max_rel_rms": _json_float(rel_rms),
+                  "mode": mode},
         counterexample=counterexample,
         rerun={"command": "numeric", "variant": variant.name, "profile": profile, "seed": seed,
                "dtype": dname, "device": device},
