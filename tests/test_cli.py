@@ -52,12 +52,14 @@ def test_bad_out_fails_before_any_work(tmp_path):
         r = run("verify", "--out", str(out), "--no-progress")
         assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr, r.stderr
         assert time.monotonic() - t0 < 60  # no checks ran (a full verify takes minutes)
+    r = run("train-check", "teacher-student", "--mode", "smoke", "--out", str(f), "--no-progress")
+    assert r.returncode == 2 and "--out" in r.stderr and "Traceback" not in r.stderr, r.stderr
     assert f.read_text() == "keep me"
 
 
 def test_check_out_accepts_new_and_existing_folders(tmp_path):
-    from equivalence.commands.verify import check_out
+    from equivalence.report.write import check_out_dir
 
-    check_out(tmp_path)
-    check_out(tmp_path / "new" / "deeper")
+    check_out_dir(tmp_path)
+    check_out_dir(tmp_path / "new" / "deeper")
     assert not (tmp_path / "new").exists()  # checking creates nothing

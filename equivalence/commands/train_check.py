@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from ..report.write import check_out_dir
 from ._common import resolve_device
 
 EXPERIMENTS = ("teacher-student", "icl-regression")
@@ -92,6 +93,7 @@ def _print_targets(res: dict) -> None:
 
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
+    check_out_dir(args.out)
     if args.threads < 1:
         raise ValueError(f"--threads must be >= 1; got {args.threads}")
     if args.steps is not None and args.steps < 1:

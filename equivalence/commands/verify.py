@@ -11,6 +11,7 @@ import constructions
 from ..claims import ClaimResult
 from ..numeric import check_variant_numeric
 from ..report import provenance, write_report
+from ..report.write import check_out_dir
 from ._common import add_common, command_line, resolve_device, resolve_profile
 
 # sections contributed by other pillars: module path -> function(variants, args) -> list[ClaimResult]
@@ -50,26 +51,8 @@ def _import_user(spec: str) -> None:
         importlib.import_module(spec)
 
 
-def check_out(out: Path) -> None:
-    """Fail before any work if ``--out`` cannot receive the report (an existing file, or no write permission)."""
-    import os
-
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder; expected a folder (new or existing) for "
-                         "report.md, report.html and certificate.json")
-    ancestor = out
-    while not ancestor.exists():
-        if ancestor.parent == ancestor:
-            break
-        ancestor = ancestor.parent
-    if ancestor.exists() and not ancestor.is_dir():
-        raise ValueError(f"--out {out}: {ancestor} is a file, so the folder cannot be created")
-    if ancestor.exists() and not os.access(ancestor, os.W_OK | os.X_OK):
-        raise ValueError(f"--out {out}: no write permission in {ancestor}")
-
-
 def run(args: argparse.Namespace) -> int:
-    check_out(args.out)
+    check_out_dir(args.out)
     for spec in args.imports:
         _import_user(spec)
     device = resolve_device(args.device)

@@ -32,6 +32,7 @@ __all__ = [
     "STATUS_MARK",
     "atomic_write",
     "certificate",
+    "check_out_dir",
     "claim_artifacts",
     "dumps",
     "normalise_command",
@@ -142,6 +143,25 @@ def certificate(claims: list[ClaimResult], provenance: dict, command: str, artif
     return cert
 
 
+def check_out_dir(out: Path) -> None:
+    """``ValueError`` if the folder ``out`` (``--out``) cannot receive output files: it is an existing file, lies
+    below a file, or its nearest existing folder is not writable. Checks only; creates nothing. Commands call it
+    before any work, and :func:`write_report` again before writing."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out}: exists and is not a folder; expected a folder (new or existing) for the "
+                         "output files")
+    ancestor = out
+    while not ancestor.exists():
+        if ancestor.parent == ancestor:
+            break
+        ancestor = ancestor.parent
+    if ancestor.exists() and not ancestor.is_dir():
+        raise ValueError(f"--out {out}: {ancestor} is a file, so the folder cannot be created")
+    if ancestor.exists() and not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"--out {out}: no write permission in {ancestor}")
+
+
 def write_report(claims: list[ClaimResult], out: Path, *, provenance: dict, command: str) -> dict:
     """Write ``certificate.json``, ``report.md`` and ``report.html`` into ``out`` atomically; return the certificate.
 
@@ -151,8 +171,7 @@ def write_report(claims: list[ClaimResult], out: Path, *, provenance: dict, comm
     from .markdown import render_markdown
 
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a folder; expected a folder for the three report files")
+    check_out_dir(out)
     cert = certificate(claims, provenance, command, artifacts=artifact_digests(out, claim_artifacts(claims)))
     texts = {"certificate.json": dumps(cert), "report.md": render_markdown(cert), "report.html": render_html(cert)}
     for name, text in texts.items():
