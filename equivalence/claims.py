@@ -5,22 +5,62 @@ A *claim* is a checked statement with a stable identifier (``LSA-RNN-DIRECT-ALLT
 supports it, the sizes it covers, its status and the evidence. Claims are plain data: the report only
 renders them, and ``check-certificate`` re-runs them from their ``rerun`` description.
 
-Statuses: ``proved`` / ``refuted`` (symbolic), ``passed`` / ``failed`` (numeric, with the tolerance
-model), ``empirical`` / ``not-supported`` (training checks: never "proved"), ``expected-failure``
-(a negative control that was shown to fail, as it must), ``error`` (the checker itself crashed).
+One vocabulary, used by the CLI, the reports, the certificate and the docs:
+
+========================  ======================================================================
+status                    meaning
+========================  ======================================================================
+``proved``                decided exactly over every value the statement names (trust: proved)
+``probable``              a Schwartz–Zippel check at random points; wrong with probability ≤ ε
+``tested``                a numeric check passed on N cases under the tolerance model
+``empirical``             a training check met its targets (never "proved")
+``expected-failure``      a negative control shown to fail, as it must
+``refuted``               a symbolic claim shown false (an exact counterexample is attached)
+``failed``                a numeric check failed (a replayable counterexample is attached)
+``not-supported``         a training check missed a target
+``unexpected-pass``       a negative control that did not fail
+``skipped``               not checked (the message says why); never counted as holding
+``error``                 the checker itself crashed
+========================  ======================================================================
+
+Every claim also carries a *trust label* (:data:`Trust`): how much the status can be leaned on —
+``proved`` (exact), ``probable`` (with ``epsilon``), ``tested``, ``empirical`` — and a list of
+``assumptions``: what the claim takes on trust (e.g. that the torch reference is the layer's
+definition).
 """
 
 import hashlib
 import json
+from collections import Counter
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Iterable, Literal
 
-__all__ = ["ClaimResult", "Status", "OK_STATUSES", "digest"]
+__all__ = ["ClaimResult", "Status", "Trust", "STATUSES", "HOLDING", "OK_STATUSES", "STATUS_WORD", "TRUST_OF",
+           "digest", "count_statuses", "summary_line"]
 
-Status = Literal["proved", "refuted", "passed", "failed", "empirical", "not-supported", "expected-failure",
-                 "unexpected-pass", "error", "skipped"]
-#: statuses under which ``verify`` exits 0
-OK_STATUSES = frozenset({"proved", "passed", "empirical", "expected-failure", "skipped"})
+Status = Literal["proved", "probable", "tested", "empirical", "expected-failure", "refuted", "failed",
+                 "not-supported", "unexpected-pass", "skipped", "error"]
+#: every status, in the order the reports count them
+STATUSES: tuple[str, ...] = ("proved", "probable", "tested", "empirical", "expected-failure", "refuted", "failed",
+                             "not-supported", "unexpected-pass", "skipped", "error")
+Trust = Literal["proved", "probable", "tested", "empirical", "assumed"]
+
+#: statuses under which a claim *holds* (skipped is not among them)
+HOLDING = frozenset({"proved", "probable", "tested", "empirical", "expected-failure"})
+#: statuses that do not make ``verify`` / ``prove`` fail (a run whose requested claims are *all* skipped
+#: still fails: it proved nothing it was asked)
+OK_STATUSES = HOLDING | {"skipped"}
+
+#: the word printed for a status in the CLI and the reports
+STATUS_WORD = {"proved": "PROVED", "probable": "PROBABLE", "tested": "TESTED", "empirical": "EMPIRICAL",
+               "expected-failure": "REFUTED (as expected)", "refuted": "REFUTED", "failed": "FAILED",
+               "not-supported": "NOT SUPPORTED", "unexpected-pass": "UNEXPECTED PASS", "skipped": "SKIPPED",
+               "error": "ERROR"}
+
+#: the default trust label of a claim, from its tier/kind (a producer may set ``trust`` explicitly)
+TRUST_OF = {"proved": "proved", "refuted": "proved", "expected-failure": "proved", "unexpected-pass": "proved",
+            "probable": "probable", "tested": "tested", "failed": "tested", "empirical": "empirical",
+            "not-supported": "empirical"}
 
 
 def digest(text: str) -> str:
@@ -38,7 +78,7 @@ class ClaimResult:
     kind: Literal["symbolic", "numeric", "learned", "impossibility", "invariance"]
     status: Status
     construction: str = ""  # registered variant name, if any
-    tier: str = ""  # e.g. "fixed-size", "induction", "index", "schwartz-zippel", "hypothesis"
+    tier: str = ""  # e.g. "unrolled", "all-T", "index", "schwartz-zippel", "hypothesis"
     sizes: dict = field(default_factory=dict)
     latex: str = ""  # rendered from checked SymPy objects (symbolic claims only)
     statement_digest: str = ""  # sha256 of the canonical statement (srepr for symbolic claims)
@@ -47,16 +87,46 @@ class ClaimResult:
     counterexample: dict | None = None  # exact inputs and both outputs, when refuted/failed
     rerun: dict = field(default_factory=dict)  # arguments that reproduce this claim (check-certificate)
     message: str = ""
+    trust: str = ""  # Trust; "" = derived from the status (TRUST_OF)
+    epsilon: float | None = None  # probable claims: the probability that the claim is wrong
+    assumptions: tuple[str, ...] = ()  # what the claim takes on trust
+    depends_on: tuple[str, ...] = ()  # code the claim depends on (keys of the certificate's "code" pins)
+    replay: str = ""  # file (relative to the report) holding the replayable counterexample, if any
 
     @property
     def ok(self) -> bool:
         return self.status in OK_STATUSES
 
+    @property
+    def holds(self) -> bool:
+        return self.status in HOLDING
+
+    @property
+    def trust_label(self) -> str:
+        return self.trust or TRUST_OF.get(self.status, "")
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["assumptions"] = list(self.assumptions)
+        d["depends_on"] = list(self.depends_on)
+        d["trust"] = self.trust_label
         # JSON round-trip to fail early on non-serialisable evidence
         json.dumps(d, sort_keys=True, allow_nan=False, default=_reject)
         return d
+
+
+def count_statuses(statuses: Iterable[str]) -> dict[str, int]:
+    """Counts per status, every status present (zeros included), in :data:`STATUSES` order."""
+    c = Counter(statuses)
+    return {s: c.get(s, 0) for s in STATUSES}
+
+
+def summary_line(statuses: Iterable[str]) -> str:
+    """``"78 claims: 40 proved, 6 probable, 30 tested, 2 skipped"`` (non-zero counts only)."""
+    counts = count_statuses(list(statuses))
+    n = sum(counts.values())
+    parts = [f"{k} {s.replace('-', ' ')}" for s, k in counts.items() if k]
+    return f"{n} claims: " + (", ".join(parts) if parts else "none")
 
 
 def _reject(obj):

@@ -135,7 +135,7 @@ def check_variant_numeric(
         statement = (f"Negative control: the template construction offered for '{variant.name}' differs from its "
                      f"reference on at least one random case ({dname}, {device}); the suite can say no.")
     else:
-        status = "failed" if found else "passed"
+        status = "failed" if found else "tested"
         statement = (f"For {n_cases} random cases (profile '{profile}', seed {seed}; sizes d<= {prof.max_d}, "
                      f"heads<= {prof.max_heads}, T<= {prof.max_T}; generic and degenerate weights), the "
                      f"construction of '{variant.name}' evaluated in {dname} on {device} equals the float64 "

@@ -262,7 +262,7 @@ def slow_replace(src, dst):
     time.sleep(60)                      # the test kills us here: temp file written, not yet renamed
     real_replace(src, dst)
 w.os.replace = slow_replace
-claim = ClaimResult(id="NEW/v1", title="new", statement="new report", kind="numeric", status="passed")
+claim = ClaimResult(id="NEW/v1", title="new", statement="new report", kind="numeric", status="tested")
 w.write_report([claim], Path(sys.argv[1]), provenance={"date": "x", "package": {"version": "0"},
                "git": {"commit": "c"}, "device": "cpu"}, command="harness")
 """
@@ -272,7 +272,7 @@ def _old_report(out: Path) -> dict:
     from equivalence.claims import ClaimResult
     from equivalence.report.write import write_report
 
-    claim = ClaimResult(id="OLD/v1", title="old", statement="old report", kind="numeric", status="passed")
+    claim = ClaimResult(id="OLD/v1", title="old", statement="old report", kind="numeric", status="tested")
     write_report([claim], out, provenance={"date": "x", "package": {"version": "0"}, "git": {"commit": "c"},
                                            "device": "cpu"}, command="old")
     return {p.name: p.read_bytes() for p in out.iterdir()}

@@ -154,7 +154,7 @@ def test_passed_claim_fields_exact(tiny):
 
     for dtype, dname in ((F64, "float64"), (torch.float32, "float32")):
         c = check_variant_numeric(constructions.get("lsa-direct"), profile=tiny, seed=5, dtype=dtype)
-        assert c.status == "passed" and c.ok and c.counterexample is None and c.message == ""
+        assert c.status == "tested" and c.ok and c.counterexample is None and c.message == ""
         assert c.id == f"LSA-DIRECT-NUMERIC-{dname.upper()}-CPU/v1"
         assert c.title == f"lsa-direct: construction equals reference numerically ({dname}, cpu)"
         assert c.statement == (
@@ -172,7 +172,7 @@ def test_passed_claim_fields_exact(tiny):
             assert ev["worst_error_over_bound"] > 0 and ev["max_rel_rms"] > 0  # real rounding was measured
         assert c.seconds >= 0 and round(c.seconds, 3) == c.seconds
     loop = check_variant_numeric(constructions.get("lsa-direct"), profile=tiny, mode="loop")
-    assert loop.evidence["mode"] == "loop" and loop.status == "passed" and loop.rerun["seed"] == 0
+    assert loop.evidence["mode"] == "loop" and loop.status == "tested" and loop.rerun["seed"] == 0
 
 
 class _Broken:
@@ -264,7 +264,7 @@ def test_fallbacks_accept_correct_and_reject_broken(tiny):
     from equivalence.numeric import check_variant_numeric
 
     ok = check_variant_numeric(_Bare(), profile=tiny, seed=1, dtype=torch.float32)
-    assert ok.status == "passed" and 0 < ok.evidence["worst_error_over_bound"] < 1
+    assert ok.status == "tested" and 0 < ok.evidence["worst_error_over_bound"] < 1
     bad = check_variant_numeric(_Bare(eps=1e-4), profile=tiny, seed=1, dtype=torch.float32)
     assert bad.status == "failed"
 
@@ -300,8 +300,8 @@ def test_variant_magnitude_and_path_length_are_used(tiny):
         def path_length(self, params, T):
             return 2 ** 53  # gamma_n = inf
 
-    assert check_variant_numeric(HugeM(), profile=tiny).status == "passed"
-    assert check_variant_numeric(HugeN(), profile=tiny).status == "passed"
+    assert check_variant_numeric(HugeM(), profile=tiny).status == "tested"
+    assert check_variant_numeric(HugeN(), profile=tiny).status == "tested"
 
 
 def test_non_finite_evidence_is_json_text(tiny):

@@ -69,7 +69,7 @@ def test_register_from_a_separate_file_and_check_numerically(tmp_path):
         _import_user(str(good))
         _import_user(str(bad))
         assert {"user-key-bias", "user-key-bias-broken"} <= set(constructions.available())
-        assert check_variant_numeric(constructions.get("user-key-bias"), profile="dev").status == "passed"
+        assert check_variant_numeric(constructions.get("user-key-bias"), profile="dev").status == "tested"
         claim = check_variant_numeric(constructions.get("user-key-bias-broken"), profile="dev")
         assert claim.status == "failed" and claim.counterexample is not None
         with pytest.raises(ValueError, match="already registered"):
@@ -98,7 +98,7 @@ def test_verify_import_reports_a_user_variant(tmp_path, monkeypatch):
     cert = json.loads((out / "certificate.json").read_text())
     mine = [c for c in cert["claims"] if c["construction"] == "user-key-bias"]
     assert {c["id"] for c in mine} == {"USER-KEY-BIAS-NUMERIC-FLOAT64-CPU/v1", "USER-KEY-BIAS-NUMERIC-FLOAT32-CPU/v1"}
-    assert all(c["status"] == "passed" for c in mine)
+    assert all(c["status"] == "tested" for c in mine)
     assert "user-key-bias" in (out / "report.md").read_text()
 
 

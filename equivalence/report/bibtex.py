@@ -1,5 +1,7 @@
 """BibTeX entries: the report itself (keyed by its certificate's content digest) and the paper."""
 
+from ..claims import HOLDING
+
 __all__ = ["PAPER_BIBTEX", "report_bibtex"]
 
 PAPER_BIBTEX = """@article{zucchet2023gated,
@@ -23,7 +25,7 @@ def report_bibtex(cert: dict) -> str:
     date = p.get("date", "")
     year, month = (date[:4], date[5:7]) if len(date) >= 7 else ("", "")
     n = len(cert["claims"])
-    holds = sum(1 for c in cert["claims"] if c["status"] in ("proved", "passed", "empirical", "expected-failure"))
+    holds = sum(1 for c in cert["claims"] if c["status"] in HOLDING)
     version = p.get("package", {}).get("version", "")
     commit = p.get("git", {}).get("commit", "unknown")
     return (f"@misc{{are_report_{digest[:12]},\n"

@@ -4,6 +4,7 @@ objects (browsers render MathML natively: no script, no CDN, works offline); sty
 import html
 import json
 
+from ..claims import HOLDING
 from .bibtex import PAPER_BIBTEX, report_bibtex
 from .learned import LEARNED_INTRO, STATUS_WORDS, format_cell, groups, href, is_learned
 from .markdown import format_evidence, format_sizes, summary_counts
@@ -25,7 +26,7 @@ figure{margin:1rem 0}figure img{max-width:100%;height:auto;border:1px solid #eee
 
 
 def _cls(status: str) -> str:
-    if status in ("proved", "passed", "empirical", "expected-failure"):
+    if status in HOLDING:
         return "ok"
     if status in ("skipped", "not-supported"):
         return "neutral"

@@ -16,16 +16,18 @@ import json
 import re
 from pathlib import Path
 
+from ..claims import STATUSES  # one vocabulary
+
 __all__ = ["SCHEMA", "artifact_digests", "canonical", "check_artifacts", "claim_digest", "content_digest",
            "file_sha256", "integrity", "is_plain_name", "sha256", "validate"]
 
 SCHEMA = "attention-rnn-equivalence/certificate/v1"
-STATUSES = ("proved", "refuted", "passed", "failed", "empirical", "not-supported", "expected-failure",
-            "unexpected-pass", "error", "skipped")
 KINDS = ("symbolic", "numeric", "learned", "impossibility", "invariance")
 _CLAIM_FIELDS = {"id": str, "title": str, "statement": str, "kind": str, "status": str, "construction": str,
                  "tier": str, "sizes": dict, "latex": str, "statement_digest": str, "seconds": (int, float),
-                 "evidence": dict, "counterexample": (dict, type(None)), "rerun": dict, "message": str}
+                 "evidence": dict, "counterexample": (dict, type(None)), "rerun": dict, "message": str,
+                 "trust": str, "epsilon": (int, float, type(None)), "assumptions": list, "depends_on": list,
+                 "replay": str}
 _TOP_FIELDS = {"schema": str, "paper": dict, "command": str, "provenance": dict, "all_ok": bool, "claims": list,
                "timings": str, "integrity": dict}
 #: top-level fields a certificate may omit (certificates without artifacts, e.g. from ``prove``)

@@ -24,7 +24,7 @@ import shlex
 import tempfile
 from pathlib import Path
 
-from ..claims import ClaimResult
+from ..claims import STATUS_WORD, ClaimResult
 from .integrity import SCHEMA, artifact_digests, integrity
 
 __all__ = [
@@ -41,9 +41,7 @@ __all__ = [
     "write_report",
 ]
 
-STATUS_MARK = {"proved": "PROVED", "passed": "PASSED", "empirical": "EMPIRICAL", "expected-failure": "REFUTED (as expected)",
-               "refuted": "REFUTED", "failed": "FAILED", "unexpected-pass": "UNEXPECTED PASS",
-               "not-supported": "NOT SUPPORTED", "error": "ERROR", "skipped": "SKIPPED"}
+STATUS_MARK = STATUS_WORD  # one vocabulary (equivalence.claims)
 PAPER = {"title": "Gated recurrent neural networks discover attention",
          "authors": "Zucchet, Kobayashi, Akram, von Oswald, Larcher, Steger, Sacramento",
          "arxiv": "2309.01775"}
