@@ -65,6 +65,8 @@ class SoftmaxAttention(PlanVariant):
     oracle = "fla.ops.attn.naive.naive_parallel_attn (SF, scale=1.0) or torch scaled_dot_product_attention(is_causal=True)"
     description = ("Negative control: causal softmax attention. Tried construction: LSA direct construction of the "
                    "same W_Q, W_K, W_V (kernel q.k instead of e^{q.k}); must be refuted.")
+    #: the impossibility certificate this control rests on; the prover checks it on symbolic_reference
+    impossibility_claim = "IMPOSSIBLE-SOFTMAX/v1"
 
     def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None):
         W_Q, W_K, W_V, W_O = _qkv_sample(generator, d, heads, d_k, d_v, d_out)
@@ -153,6 +155,8 @@ class DeltaNet(PlanVariant):
     oracle = "fla.ops.delta_rule.naive.delta_rule_recurrence (HF, fixed scale d_k^-1/2: pass q*sqrt(d_k))"
     description = ("Negative control: the delta rule S_t = S_{t-1}(I - beta k k^T) + beta v k^T. Tried "
                    "construction: LSA on normalised q, k with values beta v (no correction term); must be refuted.")
+    #: the impossibility certificate this control rests on (normalised keys, writing strength beta)
+    impossibility_claim = "IMPOSSIBLE-DELTANET/v1"
 
     def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None,
                       normalize=True):
@@ -217,10 +221,35 @@ class DeltaNet(PlanVariant):
         return delta_weights(W_Q, W_K, W_V, beta, W_O)
 
     def symbolic_reference(self, W_Q, W_K, W_V, beta, W_O, x):
-        """The delta rule on the given (unnormalised) q, k (``symbolic.delta_reference``)."""
-        from .symbolic import delta_reference
+        r"""DeltaNet exactly, as :meth:`reference` computes it with ``normalize=True`` (the registered default):
+        $\hat q = q/\|q\|$, $\hat k = k/\|k\|$ (0 for a zero vector) with SymPy ``sqrt``, then
+        $S_t = S_{t-1}(I - \beta\hat k_t\hat k_t^\top) + \beta v_t\hat k_t^\top$, $o_t = S_t\hat q_t$."""
+        return _delta_exact(W_Q, W_K, W_V, beta, W_O, x)
 
-        return delta_reference(W_Q, W_K, W_V, beta, W_O, x)
+
+def _l2_exact(u):
+    import numpy as np
+    import sympy as sp
+
+    n2 = sum(c * c for c in u)
+    return np.zeros(len(u), dtype=object) if n2 == 0 else np.array([c / sp.sqrt(n2) for c in u], dtype=object)
+
+
+def _delta_exact(W_Q, W_K, W_V, beta, W_O, x):
+    import numpy as np
+
+    H, d_k, _ = W_Q.shape
+    outs = []
+    for h in range(H):
+        S = np.zeros((W_V.shape[1], d_k), dtype=object)
+        o = []
+        for xt in x:
+            q, k, v = _l2_exact(W_Q[h] @ xt), _l2_exact(W_K[h] @ xt), W_V[h] @ xt
+            S = S - beta[h] * np.outer(S @ k, k) + beta[h] * np.outer(v, k)
+            o.append(S @ q)
+        outs.append(np.array(o, dtype=object).reshape(len(x), W_V.shape[1]))
+    y = np.concatenate(outs, axis=1)
+    return y if W_O is None else np.array([W_O @ r for r in y], dtype=object)
 
 
 @dataclass(frozen=True)

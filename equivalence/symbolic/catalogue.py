@@ -113,6 +113,8 @@ def resolve_claim(claim_id: str):
 def default_sets(suffix: str, profile: str) -> list[dict]:
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r}")
+    if suffix == "IMPOSSIBLE":  # the fallback refutation of a negative control runs at the smallest sizes
+        suffix, profile = "UNROLLED", "dev"
     return [dict(s) for s in PROFILES[profile].get(suffix, [{}])]
 
 
@@ -139,10 +141,10 @@ def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}; got {tier!r}")
     cid, variant, suffix = resolve_claim(claim_id)
-    if variant is not None and suffix in ("UNROLLED", "SZ", "ALLT"):
+    if variant is not None and suffix in ("UNROLLED", "SZ", "ALLT", "IMPOSSIBLE"):
         sets = _check_sets(sets if sets is not None else default_sets(suffix, profile))
         for s in sets:
-            if suffix != "ALLT" and "T" not in s:
+            if suffix not in ("ALLT",) and "T" not in s:
                 s["T"] = 3
     else:
         sets = []
@@ -162,8 +164,8 @@ def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "
     status = out.status
     if variant is not None and variant.status == "impossible" and suffix == "UNROLLED":
         status = {"refuted": "expected-failure", "proved": "unexpected-pass"}.get(status, status)
-    if suffix == "IMPOSSIBLE" and status == "refuted":
-        status = "expected-failure"
+    if suffix == "IMPOSSIBLE":
+        status = {"refuted": "expected-failure", "proved": "unexpected-pass"}.get(status, status)
     kind = ("impossibility" if cid.startswith("IMPOSSIBLE") or cid == "TEMPLATE-DEGREE-BOUND/v1" or suffix == "IMPOSSIBLE"
             else "invariance" if cid.startswith("INVARIANCE") else "symbolic")
     has_objects = not (isinstance(run.objects, sp.Tuple) and len(run.objects) == 0)

@@ -34,6 +34,7 @@ __all__ = [
     "IdentityResult",
     "NotPolynomial",
     "Outcome",
+    "Run",
     "TooLarge",
     "decide_identity",
     "differs",
@@ -54,6 +55,22 @@ class Outcome:
     evidence: dict = field(default_factory=dict)
     counterexample: dict | None = None
     message: str = ""
+
+
+@dataclass
+class Run:
+    """A claim as checked: title, prose statement, tier, the SymPy statement objects (rendered to LaTeX and
+    digested), an optional quantifier prefix, and the :class:`Outcome`. :mod:`.catalogue` turns it into a
+    :class:`~equivalence.claims.ClaimResult`."""
+
+    title: str
+    statement: str
+    tier: str
+    objects: object
+    prefix: object = None
+    outcome: Outcome = None
+    digest_extra: list = field(default_factory=list)
+    per_set: list = field(default_factory=list)
 
 
 @dataclass

@@ -4,7 +4,7 @@ recurrent form, and the invariances of the template (see :mod:`.impossibility`, 
 
 import sympy as sp
 
-from .engine import Outcome
+from .engine import Outcome, Run
 from .expressions import LSA
 from .impossibility import (
     deg,
@@ -16,7 +16,6 @@ from .impossibility import (
 from .invariance import MAPS, prove_invariance
 from .invariance import SIZES as INV_SIZES
 from .invariance import statement as invariance_statement
-from .variant_claims import Run
 
 __all__ = ["GLOBAL_IDS", "invariance_id", "run_global"]
 

@@ -19,12 +19,20 @@ $\le 4$, whose fifth derivative vanishes, but $f^{(5)}(1) \ne 0$ (SymPy, exact e
 certified digits). Larger sizes embed these witnesses (all other weights zero).
 """
 
+from dataclasses import dataclass
+
+import numpy as np
 import sympy as sp
 
 from .expressions import IDX, LSA, lsa_output
 
 __all__ = [
     "CERTIFICATES",
+    "CERTIFICATE_FAMILIES",
+    "FamilyCertificate",
+    "check_on_reference",
+    "delta_rule",
+    "family_witness",
     "delta_rule_degrees",
     "lsa_witness_degree",
     "softmax_fifth_derivative",
@@ -117,3 +125,200 @@ def softmax_fifth_derivative():
 
 CERTIFICATES = ("TEMPLATE-DEGREE-BOUND/v1", "IMPOSSIBLE-NO-OUTPUT-GATING/v1", "IMPOSSIBLE-NO-INPUT-GATING/v1",
                 "IMPOSSIBLE-DELTA-RULE/v1", "IMPOSSIBLE-SOFTMAX/v1")
+
+
+# -- certificates of a model family, checked on a variant's own exact reference --------------------------------
+@dataclass(frozen=True)
+class FamilyCertificate:
+    r"""An impossibility certificate for a model family, by the line argument.
+
+    *Premise* (``TEMPLATE-DEGREE-BOUND/v1``): every template output is a polynomial of total degree $\le 4$ in
+    the inputs, so along any affine line $x_s = a_s + z\,b_s$ it is a polynomial of degree $\le 4$ in $z$.
+    *Witness*: at the parameters ``params`` (exact, by field name) and sizes ``sizes``, along the line
+    ``(a, b)``, output ``(t, o)`` of the model is either a polynomial in $z$ of degree $> 4$ or not a polynomial
+    at all, certified by a non-zero fifth derivative at ``z0`` (SymPy, digits certified by
+    ``evalf(strict=True)``). Then no template RNN, of any size (larger sizes embed the witness with zero
+    weights elsewhere), equals the model for all weights and inputs.
+
+    ``family`` computes the textbook formula of the family (the global claim); a negative control that names
+    this certificate is checked on *its own* exact reference at the same witness (:func:`check_on_reference`):
+    the certificate is attached only when the variant's parameters have the witness's fields and shapes and its
+    own reference passes the same test.
+    """
+
+    id: str
+    title: str
+    family_text: str  # the model family, in words, with its source
+    hypotheses: tuple[str, ...]
+    sizes: dict  # d, heads, d_k, d_v (d_out: None = heads concatenated)
+    params: dict  # field -> nested list of exact numbers, or None for an absent optional array
+    line: tuple  # (a, b): nested lists [T][d] of exact numbers; x_s = a_s + z b_s
+    t: int  # 1-based time of the witness output
+    o: int  # output coordinate
+    z0: object  # where the fifth derivative is taken (ignored when the witness is a polynomial)
+    family: object  # (params: dict of object arrays, x: object array [T, d]) -> y [T, d_out]
+
+
+def _array(v):
+    return None if v is None else np.array(sp.sympify(v), dtype=object) if not isinstance(v, list) else np.array(
+        [_array(u) if isinstance(u, list) else sp.Rational(u) for u in v], dtype=object)
+
+
+def line_inputs(cert: FamilyCertificate) -> np.ndarray:
+    """The witness inputs ``x[s] = a[s] + z b[s]`` as an object array ``[T, d]`` of SymPy expressions in ``z``."""
+    a, b = _array(cert.line[0]), _array(cert.line[1])
+    return np.array([[a[s, c] + z * b[s, c] for c in range(a.shape[1])] for s in range(a.shape[0])], dtype=object)
+
+
+def witness_test(y) -> dict:
+    r"""Is ``y(z)`` out of reach of a polynomial of degree $\le 4$ in ``z``? ``{"holds", "kind", ...}``."""
+    y = sp.sympify(y)
+    if y.is_polynomial(z):
+        dg = sp.Poly(sp.expand(y), z).degree() if y.has(z) else 0
+        return {"holds": dg > 4, "kind": "polynomial", "degree": int(dg), "expression": sp.sstr(sp.expand(y))}
+    return {"holds": None, "kind": "not a polynomial", "expression": sp.sstr(y)}
+
+
+def fifth_derivative(y, z0) -> dict:
+    """``y^(5)(z0)`` with certified digits; ``holds`` when it is certainly non-zero."""
+    f5 = sp.diff(sp.sympify(y), z, 5).subs(z, z0)
+    try:
+        value = sp.N(f5, 30, strict=True)
+    except Exception as e:  # noqa: BLE001 - digits not certified: the witness does not hold
+        return {"holds": False, "fifth_derivative": "uncertified", "why": f"{type(e).__name__}: {e}"}
+    ok = bool(value.is_number and value.is_real is not False and abs(value) > sp.Float("1e-20"))
+    return {"holds": ok, "fifth_derivative": str(value), "z0": str(z0)}
+
+
+def decide_witness(y, z0) -> dict:
+    res = witness_test(y)
+    if res["holds"] is None:
+        res.update(fifth_derivative(y, z0))
+    return res
+
+
+def family_witness(cert: FamilyCertificate) -> dict:
+    """The certificate's witness computed on the textbook formula of its family (the global claim)."""
+    P = {k: _array(v) for k, v in cert.params.items()}
+    y = cert.family(P, line_inputs(cert))
+    return {"output": sp.sympify(y[cert.t - 1, cert.o]), **decide_witness(y[cert.t - 1, cert.o], cert.z0)}
+
+
+def check_on_reference(cert: FamilyCertificate, fields: list[tuple[str, tuple | None]], evaluate) -> dict:
+    """Does the certificate hold for a variant? ``fields``: the variant's parameter arrays at the witness sizes
+    (name, shape or ``None``); ``evaluate(params, x)``: the variant's own exact reference on object arrays.
+    Returns ``{"applies": bool, "why": str, ...}``; ``applies`` is False when a hypothesis fails."""
+    want = {k: (None if v is None else _array(v).shape) for k, v in cert.params.items()}
+    have = dict(fields)
+    if have != want:
+        return {"applies": False, "why": f"the variant's parameters at the witness sizes are {have}, not the "
+                                         f"family's {want}: it is not in the family of {cert.id}"}
+    P = {k: _array(cert.params[k]) for k, _ in fields}
+    try:
+        y = np.asarray(evaluate(P, line_inputs(cert)), dtype=object)
+        out = sp.sympify(y[cert.t - 1, cert.o])
+    except Exception as e:  # noqa: BLE001 - the reference cannot be evaluated on the witness line
+        return {"applies": False, "why": f"the variant's exact reference could not be evaluated on the witness "
+                                         f"line ({type(e).__name__}: {e})"}
+    res = decide_witness(out, cert.z0)
+    fam = family_witness(cert)
+    same = sp.simplify(out - fam["output"]) == 0
+    res.update(output=sp.sstr(out), family_output=sp.sstr(fam["output"]), equals_family_output=bool(same))
+    if not res["holds"]:
+        what = (f"a polynomial of degree {res['degree']} <= 4 in z" if res["kind"] == "polynomial"
+                else "a function whose fifth derivative at z0 is not certified non-zero")
+        return {"applies": False, **res, "why": f"on the witness line of {cert.id} the variant's reference is "
+                                                f"{what}: the certificate's hypothesis does not hold"}
+    return {"applies": True, **res, "why": ""}
+
+
+def _softmax_family(P, x):
+    from constructions.variants.symbolic import softmax_reference
+
+    return softmax_reference(P["W_Q"], P["W_K"], P["W_V"], P.get("W_O"), x)
+
+
+def _l2(u):
+    n2 = sum(c * c for c in u)
+    return u if n2 == 0 else np.array([c / sp.sqrt(n2) for c in u], dtype=object)
+
+
+def delta_rule(q, k, v, beta, alpha=None):
+    r"""$S_t = \alpha_t S_{t-1}(I - \beta_t k_tk_t^\top) + \beta_t v_tk_t^\top$, $o_t = S_tq_t$ on object arrays
+    ``q, k [T, d_k]``, ``v [T, d_v]``, ``beta, alpha [T]`` (``alpha=None``: 1). Returns ``o [T, d_v]``."""
+    T, d_k = q.shape
+    S = np.zeros((v.shape[1], d_k), dtype=object)
+    out = np.zeros((T, v.shape[1]), dtype=object)
+    for t in range(T):
+        a = 1 if alpha is None else alpha[t]
+        S = a * (S - beta[t] * np.outer(S @ k[t], k[t])) + beta[t] * np.outer(v[t], k[t])
+        out[t] = S @ q[t]
+    return out
+
+
+def _heads_delta(P, x, normalize: bool, gated: bool):
+    H = P["W_Q"].shape[0]
+    outs = []
+    for h in range(H):
+        q = np.array([P["W_Q"][h] @ xt for xt in x], dtype=object)
+        k = np.array([P["W_K"][h] @ xt for xt in x], dtype=object)
+        v = np.array([P["W_V"][h] @ xt for xt in x], dtype=object)
+        if normalize:
+            q = np.array([_l2(r) for r in q], dtype=object)
+            k = np.array([_l2(r) for r in k], dtype=object)
+        if gated:
+            sig = lambda u: 1 / (1 + sp.exp(-u))  # noqa: E731
+            beta = [sig(P["W_beta"][h] @ xt) for xt in x]
+            alpha = [sig(P["W_alpha"][h] @ xt) for xt in x]
+        else:
+            beta, alpha = [P["beta"][h]] * len(x), None
+        outs.append(delta_rule(q, k, v, beta, alpha))
+    y = np.concatenate(outs, axis=1)
+    return y if P.get("W_O") is None else np.array([P["W_O"] @ r for r in y], dtype=object)
+
+
+_I2 = [[[1, 0], [0, 1]]]
+CERTIFICATE_FAMILIES = {c.id: c for c in (
+    FamilyCertificate(
+        "IMPOSSIBLE-SOFTMAX/v1", "Softmax attention is out of reach (not a polynomial)",
+        "causal softmax attention y_t = sum_s exp(q_t.k_s) v_s / sum_s exp(q_t.k_s) (Vaswani et al. 2017, scale "
+        "folded into W_Q)",
+        ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], optional W_O (absent at the witness)",
+         "the variant's exact reference, at d = d_k = d_v = H = 1 and all weights 1, on the line x_1 = 0, "
+         "x_2 = z, has a non-zero fifth derivative in z at z = 1 at t = 2"),
+        {"d": 1, "heads": 1, "d_k": 1, "d_v": 1},
+        {"W_Q": [[[1]]], "W_K": [[[1]]], "W_V": [[[1]]], "W_O": None},
+        ([[0], [0]], [[0], [1]]), 2, 0, sp.Integer(1), _softmax_family),
+    FamilyCertificate(
+        "IMPOSSIBLE-DELTA-RULE/v1", "Delta rule (unnormalised keys) is out of reach (degree grows with T)",
+        "the delta rule S_t = S_{t-1}(I - beta k_t k_t^T) + beta v_t k_t^T, y_t = S_t q_t on unnormalised q, k "
+        "(Schlag et al. 2021)",
+        ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], beta [H], optional W_O (absent at the witness)",
+         "the variant's exact reference, at d = d_k = d_v = H = 1, all weights 1 and beta = 1, on the line "
+         "x_1 = x_2 = z, is a polynomial of degree 5 > 4 in z at t = 2"),
+        {"d": 1, "heads": 1, "d_k": 1, "d_v": 1},
+        {"W_Q": [[[1]]], "W_K": [[[1]]], "W_V": [[[1]]], "beta": [1], "W_O": None},
+        ([[0], [0]], [[1], [1]]), 2, 0, sp.Integer(1), lambda P, x: _heads_delta(P, x, False, False)),
+    FamilyCertificate(
+        "IMPOSSIBLE-DELTANET/v1", "DeltaNet (L2-normalised q, k; writing strength beta) is out of reach",
+        "DeltaNet: S_t = S_{t-1}(I - beta k^_t k^_t^T) + beta v_t k^_t^T, y_t = S_t q^_t with q^ = q/|q|, "
+        "k^ = k/|k| (Schlag et al. 2021; Yang et al. 2024)",
+        ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], beta [H], optional W_O (absent at the witness)",
+         "the variant's exact reference, at d = d_k = 2, d_v = H = 1, W_Q = W_K = I, W_V = (1, 0), beta = 1/2, "
+         "on the line x_1 = (1, 0), x_2 = (1, z), has a non-zero fifth derivative in z at z = 1 at t = 2 "
+         "(there y_2 = beta + beta(1 - beta)/sqrt(1 + z^2))"),
+        {"d": 2, "heads": 1, "d_k": 2, "d_v": 1},
+        {"W_Q": _I2, "W_K": _I2, "W_V": [[[1, 0]]], "beta": [sp.Rational(1, 2)], "W_O": None},
+        ([[1, 0], [1, 0]], [[0, 0], [0, 1]]), 2, 0, sp.Integer(1), lambda P, x: _heads_delta(P, x, True, False)),
+    FamilyCertificate(
+        "IMPOSSIBLE-GATED-DELTANET/v1", "Gated DeltaNet is out of reach",
+        "Gated DeltaNet: S_t = alpha_t S_{t-1}(I - beta_t k^_t k^_t^T) + beta_t v_t k^_t^T, y_t = S_t q^_t with "
+        "normalised q, k, alpha_t = sigmoid(W_alpha x_t), beta_t = sigmoid(W_beta x_t) per head (Yang et al. 2025)",
+        ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], W_alpha [H, d], W_beta [H, d], optional W_O",
+         "the variant's exact reference, at d = d_k = 2, d_v = H = 1, W_Q = W_K = I, W_V = (1, 0), "
+         "W_alpha = W_beta = 0 (so alpha = beta = sigmoid(0) = 1/2), on the line x_1 = (1, 0), x_2 = (1, z), has "
+         "a non-zero fifth derivative in z at z = 1 at t = 2"),
+        {"d": 2, "heads": 1, "d_k": 2, "d_v": 1},
+        {"W_Q": _I2, "W_K": _I2, "W_V": [[[1, 0]]], "W_alpha": [[0, 0]], "W_beta": [[0, 0]], "W_O": None},
+        ([[1, 0], [1, 0]], [[0, 0], [0, 1]]), 2, 0, sp.Integer(1), lambda P, x: _heads_delta(P, x, True, True)),
+)}

@@ -8,11 +8,9 @@ and returns a :class:`Run` (statement objects, prose, outcome), which :mod:`.cat
 """
 
 import itertools
-from dataclasses import dataclass, field
-
 import sympy as sp
 
-from .engine import NotPolynomial, Outcome, TooLarge
+from .engine import NotPolynomial, Outcome, Run, TooLarge
 from .expressions import IDX, SIZE_SYMBOLS
 from .induction import induction, invariant_for
 from .render import exact_object
@@ -27,18 +25,6 @@ EXACT_TERM_LIMIT = 10_000_000
 #: above this, exact expansion is refused even when forced (it would exhaust memory)
 HARD_TERM_LIMIT = 40_000_000
 t = IDX["t"]
-
-
-@dataclass
-class Run:
-    title: str
-    statement: str
-    tier: str
-    objects: object  # SymPy statement (rendered to LaTeX/MathML, digested)
-    prefix: object = None  # quantifier/condition rendered in front of the statement
-    outcome: Outcome = None
-    digest_extra: list = field(default_factory=list)
-    per_set: list = field(default_factory=list)
 
 
 def _combine(outcomes: list[Outcome], tier: str) -> Outcome:
@@ -138,9 +124,7 @@ def _unrolled_run(variant, sets, opts, *, sz_claim: bool) -> Run:
                 cex = refutation(subj, T, seed=opts["seed"])
                 o = (Outcome("refuted", "counterexample", {"T": T}, cex,
                              f"{variant.name}: a concrete input where the tried construction and the reference differ")
-                     if cex is not None else
-                     Outcome("error", "counterexample", {"T": T}, None,
-                             f"{variant.name}: no counterexample found within the search budget"))
+                     if cex is not None else unrolled(subj, T, seed=opts["seed"], max_terms=EXACT_TERM_LIMIT))
             elif o is None:
                 o = _decide(lambda lim, s=subj, T=T: unrolled(s, T, seed=opts["seed"], max_terms=lim),
                             lambda deg, s=subj, T=T: schwartz_zippel_tier(s, T, seed=opts["seed"], degree=deg),
@@ -265,35 +249,83 @@ def _allsizes_run(variant, opts) -> Run:
 
 
 def impossibility_argument(variant) -> str | None:
-    """Which certificate argues that this negative control is unreachable (``impossibility_claim`` attribute,
-    else keywords in its name and description)."""
-    explicit = getattr(variant, "impossibility_claim", None)
-    if explicit:
-        return explicit
-    text = (variant.name + " " + getattr(variant, "description", "")).lower()
-    if "delta" in text:
-        return "IMPOSSIBLE-DELTA-RULE/v1"
-    if "softmax" in text or "gsa" in text:
-        return "IMPOSSIBLE-SOFTMAX/v1"
-    return None
+    """The certificate a negative control *declares* it rests on (its ``impossibility_claim`` attribute), or
+    ``None``. Nothing is inferred from names or descriptions."""
+    arg = getattr(variant, "impossibility_claim", None)
+    return arg if isinstance(arg, str) and arg else None
 
 
-def _impossible_run(variant, opts) -> Run:
-    from .global_claims import run_global
+def _exact_reference(variant, sizes: dict, seed: int):
+    """``(fields, evaluate)``: the variant's parameter arrays at ``sizes`` (name, shape or None) and its own
+    exact reference on object arrays (the ``symbolic_reference`` hook), or ``(fields, None)``."""
+    from .subjects import sample, tensor_fields
+
+    params = sample(variant, sizes, seed)
+    fields = [(k, None if v is None else tuple(v.shape)) for k, v in tensor_fields(params)]
+    hook = getattr(variant, "symbolic_reference", None)
+    if hook is None:
+        return fields, None
+    return fields, lambda P, x: hook(*[P[k] for k, _ in fields], x)
+
+
+def _negative_control_run(variant, opts) -> Run:
+    """``{NAME}-IMPOSSIBLE/v1``: the declared certificate, attached only when its hypotheses hold for this
+    variant (checked on the variant's own exact reference); otherwise a refutation of the tried construction
+    at a concrete exact input, or an unexpected pass when the tried construction equals the reference."""
+    from .impossibility import CERTIFICATE_FAMILIES, check_on_reference, family_witness
 
     arg = impossibility_argument(variant)
     title = f"{variant.name}: not reachable by the template (negative control)"
+    why, check = None, {}
+    cert = CERTIFICATE_FAMILIES.get(arg) if arg else None
     if arg is None:
-        why = (f"{variant.name} is declared impossible but no certificate applies (set impossibility_claim on the "
-               "variant); only the numeric negative control applies")
-        return Run(title, why, "certificate", sp.Tuple(), None, Outcome("skipped", "certificate", {}, None, why))
-    cert = run_global(arg)
-    status = "refuted" if cert.outcome.status == "proved" else cert.outcome.status
-    stmt = (f"No gated linear RNN of the template (any width, any weights, any size) equals the reference of "
-            f"'{variant.name}' for all inputs: {cert.statement}")
-    return Run(title, stmt, "certificate", cert.objects, cert.prefix,
-               Outcome(status, "certificate", {"argument": arg, **cert.outcome.evidence}, None,
-                       f"refuted by {arg}: {cert.outcome.message or cert.title}"))
+        why = (f"{variant.name} declares no impossibility certificate (set impossibility_claim to one of "
+               f"{', '.join(CERTIFICATE_FAMILIES)})")
+    elif cert is None:
+        why = (f"{variant.name} declares impossibility_claim={arg!r}, which is not a certificate of a model family "
+               f"(known: {', '.join(CERTIFICATE_FAMILIES)})")
+    else:
+        try:
+            fields, evaluate = _exact_reference(variant, cert.sizes, opts["seed"])
+        except (TypeError, ValueError, RuntimeError) as e:
+            fields, evaluate = None, None
+            why = f"the variant cannot be sampled at the witness sizes {cert.sizes} ({type(e).__name__}: {e})"
+        if fields is not None and evaluate is None:
+            why = f"{variant.name} has no exact reference (symbolic_reference) to check {arg}'s hypotheses on"
+        elif evaluate is not None:
+            check = check_on_reference(cert, fields, evaluate)
+            if not check["applies"]:
+                why = check["why"]
+    if why is None:
+        fam = family_witness(cert)
+        hyp = "; ".join(cert.hypotheses)
+        stmt = (f"No gated linear RNN of the template (any width, any weights, any size) equals the reference of "
+                f"'{variant.name}' for all weights and inputs. Hypotheses, checked for this variant: {hyp}. Checked: "
+                f"the variant's own exact reference (symbolic_reference) on that line gives y = {check['output']} "
+                f"({check['kind']}"
+                + (f", degree {check['degree']}" if check["kind"] == "polynomial" else
+                   f", fifth derivative {check['fifth_derivative']} at z = {check['z0']}") + "), while every template "
+                "output restricted to an affine line is a polynomial of degree <= 4 in z (TEMPLATE-DEGREE-BOUND/v1). "
+                f"The family: {cert.family_text}; its textbook formula gives y = {sp.sstr(fam['output'])}. Taken on "
+                "trust: that symbolic_reference is the variant's reference.")
+        objs = sp.Tuple(sp.Eq(sp.Function("y")(sp.Symbol("z")), sp.sympify(check["output"])))
+        ev = {"argument": arg, "hypotheses": list(cert.hypotheses), "variant_check": check,
+              "family_witness": {k: (sp.sstr(v) if isinstance(v, sp.Basic) else v) for k, v in fam.items()}}
+        return Run(title, stmt, "certificate", objs, None,
+                   Outcome("refuted", "certificate", ev, None, f"refuted by {arg}: {cert.title}"))
+    # no certificate applies: refute the tried construction at a concrete input, or report that it equals
+    sets = [dict(s, T=s.get("T") or 3) for s in (opts.get("sets") or [{"d": 2, "heads": 1, "T": 3}])]
+    un = _unrolled_run(variant, sets, opts, sz_claim=False)
+    o = un.outcome
+    stmt = (f"No impossibility certificate is attached to '{variant.name}': {why}. Instead: " + (
+        "the tried construction differs from the reference at the concrete exact input of the counterexample "
+        "(only that construction is refuted, not every template RNN)." if o.status == "refuted" else
+        "the tried construction EQUALS the reference at these sizes (a negative control that passes)."
+        if o.status == "proved" else f"the tried construction could not be decided ({o.message})."))
+    return Run(title, stmt, "counterexample" if o.status == "refuted" else o.tier, un.objects, un.prefix,
+               Outcome(o.status, "counterexample" if o.status == "refuted" else o.tier,
+                       {"argument": arg, "certificate_not_applied": why, **o.evidence}, o.counterexample,
+                       f"no certificate applies ({why}); " + (o.message or o.status)), un.digest_extra)
 
 
 def run_variant_claim(variant, suffix: str, sets: list[dict], opts: dict) -> Run:
@@ -306,5 +338,5 @@ def run_variant_claim(variant, suffix: str, sets: list[dict], opts: dict) -> Run
     if suffix == "ALLSIZES":
         return _allsizes_run(variant, opts)
     if suffix == "IMPOSSIBLE":
-        return _impossible_run(variant, opts)
+        return _negative_control_run(variant, {**opts, "sets": sets})
     raise KeyError(f"unknown claim suffix {suffix!r}; expected one of {SUFFIXES}")
