@@ -217,6 +217,45 @@ def _softmax(p, x, fn, device):
     return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {}
 
 
+def _mamba1(p, x, fn, device):
+    """One GLA head per channel: q = C sqrt(N) (fla's fixed scale N^-1/2), k = B, v = dt u, gk = dt A."""
+    x = x.to(torch.float64)
+    B_, T, Dm = x.shape
+    dt = softplus(_gl(x, p.W_dt)).transpose(1, 2)  # [B, T, D]
+    Bt, Ct = x @ p.W_B.to(torch.float64).T, x @ p.W_C.to(torch.float64).T  # [B, T, N]
+    N = Bt.shape[-1]
+    q = (Ct * N ** 0.5)[:, :, None].expand(B_, T, Dm, N).contiguous()
+    k = Bt[:, :, None].expand(B_, T, Dm, N).contiguous()
+    gk = (dt[..., None] * (-torch.exp(p.A_log.to(torch.float64)))).contiguous()
+    o, _ = fn(q.to(device), k.to(device), (dt * x)[..., None].to(device), gk.to(device))
+    y = o[..., 0].to("cpu", torch.float64) + p.D.to(torch.float64) * x  # [B, T, D]
+    return (y if p.W_O is None else y @ p.W_O.to(torch.float64).T), {}
+
+
+def _hgrn(p, x, fn, device):
+    from .hgrn import HGRN
+
+    f, c = HGRN().gates(p, x.to(torch.float64))
+    o, h = fn(((1 - f) * c).to(device), torch.log(f).to(device), output_final_state=True)
+    y = o.to("cpu", torch.float64)
+    return (y if p.W_O is None else y @ p.W_O.to(torch.float64).T), {"state": h.to("cpu", torch.float64)}
+
+
+def _rebased(p, x, fn, device):
+    q, k, v = _qkv(x, p)
+    o = fn(q.to(device), k.to(device), v.to(device), scale=1.0, use_norm=False)  # HF
+    return merge_heads(o.to("cpu", torch.float64), p.W_O), {}
+
+
+def _rwkv6(p, x, fn, device):
+    from .rwkv6 import RWKV6
+
+    r, k, v, w = RWKV6()._rkvw(p, x.to(torch.float64))
+    o, S = fn(r.to(device), k.to(device), v.to(device), torch.log(w).to(device), p.u.to(torch.float64).to(device),
+              scale=1.0, output_final_state=True)  # HF; w is the log-decay
+    return merge_heads(o.to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+
+
 _F32 = torch.float32
 _LA = "fla.ops.linear_attn.naive.naive_recurrent_linear_attn"
 _SGLA = "fla.ops.simple_gla.naive.naive_recurrent_simple_gla"
@@ -242,6 +281,13 @@ NAIVE: dict[str, OracleSpec] = {s.variant: s for s in (
     OracleSpec("delta-rule-onehot", _DELTA, "HF", _F32, _delta_onehot, "one-hot keys; q*sqrt(d_k)"),
     OracleSpec("softmax-attention", "fla.ops.attn.naive.naive_parallel_attn", "SF", torch.float64, _softmax,
                "scale=1.0; computes in the input dtype"),
+    OracleSpec("mamba1", _GLA, "SF", _F32, _mamba1, "one head per channel: q = C*sqrt(N), k = B, v = dt*u, gk = dt*A"),
+    OracleSpec("hgrn", "fla.ops.hgrn.naive.naive_recurrent_hgrn", "SF", _F32, _hgrn, "x = (1-f)*c, g = log f"),
+    OracleSpec("lightning-attention", _SGLA, "SF", _F32, _retention_simple_gla, "constant g = log gamma_h, scale=1.0"),
+    OracleSpec("rebased", "fla.ops.rebased.naive.naive_parallel_rebased", "HF", torch.float64, _rebased,
+               "scale=1.0, use_norm=False; computes in the input dtype"),
+    OracleSpec("rwkv6", "fla.ops.rwkv6.recurrent_naive.naive_recurrent_rwkv6", "HF", _F32, _rwkv6,
+               "w = log-decay, u [H, K], scale=1.0"),
 )}
 
 #: RetNet's own naive reference (fixed gammas); used when params have gamma = retnet_gammas(H)

@@ -23,7 +23,8 @@ from torch.nn import functional as F
 
 from .._validation import require_finite, require_ndim, require_tensor
 
-__all__ = ["Upstream", "Identity", "HeadMap", "Taylor2", "GatedCopy", "OneHotArgmax", "FEATURE_FNS", "softplus"]
+__all__ = ["Upstream", "Identity", "HeadMap", "Taylor2", "Quadratic", "GatedCopy", "OneHotArgmax", "Shifted",
+           "FEATURE_FNS", "softplus"]
 
 def softplus(g: Tensor) -> Tensor:
     r"""$\log(1 + e^g)$ accurate everywhere (``torch.nn.functional.softplus`` returns ``g`` itself above its
@@ -42,6 +43,12 @@ FEATURE_FNS = {
     "sigmoid": (torch.sigmoid, lambda g: torch.sigmoid(g) * torch.sigmoid(-g), torch.sigmoid),
     "exp": (torch.exp, torch.exp, torch.exp),
     "softplus": (softplus, torch.sigmoid, softplus),
+    # SiLU g*sigmoid(g) (HGRN's input): a product, so its rounding is relative to |g| sigmoid(g) = |silu(g)|
+    "silu": (lambda g: g * torch.sigmoid(g),
+             lambda g: torch.sigmoid(g) * (1 + g * torch.sigmoid(-g)), lambda g: (g * torch.sigmoid(g)).abs()),
+    # RWKV-6's decay w = exp(-exp(g)) in (0, 1): |w'| = e^g w
+    "exp-neg-exp": (lambda g: torch.exp(-torch.exp(g)), lambda g: torch.exp(g - torch.exp(g)),
+                    lambda g: torch.exp(-torch.exp(g))),
 }
 
 
@@ -143,6 +150,63 @@ class Taylor2(nn.Module):
         return self._features(k.to(self.ia.device), self.w.to(torch.float64)).to("cpu").reshape(*x.shape[:2], self.width)
 
 
+class Quadratic(nn.Module):
+    r"""Rebased's quadratic features of $k^h = W^h x$ (Aksenov et al. 2024): ``side="key"`` gives
+    $[w_{ab} k_a k_b]_{a\le b}$ with $w_{aa}=1$, $w_{ab}=2$; ``side="query"`` gives $[q_a q_b]_{a\le b}$, so
+    $\phi_q(q)^\top\phi_k(k) = (q^\top k)^2$ exactly (the weights are powers of two). Width $H\,r(r+1)/2$."""
+
+    def __init__(self, W: Float[Tensor, "heads r d"], side: str):
+        super().__init__()
+        require_tensor("W", W, allow_complex=False)
+        require_ndim("W", W, 3, "heads, r, d")
+        if side not in ("key", "query"):
+            raise ValueError(f"side must be 'key' or 'query'; got {side!r}")
+        H, r, _ = W.shape
+        self.register_buffer("W", W)
+        self.side = side
+        pairs = [(a, b) for a in range(r) for b in range(a, r)]
+        self.register_buffer("ia", torch.tensor([a for a, _ in pairs], dtype=torch.long, device=W.device))
+        self.register_buffer("ib", torch.tensor([b for _, b in pairs], dtype=torch.long, device=W.device))
+        w = [2.0 if (a != b and side == "key") else 1.0 for a, b in pairs]
+        self.register_buffer("w", torch.tensor(w, dtype=torch.float64, device=W.device))
+        self.per_head = len(pairs)
+        self.width = H * self.per_head
+
+    def _features(self, k: Tensor, w: Tensor) -> Tensor:
+        return k[..., self.ia] * k[..., self.ib] * w
+
+    def forward(self, x: Tensor) -> Tensor:
+        dtype = torch.promote_types(x.dtype, self.W.dtype)
+        k = torch.einsum("btd,hrd->bthr", x.to(dtype), self.W.to(dtype))
+        return self._features(k, self.w.to(dtype)).reshape(*x.shape[:2], self.width)
+
+    def magnitude(self, x: Tensor, n: int) -> Tensor:
+        k = torch.einsum("btd,hrd->bthr", _cpu64(x).abs(), _cpu64(self.W).abs())
+        return self._features(k.to(self.ia.device), self.w.to(torch.float64)).to("cpu").reshape(*x.shape[:2], self.width)
+
+
+class Shifted(nn.Module):
+    r"""Token shift: ``block`` evaluated on the *previous* input, $z_t = \text{block}(x_{t-1})$, and $z_0 = 0$
+    (RWKV's time shift; Peng et al. 2023/2024). The one block with memory across time: one step of input
+    memory, held outside the recurrent state $h$ (so a run continued from a state must be given the previous
+    input again). Width: the block's."""
+
+    def __init__(self, block: nn.Module):
+        super().__init__()
+        self.block = block
+        self.width = block.width
+
+    @staticmethod
+    def _shift(z: Tensor) -> Tensor:
+        return torch.cat([torch.zeros_like(z[:, :1]), z[:, :-1]], dim=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self._shift(self.block(x))
+
+    def magnitude(self, x: Tensor, n: int) -> Tensor:
+        return self._shift(self.block.magnitude(x, n))
+
+
 class GatedCopy(nn.Module):
     r"""$\phi(w^h\cdot\tilde x_t)\, x_t$ per head (width $H d$): mLSTM's input gate $e^{\tilde\imath_t}$ (``fn="exp"``),
     Mamba-2's step $\Delta_t$ (``fn="softplus"``) scaling the input. ``w [H, d+1]`` (last column: bias).
@@ -203,7 +267,8 @@ class OneHotArgmax(nn.Module):
 
 
 class Upstream(nn.Module):
-    """Concatenation of feature blocks: $z_t = [\\text{block}_1(x_t); \\dots]$ (per time step, no mixing over time).
+    """Concatenation of feature blocks: $z_t = [\\text{block}_1(x_t); \\dots]$ (per time step; only a
+    :class:`Shifted` block looks one step back).
 
     ``d_in`` is the width of ``x`` (checked by ``GatedLinearRNN``); ``width`` the width of ``z``."""
 
