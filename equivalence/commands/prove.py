@@ -1,16 +1,23 @@
 """``prove``: run symbolic proofs (one claim, every claim of a construction, or all) and print one line each.
 
-Exit status: 0 when every claim holds (proved, or a negative control refuted as expected; ``skipped`` tiers
-are printed and do not fail), 1 when a claim is refuted or its checker failed, 2 on bad input.
+Exit status: 0 when every claim holds (proved, probable, or a negative control refuted as expected) and at
+least one was decided; 1 when a claim is refuted, unexpectedly passes or its checker failed, **or when every
+requested claim was skipped** (nothing asked was proved; the reasons are printed); 2 on bad input, including
+sizes, lengths or seeds beyond :data:`LIMITS` (they would not finish).
 """
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
-from ..claims import OK_STATUSES
+from ..claims import HOLDING, OK_STATUSES, summary_line
 
-__all__ = ["add_parser", "run"]
+__all__ = ["LIMITS", "add_parser", "run"]
+
+#: the largest accepted value of each size flag (beyond these the proofs would not finish on a workstation:
+#: the direct construction has H d_k (d_v + 1) neurons and one gate per neuron pair it reads)
+LIMITS = {"d": 256, "d_k": 256, "d_v": 256, "d_out": 1024, "heads": 16, "T": 64}
 
 
 def add_parser(sub) -> None:
@@ -38,7 +45,9 @@ def add_parser(sub) -> None:
                         "(sampled parameters, exact rationals); default: symbolic when available")
     p.add_argument("--profile", choices=sorted(PROFILES), default="ci",
                    help="default sizes when none are given (default: ci)")
-    p.add_argument("--seed", type=int, default=0, help="seed of sampled parameters and random points (default 0)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="seed of sampled parameters and random points, in [0, 2^63) (default: drawn from the "
+                        "operating system for this run and recorded in the output, so --seed reproduces it)")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
                    help="import a module or .py file first (variants it registers can be proved)")
     p.add_argument("--out", type=Path, default=None,
@@ -54,9 +63,22 @@ def _sizes(args) -> list[dict] | None:
     if given["d"] is None:
         raise ValueError("give --d (the input dimension) together with --d-k/--d-v/--heads/--d-out/--T")
     for k, v in given.items():
+        flag = "--" + k.replace("_", "-")
         if v is not None and v < 1:
-            raise ValueError(f"--{k.replace('_', '-')} must be >= 1; got {v}")
+            raise ValueError(f"{flag} must be >= 1; got {v}")
+        if v is not None and v > LIMITS[k]:
+            raise ValueError(f"{flag} must be <= {LIMITS[k]} (larger proofs would not finish); got {v}")
     return [{k: v for k, v in given.items() if v is not None}]
+
+
+def _seed(args) -> int:
+    from ..symbolic.catalogue import SEED_LIMIT, draw_seed
+
+    if args.seed is None:
+        return draw_seed()
+    if not 0 <= args.seed < SEED_LIMIT:
+        raise ValueError(f"--seed must be an integer in [0, 2^63); got {args.seed}")
+    return args.seed
 
 
 def _line(c) -> str:
@@ -64,8 +86,10 @@ def _line(c) -> str:
     from ..report.write import STATUS_MARK
 
     s = f"{STATUS_MARK.get(c.status, c.status):<22} {c.id:<42} {c.tier:<26} {format_sizes(c.sizes)}"
+    if c.epsilon is not None:
+        s += f"  (error probability <= {c.epsilon:.3g})"
     s += f"  ({c.seconds:.2f} s)"
-    if c.status not in ("proved",) and c.message:
+    if c.status not in ("proved", "probable") and c.message:
         s += f"\n{'':<23}{c.message[:300]}"
     cx = c.counterexample
     if isinstance(cx, dict) and "t" in cx:
@@ -78,10 +102,11 @@ def run(args: argparse.Namespace) -> int:
     from ..symbolic.catalogue import run_target
     from .verify import _import_user
 
+    sets, seed = _sizes(args), _seed(args)
     for spec in args.imports:
         _import_user(spec)
-    claims = run_target(args.target, sets=_sizes(args), profile=args.profile, tier=args.tier, mode=args.mode,
-                        seed=args.seed, imports=tuple(args.imports))
+    claims = run_target(args.target, sets=sets, profile=args.profile, tier=args.tier, mode=args.mode,
+                        seed=seed, imports=tuple(args.imports))
     if args.json:
         print(json.dumps([c.to_dict() for c in claims], indent=1, sort_keys=True))
     else:
@@ -95,5 +120,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"report written to {args.out}/ (report.md, report.html, certificate.json)")
     bad = [c for c in claims if c.status not in OK_STATUSES]
     if not args.json:
-        print(f"{len(claims)} claims, {len(bad)} not holding")
-    return 1 if bad else 0
+        print(f"{summary_line(c.status for c in claims)} (seed {seed})")
+    if bad:
+        return 1
+    if not any(c.status in HOLDING for c in claims):
+        reasons = "; ".join(f"{c.id}: {c.message or 'skipped'}" for c in claims) or "no claim matched"
+        print(f"error: nothing asked was proved: every requested claim was skipped ({reasons})", file=sys.stderr)
+        return 1
+    return 0

@@ -15,6 +15,8 @@ $a\\le b$, shared by ``[a, b]`` and ``[b, a]``.
 """
 
 import itertools
+import math
+import numbers
 from collections.abc import Sequence
 from fractions import Fraction
 
@@ -22,7 +24,78 @@ import numpy as np
 
 from .algebra import Context, Deg
 
-__all__ = ["Variables", "entry_name", "from_jsonable", "to_jsonable"]
+__all__ = ["ExactQ", "FloatConstant", "Variables", "entry_name", "from_jsonable", "has_float", "to_jsonable"]
+
+
+class FloatConstant(ValueError):
+    """The code computed with a floating-point constant that could not be absorbed exactly."""
+
+
+def _absorb(o):
+    """An operand as an exact number: binary64 floats become the rational they denote (exact)."""
+    if isinstance(o, numbers.Rational) and not isinstance(o, bool):
+        return o
+    if isinstance(o, bool):
+        return int(o)
+    if isinstance(o, float | np.floating):
+        f = float(o)
+        if not math.isfinite(f):
+            raise FloatConstant(f"the code computed with the non-finite float {f!r}")
+        return Fraction(f)
+    if isinstance(o, np.integer):
+        return int(o)
+    return NotImplemented
+
+
+def _wrap(r):
+    return ExactQ(r) if isinstance(r, Fraction) and not isinstance(r, ExactQ) else r
+
+
+class ExactQ(Fraction):
+    """A rational number that absorbs a binary64 float operand exactly (``1.0 * ExactQ(3) == ExactQ(3)``;
+    ``0.1`` becomes ``3602879701896397/36028797018963968``) instead of decaying to a rounded float.
+
+    Points of a numeric evaluation are re-run with these when the plain-integer run met a float (a hook that
+    writes ``λ = 1.0``): the result is the exact value of the code's arithmetic with its float constants read
+    as the rationals they denote."""
+
+    __slots__ = ()
+
+    def _op(name):  # noqa: N805 - builds the operator methods below
+        base = getattr(Fraction, name)
+
+        def op(self, other):
+            o = _absorb(other)
+            return NotImplemented if o is NotImplemented else _wrap(base(self, o))
+
+        return op
+
+    __add__, __radd__, __sub__, __rsub__ = _op("__add__"), _op("__radd__"), _op("__sub__"), _op("__rsub__")
+    __mul__, __rmul__ = _op("__mul__"), _op("__rmul__")
+    __truediv__, __rtruediv__ = _op("__truediv__"), _op("__rtruediv__")
+    del _op
+
+    def __neg__(self):
+        return ExactQ(-Fraction(self))
+
+    def __pos__(self):
+        return self
+
+    def __pow__(self, e):
+        return _wrap(Fraction.__pow__(self, e)) if isinstance(e, int) else Fraction.__pow__(self, e)
+
+    def __hash__(self):
+        return Fraction.__hash__(self)
+
+
+def has_float(parts) -> bool:
+    """Whether an evaluated obligation (``[(label, lhs, rhs)]``) holds a float or complex float anywhere."""
+    for _, lhs, rhs in parts:
+        for side in (lhs, rhs):
+            for v in np.ravel(np.asarray(side, dtype=object)):
+                if isinstance(v, float | complex | np.floating | np.complexfloating):
+                    return True
+    return False
 
 
 def entry_name(name: str, idx: tuple[int, ...]) -> str:
@@ -76,10 +149,11 @@ class Variables:
             raise ValueError("the context was not built from these variables")
         return self._fill(ctx.gens)
 
-    def numeric(self, values: Sequence) -> dict[str, np.ndarray]:
+    def numeric(self, values: Sequence, *, exact: bool = False) -> dict[str, np.ndarray]:
+        """Arrays of the given exact numbers; ``exact=True``: as :class:`ExactQ` (float operands absorbed)."""
         if len(values) != len(self.names):
             raise ValueError(f"expected {len(self.names)} values, one per generator; got {len(values)}")
-        return self._fill(list(values))
+        return self._fill([ExactQ(v) for v in values] if exact else list(values))
 
     def formal(self) -> dict[str, np.ndarray]:
         return self._fill([Deg(1)] * len(self.names))
@@ -102,7 +176,7 @@ def to_jsonable(a) -> object:
     if isinstance(a, list | tuple):
         return [to_jsonable(v) for v in a]
     if isinstance(a, int | Fraction):
-        return str(a)
+        return str(Fraction(a)) if isinstance(a, Fraction) else str(a)
     if isinstance(a, complex):
         return f"{a.real!r}+{a.imag!r}j"
     return str(a)

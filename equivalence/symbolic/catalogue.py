@@ -13,6 +13,7 @@ checked SymPy objects (the SymPy version is in the evidence).
 
 import math
 import re
+import secrets
 import time
 
 import sympy as sp
@@ -134,10 +135,50 @@ def _check_sets(sets) -> list[dict]:
     return out
 
 
+#: seeds are drawn below this bound (and ``--seed`` must lie below it): torch generators take 64-bit seeds
+SEED_LIMIT = 1 << 63
+
+
+def draw_seed() -> int:
+    """A fresh seed from the operating system's randomness (``secrets``), for one run's random points."""
+    return secrets.randbelow(SEED_LIMIT)
+
+
+#: a negative control's claims: a refutation is what must happen, a proof is an unexpected pass
+_NEGATIVE = {"refuted": "expected-failure", "proved": "unexpected-pass", "probable": "unexpected-pass"}
+
+
+def _epsilon(evidence) -> float | None:
+    """Union bound over every Schwartz–Zippel run in ``evidence``: the sum of ``2**error_probability_log2``."""
+    found = []
+
+    def walk(v):
+        if isinstance(v, dict):
+            e = v.get("error_probability_log2")
+            if isinstance(e, int | float):
+                found.append(2.0 ** e)
+            elif e == "-inf":
+                found.append(0.0)
+            for k, u in v.items():
+                if k != "error_probability_log2":
+                    walk(u)
+        elif isinstance(v, list | tuple):
+            for u in v:
+                walk(u)
+
+    walk(evidence)
+    return min(1.0, sum(found)) if found else None
+
+
 def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "ci", tier: str = "auto",
-              mode: str | None = None, seed: int = 0, imports: tuple = ()) -> ClaimResult:
+              mode: str | None = None, seed: int | None = None, imports: tuple = ()) -> ClaimResult:
     """Check one claim and return its :class:`ClaimResult` (never raises for a failing proof; a crash of the
-    checker is reported with status ``error``)."""
+    checker is reported with status ``error``). ``seed=None`` draws a fresh seed (:func:`draw_seed`); the seed
+    used is recorded in ``rerun`` and in the evidence, and re-running with it reproduces the random points."""
+    if seed is None:
+        seed = draw_seed()
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
+        raise ValueError(f"seed must be an int in [0, 2^63); got {seed!r}")
     if tier not in TIERS:
         raise ValueError(f"tier must be one of {TIERS}; got {tier!r}")
     cid, variant, suffix = resolve_claim(claim_id)
@@ -162,16 +203,21 @@ def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "
                            message=f"{type(e).__name__}: {e}")
     seconds = time.perf_counter() - t0
     status = out.status
-    if variant is not None and variant.status == "impossible" and suffix == "UNROLLED":
-        status = {"refuted": "expected-failure", "proved": "unexpected-pass"}.get(status, status)
-    if suffix == "IMPOSSIBLE":
-        status = {"refuted": "expected-failure", "proved": "unexpected-pass"}.get(status, status)
+    epsilon = None
+    if status == "proved" and "schwartz" in (out.tier or ""):  # random points: probable, never proved
+        epsilon = _epsilon(out.evidence)
+        status = "probable"
+        if epsilon is None:
+            status, out.message = "error", "a Schwartz-Zippel decision without an error bound in its evidence"
+    if suffix == "IMPOSSIBLE" or (variant is not None and variant.status == "impossible" and suffix == "UNROLLED"):
+        status = _NEGATIVE.get(status, status)
     kind = ("impossibility" if cid.startswith("IMPOSSIBLE") or cid == "TEMPLATE-DEGREE-BOUND/v1" or suffix == "IMPOSSIBLE"
             else "invariance" if cid.startswith("INVARIANCE") else "symbolic")
     has_objects = not (isinstance(run.objects, sp.Tuple) and len(run.objects) == 0)
     latex = latex_of(run.objects, run.prefix) if has_objects else ""
     evidence = dict(out.evidence)
     evidence["sympy"] = sp.__version__
+    evidence["seed"] = seed
     if has_objects:
         evidence["mathml"] = mathml_of(run.objects, run.prefix)
     dig = statement_digest(sp.Symbol(cid), sp.Symbol(variant.name if variant else ""), sizes_object(sets),
@@ -181,7 +227,7 @@ def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "
         construction=variant.name if variant else "", tier=out.tier, sizes={"sets": sets}, latex=latex,
         statement_digest=dig, seconds=round(seconds, 3), evidence=_jsonable(evidence),
         counterexample=_jsonable(out.counterexample) if out.counterexample is not None else None,
-        rerun=_rerun(cid, sets, tier, mode, seed, imports, profile), message=out.message)
+        rerun=_rerun(cid, sets, tier, mode, seed, imports, profile), message=out.message, epsilon=epsilon)
 
 
 def _rerun(cid, sets, tier, mode, seed, imports, profile) -> dict:
@@ -202,8 +248,11 @@ def _jsonable(v):
 
 
 def run_target(target: str | None, *, sets: list[dict] | None = None, profile: str = "ci", tier: str = "auto",
-               mode: str | None = None, seed: int = 0, imports: tuple = ()) -> list[ClaimResult]:
-    """Run a claim (by ID), every claim of a construction (by variant name), or everything (``None``)."""
+               mode: str | None = None, seed: int | None = None, imports: tuple = ()) -> list[ClaimResult]:
+    """Run a claim (by ID), every claim of a construction (by variant name), or everything (``None``).
+    ``seed=None``: one seed is drawn for the whole run."""
+    if seed is None:
+        seed = draw_seed()
     if target is None:
         ids = claim_ids()
     elif target in constructions.available():

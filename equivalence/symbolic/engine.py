@@ -28,7 +28,7 @@ from sympy.core.sympify import SympifyError
 from sympy.polys.domains import QQ, ZZ
 
 from .algebra import DEG_FAULTS, HasAtoms, NeedsRationals, degree_of, is_zero
-from .arrays import Variables, to_jsonable
+from .arrays import FloatConstant, Variables, has_float, to_jsonable
 
 __all__ = [
     "IdentityResult",
@@ -38,6 +38,7 @@ __all__ = [
     "TooLarge",
     "decide_identity",
     "differs",
+    "evaluate_at",
     "find_counterexample",
     "first_difference",
     "formal_degree",
@@ -318,6 +319,22 @@ def formal_size(fn, variables: Variables) -> tuple[int, int]:
     return deg, terms
 
 
+def evaluate_at(fn, variables: Variables, values):
+    """``fn`` at an exact point. If the plain run meets a float (the code wrote a constant such as ``1.0``), the
+    point is re-run with :class:`~.arrays.ExactQ` numbers, which read every float operand as the rational it
+    denotes; a float that still survives (e.g. ``math.sqrt`` of a value) is a :class:`~.arrays.FloatConstant`
+    error, never a rounded comparison."""
+    parts = fn(variables.numeric(values))
+    if not has_float(parts):
+        return parts
+    parts = fn(variables.numeric(values, exact=True))
+    if has_float(parts):
+        raise FloatConstant("the code computes in floating point at an exact point even with float operands "
+                            "read exactly (a float produced by a function such as math.sqrt or float()); write "
+                            "its constants as int, fractions.Fraction or sympy.Rational")
+    return parts
+
+
 def first_difference(parts) -> tuple | None:
     """``(label, index, lhs, rhs)`` of the first entry where an evaluated obligation differs."""
     for label, lhs, rhs in parts:
@@ -338,7 +355,7 @@ def schwartz_zippel(fn, variables: Variables, *, trials: int = 3, bits: int = 64
     lo, hi = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
     for k in range(trials):
         values = [rng.randint(lo, hi) for _ in range(len(variables))]
-        if first_difference(fn(variables.numeric(values))) is not None:
+        if first_difference(evaluate_at(fn, variables, values)) is not None:
             return False, {"degree_bound": D, "trials_done": k + 1, "bits": bits}, values
     log2_bound = trials * (math.log2(D) - bits) if D > 0 else -math.inf
     ev = {"degree_bound": D, "trials": trials, "set_size": f"2^{bits}", "bits": bits, "seed": seed,
@@ -360,7 +377,7 @@ def find_counterexample(fn, variables: Variables, *, seed: int = 0, start: list 
     def check(values):
         nonlocal evals
         evals += 1
-        return first_difference(fn(variables.numeric(values)))
+        return first_difference(evaluate_at(fn, variables, values))
 
     found, point = None, None
     candidates = ([list(start)] if start is not None else []) + [
