@@ -10,7 +10,7 @@ The shared machinery: :mod:`.reference` (float64 references, two forms each), :m
 """
 
 from . import controls, feature_maps, gla, normalized, retention  # noqa: F401  (registers)
-from . import hgrn, lightning, mamba1, rebased, rwkv6  # noqa: F401  (registers)
+from . import gated_deltanet, hgrn, lightning, mamba1, rebased, rwkv6  # noqa: F401  (registers)
 from .decay import InputDependentDecay
 from .family import PlanVariant
 from .plan import Plan, build_rnn, compressed_reason

@@ -256,6 +256,30 @@ def _rwkv6(p, x, fn, device):
     return merge_heads(o.to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
 
 
+def _gdn_no_erase(p, x, fn, device):
+    from .gated_deltanet import GatedDeltaNetNoErase
+
+    q, k, v = _qkv(x, p)
+    alpha, beta = GatedDeltaNetNoErase().gates(p, x.to(torch.float64))
+    o, S = _simple_gla_from(q, k, beta[..., None] * v, torch.log(alpha), fn, device)
+    return merge_heads(o, p.W_O), {"state": S}
+
+
+def gated_delta_rule_output(p, x, beta_scale: float = 1.0, device: str = "cpu") -> Tensor:
+    """fla's *gated delta rule* (with its erase term) on the no-erase variant's params, $\beta$ scaled by
+    ``beta_scale``: equals the variant at ``T = 1`` and (as 0) at ``beta_scale = 0``, not in general."""
+    from .gated_deltanet import GatedDeltaNetNoErase
+
+    fn = load("fla.ops.gated_delta_rule.naive.naive_recurrent_gated_delta_rule")
+    q, k, v = _qkv(x, p)
+    alpha, beta = GatedDeltaNetNoErase().gates(p, x.to(torch.float64))
+    d_k = q.shape[-1]
+    o, _ = fn(sf(q * d_k ** 0.5).to(device), sf(k).to(device), sf(v).to(device),
+              (beta * beta_scale).transpose(1, 2).contiguous().to(device),
+              torch.log(alpha).transpose(1, 2).contiguous().to(device))
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O)
+
+
 _F32 = torch.float32
 _LA = "fla.ops.linear_attn.naive.naive_recurrent_linear_attn"
 _SGLA = "fla.ops.simple_gla.naive.naive_recurrent_simple_gla"
@@ -288,6 +312,7 @@ NAIVE: dict[str, OracleSpec] = {s.variant: s for s in (
                "scale=1.0, use_norm=False; computes in the input dtype"),
     OracleSpec("rwkv6", "fla.ops.rwkv6.recurrent_naive.naive_recurrent_rwkv6", "HF", _F32, _rwkv6,
                "w = log-decay, u [H, K], scale=1.0"),
+    OracleSpec("gated-deltanet-no-erase", _SGLA, "SF", _F32, _gdn_no_erase, "v = beta*v, g = log alpha, scale=1.0"),
 )}
 
 #: RetNet's own naive reference (fixed gammas); used when params have gamma = retnet_gammas(H)
