@@ -9,7 +9,7 @@ import argparse
 import importlib
 import sys
 
-COMMANDS = ("verify", "prove", "check_certificate", "train_check")
+COMMANDS = ("verify", "prove", "check_certificate", "train_check", "replay")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,7 +3,7 @@ r"""Numeric equivalence checks of registered variants (the ``verify`` command's 
 For a variant, each case draws sizes, parameters (generic Gaussian or *degenerate*: rank-deficient,
 zero rows, repeated values, scales from 1e-3 to 1e3) and a batch of sequences from one seeded
 ``torch.Generator``; compares ``construct(params)(x)`` at the working dtype with the float64
-``reference(params, x)`` under the tolerance model of :mod:`equivalence.tolerance`
+``reference(params, x)`` under the tolerance model of :mod:`constructions.tolerance`
 ($|\hat y-y|\le\gamma_n M + n\eta$). A claim passes when every case passes; the first failing case is
 kept as the counterexample with its seed, so ``--seed`` reproduces it. For ``impossible`` variants
 (negative controls) the roles flip: the claim holds (``expected-failure``) when a counterexample is found.
@@ -16,11 +16,11 @@ from dataclasses import dataclass
 import torch
 
 from constructions.registry import Variant
+from constructions.tolerance import compare, lsa_rnn_budget
 
 from .claims import ClaimResult
-from .tolerance import compare, lsa_path_length, rnn_path_length
 
-__all__ = ["PROFILES", "NumericProfile", "check_variant_numeric", "degenerate_", "draw_case"]
+__all__ = ["PROFILES", "NumericProfile", "check_variant_numeric", "degenerate_", "draw_case", "evaluate_case"]
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ def _cast_params(params, dtype, device):
         import dataclasses
 
         return dataclasses.replace(params, **{
-            k: v.to(device=device, dtype=dtype) for k, v in vars(params).items()
+            k: v.detach().to(device=device, dtype=dtype, copy=True) for k, v in vars(params).items()
             if isinstance(v, torch.Tensor) and v.is_floating_point()
         })
     return params
@@ -91,6 +91,43 @@ def _cast_params(params, dtype, device):
 def _json_float(v: float) -> float | str:
     """``v``, or its name (``"inf"``, ``"nan"``) when it is not finite: certificates are strict JSON."""
     return v if math.isfinite(v) else str(v)
+
+
+def evaluate_case(variant: Variant, params, x: torch.Tensor, sizes: dict, *, dtype: torch.dtype,
+                  device: str = "cpu", mode: str = "auto"):
+    """One case: ``construct(params)`` at ``dtype`` on ``device`` against the float64 ``reference(params, x)``
+    under the tolerance model. Returns ``(ComparisonResult, candidate output, reference output)``; the
+    replay of a numeric counterexample (:mod:`equivalence.replay`) calls exactly this."""
+    ref = variant.reference(params, x)
+    if hasattr(variant, "magnitude"):
+        M = variant.magnitude(params, x)
+    else:  # no absolute computation available: relative to the reference's own size
+        M = ref.abs().amax(dim=(1, 2), keepdim=True).expand_as(ref).to(torch.float64)
+    low = _cast_params(params, dtype, device)
+    rnn = variant.construct(low)
+    y = rnn(x.to(device=device, dtype=dtype), mode=mode)
+    T = x.shape[1]
+    n = (variant.path_length(params, T) if hasattr(variant, "path_length")
+         else lsa_rnn_budget(T, sizes["d"], sizes["d"], sizes["d"], sizes["heads"], rnn.num_neurons, rnn.num_gates,
+                             depth=0, lam=rnn.lam))
+    res = compare(y, ref, M, n=n, dtype=dtype, label=f"{variant.name} construction")
+    return res, y, ref
+
+
+def _counterexample(case, seed, sizes, res, params, x, y, ref, mode) -> dict:
+    """The failing case, with its parameters and inputs stored exactly (hex floats): replayable from the
+    report's counterexample file alone (``python -m equivalence replay FILE``)."""
+    from .replay import encode_params, encode_tensor
+
+    cx = {"case": case, "seed": seed, "sizes": sizes, "message": res.message, "worst_index": list(res.worst_index),
+          "max_abs_error": _json_float(res.max_abs_error), "mode": mode,
+          "params": encode_params(params), "x": encode_tensor(x)}
+    idx = tuple(res.worst_index)
+    if idx and len(idx) == y.ndim:
+        cx["observed"] = float(y.detach().to("cpu", torch.float64)[idx]).hex()
+        cx["expected"] = float(ref.detach().to("cpu", torch.float64)[idx]).hex()
+        cx["bound"] = float(res.bound_at_worst).hex()
+    return cx
 
 
 def check_variant_numeric(
@@ -107,26 +144,12 @@ def check_variant_numeric(
     dname = str(dtype).replace("torch.", "")
     for case in range(prof.cases):
         params, x, sizes = draw_case(variant, prof, g, dtype)
-        ref = variant.reference(params, x)
-        if hasattr(variant, "magnitude"):
-            M = variant.magnitude(params, x)
-        else:  # no absolute computation available: relative to the reference's own size
-            M = ref.abs().amax(dim=(1, 2), keepdim=True).expand_as(ref).to(torch.float64)
-        low = _cast_params(params, dtype, device)
-        rnn = variant.construct(low)
-        y = rnn(x.to(device=device, dtype=dtype), mode=mode)
-        T = x.shape[1]
-        n = (variant.path_length(params, T) if hasattr(variant, "path_length")
-             else lsa_path_length(T, sizes["d"], sizes["d"], sizes["d"], sizes["heads"])
-             + rnn_path_length(T, sizes["d"], rnn.num_neurons, rnn.num_gates, lam=rnn.lam))
-        res = compare(y, ref, M, n=n, dtype=dtype, label=f"{variant.name} construction")
+        res, y, ref = evaluate_case(variant, params, x, sizes, dtype=dtype, device=device, mode=mode)
         n_cases += 1
         rel_rms = max(rel_rms, res.rel_rms if res.rel_rms == res.rel_rms else float("inf"))
         worst_ratio = max(worst_ratio, res.ratio)
         if not res.passed and counterexample is None:
-            counterexample = {"case": case, "seed": seed, "sizes": sizes, "message": res.message,
-                              "worst_index": list(res.worst_index),
-                              "max_abs_error": _json_float(res.max_abs_error)}
+            counterexample = _counterexample(case, seed, sizes, res, params, x, y, ref, mode)
             break
     seconds = time.perf_counter() - t0
     found = counterexample is not None
