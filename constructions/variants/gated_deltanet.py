@@ -15,8 +15,12 @@ Two reductions (derived):
   (:class:`.upstream.GatedCopy`) and the decay $\alpha_t = e^{A_h\,\mathrm{softplus}(W_a\tilde x_t)}$ as an E1
   channel (Mamba-2's parametrisation, $A_h = -e^{A_{\log,h}} < 0$): $H d_k(d_v+1)$ neurons.
 
-Gated DeltaNet itself (with the erase term) is the delta rule with a gate: its products of
-$(I - \beta k k^\top)$ are the DeltaNet negative control's obstruction (``docs/variants/negative-controls.md``).
+Gated DeltaNet itself (with the erase term and L2-normalised $q, k$) is registered as a negative control,
+``gated-deltanet`` (:class:`GatedDeltaNet`, $\alpha_t = \sigma(W_\alpha x_t)$, $\beta_t = \sigma(W_\beta x_t)$): the tried
+construction is the no-erase one, and it rests on the certificate ``IMPOSSIBLE-GATED-DELTANET/v1`` (a witness
+line on which the exact reference has a non-zero fifth derivative, so no template output, a polynomial of
+degree $\le 4$ there, equals it), whose hypotheses the prover checks on this variant's own
+``symbolic_reference``.
 """
 
 from dataclasses import dataclass
@@ -31,9 +35,10 @@ from .gla import _cast, _check_gate, _gate_logits, _sample_qkv
 from .onestep import StepFeatures, decayed_la, run_recurrence
 from .plan import Plan
 from .reference import la_parallel
-from .upstream import GatedCopy, Identity, Upstream, softplus
+from .reference import merge_heads
+from .upstream import GatedCopy, HeadMap, Identity, Upstream, softplus
 
-__all__ = ["GatedDeltaNetParams", "GatedDeltaNetNoErase"]
+__all__ = ["GatedDeltaNetParams", "GatedDeltaNetNoErase", "GatedDeltaNetControlParams", "GatedDeltaNet"]
 
 
 @dataclass(frozen=True)
@@ -131,4 +136,126 @@ class GatedDeltaNetNoErase(PlanVariant):
         return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay_W=Wdec, decay_scale=-params.A)
 
 
+@dataclass(frozen=True)
+class GatedDeltaNetControlParams:
+    r"""``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, gate weights ``W_alpha, W_beta [H, d]``
+    ($\alpha_t = \sigma(W_\alpha x_t)$, $\beta_t = \sigma(W_\beta x_t)$), ``W_O`` or ``None``: the fields of the
+    certificate ``IMPOSSIBLE-GATED-DELTANET/v1``."""
+
+    W_Q: Tensor
+    W_K: Tensor
+    W_V: Tensor
+    W_alpha: Tensor
+    W_beta: Tensor
+    W_O: Tensor | None = None
+
+    def __post_init__(self):
+        H, _, _, d = check_projections(self.W_Q, self.W_K, self.W_V, self.W_O)
+        _check_gate("W_alpha", self.W_alpha, (H, d))
+        _check_gate("W_beta", self.W_beta, (H, d))
+
+
+def _l2(t: Tensor) -> Tensor:
+    n = t.norm(dim=-1, keepdim=True)
+    return torch.where(n > 0, t / torch.where(n > 0, n, torch.ones_like(n)), torch.zeros_like(t))
+
+
+class GatedDeltaNet(PlanVariant):
+    r"""Gated DeltaNet (negative control): the tried construction drops the erase term; must be refuted."""
+
+    status = "impossible"
+    extensions = ("E1", "upstream")
+    free_fields = ("W_Q", "W_K", "W_V", "W_alpha", "W_beta", "W_O")
+    source = "Yang, Kautz & Hatamizadeh 2025 (Gated Delta Networks), Eq. 10, L2-normalised q, k"
+    oracle = ("fla.ops.gated_delta_rule.naive.naive_recurrent_gated_delta_rule (SF, g = log alpha, fixed scale "
+              "d_k^-1/2: pass q*sqrt(d_k))")
+    description = ("Negative control: Gated DeltaNet S_t = alpha_t S_{t-1}(I - beta_t k k^T) + beta_t v k^T with "
+                   "normalised q, k. Tried construction: the no-erase gated LSA (values beta_t v); must be refuted.")
+    #: the impossibility certificate this control rests on
+    impossibility_claim = "IMPOSSIBLE-GATED-DELTANET/v1"
+
+    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, **_):
+        W_Q, W_K, W_V, W_O = _sample_qkv(generator, d, heads, d_k, d_v, d_out)
+        W_alpha = randn(generator, heads, d, scale=d ** -0.5)
+        W_beta = randn(generator, heads, d, scale=d ** -0.5)
+        return GatedDeltaNetControlParams(*_cast(dtype, W_Q, W_K, W_V, W_alpha, W_beta),
+                                          W_O=None if W_O is None else W_O.to(dtype))
+
+    def _parts(self, params, x):
+        x = x.to(torch.float64)
+        q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
+        alpha = torch.sigmoid(torch.einsum("btd,hd->bht", x, params.W_alpha.to(torch.float64)))
+        beta = torch.sigmoid(torch.einsum("btd,hd->bht", x, params.W_beta.to(torch.float64)))
+        return _l2(q), _l2(k), v, alpha, beta
+
+    def reference(self, params: GatedDeltaNetControlParams, x):
+        r"""The gated delta rule step by step (float64): $S_t = \alpha_tS_{t-1}(I-\beta_t\hat k\hat k^\top) + \beta_tv\hat k^\top$."""
+        x = self._check(params, x)
+        q, k, v, alpha, beta = self._parts(params, x)
+        B, H, T, d_k = q.shape
+        S = torch.zeros(B, H, v.shape[-1], d_k, dtype=torch.float64)
+        out = []
+        for t in range(T):
+            kt, a, b = k[:, :, t], alpha[:, :, t, None, None], beta[:, :, t, None, None]
+            S = a * (S - b * (S @ kt[..., None]) * kt[..., None, :]) + b * v[:, :, t, :, None] * kt[..., None, :]
+            out.append((S @ q[:, :, t, :, None])[..., 0])
+        o = torch.stack(out, dim=2) if out else v.new_zeros(B, H, 0, v.shape[-1])
+        return merge_heads(o, params.W_O)
+
+    def magnitude(self, params: GatedDeltaNetControlParams, x):
+        r"""Normwise $M_t = \sum_{s\le t}\beta_s\|v_s\|$ per output row, then $|W_O|$ (derived: $\|\hat q\|, \|\hat k\|\le 1$,
+        $\alpha, \beta\in(0,1)$, so every $\alpha(I - \beta\hat k\hat k^\top)$ has norm $\le 1$)."""
+        _, k, v, _, beta = self._parts(params, x.detach().to("cpu"))
+        S = torch.cumsum(beta * v.norm(dim=-1), dim=-1)
+        o = S[..., None].expand(*S.shape, v.shape[-1])
+        return merge_heads(o, None if params.W_O is None else params.W_O.detach().to("cpu", torch.float64).abs())
+
+    def plan(self, params: GatedDeltaNetControlParams) -> Plan:
+        H, d_k, d = params.W_Q.shape
+        d_v = params.W_V.shape[1]
+        dt, dev = params.W_Q.dtype, params.W_Q.device
+        wb = torch.cat([params.W_beta, torch.zeros(H, 1, dtype=dt, device=dev)], dim=1)
+        up = Upstream(d, [Identity(d), HeadMap(params.W_K, "l2norm"), HeadMap(params.W_Q, "l2norm"),
+                          GatedCopy(wb, "sigmoid")])
+        dz = up.width
+        Wq = torch.zeros(H, d_k, dz + 1, dtype=dt, device=dev)
+        Wk = torch.zeros_like(Wq)
+        Wv = torch.zeros(H, d_v, dz + 1, dtype=dt, device=dev)
+        j = torch.arange(d_k, device=dev)
+        off = d + 2 * H * d_k
+        for h in range(H):
+            Wk[h, j, d + h * d_k + j] = 1
+            Wq[h, j, d + H * d_k + h * d_k + j] = 1
+            Wv[h, :, off + h * d: off + (h + 1) * d] = params.W_V[h]  # v = W_V (beta_h x)
+        Wdec = torch.cat([params.W_alpha, torch.zeros(H, dz + 1 - d, dtype=dt, device=dev)], dim=1)
+        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay_W=Wdec)  # alpha = exp(logsigmoid(.)) = sigmoid
+
+    def symbolic_reference(self, W_Q, W_K, W_V, W_alpha, W_beta, W_O, x):
+        r"""Gated DeltaNet exactly on object arrays (SymPy ``sqrt``, ``exp``): as :meth:`reference`."""
+        import numpy as np
+        import sympy as sp
+
+        def l2(u):
+            n2 = sum(c * c for c in u)
+            return np.zeros(len(u), dtype=object) if n2 == 0 else np.array([c / sp.sqrt(n2) for c in u], dtype=object)
+
+        def sig(u):
+            return 1 / (1 + sp.exp(-u))
+
+        H, d_k = W_Q.shape[:2]
+        outs = []
+        for h in range(H):
+            S = np.zeros((W_V.shape[1], d_k), dtype=object)
+            rows = []
+            for xt in x:
+                q, k, v = l2(W_Q[h] @ xt), l2(W_K[h] @ xt), W_V[h] @ xt
+                a, b = sig(W_alpha[h] @ xt), sig(W_beta[h] @ xt)
+                S = a * (S - b * np.outer(S @ k, k)) + b * np.outer(v, k)
+                rows.append(S @ q)
+            outs.append(np.array(rows, dtype=object).reshape(len(x), -1))
+        y = np.concatenate(outs, axis=1)
+        return y if W_O is None else np.array([W_O @ r for r in y], dtype=object)
+
+
 register("gated-deltanet-no-erase")(GatedDeltaNetNoErase)
+register("gated-deltanet")(GatedDeltaNet)
