@@ -8,8 +8,6 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
-import torch
-
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -46,6 +44,8 @@ def report_date() -> str:
 
 
 def provenance(device: str = "cpu") -> dict:
+    import torch  # here, not at module level: the CLI's start-up must not pay for torch
+
     info = {
         "package": {"name": "attention-rnn-equivalence", "version": _version("attention-rnn-equivalence")},
         "git": git_commit(),
