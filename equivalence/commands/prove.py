@@ -21,8 +21,10 @@ LIMITS = {"d": 256, "d_k": 256, "d_v": 256, "d_out": 1024, "heads": 16, "T": 64}
 
 
 def add_parser(sub) -> None:
-    from ..symbolic.catalogue import PROFILES, TIERS
+    from ._common import LazyChoices
 
+    # the catalogue imports SymPy: its choices are read only when parsing needs them (cheap start-up)
+    TIERS, PROFILES = (LazyChoices("equivalence.symbolic.catalogue", n) for n in ("TIERS", "PROFILES"))
     p = sub.add_parser(
         "prove", help="prove symbolic claims (SymPy): a claim ID, a construction, or everything",
         description="Prove that registered constructions equal their references (fixed size, every length by "
@@ -36,15 +38,15 @@ def add_parser(sub) -> None:
                              ("--d-out", "d_out", "output dimension d_out (adds W_O; default: concatenated heads)"),
                              ("--T", "T", "sequence length of the fixed-size tiers")):
         p.add_argument(flag, dest=dest, type=int, default=None, help=what)
-    p.add_argument("--tier", choices=TIERS, default="auto",
+    p.add_argument("--tier", choices=TIERS, default="auto", metavar="TIER",
                    help="force a tier: with a construction, run only that tier's claim; with an UNROLLED/ALLT claim, "
                         "'schwartz-zippel' decides it at random exact points and 'unrolled'/'induction' by exact "
-                        "expansion. 'auto' (default): exact expansion unless the estimated size is too large")
+                        "expansion. 'auto' (default): exact expansion unless the estimated size is too large. TIER: %(choices)s")
     p.add_argument("--mode", choices=("symbolic", "exact"), default=None,
                    help="weights: 'symbolic' (all weights, needs the variant's symbolic_weights hook) or 'exact' "
                         "(sampled parameters, exact rationals); default: symbolic when available")
-    p.add_argument("--profile", choices=sorted(PROFILES), default="ci",
-                   help="default sizes when none are given (default: ci)")
+    p.add_argument("--profile", choices=PROFILES, default="ci", metavar="PROFILE",
+                   help="default sizes when none are given: %(choices)s (default: ci)")
     p.add_argument("--seed", type=int, default=None,
                    help="seed of sampled parameters and random points, in [0, 2^63) (default: drawn from the "
                         "operating system for this run and recorded in the output, so --seed reproduces it)")
@@ -99,10 +101,12 @@ def _line(c) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..symbolic.catalogue import run_target
     from .verify import _import_user
 
-    sets, seed = _sizes(args), _seed(args)
+    sets = _sizes(args)  # before importing SymPy (the catalogue): bad sizes are answered at once
+    from ..symbolic.catalogue import run_target
+
+    seed = _seed(args)
     for spec in args.imports:
         _import_user(spec)
     claims = run_target(args.target, sets=sets, profile=args.profile, tier=args.tier, mode=args.mode,
