@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from .._validation import require_finite, require_ndim, require_tensor
+from ..tolerance import pointwise_magnitude
 
 __all__ = ["Upstream", "Identity", "HeadMap", "Taylor2", "Quadratic", "GatedCopy", "OneHotArgmax", "Shifted",
            "FEATURE_FNS", "softplus"]
@@ -108,8 +109,8 @@ class HeadMap(nn.Module):
             val = self.forward(x64.to(self.W.dtype)).to(torch.float64).reshape(L.shape).abs()
             return (val + (W.shape[2] + 2) / n).reshape(*x.shape[:2], self.width)
         g = self._pre(x64, W, b)
-        _, dfn, absfn = FEATURE_FNS[self.fn]
-        mag = L if self.fn == "identity" else absfn(g) + dfn(g).abs() * (W.shape[2] + 2) * L / n
+        # rounding, pre-activation sensitivity and the underflow floor of the working precision (one model)
+        mag = pointwise_magnitude(self.fn, g, L, W.shape[2], n)
         return mag.reshape(*x.shape[:2], self.width)
 
 
@@ -195,6 +196,8 @@ class Shifted(nn.Module):
         super().__init__()
         self.block = block
         self.width = block.width
+        #: steps of past input the block reads (the inner block's, plus this shift)
+        self.memory = 1 + getattr(block, "memory", 0)
 
     @staticmethod
     def _shift(z: Tensor) -> Tensor:
@@ -239,8 +242,7 @@ class GatedCopy(nn.Module):
         x64, w = _cpu64(x), _cpu64(self.w)
         g = self._gate_logit(x64, w)
         L = self._gate_logit(x64.abs(), w.abs(), capped=False)  # the cap's slope is <= 1
-        _, dfn, absfn = FEATURE_FNS[self.fn]
-        gate = absfn(g) + dfn(g).abs() * (w.shape[1] + 1) * L / n
+        gate = pointwise_magnitude(self.fn, g, L, w.shape[1] - 1, n)  # the model of constructions.tolerance
         return (gate[..., :, None] * x64.abs()[..., None, :]).reshape(*x.shape[:2], self.width)
 
 
@@ -279,6 +281,9 @@ class Upstream(nn.Module):
         self.d_in = int(d_in)
         self.blocks = nn.ModuleList(blocks)
         self.width = sum(b.width for b in blocks)
+        #: steps of past input the layer reads (0: per step; 1 with a token shift). The RNN's carried state does
+        #: not hold them: ``rnn(x2, state=h)`` continues a sequence only when this is 0.
+        self.memory = max(getattr(b, "memory", 0) for b in blocks)
         self.offsets = []
         o = 0
         for b in blocks:
@@ -299,6 +304,11 @@ class Upstream(nn.Module):
 
     def magnitude(self, x: Float[Tensor, "batch time d_in"], n: int) -> Float[Tensor, "batch time width"]:
         """Error-inflated magnitude of the features (float64, CPU): see the module docstring."""
+        for b in self.blocks:  # no safe default exists for an unknown non-polynomial block: refuse, saying why
+            if not callable(getattr(b, "magnitude", None)):
+                raise TypeError(f"upstream block {type(b).__name__} has no magnitude(x, n): every block must declare "
+                                "its error behaviour (constructions.tolerance.pointwise_magnitude; "
+                                "docs/tutorial_add_variant.md, 'Upstream blocks')")
         out = torch.cat([b.magnitude(x, n) for b in self.blocks], dim=-1)
         require_finite("upstream magnitude", out)
         return out
