@@ -153,3 +153,98 @@ def test_statement_digest_is_stable_across_processes():
                            env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout.strip()
             for seed in ("1", "2")}
     assert len(outs) == 1 and len(outs.pop()) == 64
+
+
+# -- certificates are declared by the control and checked on its own reference ------------------------------------
+def _lsa_exact(W_Q, W_K, W_V, W_O, x):
+    import numpy as np
+
+    outs = []
+    for h in range(W_Q.shape[0]):
+        q, k, v = ([W[h] @ xt for xt in x] for W in (W_Q, W_K, W_V))
+        outs.append(np.array([sum((v[s] * (k[s] @ q[t]) for s in range(t + 1)), np.zeros(W_V.shape[1], dtype=object))
+                              for t in range(len(x))], dtype=object))
+    y = np.concatenate(outs, axis=1)
+    return y if W_O is None else np.array([W_O @ r for r in y], dtype=object)
+
+
+@pytest.fixture
+def lsa_called_softmax():
+    """Plain LSA registered as a negative control and described with the word 'softmax'."""
+    import constructions
+    from constructions.registry import LSADirect
+
+    class Declared(LSADirect):
+        status = "impossible"
+        description = "Negative control: causal softmax attention (gsa, delta)"
+        impossibility_claim = "IMPOSSIBLE-SOFTMAX/v1"
+
+        def symbolic_reference(self, W_Q, W_K, W_V, W_O, x):
+            return _lsa_exact(W_Q, W_K, W_V, W_O, x)
+
+    class Worded(LSADirect):
+        status = "impossible"
+        description = "Negative control: softmax attention with the delta rule"
+
+    constructions.register("t-lsa-declared-softmax")(Declared)
+    constructions.register("t-lsa-worded-softmax")(Worded)
+    yield
+    constructions.unregister("t-lsa-declared-softmax")
+    constructions.unregister("t-lsa-worded-softmax")
+
+
+def test_lsa_described_as_softmax_is_never_an_expected_refutation(lsa_called_softmax):
+    from equivalence.symbolic import run_target
+
+    for name in ("t-lsa-declared-softmax", "t-lsa-worded-softmax"):
+        claims = run_target(name, sets=[{"d": 2, "heads": 1, "T": 2}], seed=1)
+        assert {c.status for c in claims} == {"unexpected-pass"}, [(c.id, c.status, c.message) for c in claims]
+        imp = next(c for c in claims if c.id.endswith("-IMPOSSIBLE/v1"))
+        assert "No impossibility certificate is attached" in imp.statement
+    (imp,) = [c for c in run_target("t-lsa-declared-softmax", seed=1) if c.id.endswith("IMPOSSIBLE/v1")]
+    assert "polynomial of degree 3 <= 4" in imp.evidence["certificate_not_applied"]
+
+
+def test_deltanet_certificate_is_about_normalised_keys_and_checked_on_deltanet():
+    import constructions
+    from equivalence.symbolic import run_claim
+
+    assert constructions.get("deltanet").impossibility_claim == "IMPOSSIBLE-DELTANET/v1"
+    c = run_claim("DELTANET-IMPOSSIBLE/v1", seed=1)
+    assert c.status == "expected-failure" and c.tier == "certificate", c.message
+    chk = c.evidence["variant_check"]
+    assert chk["applies"] and chk["kind"] == "not a polynomial" and chk["equals_family_output"]
+    assert "sqrt" in chk["output"] and "IMPOSSIBLE-DELTANET/v1" == c.evidence["argument"]
+    for cid in ("IMPOSSIBLE-DELTANET/v1", "IMPOSSIBLE-GATED-DELTANET/v1"):
+        g = run_claim(cid, seed=1)
+        assert g.status == "proved" and "fifth derivative" in g.statement, g.message
+
+
+def test_a_certificate_whose_hypothesis_fails_is_not_attached():
+    """The unnormalised delta rule declaring the DeltaNet (normalised) certificate: on the witness line its
+    reference is a polynomial of degree 2, so the certificate does not apply; the claim falls back to a concrete
+    counterexample of the tried construction."""
+    import constructions
+    from constructions.variants.controls import DeltaNet
+    from constructions.variants.symbolic import delta_reference
+
+    class Unnormalised(DeltaNet):
+        def symbolic_reference(self, W_Q, W_K, W_V, beta, W_O, x):
+            return delta_reference(W_Q, W_K, W_V, beta, W_O, x)
+
+    class Unknown(DeltaNet):
+        impossibility_claim = "IMPOSSIBLE-NO-SUCH/v1"
+
+    constructions.register("t-delta-unnormalised")(Unnormalised)
+    constructions.register("t-delta-unknown-cert")(Unknown)
+    try:
+        from equivalence.symbolic import run_claim
+
+        c = run_claim("T-DELTA-UNNORMALISED-IMPOSSIBLE/v1", seed=2)
+        assert c.status == "expected-failure" and c.tier == "counterexample", c.message
+        assert "degree 2 <= 4" in c.evidence["certificate_not_applied"] and c.counterexample["t"] >= 1
+        c = run_claim("T-DELTA-UNKNOWN-CERT-IMPOSSIBLE/v1", seed=2)
+        assert c.tier == "counterexample" and "not a certificate" in c.evidence["certificate_not_applied"]
+    finally:
+        constructions.unregister("t-delta-unnormalised")
+        constructions.unregister("t-delta-unknown-cert")

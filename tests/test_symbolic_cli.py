@@ -14,7 +14,7 @@ def test_prove_a_claim_and_a_construction():
     r = _prove("LSA-RNN-DIRECT-ALLT", "--d", "3", "--heads", "2", "--d-k", "2")
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].startswith("PROVED") and "LSA-DIRECT-ALLT/v1" in r.stdout
-    assert "d=3, d_k=2, heads=2" in r.stdout and "1 claims, 0 not holding" in r.stdout
+    assert "d=3, d_k=2, heads=2" in r.stdout and "1 claims: 1 proved (seed " in r.stdout
     r = _prove("lsa-compressed", "--tier", "schwartz-zippel", "--d", "4", "--T", "3")
     assert r.returncode == 0 and "LSA-COMPRESSED-SZ/v1" in r.stdout and "LSA-COMPRESSED-ALLT" not in r.stdout
 
@@ -53,3 +53,38 @@ def test_bad_input_is_one_line():
     assert r.returncode == 2 and "--d must be >= 1" in r.stderr
     r = _prove("--help")
     assert r.returncode == 0 and "--tier" in r.stdout and "--d-k" in r.stdout
+
+
+def test_resource_arguments_are_bounded_usage_errors():
+    for args in (("--d", "100000"), ("--d", "2", "--heads", "100000"), ("--d", "2", "--seed", str(2 ** 70)),
+                 ("--d", "2", "--T", "100000"), ("--d", "2", "--d-k", "100000"), ("--d", "2", "--seed", "-1")):
+        r = subprocess.run([sys.executable, "-m", "equivalence", "prove", "lsa-direct", *args], capture_output=True,
+                           text=True, check=False, timeout=60)
+        assert r.returncode == 2 and r.stderr.startswith("error: --") and "Traceback" not in r.stderr, (args, r)
+
+
+def test_probable_is_its_own_word_and_the_summary_counts_each_status():
+    r = _prove("lsa-direct", "--d", "2", "--T", "2", "--seed", "7")
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = r.stdout.splitlines()
+    sz = next(x for x in lines if "LSA-DIRECT-SZ/v1" in x)
+    assert sz.startswith("PROBABLE") and "error probability <=" in sz
+    assert not any(x.startswith("PROVED") and "-SZ/" in x for x in lines)
+    assert lines[-1] == "4 claims: 3 proved, 1 probable (seed 7)"
+
+
+def test_a_request_that_only_skips_exits_non_zero_with_the_reasons(tmp_path):
+    f = tmp_path / "skipping.py"
+    f.write_text(textwrap.dedent("""
+        import constructions
+        from constructions.registry import LSACompressed
+
+        @constructions.register("t-only-skips")
+        class OnlySkips(LSACompressed):
+            def sample_params(self, *a, **k):
+                return ("not", "a", "dataclass")
+    """))
+    r = _prove("--import", str(f), "t-only-skips", "--d", "2", "--T", "2")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "skipped" in r.stdout.splitlines()[-1] and "nothing asked was proved" in r.stderr
+    assert "neither a dataclass nor a mapping" in r.stderr

@@ -1,7 +1,7 @@
 """Symbolic proofs (SymPy) that gated linear RNN constructions equal their references.
 
 Tiers (``docs/proofs.md``): fixed size by exact expansion (:mod:`.unrolled`), every length by induction
-on a state invariant (:mod:`.induction`), every size at index level (:mod:`.index`), Schwartz–Zippel over
+on a state invariant (:mod:`.induction`), the wiring roles at index level (:mod:`.index`), Schwartz–Zippel over
 prime fields (:mod:`.modular`; object arrays at random integers otherwise, :mod:`.engine`); identities are
 decided over atoms first (:mod:`.atoms`); impossibility certificates (:mod:`.impossibility`) and invariances
 (:mod:`.invariance`). Claims and their IDs: :mod:`.catalogue`.
@@ -44,14 +44,14 @@ def time_tier(construction: str, tier: str, *, d: int, T: int = 4, heads: int = 
     """Run one tier of one construction at one size; return its :class:`~equivalence.claims.ClaimResult`
     (``.seconds`` is the proof time; ``.tier`` says how it was decided). For ``benchmarks/``.
 
-    ``tier``: ``"unrolled"`` (fixed T), ``"induction"`` (every T), ``"index"`` (every size) or
+    ``tier``: ``"unrolled"`` (fixed T), ``"induction"`` (every T), ``"index"`` (the WIRING claim) or
     ``"schwartz-zippel"`` (the SZ claim). ``decide`` (unrolled/induction only): ``"auto"`` (exact expansion,
     Schwartz–Zippel when the estimated number of terms is too large), ``"exact"`` or ``"schwartz-zippel"``.
     """
-    suffix = {"unrolled": "UNROLLED", "induction": "ALLT", "index": "ALLSIZES", "schwartz-zippel": "SZ"}[tier]
+    suffix = {"unrolled": "UNROLLED", "induction": "ALLT", "index": "WIRING", "schwartz-zippel": "SZ"}[tier]
     forced = {"auto": "auto", "schwartz-zippel": "schwartz-zippel", "exact": tier if tier in ("unrolled", "induction")
               else "auto"}[decide]
     sizes = {k: v for k, v in {"d": d, "heads": heads, "d_k": d_k, "d_v": d_v, "d_out": d_out, "T": T}.items()
              if v is not None}
     cid = f"{construction.upper()}-{suffix}/v1"
-    return run_claim(cid, sets=[sizes] if suffix != "ALLSIZES" else None, tier=forced, seed=seed)
+    return run_claim(cid, sets=[sizes] if suffix != "WIRING" else None, tier=forced, seed=seed)

@@ -1,7 +1,7 @@
 """The claim registry: stable IDs -> checkers -> :class:`~equivalence.claims.ClaimResult`.
 
 Global claims (:data:`~equivalence.symbolic.global_claims.GLOBAL_IDS`) and per-construction claims
-(``{NAME}-{UNROLLED,ALLT,ALLSIZES,SZ,IMPOSSIBLE}/v1`` for every registered variant). An ID is never
+(``{NAME}-{UNROLLED,ALLT,WIRING,SZ,IMPOSSIBLE}/v1`` for every registered variant). An ID is never
 reused for a different statement: a changed statement gets a new version (``/v2``). Aliases of the form
 ``LSA-RNN-DIRECT-ALLT`` (for ``LSA-DIRECT-ALLT/v1``) and IDs without the version are accepted on input;
 results always carry the canonical ID.
@@ -38,7 +38,7 @@ __all__ = [
 
 TIERS = ("auto", "unrolled", "induction", "index", "schwartz-zippel")
 
-#: size sets per profile and claim suffix (the grid of ALLSIZES is the conformance grid)
+#: size sets per profile and claim suffix (``grid``: the sizes at which WIRING checks direct_weights)
 PROFILES = {
     "dev": {"UNROLLED": [{"d": 2, "heads": 1, "T": 3}],
             "ALLT": [{"d": 3, "heads": 2, "d_k": 2, "d_v": 2}],
@@ -60,7 +60,7 @@ _VERSION = re.compile(r"^(.*?)(/[vV](\d+))?$")
 def _capabilities(variant) -> set[str]:
     """Which claims apply to ``variant`` (from its class, not from a run): UNROLLED always; SZ and ALLT when an
     exact reference exists (a ``symbolic_reference`` hook, or the built-in LSA); ALLT also needs an invariant
-    (``symbolic_invariant`` hook or the built-in LSA constructions); ALLSIZES for the built-in LSA ones."""
+    (``symbolic_invariant`` hook or the built-in LSA constructions); WIRING for the built-in direct LSA construction."""
     from constructions.registry import _LSAVariant
 
     caps = {"UNROLLED"}
@@ -70,8 +70,8 @@ def _capabilities(variant) -> set[str]:
         if hasattr(variant, "symbolic_invariant") or (builtin_lsa and getattr(variant, "method", None)
                                                        in ("direct", "compressed")):
             caps.add("ALLT")
-    if builtin_lsa and getattr(variant, "method", None) in ("direct", "compressed"):
-        caps.add("ALLSIZES")
+    if builtin_lsa and getattr(variant, "method", None) == "direct":
+        caps.add("WIRING")
     return caps
 
 
@@ -80,7 +80,7 @@ def variant_claim_ids(variant) -> list[str]:
     if variant.status == "impossible":
         return [f"{name}-IMPOSSIBLE/v1", f"{name}-UNROLLED/v1"]
     caps = _capabilities(variant)
-    return [f"{name}-{s}/v1" for s in ("UNROLLED", "ALLT", "ALLSIZES", "SZ") if s in caps]
+    return [f"{name}-{s}/v1" for s in ("UNROLLED", "ALLT", "WIRING", "SZ") if s in caps]
 
 
 def claim_ids(variants=None) -> list[str]:
@@ -100,6 +100,9 @@ def resolve_claim(claim_id: str):
     cid = f"{base}/v{version}"
     if cid in GLOBAL_IDS:
         return cid, None, None
+    if base.endswith("-ALLSIZES"):
+        raise KeyError(f"claim {claim_id!r} was renamed {base[:-len('-ALLSIZES')]}-WIRING/v1: it checks the wiring "
+                       "at a grid of sizes (and proves the role equations for every size); every size is not claimed")
     for name in constructions.available():
         v = constructions.get(name)
         for suffix in SUFFIXES:
@@ -224,10 +227,17 @@ def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "
                            sp.Symbol(out.tier), run.objects, *run.digest_extra)
     return ClaimResult(
         id=cid, title=run.title, statement=run.statement, kind=kind, status=status,
-        construction=variant.name if variant else "", tier=out.tier, sizes={"sets": sets}, latex=latex,
+        construction=variant.name if variant else "", tier=out.tier, sizes=_sizes_of(suffix, sets, grid), latex=latex,
         statement_digest=dig, seconds=round(seconds, 3), evidence=_jsonable(evidence),
         counterexample=_jsonable(out.counterexample) if out.counterexample is not None else None,
         rerun=_rerun(cid, sets, tier, mode, seed, imports, profile), message=out.message, epsilon=epsilon)
+
+
+def _sizes_of(suffix, sets, grid) -> dict:
+    if suffix == "WIRING":  # what was checked where: the roles symbolically, the code on the grid
+        return {"role equations": "every H, d, d_k, d_v",
+                "direct_weights checked at": f"H <= {grid['heads']}, d, d_k, d_v <= {grid['d']}"}
+    return {"sets": sets}
 
 
 def _rerun(cid, sets, tier, mode, seed, imports, profile) -> dict:
@@ -258,7 +268,7 @@ def run_target(target: str | None, *, sets: list[dict] | None = None, profile: s
     elif target in constructions.available():
         v = constructions.get(target)
         ids = variant_claim_ids(v)
-        wanted = {"unrolled": "UNROLLED", "induction": "ALLT", "index": "ALLSIZES", "schwartz-zippel": "SZ"}.get(tier)
+        wanted = {"unrolled": "UNROLLED", "induction": "ALLT", "index": "WIRING", "schwartz-zippel": "SZ"}.get(tier)
         if wanted is not None:
             ids = [i for i in ids if i.endswith(f"-{wanted}/v1")]
             if not ids:

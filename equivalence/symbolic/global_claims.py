@@ -7,6 +7,8 @@ import sympy as sp
 from .engine import Outcome, Run
 from .expressions import LSA
 from .impossibility import (
+    CERTIFICATE_FAMILIES,
+    family_witness,
     deg,
     delta_rule_degrees,
     lsa_witness_degree,
@@ -25,7 +27,8 @@ def invariance_id(key: str) -> str:
 
 
 GLOBAL_IDS = ("TEMPLATE-DEGREE-BOUND/v1", "IMPOSSIBLE-NO-OUTPUT-GATING/v1", "IMPOSSIBLE-NO-INPUT-GATING/v1",
-              "IMPOSSIBLE-DELTA-RULE/v1", "IMPOSSIBLE-SOFTMAX/v1", "LSA-RECURRENT-FORM/v1") + tuple(
+              "IMPOSSIBLE-DELTA-RULE/v1", "IMPOSSIBLE-SOFTMAX/v1", "IMPOSSIBLE-DELTANET/v1",
+              "IMPOSSIBLE-GATED-DELTANET/v1", "LSA-RECURRENT-FORM/v1") + tuple(
     invariance_id(k) for k in MAPS)
 
 
@@ -92,6 +95,25 @@ def _softmax() -> Run:
                Outcome("proved" if ok else "error", "certificate", {"fifth_derivative_at_1": str(sp.N(value, 30))}))
 
 
+def _family(cid: str) -> Run:
+    """A family certificate on the family's textbook formula (:data:`~.impossibility.CERTIFICATE_FAMILIES`)."""
+    cert = CERTIFICATE_FAMILIES[cid]
+    res = family_witness(cert)
+    ok = bool(res["holds"])
+    how = (f"a polynomial of degree {res.get('degree')} > 4 in z" if res["kind"] == "polynomial" else
+           f"not a polynomial: its fifth derivative at z = {res.get('z0')} is {res.get('fifth_derivative')} != 0 "
+           "(digits certified by evalf(strict=True))")
+    stmt = (f"{cert.family_text}. At the witness ({'; '.join(cert.hypotheses[1:])}) output y_{cert.t} is "
+            f"{sp.sstr(res['output'])}: {how}. Every template output restricted to an affine line is a polynomial "
+            "of degree <= 4 in z (TEMPLATE-DEGREE-BOUND/v1), so no template RNN of any size equals this family "
+            "for all weights (larger sizes embed the witness with zero weights elsewhere).")
+    z = sp.Symbol("z")
+    objs = sp.Tuple(sp.Eq(sp.Function(f"y_{cert.t}")(z), res["output"]))
+    ev = {k: (sp.sstr(v) if isinstance(v, sp.Basic) else v) for k, v in res.items()}
+    return Run(cert.title, stmt, "certificate", objs, None,
+               Outcome("proved" if ok else "error", "certificate", ev, None, "" if ok else "the witness fails"))
+
+
 def _recurrent_form() -> Run:
     from .index import lsa_recurrent_form
 
@@ -137,6 +159,8 @@ def run_global(claim_id: str) -> Run:
         return _delta()
     if claim_id == "IMPOSSIBLE-SOFTMAX/v1":
         return _softmax()
+    if claim_id in ("IMPOSSIBLE-DELTANET/v1", "IMPOSSIBLE-GATED-DELTANET/v1"):
+        return _family(claim_id)
     if claim_id == "LSA-RECURRENT-FORM/v1":
         return _recurrent_form()
     for key in MAPS:

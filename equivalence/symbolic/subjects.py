@@ -126,7 +126,7 @@ def _reference_is_lsa(variant, params) -> str | None:
         return None
     if type(variant).reference is _LSAVariant.reference:
         return "the variant's reference is the built-in LinearSelfAttention (inherited unchanged)"
-    from equivalence.tolerance import compare, lsa_path_length
+    from constructions.tolerance import compare, reference_agreement_budget
 
     g = torch.Generator().manual_seed(12345)
     P = dict(tensor_fields(params))
@@ -137,7 +137,7 @@ def _reference_is_lsa(variant, params) -> str | None:
         y = lsa(x)
         absP = [None if P.get(k) is None else P[k].abs() for k in ("W_Q", "W_K", "W_V", "W_O")]
         M = LinearSelfAttention(*absP)(x.abs())
-        n = 2 * lsa_path_length(5, lsa.d, lsa.d_k, lsa.d_v, lsa.heads)
+        n = reference_agreement_budget(5, lsa.d, lsa.d_k, lsa.d_v, lsa.heads)
         if isinstance(ref, torch.Tensor) and ref.shape == y.shape and compare(ref, y, M, n=n).passed:
             return ("the variant's reference agrees with LinearSelfAttention on its parameters "
                     "(float64, tolerance model, 2x5 random inputs): identified as LSA")
