@@ -26,7 +26,7 @@ def certificate(tmp_path_factory):
               run_claim("IMPOSSIBLE-NO-INPUT-GATING/v1"),
               check_variant_numeric(constructions.get("lsa-direct"), profile="dev", dtype=torch.float64)]
     out = tmp_path_factory.mktemp("cert")
-    write_report(claims, out, provenance=provenance("cpu"), command="python -m equivalence prove")
+    write_report(claims, out, provenance=provenance("cpu"), command="test fixture (claims of several commands)")
     return out / "certificate.json"
 
 

@@ -12,7 +12,7 @@ def _prove(out, *extra, env_extra=None):
 
 
 def test_two_runs_give_byte_identical_files(tmp_path):
-    args = ("LSA-DIRECT-ALLT", "--d", "2", "--heads", "2")
+    args = ("LSA-DIRECT-ALLT", "--d", "2", "--heads", "2", "--seed", "0")  # same seed: same report
     r1 = _prove(tmp_path / "a", *args, env_extra={"SOURCE_DATE_EPOCH": "1700000000", "PYTHONHASHSEED": "1"})
     r2 = _prove(tmp_path / "b", *args, env_extra={"SOURCE_DATE_EPOCH": "1700000000", "PYTHONHASHSEED": "7"})
     assert r1.returncode == 0 and r2.returncode == 0, r1.stderr + r2.stderr

@@ -1,52 +1,79 @@
-"""``check-certificate``: validate a ``certificate.json`` and re-run every claim it records.
+"""``check-certificate``: validate a ``certificate.json`` and re-run every claim it records — safely.
 
-Steps: parse (a truncated file is reported as such), schema, integrity digests (naming each edited claim),
-the sha256 of every file listed in ``artifacts`` (figures, results, checkpoints next to the certificate),
-then every claim is re-run from its ``rerun`` field and compared with what the certificate says
-(symbolic claims: every field but ``seconds``; numeric and learned claims: status, statement, sizes, kind,
-tier, construction).
-Exit status: 0 confirmed, 1 the certificate does not hold (says which claim and which field), 2 bad input.
+A certificate is untrusted input. Checking one never imports, executes or reads (outside the
+certificate's own folder) anything it names: the file is size-limited before it is parsed (strict JSON,
+bounded nesting and integers), artifact names must be plain file names in its folder (symlinks are never
+followed), the re-runners are a fixed table of this package (``prove``, ``numeric``, ``train-check``), and a
+user's module is imported only when *the reader* passes it with ``--import`` — and only when its sha256 is
+the one the certificate pins. Every text from the certificate is escaped before it is printed.
 
-Re-runners by ``rerun["command"]``: ``prove`` (symbolic, :func:`equivalence.symbolic.run_claim`),
-``numeric`` (:func:`equivalence.numeric.check_variant_numeric` with the recorded arguments); any other
-command needs ``rerun["module"]`` naming a module with ``rerun_claim(rerun: dict) -> ClaimResult``.
+Steps: parse, schema, integrity digests (naming each edited claim), the manifest (deleted or added claims),
+the sha256 of every artifact, the code pins (``CODE CHANGED: <module>`` when this package's sources, a
+library version or a pinned user module differ: the re-run would use other code), then every claim is
+re-run and its result compared with the recorded one field by field — evidence exactly when the re-run runs
+on the same platform and library versions, and as notes otherwise — and, for a full re-run, the claim list
+is compared with the one the recorded command produces.
+Exit status: 0 confirmed, 1 the certificate does not hold (each finding names the claim and the field),
+2 bad input.
 """
 
 import argparse
-import importlib
-import itertools
-import json
+import math
 import shlex
 from pathlib import Path
 
-__all__ = ["add_parser", "check_certificate", "rerun_claim", "run"]
+from ..report.safe import UntrustedInput, load_json_file, tty
 
-_NUMERIC_FIELDS = ("id", "kind", "status", "construction", "tier", "sizes", "statement")
-_IGNORED = ("seconds",)
+__all__ = ["MAX_BYTES", "add_parser", "check_certificate", "expected_ids", "rerun_claim", "run"]
+
+#: the largest certificate read (checked before parsing)
+MAX_BYTES = 32 << 20
+_IGNORED = ("seconds", "replay")
+_LOOSE_KINDS = ("numeric", "learned")
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser("check-certificate", help="validate a certificate.json and re-run its claims",
-                       description="Validate the schema and digests of a certificate written by verify or prove, "
-                                   "re-run every claim from its recorded arguments and compare. Exits 1 and names the "
-                                   "claim when anything no longer holds.")
+                       description="Validate the schema, digests, manifest, artifacts and code pins of a certificate "
+                                   "written by verify or prove, re-run every claim and compare. Nothing the "
+                                   "certificate names is imported or run: pass your own copy of a user module with "
+                                   "--import (refused when its sha256 differs from the pinned one). Exits 1 and names "
+                                   "the claim when anything no longer holds.")
     p.add_argument("certificate", type=Path, help="path to certificate.json")
     p.add_argument("--claim", action="append", default=None, metavar="ID", help="re-run only this claim (repeatable)")
-    p.add_argument("--no-rerun", action="store_true", help="only check the schema and the digests")
+    p.add_argument("--no-rerun", action="store_true", help="only check the schema, digests, artifacts and code pins")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
-                   help="import a module or .py file first (in addition to the --import of the recorded command)")
+                   help="import this module or .py file (the user variant the certificate's claims are about) before "
+                        "re-running; it must have the sha256 the certificate pins")
     p.set_defaults(run=run)
 
 
+def _need(r: dict, key: str, types, default=...):
+    v = r.get(key, default)
+    if v is ...:
+        raise ValueError(f"the rerun record lacks {key!r}")
+    if not isinstance(v, types) or isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+        raise ValueError(f"rerun.{key} has the wrong type ({type(v).__name__})")
+    if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 1 << 63:
+        raise ValueError(f"rerun.{key} is out of range")
+    return v
+
+
 def rerun_claim(claim: dict):
-    """Re-run one claim from its ``rerun`` field; returns a :class:`~equivalence.claims.ClaimResult`."""
+    """Re-run one claim from its ``rerun`` field with this package's own re-runners (never a module the
+    certificate names); returns a :class:`~equivalence.claims.ClaimResult`."""
     r = claim["rerun"]
     cmd = r.get("command")
     if cmd == "prove":
         from ..symbolic.catalogue import run_claim
 
-        return run_claim(r["claim"], sets=r.get("sets") or None, tier=r.get("tier", "auto"), mode=r.get("mode"),
-                         seed=r.get("seed", 0), profile=r.get("profile", "ci"), imports=tuple(r.get("imports", ())))
+        sets = _need(r, "sets", (list, type(None)), None)
+        imports = _need(r, "imports", list, [])
+        if not all(isinstance(i, str) for i in imports) or not all(isinstance(s, dict) for s in sets or []):
+            raise ValueError("rerun.sets must be a list of objects and rerun.imports a list of strings")
+        return run_claim(_need(r, "claim", str), sets=sets or None, tier=_need(r, "tier", str, "auto"),
+                         mode=_need(r, "mode", (str, type(None)), None), seed=_need(r, "seed", int, 0),
+                         profile=_need(r, "profile", str, "ci"), imports=tuple(imports))  # imports: recorded only
     if cmd == "numeric":
         import torch
 
@@ -54,131 +81,289 @@ def rerun_claim(claim: dict):
 
         from ..numeric import check_variant_numeric
 
-        dtype = getattr(torch, r["dtype"], None)
+        dtype = getattr(torch, _need(r, "dtype", str), None)
         if not isinstance(dtype, torch.dtype):
-            raise ValueError(f"unknown dtype {r['dtype']!r} in the rerun record")
-        if r.get("device", "cpu").startswith("cuda") and not torch.cuda.is_available():
-            raise ValueError(f"claim was checked on {r['device']} but CUDA is not available here")
-        return check_variant_numeric(constructions.get(r["variant"]), profile=r["profile"], seed=r["seed"], dtype=dtype,
-                                     device=r.get("device", "cpu"), **({"mode": r["mode"]} if "mode" in r else {}))
-    module = r.get("module")
-    if not module:
-        raise ValueError(f"no re-runner for rerun command {cmd!r} (and no 'module' naming one)")
-    fn = getattr(importlib.import_module(module), "rerun_claim", None)
-    if fn is None:
-        raise ValueError(f"module {module!r} has no rerun_claim(rerun) function")
-    return fn(r)
+            raise ValueError(f"unknown dtype {tty(r['dtype'])!r} in the rerun record")
+        device = _need(r, "device", str, "cpu")
+        if not (device == "cpu" or device.startswith("cuda")):
+            raise ValueError(f"rerun.device must be 'cpu' or 'cuda[:N]'; got {tty(device)[:40]!r}")
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"claim was checked on {tty(device)} but CUDA is not available here")
+        extra = {"mode": _need(r, "mode", str)} if "mode" in r else {}
+        return check_variant_numeric(constructions.get(_need(r, "variant", str)), profile=_need(r, "profile", str),
+                                     seed=_need(r, "seed", int), dtype=dtype, device=device, **extra)
+    if cmd == "train-check":
+        from ..training.section import rerun_claim as rerun_training
+
+        for k, t in (("experiment", str), ("mode", str), ("seed", int), ("device", str), ("claim", str)):
+            if k in r:
+                _need(r, k, t)
+        return rerun_training(r)
+    raise ValueError(f"no re-runner for rerun command {tty(repr(cmd))[:60]} (this version re-runs prove, numeric and "
+                     "train-check claims; it never imports a module a certificate names)")
 
 
-def _differences(recorded: dict, new: dict) -> list[str]:
-    """Fields where a re-run disagrees: every field but ``seconds`` for symbolic claims; for numeric and learned
-    claims (float evidence that may differ in the last digits across machines) the fields of ``_NUMERIC_FIELDS``."""
-    loose = recorded["rerun"].get("command") == "numeric" or recorded.get("kind") in ("numeric", "learned")
-    fields = _NUMERIC_FIELDS if loose else [k for k in recorded if k not in _IGNORED]
-    out = []
-    for k in fields:
-        if recorded.get(k) != new.get(k):
-            a, b = json.dumps(recorded.get(k), sort_keys=True), json.dumps(new.get(k), sort_keys=True)
-            out.append(f"{k}: certificate says {a[:160]}, re-run gives {b[:160]}")
-    return out
+def _same_environment(cert: dict) -> bool:
+    """Whether this machine runs the platform, Python and library versions the certificate recorded (then a
+    re-run is bitwise reproducible and evidence is compared exactly)."""
+    import platform
+    import sys
+
+    from ..report.provenance import _version
+
+    p = cert.get("provenance", {})
+    vers = p.get("versions", {}) if isinstance(p.get("versions"), dict) else {}
+    return (p.get("platform") == platform.platform() and p.get("machine") == platform.machine()
+            and p.get("python") == sys.version.split()[0]
+            and all(vers.get(d) == _version(d) for d in ("torch", "numpy", "sympy")))
 
 
-def _imports_of(cert: dict) -> list[str]:
-    found = []
+def _evidence_diffs(a, b, path: str, exact: bool) -> list[tuple[str, bool]]:
+    """``[(difference, fatal)]`` between recorded ``a`` and re-run ``b`` evidence."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        out = []
+        for k in sorted(set(a) | set(b), key=str):
+            if k not in a or k not in b:
+                out.append((f"{path}.{k}: {'missing from the certificate' if k not in a else 'missing from the re-run'}",
+                            True))
+            else:
+                out += _evidence_diffs(a[k], b[k], f"{path}.{k}", exact)
+        return out
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return [(f"{path}: {len(a)} entries recorded, {len(b)} in the re-run", True)]
+        out = []
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            out += _evidence_diffs(x, y, f"{path}[{i}]", exact)
+        return out
+    num = (int, float)
+    if isinstance(a, num) and isinstance(b, num) and not isinstance(a, bool) and not isinstance(b, bool):
+        if a == b or (isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b)):
+            return []
+        if isinstance(a, int) and isinstance(b, int):
+            return [(f"{path}: certificate says {a}, re-run gives {b}", True)]
+        return [(f"{path}: certificate says {a!r}, re-run gives {b!r}", exact)]
+    if a != b:
+        return [(f"{path}: certificate says {tty(repr(a))[:120]}, re-run gives {tty(repr(b))[:120]}", True)]
+    return []
+
+
+def _differences(recorded: dict, new: dict, exact: bool = True) -> tuple[list[str], list[str]]:
+    """``(differences that fail, notes)`` between a recorded claim and its re-run. Every field but ``seconds``
+    and ``replay`` is compared exactly, except the floating-point evidence (and message and counterexample) of
+    numeric and learned claims, which is compared exactly only when ``exact`` (same platform and versions)."""
+    import json
+
+    loose = recorded.get("kind") in _LOOSE_KINDS
+    bad, notes = [], []
+    for k in sorted(set(recorded) | set(new)):
+        if k in _IGNORED:
+            continue
+        a, b = recorded.get(k), new.get(k)
+        if k == "evidence" and loose:
+            for d, fatal in _evidence_diffs(a, b, "evidence", exact):
+                (bad if fatal else notes).append(d)
+            continue
+        if loose and not exact and k in ("message", "counterexample"):
+            if a != b:
+                notes.append(f"{k} differs (another platform or library version)")
+            continue
+        if a != b:
+            sa, sb = json.dumps(a, sort_keys=True), json.dumps(b, sort_keys=True)
+            bad.append(f"{k}: certificate says {tty(sa)[:160]}, re-run gives {tty(sb)[:160]}")
+    return bad, notes
+
+
+def _parse_command(command: str):
     try:
-        parts = shlex.split(cert.get("command", ""))
+        parts = shlex.split(command)
     except ValueError:
-        parts = []
-    for a, b in itertools.pairwise(parts):
-        if a == "--import":
-            found.append(b)
-    for c in cert.get("claims", []):
-        if isinstance(c, dict) and isinstance(c.get("rerun"), dict):
-            found += [i for i in c["rerun"].get("imports", []) if isinstance(i, str)]
-    return list(dict.fromkeys(found))
+        return None
+    if parts[:3] != ["python", "-m", "equivalence"] or len(parts) < 4 or parts[3] not in ("prove", "verify"):
+        return None
+    from ..cli import build_parser
+
+    try:
+        return build_parser().parse_args(parts[3:])
+    except SystemExit:
+        return None
+
+
+def expected_ids(cert: dict) -> tuple[set[str], set[str]] | None:
+    """``(required, optional)`` claim IDs that the certificate's recorded command produces here (with the
+    variants registered now), or ``None`` when the command is not a ``prove``/``verify`` command line."""
+    import constructions
+
+    args = _parse_command(cert.get("command", ""))
+    if args is None:
+        return None
+    from ..symbolic.catalogue import claim_ids, resolve_claim, variant_claim_ids
+
+    available = set(constructions.available())
+    if args.command == "prove":
+        t = args.target
+        if t is None:
+            return set(claim_ids()), set()
+        if t in available:
+            ids = variant_claim_ids(constructions.get(t))
+            wanted = {"unrolled": "UNROLLED", "induction": "ALLT", "index": "WIRING", "schwartz-zippel": "SZ"}.get(
+                args.tier)
+            return {i for i in ids if wanted is None or i.endswith(f"-{wanted}/v1")}, set()
+        return {resolve_claim(t)[0]}, set()
+    names = [n for n in (args.variant or sorted(available)) if n in available]
+    from ..symbolic.global_claims import GLOBAL_IDS
+    from ..training.section import LSA_VARIANTS
+
+    required = set(GLOBAL_IDS)
+    for n in names:
+        dev = "" if args.device == "cpu" else args.device.upper()
+        required |= {f"{n.upper()}-NUMERIC-FLOAT64-CPU/v1", f"{n.upper()}-NUMERIC-FLOAT32-CPU/v1"}
+        if dev:
+            required.add(f"{n.upper()}-NUMERIC-FLOAT32-{dev}/v1")
+        required |= set(variant_claim_ids(constructions.get(n)))
+    optional = set()
+    if set(names) & set(LSA_VARIANTS):
+        required |= {"TRAIN-TS-LOSS-THRESHOLD/v1", "TRAIN-TS-DISCOVERS-CONSTRUCTION/v1", "TRAIN-ICL-LSA-IS-GD/v1"}
+        optional |= {"TRAIN-ICL-GATED-RNN-IS-GD/v1", "TRAIN-TEACHER-STUDENT-RUN/v1", "TRAIN-ICL-REGRESSION-RUN/v1"}
+    return required, optional
 
 
 def check_certificate(path: Path, *, claims: list[str] | None = None, rerun: bool = True,
                       imports: tuple = (), echo=print) -> bool:
     """Check ``path``; print a line per finding through ``echo``; return whether the certificate holds."""
-    from ..report.integrity import check_artifacts, claim_digest, content_digest, validate
-    from .verify import _import_user
+    from ..report.integrity import check_artifacts, check_manifest, claim_digest, content_digest, validate
+    from ..report.pins import code_changes, import_pinned, spec_file, variant_imports
+    from ..report.write import normalise_claim
+
+    def say(line: str) -> None:
+        echo(tty(line))
 
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no certificate at {path}")
-    text = path.read_text(encoding="utf-8", errors="replace")
+    if not path.exists() and not path.is_symlink():
+        raise FileNotFoundError(f"no certificate at {tty(str(path))}")
     try:
-        cert = json.loads(text)
-    except json.JSONDecodeError as e:
-        echo(f"INVALID: {path} is not valid JSON (truncated or edited by hand?): {e.msg} at line {e.lineno}, "
-             f"column {e.colno}")
+        cert = load_json_file(path, max_bytes=MAX_BYTES, what="certificate")
+    except UntrustedInput as e:
+        say(f"INVALID: {e}")
         return False
     errors = validate(cert)
     if errors:
         for e in errors[:20]:
-            echo(f"INVALID: {e}")
+            say(f"INVALID: {e}")
+        if len(errors) > 20:
+            say(f"INVALID: ... and {len(errors) - 20} more problems")
         return False
     ok = True
     recorded = cert["integrity"]["claims"]
     by_id = {c["id"]: c for c in cert["claims"]}
-    for cid in sorted(set(recorded) | set(by_id)):
+    for cid in sorted(set(recorded) | set(by_id), key=str):
         if cid not in by_id:
-            echo(f"EDITED: claim {cid} is listed in the integrity digests but missing from the claims")
+            say(f"EDITED: claim {cid} is listed in the integrity digests but missing from the claims")
             ok = False
         elif cid not in recorded:
-            echo(f"EDITED: claim {cid} is not covered by the integrity digests (added by hand?)")
+            say(f"EDITED: claim {cid} is not covered by the integrity digests (added by hand?)")
             ok = False
         elif claim_digest(by_id[cid]) != recorded[cid]:
-            echo(f"EDITED: claim {cid} does not match its digest: the claim was changed after it was written")
+            say(f"EDITED: claim {cid} does not match its digest: the claim was changed after it was written")
             ok = False
     if ok and content_digest(cert) != cert["integrity"]["content"]:
-        echo("EDITED: the certificate's content digest does not match: fields outside the claims (command, "
-             "provenance, all_ok, ...) were changed after it was written")
+        say("EDITED: the certificate's content digest does not match: fields outside the claims (command, "
+            "provenance, manifest, code, all_ok, ...) were changed after it was written")
         ok = False
-    for problem in check_artifacts(cert, path.parent):  # figures, results, checkpoints next to the certificate
-        echo(problem)
+    for problem in check_manifest(cert):
+        say(problem)
+        ok = False
+    for problem in check_artifacts(cert, path.parent):  # only plain files in the certificate's own folder
+        say(problem)
+        ok = False
+    changed = code_changes(cert["code"])
+    for c in changed:
+        say(c + ": a re-run would use different code than the one the claims were checked with")
         ok = False
     if not rerun:
-        echo(("OK" if ok else "FAILED") + f": schema and digests of {len(by_id)} claims checked (no re-run)")
+        say(("OK" if ok else "FAILED") + f": schema, digests, manifest, artifacts and code pins of {len(by_id)} "
+            "claims checked (no re-run)")
         return ok
-    seen = set()
-    for spec in list(imports) + _imports_of(cert):  # each module or file once (registering twice is an error)
-        key = str(Path(spec).resolve()) if spec.endswith(".py") else spec
-        if key not in seen:
-            seen.add(key)
-            _import_user(spec)
+    pins = cert["code"]["imports"]
+    refused = import_pinned(list(imports), pins, strict=True)
+    for line in refused:
+        say(line + ": not imported; the claims that depend on it are not re-run")
+        ok = False
+    pinned = {p["name"]: p["sha256"] for p in pins}
+    provided = set()
+    from ..report.pins import file_sha256
+
+    for spec in imports:
+        name, file = spec_file(spec)
+        if pinned.get(name) == file_sha256(file):
+            provided.add(name)
+    vimp = variant_imports([s for s in imports if spec_file(s)[0] in provided])
     selected = [by_id[c] for c in claims] if claims else list(by_id.values())
+    exact = _same_environment(cert)
+    if not exact:
+        say("NOTE: this machine's platform or library versions differ from the certificate's; floating-point "
+            "evidence of numeric and learned claims is compared as notes, not exactly")
     for c in sorted(selected, key=lambda c: c["id"]):
-        try:
-            new = rerun_claim(c).to_dict()
-        except Exception as e:  # noqa: BLE001 - report any failure of a re-run, per claim
-            echo(f"NOT CONFIRMED: {c['id']}: cannot re-run ({type(e).__name__}: {e})")
+        needs = [d.split(":", 1)[1] for d in c.get("depends_on", []) if d.startswith("import:")]
+        missing = [n for n in needs if n not in provided]
+        if missing:
+            say(f"NOT RE-RUN: {c['id']}: it depends on {', '.join(missing)} (sha256 "
+                f"{', '.join(pinned.get(n, '?')[:16] + '...' for n in missing)}); pass your copy with --import")
             ok = False
             continue
-        diffs = _differences(c, new)
+        try:
+            new = normalise_claim(rerun_claim(c), cert["code"], vimp).to_dict()
+        except Exception as e:  # noqa: BLE001 - report any failure of a re-run, per claim
+            say(f"NOT CONFIRMED: {c['id']}: cannot re-run ({type(e).__name__}: {str(e)[:300]})")
+            ok = False
+            continue
+        diffs, notes = _differences(c, new, exact)
         if diffs:
             ok = False
-            echo(f"DOES NOT HOLD: {c['id']}: the re-run disagrees with the certificate")
+            say(f"DOES NOT HOLD: {c['id']}: the re-run disagrees with the certificate")
             for d in diffs:
-                echo(f"    {d}")
+                say(f"    {d}")
         else:
-            echo(f"confirmed: {c['id']} ({c['status']})")
-    echo(("CONFIRMED" if ok else "FAILED") + f": {len(selected)} claims re-run from {path}")
+            say(f"confirmed: {c['id']} ({c['status']})")
+        for n in notes[:10]:
+            say(f"    note: {n}")
+    if not claims:
+        try:
+            expected = expected_ids(cert)
+        except Exception as e:  # noqa: BLE001 - the command line is untrusted too
+            expected = None
+            say(f"NOTE: the claim list of the recorded command cannot be derived here ({type(e).__name__})")
+        if expected is None:
+            say("NOTE: the recorded command is not a prove/verify command line; the list of claims rests on the "
+                "manifest and its digests only")
+        else:
+            required, optional = expected
+            registered = set(__import__("constructions").available())
+            for cid in sorted(required - set(by_id)):
+                say(f"MISSING: claim {cid} is produced by the recorded command but is not in the certificate")
+                ok = False
+            for cid in sorted(set(by_id) - required - optional):
+                if by_id[cid].get("construction") in registered or not by_id[cid].get("construction"):
+                    say(f"ADDED: claim {cid} is not produced by the recorded command")
+                    ok = False
+    if changed:
+        say("CODE CHANGED: the claims were re-run with code that differs from the pinned code; the certificate "
+            "is not confirmed")
+    say(("CONFIRMED" if ok else "FAILED") + f": {len(selected)} claims re-run from {path}")
     return ok
 
 
 def run(args: argparse.Namespace) -> int:
     if args.claim:
-        data = None
         try:
-            data = json.loads(Path(args.certificate).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            pass
+            data = load_json_file(args.certificate, max_bytes=MAX_BYTES, what="certificate")
+        except UntrustedInput:
+            data = None
         if isinstance(data, dict) and isinstance(data.get("claims"), list):
-            ids = {c.get("id") for c in data["claims"] if isinstance(c, dict)}
+            ids = {c.get("id") for c in data["claims"] if isinstance(c, dict) and isinstance(c.get("id"), str)}
             missing = [c for c in args.claim if c not in ids]
             if missing:
-                raise KeyError(f"--claim {', '.join(missing)}: not in the certificate; it has {', '.join(sorted(ids))}")
+                raise KeyError(tty(f"--claim {', '.join(missing)}: not in the certificate; it has "
+                                   f"{', '.join(sorted(ids))[:2000]}"))
     ok = check_certificate(args.certificate, claims=args.claim, rerun=not args.no_rerun, imports=tuple(args.imports))
     return 0 if ok else 1

@@ -7,9 +7,10 @@ import json
 from ..claims import HOLDING
 from .bibtex import PAPER_BIBTEX, report_bibtex
 from .learned import LEARNED_INTRO, STATUS_WORDS, format_cell, groups, href, is_learned
-from .markdown import format_evidence, format_sizes, summary_counts
+from .markdown import format_evidence, format_sizes
+from .trust import replay_line
 
-__all__ = ["render_html"]
+__all__ = ["render_html", "safe_mathml"]
 
 _CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;
@@ -38,18 +39,19 @@ def _e(s) -> str:
 
 
 def render_html(cert: dict) -> str:
+    from .trust import headline
     from .write import STATUS_MARK
 
     p = cert["provenance"]
     omitted = cert.get("timings") == "omitted"
+    all_hold, head, counts = headline(cert)
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
            '<meta name="viewport" content="width=device-width, initial-scale=1">',
            "<title>Equivalence report: gated linear RNNs vs linear self-attention</title>",
            f"<style>{_CSS}</style></head><body>",
            "<h1>Equivalence report: gated linear RNNs vs linear self-attention</h1>",
-           (f'<p>Overall: <span class="{"ok" if cert["all_ok"] else "bad"}">'
-           f'{"ALL CLAIMS HOLD" if cert["all_ok"] else "SOME CLAIMS FAIL"}</span> '
-           f'({len(cert["claims"])} claims: {_e(summary_counts(cert))})</p>'),
+           (f'<p>Overall: <span class="{"ok" if all_hold else "bad" if not cert["all_ok"] else "neutral"}">'
+            f'{_e(head)}</span> ({_e(counts)})</p>'),
            '<p class="meta">Paper: Zucchet et al. 2023, <em>' + _e(cert["paper"]["title"]) + "</em>, "
            f'<a href="https://arxiv.org/abs/{_e(cert["paper"]["arxiv"])}">arXiv:{_e(cert["paper"]["arxiv"])}</a><br>'
            f'Date {_e(p.get("date", ""))} · package {_e(p.get("package", {}).get("version", ""))} · commit '
@@ -60,6 +62,7 @@ def render_html(cert: dict) -> str:
            f'Certificate content sha256: <code>{_e(cert["integrity"]["content"])}</code><br>'
            "Timings: " + ("omitted (SOURCE_DATE_EPOCH is set: reproducible bytes)" if omitted
                           else "recorded (wall-clock seconds of this run)") + "</p>",
+           *_trust_section(cert),
            ("<h2>Summary</h2><table><tr><th>claim</th><th>status</th><th>kind</th><th>construction</th><th>tier</th>"
            "<th>time</th></tr>")]
     for c in cert["claims"]:
@@ -74,7 +77,7 @@ def render_html(cert: dict) -> str:
     if others:
         out.append("<h2>Claims</h2>")
     for c in others:
-        out += _claim(c, "h3", STATUS_MARK.get(c["status"], c["status"]))
+        out += _claim(c, "h3", STATUS_MARK.get(c["status"], c["status"]), replay_line(cert, c))
     learned = groups(cert)
     if learned:
         out += ['<h2 id="learned">Learned: empirical evidence from training (not proofs)</h2>',
@@ -82,7 +85,8 @@ def render_html(cert: dict) -> str:
     for g in learned:
         out.append(f"<h3>{_e(g['title'])}</h3>")
         for c in g["claims"]:
-            out += _claim(c, "h4", STATUS_WORDS.get(c["status"], STATUS_MARK.get(c["status"], c["status"])))
+            out += _claim(c, "h4", STATUS_WORDS.get(c["status"], STATUS_MARK.get(c["status"], c["status"])),
+                          replay_line(cert, c))
         if g["figures"]:
             out.append('<h4>Figures</h4><div class="figures">')
         for png, svg, caption in g["figures"]:
@@ -96,6 +100,100 @@ def render_html(cert: dict) -> str:
             "<h2>Provenance</h2>", f"<pre>{_e(json.dumps(p, indent=2, sort_keys=True))}</pre>",
             "</body></html>", ""]
     return "\n".join(out)
+
+
+#: presentation MathML elements and attributes kept by :func:`safe_mathml` (everything else is dropped)
+_MML_TAGS_TEXT = ("math mi mn mo ms mtext mspace mrow mfrac msqrt mroot mstyle merror mpadded mphantom mfenced "
+                      "menclose msub msup msubsup munder mover munderover mmultiscripts mprescripts none mtable mtr "
+                      "mtd mlabeledtr semantics annotation")
+_MML_TAGS = frozenset(_MML_TAGS_TEXT.split())
+_MML_ATTRS_TEXT = ("display mathvariant stretchy fence separator lspace rspace open close separators "
+                       "linethickness columnalign rowalign columnspacing rowspacing accent accentunder movablelimits "
+                       "largeop symmetric form encoding xmlns")
+_MML_ATTRS = frozenset(_MML_ATTRS_TEXT.split())
+
+
+def safe_mathml(mml) -> str | None:
+    """MathML rebuilt from a parsed tree keeping only presentation elements and plain attributes, with every
+    text and attribute escaped; ``None`` (the LaTeX is shown instead) for anything that does not parse or holds
+    another element. SymPy's output passes unchanged in meaning; a ``<script>`` or an ``onload=`` never does."""
+    import xml.etree.ElementTree as ET
+
+    if not isinstance(mml, str) or not mml.strip() or len(mml) > 2_000_000 or "<!" in mml:
+        return None
+    import re
+    from html.entities import html5
+
+    def entity(m):  # named entities (SymPy writes &InvisibleTimes;) as characters; unknown ones fail the parse
+        ch = html5.get(m.group(1) + ";")
+        return _e(ch) if ch is not None else m.group(0)
+
+    try:  # SymPy may print several <math> blocks one after another: parse them under one wrapper
+        root = ET.fromstring("<wrapper>" + re.sub(r"&([A-Za-z][A-Za-z0-9]{0,40});", entity, mml) + "</wrapper>")
+    except ET.ParseError:
+        return None
+
+    def local(tag: str) -> str:
+        return tag.rsplit("}", 1)[-1]
+
+    def build(el) -> str | None:
+        tag = local(el.tag) if isinstance(el.tag, str) else ""
+        if tag not in _MML_TAGS:
+            return None
+        attrs = ""
+        for k, v in el.attrib.items():
+            k = local(k)
+            if k not in _MML_ATTRS:
+                return None
+            if k == "xmlns":
+                continue
+            attrs += f' {k}="{_e(v)}"'
+        inner = _e(el.text or "")
+        for child in el:
+            b = build(child)
+            if b is None:
+                return None
+            inner += b + _e(child.tail or "")
+        return f"<{tag}{attrs}>{inner}</{tag}>"
+
+    parts = [_e(root.text or "")]
+    for child in root:
+        if not isinstance(child.tag, str) or local(child.tag) != "math":
+            return None
+        b = build(child)
+        if b is None:
+            return None
+        parts.append(b + _e(child.tail or ""))
+    return "".join(parts)
+
+
+def _trust_section(cert: dict) -> list[str]:
+    from .trust import assumptions, trust_rows
+
+    out = ["<h2>What is proved, what is tested, what is assumed</h2>", "<ul>"]
+    for heading, n, meaning, ids in trust_rows(cert):
+        shown = ", ".join(f'<a href="#{_e(i.replace("/", "-"))}"><code>{_e(i)}</code></a>' for i in ids[:8])
+        more = f" and {len(ids) - 8} more" if len(ids) > 8 else ""
+        out.append(f"<li><strong>{_e(heading)}: {n}</strong> — {_e(meaning)}: {shown}{more}</li>")
+    out.append("</ul>")
+    assumed = assumptions(cert)
+    if assumed:
+        out.append("<p><strong>Assumed</strong> (what the claims take on trust, not checked here):</p><ul>")
+        out += [f"<li>{_e(a)} ({len(ids)} claims)</li>" for a, ids in assumed]
+        out.append("</ul>")
+    code = cert.get("code", {})
+    pkg = code.get("package", {}) if isinstance(code, dict) else {}
+    if pkg:
+        imps = ", ".join(f"<code>{_e(i['name'])}</code> (sha256 <code>{_e(i['sha256'][:16])}…</code>)"
+                         for i in code.get("imports", []))
+        vers = ", ".join(f"{_e(k)} {_e(v)}" for k, v in sorted(code.get("versions", {}).items()))
+        out.append(f"<p><strong>Code checked:</strong> {len(pkg.get('files', {}))} source files of this package "
+                   f"(digest <code>{_e(pkg.get('sha256', '')[:16])}…</code>)" + (f"; your modules {imps}" if imps else "")
+                   + f"; {vers}. <code>check-certificate</code> refuses to confirm a claim when any of them changed.</p>")
+    out.append("<p>The digests in <code>certificate.json</code> detect accidental edits, not a forger who recomputes "
+               "them; the authoritative check is the re-run: <code>python -m equivalence check-certificate "
+               "certificate.json</code>.</p>")
+    return out
 
 
 def _md_inline(text: str) -> str:
@@ -120,13 +218,16 @@ def _table(t: dict) -> list[str]:
     return out
 
 
-def _claim(c: dict, h: str, status: str) -> list[str]:
+def _claim(c: dict, h: str, status: str, replay_cmd: str | None = None) -> list[str]:
     """One claim as a <section>: heading, status, statement, math, tables (learned claims), details."""
     anchor = _e(c["id"].replace("/", "-"))
+    eps = f" (ε ≤ {c['epsilon']:.3g})" if isinstance(c.get("epsilon"), int | float) else ""
     out = [f'<section class="claim" id="{anchor}"><{h}><code>{_e(c["id"])}</code> — {_e(c["title"])}</{h}>',
-           (f'<p><span class="{_cls(c["status"])}">{_e(status)}</span> · '
+           (f'<p><span class="{_cls(c["status"])}">{_e(status)}</span> · trust {_e(c.get("trust", ""))}{_e(eps)} · '
             f'kind {_e(c["kind"])} · tier {_e(c["tier"])}</p>'), f"<p>{_e(c['statement'])}</p>"]
-    mml = c["evidence"].get("mathml")
+    if c.get("assumptions"):
+        out.append('<p class="meta">Assumes: ' + "; ".join(_e(a) for a in c["assumptions"]) + "</p>")
+    mml = safe_mathml(c["evidence"].get("mathml"))
     if mml:
         out.append(f'<div class="math">{mml}</div>')
     elif c["latex"]:
@@ -148,6 +249,9 @@ def _claim(c: dict, h: str, status: str) -> list[str]:
         out.append(f'<p class="meta">Re-run: <code>{_e(json.dumps(c["rerun"], sort_keys=True))}</code></p>')
     if c["message"]:
         out.append(f"<blockquote>{_e(c['message'])}</blockquote>")
+    if c.get("replay") and replay_cmd and href(c["replay"]):
+        out.append(f'<p><strong>Replay this failure:</strong> <code>{_e(replay_cmd)}</code> (counterexample file '
+                   f'<a href="{_e(href(c["replay"]))}">{_e(c["replay"])}</a>: exact parameters and inputs)</p>')
     if c["counterexample"]:
         out.append("<details><summary>Counterexample (exact values)</summary><pre>"
                    + _e(json.dumps(c["counterexample"], indent=1, sort_keys=True)) + "</pre></details>")

@@ -13,13 +13,29 @@ digest); :func:`check_artifacts` recomputes them, so a replaced or edited figure
 
 import hashlib
 import json
+import os
 import re
 from pathlib import Path
 
 from ..claims import STATUSES  # one vocabulary
 
-__all__ = ["SCHEMA", "artifact_digests", "canonical", "check_artifacts", "claim_digest", "content_digest",
-           "file_sha256", "integrity", "is_plain_name", "sha256", "validate"]
+__all__ = [
+    "SCHEMA",
+    "STATEMENT_FIELDS",
+    "artifact_digests",
+    "canonical",
+    "check_artifacts",
+    "check_manifest",
+    "claim_digest",
+    "content_digest",
+    "file_sha256",
+    "integrity",
+    "is_plain_name",
+    "manifest",
+    "sha256",
+    "statement_digest",
+    "validate",
+]
 
 SCHEMA = "attention-rnn-equivalence/certificate/v1"
 KINDS = ("symbolic", "numeric", "learned", "impossibility", "invariance")
@@ -29,11 +45,34 @@ _CLAIM_FIELDS = {"id": str, "title": str, "statement": str, "kind": str, "status
                  "trust": str, "epsilon": (int, float, type(None)), "assumptions": list, "depends_on": list,
                  "replay": str}
 _TOP_FIELDS = {"schema": str, "paper": dict, "command": str, "provenance": dict, "all_ok": bool, "claims": list,
-               "timings": str, "integrity": dict}
+               "timings": str, "integrity": dict, "manifest": list, "code": dict}
 #: top-level fields a certificate may omit (certificates without artifacts, e.g. from ``prove``)
 _OPTIONAL_TOP_FIELDS = {"artifacts": dict}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
+_CLAIM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,199}")
+
+
+def _validate_pins(code: dict, manifest_: list) -> list[str]:
+    """Shape errors of the ``code`` pins and the ``manifest``."""
+    errors = []
+    for n, m in enumerate(manifest_):
+        if not (isinstance(m, dict) and set(m) == {"id", "statement"} and isinstance(m["id"], str)
+                and isinstance(m["statement"], str) and _HEX64.fullmatch(m["statement"])):
+            errors.append(f"manifest entry #{n} must be {{'id': claim id, 'statement': sha256}}")
+            break
+    pkg = code.get("package")
+    if not (isinstance(pkg, dict) and isinstance(pkg.get("sha256"), str) and isinstance(pkg.get("files"), dict)
+            and all(isinstance(k, str) and isinstance(v, str) and _HEX64.fullmatch(v) for k, v in pkg["files"].items())):
+        errors.append("code.package must be {'sha256': ..., 'files': {path: sha256}}")
+    imps = code.get("imports")
+    if not (isinstance(imps, list) and all(isinstance(i, dict) and isinstance(i.get("name"), str)
+                                           and isinstance(i.get("sha256"), str) for i in imps)):
+        errors.append("code.imports must be a list of {'name', 'sha256'}")
+    vers = code.get("versions")
+    if not (isinstance(vers, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in vers.items())):
+        errors.append("code.versions must map library names to version strings")
+    return errors
 
 
 def canonical(obj) -> str:
@@ -42,6 +81,36 @@ def canonical(obj) -> str:
 
 def sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+#: the fields of a claim that make up *what it states* (the manifest's statement digest)
+STATEMENT_FIELDS = ("id", "title", "statement", "kind", "construction", "tier", "sizes", "latex", "statement_digest")
+
+
+def statement_digest(claim: dict) -> str:
+    """sha256 of what a claim states (:data:`STATEMENT_FIELDS`), independent of its outcome."""
+    return sha256(canonical({k: claim.get(k) for k in STATEMENT_FIELDS}))
+
+
+def manifest(claims: list[dict]) -> list[dict]:
+    """``[{"id", "statement"}]``: every claim ID with its statement digest, in ID order (the certificate's
+    list of what it certifies; covered by the content digest)."""
+    return [{"id": c["id"], "statement": statement_digest(c)} for c in sorted(claims, key=lambda c: c["id"])]
+
+
+def check_manifest(cert: dict) -> list[str]:
+    """Findings (empty: all good): claims deleted from, added to, or restated against the manifest."""
+    listed = {m.get("id"): m.get("statement") for m in cert.get("manifest", []) if isinstance(m, dict)}
+    by_id = {c["id"]: c for c in cert["claims"]}
+    out = []
+    for cid in sorted(set(listed) - set(by_id), key=str):
+        out.append(f"DELETED: claim {cid} is in the certificate's manifest but not among its claims")
+    for cid in sorted(set(by_id) - set(listed)):
+        out.append(f"ADDED: claim {cid} is among the claims but not in the certificate's manifest")
+    for cid in sorted(set(by_id) & set(listed)):
+        if statement_digest(by_id[cid]) != listed[cid]:
+            out.append(f"EDITED: the statement of claim {cid} does not match its manifest digest")
+    return out
 
 
 def claim_digest(claim: dict) -> str:
@@ -78,8 +147,8 @@ def artifact_digests(folder: Path, names) -> dict[str, str]:
         if not is_plain_name(name):
             raise ValueError(f"artifact {name!r} must be a plain file name inside the report folder")
         path = folder / name
-        if not path.is_file():
-            raise ValueError(f"artifact {name!r} is listed by a claim but {path} does not exist")
+        if not path.is_file() or path.is_symlink():
+            raise ValueError(f"artifact {name!r} is listed by a claim but {path} does not exist (or is a link)")
         out[name] = file_sha256(path)
     return out
 
@@ -87,16 +156,18 @@ def artifact_digests(folder: Path, names) -> dict[str, str]:
 def check_artifacts(cert: dict, folder: Path) -> list[str]:
     """Findings (empty: all good) for the files listed in ``cert["artifacts"]``, looked up in ``folder`` (the
     certificate's folder): each must exist and have the recorded sha256."""
+    from .safe import UntrustedInput, safe_member, tty
+
     folder = Path(folder)
     problems = []
     for name, digest in sorted((cert.get("artifacts") or {}).items()):
-        if not is_plain_name(name):
-            problems.append(f"INVALID: artifact {name!r} is not a plain file name in the certificate's folder")
+        try:
+            path = safe_member(folder, name)  # plain name, regular file, never a symlink, never outside
+        except UntrustedInput as e:
+            word = "MISSING" if is_plain_name(name) and not os.path.lexists(Path(folder) / name) else "INVALID"
+            problems.append(f"{word}: artifact {tty(name)[:120]}: {e}")
             continue
-        path = folder / name
-        if not path.is_file():
-            problems.append(f"MISSING: artifact {name} listed in the certificate is not in {folder}")
-        elif file_sha256(path) != digest:
+        if file_sha256(path) != digest:
             problems.append(f"EDITED: artifact {name} does not match its sha256 in the certificate: the file was "
                             "changed or replaced after the report was written")
     return problems
@@ -129,6 +200,7 @@ def validate(cert: object) -> list[str]:
             errors.append(f"artifact {name!r}: digest must be 64 lowercase hex digits (sha256); got {digest!r}")
     if errors:
         return errors
+    errors += _validate_pins(cert["code"], cert["manifest"])
     if cert["schema"] != SCHEMA:
         errors.append(f"schema is {cert['schema']!r}; this version reads {SCHEMA!r}")
     seen = set()
@@ -149,6 +221,11 @@ def validate(cert: object) -> list[str]:
             errors.append(f"{where}: status {c.get('status')!r} is not one of {', '.join(STATUSES)}")
         if c.get("kind") not in KINDS:
             errors.append(f"{where}: kind {c.get('kind')!r} is not one of {', '.join(KINDS)}")
+        if isinstance(c.get("id"), str) and not _CLAIM_ID.fullmatch(c["id"]):
+            errors.append(f"{where}: id must be letters, digits and -_.:/+ (at most 200); got {c['id'][:80]!r}")
+        for k in ("assumptions", "depends_on"):
+            if isinstance(c.get(k), list) and not all(isinstance(a, str) for a in c[k]):
+                errors.append(f"{where}: field {k!r} must be a list of strings")
         if c.get("id") in seen:
             errors.append(f"{where}: duplicate claim id")
         seen.add(c.get("id"))

@@ -13,10 +13,37 @@ HIDDEN_EVIDENCE = ("mathml", "tables", "figure_captions")
 
 
 def summary_counts(cert: dict) -> str:
-    counts: dict[str, int] = {}
-    for c in cert["claims"]:
-        counts[c["status"]] = counts.get(c["status"], 0) + 1
-    return ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    """The claim counts (:func:`equivalence.claims.summary_line`), as the headline and the BibTeX note give them."""
+    from ..claims import summary_line
+
+    return summary_line(c["status"] for c in cert["claims"])
+
+
+def trust_section(cert: dict) -> list[str]:
+    """The opening section: what is proved, what is tested, what is assumed (and what does not hold)."""
+    from .trust import assumptions, trust_rows
+
+    lines = ["## What is proved, what is tested, what is assumed", ""]
+    for heading, n, meaning, ids in trust_rows(cert):
+        shown = ", ".join(f"`{i}`" for i in ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
+        lines.append(f"- **{heading}: {n}** — {_md_text(meaning)}: {shown}")
+    assumed = assumptions(cert)
+    if assumed:
+        lines += ["", "**Assumed** (what the claims take on trust, not checked here):", ""]
+        for a, ids in assumed:
+            lines.append(f"- {_md_text(a)} ({len(ids)} claims)")
+    code = cert.get("code", {})
+    pkg = code.get("package", {}) if isinstance(code, dict) else {}
+    if pkg:
+        imps = ", ".join(f"`{i['name']}` (sha256 `{i['sha256'][:16]}…`)" for i in code.get("imports", []))
+        vers = ", ".join(f"{k} {v}" for k, v in sorted(code.get("versions", {}).items()))
+        lines += ["", (f"**Code checked:** {len(pkg.get('files', {}))} source files of this package (digest "
+                       f"`{pkg.get('sha256', '')[:16]}…`)" + (f"; your modules {imps}" if imps else "")
+                       + f"; {vers}. `check-certificate` refuses to confirm a claim when any of them changed.")]
+    lines += ["", ("The digests in `certificate.json` detect accidental edits, not a forger who recomputes them; "
+                   "the authoritative check is the re-run: `python -m equivalence check-certificate "
+                   "certificate.json`."), ""]
+    return lines
 
 
 def _short(v) -> str:
@@ -59,10 +86,15 @@ def _table(t: dict) -> list[str]:
     return out + [""]
 
 
-def _claim(c: dict, level: str, status: str) -> list[str]:
+def _claim(c: dict, level: str, status: str, replay_cmd: str | None = None) -> list[str]:
     """One claim: heading, status, statement, LaTeX, tables (learned claims), sizes, evidence, re-run."""
-    lines = [f"{level} `{c['id']}` — {c['title']}", "",
-             f"**Status:** {status} · kind {c['kind']} · tier {c['tier']}", "", c["statement"], ""]
+    trust = c.get("trust") or ""
+    eps = f" (ε ≤ {c['epsilon']:.3g})" if isinstance(c.get("epsilon"), int | float) else ""
+    lines = [f"{level} `{c['id']}` — {_md_text(c['title'])}", "",
+             f"**Status:** {status} · trust {trust}{eps} · kind {c['kind']} · tier {c['tier']}", "",
+             _md_text(c["statement"]), ""]
+    if c.get("assumptions"):
+        lines += ["Assumes: " + "; ".join(_md_text(a) for a in c["assumptions"]) + "  "]
     if c["latex"]:
         lines += ["$$", c["latex"], "$$", ""]
     for t in c["evidence"].get("tables", []) if isinstance(c["evidence"].get("tables"), list) else []:
@@ -78,7 +110,10 @@ def _claim(c: dict, level: str, status: str) -> list[str]:
     if c["rerun"]:
         lines.append(f"Re-run: `{json.dumps(c['rerun'], sort_keys=True)}`  ")
     if c["message"]:
-        lines += ["", f"> {c['message']}"]
+        lines += ["", f"> {_md_text(c['message'])}"]
+    if c.get("replay") and replay_cmd:
+        lines += ["", (f"**Replay this failure:** `{replay_cmd}` (counterexample file [{_md_text(c['replay'])}]"
+                      f"({href(c['replay'])}): exact parameters and inputs)")]
     if c["counterexample"]:
         lines += ["", "<details><summary>Counterexample (exact values)</summary>", "", "```json",
                   json.dumps(c["counterexample"], indent=1, sort_keys=True), "```", "", "</details>"]
@@ -91,10 +126,12 @@ def render_markdown(cert: dict) -> str:
 
     p = cert["provenance"]
     dirty = " (dirty)" if p.get("git", {}).get("dirty") else ""
+    from .trust import headline, replay_line
+
+    _, head, counts = headline(cert)
     lines = [
         "# Equivalence report: gated linear RNNs vs linear self-attention", "",
-        (f"Overall: **{'ALL CLAIMS HOLD' if cert['all_ok'] else 'SOME CLAIMS FAIL'}** ({len(cert['claims'])} claims: "
-        f"{summary_counts(cert)})  "),
+        f"Overall: **{head}** ({counts})  ",
         f"Paper: Zucchet et al. 2023, *{cert['paper']['title']}*, arXiv:{cert['paper']['arxiv']}  ",
         (f"Date: {p.get('date', '')} · package {p.get('package', {}).get('version', '')} · commit "
         f"`{p.get('git', {}).get('commit', 'unknown')}`{dirty} · device {p.get('device', '')}  "),
@@ -103,7 +140,7 @@ def render_markdown(cert: dict) -> str:
         f"Certificate content sha256: `{cert['integrity']['content']}`  ",
         "Timings: " + ("omitted (SOURCE_DATE_EPOCH is set: reproducible bytes)" if cert.get("timings") == "omitted"
                        else "recorded (wall-clock seconds of this run)"),
-        "", "## Summary", "",
+        "", *trust_section(cert), "## Summary", "",
         "| claim | status | kind | construction | tier | time |", "|---|---|---|---|---|---|",
     ]
     for c in cert["claims"]:
@@ -113,14 +150,15 @@ def render_markdown(cert: dict) -> str:
     if others:
         lines += ["", "## Claims", ""]
     for c in others:
-        lines += _claim(c, "###", STATUS_MARK.get(c["status"], c["status"]))
+        lines += _claim(c, "###", STATUS_MARK.get(c["status"], c["status"]), replay_line(cert, c))
     learned = groups(cert)
     if learned:
         lines += ["", "## Learned: empirical evidence from training (not proofs)", "", LEARNED_INTRO, ""]
     for g in learned:
         lines += [f"### {g['title']}", ""]
         for c in g["claims"]:
-            lines += _claim(c, "####", STATUS_WORDS.get(c["status"], STATUS_MARK.get(c["status"], c["status"])))
+            lines += _claim(c, "####", STATUS_WORDS.get(c["status"], STATUS_MARK.get(c["status"], c["status"])),
+                            replay_line(cert, c))
         if g["figures"]:
             lines += ["#### Figures", ""]
         for png, svg, caption in g["figures"]:

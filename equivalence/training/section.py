@@ -309,8 +309,9 @@ def rerun_claim(rerun: dict, *, out: Path | None = None) -> ClaimResult:
 def verify_section(variants, args) -> list[ClaimResult]:
     """The "Learned" section of ``verify``: run the training checks for ``args.profile`` and return claims.
 
-    ``args`` carries ``profile`` (``None`` means ``ci``), ``device``, ``seed``, ``out`` (the report folder,
-    which receives the JSON results and figures) and ``no_progress``.
+    ``args`` carries ``profile`` (``None`` means ``ci``), ``device``, ``seed``, ``out`` (the report folder:
+    the JSON results, figures and checkpoints are written into its staging folder,
+    :func:`equivalence.report.staging.stage_for`, and swapped in with the report) and ``no_progress``.
     """
     names = {getattr(v, "name", "") for v in variants}
     if not names & set(LSA_VARIANTS):
@@ -321,7 +322,10 @@ def verify_section(variants, args) -> list[ClaimResult]:
     mode = PROFILE_MODES[profile]
     device = getattr(args, "device", "cpu") or "cpu"
     seed = int(getattr(args, "seed", 0) or 0)
-    out = Path(getattr(args, "out", "reports"))
+    from ..report.staging import stage_for
+
+    # the artifacts go into the report set's staging folder: swapped into --out with the report, never before
+    out = stage_for(Path(getattr(args, "out", "reports")))
     progress = not getattr(args, "no_progress", False)
     claims: list[ClaimResult] = []
     for experiment in ("teacher-student", "icl-regression"):
