@@ -15,7 +15,7 @@ import torch
 from jaxtyping import Float, Shaped
 from torch import Tensor, nn
 
-from ._validation import require_ndim, require_same_device, require_size, require_tensor
+from ._validation import require_finite, require_ndim, require_same_device, require_size, require_tensor
 
 __all__ = ["LinearSelfAttention"]
 
@@ -30,6 +30,7 @@ class LinearSelfAttention(nn.Module):
     - ``W_O``: ``[d_out, H*d_v]`` output projection, or ``None`` for plain concatenation of the heads
       (then ``d_out = H*d_v``).
 
+    Weights and inputs must be finite (NaN or Inf raises ``ValueError`` naming the tensor and the first bad index).
     The weights are stored as buffers (plain tensors, no gradient by default); the module keeps
     their dtype and device. Call ``lsa(x)`` with ``x: [B, T, d]`` to get ``[B, T, d_out]``.
     """
@@ -69,6 +70,9 @@ class LinearSelfAttention(nn.Module):
         if len(dtypes) > 1:
             raise TypeError(f"LSA weights must share one dtype; got {sorted(map(str, dtypes))}")
         require_same_device(W_Q=W_Q, W_K=W_K, W_V=W_V, **({"W_O": W_O} if W_O is not None else {}))
+        for name, w in (("W_Q", W_Q), ("W_K", W_K), ("W_V", W_V), ("W_O", W_O)):
+            if w is not None:  # NaN/Inf weights would make every output NaN: refuse them here, saying where
+                require_finite(name, w)
         self.register_buffer("W_Q", W_Q)
         self.register_buffer("W_K", W_K)
         self.register_buffer("W_V", W_V)
@@ -106,6 +110,7 @@ class LinearSelfAttention(nn.Module):
         require_size("x", x, 2, self.d, "d", "(the input dimension of the attention layer)")
         if x.device != self.W_Q.device:
             raise ValueError(f"x is on {x.device} but the attention weights are on {self.W_Q.device}")
+        require_finite("x", x)  # a NaN input would pass silently into every later output of its sequence
         return x
 
     def _project(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:

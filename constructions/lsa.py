@@ -249,6 +249,33 @@ def _rnn_attention_parts(rnn: GatedLinearRNN, tol: float):
     return G, w, K
 
 
+#: probe inputs of the final check of :func:`rnn_to_lsa` (seeded: the same RNN always gets the same verdict)
+_PROBE_SEED, _PROBE_SHAPE = 20230905, (3, 7)
+
+
+def _check_recovered(rnn: GatedLinearRNN, lsa: LinearSelfAttention, tol: float) -> None:
+    r"""Refuse a recovered LSA that does not compute the RNN's function: on seeded probes $x$ (``[3, 7, d]``),
+    $\max|y_	ext{RNN} - y_	ext{LSA}| \le 	ext{tol}\cdot(\max M_	ext{RNN} + \max M_	ext{LSA})$, each $M$ the
+    computation on absolute weights and inputs (float64). Both are polynomials of degree 3 in $x$ (Sec. 3): a
+    wrong merge or a dropped term shows on random inputs with probability 1."""
+    A, B, lam, C, E, D = (w.detach().to("cpu", torch.float64) for w in rnn.weights())
+    x = torch.randn(*_PROBE_SHAPE, rnn.d, generator=torch.Generator().manual_seed(_PROBE_SEED), dtype=torch.float64)
+    lsa64 = LinearSelfAttention(*(t.detach().to("cpu", torch.float64) for t in (lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O)))
+    with torch.no_grad():
+        y_rnn = GatedLinearRNN(A, B, lam, C, E, D)(x, mode="loop")
+        y_lsa = lsa64(x)
+        m_rnn = GatedLinearRNN(A.abs(), B.abs(), lam.abs(), C.abs(), E.abs(), D.abs())(x.abs(), mode="loop")
+        m_lsa = LinearSelfAttention(*(t.abs() for t in (lsa64.W_Q, lsa64.W_K, lsa64.W_V, lsa64.W_O)))(x.abs())
+    err = float((y_rnn - y_lsa).abs().max()) if y_rnn.numel() else 0.0
+    scale = (float(m_rnn.max()) if m_rnn.numel() else 0.0) + (float(m_lsa.max()) if m_lsa.numel() else 0.0)
+    if not err <= tol * scale:
+        raise ValueError(
+            f"rnn_to_lsa: the recovered attention does not compute this RNN's function (max |y_rnn - y_lsa| = "
+            f"{err:.3e} on seeded probe inputs, above tol * scale = {tol:.1e} * {scale:.3e}); the RNN is not an "
+            "LSA within tol (e.g. a readout weight that breaks a head's rank-one structure). Expected an RNN built "
+            "by lsa_to_rnn, or a larger tol if its weights are known to carry rounding error")
+
+
 def rnn_to_lsa(rnn: GatedLinearRNN, *, tol: float = 1e-9) -> LinearSelfAttention:
     r"""Recover the linear self-attention that a gated RNN implements (reverse of :func:`lsa_to_rnn`).
 
@@ -260,9 +287,17 @@ def rnn_to_lsa(rnn: GatedLinearRNN, *, tol: float = 1e-9) -> LinearSelfAttention
     computes the same function as ``rnn``. What is identified, per head, is $P_h\otimes Q_h$
     ($P_h = W^h_O W^h_V$, $Q_h = W^{h\top}_K W^h_Q$, up to $P\to cP, Q\to Q/c$); for the compressed
     construction, whose store is shared by all heads, only :func:`attention_tensor` is identified.
+
+    ``tol`` (a real number in $(0, 1)$, relative to the computation on absolute values) decides the structural
+    zeros, which SVD terms count and which terms share a head; the result is then *checked*: on seeded probe
+    inputs it must equal the RNN within ``tol`` times the absolute computation, or ``ValueError`` says by how
+    much it does not (an RNN that is close to, but not, an LSA is refused, never approximated silently).
     """
     if not isinstance(rnn, GatedLinearRNN):
         raise TypeError(f"rnn must be a GatedLinearRNN; got {type(rnn).__name__}")
+    if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
+        raise ValueError(f"tol must be a real number in (0, 1) (relative to the absolute computation); got {tol!r}")
+    tol = float(tol)
     G, w, K = _rnn_attention_parts(rnn, tol)
     d, d_out = rnn.d, rnn.d_out
     strength = K.abs().amax(0)  # [p, r]
@@ -296,22 +331,41 @@ def rnn_to_lsa(rnn: GatedLinearRNN, *, tol: float = 1e-9) -> LinearSelfAttention
         for k in range(int((S > tol * max(float(S[0]), 1e-300)).sum())):
             terms.append((U[:, k], S[k] * Vh[k]))
     # a head is a group of terms sharing one output map P (parallel u): e.g. the direct
-    # construction's components q[h, j] for j = 1..d_k all share P_h = W_O^h W_V^h
+    # construction's components q[h, j] for j = 1..d_k all share P_h = W_O^h W_V^h. A merge of terms that are
+    # only nearly parallel would change the function: the check below catches it, and then every term is a head.
+    try:
+        lsa = _heads_lsa(_group_terms(terms, tol), d, d_out)
+        _check_recovered(rnn, lsa, tol)
+    except ValueError:
+        lsa = _heads_lsa([(u, q) for u, q in terms], d, d_out)
+        _check_recovered(rnn, lsa, tol)
+    return LinearSelfAttention(*(t.to(dtype=rnn.A.dtype, device=rnn.A.device)
+                                 for t in (lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O)))
+
+
+def _group_terms(terms: list[tuple[Tensor, Tensor]], tol: float) -> list[tuple[Tensor, Tensor]]:
+    r"""Sum the rank-one terms whose output maps $u$ are parallel within ``tol`` (unit vectors:
+    $||c| - 1| \le$ tol)."""
     groups: list[tuple[Tensor, Tensor]] = []
     for u, q in terms:
         for g, (u0, q0) in enumerate(groups):
             c = float(u0 @ u)
-            if abs(abs(c) - 1.0) <= 1e-6:
+            if abs(abs(c) - 1.0) <= tol:
                 groups[g] = (u0, q0 + (1.0 if c > 0 else -1.0) * q)
                 break
         else:
             groups.append((u, q))
+    return groups
+
+
+def _heads_lsa(groups: list[tuple[Tensor, Tensor]], d: int, d_out: int) -> LinearSelfAttention:
+    r"""One head per group $u \otimes q$: $W_V = \sqrt{|q|}\,u$, $W_Q = q/\sqrt{|q|}$, $W_K = I$, $W_O$ the
+    concatenation."""
     Ps, Qs = [], []
     for u, q in groups:
         root = q.norm().sqrt()
         Ps.append((root * u).reshape(d_out, d))
         Qs.append((q / root).reshape(d, d))
-    dtype, device = rnn.A.dtype, rnn.A.device
     if not Ps:  # the zero function
         Ps, Qs = [torch.zeros(d_out, d, dtype=torch.float64)], [torch.zeros(d, d, dtype=torch.float64)]
     H = len(Ps)
@@ -319,4 +373,4 @@ def rnn_to_lsa(rnn: GatedLinearRNN, *, tol: float = 1e-9) -> LinearSelfAttention
     W_Q = torch.stack(Qs)  # [H, d, d]
     W_K = torch.eye(d, dtype=torch.float64).expand(H, d, d).clone()
     W_O = torch.eye(d_out, dtype=torch.float64).repeat(1, H)
-    return LinearSelfAttention(*(t.to(dtype=dtype, device=device) for t in (W_Q, W_K, W_V, W_O)))
+    return LinearSelfAttention(W_Q, W_K, W_V, W_O)

@@ -27,7 +27,7 @@ from torch import Tensor
 from constructions.rnn import GatedLinearRNN, augment, input_gate, output_readout
 from constructions.scan import scan_loop
 
-__all__ = ["KINDS", "STRUCTURAL", "mutate", "mutate_spec", "evaluate_spec"]
+__all__ = ["KINDS", "STRUCTURAL", "evaluate_spec", "mutate", "mutate_spec"]
 
 KINDS = ("weight", "lambda", "lambda-flip", "swap-wiring", "drop-input-branch", "drop-output-branch",
          "causal-lag", "causal-lead")

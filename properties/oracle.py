@@ -1,7 +1,7 @@
 r"""Float64 references, magnitudes $M$ and rounding budgets $n$ for the tolerance model.
 
 Every numeric property compares a candidate with a float64 CPU reference under the bound of
-:mod:`equivalence.tolerance`, $|\hat y - y| \le \gamma_n M + n\eta$ (Higham 2002, §3.1), where $M$ is the
+:mod:`constructions.tolerance`, $|\hat y - y| \le \gamma_n M + n\eta$ (Higham 2002, §3.1), where $M$ is the
 same computation on absolute values and $n$ the number of successive roundings along one path. This
 module computes $M$ and $n$ for
 
@@ -21,7 +21,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
-__all__ = ["abs64", "lsa_magnitude", "rnn_magnitude", "rnn_state_magnitude", "lsa_budget", "rnn_budget", "cast_lsa", "to_cpu64"]
+from constructions.tolerance import lsa_rnn_budget, rnn_template_budget
+
+__all__ = ["abs64", "cast_lsa", "lsa_budget", "lsa_magnitude", "rnn_budget", "rnn_magnitude", "rnn_state_magnitude", "to_cpu64"]
 
 
 def abs64(t: Tensor | None) -> Tensor | None:
@@ -76,35 +78,28 @@ def rnn_state_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, 
 
 
 def lsa_budget(lsa, T: int, *, num_neurons: int | None = None, num_gates: int | None = None) -> int:
-    r"""Rounding budget $n$ for an implementation of ``lsa`` at length ``T``: the LSA path, plus the path of a
-    gated RNN with ``num_neurons`` neurons and ``num_gates`` gates (default: the direct construction's
-    $H d_k (d_v+1)$ and $H d_k d_v$), plus the roundings made when its weights are computed from the
-    LSA's ($H d_v + d_k + H + 2$: $W_O W_V$, $W_K^\top W_Q$, their product, the sum over heads, the
-    symmetric fold). A user's layer gets the direct construction's budget (``docs/properties.md``)."""
-    from equivalence.tolerance import lsa_path_length, rnn_path_length
-
+    r"""Rounding budget $n$ for an implementation of ``lsa`` at length ``T``:
+    :func:`constructions.tolerance.lsa_rnn_budget` with the RNN's ``num_neurons`` / ``num_gates`` (default: the
+    direct construction's $H d_k (d_v+1)$ and $H d_k d_v$). A user's layer gets the direct construction's budget
+    (``docs/properties.md``)."""
     H, d_k, d, d_v = lsa.heads, lsa.d_k, lsa.d, lsa.d_v
     n = H * d_k * (d_v + 1) if num_neurons is None else num_neurons
     m = H * d_k * d_v if num_gates is None else num_gates
-    return (lsa_path_length(T, d, d_k, d_v, H, has_W_O=True)  # the constructions' lambda is 0 or 1: T roundings
-            + rnn_path_length(T, d, n, m, construction_depth=H * d_v + d_k + H + 2, lam="zero-one"))
+    return lsa_rnn_budget(T, d, d_k, d_v, H, n, m)
 
 
 def rnn_budget(rnn, T: int, extra: int = 0) -> int:
-    """Rounding budget $n$ of the template itself (``tolerance.rnn_path_length`` for its $\\lambda$: $T$ when every
-    $\\lambda\\in\\{0,1\\}$, $2T$ real, $4T$ complex, which bounds the step loop and every parallel scan) plus
-    ``extra``."""
-    from equivalence.tolerance import rnn_path_length
-
-    lam = rnn.lam if rnn.lam is not None else ("complex" if rnn.is_complex else "real")
-    return rnn_path_length(T, rnn.d, rnn.num_neurons, rnn.num_gates, lam=lam) + extra
+    """Rounding budget $n$ of the template itself: :func:`constructions.tolerance.rnn_template_budget`."""
+    return rnn_template_budget(rnn, T, extra)
 
 
 def cast_lsa(lsa, dtype: torch.dtype, device: str | torch.device = "cpu"):
-    """A copy of ``lsa`` with its weights cast to ``dtype`` on ``device``."""
+    """A copy of ``lsa`` with its weights cast to ``dtype`` on ``device``, in fresh storage: a factory that edits
+    the weights it is given in place (``W_V.zero_()``) cannot reach the float64 reference (``.to`` alone returns
+    the very same tensor when dtype and device already match)."""
     from constructions import LinearSelfAttention
 
     def c(t):
-        return None if t is None else t.detach().to(device=device, dtype=dtype)
+        return None if t is None else t.detach().to(device=device, dtype=dtype, copy=True)
 
     return LinearSelfAttention(c(lsa.W_Q), c(lsa.W_K), c(lsa.W_V), c(lsa.W_O))

@@ -30,23 +30,23 @@ from jaxtyping import Float, Inexact
 from torch import Tensor
 
 __all__ = [
-    "LSASizes",
-    "SequenceSpec",
-    "WEIGHT_KINDS",
     "DEGENERATE_KINDS",
     "SEQUENCE_PATTERNS",
-    "seeds",
+    "WEIGHT_KINDS",
+    "LSASizes",
+    "SequenceSpec",
+    "exponent_range",
     "generators",
-    "lsa_sizes",
-    "weights",
-    "lsas",
-    "sequences",
-    "sequence_specs",
-    "lambdas",
-    "rnns",
     "integer_lsas",
     "integer_sequences",
-    "exponent_range",
+    "lambdas",
+    "lsa_sizes",
+    "lsas",
+    "rnns",
+    "seeds",
+    "sequence_specs",
+    "sequences",
+    "weights",
 ]
 
 WEIGHT_KINDS = ("generic", "degenerate")

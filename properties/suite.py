@@ -34,24 +34,32 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
-from .oracle import cast_lsa, lsa_budget, lsa_magnitude, rnn_budget, rnn_magnitude, rnn_state_magnitude, to_cpu64
+from .oracle import (
+    cast_lsa,
+    lsa_budget,
+    lsa_magnitude,
+    rnn_budget,
+    rnn_magnitude,
+    rnn_state_magnitude,
+    to_cpu64,
+)
 
 __all__ = [
-    "PropertyFailure",
     "LayerTarget",
-    "construction_target",
-    "user_target",
-    "describe_lsa",
+    "PropertyFailure",
+    "check_batch_independent",
+    "check_branch_rescaling",
+    "check_causal",
+    "check_empty_sequence",
     "check_equals_lsa",
     "check_exact_on_integers",
-    "check_causal",
-    "check_batch_independent",
-    "check_empty_sequence",
-    "check_variant",
     "check_loop_equals_parallel",
-    "check_streaming",
     "check_neuron_permutation",
-    "check_branch_rescaling",
+    "check_streaming",
+    "check_variant",
+    "construction_target",
+    "describe_lsa",
+    "user_target",
 ]
 
 
@@ -102,7 +110,7 @@ class LayerTarget:
 
     def run(self, layer, x: Tensor, **kw) -> Tensor:
         """Call ``layer`` on ``x`` cast to the target's dtype and device; check the output's type and shape."""
-        y = layer(x.to(device=self.device, dtype=self.dtype), **kw)
+        y = layer(x.to(device=self.device, dtype=self.dtype, copy=True), **kw)  # a copy: x is reused
         if isinstance(y, tuple):
             y = y[0]
         if not isinstance(y, Tensor):
@@ -143,7 +151,7 @@ def _fail(prop: str, res, case: str) -> None:
 
 
 def _compare(candidate, reference, M, n, dtype, label):
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     return compare(to_cpu64(candidate), to_cpu64(reference), M, n=n, dtype=dtype, label=label)
 
@@ -165,9 +173,8 @@ def _modes(target: LayerTarget, layer) -> list[dict]:
 def check_equals_lsa(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"]):
     """The layer equals the float64 LSA within the tolerance model (each forward path of an RNN layer)."""
     lsa = target.fixed_lsa if target.fixed_lsa is not None else lsa
+    ref, M = lsa(x), lsa_magnitude(lsa, x)  # the reference first, from weights the layer never sees
     layer = target.layer_for(lsa)
-    ref = lsa(x)
-    M = lsa_magnitude(lsa, x)
     n = target.n(lsa, x.shape[1], layer)
     res = None
     for kw in _modes(target, layer):
@@ -181,10 +188,10 @@ def check_equals_lsa(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"])
 def check_exact_on_integers(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"]):
     """On integer weights and inputs whose every intermediate value is an integer below $2^{53}$, float64
     evaluation is exact: the layer must equal the LSA with no tolerance at all (the sharpest detector)."""
-    from equivalence.tolerance import ComparisonResult
+    from constructions.tolerance import ComparisonResult
 
+    ref = lsa(x)  # before the layer is built (isolation: the factory gets a copy)
     layer = target.layer_for(lsa)
-    ref = lsa(x)
     for kw in _modes(target, layer):
         y = to_cpu64(target.run(layer, x, **kw))
         _check_shape(target, y, tuple(ref.shape), "the output")
@@ -209,9 +216,9 @@ def check_causal(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"], t: 
     scale = float(x.abs().max()) if x.numel() else 1.0
     x2[:, t + 1:] = (torch.randn(x2[:, t + 1:].shape, generator=g, dtype=torch.float64) * max(scale, 1.0)
                      ).to(torch.float32).to(torch.float64)
+    M = torch.maximum(lsa_magnitude(lsa, x), lsa_magnitude(lsa, x2))[:, : t + 1]
     layer = target.layer_for(lsa)
     y1, y2 = target.run(layer, x), target.run(layer, x2)
-    M = torch.maximum(lsa_magnitude(lsa, x), lsa_magnitude(lsa, x2))[:, : t + 1]
     n = target.n(lsa, T, layer)
     res = _compare(y2[:, : t + 1], y1[:, : t + 1], 2 * M, n, target.dtype, f"{target.name} with x[t+1:] changed")
     _fail(f"causality (outputs up to t={t} unchanged when x after t changes)", res,
@@ -222,9 +229,9 @@ def check_causal(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"], t: 
 def check_batch_independent(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"], perm: Int[Tensor, " batch"]):
     """Each sequence's output is the same alone, in the batch, and in a permuted batch."""
     lsa = target.fixed_lsa if target.fixed_lsa is not None else lsa
+    M = lsa_magnitude(lsa, x)
     layer = target.layer_for(lsa)
     y = target.run(layer, x)
-    M = lsa_magnitude(lsa, x)
     n = target.n(lsa, x.shape[1], layer)
     case = f"{describe_lsa(lsa)}; x {tuple(x.shape)}; perm {perm.tolist()}"
     res = _compare(target.run(layer, x[perm]), y[perm], 2 * M[perm], n, target.dtype, f"{target.name} on a permuted batch")
@@ -303,7 +310,7 @@ def check_streaming(rnn, x: Float[Tensor, "batch time d"], cuts: list[int], mode
     res = _compare(y_chunks, y_full, 2 * M, rnn_budget(rnn, T), _rnn_dtype(rnn), f"chunks {bounds}")
     _fail("streaming in chunks equals one pass", res, _rnn_case(rnn, x))
     if T > 0:  # the carried final state, against the same model on the state's own magnitude
-        from equivalence.tolerance import error_bound
+        from constructions.tolerance import error_bound
 
         err = (to_cpu64(state) - to_cpu64(h_full)).abs()
         bound = 2 * error_bound(rnn_state_magnitude(rnn, x), rnn_budget(rnn, T), _rnn_dtype(rnn))

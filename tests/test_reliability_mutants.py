@@ -149,16 +149,6 @@ def test_compare_non_finite_and_errors():
     assert c.passed and c.max_abs_error == 0.0
 
 
-def test_relative_bound_exact():
-    from equivalence.tolerance import relative_bound
-
-    golden = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
-    lp = torch.tensor([1.5, 2.0, 2.0], dtype=torch.bfloat16)
-    assert torch.equal(relative_bound(golden, lp), torch.tensor([2.0, 0.0, 4.0], dtype=torch.float64))
-    assert torch.equal(relative_bound(golden, lp, fudge=2.0, floor=0.25), torch.tensor([1.25, 0.25, 2.25],
-                                                                                        dtype=torch.float64))
-
-
 # -- constructions/lsa.py ---------------------------------------------------------------------------------------
 def test_layouts_and_counts_exact():
     from constructions.lsa import compressed_layout, direct_layout, num_neurons_compressed, num_neurons_direct

@@ -216,3 +216,95 @@ def test_low_precision_bound_refuses_to_pass_without_a_guarantee():
         low_precision_bound(rnn, x, M, dtype=torch.bfloat16, extra=0, mode="parallel")
     with pytest.raises(ValueError, match="no guarantee left: the non-recurrent path"):
         low_precision_bound(rnn, x, M, dtype=torch.bfloat16, extra=300, mode="loop")
+
+
+# -- non-polynomial blocks: flush-to-zero, subnormals, saturation (constructions.tolerance.POINTWISE) ---------
+def _gate_case_ratio(monkeypatch=None, seeds=range(4)):
+    import dataclasses
+
+    from constructions.tolerance import compare
+    from properties.regressions import HGRNOutputGate, extreme_case
+
+    v = HGRNOutputGate()
+    worst = 0.0
+    for seed in seeds:
+        p, x = extreme_case(torch.Generator().manual_seed(seed))
+        ref = v.reference(p, x)
+        low = dataclasses.replace(p, **{k: getattr(p, k).float() for k in ("W_f", "W_c", "W_g", "W_O")})
+        y = v.construct(low)(x.float())
+        worst = max(worst, compare(y, ref, v.magnitude(p, x), n=v.path_length(p, x.shape[1]),
+                                   dtype=torch.float32).ratio)
+    return worst
+
+
+def test_float32_silu_flush_to_zero_is_no_false_alarm(monkeypatch):
+    """HGRN v1 with a SiLU output gate (properties.regressions): torch's float32 sigmoid returns 0 below -88.72
+    where SiLU is still a normal number; the state multiplies the lost value. The derived flush term covers it,
+    and without that term the same correct cases fail (so the term is needed, not decoration)."""
+    import constructions.tolerance as tol
+
+    x = torch.tensor([-88.8, -90.0], dtype=torch.float32)
+    assert torch.equal(x * torch.sigmoid(x), torch.zeros(2))  # the premise: float32 SiLU flushes there
+    assert _gate_case_ratio() <= 1.0
+    monkeypatch.setattr(tol, "pointwise_floor", lambda m, g, L, k: torch.zeros_like(g))
+    assert _gate_case_ratio() > 1.0
+
+
+def test_every_feature_function_has_an_error_model():
+    from constructions.tolerance import POINTWISE
+    from constructions.variants.upstream import FEATURE_FNS
+
+    g = torch.linspace(-30, 30, 61, dtype=torch.float64)
+    assert set(FEATURE_FNS) <= set(POINTWISE), set(FEATURE_FNS) - set(POINTWISE)
+    for name, (fn, _, _) in FEATURE_FNS.items():
+        assert torch.allclose(POINTWISE[name].fn(g), fn(g), rtol=1e-12, atol=0), name
+
+
+def test_pointwise_floor_is_zero_away_from_underflow_and_whole_value_inside():
+    """No detection power is given away on ordinary pre-activations; in the flush zone the whole value counts."""
+    from constructions.tolerance import POINTWISE, pointwise_floor
+
+    from constructions.tolerance import ETA_MAX
+
+    g = torch.tensor([-1.0, 0.5, 3.0, 20.0], dtype=torch.float64)
+    L = g.abs() + 1
+    for name in ("sigmoid", "silu", "exp", "softplus", "elu+1", "relu"):
+        assert torch.equal(pointwise_floor(name, g, L, 3), torch.zeros_like(g)), name
+    # sigmoid(-20) ~ 2e-9 is subnormal in float16: only the subnormal rounding term, no flush term
+    assert float(pointwise_floor("sigmoid", torch.tensor([-20.0]), torch.tensor([21.0]), 3)) == 4 * ETA_MAX
+    deep = torch.tensor([-95.0], dtype=torch.float64)
+    lost = pointwise_floor("silu", deep, deep.abs(), 3)
+    assert float(lost) >= float(POINTWISE["silu"].fn(deep).abs()) / 2.0 ** -24
+    assert float(pointwise_floor("exp-neg-exp", torch.tensor([6.0]), torch.tensor([6.0]), 1)) > 0
+
+
+def test_upstream_block_without_error_declaration_is_refused():
+    from torch import nn
+
+    from constructions.variants.upstream import Upstream
+
+    class Mine(nn.Module):
+        width = 2
+
+        def forward(self, x):
+            return torch.tanh(x)
+
+    with pytest.raises(TypeError, match="no magnitude"):
+        Upstream(2, [Mine()]).magnitude(torch.ones(1, 3, 2, dtype=torch.float64), 10)
+
+
+def test_one_home_for_the_tolerance_model():
+    """constructions/ never imports the tolerance model from equivalence/ (its home is constructions.tolerance),
+    and the compatibility module re-exports the very same objects."""
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    for f in (root / "constructions").rglob("*.py"):
+        src = f.read_text()
+        assert not re.search(r"^\s*from equivalence(\.tolerance)? import|^\s*import equivalence\.tolerance", src,
+                             re.M), f
+    import equivalence.tolerance as shim
+    from constructions import tolerance
+
+    assert shim.compare is tolerance.compare and shim.lsa_rnn_budget is tolerance.lsa_rnn_budget
