@@ -104,6 +104,10 @@ def run(args: argparse.Namespace) -> int:
     from .verify import _import_user
 
     sets = _sizes(args)  # before importing SymPy (the catalogue): bad sizes are answered at once
+    if args.out is not None:  # a bad --out is answered before any proof runs
+        from ..report.write import check_out_dir
+
+        check_out_dir(args.out)
     from ..symbolic.catalogue import run_target
 
     seed = _seed(args)

@@ -165,8 +165,9 @@ def certificate(claims: list[ClaimResult], provenance: dict, command: str, artif
 
 def check_out_dir(out: Path) -> None:
     """``ValueError`` if the folder ``out`` (``--out``) cannot receive output files: it is an existing file, lies
-    below a file, or its nearest existing folder is not writable. Checks only; creates nothing. Commands call it
-    before any work, and :func:`write_report` again before writing."""
+    below a file, or its nearest existing folder is not writable (tried by creating and removing an empty hidden
+    file there: permission bits say nothing for root, ``/proc`` or a read-only mount). Commands call it before
+    any work, and :func:`write_report` again before writing."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out}: exists and is not a folder; expected a folder (new or existing) for the "
@@ -180,6 +181,14 @@ def check_out_dir(out: Path) -> None:
         raise ValueError(f"--out {out}: {ancestor} is a file, so the folder cannot be created")
     if ancestor.exists() and not os.access(ancestor, os.W_OK | os.X_OK):
         raise ValueError(f"--out {out}: no write permission in {ancestor}")
+    if ancestor.is_dir():  # permission bits say nothing for root, /proc or a read-only mount: try it
+        try:
+            fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=ancestor)
+        except OSError as e:
+            raise ValueError(f"--out {out}: cannot create files in {ancestor} ({e.strerror or e}); expected a "
+                             "writable folder") from None
+        os.close(fd)
+        os.unlink(probe)
 
 
 def _import_specs(command: str) -> list[str]:
