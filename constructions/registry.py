@@ -12,22 +12,13 @@ module::
         status = "exact"
         ...
 
-Contract (see :class:`Variant`): ``sample_params(d, heads, generator=..., dtype=...)`` returns a params
-object (any frozen dataclass / mapping of tensors); ``reference(params, x)`` and ``construct(params)(x)``
-map ``[B, T, d]`` to ``[B, T, d_out]``; ``num_neurons(params)`` is the state size of the construction;
-``status`` is ``"exact"``, ``"partial"`` (with ``partial_reason``) or ``"impossible"`` (negative control:
-the suite must *fail* it).
-
-Optional hooks, used when present:
-
-- ``symbolic_weights(params_arrays)``: the construction's :class:`~constructions.rnn.RNNWeights` computed
-  from NumPy object arrays (SymPy symbols), for the symbolic prover's symbolic-weight tier;
-- ``symbolic_reference(*params_arrays, x)``: the reference on NumPy object arrays (``x``: ``[T, d]``), for
-  variants whose reference is not plain LSA;
-- ``magnitude(params, x)``: the reference computed on absolute values (tolerance model's $M$);
-- ``path_length(params, T)``: number of successive roundings along one path (tolerance model's $n$);
-- ``degenerate(params, g, kind)``: params made degenerate (kinds of ``equivalence.numeric.degenerate_``)
-  while staying in the variant's domain.
+Contract: :mod:`constructions.contract` lists every hook, required and optional, with its type and one line
+(``HOOKS``; ``VariantProtocol`` for the required ones): ``sample_params(d, heads, generator=..., dtype=...)``
+returns a params object; ``reference(params, x)`` and ``construct(params)(x)`` map ``[B, T, d]`` to
+``[B, T, d_out]``; ``num_neurons(params)`` is the state size of the construction; ``status`` is ``"exact"``,
+``"partial"`` (with ``partial_reason``) or ``"impossible"`` (negative control: the suite must *fail* it).
+Optional hooks (tolerance model, proofs, second forms) are looked up by name through
+:func:`constructions.contract.hook`, which refuses names outside the contract.
 
 ``params_arrays`` are the params' tensor fields in declaration order (``None`` for absent optional ones).
 The shipped variants (``constructions.variants``, ``docs/variants/``) register on import of ``constructions``;
@@ -44,6 +35,7 @@ from torch import Tensor
 from .attention import LinearSelfAttention
 from .lsa import compressed_weights, direct_weights, lsa_to_rnn, num_neurons_compressed, num_neurons_direct
 from .rnn import GatedLinearRNN
+from .tolerance import lsa_rnn_budget
 
 __all__ = ["Variant", "register", "get", "available", "unregister", "summary", "LSAParams", "STATUSES"]
 
@@ -195,7 +187,7 @@ class _LSAVariant(Variant):
         d_v = params.W_V.shape[1]
         # LSA path + the RNN's own path (dense worst case over the construction's sizes) + weight rounding
         rnn = self.construct(params)
-        return (d + 4 + d_k + T + 1 + H * d_v) + ((d + 1) + 1 + T + rnn.num_neurons + 1 + rnn.num_gates) + (H * d_v + d_k)
+        return lsa_rnn_budget(T, d, d_k, d_v, H, rnn.num_neurons, rnn.num_gates)
 
     def construct(self, params):
         return lsa_to_rnn(params.lsa(), self.method)

@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from . import registry
+from .contract import hook
 from .variants.families import FAMILIES
 
 __all__ = ["family_rows", "render_markdown", "update_readme", "BEGIN", "END", "README"]
@@ -28,7 +29,7 @@ README = Path(__file__).resolve().parents[1] / "docs" / "variants" / "README.md"
 def _status(v: registry.Variant) -> str:
     if v.status != "impossible":
         return v.status
-    cert = getattr(v, "impossibility_claim", None)  # contract hook, constructions.contract.VariantHooks
+    cert = hook(v, "impossibility_claim")
     return f"impossible ({cert})" if cert else "refuted (at a counterexample)"
 
 

@@ -186,7 +186,7 @@ def test_gla_compressed_construction_is_invalid_and_the_validator_says_why():
     H, d_k, _ = p.W_Q.shape
     forced = gla.plan(p, "compressed")
     W = forced.decay_W.reshape(H, d_k, -1)[:, :1].expand(H, d_k, -1).reshape(H * d_k, -1)
-    forced = dataclasses.replace(forced, decay_W=W)
+    forced = dataclasses.replace(forced, decay=dataclasses.replace(forced.decay, W=W))
     x = _x(2, 50, 3)
     ref = gla.reference(p, x)
     res = compare(build_rnn(forced)(x), ref, gla.magnitude(p, x), n=gla.path_length(p, 50), dtype=torch.float64)

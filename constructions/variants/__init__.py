@@ -13,7 +13,8 @@ from . import controls, feature_maps, gla, normalized, retention  # noqa: F401  
 from . import gated_deltanet, hgrn, lightning, mamba1, rebased, rwkv6  # noqa: F401  (registers)
 from .decay import InputDependentDecay
 from .family import PlanVariant
-from .plan import Plan, build_rnn, compressed_reason
+from .plan import ConstantDecay, InputDecay, NoDecay, Plan, Skip, build_rnn, compressed_reason
 from .upstream import Upstream
 
-__all__ = ["InputDependentDecay", "PlanVariant", "Plan", "build_rnn", "compressed_reason", "Upstream"]
+__all__ = ["InputDependentDecay", "PlanVariant", "Plan", "NoDecay", "ConstantDecay", "InputDecay", "Skip", "build_rnn",
+           "compressed_reason", "Upstream"]

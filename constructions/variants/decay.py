@@ -28,6 +28,7 @@ from jaxtyping import Float, Inexact, Int
 from torch import Tensor, nn
 
 from .._validation import require_finite, require_ndim, require_tensor
+from ..tolerance import decay_floor
 
 __all__ = ["InputDependentDecay", "LINKS"]
 
@@ -151,5 +152,7 @@ class InputDependentDecay(nn.Module):
             lam = torch.exp(s * nn.functional.logsigmoid(g))
             loglam = (s * nn.functional.logsigmoid(g)).abs()
             delta = lam * ((self.d + 2) * s * torch.sigmoid(-g) * L + loglam)
-            per = lam + delta / n
+            # a lambda computed below the smallest normal may be flushed to 0 (constructions.tolerance.decay_floor)
+            floor = decay_floor(s * nn.functional.logsigmoid(g), (self.d + 2) * 2.0 ** -8 * s * L + 1.0)
+            per = lam + (delta + floor) / n
         return self._spread(per, self.const.detach().to("cpu").abs().to(torch.float64))

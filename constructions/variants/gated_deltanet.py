@@ -33,7 +33,7 @@ from ..registry import register
 from .family import PlanVariant, check_projections, heads_qkv, randn
 from .gla import _cast, _check_gate, _gate_logits, _sample_qkv
 from .onestep import StepFeatures, decayed_la, run_recurrence
-from .plan import Plan
+from .plan import InputDecay, Plan
 from .reference import la_parallel
 from .reference import merge_heads
 from .upstream import GatedCopy, HeadMap, Identity, Upstream, softplus
@@ -133,7 +133,7 @@ class GatedDeltaNetNoErase(PlanVariant):
         Wdec = torch.zeros(H, dz + 1, dtype=dt, device=dev)
         Wdec[:, :d] = -params.W_a[:, :-1]
         Wdec[:, dz] = -params.W_a[:, -1]  # exp(-A logsigmoid(-w.x~)) = exp(A softplus(w.x~))
-        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay_W=Wdec, decay_scale=-params.A)
+        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay=InputDecay(Wdec, scale=-params.A))
 
 
 @dataclass(frozen=True)
@@ -228,7 +228,7 @@ class GatedDeltaNet(PlanVariant):
             Wq[h, j, d + H * d_k + h * d_k + j] = 1
             Wv[h, :, off + h * d: off + (h + 1) * d] = params.W_V[h]  # v = W_V (beta_h x)
         Wdec = torch.cat([params.W_alpha, torch.zeros(H, dz + 1 - d, dtype=dt, device=dev)], dim=1)
-        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay_W=Wdec)  # alpha = exp(logsigmoid(.)) = sigmoid
+        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay=InputDecay(Wdec))  # exp(logsigmoid(.)) = sigmoid
 
     def symbolic_reference(self, W_Q, W_K, W_V, W_alpha, W_beta, W_O, x):
         r"""Gated DeltaNet exactly on object arrays (SymPy ``sqrt``, ``exp``): as :meth:`reference`."""

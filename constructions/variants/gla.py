@@ -30,7 +30,7 @@ from torch.nn import functional as F
 from .._validation import require_finite, require_tensor
 from ..registry import register
 from .family import PlanVariant, affine, check_projections, heads_qkv, randn
-from .plan import Plan, compressed_reason
+from .plan import InputDecay, Plan, Skip, compressed_reason
 from .reference import la_recurrent, la_parallel
 from .upstream import GatedCopy, HeadMap, Identity, Upstream, softplus
 
@@ -143,9 +143,9 @@ class SimpleGLA(_DecayedLinearAttention):
 
     def plan(self, params: SimpleGLAParams) -> Plan:
         H = params.W_Q.shape[0]
-        return Plan(affine(params.W_Q), affine(params.W_K), affine(params.W_V), params.W_O, decay_W=params.W_g,
-                    decay_scale=torch.full((H,), 1.0 / params.normalizer, dtype=params.W_g.dtype,
-                                           device=params.W_g.device), method=self.method)
+        scale = torch.full((H,), 1.0 / params.normalizer, dtype=params.W_g.dtype, device=params.W_g.device)
+        return Plan(affine(params.W_Q), affine(params.W_K), affine(params.W_V), params.W_O,
+                    decay=InputDecay(params.W_g, scale=scale), method=self.method)
 
     def symbolic_weights(self, W_Q, W_K, W_V, W_g, W_O=None):
         """The construction on object arrays with an uninterpreted decay link (``symbolic.gated_weights``)."""
@@ -208,10 +208,9 @@ class GLA(_DecayedLinearAttention):
 
     def plan(self, params: GLAParams, method: str = "direct") -> Plan:
         H, d_k = params.W_Q.shape[:2]
+        scale = torch.full((H * d_k,), 1.0 / params.normalizer, dtype=params.W_gk.dtype, device=params.W_gk.device)
         return Plan(affine(params.W_Q), affine(params.W_K), affine(params.W_V), params.W_O,
-                    decay_W=params.W_gk.reshape(H * d_k, -1), decay_per_key=True,
-                    decay_scale=torch.full((H * d_k,), 1.0 / params.normalizer, dtype=params.W_gk.dtype,
-                                           device=params.W_gk.device), method=method)
+                    decay=InputDecay(params.W_gk.reshape(H * d_k, -1), scale=scale, per_key=True), method=method)
 
     def compressed_reason(self, params: GLAParams) -> str | None:
         """Why the compressed construction does not apply to ``params`` (``None`` when it does: tied key gates)."""
@@ -307,7 +306,7 @@ class HGRN2(PlanVariant):
                 col = d + h * d_k + j  # feature f[h, j]
                 Wk[h, j, col], Wk[h, j, dz] = -(1 - lb), 1 - lb  # k = (1-lb)(1 - f)
                 Wa[h * d_k + j, col], Wa[h * d_k + j, dz] = 1 - lb, lb  # alpha = lb + (1-lb) f
-        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay_W=Wa, decay_link="affine", decay_per_key=True)
+        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay=InputDecay(Wa, "affine", per_key=True))
 
 
 @dataclass(frozen=True)
@@ -396,7 +395,7 @@ class Mamba2(PlanVariant):
         Wdec = torch.zeros(H, dz + 1, dtype=dt_, device=dev)
         Wdec[:, :d] = -params.w_dt[:, :-1]
         Wdec[:, dz] = -params.w_dt[:, -1]  # exp(-A * logsigmoid(-w.x~)) = exp(A * softplus(w.x~))
-        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay_W=Wdec, decay_scale=-params.A, skip_W=Ws)
+        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay=InputDecay(Wdec, scale=-params.A), skip=Skip(Ws))
 
 
 register("simple-gla")(SimpleGLA)

@@ -27,7 +27,7 @@ from ..registry import register
 from .family import PlanVariant, randn
 from .gla import _cast, _check_gate, _gate_logits
 from .onestep import StepFeatures, decayed_la, run_recurrence
-from .plan import Plan
+from .plan import InputDecay, Plan
 from .reference import merge_heads
 from .upstream import FEATURE_FNS, HeadMap, Upstream
 
@@ -137,7 +137,7 @@ class HGRN(PlanVariant):
         Wv[c, 0, Dm + c] = 1
         Wa = torch.zeros(Dm, dz + 1, dtype=dt, device=dev)
         Wa[c, c], Wa[c, dz] = 1 - lb, lb  # f = lb + (1 - lb) sigma
-        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay_W=Wa, decay_link="affine", decay_per_key=True)
+        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay=InputDecay(Wa, "affine", per_key=True))
 
 
 register("hgrn")(HGRN)

@@ -36,7 +36,7 @@ from ..registry import register
 from .family import PlanVariant, randn
 from .gla import _cast, _check_gate, _gate_logits
 from .onestep import StepFeatures, decayed_la, run_recurrence
-from .plan import Plan
+from .plan import InputDecay, Plan, Skip
 from .reference import la_parallel, merge_heads
 from .upstream import GatedCopy, Identity, Upstream, softplus
 
@@ -162,8 +162,8 @@ class Mamba1(PlanVariant):
         Wdec = torch.zeros(Dm, N, dz + 1, dtype=dt_, device=dev)
         Wdec[:, :, :Dm] = -params.W_dt[:, None, :-1]
         Wdec[:, :, dz] = -params.W_dt[:, None, -1]  # exp(-A logsigmoid(-w.x~)) = exp(A softplus(w.x~))
-        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay_W=Wdec.reshape(Dm * N, dz + 1), decay_per_key=True,
-                    decay_scale=-params.A.reshape(Dm * N), skip_W=Ws)
+        decay = InputDecay(Wdec.reshape(Dm * N, dz + 1), scale=-params.A.reshape(Dm * N), per_key=True)
+        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay=decay, skip=Skip(Ws))
 
 
 register("mamba1")(Mamba1)

@@ -35,7 +35,7 @@ from ..registry import register
 from .family import PlanVariant, affine, check_projections, heads_qkv, randn
 from .feature_maps import FeatureMapParams, feature_plan
 from .gla import _gate_logits
-from .plan import Plan
+from .plan import InputDecay, Plan
 from .reference import la_parallel, la_recurrent, merge_heads
 from .upstream import FEATURE_FNS, GatedCopy, HeadMap, Identity, Upstream
 
@@ -236,7 +236,7 @@ class MLSTM(_Partial):
         Wv[:, d_v, dz] = 1  # the normaliser row
         Wf = torch.zeros(H, dz + 1, dtype=dt, device=dev)
         Wf[:, :d], Wf[:, dz] = params.w_f[:, :-1], params.w_f[:, -1]
-        return Plan(Wq, Wk, Wv, None, upstream=up, decay_W=Wf)
+        return Plan(Wq, Wk, Wv, None, upstream=up, decay=InputDecay(Wf))
 
 
 register("normalized-linear-attention")(NormalizedLinearAttention)

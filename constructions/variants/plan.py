@@ -5,12 +5,14 @@ path length $n$.
 Every exact variant here is "decayed linear attention on the template's input $z_t$" (derived):
 per head, affine maps $q = W_Q\tilde z$, $k = W_K\tilde z$, $v = W_V\tilde z$ (``[H, r, d_z+1]``) of
 $\tilde z_t = [z_t; 1]$, an optional output map $W_O$, an optional upstream feature layer $x_t\mapsto z_t$
-(:mod:`.upstream`), and one of three decays of the key-value memory $S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$:
+(:mod:`.upstream`), an optional skip term (:class:`Skip`), and exactly one of three decays of the key-value memory
+$S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$ (the ``decay`` part, one typed value, so no plan can carry two):
 
-- none ($\alpha = 1$, the paper's LSA);
-- constant per (head, key) ``kv_decay [H, d_k]``, real or complex (RetNet, complex RetNet);
-- input dependent (extension E1, :class:`.decay.InputDependentDecay`) with one channel per head
-  (simple GLA, Mamba-2, mLSTM) or per (head, key) (GLA, HGRN2, one-hot delta rule).
+- :class:`NoDecay` ($\alpha = 1$, the paper's LSA);
+- :class:`ConstantDecay` per (head, key) ``kv [H, d_k]``, real or complex (RetNet, Lightning, complex RetNet,
+  with conjugate pairs);
+- :class:`InputDecay` (extension E1, :class:`.decay.InputDependentDecay`) with one channel per head
+  (simple GLA, Mamba-2, mLSTM) or per (head, key) (GLA, HGRN2, Mamba-1, RWKV-6, one-hot delta rule).
 
 ``method="direct"``: :func:`.wiring.affine_direct_weights`, $H d_k (d_v + 1)$ neurons, key-value neuron
 ``kv[h,i,j]`` decays like key $j$ of head $h$. ``method="compressed"``: :func:`.wiring.grouped_compressed_weights`,
@@ -26,40 +28,108 @@ from jaxtyping import Float
 from torch import Tensor
 
 from ..rnn import GatedLinearRNN, RNNWeights
+from ..tolerance import construction_depth, lsa_path_length, rnn_path_length
 from .decay import InputDependentDecay
 from .reference import la_magnitude, merge_heads, project
 from .upstream import Upstream
 from .wiring import affine_direct_weights, direct_channels, direct_kv_lam, grouped_compressed_weights
 
-__all__ = ["Plan", "build_rnn", "compressed_reason", "plan_magnitude", "plan_path_length", "plan_num_neurons",
+__all__ = ["Plan", "NoDecay", "ConstantDecay", "InputDecay", "Decay", "Skip", "build_rnn", "compressed_reason", "plan_magnitude", "plan_path_length", "plan_num_neurons",
            "conjugate_pair_weights"]
 
 METHODS = ("direct", "compressed")
 
 
 @dataclass(frozen=True)
+class NoDecay:
+    """No decay of the key-value memory: $\\alpha = 1$ (the paper's LSA)."""
+
+
+@dataclass(frozen=True)
+class ConstantDecay:
+    r"""A constant decay per (head, key), ``kv [H, d_k]``, real or complex (RetNet, Lightning; complex RetNet).
+    ``conjugate_pairs``: realify a complex construction into conjugate pairs (complex ``kv`` only);
+    ``phase_bound``: an upper bound on $|\theta|$ of complex decays (their rounding costs $\sim T|\theta|$ ulps)."""
+
+    kv: Tensor
+    conjugate_pairs: bool = False
+    phase_bound: float = 0.0
+
+    def __post_init__(self):
+        if self.conjugate_pairs and not self.kv.is_complex():
+            raise ValueError("conjugate pairs realify a complex construction; this constant decay is real")
+        if self.phase_bound and not self.kv.is_complex():
+            raise ValueError("phase_bound bounds the angle of complex decays; this constant decay is real")
+
+
+@dataclass(frozen=True)
+class InputDecay:
+    r"""An input-dependent decay (extension E1, :class:`.decay.InputDependentDecay`): logits ``W [c, d_z+1]`` with
+    ``c = H`` (one channel per head) or ``H*d_k`` (``per_key``), a ``link`` and per-channel ``scale`` ``[c]``."""
+
+    W: Tensor
+    link: str = "exp-logsigmoid"
+    scale: Tensor | None = None
+    per_key: bool = False
+
+
+#: the decay part of a plan: exactly one kind, so "constant and input-dependent at once" cannot be written
+Decay = NoDecay | ConstantDecay | InputDecay
+
+
+@dataclass(frozen=True)
+class Skip:
+    r"""A skip term ``W [H, d_v, d_z+1]``: head ``h`` also outputs ``W[h] z~_t`` (Mamba-2's $Dx_t$); direct method."""
+
+    W: Tensor
+
+
+_LEGACY = ("kv_decay", "decay_W", "decay_link", "decay_scale", "decay_per_key", "conjugate_pairs", "phase_bound",
+           "skip_W")
+
+
+@dataclass(frozen=True, init=False)
 class Plan:
-    """Template plan of a variant (see module docstring). Shapes: ``W_Q, W_K [H, d_k, d_z+1]``,
-    ``W_V [H, d_v, d_z+1]``, ``W_O [d_out, H*d_v]``, ``kv_decay [H, d_k]``, ``decay_W [c, d_z+1]``."""
+    """Template plan of a variant (see module docstring), in three typed parts: the projections
+    ``W_Q, W_K [H, d_k, d_z+1]``, ``W_V [H, d_v, d_z+1]``, ``W_O [d_out, H*d_v]``; an optional ``upstream`` block;
+    the ``decay`` (:class:`NoDecay`, :class:`ConstantDecay` or :class:`InputDecay`); an optional :class:`Skip`;
+    and the ``method`` (``"direct"`` or ``"compressed"``).
+
+    The flat keywords of earlier versions (``kv_decay=``, ``decay_W=``, ``decay_link=``, ``decay_scale=``,
+    ``decay_per_key=``, ``conjugate_pairs=``, ``phase_bound=``, ``skip_W=``) are still accepted and mapped onto
+    the typed parts (mixing them with ``decay=``/``skip=`` is an error); the same names read back as properties."""
 
     W_Q: Tensor
     W_K: Tensor
     W_V: Tensor
-    W_O: Tensor | None = None
-    upstream: Upstream | None = None
-    kv_decay: Tensor | None = None
-    decay_W: Tensor | None = None
-    decay_link: str = "exp-logsigmoid"
-    decay_scale: Tensor | None = None
-    decay_per_key: bool = False
-    method: str = "direct"
-    conjugate_pairs: bool = False
-    #: an upper bound on |theta| of complex decays (their rounding costs ~T*|theta| ulps of phase)
-    phase_bound: float = 0.0
-    #: optional skip term ``[H, d_v, d_z+1]``: head ``h`` also outputs ``skip_W[h] z~_t`` (Mamba-2's ``D x_t``)
-    skip_W: Tensor | None = None
+    W_O: Tensor | None
+    upstream: Upstream | None
+    decay: Decay
+    skip: Skip | None
+    method: str
 
-    def __post_init__(self):
+    def __init__(self, W_Q: Tensor, W_K: Tensor, W_V: Tensor, W_O: Tensor | None = None,
+                 upstream: Upstream | None = None, decay: Decay | None = None, skip: Skip | None = None,
+                 method: str = "direct", **legacy):
+        unknown = set(legacy) - set(_LEGACY)
+        if unknown:
+            raise TypeError(f"Plan() got unexpected keyword(s) {sorted(unknown)}")
+        if legacy:
+            if decay is not None or skip is not None:
+                raise ValueError("give the decay and skip either as typed parts (decay=, skip=) or as the flat "
+                                 f"keywords {sorted(legacy)}, not both")
+            decay, skip = _from_legacy(**legacy)
+        decay = NoDecay() if decay is None else decay
+        if not isinstance(decay, (NoDecay, ConstantDecay, InputDecay)):
+            raise TypeError(f"decay must be NoDecay, ConstantDecay or InputDecay; got {type(decay).__name__}")
+        if skip is not None and not isinstance(skip, Skip):
+            raise TypeError(f"skip must be a Skip or None; got {type(skip).__name__}")
+        for name, value in (("W_Q", W_Q), ("W_K", W_K), ("W_V", W_V), ("W_O", W_O), ("upstream", upstream),
+                            ("decay", decay), ("skip", skip), ("method", method)):
+            object.__setattr__(self, name, value)
+        self._validate()
+
+    def _validate(self):
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
         H, d_k, dz1 = self.W_Q.shape
@@ -69,8 +139,6 @@ class Plan:
         if self.skip_W is not None and (self.skip_W.shape != self.W_V.shape or self.method != "direct"):
             raise ValueError(f"skip_W must have the shape of W_V {tuple(self.W_V.shape)} and needs the direct method; "
                              f"got {tuple(self.skip_W.shape)}, method {self.method!r}")
-        if self.kv_decay is not None and self.decay_W is not None:
-            raise ValueError("a plan has either a constant kv_decay or an input-dependent decay_W, not both")
         if self.kv_decay is not None and self.kv_decay.shape != (H, d_k):
             raise ValueError(f"kv_decay must have shape [H, d_k] = {(H, d_k)}; got {tuple(self.kv_decay.shape)}")
         if self.decay_W is not None:
@@ -78,6 +146,39 @@ class Plan:
             if self.decay_W.shape != (c, dz1):
                 raise ValueError(f"decay_W must have shape [{'H*d_k' if self.decay_per_key else 'H'}, d_z+1] = "
                                  f"{(c, dz1)}; got {tuple(self.decay_W.shape)}")
+
+    # -- read-only views of the typed parts (the names the wiring code uses) -------------------------
+    @property
+    def kv_decay(self) -> Tensor | None:
+        return self.decay.kv if isinstance(self.decay, ConstantDecay) else None
+
+    @property
+    def conjugate_pairs(self) -> bool:
+        return isinstance(self.decay, ConstantDecay) and self.decay.conjugate_pairs
+
+    @property
+    def phase_bound(self) -> float:
+        return self.decay.phase_bound if isinstance(self.decay, ConstantDecay) else 0.0
+
+    @property
+    def decay_W(self) -> Tensor | None:
+        return self.decay.W if isinstance(self.decay, InputDecay) else None
+
+    @property
+    def decay_link(self) -> str:
+        return self.decay.link if isinstance(self.decay, InputDecay) else "exp-logsigmoid"
+
+    @property
+    def decay_scale(self) -> Tensor | None:
+        return self.decay.scale if isinstance(self.decay, InputDecay) else None
+
+    @property
+    def decay_per_key(self) -> bool:
+        return isinstance(self.decay, InputDecay) and self.decay.per_key
+
+    @property
+    def skip_W(self) -> Tensor | None:
+        return None if self.skip is None else self.skip.W
 
     @property
     def H(self) -> int:
@@ -106,6 +207,22 @@ class Plan:
     @property
     def is_complex(self) -> bool:
         return any(t is not None and t.is_complex() for t in (self.W_Q, self.W_K, self.W_V, self.W_O, self.kv_decay))
+
+
+def _from_legacy(kv_decay=None, decay_W=None, decay_link="exp-logsigmoid", decay_scale=None, decay_per_key=False,
+                 conjugate_pairs=False, phase_bound=0.0, skip_W=None) -> tuple[Decay, Skip | None]:
+    """The typed parts of the flat keywords (the one place the old "only with / not both" rules remain)."""
+    if kv_decay is not None and decay_W is not None:
+        raise ValueError("a plan has either a constant kv_decay or an input-dependent decay_W, not both")
+    if decay_W is not None:
+        decay = InputDecay(decay_W, decay_link, decay_scale, decay_per_key)
+    elif kv_decay is not None:
+        decay = ConstantDecay(kv_decay, conjugate_pairs, phase_bound)
+    else:
+        decay = NoDecay()
+    if conjugate_pairs and not isinstance(decay, ConstantDecay):
+        raise ValueError("conjugate pairs apply to complex plans with a constant decay")
+    return decay, None if skip_W is None else Skip(skip_W)
 
 
 def _dtype(plan: Plan) -> torch.dtype:
@@ -279,11 +396,10 @@ def plan_path_length(plan: Plan, T: int) -> int:
     decay, 3 for a complex one plus $\lceil|\theta|\rceil$ (the phase error of a rounded $\theta$ grows like
     $t|\theta| u$), 6 for an input-dependent decay (logit, link, product), plus the upstream layer's depth;
     complex arithmetic counts twice (derived, Higham §3.6: $|fl(ab)-ab| \le \sqrt2\gamma_2|a||b|$)."""
-    from equivalence.tolerance import lsa_path_length, rnn_path_length
-
     H, d_k, d_v = plan.H, plan.d_k, plan.d_v
     n = lsa_path_length(T, plan.d_in, d_k, d_v, H) + rnn_path_length(  # lambda in {0, 1}; decays are added below
-        T, plan.d_z, plan_num_neurons(plan), _num_gates(plan), construction_depth=H * (d_v + d_k) + 8, lam="zero-one")
+        T, plan.d_z, plan_num_neurons(plan), _num_gates(plan), construction_depth=construction_depth(H, d_k, d_v),
+        lam="zero-one")
     if plan.kv_decay is not None:
         n += (3 + math.ceil(plan.phase_bound)) * T if plan.kv_decay.is_complex() else T
     if plan.decay_W is not None:

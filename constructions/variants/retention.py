@@ -26,7 +26,7 @@ from torch import Tensor
 from .._validation import require_finite, require_tensor
 from ..registry import register
 from .family import PlanVariant, affine, check_projections, heads_qkv, randn
-from .plan import Plan
+from .plan import ConstantDecay, Plan
 from .reference import la_recurrent, retention_parallel
 
 __all__ = ["RetentionParams", "Retention", "RetentionComplex", "retnet_gammas"]
@@ -113,7 +113,7 @@ class Retention(PlanVariant):
     def plan(self, params: RetentionParams) -> Plan:
         H, d_k = params.W_Q.shape[:2]
         return Plan(affine(params.W_Q), affine(params.W_K), affine(params.W_V), params.W_O,
-                    kv_decay=params.gamma[:, None].expand(H, d_k))
+                    decay=ConstantDecay(params.gamma[:, None].expand(H, d_k)))
 
     def symbolic_weights(self, W_Q, W_K, W_V, gamma, W_O=None, theta=None):
         """The construction on object arrays (``symbolic.retention_weights``)."""
@@ -183,8 +183,8 @@ class RetentionComplex(PlanVariant):
         theta = params.theta
         lam = torch.polar(params.gamma[:, None].expand_as(theta).abs(), theta
                           + torch.where(params.gamma[:, None] < 0, torch.pi, 0.0).to(theta.dtype)).to(cdtype)
-        return Plan(W_Q, W_K, W_V, W_O, kv_decay=lam, conjugate_pairs=params.conjugate_pairs,
-                    phase_bound=float(theta.detach().abs().max()) if theta.numel() else 0.0)
+        return Plan(W_Q, W_K, W_V, W_O, decay=ConstantDecay(
+            lam, params.conjugate_pairs, float(theta.detach().abs().max()) if theta.numel() else 0.0))
 
 
 register("retention")(Retention)

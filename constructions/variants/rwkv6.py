@@ -35,7 +35,7 @@ from ..registry import register
 from .family import PlanVariant, check_projections, heads_qkv, randn
 from .gla import _cast, _check_gate, _gate_logits, _sample_qkv
 from .onestep import Recurrence, run_recurrence
-from .plan import Plan
+from .plan import InputDecay, Plan
 from .upstream import FEATURE_FNS, HeadMap, Identity, Shifted, Upstream
 
 __all__ = ["RWKV6Params", "RWKV6"]
@@ -163,8 +163,8 @@ class RWKV6(PlanVariant):
         Wv[b, :, :d] = params.W_V
         sel = torch.eye(H * d_v, dtype=dt, device=dev) if params.W_O is None else params.W_O
         W_O = torch.cat([sel, sel], dim=1)  # heads [memory; bonus], summed
-        return Plan(Wq, Wk, Wv, W_O, upstream=up, decay_W=Wa.reshape(2 * H * d_k, dz + 1), decay_link="affine",
-                    decay_per_key=True)
+        return Plan(Wq, Wk, Wv, W_O, upstream=up, decay=InputDecay(Wa.reshape(2 * H * d_k, dz + 1), "affine",
+                                                                    per_key=True))
 
 
 register("rwkv6")(RWKV6)
