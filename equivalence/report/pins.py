@@ -117,20 +117,31 @@ def variant_imports(import_specs) -> dict[str, str]:
     """Registered variant name -> the ``--import`` name whose file defines its class."""
     import constructions
 
-    files = {}
+    files, modnames = {}, {}
     for spec in import_specs:
         try:
             name, path = spec_file(spec)
         except ValueError:
             continue
         files[str(path.resolve())] = name
+        modnames[path.stem if spec.endswith(".py") else spec] = name  # --import FILE.py: module named by its stem
     out = {}
     for vname in constructions.available():
-        v = constructions.get(vname)
-        mod = sys.modules.get(type(v).__module__)
-        f = getattr(mod, "__file__", None)
-        if f and str(Path(f).resolve()) in files:
-            out[vname] = files[str(Path(f).resolve())]
+        cls = type(constructions.get(vname))
+        where = set()
+        mod = sys.modules.get(cls.__module__)
+        if getattr(mod, "__file__", None):
+            where.add(str(Path(mod.__file__).resolve()))
+        for klass in cls.__mro__:  # the files of the methods it defines (modules imported from a file path)
+            for fn in vars(klass).values():
+                code = getattr(fn, "__code__", None)
+                if code is not None:
+                    where.add(str(Path(code.co_filename).resolve()))
+        hit = next((files[f] for f in sorted(where) if f in files), None)
+        if hit is None and cls.__module__ in modnames and mod is None:
+            hit = modnames[cls.__module__]
+        if hit is not None:
+            out[vname] = hit
     return out
 
 
