@@ -1,6 +1,6 @@
 r"""Reliability of the verifier itself: false alarms and detection power, measured.
 
-``python -m properties.reliability [--quick] [--out docs/reliability_table.md] [--json FILE] [--seed N]``
+``python -m benchmarks.reliability [--quick] [--out docs/reliability_table.md] [--json FILE] [--seed N]``
 
 1. **False alarms.** Random *correct* cases — the paper's constructions (Zucchet et al. 2023, Sec. 3 /
    App. A; registered variants ``lsa-direct`` and ``lsa-compressed``) of LSAs drawn from several
@@ -400,7 +400,7 @@ def prover_refutes(spec: dict, params, T: int = 3) -> bool:
     from equivalence.symbolic.arrays import Variables
     from equivalence.symbolic.engine import decide_identity
 
-    from .mutations import evaluate_spec
+    from properties.mutations import evaluate_spec
 
     d = params.W_Q.shape[2]
     W = [fraction_array(t) if t is not None else None for t in (params.W_Q, params.W_K, params.W_V, params.W_O)]
@@ -419,7 +419,7 @@ def prover_row(kind: str, eps: float | None, seed: int, mutants: int) -> tuple[i
     unmutated RNN inexact as rationals)."""
     from constructions import lsa_to_rnn
 
-    from .mutations import mutate_spec
+    from properties.mutations import mutate_spec
 
     g = torch.Generator().manual_seed(seed)
     refuted = 0
@@ -436,7 +436,7 @@ def _prover_row(kind: str, eps: float | None, seed: int, mutants: int) -> tuple[
     and a crash is recorded as ``(0, 0)`` (shown as "—") instead of losing the whole table."""
     import subprocess
 
-    code = ("import json, torch; torch.set_num_threads(1); from properties.reliability import prover_row; "
+    code = ("import json, torch; torch.set_num_threads(1); from benchmarks.reliability import prover_row; "
             f"print(json.dumps(prover_row({kind!r}, {eps!r}, {seed}, {mutants})))")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800)
     if r.returncode != 0:
@@ -461,7 +461,7 @@ def detection(dtype: torch.dtype, mutants: int, seed: int, *, progress: bool = T
     first ``prover_mutants`` of each row, default all) the symbolic prover on the very same mutants."""
     from constructions import lsa_to_rnn
 
-    from .mutations import KINDS, STRUCTURAL, mutate_spec
+    from properties.mutations import KINDS, STRUCTURAL, mutate_spec
 
     g = torch.Generator().manual_seed(seed)
     prover = _prover()
@@ -551,8 +551,136 @@ def splice(path: str, table: str) -> str:
     return table
 
 
+# -- every shipped variant, by stratum (ordinary, long, chunk boundaries, extreme inputs) -----------------------
+#: strata of :func:`variant_false_alarms`: name -> (share of the cases, what is drawn)
+VARIANT_STRATA = {
+    "ordinary": "T 1..64, generic or degenerate weights, inputs ~ N(0, 1)",
+    "long": "T 65..256",
+    "chunk-boundary": "T in {16, 32, 64, 128} +- 1",
+    "extreme-input": "T 1..64, inputs scaled by 2^3..2^7 (gate logits far into the sigmoid/exp/silu tails)",
+}
+_BOUNDARY_T = (15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129)
+#: pairs of working dtypes that share one rounded case (and so one float64 reference)
+VARIANT_DTYPES = ((torch.float32, (torch.float64, torch.float32)), (torch.bfloat16, (torch.bfloat16, torch.float16)))
+
+
+def _round_params(params, dtype):
+    return dataclasses.replace(params, **{k: v.to(dtype).to(torch.float64) for k, v in vars(params).items()
+                                          if isinstance(v, torch.Tensor) and v.is_floating_point()
+                                          and not v.is_complex()})
+
+
+def _cast_params(params, dtype):
+    def c(v):
+        if v.is_complex():
+            return v.to(torch.complex64 if dtype != torch.float64 else torch.complex128)
+        return v.to(dtype)
+
+    return dataclasses.replace(params, **{k: c(v) for k, v in vars(params).items()
+                                          if isinstance(v, torch.Tensor) and v.is_floating_point()})
+
+
+def _draw_variant_case(v, stratum: str, g: torch.Generator):
+    d = _randint(g, 1, 5)
+    heads = _randint(g, 1, 2)
+    T = {"long": lambda: _randint(g, 65, 256),
+         "chunk-boundary": lambda: _BOUNDARY_T[_randint(g, 0, len(_BOUNDARY_T) - 1)]}.get(
+        stratum, lambda: _randint(g, 1, 64))()
+    params = v.sample_params(d, heads, generator=g, dtype=torch.float64)
+    kind = _randint(g, 0, 5)
+    if kind < 4 and hasattr(v, "degenerate"):
+        params = v.degenerate(params, g, kind)
+    x = torch.randn(2, T, d, generator=g, dtype=torch.float64)
+    if stratum == "extreme-input":
+        x = x * 2.0 ** _randint(g, 3, 7)
+    return params, x, f"d={d}, heads={heads}, T={T}, weights kind {kind}"
+
+
+def variant_false_alarms(name: str, cases: int, seed: int, *, strata=tuple(VARIANT_STRATA)) -> dict:
+    r"""False alarms of the tolerance model on ``cases`` correct cases of the shipped variant ``name`` per stratum
+    (:data:`VARIANT_STRATA`, round-robin), each evaluated at float64, float32, bfloat16 and float16 exactly as
+    ``verify`` does (``Variant.magnitude`` / ``Variant.path_length`` / :func:`constructions.tolerance.compare`).
+    A case is rounded to float32 (for float64/float32) or bfloat16 (for bf16/fp16) first, so the candidate sees
+    the reference's very numbers. Returns ``{dtype: {stratum: Stats}}``; ``vacuous`` counts cases whose bound is
+    infinite ($nu \ge 1$: no guarantee, not a pass) and ``overflows`` the candidates that are not finite."""
+    import constructions
+    from constructions.tolerance import compare, gamma, unit_roundoff
+
+    from properties.regressions import HGRNOutputGate
+
+    v = HGRNOutputGate() if name == HGRNOutputGate.name else constructions.get(name)
+    g = torch.Generator().manual_seed(seed)
+    out = {str(dt).replace("torch.", ""): {s: Stats() for s in strata} for _, dts in VARIANT_DTYPES for dt in dts}
+    vacuous = {k: 0 for k in out}
+    for i in range(cases):
+        stratum = strata[i % len(strata)]
+        params, x, desc = _draw_variant_case(v, stratum, g)
+        for rdt, dts in VARIANT_DTYPES:
+            p64, x64 = _round_params(params, rdt), x.to(rdt).to(torch.float64)
+            if not bool(torch.isfinite(x64).all()):
+                continue
+            with torch.no_grad():
+                ref = v.reference(p64, x64)
+                M = v.magnitude(p64, x64)
+                n = v.path_length(p64, x64.shape[1])
+            for dt in dts:
+                key = str(dt).replace("torch.", "")
+                case = f"{name} [{stratum}] case {i} (seed {seed}): {desc}, {key}"
+                if math.isinf(gamma(n, unit_roundoff(dt))):
+                    vacuous[key] += 1
+                    continue
+                try:
+                    with torch.no_grad():
+                        y = v.construct(_cast_params(p64, dt))(x64.to(dt))
+                except (ValueError, OverflowError) as e:  # e.g. a weight not representable in float16
+                    out[key][stratum].add(0.0, x.shape[0], f"{case}: {e}", overflow=True)
+                    continue
+                if not bool(torch.isfinite(y).all()):
+                    out[key][stratum].add(0.0, x.shape[0], case, overflow=True)
+                    continue
+                out[key][stratum].add(compare(y, ref, M, n=n, dtype=dt).ratio, x.shape[0], case)
+    return {"stats": out, "vacuous": vacuous}
+
+
+def variants_main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.reliability variants [--cases N] [--variant NAME ...] [--jsonl FILE]``: append one
+    JSON line per variant and round (``--rounds``) so a long background run leaves numbers at any time."""
+    import constructions
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.reliability variants",
+                                description="false alarms of the tolerance model on every shipped variant")
+    p.add_argument("--cases", type=int, default=500, help="cases per variant per round (each at 4 dtypes)")
+    p.add_argument("--rounds", type=int, default=20, help="rounds over all variants (seed = round)")
+    p.add_argument("--variant", action="append", default=None, help="only this variant (repeatable)")
+    p.add_argument("--jsonl", required=True, help="append results here, one JSON object per line")
+    a = p.parse_args(argv)
+    if a.cases < 1 or a.rounds < 1:
+        p.error("--cases and --rounds must be >= 1")
+    from properties.regressions import HGRNOutputGate
+
+    names = a.variant or ([n for n in constructions.available() if constructions.get(n).status == "exact"]
+                          + [HGRNOutputGate.name])
+    import warnings
+
+    warnings.simplefilter("ignore")  # overflow warnings of candidates: counted as overflows, not compared
+    torch.set_num_threads(1)
+    torch.set_float32_matmul_precision("highest")
+    bad = 0
+    for r in range(a.rounds):
+        for name in names:
+            t0 = time.perf_counter()
+            res = variant_false_alarms(name, a.cases, seed=1000 * r + 17)
+            row = {"variant": name, "round": r, "cases": a.cases, "seconds": round(time.perf_counter() - t0, 2),
+                   "vacuous": res["vacuous"],
+                   "stats": {dt: {s: dataclasses.asdict(st) for s, st in by.items()} for dt, by in res["stats"].items()}}
+            bad += sum(len(st.failures) for by in res["stats"].values() for st in by.values())
+            with open(a.jsonl, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row, default=str) + "\n")
+    return 1 if bad else 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m properties.reliability", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="the CI slice: 300 cases per dtype, 10 mutants per row")
     p.add_argument("--cases", type=int, default=None, help="correct cases per dtype (default 10000; quick 300)")
     p.add_argument("--low-precision-cases", type=int, default=None,
@@ -591,7 +719,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         torch.set_num_threads(old[0])
         torch.set_float32_matmul_precision(old[1])
-    meta = {"command": "python -m properties.reliability" + (" --quick" if a.quick else ""), "seed": a.seed,
+    meta = {"command": "python -m benchmarks.reliability" + (" --quick" if a.quick else ""), "seed": a.seed,
             "torch": torch.__version__, "seconds": time.perf_counter() - t0, "threads": 1}
     md = render(fa, det, meta)
     print(md)
@@ -609,4 +737,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(variants_main(sys.argv[2:]) if sys.argv[1:2] == ["variants"] else main())

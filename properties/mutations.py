@@ -14,6 +14,9 @@ zero), which the reliability study counts separately. The kinds:
 - ``causal-lag``: memories read $u_{t-1}$ instead of $u_t$ ($y_t = S_{t-1}q_t$, the classic off-by-one);
 - ``causal-lead``: memories read $u_{t+1}$ (one step of future leaks in).
 
+Bugs of a *layer* (any implementation of LSA, not only the template): :func:`chunk_reset_layer`, a chunked
+implementation whose state is lost at the start of chunk $k$ (appears only for $T > kC$).
+
 All mutants are evaluated with the template's own stage functions (:mod:`constructions.rnn`), so a mutant
 differs from the construction only where the mutation says.
 """
@@ -27,7 +30,7 @@ from torch import Tensor
 from constructions.rnn import GatedLinearRNN, augment, input_gate, output_readout
 from constructions.scan import scan_loop
 
-__all__ = ["KINDS", "STRUCTURAL", "evaluate_spec", "mutate", "mutate_spec"]
+__all__ = ["KINDS", "STRUCTURAL", "chunk_reset_layer", "evaluate_spec", "mutate", "mutate_spec"]
 
 KINDS = ("weight", "lambda", "lambda-flip", "swap-wiring", "drop-input-branch", "drop-output-branch",
          "causal-lag", "causal-lead")
@@ -161,3 +164,29 @@ def evaluate_spec(spec: dict, x, *, ones: Callable) -> list:
             b[spec["drop_output"]] = 1
             ys.append(D @ (a * b))
     return ys
+
+
+def chunk_reset_layer(lsa, chunk: int = 16, index: int = 4, scale: float = 0.0) -> Callable[[Tensor], Tensor]:
+    r"""A chunked LSA layer (chunks of ``chunk`` tokens) with a planted bug: at the start of chunk ``index`` its
+    memory restarts from $S = \text{scale}\cdot S$ (``scale=0``: reset; the bug of a carried state dropped past a
+    chunk index), so $y_t$ is wrong only for $t \ge \text{index}\cdot\text{chunk}$, i.e. for $T > kC$. Exact
+    elsewhere: the scores are the LSA's, masked."""
+    if chunk < 1 or index < 1:
+        raise ValueError(f"chunk and index must be >= 1; got {chunk}, {index}")
+
+    def layer(x: Tensor) -> Tensor:
+        dt = torch.promote_types(x.dtype, lsa.W_Q.dtype)
+        x = x.to(dt)
+        q = torch.einsum("btd,hkd->bhtk", x, lsa.W_Q.to(dt))
+        k = torch.einsum("btd,hkd->bhtk", x, lsa.W_K.to(dt))
+        v = torch.einsum("btd,hvd->bhtv", x, lsa.W_V.to(dt))
+        T = x.shape[1]
+        t = torch.arange(T, device=x.device)
+        late_t, early_s = (t // chunk >= index)[:, None], (t // chunk < index)[None, :]
+        mask = (t[:, None] >= t[None, :]).to(dt) * torch.where(late_t & early_s, scale, 1.0).to(dt)
+        o = (torch.einsum("bhtk,bhsk->bhts", q, k) * mask) @ v
+        B, H, _, dv = o.shape
+        o = o.permute(0, 2, 1, 3).reshape(B, T, H * dv)
+        return o if lsa.W_O is None else o @ lsa.W_O.to(dt).T
+
+    return layer

@@ -170,9 +170,10 @@ def _targets(config):
         targets = [suite.user_target(build, name=f"--lsa-layer {layer_spec}", dtype=dtype, device=device,
                                      fixed_lsa=fixed,
                                      exact=bool(config.getoption("--lsa-exact")))]
-    else:
-        targets = [suite.construction_target(m, dtype=dtype, device=device, mode="both")
-                   for m in ("direct", "compressed")]
+    else:  # the paper's constructions; with --lsa-variant, only the ones named (lsa-direct, lsa-compressed)
+        names = config.getoption("--lsa-variant")
+        methods = [m for m in ("direct", "compressed") if names is None or "all" in names or f"lsa-{m}" in names]
+        targets = [suite.construction_target(m, dtype=dtype, device=device, mode="both") for m in methods]
     config._lsa_targets = targets
     return targets
 
@@ -202,6 +203,28 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("variant_name", names, scope="session")
 
 
+def _variant_only(config) -> bool:
+    """``--lsa-variant X`` without ``--lsa-layer`` (and not ``all``): run X only."""
+    names = config.getoption("--lsa-variant")
+    return bool(names) and "all" not in names and not _opt(config, "layer")
+
+
+def pytest_collection_modifyitems(config, items):
+    """With ``--lsa-variant X``: deselect the suite's tests that are not about X (the paper constructions unless X
+    is one of them, the template self-test), instead of running or skipping them."""
+    if not _variant_only(config):
+        return
+    keep, drop = [], []
+    for item in items:
+        module = getattr(getattr(item, "module", None), "__name__", "")
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        about_x = "variant_name" in item.fixturenames or type(params.get("lsa_target")).__name__ == "LayerTarget"
+        (keep if module != "properties.test_lsa_layer" or about_x else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def lsa_user_layer(pytestconfig) -> bool:
     """True when the session tests a user's layer (``--lsa-layer``) rather than the paper's constructions."""
@@ -222,7 +245,34 @@ def pytest_report_header(config):
         if mod is not None:
             lines.append(f"properties: module {mod_name} from {getattr(mod, '__file__', '?')}, "
                          f"version {getattr(mod, '__version__', 'unknown')}")
+    else:
+        import constructions
+
+        lines.append(f"properties: module constructions from {constructions.__file__}, version {_version()}")
     ref = _opt(config, "reference")
     lines.append(f"properties: dtype {_opt(config, 'dtype') or 'float64'}, device {_opt(config, 'device') or 'cpu'}"
                  + (f", reference {ref}" if ref else ""))
+    names = config.getoption("--lsa-variant")
+    if names:
+        lines.append(f"properties: variants {', '.join(names)}" + (" only" if _variant_only(config) else ""))
+    lines.append(f"properties: {_profile_line()}")
     return lines
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("attention-rnn-equivalence")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _profile_line() -> str:
+    """The active Hypothesis profile, named, with the settings that decide what is drawn."""
+    from hypothesis import settings
+
+    cur = settings.default
+    name = getattr(settings, "_current_profile", None) or "unknown"
+    return (f"Hypothesis profile {name!r} (max_examples={cur.max_examples}, derandomize={cur.derandomize}, "
+            f"database={'on' if cur.database is not None else 'off'})")

@@ -30,16 +30,19 @@ from jaxtyping import Float, Inexact
 from torch import Tensor
 
 __all__ = [
+    "CHUNK_SIZES",
     "DEGENERATE_KINDS",
     "SEQUENCE_PATTERNS",
     "WEIGHT_KINDS",
     "LSASizes",
     "SequenceSpec",
+    "boundary_lengths",
     "exponent_range",
     "generators",
     "integer_lsas",
     "integer_sequences",
     "lambdas",
+    "lengths",
     "lsa_sizes",
     "lsas",
     "rnns",
@@ -228,12 +231,36 @@ class SequenceSpec:
         return f"properties.strategies.{self!r}.build()"
 
 
+#: common chunk sizes of chunked / blocked implementations (fla's kernels, flash-linear-attention, scans)
+CHUNK_SIZES = (16, 32, 64, 128)
+
+
+def boundary_lengths(max_T: int, min_T: int = 1) -> tuple[int, ...]:
+    """Sequence lengths at the chunk boundaries of :data:`CHUNK_SIZES`, $kC - 1, kC, kC + 1$ for $k = 1..4$,
+    within ``[min_T, max_T]`` (a bug at the start of chunk $k$ shows first at $T = kC + 1$)."""
+    ts = {k * c + o for c in CHUNK_SIZES for k in range(1, 5) for o in (-1, 0, 1)}
+    return tuple(sorted(t for t in ts if min_T <= t <= max_T))
+
+
+def lengths(min_T: int = 1, max_T: int = 64, long_max_T: int | None = None) -> st.SearchStrategy[int]:
+    r"""``T``: uniform in ``[min_T, max_T]`` (shrinks towards ``min_T``); with ``long_max_T``, also the stratum of
+    long sequences $T\in(64, \text{long\_max\_T}]$ and the chunk boundaries (:func:`boundary_lengths`), each
+    drawn a third of the time, so every profile, even 25 examples, draws $T > 64$ on purpose."""
+    short = st.integers(min_T, max_T)
+    if long_max_T is None or long_max_T <= max(max_T, 64):
+        return short
+    return st.one_of(short, st.sampled_from(boundary_lengths(long_max_T, max(min_T, 2))),
+                     st.integers(65, long_max_T))
+
+
 @st.composite
 def sequence_specs(draw, d: int, *, min_T: int = 1, max_T: int = 64, max_batch: int = 4,
-                   max_exponent: int = 2, patterns: tuple[str, ...] = SEQUENCE_PATTERNS) -> SequenceSpec:
-    """A :class:`SequenceSpec`: batch, ``T`` (shrinks towards ``min_T``), seed, scale exponent, pattern."""
+                   max_exponent: int = 2, patterns: tuple[str, ...] = SEQUENCE_PATTERNS,
+                   long_max_T: int | None = None) -> SequenceSpec:
+    """A :class:`SequenceSpec`: batch, ``T`` (:func:`lengths`; shrinks towards ``min_T``), seed, scale exponent,
+    pattern."""
     batch = draw(st.integers(1, max_batch), label="batch")
-    T = draw(st.integers(min_T, max_T), label="T")
+    T = draw(lengths(min_T, max_T, long_max_T), label="T")
     pattern = draw(st.sampled_from(patterns), label="pattern")
     exponent = draw(st.integers(-max_exponent, max_exponent), label="scale exponent") if max_exponent else 0
     return SequenceSpec(batch, T, d, draw(seeds(), label="seed"), exponent, pattern)

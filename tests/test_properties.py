@@ -327,3 +327,53 @@ def test_packaged_suite_passes_on_the_paper_constructions(tmp_path):
 def test_packaged_suite_passes_on_every_registered_variant(tmp_path):
     r = _pytest(tmp_path, "-q", "-k", "variant_construction", "--lsa-variant", "all")
     assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
+
+
+# -- long sequences on purpose: a bug past a chunk index under every seed of the dev profile --------------------
+def _caught_by_generated_examples(layer_factory, seed: int) -> bool:
+    """Run test_equals_lsa's own strategies under the dev profile (generated examples only, no database, no
+    pinned edge cases) with Hypothesis seed ``seed``; True when the planted bug is found."""
+    from hypothesis import Phase, given
+    from hypothesis import seed as hseed
+
+    from properties import suite
+    from properties.plugin import _register_profiles
+    from properties.test_lsa_layer import EQUALS_LSA_STRATEGIES, _x
+
+    _register_profiles()
+    target = suite.user_target(layer_factory, name="chunk-reset layer")
+
+    @settings(parent=settings.get_profile("dev"), database=None, phases=[Phase.generate], print_blob=False)
+    @hseed(seed)
+    @given(**EQUALS_LSA_STRATEGIES)
+    def run(lsa, spec):
+        suite.check_equals_lsa(target, lsa, _x(target, lsa, spec))
+
+    try:
+        run()
+    except suite.PropertyFailure:
+        return True
+    return False
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
+def test_state_reset_at_chunk_4_is_caught_under_every_dev_seed(seed):
+    """The bug only T > 64 shows (chunks of 16, state lost at chunk 4): every profile draws T > 64 and the chunk
+    boundaries on purpose, so the 25 generated examples of the dev profile find it under each seed."""
+    from properties.mutations import chunk_reset_layer
+    from properties.strategies import boundary_lengths, lengths
+
+    assert 65 in boundary_lengths(300) and 129 in boundary_lengths(300)
+    assert find(lengths(1, 96, 300), lambda T: T > 96) > 96  # the long stratum is reachable
+    assert _caught_by_generated_examples(lambda lsa: chunk_reset_layer(lsa, 16, 4), seed)
+
+
+def test_chunk_reset_layer_is_exact_before_the_chunk():
+    from constructions import LinearSelfAttention
+    from properties.mutations import chunk_reset_layer
+
+    g = torch.Generator().manual_seed(0)
+    lsa = LinearSelfAttention(*(torch.randn(2, 3, 4, generator=g, dtype=torch.float64) for _ in range(3)))
+    x = torch.randn(2, 80, 4, generator=g, dtype=torch.float64)
+    err = (chunk_reset_layer(lsa, 16, 4)(x) - lsa(x)).abs().amax(dim=(0, 2))
+    assert float(err[:64].max()) == 0.0 and float(err[64:].min()) > 0.0

@@ -1,5 +1,5 @@
 """A small slice of the reliability study (docs/reliability.md) in CI: no false alarms on correct cases,
-mutants caught, and the table script runs end to end. The full table: python -m properties.reliability."""
+mutants caught, and the table script runs end to end. The full table: python -m benchmarks.reliability."""
 
 import json
 
@@ -17,7 +17,7 @@ def _one_thread():
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 def test_no_false_alarms_on_correct_cases(dtype):
-    from properties.reliability import FAMILIES, false_alarms
+    from benchmarks.reliability import FAMILIES, false_alarms
 
     stats = false_alarms(dtype, 40, seed=11, progress=False)
     assert set(stats) == set(FAMILIES)
@@ -31,7 +31,7 @@ def test_no_false_alarms_on_correct_cases(dtype):
 def test_low_precision_model_has_no_false_alarms(dtype):
     """fp16/bf16 under the low-precision model (docs/tolerance.md), step loop and parallel path, including a long
     (T >= 1024) case: the old relative model false-alarmed on exactly those (step loop, long and one-hot inputs)."""
-    from properties.reliability import false_alarms
+    from benchmarks.reliability import false_alarms
 
     stats = false_alarms(dtype, 16, seed=3, progress=False)
     assert "all, parallel (summary)" in stats and "all, step loop (summary)" in stats
@@ -48,7 +48,7 @@ def test_low_precision_exact_tier_is_exact_and_catches_100u():
     from constructions import lsa_to_rnn
     from equivalence.tolerance import unit_roundoff
     from properties.mutations import mutate_spec
-    from properties.reliability import _cast, small_integer_case
+    from benchmarks.reliability import _cast, small_integer_case
 
     for dtype in (torch.bfloat16, torch.float16):
         g = torch.Generator().manual_seed(1)
@@ -67,7 +67,7 @@ def test_low_precision_exact_tier_is_exact_and_catches_100u():
 
 def test_mutants_are_caught():
     from properties.mutations import KINDS, mutate
-    from properties.reliability import detection
+    from benchmarks.reliability import detection
 
     rows = {(r["kind"], r["eps"]): r for r in detection(torch.float64, 3, seed=5, progress=False, prover_mutants=0)}
     for kind in ("swap-wiring", "drop-input-branch", "drop-output-branch", "causal-lag", "causal-lead"):
@@ -86,7 +86,7 @@ def test_mutants_are_caught():
 
 
 def test_table_script_end_to_end(tmp_path):
-    from properties.reliability import main
+    from benchmarks.reliability import main
 
     md, js = tmp_path / "t.md", tmp_path / "t.json"
     rc = main(["--quick", "--cases", "24", "--low-precision-cases", "8", "--mutants", "1", "--prover-mutants", "0",
@@ -106,7 +106,7 @@ def test_prover_column_refutes_mutants_and_accepts_the_construction():
     pytest.importorskip("equivalence.symbolic.engine", reason="the symbolic engine is not present")
     from constructions import lsa_to_rnn
     from properties.mutations import mutate_spec
-    from properties.reliability import _integer_case, prover_refutes
+    from benchmarks.reliability import _integer_case, prover_refutes
 
     g = torch.Generator().manual_seed(2)
     params, _ = _integer_case(g)

@@ -312,7 +312,7 @@ def test_reliability_prover_loop_does_not_crash(tmp_path):
         "import torch\n"
         "from constructions import lsa_to_rnn\n"
         "from properties.mutations import KINDS, mutate_spec\n"
-        "from properties.reliability import _integer_case, prover_refutes\n"
+        "from benchmarks.reliability import _integer_case, prover_refutes\n"
         "g = torch.Generator().manual_seed(1)\n"
         "for it in range(30):\n"
         "    for kind in KINDS:\n"
