@@ -280,6 +280,17 @@ def gated_delta_rule_output(p, x, beta_scale: float = 1.0, device: str = "cpu") 
     return merge_heads(hf(o).to("cpu", torch.float64), p.W_O)
 
 
+def _gated_deltanet(p, x, fn, device):
+    from .gated_deltanet import GatedDeltaNet
+
+    q, k, v, alpha, beta = GatedDeltaNet()._parts(p, x.to(torch.float64))
+    d_k = q.shape[-1]
+    o, S = fn(sf(q * d_k ** 0.5).to(device), sf(k).to(device), sf(v).to(device),
+              beta.transpose(1, 2).contiguous().to(device), torch.log(alpha).transpose(1, 2).contiguous().to(device),
+              output_final_state=True)
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+
+
 _F32 = torch.float32
 _LA = "fla.ops.linear_attn.naive.naive_recurrent_linear_attn"
 _SGLA = "fla.ops.simple_gla.naive.naive_recurrent_simple_gla"
@@ -313,6 +324,8 @@ NAIVE: dict[str, OracleSpec] = {s.variant: s for s in (
     OracleSpec("rwkv6", "fla.ops.rwkv6.recurrent_naive.naive_recurrent_rwkv6", "HF", _F32, _rwkv6,
                "w = log-decay, u [H, K], scale=1.0"),
     OracleSpec("gated-deltanet-no-erase", _SGLA, "SF", _F32, _gdn_no_erase, "v = beta*v, g = log alpha, scale=1.0"),
+    OracleSpec("gated-deltanet", "fla.ops.gated_delta_rule.naive.naive_recurrent_gated_delta_rule", "SF", _F32,
+               _gated_deltanet, "normalised q, k; g = log alpha; q*sqrt(d_k) (default scale d_k^-1/2)"),
 )}
 
 #: RetNet's own naive reference (fixed gammas); used when params have gamma = retnet_gammas(H)
