@@ -1,8 +1,12 @@
 """``python -m equivalence``: a thin argparse front end over library functions.
 
 Each subcommand lives in ``equivalence/commands/<name>.py`` with ``add_parser(subparsers)`` and
-``run(args) -> int``; this file only lists them. Errors in user input are reported as one line
-``error: ...`` with exit status 2, never as a traceback.
+``run(args) -> int``; this file only lists them (adding a command is one entry in :data:`COMMANDS`).
+Errors in user input are reported as one line ``error: ...`` with exit status 2, never as a traceback.
+
+Start-up is kept cheap (``--help`` and argument errors answer in well under a second of CPU): a command
+module imports only the standard library at module level and imports torch, SymPy and matplotlib inside
+``run`` (``tests/test_cli.py`` checks that building the parser imports none of them).
 """
 
 import argparse

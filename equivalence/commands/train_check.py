@@ -13,10 +13,7 @@ import os
 import time
 from pathlib import Path
 
-import torch
-
-from ..report.write import check_out_dir
-from ._common import resolve_device
+from ._common import check_threads, resolve_device
 
 EXPERIMENTS = ("teacher-student", "icl-regression")
 MODES = ("smoke", "quick", "full")
@@ -39,8 +36,9 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the teacher, the data and every initialisation (default 0)")
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
     p.add_argument("--threads", type=int, default=1,
-                   help="torch CPU threads (default 1: the small matrices here gain little from more threads, and "
-                        "oversubscribed threads on a shared machine slow training down many-fold)")
+                   help="torch CPU threads, 1 to the CPUs available (default 1: the small matrices here gain little "
+                        "from more threads, and oversubscribed threads on a shared machine slow training down "
+                        "many-fold)")
     p.add_argument("--steps", type=int, default=None, help="override the number of training steps of the mode")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
@@ -50,6 +48,8 @@ def run_experiment(experiment: str, mode: str, *, seed: int = 0, device: str = "
                    progress: bool = True, steps: int | None = None) -> dict:
     """Run one experiment in one mode; write its JSON, figures and checkpoint into ``out`` (if given) and
     return the results (with ``figures``, ``checkpoint`` and ``all_targets_met``)."""
+    import torch  # training needs torch; importing it here keeps the CLI's start-up cheap
+
     from ..training import artifacts, plots
     from ..training.icl_regression import icl_preset, run_icl_regression
     from ..training.teacher_student import preset, run_teacher_student
@@ -91,13 +91,21 @@ def _print_targets(res: dict) -> None:
             print(f"  {'ok  ' if t['met'] else 'MISS'} {name}: {shown} (target {t['target']})")
 
 
+#: the most training steps --steps accepts (the full mode uses 12,000)
+MAX_STEPS = 10_000_000
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..report.write import check_out_dir
+
+    check_threads(args.threads)
+    if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:
+        raise ValueError(f"--steps must be between 1 and {MAX_STEPS:,}; got {args.steps}")
     device = resolve_device(args.device)
     check_out_dir(args.out)
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1; got {args.threads}")
-    if args.steps is not None and args.steps < 1:
-        raise ValueError(f"--steps must be >= 1; got {args.steps}")
+
+    import torch  # training needs torch from here on
+
     torch.set_num_threads(args.threads)
     res = run_experiment(args.experiment, args.mode or "full", seed=args.seed, device=device, out=args.out,
                          progress=not args.no_progress, steps=args.steps)

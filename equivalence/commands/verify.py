@@ -1,35 +1,57 @@
-"""``verify``: run every check for every registered construction and write the report."""
+"""``verify``: run every check for every registered construction and write the report.
+
+What runs (also in ``--help`` and in the report's provenance, ``"selection"``):
+
+- the numeric checks (float64 and float32, plus ``--device``) and the symbolic proofs of every selected
+  variant (``--variant``, default: all registered);
+- the training checks (the report's Learned section: Zucchet et al. 2023, Experiments 1 and 2) when asked
+  for with ``--training``, or by default when the whole registry is verified at the ``ci`` or ``thorough``
+  profile. With ``--variant`` (the claims of those variants only), with ``--profile dev`` or with
+  ``--no-training`` they are listed in the report as ``skipped``, with the reason and the command that runs
+  them.
+
+Threads: the checks' tensors are tiny (d <= 8, T <= 64; training students of a few dozen neurons), where
+intra-op threads cost more than they bring and oversubscribe a shared machine, so ``verify`` runs torch on
+one thread unless ``--threads`` says otherwise (``docs/benchmarks.md``, "Thread policy").
+"""
 
 import argparse
 from pathlib import Path
 
-import torch
-from tqdm import tqdm
-
-import constructions
-
-from ..claims import ClaimResult
-from ..numeric import check_variant_numeric
-from ..report import provenance, write_report
-from ..report.write import check_out_dir
-from ._common import add_common, command_line, resolve_device, resolve_profile
+from ._common import add_common, check_threads, command_line, import_user, resolve_device, resolve_profile
 
 # sections contributed by other pillars: module path -> function(variants, args) -> list[ClaimResult]
 SECTIONS = (
     "equivalence.symbolic.verify_section",
     "equivalence.training.verify_section",
 )
+TRAINING_SECTION = "equivalence.training.verify_section"
+#: the claims of the training section (skipped claims carry these IDs when it does not run)
+TRAINING_CLAIMS = ("TRAIN-TS-LOSS-THRESHOLD/v1", "TRAIN-TS-DISCOVERS-CONSTRUCTION/v1", "TRAIN-ICL-LSA-IS-GD/v1",
+                   "TRAIN-ICL-GATED-RNN-IS-GD/v1")
+#: torch intra-op threads of verify unless --threads is given (see the module docstring)
+DEFAULT_THREADS = 1
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("verify", help="run all checks for every registered construction and write a report",
-                       description="Run the numeric checks, symbolic proofs and training checks for every "
-                                   "registered construction; write report.md, report.html and certificate.json.")
+    p = sub.add_parser(
+        "verify", help="run all checks for every registered construction and write a report",
+        description="Run the numeric checks and symbolic proofs for every registered construction (or the "
+                    "--variant ones) and the training checks; write report.md, report.html and "
+                    "certificate.json. Training checks run with --training, or by default when every variant "
+                    "is verified at the ci or thorough profile; otherwise the report lists them as skipped.")
     add_common(p)
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
     p.add_argument("--variant", action="append", default=None, metavar="NAME",
-                   help="only this registered variant (repeatable); default: all of "
-                        + ", ".join(constructions.available()))
+                   help="only this registered variant's claims (repeatable; no training checks unless --training); "
+                        "default: every registered variant (constructions.available())")
+    p.add_argument("--training", action=argparse.BooleanOptionalAction, default=None,
+                   help="run (--training) or skip (--no-training) the training checks of the Learned section "
+                        "(teacher-student and in-context regression: about 20 s of CPU at the ci profile). "
+                        "Default: run them when no --variant is given and the profile is ci or thorough")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help=f"torch CPU threads (default {DEFAULT_THREADS}: every check's tensors are small; "
+                        "more threads only pay off for large --device cpu work). At most the CPUs available")
     p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
                    help="import a Python module or .py file first, so variants it registers are verified too")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
@@ -37,48 +59,127 @@ def add_parser(sub) -> None:
 
 
 def _import_user(spec: str) -> None:
-    import importlib
-    import importlib.util
+    """Kept for callers of the old name: :func:`equivalence.commands._common.import_user`."""
+    import_user(spec)
 
-    if spec.endswith(".py"):
-        path = Path(spec)
-        if not path.is_file():
-            raise FileNotFoundError(f"--import {spec}: no such file")
-        mod_spec = importlib.util.spec_from_file_location(path.stem, path)
-        module = importlib.util.module_from_spec(mod_spec)
-        mod_spec.loader.exec_module(module)
-    else:
-        importlib.import_module(spec)
+
+def training_selected(args: argparse.Namespace, profile: str) -> tuple[bool, str]:
+    """Whether the training section runs, and why (the sentence the report records)."""
+    if args.training is True:
+        return True, "requested with --training"
+    if args.training is False:
+        return False, "not requested: --no-training"
+    if args.variant:
+        return False, "not requested: --variant selects those variants' claims only (add --training to run them)"
+    if profile == "dev":
+        return False, "not requested: the dev profile runs no training (add --training to run them)"
+    return True, f"the whole registry at the {profile} profile"
+
+
+def skipped_training_claims(reason: str) -> list:
+    """The training claims, each ``skipped`` with ``reason`` (re-running one gives the same skipped claim)."""
+    return [_skipped(cid, reason) for cid in TRAINING_CLAIMS]
+
+
+def _skipped(cid: str, reason: str):
+    from ..claims import ClaimResult
+
+    return ClaimResult(
+        id=cid, kind="learned", status="skipped", tier="training (not run)",
+        title="Training check not run in this report",
+        statement="A training check of the Learned section (Zucchet et al. 2023, Experiments 1 and 2); "
+                  "not run by this command.",
+        message=f"{reason}; run it with: python -m equivalence verify --training, or "
+                "python -m equivalence train-check teacher-student|icl-regression",
+        rerun={"command": "not-run", "module": __name__, "claim": cid, "reason": reason})
+
+
+def rerun_claim(rerun: dict):
+    """``check-certificate``'s re-runner for a skipped training claim: the same skipped claim."""
+    cid, reason = rerun.get("claim"), rerun.get("reason")
+    if cid not in TRAINING_CLAIMS or not isinstance(reason, str):
+        raise ValueError(f"not a skipped training claim: {rerun}")
+    return _skipped(cid, reason)
+
+
+def _numeric_error(variant, dt, dev, e: BaseException, profile: str, seed: int):
+    """An ``error`` claim for a variant whose construction or reference raised (a user's variant, typically)."""
+    from ..claims import ClaimResult
+
+    dname = str(dt).replace("torch.", "")
+    return ClaimResult(
+        id=f"{variant.name.upper()}-NUMERIC-{dname.upper()}-{dev.upper()}/v1", kind="numeric", status="error",
+        construction=variant.name, tier="random-cases",
+        title=f"{variant.name}: the numeric check could not run ({dname}, {dev})",
+        statement=f"The construction of '{variant.name}' equals its reference numerically ({dname}, {dev}).",
+        message=f"{type(e).__name__} while checking '{variant.name}': {e}"[:500],
+        rerun={"command": "numeric", "variant": variant.name, "profile": profile, "seed": seed, "dtype": dname,
+               "device": dev})
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..report.write import check_out_dir
+
     check_out_dir(args.out)
+    threads = check_threads(args.threads) or DEFAULT_THREADS
     for spec in args.imports:
-        _import_user(spec)
+        import_user(spec)
     device = resolve_device(args.device)
     profile = resolve_profile(args.profile)
+    train, why = training_selected(args, profile)
+
+    import torch  # the checks themselves need torch from here on
+    from tqdm import tqdm
+
+    import constructions
+
+    from ..claims import ClaimResult
+    from ..numeric import check_variant_numeric
+    from ..report import provenance, write_report
+
     names = args.variant or constructions.available()
     variants = [constructions.get(n) for n in names]
     jobs = [(v, dt, dev) for v in variants for dt, dev in
             [(torch.float64, "cpu"), (torch.float32, "cpu")] + ([(torch.float32, device)] if device != "cpu" else [])]
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
     claims: list[ClaimResult] = []
-    for v, dt, dev in tqdm(jobs, desc="numeric checks", disable=args.no_progress, unit="check"):
-        claims.append(check_variant_numeric(v, profile=profile, seed=args.seed, dtype=dt, device=dev))
-    import importlib
+    try:
+        for v, dt, dev in tqdm(jobs, desc="numeric checks", disable=args.no_progress, unit="check"):
+            try:
+                claims.append(check_variant_numeric(v, profile=profile, seed=args.seed, dtype=dt, device=dev))
+            except (KeyboardInterrupt, MemoryError):
+                raise
+            except Exception as e:  # noqa: BLE001 - a variant (often the user's) that raises: an error claim
+                claims.append(_numeric_error(v, dt, dev, e, profile, args.seed))
+        import importlib
 
-    for section in SECTIONS:
-        try:
-            fn = importlib.import_module(section.rsplit(".", 1)[0])
-        except ModuleNotFoundError as e:
-            if e.name and section.startswith(e.name):
-                continue  # pillar not present in this version
-            raise
-        claims.extend(getattr(fn, section.rsplit(".", 1)[1])(variants, args))
+        for section in SECTIONS:
+            if section == TRAINING_SECTION and not train:
+                claims.extend(skipped_training_claims(why))
+                continue
+            try:
+                fn = importlib.import_module(section.rsplit(".", 1)[0])
+            except ModuleNotFoundError as e:
+                if e.name and section.startswith(e.name):
+                    continue  # pillar not present in this version
+                raise
+            claims.extend(getattr(fn, section.rsplit(".", 1)[1])(variants, args))
+    finally:
+        torch.set_num_threads(before)
     claims.sort(key=lambda c: c.id)
-    cert = write_report(claims, args.out, provenance=provenance(device), command=command_line())
+    prov = provenance(device)
+    prov["selection"] = {"variants": list(names), "training": train, "training_reason": why, "profile": profile}
+    prov["threads"] = {"torch_intra_op": threads, "policy": "--threads" if args.threads else
+                       f"default {DEFAULT_THREADS} (small tensors; docs/benchmarks.md)"}
+    cert = write_report(claims, args.out, provenance=prov, command=command_line())
     bad = [c for c in claims if not c.ok]
-    print(f"{len(claims)} claims, {len(bad)} not holding; report written to {args.out}/ "
-          "(report.md, report.html, certificate.json)")
+    skipped = sum(c.status == "skipped" for c in claims)
+    print(f"{len(claims)} claims, {len(bad)} not holding"
+          + (f", {skipped} skipped" if skipped else "")
+          + f"; report written to {args.out}/ (report.md, report.html, certificate.json)")
+    if not train:
+        print(f"  training checks: {why}")
     for c in bad:
         print(f"  {c.status.upper()}: {c.id}: {c.message[:200]}")
     return 0 if cert["all_ok"] else 1
