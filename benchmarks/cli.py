@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--device cuda] [--out DIR]``: run the four workloads of issue 7."""
+"""``python -m benchmarks [--quick] [--device cuda] [--out DIR]``: run the four benchmark workloads (docs/benchmarks.md)."""
 
 import argparse
 import os

@@ -1,4 +1,4 @@
-r"""Workload 1: the gated RNN forward pass (issue 7).
+r"""Workload 1: the gated RNN forward pass (docs/benchmarks.md).
 
 The direct construction (Zucchet et al. 2023, App. A) of one linear-attention head, $d=64$, $d_k=d_v=16$
 ($n = d_k(d_v+1) = 272$ neurons, $m = 256$ gates), on $B=8$ sequences of $T=4096$ steps, float32:

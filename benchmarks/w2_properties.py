@@ -1,4 +1,4 @@
-r"""Workload 2: numeric property checks of the base construction, examples per second (issue 7).
+r"""Workload 2: numeric property checks of the base construction, examples per second (docs/benchmarks.md).
 
 The property is the paper's theorem checked numerically: for the direct construction (Zucchet et al. 2023,
 App. A), ``construct(W)(x)`` in float32 equals the float64 LSA within the tolerance model

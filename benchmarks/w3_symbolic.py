@@ -1,4 +1,4 @@
-"""Workload 3: time of each symbolic proof tier as d and T grow (issue 7).
+"""Workload 3: time of each symbolic proof tier as d and T grow (docs/benchmarks.md).
 
 Calls the prover's public entry point ``equivalence.symbolic.time_tier(construction, tier, d=, T=, heads=)``
 (the ``proofs`` helper's module; "not available" when it is missing). Each series doubles the size until a

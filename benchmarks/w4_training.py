@@ -1,4 +1,4 @@
-r"""Workload 4: training checks, steps per second (issue 7).
+r"""Workload 4: training checks, steps per second (docs/benchmarks.md).
 
 Two parts:
 
@@ -102,7 +102,7 @@ def run(*, quick: bool, device: str, smoke: bool = False, repeats: int | None = 
 def _project_training(*, quick: bool, device: str, smoke: bool) -> WorkloadResult:
     """Steps/s of the project's two training checks (public ``run_teacher_student`` / ``run_icl_regression``):
     quick/smoke benchmark modes run the ``smoke`` preset for a few steps; the full mode runs each ``quick``
-    preset to the end (issue 7: it must converge in under 5 minutes) and reports its targets."""
+    preset to the end (its budget: it must converge in under 5 minutes) and reports its targets."""
     r = WorkloadResult("w4", "Training checks of equivalence.training (steps/s; full mode: quick preset end to end)",
                        {"device": device})
     try:

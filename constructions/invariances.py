@@ -32,7 +32,7 @@ and a learned RNN can be read next to a construction. The rules, in order:
 Keys are compared after rounding to 10 decimals (:data:`KEY_DECIMALS`), so values equal up to rounding
 tie and later keys decide. Zero rows stay zero. What canonicalisation cannot remove: neurons that share
 one $\lambda$ may be *mixed* by an invertible linear map without changing the function (only generalised
-permutations are exact parameter symmetries, ``docs/paper`` §Invariances). Compare such models at the
+permutations are exact parameter symmetries, ``docs/constructions.md``, Invariances). Compare such models at the
 level of function, e.g. with the cubic coefficient tensor of :mod:`equivalence.training.mechanism`.
 """
 

@@ -1,5 +1,5 @@
 """End-to-end smoke runs of both training checks (the presets verify's dev/ci profiles run), the CLI, claims,
-checkpoints. The quick modes (issue 8 §3 targets) are the `slow` tests at the bottom."""
+checkpoints. The quick modes (held to the quick-mode targets) are the `slow` tests at the bottom."""
 
 import json
 import subprocess

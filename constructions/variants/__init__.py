@@ -1,4 +1,4 @@
-r"""The shipped gating variants (issue 5): importing this package registers them.
+r"""The shipped gating variants: importing this package registers them.
 
 Each module registers one family (``docs/variants/``): :mod:`.retention` (fixed and complex/rotary decay),
 :mod:`.gla` (data-dependent scalar and per-key decay: simple GLA, Mamba-2, GLA, HGRN2), :mod:`.feature_maps`

@@ -1,7 +1,7 @@
 r"""Extension E1: an input-dependent decay $\lambda_t = \lambda(z_t)$ for the gated RNN, as a checkable object.
 
 The paper's template has a constant $\lambda$ (Zucchet et al. 2023, Sec. 3); the modern linear-attention
-family lets the decay depend on the *current* input (``docs/variants.md`` §1, E1). A
+family lets the decay depend on the *current* input (extension E1 of ``docs/variants/README.md``). A
 :class:`InputDependentDecay` is the one form used here: an affine map of $\tilde z_t = [z_t; 1]$ to $c$
 decay *channels*, a link, and a map from neurons to channels,
 

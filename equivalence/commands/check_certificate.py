@@ -64,6 +64,8 @@ def rerun_claim(claim: dict):
     certificate names); returns a :class:`~equivalence.claims.ClaimResult`."""
     r = claim["rerun"]
     cmd = r.get("command")
+    if not r:
+        raise ValueError("the claim records no re-run (its checker crashed or it was written by hand)")
     if cmd == "prove":
         from ..symbolic.catalogue import run_claim
 

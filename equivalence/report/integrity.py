@@ -229,7 +229,7 @@ def validate(cert: object) -> list[str]:
         if c.get("id") in seen:
             errors.append(f"{where}: duplicate claim id")
         seen.add(c.get("id"))
-        if isinstance(c.get("rerun"), dict) and not isinstance(c["rerun"].get("command"), str):
+        if isinstance(c.get("rerun"), dict) and c["rerun"] and not isinstance(c["rerun"].get("command"), str):
             errors.append(f"{where}: rerun.command must be a string naming how to re-run the claim")
     if not errors:
         from ..claims import OK_STATUSES

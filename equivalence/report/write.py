@@ -304,6 +304,11 @@ def write_report(claims: list[ClaimResult], out: Path, *, provenance: dict, comm
         names = list(dict.fromkeys(names))
         _stage_artifacts(names, stage, out)
         cert = certificate(claims, provenance, command, artifacts=artifact_digests(stage, names), code=code)
+        from .integrity import validate
+
+        problems = validate(cert)  # never write a certificate that check-certificate would call invalid
+        if problems:
+            raise ValueError("the report's certificate would be invalid: " + "; ".join(problems[:5]))
         texts = {"certificate.json": dumps(cert), "report.md": render_markdown(cert),
                  "report.html": render_html(cert)}
         for name, text in texts.items():

@@ -87,7 +87,7 @@ ICL_PRESETS = {
                       ood_alphas=(0.25, 0.5, 1.5, 2.0, 3.0)),
 }
 
-#: issue 8 §3 targets for the quick mode
+#: the targets of the quick mode
 ICL_TARGETS = {"lsa_mse_rel": 0.01, "lsa_cosine": 0.995, "rnn_mse_rel": 0.05, "rnn_pred_dist": 0.02,
                "rnn_cosine": 0.98, "rnn_size_factor": 4}
 

@@ -7,7 +7,7 @@ What ``verify`` runs, per profile (documented in ``docs/training_teacher_student
 profile    teacher–student                              in-context regression
 ========== ============================================ ===========================================
 dev, ci    ``smoke`` preset (d=2, seconds)              ``smoke`` preset (d=3, N=6, seconds)
-thorough   ``quick`` preset (d=4, issue 8 §3 targets)   ``quick`` preset (d=N=10, issue 8 §3 targets)
+thorough   ``quick`` preset (d=4, quick-mode targets)   ``quick`` preset (d=N=10, quick-mode targets)
 ========== ============================================ ===========================================
 
 The smoke presets train the same models with the same code on smaller problems and are held to the same
@@ -61,7 +61,7 @@ def _targets_table(targets: dict, labels: dict, keys) -> dict:
         if isinstance(t, dict):
             req = t["target"] + (f" (n in {t['sizes']})" if k == "loss_well_below" and "sizes" in t else "")
             rows.append([labels.get(k, k), t["value"], req, "yes" if t["met"] else "NO"])
-    return _table("Targets (issue 8 §3)", ["measurement", "measured", "required", "met"], rows)
+    return _table("Targets of the quick mode (the smoke mode is held to the same)", ["measurement", "measured", "required", "met"], rows)
 
 
 def _figure_captions(figs: list[str]) -> dict:

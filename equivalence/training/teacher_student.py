@@ -139,7 +139,7 @@ TS_PRESETS = {
 BEST_FACTOR = 10.0
 #: "well below" the construction's size: n <= (d(d+1)/2 + d) // WELL_BELOW_DIVISOR (see well_below_sizes)
 WELL_BELOW_DIVISOR = 3
-#: issue 8 §3 targets for the quick mode (measured on the reference student unless said otherwise)
+#: the targets of the quick mode (measured on the reference student unless said otherwise)
 TS_TARGETS = {"loss_at_or_above_compressed": 1e-3, "loss_well_below": 1e-2, "fraction_near": 0.75,
               "pruned_factor": 10.0, "pruned_floor": 1e-3, "long_loss": 1e-3, "tensor_rel_error": 0.02}
 
