@@ -29,11 +29,16 @@ from .._validation import require_finite, require_tensor
 from ..registry import register
 from .family import PlanVariant, affine, check_projections, heads_qkv, randn
 from .plan import Plan, plan_path_length
-from .reference import (delta_rule_parallel, delta_rule_recurrent, merge_heads, softmax_attention,
-                        softmax_attention_online)
+from .reference import (
+    delta_rule_parallel,
+    delta_rule_recurrent,
+    merge_heads,
+    softmax_attention,
+    softmax_attention_online,
+)
 from .upstream import HeadMap, Identity, OneHotArgmax, Upstream
 
-__all__ = ["SoftmaxParams", "DeltaParams", "OneHotDeltaParams", "SoftmaxAttention", "DeltaNet", "OneHotDeltaRule"]
+__all__ = ["DeltaNet", "DeltaParams", "OneHotDeltaParams", "OneHotDeltaRule", "SoftmaxAttention", "SoftmaxParams"]
 
 
 @dataclass(frozen=True)

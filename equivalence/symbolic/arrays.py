@@ -61,7 +61,7 @@ class ExactQ(Fraction):
 
     __slots__ = ()
 
-    def _op(name):  # noqa: N805 - builds the operator methods below
+    def _op(name):
         base = getattr(Fraction, name)
 
         def op(self, other):

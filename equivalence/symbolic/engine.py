@@ -20,7 +20,6 @@ import math
 import random
 import time
 from dataclasses import dataclass, field
-from fractions import Fraction
 
 import numpy as np
 import sympy as sp
@@ -28,7 +27,7 @@ from sympy.core.sympify import SympifyError
 from sympy.polys.domains import QQ, ZZ
 
 from .algebra import DEG_FAULTS, HasAtoms, NeedsRationals, degree_of, is_zero
-from .arrays import FloatConstant, Variables, has_float, to_jsonable
+from .arrays import FloatConstant, Variables, has_float
 
 __all__ = [
     "IdentityResult",
@@ -404,7 +403,3 @@ def find_counterexample(fn, variables: Variables, *, seed: int = 0, start: list 
                 break
     label, idx, u, v = found
     return {"values": point, "where": (label, tuple(int(k) for k in idx)), "lhs": u, "rhs": v, "evaluations": evals}
-
-
-def exact_str(v) -> str:
-    return str(to_jsonable(Fraction(v) if isinstance(v, int) else v))

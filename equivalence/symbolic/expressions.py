@@ -19,7 +19,7 @@ from functools import reduce
 
 import sympy as sp
 
-__all__ = ["IDX", "LSA", "SIZE_SYMBOLS", "Evaluator", "lsa_output", "lsa_statement"]
+__all__ = ["IDX", "LSA", "SIZE_SYMBOLS", "Evaluator", "lsa_output"]
 
 # sizes and indices (heads: eta; time: t, s >= 1; features a, b, c; rows i, j; outputs o)
 H, d, d_k, d_v, d_out, T = sp.symbols("H d d_k d_v d_out T", integer=True, positive=True)
@@ -57,12 +57,6 @@ def lsa_output(with_W_O: bool) -> tuple[sp.Expr, sp.Expr]:
         rhs = sp.Sum(sp.Sum(LSA.W_O[o, eta * d_v + i] * head, (i, 0, d_v - 1)), (eta, 0, H - 1))
         return LSA.y_lsa[t, o], rhs
     return LSA.y_lsa[t, eta * d_v + i], head
-
-
-def lsa_statement(with_W_O: bool) -> sp.Eq:
-    """$y^{RNN}_{t,o} = y^{LSA}_{t,o}$ with the LSA side written out (parallel form)."""
-    lhs, rhs = lsa_output(with_W_O)
-    return sp.Eq(LSA.y_rnn[lhs.indices], rhs)
 
 
 # -- evaluation ------------------------------------------------------------------------------------

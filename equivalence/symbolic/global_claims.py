@@ -8,9 +8,9 @@ from .engine import Outcome, Run
 from .expressions import LSA
 from .impossibility import (
     CERTIFICATE_FAMILIES,
-    family_witness,
     deg,
     delta_rule_degrees,
+    family_witness,
     lsa_witness_degree,
     softmax_fifth_derivative,
     template_degrees,

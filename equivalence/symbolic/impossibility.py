@@ -32,8 +32,8 @@ __all__ = [
     "FamilyCertificate",
     "check_on_reference",
     "delta_rule",
-    "family_witness",
     "delta_rule_degrees",
+    "family_witness",
     "lsa_witness_degree",
     "softmax_fifth_derivative",
     "template_degrees",
@@ -267,7 +267,7 @@ def _heads_delta(P, x, normalize: bool, gated: bool):
             q = np.array([_l2(r) for r in q], dtype=object)
             k = np.array([_l2(r) for r in k], dtype=object)
         if gated:
-            sig = lambda u: 1 / (1 + sp.exp(-u))  # noqa: E731
+            sig = lambda u: 1 / (1 + sp.exp(-u))
             beta = [sig(P["W_beta"][h] @ xt) for xt in x]
             alpha = [sig(P["W_alpha"][h] @ xt) for xt in x]
         else:
@@ -284,8 +284,8 @@ CERTIFICATE_FAMILIES = {c.id: c for c in (
         "causal softmax attention y_t = sum_s exp(q_t.k_s) v_s / sum_s exp(q_t.k_s) (Vaswani et al. 2017, scale "
         "folded into W_Q)",
         ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], optional W_O (absent at the witness)",
-         "the variant's exact reference, at d = d_k = d_v = H = 1 and all weights 1, on the line x_1 = 0, "
-         "x_2 = z, has a non-zero fifth derivative in z at z = 1 at t = 2"),
+         ("the variant's exact reference, at d = d_k = d_v = H = 1 and all weights 1, on the line x_1 = 0, "
+         "x_2 = z, has a non-zero fifth derivative in z at z = 1 at t = 2")),
         {"d": 1, "heads": 1, "d_k": 1, "d_v": 1},
         {"W_Q": [[[1]]], "W_K": [[[1]]], "W_V": [[[1]]], "W_O": None},
         ([[0], [0]], [[0], [1]]), 2, 0, sp.Integer(1), _softmax_family),
@@ -294,8 +294,8 @@ CERTIFICATE_FAMILIES = {c.id: c for c in (
         "the delta rule S_t = S_{t-1}(I - beta k_t k_t^T) + beta v_t k_t^T, y_t = S_t q_t on unnormalised q, k "
         "(Schlag et al. 2021)",
         ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], beta [H], optional W_O (absent at the witness)",
-         "the variant's exact reference, at d = d_k = d_v = H = 1, all weights 1 and beta = 1, on the line "
-         "x_1 = x_2 = z, is a polynomial of degree 5 > 4 in z at t = 2"),
+         ("the variant's exact reference, at d = d_k = d_v = H = 1, all weights 1 and beta = 1, on the line "
+         "x_1 = x_2 = z, is a polynomial of degree 5 > 4 in z at t = 2")),
         {"d": 1, "heads": 1, "d_k": 1, "d_v": 1},
         {"W_Q": [[[1]]], "W_K": [[[1]]], "W_V": [[[1]]], "beta": [1], "W_O": None},
         ([[0], [0]], [[1], [1]]), 2, 0, sp.Integer(1), lambda P, x: _heads_delta(P, x, False, False)),
@@ -304,9 +304,9 @@ CERTIFICATE_FAMILIES = {c.id: c for c in (
         "DeltaNet: S_t = S_{t-1}(I - beta k^_t k^_t^T) + beta v_t k^_t^T, y_t = S_t q^_t with q^ = q/|q|, "
         "k^ = k/|k| (Schlag et al. 2021; Yang et al. 2024)",
         ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], beta [H], optional W_O (absent at the witness)",
-         "the variant's exact reference, at d = d_k = 2, d_v = H = 1, W_Q = W_K = I, W_V = (1, 0), beta = 1/2, "
+         ("the variant's exact reference, at d = d_k = 2, d_v = H = 1, W_Q = W_K = I, W_V = (1, 0), beta = 1/2, "
          "on the line x_1 = (1, 0), x_2 = (1, z), has a non-zero fifth derivative in z at z = 1 at t = 2 "
-         "(there y_2 = beta + beta(1 - beta)/sqrt(1 + z^2))"),
+         "(there y_2 = beta + beta(1 - beta)/sqrt(1 + z^2))")),
         {"d": 2, "heads": 1, "d_k": 2, "d_v": 1},
         {"W_Q": _I2, "W_K": _I2, "W_V": [[[1, 0]]], "beta": [sp.Rational(1, 2)], "W_O": None},
         ([[1, 0], [1, 0]], [[0, 0], [0, 1]]), 2, 0, sp.Integer(1), lambda P, x: _heads_delta(P, x, True, False)),
@@ -315,9 +315,9 @@ CERTIFICATE_FAMILIES = {c.id: c for c in (
         "Gated DeltaNet: S_t = alpha_t S_{t-1}(I - beta_t k^_t k^_t^T) + beta_t v_t k^_t^T, y_t = S_t q^_t with "
         "normalised q, k, alpha_t = sigmoid(W_alpha x_t), beta_t = sigmoid(W_beta x_t) per head (Yang et al. 2025)",
         ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], W_alpha [H, d], W_beta [H, d], optional W_O",
-         "the variant's exact reference, at d = d_k = 2, d_v = H = 1, W_Q = W_K = I, W_V = (1, 0), "
+         ("the variant's exact reference, at d = d_k = 2, d_v = H = 1, W_Q = W_K = I, W_V = (1, 0), "
          "W_alpha = W_beta = 0 (so alpha = beta = sigmoid(0) = 1/2), on the line x_1 = (1, 0), x_2 = (1, z), has "
-         "a non-zero fifth derivative in z at z = 1 at t = 2"),
+         "a non-zero fifth derivative in z at z = 1 at t = 2")),
         {"d": 2, "heads": 1, "d_k": 2, "d_v": 1},
         {"W_Q": _I2, "W_K": _I2, "W_V": [[[1, 0]]], "W_alpha": [[0, 0]], "W_beta": [[0, 0]], "W_O": None},
         ([[1, 0], [1, 0]], [[0, 0], [0, 1]]), 2, 0, sp.Integer(1), lambda P, x: _heads_delta(P, x, True, True)),

@@ -8,6 +8,7 @@ and returns a :class:`Run` (statement objects, prose, outcome), which :mod:`.cat
 """
 
 import itertools
+
 import sympy as sp
 
 from .engine import NotPolynomial, Outcome, Run, TooLarge
