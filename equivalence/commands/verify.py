@@ -16,6 +16,7 @@ one thread unless ``--threads`` says otherwise (``docs/benchmarks.md``, "Thread 
 """
 
 import argparse
+import os
 from pathlib import Path
 
 from ._common import add_common, check_threads, command_line, import_user, resolve_device, resolve_profile
@@ -171,7 +172,8 @@ def run(args: argparse.Namespace) -> int:
     prov = provenance(device)
     prov["selection"] = {"variants": list(names), "training": train, "training_reason": why, "profile": profile}
     prov["threads"] = {"torch_intra_op": threads, "policy": "--threads" if args.threads else
-                       f"default {DEFAULT_THREADS} (small tensors; docs/benchmarks.md)"}
+                       f"default {DEFAULT_THREADS} (small tensors; docs/benchmarks.md)",
+                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset")}
     cert = write_report(claims, args.out, provenance=prov, command=command_line())
     bad = [c for c in claims if not c.ok]
     skipped = sum(c.status == "skipped" for c in claims)
