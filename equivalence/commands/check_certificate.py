@@ -340,7 +340,9 @@ def check_certificate(path: Path, *, claims: list[str] | None = None, rerun: boo
                 "manifest and its digests only")
         else:
             required, optional = expected
-            registered = set(__import__("constructions").available())
+            import constructions
+
+            registered = set(constructions.available())
             for cid in sorted(required - set(by_id)):
                 say(f"MISSING: claim {cid} is produced by the recorded command but is not in the certificate")
                 ok = False
