@@ -1,0 +1,393 @@
+r"""Obligations: a variant's construction and reference as exact programs, unrolled or one step at a time.
+
+Stage 2 of the pipeline (lift → **obligations** → decide → claim). Everything here runs the project's and the
+variant's own torch code under :class:`~equivalence.symbolic.lift.Lifter`:
+
+- :class:`VariantLift` lifts, for one variant at one size and one parameter *mode* (``"symbolic"``: every
+  floating parameter entry a generator; ``"sampled"``: a seeded sample on the dyadic grid $2^{-3}\mathbb Z$ as
+  exact rationals), the RNN side (``construct(params)``: the template weights, the E1 decay $\lambda_t$ and the
+  upstream features $z_t$, then the template's stage functions of :mod:`constructions.rnn`), the registered
+  ``reference`` and the one-step form (:mod:`constructions.recurrence`), unrolled over $t = 1..T$ or one step
+  from a symbolic state.
+- :func:`solve_phi` finds the linear state map $\Phi$ (RNN state → one-step state) from the construction: it
+  solves $\Phi h_t = s_t$ exactly (rational linear algebra, coefficient matching) on the states both sides
+  reach in $K$ steps of symbolic input. Nothing a variant declares about its state is used, so nothing
+  unchecked enters the proof; $\Phi$ is only a *candidate* — the obligations below are what is proved.
+- :func:`simulation_obligations`: with symbolic RNN state $h$ and input $x$ (and parameters),
+
+  - **init** $\Phi h_0 = s_0$;
+  - **step** $\Phi\,\mathrm{rnn\_step}(h, x) = \mathrm{step}(\Phi h, x)$;
+  - **readout** $\mathrm{rnn\_out}(\mathrm{rnn\_step}(h, x)) = \mathrm{readout}(\mathrm{step}(\Phi h, x), x)$.
+
+  *Induction (the meta-step):* init and step give $\Phi h_t = s_t$ for every $t\ge 0$; then
+  $y^{RNN}_t = \mathrm{rnn\_out}(\mathrm{rnn\_step}(h_{t-1}, x_t)) = \mathrm{readout}(\mathrm{step}(\Phi h_{t-1},
+  x_t), x_t) = \mathrm{readout}(s_t, x_t) = y^{ref}_t$ for every $T$. $\Phi$ need not be onto: the reference
+  state is only ever taken in the image of $\Phi$, and the readout obligation is stated on the stepped state
+  (the template reads queries from neurons written in the same step).
+
+An upstream layer that looks back one step (RWKV-6's token shift) is handled by adding the previous input to
+the RNN's state ($\tilde h = (h, x_{t-1})$), after checking that the features depend on $x_{t-1}, x_t$ only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from fractions import Fraction
+
+import numpy as np
+import torch
+
+from constructions.rnn import input_gate, output_readout, recurrence_step
+
+from .lift import Lifter, Poly, Ring, Unliftable, exact_float
+
+__all__ = ["GRID", "VariantLift", "simulation_obligations", "solve_phi", "tensor_fields"]
+
+GRID = 8  # sampled mode: parameters are multiples of 1/GRID
+
+
+def tensor_fields(params) -> list[tuple[str, object]]:
+    """The parameter arrays of a params object in declaration order (dataclass fields or mapping items whose
+    value is a tensor or ``None``)."""
+    if dataclasses.is_dataclass(params):
+        items = [(f.name, getattr(params, f.name)) for f in dataclasses.fields(params)]
+    elif isinstance(params, dict):
+        items = list(params.items())
+    else:
+        raise Unliftable(f"params of type {type(params).__name__} are neither a dataclass nor a mapping")
+    return [(k, v) for k, v in items if v is None or isinstance(v, torch.Tensor)]
+
+
+def _replace(params, changes: dict):
+    if dataclasses.is_dataclass(params):
+        return dataclasses.replace(params, **changes)
+    return {**params, **changes}
+
+
+def quantise(params):
+    """Parameters rounded to multiples of ``1/GRID`` (so products and sums of them are exact in float64)."""
+    changes = {k: torch.round(v * GRID) / GRID for k, v in tensor_fields(params)
+               if isinstance(v, torch.Tensor) and v.is_floating_point()}
+    return _replace(params, changes)
+
+
+def _arr(vals) -> np.ndarray:
+    return np.asarray(vals, dtype=object)
+
+
+class VariantLift:
+    """One variant, one parameter sample, one mode (module docstring). ``ring`` is shared by every lift made
+    from this object, so generator ``W_Q[0,1,2]`` or ``x[3,0]`` is the same on both sides."""
+
+    def __init__(self, variant, params, mode: str, *, seed: int = 0):
+        if mode not in ("symbolic", "sampled"):
+            raise ValueError(f"mode must be 'symbolic' or 'sampled'; got {mode!r}")
+        self.variant, self.mode, self.seed = variant, mode, seed
+        self.params = quantise(params)
+        self.ring = Ring()
+        self.branches: list[str] = []
+        self.value_reads: list[str] = []
+        self.d_in = self._d_in()
+
+    # -- plumbing ----------------------------------------------------------------------------------
+    def _d_in(self) -> int:
+        fn = getattr(self.variant, "d_in", None)
+        if callable(fn):
+            return int(fn(self.params))
+        rnn = self.variant.construct(self.params)
+        d = rnn.d_in
+        if d is None:
+            raise Unliftable("the construction's upstream layer declares no input width d_in")
+        return int(d)
+
+    def _lifted_params(self, lf: Lifter):
+        changes = {}
+        for name, t in tensor_fields(self.params):
+            if t is None or not t.is_floating_point():
+                continue
+            if t.is_complex():
+                raise Unliftable(f"parameter {name} is complex (the exact lift handles real values)")
+            if self.mode == "symbolic":
+                changes[name] = lf.symbolic(t, name)
+            else:
+                changes[name] = lf.exact(t, lf._numeric(t.to(torch.float64)))
+        return _replace(self.params, changes)
+
+    def _numeric_x(self, shape) -> torch.Tensor:
+        g = torch.Generator().manual_seed(1000 + self.seed)
+        return torch.randn(*shape, generator=g, dtype=torch.float64)
+
+    def _finish(self, lf: Lifter):
+        for b in lf.branches:
+            if b not in self.branches:
+                self.branches.append(b)
+        self.value_reads += lf.value_reads
+        if lf.failure is not None:
+            raise lf.failure
+
+    def param_generators(self) -> dict[str, np.ndarray]:
+        """The parameter arrays as exact values (generators in symbolic mode, rationals when sampled)."""
+        lf = Lifter(self.ring)
+        P = self._lifted_params(lf)
+        return {k: lf.read(v) for k, v in tensor_fields(P) if isinstance(v, torch.Tensor) and v.is_floating_point()}
+
+    # -- the RNN side ------------------------------------------------------------------------------
+    def rnn_parts(self, x_name: str, T: int, x_values: np.ndarray | None = None):
+        """Lift ``construct(params)`` and its features/decays over a length-``T`` input named ``x_name``:
+        ``(A, B, lam [n] or [T, n], C, E, D, z [T, d_z])`` as exact arrays."""
+        lf = Lifter(self.ring)
+        P = self._lifted_params(lf)
+        xn = self._numeric_x((1, T, self.d_in))
+        x = lf.exact(xn, x_values[None]) if x_values is not None else lf.symbolic(xn, x_name)
+        try:
+            with lf:
+                rnn = self.variant.construct(P)
+                if getattr(rnn, "is_complex", False):
+                    raise Unliftable("the construction has complex weights (the exact lift handles real values)")
+                z = rnn.features(x)
+                lam = rnn.lam if rnn.lam is not None else rnn.lambdas(x)
+                ws = [rnn.A, rnn.B, rnn.C, rnn.E, rnn.D]
+        except Unliftable:
+            self._finish(lf)
+            raise
+        self._finish(lf)
+        A, B, C, E, D = (lf.read(w) for w in ws)
+        L = lf.read(lam)
+        L = L if L.ndim == 1 else L[0]
+        return A, B, L, C, E, D, lf.read(z)[0]
+
+    def rnn_unrolled(self, T: int, x_name: str = "x") -> np.ndarray:
+        r"""$y^{RNN}_t$, ``[T, d_out]``: the template's stage functions over the lifted weights, $h_0 = 0$."""
+        A, B, L, C, E, D, z = self.rnn_parts(x_name, T)
+        h = np.zeros(A.shape[0], dtype=object)
+        ys = []
+        for t in range(T):
+            lam = L if L.ndim == 1 else L[t]
+            h = recurrence_step(lam, h, input_gate(A, B, np.concatenate([z[t], np.ones(1, dtype=object)])))
+            ys.append(output_readout(C, E, D, h))
+        return _arr(ys).reshape(T, D.shape[0])
+
+    # -- the reference side ------------------------------------------------------------------------
+    def reference_unrolled(self, T: int, x_name: str = "x") -> np.ndarray:
+        """The registered ``reference(params, x)`` lifted, ``[T, d_out]``."""
+        lf = Lifter(self.ring)
+        P = self._lifted_params(lf)
+        x = lf.symbolic(self._numeric_x((1, T, self.d_in)), x_name)
+        try:
+            with lf:
+                y = self.variant.reference(P, x)
+        finally:
+            self._finish(lf)
+        return lf.read(y)[0]
+
+    def recurrence_unrolled(self, form, T: int, x_name: str = "x") -> np.ndarray:
+        """``run_recurrence(form(params), x)`` lifted, ``[T, d_out]`` (``form``: params -> Recurrence)."""
+        from constructions.recurrence import run_recurrence
+
+        lf = Lifter(self.ring)
+        P = self._lifted_params(lf)
+        x = lf.symbolic(self._numeric_x((1, T, self.d_in)), x_name)
+        try:
+            with lf:
+                y = run_recurrence(form(P), x)
+        finally:
+            self._finish(lf)
+        return lf.read(y)[0]
+
+    # -- one step ----------------------------------------------------------------------------------
+    def reference_step(self, form, state: list[np.ndarray] | None, x_t: np.ndarray):
+        """One step of the one-step form from the exact ``state`` (``None``: from ``init``):
+        ``(init state, new state, y_t)`` as lists of exact arrays (batch axis dropped)."""
+        lf = Lifter(self.ring)
+        P = self._lifted_params(lf)
+        xn = self._numeric_x((1, self.d_in))
+        x = lf.exact(xn, x_t[None])
+        try:
+            with lf:
+                rec = form(P)
+                s0 = tuple(rec.init(1, torch.float64))
+                init_vals = [lf.read(s)[0] for s in s0]
+                if state is None:
+                    s_in = s0
+                else:
+                    if len(state) != len(s0):
+                        raise Unliftable("the one-step state has a different number of parts than init() returns")
+                    s_in = tuple(lf.exact(torch.zeros_like(s).to(torch.float64), v[None])
+                                 for s, v in zip(s0, state))
+                s1 = tuple(rec.step(s_in, x))
+                y = rec.readout(s1, x)
+        finally:
+            self._finish(lf)
+        return init_vals, [lf.read(s)[0] for s in s1], lf.read(y)[0]
+
+    def state_shapes(self, form) -> list[tuple[int, ...]]:
+        rec = form(self.params)
+        return [tuple(s.shape[1:]) for s in rec.init(1, torch.float64)]
+
+    def upstream_window(self) -> int:
+        """0 if the features $z_t$ (and decays) depend on $x_t$ alone, 1 if on $x_{t-1}, x_t$ (token shift);
+        :class:`Unliftable` for a longer window."""
+        _, _, L, _, _, _, z = self.rnn_parts("xw", 3)
+        names = self.ring.names
+        for t in range(3):
+            vals = list(z[t]) + (list(L[t]) if L.ndim == 2 else [])
+            seen = set()
+            for v in vals:
+                if isinstance(v, Poly):
+                    seen |= _var_names(v, names)
+            times = {int(nm[3:].split(",")[1]) for nm in seen if nm.startswith("xw[")}  # xw[batch,t,c]
+            if times and min(times) < t - 1:
+                raise Unliftable("the upstream features at time t depend on inputs before t-1 (a window of more "
+                                 "than one past step); the one-step simulation handles at most a token shift")
+            if times and min(times) < t:
+                return 1
+        return 0
+
+    def rnn_step(self, h: np.ndarray, x_t: np.ndarray, prev: np.ndarray | None = None):
+        r"""One template step from the exact state ``h``: ``(h', y)``; ``prev`` the previous input when the
+        upstream looks back one step (then the features are those of the sequence ``[prev, x_t]`` at its end)."""
+        if prev is None:
+            A, B, L, C, E, D, z = self.rnn_parts("", 1, x_values=x_t[None])
+            zt, lam = z[0], (L if L.ndim == 1 else L[0])
+        else:
+            A, B, L, C, E, D, z = self.rnn_parts("", 2, x_values=np.stack([prev, x_t]))
+            zt, lam = z[1], (L if L.ndim == 1 else L[1])
+        h1 = recurrence_step(lam, h, input_gate(A, B, np.concatenate([zt, np.ones(1, dtype=object)])))
+        return h1, output_readout(C, E, D, h1), A.shape[0]
+
+
+def _var_names(v: Poly, names: list[str]) -> set[str]:
+    out = set()
+    for g in v.generators():
+        a = v.ring.atoms.get(g)
+        if a is None:
+            out.add(names[g])
+        else:
+            for arg in a.args:
+                if isinstance(arg, Poly):
+                    out |= _var_names(arg, names)
+    return out
+
+
+# -- Phi -----------------------------------------------------------------------------------------------
+def _flat(parts: list[np.ndarray]) -> list:
+    out = []
+    for p in parts:
+        out.extend(np.asarray(p, dtype=object).reshape(-1).tolist())
+    return out
+
+
+def _coeffs(v) -> dict:
+    if isinstance(v, Poly):
+        return v.terms
+    return {(): Fraction(v)} if v else {}
+
+
+def solve_phi(h_seq: list[list], s_seq: list[list]) -> tuple[list | None, list[int]]:
+    r"""Rational $\Phi$ with $\sum_k \Phi_{a,k} h_t[k] = s_t[a]$ for every listed $t$ (coefficient matching),
+    as ``(rows, unsolved)``: ``rows[a]`` a dict ``{neuron: Fraction}``; ``unsolved`` the state entries with no
+    solution (then ``rows`` is ``None``). Coefficients of $\Phi$ must be constants: with symbolic parameters a
+    parameter-dependent map shows up as unsolved entries (the caller retries at sampled parameters)."""
+    from sympy.polys.domains import QQ
+    from sympy.polys.matrices import DomainMatrix
+
+    n, N = len(h_seq[0]), len(s_seq[0])
+    keys: dict = {}
+    rows_h: list[dict] = []
+    rows_s: list[dict] = []
+    for h, s in zip(h_seq, s_seq):
+        local: dict = {}
+        for k, v in enumerate(h):
+            for m, c in _coeffs(v).items():
+                local.setdefault(m, ({}, {}))[0][k] = c
+        for a, v in enumerate(s):
+            for m, c in _coeffs(v).items():
+                local.setdefault(m, ({}, {}))[1][a] = c
+        for m, (rh, rs) in local.items():
+            keys[len(rows_h)] = m
+            rows_h.append(rh)
+            rows_s.append(rs)
+    if not rows_h:
+        return [{} for _ in range(N)], []
+    M = [[QQ(rh.get(k, 0).numerator, rh.get(k, 0).denominator) if k in rh else QQ(0) for k in range(n)]
+         + [QQ(rs[a].numerator, rs[a].denominator) if a in rs else QQ(0) for a in range(N)]
+         for rh, rs in zip(rows_h, rows_s)]
+    dm = DomainMatrix(M, (len(M), n + N), QQ)
+    rref, pivots = dm.rref()
+    R = rref.to_Matrix() if hasattr(rref, "to_Matrix") else rref.to_sympy()
+    unsolved = sorted({p - n for p in pivots if p >= n})
+    if unsolved:
+        return None, unsolved
+    rows = [{} for _ in range(N)]
+    for r, p in enumerate(pivots):
+        for a in range(N):
+            c = R[r, n + a]
+            if c != 0:
+                rows[a][p] = Fraction(int(c.p), int(c.q))
+    return rows, []
+
+
+def apply_phi(rows: list[dict], h: np.ndarray):
+    out = []
+    for row in rows:
+        acc = 0
+        for k, c in row.items():
+            acc = acc + h[k] * c
+        out.append(acc)
+    return out
+
+
+def _unflat(flat: list, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
+    out, i = [], 0
+    for sh in shapes:
+        n = int(np.prod(sh)) if sh else 1
+        a = np.empty(n, dtype=object)
+        a[:] = flat[i:i + n]
+        out.append(a.reshape(sh))
+        i += n
+    return out
+
+
+def reachable(lift: VariantLift, form, K: int, window: int):
+    """RNN states (augmented by the previous input when ``window``) and one-step states after ``1..K`` steps
+    of symbolic input ``r[t,c]`` from the initial states: ``(h_seq, s_seq, s0)`` (flat lists)."""
+    d, n = lift.d_in, _num_neurons(lift)
+    x = lift.ring.array("r", (K, d))
+    init, _, _ = lift.reference_step(form, None, x[0])
+    state, h, prev = init, np.zeros(n, dtype=object), np.zeros(d, dtype=object)
+    h_seq, s_seq = [], []
+    for t in range(K):
+        h, _, _ = lift.rnn_step(h, x[t], prev if window else None)
+        _, state, _ = lift.reference_step(form, state, x[t])
+        h_seq.append(list(h) + (list(x[t]) if window else []))
+        s_seq.append(_flat(state))
+        prev = x[t]
+    return h_seq, s_seq, _flat(init)
+
+
+def _num_neurons(lift: VariantLift) -> int:
+    return int(lift.variant.construct(lift.params).num_neurons)
+
+
+def simulation_obligations(lift: VariantLift, form, rows: list[dict], window: int):
+    """``[(label, lhs, rhs)]`` of init, step and readout (module docstring) with symbolic ``h[k]``, ``x[c]``."""
+    d = lift.d_in
+    n = _num_neurons(lift)
+    shapes = lift.state_shapes(form)
+    h = lift.ring.array("h", (n,))
+    p = lift.ring.array("p", (d,)) if window else None
+    x = lift.ring.array("x", (d,))
+    hh = np.concatenate([h, p]) if window else h
+    init, _, _ = lift.reference_step(form, None, x)
+    h0 = np.zeros(n + (d if window else 0), dtype=object)
+    parts = [("init", _arr(apply_phi(rows, h0)), _arr(_flat(init)))]
+    S = _unflat(apply_phi(rows, hh), shapes)
+    _, S1, y_ref = lift.reference_step(form, S, x)
+    h1, y_rnn, _ = lift.rnn_step(h, x, p if window else None)
+    hh1 = np.concatenate([h1, x]) if window else h1
+    parts.append(("step", _arr(apply_phi(rows, hh1)), _arr(_flat(S1))))
+    parts.append(("readout", _arr(y_rnn), _arr(y_ref)))
+    return parts
+
+
+__all__ += ["apply_phi", "exact_float", "quantise", "reachable"]
