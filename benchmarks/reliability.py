@@ -642,6 +642,67 @@ def variant_false_alarms(name: str, cases: int, seed: int, *, strata=tuple(VARIA
     return {"stats": out, "vacuous": vacuous}
 
 
+def detection_thresholds(dtypes=(torch.float64, torch.float32, torch.float16, torch.bfloat16),
+                         Ts=(16, 64, 256, 1024), cases: int = 30, seed: int = 0) -> list[dict]:
+    r"""The smallest relative (scale) error that ``check_equals_lsa`` detects per dtype and $T$
+    (:func:`properties.suite.smallest_detectable_scale`): median and 90th percentile over ``cases`` random LSAs
+    ($H\le2$, $d\le4$, generic weights, inputs $\sim N(0,1)$ exact in the dtype), the direct construction's budget."""
+    from constructions import LinearSelfAttention
+    from properties.suite import smallest_detectable_scale
+
+    rows = []
+    for dt in dtypes:
+        for T in Ts:
+            g = torch.Generator().manual_seed(seed + T)
+            eps = []
+            for _ in range(cases):
+                H, d, dk, dv = _randint(g, 1, 2), _randint(g, 2, 4), _randint(g, 1, 3), _randint(g, 1, 3)
+                lsa = LinearSelfAttention(*(_f32(torch.randn(H, r, d, generator=g, dtype=torch.float64), dt)
+                                            for r in (dk, dk, dv)))
+                x = _f32(torch.randn(2, T, d, generator=g, dtype=torch.float64), dt)
+                eps.append(smallest_detectable_scale(lsa, x, dt))
+            eps.sort()
+            rows.append({"dtype": str(dt).replace("torch.", ""), "T": T, "median": eps[len(eps) // 2],
+                         "p90": eps[min(len(eps) - 1, int(0.9 * len(eps)))], "cases": cases})
+    return rows
+
+
+def chunk_detection(chunks=(16, 32, 64), indices=(1, 2, 4), seeds: int = 10) -> list[dict]:
+    r"""Detection rate of a state lost at the start of chunk $k$ (:func:`properties.mutations.chunk_reset_layer`,
+    chunks of $C$) by ``test_equals_lsa``'s own strategies under the dev profile (25 generated examples, no pinned
+    edge cases, no database), over Hypothesis seeds ``0..seeds-1``."""
+    from hypothesis import Phase, given, settings
+    from hypothesis import seed as hseed
+
+    from properties import suite
+    from properties.mutations import chunk_reset_layer
+    from properties.plugin import _register_profiles
+    from properties.test_lsa_layer import EQUALS_LSA_STRATEGIES, _x
+
+    _register_profiles()
+    rows = []
+    for C in chunks:
+        for k in indices:
+            caught = 0
+            for s in range(seeds):
+                target = suite.user_target(lambda lsa, C=C, k=k: chunk_reset_layer(lsa, C, k), name="chunk reset")
+
+                @settings(parent=settings.get_profile("dev"), database=None, phases=[Phase.generate],
+                          print_blob=False)
+                @hseed(s)
+                @given(**EQUALS_LSA_STRATEGIES)
+                def run(lsa, spec, target=target):
+                    suite.check_equals_lsa(target, lsa, _x(target, lsa, spec))
+
+                try:
+                    with suite.no_counterexample_files():
+                        run()
+                except suite.PropertyFailure:
+                    caught += 1
+            rows.append({"chunk": C, "index": k, "first_wrong_T": C * k + 1, "caught": caught, "seeds": seeds})
+    return rows
+
+
 def variants_main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.reliability variants [--cases N] [--variant NAME ...] [--jsonl FILE]``: append one
     JSON line per variant and round (``--rounds``) so a long background run leaves numbers at any time."""
@@ -737,4 +798,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["power"]:  # detection thresholds per dtype and T, and chunk-index detection rates
+        torch.set_num_threads(1)
+        print(json.dumps({"thresholds": detection_thresholds(), "chunks": chunk_detection()}, indent=1))
+        sys.exit(0)
     sys.exit(variants_main(sys.argv[2:]) if sys.argv[1:2] == ["variants"] else main())

@@ -52,6 +52,10 @@ def pytest_addoption(parser):
     group.addoption("--lsa-profile", default=None, choices=PROFILES,
                     help="Hypothesis profile: dev (25 examples), ci (100, derandomized), thorough (2000); "
                          "default: ci when CI is set, else dev")
+    group.addoption("--lsa-counterexamples", default=None, metavar="DIR",
+                    help="where each failure writes its exact weights and inputs (a JSON file that "
+                         "'python -m equivalence replay FILE' replays; default: lsa-counterexamples/ in the "
+                         "pytest root directory, or $LSA_COUNTEREXAMPLES)")
     parser.addini("lsa_layer", "default for --lsa-layer (MODULE:ATTR)", default="")
     parser.addini("lsa_reference", "default for --lsa-reference (MODULE:ATTR)", default="")
 
@@ -118,6 +122,12 @@ def pytest_configure(config):
         _register_profiles()
         settings.load_profile(profile or ("ci" if os.environ.get("CI") else "dev"))
     config._lsa_targets = None
+    from .replay import set_counterexample_dir
+
+    if config.getoption("--lsa-counterexamples") or _opt(config, "layer") or any(
+            "properties" in str(a) for a in config.args):  # a property-suite session (not the project's own tests)
+        set_counterexample_dir(config.getoption("--lsa-counterexamples")
+                               or Path(str(config.rootpath)) / "lsa-counterexamples")
 
 
 def _targets(config):
@@ -168,8 +178,8 @@ def _targets(config):
         else:
             build = obj
         targets = [suite.user_target(build, name=f"--lsa-layer {layer_spec}", dtype=dtype, device=device,
-                                     fixed_lsa=fixed,
-                                     exact=bool(config.getoption("--lsa-exact")))]
+                                     fixed_lsa=fixed, exact=bool(config.getoption("--lsa-exact")),
+                                     info={"layer": layer_spec})]
     else:  # the paper's constructions; with --lsa-variant, only the ones named (lsa-direct, lsa-compressed)
         names = config.getoption("--lsa-variant")
         methods = [m for m in ("direct", "compressed") if names is None or "all" in names or f"lsa-{m}" in names]
@@ -256,6 +266,9 @@ def pytest_report_header(config):
     if names:
         lines.append(f"properties: variants {', '.join(names)}" + (" only" if _variant_only(config) else ""))
     lines.append(f"properties: {_profile_line()}")
+    from .replay import counterexample_dir
+
+    lines.append(f"properties: failures write their exact weights and inputs to {counterexample_dir()}/")
     return lines
 
 
@@ -276,3 +289,18 @@ def _profile_line() -> str:
     name = getattr(settings, "_current_profile", None) or "unknown"
     return (f"Hypothesis profile {name!r} (max_examples={cur.max_examples}, derandomize={cur.derandomize}, "
             f"database={'on' if cur.database is not None else 'off'})")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """After a passing run at a precision below float64: say how much finer a float64 run would look."""
+    targets = getattr(config, "_lsa_targets", None)
+    if exitstatus != 0 or not targets:
+        return
+    import torch
+
+    from .suite import sensitivity_hint
+
+    for dt in sorted({t.dtype for t in targets if t.dtype != torch.float64}, key=str):
+        hint = sensitivity_hint(dt)
+        if hint:
+            terminalreporter.write_line(f"properties: passed; {hint}")

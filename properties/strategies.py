@@ -124,7 +124,7 @@ def _elements(bound: float = 2.0) -> st.SearchStrategy[float]:
 
 
 def _generic(shape: tuple[int, ...]) -> st.SearchStrategy[np.ndarray]:
-    # fill=st.nothing(): every entry drawn independently (full rank, distinct values; engineering.md §3)
+    # fill=st.nothing(): every entry drawn independently (full rank, distinct values: no accidental ties)
     return hnp.arrays(np.float64, shape, elements=_elements(), fill=st.nothing())
 
 
@@ -193,11 +193,12 @@ def lsas(draw, sizes: st.SearchStrategy[LSASizes] | None = None, kind: str | Non
 
 @dataclass(frozen=True)
 class SequenceSpec:
-    """Everything needed to rebuild a batch of input sequences: ``build()`` is deterministic."""
+    """Everything needed to rebuild a batch of input sequences: ``build()`` is deterministic. ``d=None``: the width
+    of the layer under test (the suite fills it in, so a printed example never shows a width it did not use)."""
 
     batch: int
     T: int
-    d: int
+    d: int | None
     seed: int
     exponent: int = 0
     pattern: str = "normal"
@@ -205,11 +206,14 @@ class SequenceSpec:
     def __post_init__(self):
         if self.pattern not in SEQUENCE_PATTERNS:
             raise ValueError(f"pattern must be one of {SEQUENCE_PATTERNS}; got {self.pattern!r}")
-        if self.batch < 1 or self.T < 0 or self.d < 1:
+        if self.batch < 1 or self.T < 0 or (self.d is not None and self.d < 1):
             raise ValueError(f"need batch >= 1, T >= 0, d >= 1; got batch={self.batch}, T={self.T}, d={self.d}")
 
     def build(self) -> Float[Tensor, "batch time d"]:
         """The float64 batch ``[batch, T, d]`` (values exact in float32), from ``torch.Generator(seed)``."""
+        if self.d is None:
+            raise ValueError("SequenceSpec.d is None (the width of the layer under test): replace it first, e.g. "
+                             "dataclasses.replace(spec, d=lsa.d)")
         g = torch.Generator().manual_seed(self.seed)
         shape = (self.batch, self.T, self.d)
         if self.pattern == "zeros":
@@ -254,7 +258,7 @@ def lengths(min_T: int = 1, max_T: int = 64, long_max_T: int | None = None) -> s
 
 
 @st.composite
-def sequence_specs(draw, d: int, *, min_T: int = 1, max_T: int = 64, max_batch: int = 4,
+def sequence_specs(draw, d: int | None, *, min_T: int = 1, max_T: int = 64, max_batch: int = 4,
                    max_exponent: int = 2, patterns: tuple[str, ...] = SEQUENCE_PATTERNS,
                    long_max_T: int | None = None) -> SequenceSpec:
     """A :class:`SequenceSpec`: batch, ``T`` (:func:`lengths`; shrinks towards ``min_T``), seed, scale exponent,

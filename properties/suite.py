@@ -27,6 +27,7 @@ Properties of a :class:`~constructions.GatedLinearRNN` (any weights, not only co
 Comparisons between two candidates use $2\gamma_n M$ (each is within $\gamma_n M$ of the exact value).
 """
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -132,11 +133,13 @@ def construction_target(method: str = "direct", *, dtype: torch.dtype = torch.fl
 
 
 def user_target(build: Callable, *, name: str = "user layer", dtype: torch.dtype = torch.float64,
-                device: str = "cpu", fixed_lsa=None, exact: bool = False, budget: Callable | None = None) -> LayerTarget:
-    """A user's layer factory ``lsa -> layer`` (or a fixed layer with ``fixed_lsa``) as a target."""
+                device: str = "cpu", fixed_lsa=None, exact: bool = False, budget: Callable | None = None,
+                info: dict | None = None) -> LayerTarget:
+    """A user's layer factory ``lsa -> layer`` (or a fixed layer with ``fixed_lsa``) as a target. ``info``:
+    ``{"layer": "MODULE:ATTR"}`` names it in counterexample files, so a failure replays in a fresh process."""
     if not callable(build):
         raise TypeError(f"build must be callable (lsa -> layer); got {type(build).__name__}")
-    return LayerTarget(name, build, dtype, device, fixed_lsa, exact, budget)
+    return LayerTarget(name, build, dtype, device, fixed_lsa, exact, budget, dict(info or {}))
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -145,9 +148,40 @@ def _check_shape(target: LayerTarget, y: Tensor, expected: tuple[int, ...], what
         raise PropertyFailure(f"{target.name}: {what} has shape {tuple(y.shape)}; expected [B, T, d_out] = {expected}")
 
 
-def _fail(prop: str, res, case: str) -> None:
+_WRITE = [True]
+
+
+@contextlib.contextmanager
+def no_counterexample_files():
+    """Within this block failures write no counterexample file (a replay must not overwrite its own input)."""
+    _WRITE.append(False)
+    try:
+        yield
+    finally:
+        _WRITE.pop()
+
+
+def _record(prop: str, target, lsa, x, res, message: str, extra: dict | None = None) -> str:
+    """Write the failing case to a counterexample file; the lines that name it and replay it (or '')."""
+    if not _WRITE[-1] or target is None:
+        return ""
+    from .replay import write_property_counterexample
+
+    path = write_property_counterexample(prop, target, lsa, x, res, extra_inputs=extra, message=message)
+    if path is None:
+        return ""
+    layer = target.info.get("layer")
+    imp = f" --import {layer.rsplit(':', 1)[0]}" if layer else ""
+    return (f"\n  exact weights and inputs: {path}"
+            f"\n  replay (fresh process): python -m equivalence replay {path}{imp}")
+
+
+def _fail(prop: str, res, case: str, *, record: tuple | None = None) -> None:
+    """Raise :class:`PropertyFailure` when ``res`` failed; ``record = (name, target, lsa, x[, extra])`` also writes
+    the counterexample file and prints its replay command."""
     if not res.passed:
-        raise PropertyFailure(f"{prop} does not hold: {res.message}\n  case: {case}")
+        msg = f"{prop} does not hold: {res.message}\n  case: {case}"
+        raise PropertyFailure(msg + (_record(*record[:4], res, msg, *record[4:]) if record else ""))
 
 
 def _compare(candidate, reference, M, n, dtype, label):
@@ -181,7 +215,8 @@ def check_equals_lsa(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"])
         y = target.run(layer, x, **kw)
         _check_shape(target, y, tuple(ref.shape), "the output")
         res = _compare(y, ref, M, n, target.dtype, f"{target.name}{_label(kw)}")
-        _fail("construction equals LSA", res, f"{describe_lsa(lsa)}; x {tuple(x.shape)}; {target.dtype} on {target.device}")
+        _fail("construction equals LSA", res, f"{describe_lsa(lsa)}; x {tuple(x.shape)}; {target.dtype} on {target.device}",
+              record=("equals_lsa", target, lsa, x))
     return res
 
 
@@ -198,10 +233,10 @@ def check_exact_on_integers(target: LayerTarget, lsa, x: Float[Tensor, "batch ti
         diff = (y - ref).abs()
         if diff.numel() and not bool((diff == 0).all()):
             idx = tuple(int(i) for i in (diff == diff.max()).nonzero()[0])
-            raise PropertyFailure(
-                f"exact equality on integer data does not hold for {target.name}{_label(kw)}: max |error| = "
-                f"{float(diff.max()):.3e} at index {idx} (expected exactly 0: every value is an integer < 2^53)"
-                f"\n  case: {describe_lsa(lsa)}; x {tuple(x.shape)}")
+            msg = (f"exact equality on integer data does not hold for {target.name}{_label(kw)}: max |error| = "
+                   f"{float(diff.max()):.3e} at index {idx} (expected exactly 0: every value is an integer < 2^53)"
+                   f"\n  case: {describe_lsa(lsa)}; x {tuple(x.shape)}")
+            raise PropertyFailure(msg + _record("exact_on_integers", target, lsa, x, None, msg))
     return ComparisonResult(True, 0.0, 0.0, 0.0, (), 0.0, 0, 0.0, str(target.dtype), "exact")
 
 
@@ -222,7 +257,7 @@ def check_causal(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"], t: 
     n = target.n(lsa, T, layer)
     res = _compare(y2[:, : t + 1], y1[:, : t + 1], 2 * M, n, target.dtype, f"{target.name} with x[t+1:] changed")
     _fail(f"causality (outputs up to t={t} unchanged when x after t changes)", res,
-          f"{describe_lsa(lsa)}; x {tuple(x.shape)}; seed {seed}")
+          f"{describe_lsa(lsa)}; x {tuple(x.shape)}; seed {seed}", record=("causal", target, lsa, x, {"t": t, "seed": seed}))
     return res
 
 
@@ -235,11 +270,12 @@ def check_batch_independent(target: LayerTarget, lsa, x: Float[Tensor, "batch ti
     n = target.n(lsa, x.shape[1], layer)
     case = f"{describe_lsa(lsa)}; x {tuple(x.shape)}; perm {perm.tolist()}"
     res = _compare(target.run(layer, x[perm]), y[perm], 2 * M[perm], n, target.dtype, f"{target.name} on a permuted batch")
-    _fail("batch independence (permuted batch)", res, case)
+    rec = ("batch_independent", target, lsa, x, {"perm": perm})
+    _fail("batch independence (permuted batch)", res, case, record=rec)
     for b in range(x.shape[0]):
         res = _compare(target.run(layer, x[b:b + 1]), y[b:b + 1], 2 * M[b:b + 1], n, target.dtype,
                        f"{target.name} on sequence {b} alone")
-        _fail(f"batch independence (sequence {b} alone)", res, case)
+        _fail(f"batch independence (sequence {b} alone)", res, case, record=rec)
     return res
 
 
@@ -350,3 +386,33 @@ def check_branch_rescaling(rnn, x: Float[Tensor, "batch time d"], index: int, c:
                    f"{branch} branch {index} scaled by c={c!r} and 1/c")
     _fail(f"invariance under {branch}-gate branch rescaling (c, 1/c)", res, _rnn_case(rnn, x))
     return res
+
+
+# -- detection power ------------------------------------------------------------------------------------------
+def smallest_detectable_scale(lsa, x: Float[Tensor, "batch time d"], dtype: torch.dtype, n: int | None = None) -> float:
+    r"""The smallest relative scale error $\varepsilon$ that :func:`check_equals_lsa` detects on this case at
+    ``dtype``: a layer returning $(1+\varepsilon)\,y$ errs by $\varepsilon|y|$, which exceeds the bound
+    $\gamma_nM + n\eta$ somewhere iff $\varepsilon > \min_{y\ne0} (\gamma_nM + n\eta)/|y|$ (``n``: the direct
+    construction's budget by default). ``inf`` when no guarantee is left ($nu \ge 1$) or $y = 0$."""
+    from constructions.tolerance import error_bound
+
+    n = lsa_budget(lsa, x.shape[1]) if n is None else n
+    y = lsa(x).abs()
+    b = error_bound(lsa_magnitude(lsa, x), n, dtype)
+    r = b[y > 0] / y[y > 0]
+    return float(r.min()) if r.numel() else float("inf")
+
+
+def sensitivity_hint(dtype: torch.dtype, T: int = 64) -> str | None:
+    """One line for a run at a low precision: how much more a float64 run would see (``None`` at float64)."""
+    if dtype == torch.float64:
+        return None
+    from constructions import LinearSelfAttention
+
+    g = torch.Generator().manual_seed(0)
+    lsa = LinearSelfAttention(*(torch.randn(2, 2, 4, generator=g, dtype=torch.float64) for _ in range(3)))
+    x = torch.randn(2, T, 4, generator=g, dtype=torch.float64).to(torch.float32).to(torch.float64)
+    lo, hi = smallest_detectable_scale(lsa, x, dtype), smallest_detectable_scale(lsa, x, torch.float64)
+    return (f"at {str(dtype).replace('torch.', '')} the equality checks see a relative error of about {lo:.1e} "
+            f"(a typical case, T={T}); at float64 about {hi:.1e}, {lo / hi:.0e}x finer: if your layer also runs in "
+            "float64, hunt bugs with --lsa-dtype float64")

@@ -69,7 +69,7 @@ def _with_edges(f):
 # -- a layer claimed to implement LSA --------------------------------------------------------------
 #: what test_equals_lsa draws (also used to measure its detection rate: benchmarks/reliability.py)
 EQUALS_LSA_STRATEGIES = {"lsa": S.lsas(dtype=torch.float32),
-                         "spec": S.sequence_specs(1, min_T=1, max_T=96, max_batch=4, long_max_T=300)}
+                         "spec": S.sequence_specs(None, min_T=1, max_T=96, max_batch=4, long_max_T=300)}
 
 
 @SETTINGS
@@ -82,7 +82,7 @@ def test_equals_lsa(lsa_target, lsa, spec):
 
 @SETTINGS
 @given(lsa=S.lsas(S.lsa_sizes(max_heads=2, max_d=4), dtype=torch.float64),
-       spec=S.sequence_specs(1, min_T=1, max_T=32, max_batch=3, max_exponent=8, long_max_T=160))
+       spec=S.sequence_specs(None, min_T=1, max_T=32, max_batch=3, max_exponent=8, long_max_T=160))
 def test_equals_lsa_wide_dynamic_range(lsa_target, lsa, spec):
     """float64 only: weights scaled by 2^-40..2^40 and inputs by 2^-8..2^8 stay within the bound."""
     if lsa_target.dtype != torch.float64:
@@ -91,7 +91,7 @@ def test_equals_lsa_wide_dynamic_range(lsa_target, lsa, spec):
 
 
 @SETTINGS
-@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(1, min_T=1, max_T=64, max_batch=4, long_max_T=300))
+@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(None, min_T=1, max_T=64, max_batch=4, long_max_T=300))
 @_with_edges
 def test_float32_cpu_within_model(lsa_target, lsa, spec):
     """In float32 on CPU the layer stays within the float32 model bound of the float64 reference."""
@@ -101,7 +101,7 @@ def test_float32_cpu_within_model(lsa_target, lsa, spec):
 
 @pytest.mark.gpu
 @SETTINGS
-@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(1, min_T=1, max_T=64, max_batch=4, long_max_T=300))
+@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(None, min_T=1, max_T=64, max_batch=4, long_max_T=300))
 def test_float32_cuda_within_model(lsa_target, lsa, spec):
     """Same on CUDA (TF32 off), when a GPU is present."""
     if not torch.cuda.is_available():
@@ -121,7 +121,7 @@ def test_exact_on_integers(lsa_target, lsa, x_seed, T, batch):
 
 
 @SETTINGS
-@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(1, min_T=2, max_T=64, max_batch=3, long_max_T=160),
+@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(None, min_T=2, max_T=64, max_batch=3, long_max_T=160),
        where=st.floats(0, 1, exclude_max=True), seed=S.seeds())
 def test_causal(lsa_target, lsa, spec, where, seed):
     """Changing the inputs after t leaves the outputs up to t unchanged."""
@@ -130,7 +130,7 @@ def test_causal(lsa_target, lsa, spec, where, seed):
 
 
 @SETTINGS
-@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(1, min_T=1, max_T=48, max_batch=5, long_max_T=160), data=st.data())
+@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(None, min_T=1, max_T=48, max_batch=5, long_max_T=160), data=st.data())
 def test_batch_independent(lsa_target, lsa, spec, data):
     """Each sequence's output does not depend on the other sequences of the batch or their order."""
     x = _x(lsa_target, lsa, spec)
@@ -162,7 +162,7 @@ def _rnn_properties(rnn, x, data):
 
 
 @SETTINGS
-@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(1, min_T=0, max_T=64, max_batch=3, long_max_T=160), data=st.data())
+@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(None, min_T=0, max_T=64, max_batch=3, long_max_T=160), data=st.data())
 def test_rnn_properties_of_the_layer(lsa_target, lsa, spec, data):
     """When the layer is a GatedLinearRNN: loop == parallel, streaming, permutation and rescaling invariance."""
     from constructions import GatedLinearRNN
@@ -187,7 +187,7 @@ def _lam_edge(values, d=2, m=2):
 
 @SETTINGS
 @given(rnn=st.sampled_from(["real", "complex"]).flatmap(lambda k: S.rnns(lam_kind=k)),
-       spec=S.sequence_specs(1, min_T=0, max_T=80, max_batch=3, max_exponent=1, long_max_T=160),
+       spec=S.sequence_specs(None, min_T=0, max_T=80, max_batch=3, max_exponent=1, long_max_T=160),
        data=st.data())
 @example(rnn=_lam_edge([0.0, 0.0, 0.0]), spec=S.SequenceSpec(2, 9, 2, 0), data=None).via("lambda = 0")
 @example(rnn=_lam_edge([1.0, 1.0]), spec=S.SequenceSpec(2, 64, 2, 1), data=None).via("lambda = 1")
@@ -210,7 +210,7 @@ def test_template_properties(lsa_user_layer, rnn, spec, data):
 # -- registered variants ----------------------------------------------------------------------------------
 @SETTINGS
 @given(d=st.integers(1, 5), heads=st.integers(1, 3), seed=S.seeds(),
-       spec=S.sequence_specs(1, min_T=1, max_T=48, max_batch=3, max_exponent=0, long_max_T=160),
+       spec=S.sequence_specs(None, min_T=1, max_T=48, max_batch=3, max_exponent=0, long_max_T=160),
        data=st.data())
 def test_variant_construction(variant_name, d, heads, seed, spec, data):
     """A registered variant's construction equals its reference (and its RNN has the template properties)."""

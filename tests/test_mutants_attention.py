@@ -181,3 +181,29 @@ def test_construction_messages_exact():
         "all tensors must be on one device; got W_Q on cpu, W_K on cpu, W_V on cpu, W_O on meta")
     ok = L(w, w, w, z(2, 2))
     assert ok.W_O.shape == (2, 2)
+
+
+def test_non_finite_weights_and_inputs_are_refused_with_the_tensor_and_index():
+    """NaN/Inf weights or input used to pass silently into NaN outputs; now one ValueError names the tensor."""
+    import math
+
+    from constructions import LinearSelfAttention
+
+    w = torch.ones(1, 2, 3, dtype=torch.float64)
+    for name, bad in (("W_Q", 0), ("W_K", 1), ("W_V", 2)):
+        ws = [w.clone(), w.clone(), w.clone()]
+        ws[bad][0, 1, 2] = math.nan if bad != 1 else math.inf
+        with pytest.raises(ValueError, match=rf"^{name} contains 1 non-finite value\(s\) \(NaN or Inf\), first at "
+                                             r"index \(0, 1, 2\); expected finite values$"):
+            LinearSelfAttention(*ws)
+    W_O = torch.ones(2, 2, dtype=torch.float64)
+    W_O[1, 0] = -math.inf
+    with pytest.raises(ValueError, match=r"^W_O contains 1 non-finite"):
+        LinearSelfAttention(w, w, w, W_O)
+    lsa = LinearSelfAttention(w, w, w)
+    x = torch.ones(1, 4, 3, dtype=torch.float64)
+    x[0, 2, 1] = math.nan
+    for f in (lsa, lsa.forward_recurrent):
+        with pytest.raises(ValueError, match=r"^x contains 1 non-finite value\(s\) \(NaN or Inf\), first at index "
+                                             r"\(0, 2, 1\)"):
+            f(x)

@@ -517,3 +517,30 @@ def test_template_weights_are_built_on_the_weights_device():
             got = lsa_to_rnn(lsa, method).weights()
         for r, g in zip(ref, got):
             assert g.device.type == "cpu" and torch.equal(g, r)
+
+
+def test_rnn_to_lsa_returns_a_checked_lsa_or_refuses():
+    """A readout weight scaled by 1.001 used to give an LSA off by ~0.05 (a merge threshold of 1e-6): now the
+    result equals the RNN on fresh inputs, or rnn_to_lsa refuses, saying why; tol is validated."""
+    from constructions import GatedLinearRNN, LinearSelfAttention, lsa_to_rnn, rnn_to_lsa
+
+    g = torch.Generator().manual_seed(0)
+
+    def r(*s):
+        return torch.randn(*s, generator=g, dtype=F64)
+
+    for trial in range(12):
+        lsa = LinearSelfAttention(r(2, 3, 4), r(2, 3, 4), r(2, 2, 4), r(3, 4))
+        A, B, lam, C, E, D = (w.detach().clone() for w in lsa_to_rnn(lsa, "direct").weights())
+        D[0, trial % D.shape[1]] *= 1.001
+        rnn = GatedLinearRNN(A, B, lam, C, E, D)
+        x = r(2, 9, 4)
+        try:
+            rec = rnn_to_lsa(rnn)
+        except ValueError as e:
+            assert "does not compute this RNN's function" in str(e)
+            continue
+        assert float((rec(x) - rnn(x, mode="loop")).abs().max()) < 1e-9
+    for bad in (0, -1e-3, 1.0, float("nan"), True, "1e-9"):
+        with pytest.raises(ValueError, match="tol must be a real number in"):
+            rnn_to_lsa(lsa_to_rnn(lsa, "direct"), tol=bad)

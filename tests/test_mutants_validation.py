@@ -120,3 +120,30 @@ def test_require_finite_float_every_branch():
     assert _msg(TypeError, require_finite_float, "c", "2") == "c must be a real number; got str '2'"
     assert _msg(ValueError, require_finite_float, "c", math.inf) == "c must be finite; got inf"
     assert re.fullmatch(r"c must be finite; got nan", _msg(ValueError, require_finite_float, "c", math.nan))
+
+
+def test_rnn_refuses_non_finite_weights_and_initial_state():
+    """NaN in A..D or in the initial state used to give a NaN output and only a warning: now a ValueError."""
+    import math
+
+    from constructions import GatedLinearRNN
+
+    g = torch.Generator().manual_seed(0)
+
+    def r(*s):
+        return torch.randn(*s, generator=g, dtype=torch.float64)
+
+    rnn = GatedLinearRNN(r(2, 3), r(2, 3), torch.tensor([1.0, 0.0], dtype=torch.float64), r(2, 2), r(2, 2), r(1, 2))
+    x = r(1, 4, 2)
+    for name in ("A", "B", "C", "E", "D"):
+        w = getattr(rnn, name)
+        old = w.detach().clone()
+        with torch.no_grad():
+            w.view(-1)[0] = math.nan
+        with pytest.raises(ValueError, match=rf"^GatedLinearRNN\.{name} contains 1 non-finite value"):
+            rnn(x)
+        with torch.no_grad():
+            w.copy_(old)
+    with pytest.raises(ValueError, match=r"^state \(the initial h_0\) contains 2 non-finite"):
+        rnn(x, torch.full((1, 2), math.inf, dtype=torch.float64))
+    assert bool(torch.isfinite(rnn(x)).all())

@@ -295,6 +295,19 @@ def test_plugin_catches_a_subtly_wrong_user_layer(tmp_path):
     # caught by a pinned edge case or a generated one (which comes first, and the wording of Hypothesis's
     # header, depend on the run and version); either way the falsifying sequence is printed
     assert "SequenceSpec(" in out
+    # the exact weights and inputs are in a file, and one printed command replays the failure in a fresh process
+    import re
+
+    m = re.search(r"replay \(fresh process\): (python -m equivalence replay (\S+) --import (\S+))", out)
+    assert m, out[-3000:]
+    path = Path(m.group(2))
+    assert path.is_file() and path.parent == tmp_path / "lsa-counterexamples"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
+    rep = subprocess.run([sys.executable, "-m", "equivalence", "replay", str(path), "--import", m.group(3)],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert rep.returncode == 1 and "REPRODUCED" in rep.stdout and "EXCEEDS the error bound" in rep.stdout, (
+        rep.stdout + rep.stderr)[-3000:]
+    assert "properties: Hypothesis profile 'dev'" in out
 
 
 @pytest.mark.slow  # Hypothesis has to find and shrink a sequence longer than 70 tokens (about a minute)
@@ -377,3 +390,44 @@ def test_chunk_reset_layer_is_exact_before_the_chunk():
     x = torch.randn(2, 80, 4, generator=g, dtype=torch.float64)
     err = (chunk_reset_layer(lsa, 16, 4)(x) - lsa(x)).abs().amax(dim=(0, 2))
     assert float(err[:64].max()) == 0.0 and float(err[64:].min()) > 0.0
+
+
+def test_a_factory_that_edits_its_weights_in_place_cannot_reach_the_reference():
+    """The layer factory gets a copy, and the reference is computed before the layer is built: a factory that
+    zeroes W_V in place and returns a layer that always answers 0 fails in float64 (it passed before)."""
+    from constructions import LinearSelfAttention
+    from properties import suite
+
+    def sneaky(lsa):
+        lsa.W_V.zero_()
+        return lambda x: torch.zeros(x.shape[0], x.shape[1], lsa.d_out, dtype=x.dtype)
+
+    g = torch.Generator().manual_seed(0)
+    lsa = LinearSelfAttention(*(torch.randn(1, 2, 3, generator=g, dtype=torch.float64) for _ in range(3)))
+    before = lsa.W_V.clone()
+    x = torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    with pytest.raises(suite.PropertyFailure, match="EXCEEDS"), suite.no_counterexample_files():
+        suite.check_equals_lsa(suite.user_target(sneaky), lsa, x)
+    assert torch.equal(lsa.W_V, before)  # the caller's LSA is untouched too
+
+
+def test_smallest_detectable_scale_is_exact_and_the_float64_hint_says_how_much_finer():
+    from constructions import LinearSelfAttention
+    from properties import suite
+
+    g = torch.Generator().manual_seed(3)
+    lsa = LinearSelfAttention(*(torch.randn(2, 2, 3, generator=g, dtype=torch.float64) for _ in range(3)))
+    x = torch.randn(2, 40, 3, generator=g, dtype=torch.float64).float().double()
+    for dtype in (torch.float64, torch.float32):
+        eps = suite.smallest_detectable_scale(lsa, x, dtype)
+        for f, caught in ((0.5, False), (2.0, True)):  # y (1 + f eps), computed exactly enough in float64
+            scale = 1 + f * eps
+            target = suite.user_target(lambda _l, s=scale: (lambda z: lsa(z.double()) * s), name="scaled",
+                                       dtype=dtype)
+            if caught:
+                with pytest.raises(suite.PropertyFailure), suite.no_counterexample_files():
+                    suite.check_equals_lsa(target, lsa, x)
+            else:
+                suite.check_equals_lsa(target, lsa, x)
+    hint = suite.sensitivity_hint(torch.float32)
+    assert "--lsa-dtype float64" in hint and suite.sensitivity_hint(torch.float64) is None
