@@ -58,19 +58,18 @@ _VERSION = re.compile(r"^(.*?)(/[vV](\d+))?$")
 
 
 def _capabilities(variant) -> set[str]:
-    """Which claims apply to ``variant`` (from its class, not from a run): UNROLLED always; SZ and ALLT when an
-    exact reference exists (a ``symbolic_reference`` hook, or the built-in LSA); ALLT also needs an invariant
-    (``symbolic_invariant`` hook or the built-in LSA constructions); WIRING for the built-in direct LSA construction."""
+    """Which claims apply to ``variant`` (from its class, not from a run): UNROLLED and ALLT always (built-in
+    LSA constructions against the LSA statement; every other variant lifted from its torch code); SZ for the
+    built-in LSA constructions (prime fields, against the LSA statement: large sizes); WIRING for the built-in
+    direct LSA construction."""
     from constructions.registry import _LSAVariant
 
-    caps = {"UNROLLED"}
-    builtin_lsa = isinstance(variant, _LSAVariant)
-    if hasattr(variant, "symbolic_reference") or builtin_lsa:
+    from .variant_claims import statement_path
+
+    caps = {"UNROLLED", "ALLT"}
+    if statement_path(variant):  # the prime-field tier runs against the LSA statement
         caps.add("SZ")
-        if hasattr(variant, "symbolic_invariant") or (builtin_lsa and getattr(variant, "method", None)
-                                                       in ("direct", "compressed")):
-            caps.add("ALLT")
-    if builtin_lsa and getattr(variant, "method", None) == "direct":
+    if isinstance(variant, _LSAVariant) and statement_path(variant) and getattr(variant, "method", None) == "direct":
         caps.add("WIRING")
     return caps
 
@@ -230,7 +229,8 @@ def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "
         construction=variant.name if variant else "", tier=out.tier, sizes=_sizes_of(suffix, sets, grid), latex=latex,
         statement_digest=dig, seconds=round(seconds, 3), evidence=_jsonable(evidence),
         counterexample=_jsonable(out.counterexample) if out.counterexample is not None else None,
-        rerun=_rerun(cid, sets, tier, mode, seed, imports, profile), message=out.message, epsilon=epsilon)
+        rerun=_rerun(cid, sets, tier, mode, seed, imports, profile), message=out.message, epsilon=epsilon,
+        assumptions=tuple(run.assumptions))
 
 
 def _sizes_of(suffix, sets, grid) -> dict:

@@ -70,7 +70,7 @@ class Run:
     prefix: object = None
     outcome: Outcome = None
     digest_extra: list = field(default_factory=list)
-    per_set: list = field(default_factory=list)
+    assumptions: tuple = ()  # what the claim takes on trust (ClaimResult.assumptions)
 
 
 @dataclass

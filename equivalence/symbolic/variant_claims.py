@@ -28,8 +28,56 @@ HARD_TERM_LIMIT = 40_000_000
 t = IDX["t"]
 
 
+def statement_path(variant) -> bool:
+    """Whether ``variant``'s claims are decided against the paper's LSA statement with the construction's own
+    wiring hooks (the fast, specialised path): a built-in LSA construction (or a subclass) whose reference is
+    the built-in one, inherited unchanged. Every other variant is lifted from its torch code
+    (:mod:`.lifted_claims`); a reference is never *identified* as LSA by evaluating it."""
+    from constructions.registry import _LSAVariant
+
+    return (isinstance(variant, _LSAVariant) and type(variant).reference is _LSAVariant.reference
+            and getattr(variant, "method", None) in ("direct", "compressed")
+            and not hasattr(variant, "symbolic_invariant"))
+
+
+def _lifted():
+    """The lift stage (:mod:`.lifted_claims`), or ``None`` when it is not installed."""
+    try:
+        from . import lifted_claims
+    except ImportError:
+        return None
+    return lifted_claims
+
+
+def _lifted_run(variant, sets, opts, *, allt: bool) -> Run:
+    """UNROLLED / ALLT of a variant lifted from its torch code (construct() and the registered reference)."""
+    lc = _lifted()
+    tier = "simulation" if allt else "unrolled (lifted)"
+    title = (f"{variant.name}: RNN = reference for every length T (simulation)" if allt
+             else f"{variant.name}: RNN = reference for t ≤ T (fixed size, unrolled)")
+    if lc is None:
+        why = f"{variant.name}: the lift stage (equivalence.symbolic.lifted_claims) is not available"
+        return Run(title, why, tier, sp.Tuple(), None, Outcome("skipped", tier, {}, None, why))
+    outcomes, stmts, objs, assumptions = [], [], [], []
+    for sizes in sets:
+        z = {k: v for k, v in sizes.items() if k != "T"}
+        res = (lc.prove_allt(variant, z, seed=opts["seed"]) if allt
+               else lc.prove_unrolled(variant, z, sizes["T"], seed=opts["seed"]))
+        o = res.outcome
+        o.evidence.setdefault("params_mode", res.params_mode)
+        outcomes.append(o)
+        stmts.append(res.statement)
+        objs.append(res.objects)
+        assumptions += [a for a in res.assumptions if a not in assumptions]
+    out = _combine(outcomes, tier)
+    stmt = " | ".join(dict.fromkeys(stmts))
+    prefix = (sp.Ge(SIZE_SYMBOLS["T"], 1, evaluate=False) if allt else
+              sp.And(sp.Ge(t, 1, evaluate=False), sp.Le(t, SIZE_SYMBOLS["T"], evaluate=False), evaluate=False))
+    return Run(title, stmt, out.tier, _unique(objs), prefix, out, assumptions=tuple(assumptions))
+
+
 def _combine(outcomes: list[Outcome], tier: str) -> Outcome:
-    for status in ("error", "refuted", "skipped"):
+    for status in ("error", "refuted", "failed", "skipped"):
         bad = [o for o in outcomes if o.status == status]
         if bad:
             o = bad[0]
@@ -331,7 +379,7 @@ def _negative_control_run(variant, opts) -> Run:
                    Outcome("refuted", "certificate", ev, None, f"refuted by {arg}: {cert.title}"))
     # no certificate applies: refute the tried construction at a concrete input, or report that it equals
     sets = [dict(s, T=s.get("T") or 3) for s in (opts.get("sets") or [{"d": 2, "heads": 1, "T": 3}])]
-    un = _unrolled_run(variant, sets, opts, sz_claim=False)
+    un = run_variant_claim(variant, "UNROLLED", sets, opts)
     o = un.outcome
     stmt = (f"No impossibility certificate is attached to '{variant.name}': {why}. Instead: " + (
         "the tried construction differs from the reference at the concrete exact input of the counterexample "
@@ -345,11 +393,24 @@ def _negative_control_run(variant, opts) -> Run:
 
 
 def run_variant_claim(variant, suffix: str, sets: list[dict], opts: dict) -> Run:
+    # negative controls with an exact reference hook keep the hook path (the tried construction is refuted
+    # against it); everything else that is not on the LSA-statement path is lifted from its torch code
+    lifted = not statement_path(variant) and not (variant.status == "impossible"
+                                                  and hasattr(variant, "symbolic_reference"))
     if suffix == "UNROLLED":
+        if lifted:
+            return _lifted_run(variant, sets, opts, allt=False)
         return _unrolled_run(variant, sets, opts, sz_claim=False)
     if suffix == "SZ":
+        if not (statement_path(variant) or hasattr(variant, "symbolic_reference")):
+            why = (f"{variant.name}: Schwartz–Zippel needs the LSA statement or an exact symbolic_reference hook "
+                   "(a torch reference is never identified as LSA by evaluating it)")
+            return Run(f"{variant.name}: RNN = reference at large sizes (Schwartz–Zippel)", why, "schwartz-zippel",
+                       sp.Tuple(), None, Outcome("skipped", "schwartz-zippel", {}, None, why))
         return _unrolled_run(variant, sets, {**opts, "tier": "schwartz-zippel"}, sz_claim=True)
     if suffix == "ALLT":
+        if lifted:
+            return _lifted_run(variant, sets, opts, allt=True)
         return _allt_run(variant, sets, opts)
     if suffix == "WIRING":
         return _wiring_run(variant, opts)
