@@ -3,7 +3,7 @@
 A certificate is untrusted input. Checking one never imports, executes or reads (outside the
 certificate's own folder) anything it names: the file is size-limited before it is parsed (strict JSON,
 bounded nesting and integers), artifact names must be plain file names in its folder (symlinks are never
-followed), the re-runners are a fixed table of this package (``prove``, ``numeric``, ``train-check``), and a
+followed), the re-runners are a fixed table of this package (``prove``, ``numeric``, ``train-check``, ``not-run``), and a
 user's module is imported only when *the reader* passes it with ``--import`` — and only when its sha256 is
 the one the certificate pins. Every text from the certificate is escaped before it is printed.
 
@@ -101,8 +101,12 @@ def rerun_claim(claim: dict):
             if k in r:
                 _need(r, k, t)
         return rerun_training(r)
-    raise ValueError(f"no re-runner for rerun command {tty(repr(cmd))[:60]} (this version re-runs prove, numeric and "
-                     "train-check claims; it never imports a module a certificate names)")
+    if cmd == "not-run":  # a claim of a section the recorded command did not run: verify re-creates it
+        from .verify import rerun_claim as rerun_not_run
+
+        return rerun_not_run(r)
+    raise ValueError(f"no re-runner for rerun command {tty(repr(cmd))[:60]} (this version re-runs prove, numeric, "
+                     "train-check and not-run claims; it never imports a module a certificate names)")
 
 
 def _same_environment(cert: dict) -> bool:
@@ -223,10 +227,16 @@ def expected_ids(cert: dict) -> tuple[set[str], set[str]] | None:
         if dev:
             required.add(f"{n.upper()}-NUMERIC-FLOAT32-{dev}/v1")
         required |= set(variant_claim_ids(constructions.get(n)))
-    optional = set()
-    if set(names) & set(LSA_VARIANTS):
+    # the training claims: run, or listed as skipped (a crashed experiment reports a RUN claim instead)
+    try:
+        from .verify import TRAINING_CLAIMS
+    except ImportError:
+        TRAINING_CLAIMS = ()
+    optional = set(TRAINING_CLAIMS) | {"TRAIN-TEACHER-STUDENT-RUN/v1", "TRAIN-ICL-REGRESSION-RUN/v1"}
+    if TRAINING_CLAIMS:
+        required |= set(TRAINING_CLAIMS) - {"TRAIN-ICL-GATED-RNN-IS-GD/v1"}
+    elif set(names) & set(LSA_VARIANTS):
         required |= {"TRAIN-TS-LOSS-THRESHOLD/v1", "TRAIN-TS-DISCOVERS-CONSTRUCTION/v1", "TRAIN-ICL-LSA-IS-GD/v1"}
-        optional |= {"TRAIN-ICL-GATED-RNN-IS-GD/v1", "TRAIN-TEACHER-STUDENT-RUN/v1", "TRAIN-ICL-REGRESSION-RUN/v1"}
     return required, optional
 
 
