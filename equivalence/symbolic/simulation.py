@@ -206,19 +206,19 @@ class VariantLift:
             with lf:
                 rec = form(P)
                 s0 = tuple(rec.init(1, torch.float64))
-                init_vals = [lf.read(s)[0] for s in s0]
+                init_vals = [_arr(lf.read(s)[0]) for s in s0]
                 if state is None:
                     s_in = s0
                 else:
                     if len(state) != len(s0):
                         raise Unliftable("the one-step state has a different number of parts than init() returns")
-                    s_in = tuple(lf.exact(torch.zeros_like(s).to(torch.float64), v[None])
+                    s_in = tuple(lf.exact(torch.zeros_like(s).to(torch.float64), _arr(v)[None])
                                  for s, v in zip(s0, state))
                 s1 = tuple(rec.step(s_in, x))
                 y = rec.readout(s1, x)
         finally:
             self._finish(lf)
-        return init_vals, [lf.read(s)[0] for s in s1], lf.read(y)[0]
+        return init_vals, [_arr(lf.read(s)[0]) for s in s1], lf.read(y)[0]
 
     def state_shapes(self, form) -> list[tuple[int, ...]]:
         rec = form(self.params)
