@@ -13,6 +13,7 @@ import sys
 
 if "OMP_WAIT_POLICY" not in os.environ and "torch" not in sys.modules:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
+    os.environ["BENCHMARKS_SET_OMP_WAIT_POLICY"] = "1"  # the load benchmark's tasks get the user's environment
     os.execv(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]])
 
 from .cli import main

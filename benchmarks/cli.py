@@ -10,9 +10,12 @@ import torch
 
 from .common import WorkloadResult, load, machine, roofline
 
-__all__ = ["main", "WORKLOADS"]
+__all__ = ["WORKLOADS", "main"]
 
 WORKLOADS = ("w1", "w2", "w3", "w4")
+#: run only when named in --only (it starts busy neighbour processes)
+EXTRA = ("load",)
+MAX_REPEATS = 1000
 
 SMOKE_SIZES = {"B": 2, "T": 256, "d": 8, "H": 1, "dk": 4, "dv": 4}
 
@@ -22,25 +25,49 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="fewer repeats and sizes (under 2 minutes on 2 CPU cores)")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i]")
     p.add_argument("--out", type=Path, default=Path("reports/benchmarks"), help="output folder")
-    p.add_argument("--only", default=",".join(WORKLOADS), help="comma-separated subset of w1,w2,w3,w4")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's default)")
-    p.add_argument("--repeats", type=int, default=None, help="timed rounds per case (default: by mode)")
+    p.add_argument("--only", default=",".join(WORKLOADS),
+                   help="comma-separated subset of w1,w2,w3,w4,load (default: w1,w2,w3,w4; 'load' is the load "
+                        "benchmark: verify, prove and a test slice quietly and beside --busy neighbours)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads, 1 to the CPUs available (default: torch's default)")
+    p.add_argument("--repeats", type=int, default=None,
+                   help=f"timed rounds per case, 1 to {MAX_REPEATS} (default: by mode; load: 1)")
+    p.add_argument("--busy", type=int, default=2,
+                   help="load benchmark: number of busy neighbour processes (default 2; 0 to 4 x the CPUs)")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory measurements")
     p.add_argument("--smoke", action="store_true",
                    help="tiny sizes, one round: checks that everything runs (figures meaningless)")
     args = p.parse_args(argv)
     only = [w.strip() for w in args.only.split(",") if w.strip()]
-    bad = [w for w in only if w not in WORKLOADS]
-    if bad:
-        p.error(f"--only: unknown workload(s) {bad}; expected a subset of {','.join(WORKLOADS)}")
+    bad = [w for w in only if w not in WORKLOADS + EXTRA]
+    if bad or not only:
+        p.error(f"--only: unknown workload(s) {bad}; expected a subset of {','.join(WORKLOADS + EXTRA)}")
     args.only = only
+    _check_resources(p, args)
     if args.device.startswith("cuda") and not torch.cuda.is_available():
         p.error("--device cuda requested but CUDA is not available on this machine")
     if args.device != "cpu" and not args.device.startswith("cuda"):
         p.error(f"--device must be cpu or cuda[:i]; got {args.device!r}")
-    if args.threads is not None and args.threads < 1:
-        p.error(f"--threads must be >= 1; got {args.threads}")
     return args
+
+
+def _check_resources(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors (exit 2) before any work: thread and repeat counts this machine can run, a neighbour
+    count that cannot exhaust it, and an --out that can be written (checked now, not after the work)."""
+    from equivalence.commands._common import available_cpus
+    from equivalence.report.write import check_out_dir
+
+    cpus = available_cpus()
+    if args.threads is not None and not 1 <= args.threads <= cpus:
+        p.error(f"--threads must be between 1 and {cpus} (the CPUs available to this process); got {args.threads}")
+    if args.repeats is not None and not 1 <= args.repeats <= MAX_REPEATS:
+        p.error(f"--repeats must be between 1 and {MAX_REPEATS}; got {args.repeats}")
+    if not 0 <= args.busy <= 4 * cpus:
+        p.error(f"--busy must be between 0 and {4 * cpus} (4 x the CPUs available); got {args.busy}")
+    try:
+        check_out_dir(args.out)
+    except (OSError, ValueError) as e:
+        p.error(str(e))
 
 
 def run(args: argparse.Namespace) -> tuple[list[WorkloadResult], dict]:
@@ -106,13 +133,38 @@ def _limit(r: WorkloadResult, roof: dict) -> None:
     r.limits["parallel_over_limit"] = par / limit if limit > 0 else float("nan")
 
 
+def run_load_benchmark(args: argparse.Namespace) -> int:
+    """``--only load``: :func:`benchmarks.load.run_load` on the default tasks; writes load.json and load.txt."""
+    import tempfile
+
+    from . import load as lb
+
+    info = machine(args.device)
+    info["mode"] = "quick" if (args.quick or args.smoke) else "full"
+    with tempfile.TemporaryDirectory(prefix="benchmarks-load-") as work:
+        tasks = lb.default_tasks(Path(work), quick=args.quick or args.smoke)
+        res = lb.run_load(tasks, busy=args.busy, repeats=args.repeats or 1,
+                          echo=lambda m: print(m, file=sys.stderr, flush=True))
+    info["load_average_end"] = load()
+    print(lb.format_table(res))
+    for path in lb.write(res, args.out, info):
+        print(f"wrote {path}")
+    return 0 if all(s["all_rc"] == [0] for s in res.summary.values()) else 1
+
+
 def main(argv: list[str] | None = None) -> int:
     from .report import table, write_all
 
     args = parse(argv)
-    results, info = run(args)
-    print(table(results, info))
-    command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
-    for path in write_all(results, info, args.out, command.strip()):
-        print(f"wrote {path}")
-    return 0
+    rc = 0
+    speed = [w for w in args.only if w in WORKLOADS]
+    if speed:
+        args.only = speed
+        results, info = run(args)
+        print(table(results, info))
+        command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
+        for path in write_all(results, info, args.out, command.strip()):
+            print(f"wrote {path}")
+    if "load" in args.only or not speed:
+        rc = run_load_benchmark(args)
+    return rc

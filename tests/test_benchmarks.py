@@ -81,3 +81,72 @@ def test_peer_reimplementation_matches_fla():
     ours, s1 = naive_recurrent_linear_attn(q, k, v, scale=0.7, initial_state=S0, output_final_state=True)
     theirs, s2 = fla_naive.naive_recurrent_linear_attn(q, k, v, scale=0.7, initial_state=S0, output_final_state=True)
     assert torch.equal(ours, theirs) and torch.equal(s1, s2)
+
+
+def test_resource_arguments_are_usage_errors(tmp_path):
+    """Bad resource arguments are answered before any work, one line, exit 2 (never a crash or a silent run)."""
+    f = tmp_path / "a_file"
+    f.write_text("keep")
+    for argv in (["--repeats", "0"], ["--threads", "1000000"], ["--threads", "0"], ["--busy", "-1"],
+                 ["--busy", "100000"], ["--out", str(f)], ["--only", "load", "--out", str(f / "below")]):
+        r = subprocess.run([sys.executable, "-m", "benchmarks", *argv], cwd=ROOT, capture_output=True, text=True,
+                           timeout=600, check=False)
+        assert r.returncode == 2 and "error:" in r.stderr and "Traceback" not in r.stderr, (argv, r.stderr[-2000:])
+    assert f.read_text() == "keep"
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (not gone, not a zombie waiting to be reaped)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return "zombie" not in status.lower()
+
+
+def test_load_benchmark_measures_and_cleans_up(tmp_path):
+    """The load benchmark's mechanics on two tiny tasks: every run has its wall and CPU time, exit status and load
+    averages; the neighbours are running during the loaded phase and gone after it; the files are written."""
+    import json
+
+    from benchmarks import load as lb
+
+    spin = lb.Task("spin", [sys.executable, "-c", "sum(i * i for i in range(2_000_000))"])
+    fail = lb.Task("fail", [sys.executable, "-c", "raise SystemExit(3)"])
+    seen = []
+    res = lb.run_load([spin, fail], busy=1, repeats=1, echo=seen.append, limit_s=300)
+    assert [(r.task, r.condition) for r in res.runs] == [("spin", "quiet"), ("fail", "quiet"), ("spin", "busy 1"),
+                                                          ("fail", "busy 1")]
+    assert all(r.wall_s > 0 and r.cpu_s >= 0 and len(r.load_before) == 3 for r in res.runs)
+    assert res.summary["spin"]["quiet_cpu_s"] > 0.05 and res.summary["spin"]["all_rc"] == [0]
+    assert res.summary["fail"]["all_rc"] == [3]
+    assert any("1 neighbours running" in m for m in seen)
+    with lb.busy_neighbours(2, max_s=300) as nb:
+        assert nb.alive() == 2
+        pids = [p.pid for p in nb.procs]
+    assert nb.alive() == 0
+    assert not any(_running(pid) for pid in pids)  # stopped: no process left behind
+    paths = lb.write(res, tmp_path, {"cpu": "test"})
+    doc = json.loads(paths[0].read_text())
+    assert doc["summary"]["spin"]["slowdown"] > 0 and "slowdown" in paths[1].read_text()
+
+
+def test_a_neighbour_stops_when_its_parent_dies(tmp_path):
+    """Bounded: a neighbour whose parent is gone stops by itself (it polls its parent), so an interrupted
+    benchmark leaves no spinning process behind. Synchronised on the neighbour's exit, with a generous limit."""
+    from benchmarks import load as lb
+
+    # a parent that starts a neighbour, prints its pid and exits at once
+    parent = ("import subprocess, sys; from benchmarks import load as lb; "
+              "p = subprocess.Popen([sys.executable, '-c', lb.BUSY_CODE, str(__import__('os').getpid()), '600']); "
+              "print(p.pid, flush=True)")
+    r = subprocess.run([sys.executable, "-c", parent], cwd=ROOT, capture_output=True, text=True, timeout=600,
+                       check=True)
+    pid = int(r.stdout.split()[0])
+    import time
+
+    deadline = time.monotonic() + 300
+    while _running(pid):
+        assert time.monotonic() < deadline, "the orphaned neighbour kept spinning"
+        time.sleep(0.1)
+    assert lb.BUSY_CODE
