@@ -14,7 +14,7 @@ __all__ = ["WORKLOADS", "main"]
 
 WORKLOADS = ("w1", "w2", "w3", "w4")
 #: run only when named in --only (it starts busy neighbour processes)
-EXTRA = ("load",)
+EXTRA = ("load", "suite")
 MAX_REPEATS = 1000
 
 SMOKE_SIZES = {"B": 2, "T": 256, "d": 8, "H": 1, "dk": 4, "dv": 4}
@@ -26,8 +26,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:i]")
     p.add_argument("--out", type=Path, default=Path("reports/benchmarks"), help="output folder")
     p.add_argument("--only", default=",".join(WORKLOADS),
-                   help="comma-separated subset of w1,w2,w3,w4,load (default: w1,w2,w3,w4; 'load' is the load "
-                        "benchmark: verify, prove and a test slice quietly and beside --busy neighbours)")
+                   help="comma-separated subset of w1,w2,w3,w4,load,suite (default: w1,w2,w3,w4). 'load': verify, "
+                        "prove and a test slice, quietly and beside --busy neighbours; 'suite': the README's "
+                        "test command --repeats times (default 3) beside --busy neighbours")
     p.add_argument("--threads", type=int, default=None,
                    help="torch CPU threads, 1 to the CPUs available (default: torch's default)")
     p.add_argument("--repeats", type=int, default=None,
@@ -165,6 +166,22 @@ def main(argv: list[str] | None = None) -> int:
         command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
         for path in write_all(results, info, args.out, command.strip()):
             print(f"wrote {path}")
-    if "load" in args.only or not speed:
-        rc = run_load_benchmark(args)
+    if "load" in args.only:
+        rc = max(rc, run_load_benchmark(args))
+    if "suite" in args.only:
+        rc = max(rc, run_suite_under_load(args))
     return rc
+
+
+def run_suite_under_load(args: argparse.Namespace) -> int:
+    """``--only suite``: the whole default test suite ``--repeats`` times (default 3) beside the neighbours."""
+    from . import load as lb
+
+    info = machine(args.device)
+    res = lb.suite_under_load(runs=args.repeats or 3, busy=args.busy,
+                              echo=lambda m: print(m, file=sys.stderr, flush=True))
+    info["load_average_end"] = load()
+    print(lb.format_table(res))
+    for path in lb.write(res, args.out, info, stem="suite"):
+        print(f"wrote {path}")
+    return 0 if res.summary["suite"]["failures"] == 0 else 1

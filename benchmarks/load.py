@@ -38,6 +38,7 @@ __all__ = [
     "format_table",
     "run_load",
     "run_task",
+    "suite_under_load",
     "write",
 ]
 
@@ -223,6 +224,12 @@ def run_load(tasks: list[Task], *, busy: int = 2, repeats: int = 1, echo=print,
 
 
 def format_table(res: LoadResult) -> str:
+    if "suite" in res.summary:
+        s = res.summary["suite"]
+        return "\n".join([f"test suite beside {res.busy} busy neighbours on {res.cpus} CPUs: {s['command']}"] + [
+            f"run {i + 1}: wall {w:7.1f} s  cpu {c:7.1f} s  rc {rc}  load {ld}"
+            for i, (w, c, rc, ld) in enumerate(zip(s["wall_s"], s["cpu_s"], s["all_rc"], s["load"]))] + [
+            f"{s['failures']} failed runs of {s['runs']}; {s['over_target']} over {s['target_s']} s"])
     lines = [f"load benchmark: {res.busy} busy neighbours on {res.cpus} CPUs (medians over rounds)",
              (f"{'task':8} {'quiet wall':>11} {'busy wall':>10} {'slowdown':>9} {'quiet cpu':>10} {'busy cpu':>9} "
               f"{'cpu ratio':>9}  rc    load avg quiet -> busy")]
@@ -236,12 +243,40 @@ def format_table(res: LoadResult) -> str:
     return "\n".join(lines)
 
 
-def write(res: LoadResult, out: Path, info: dict) -> list[Path]:
-    """``load.json`` (every run, the summary, the machine) and ``load.txt`` (the table) in ``out``."""
+def write(res: LoadResult, out: Path, info: dict, stem: str = "load") -> list[Path]:
+    """``<stem>.json`` (every run, the summary, the machine) and ``<stem>.txt`` (the table) in ``out``."""
     from equivalence.report.write import atomic_write
 
     out = Path(out)
     doc = {"schema": "attention-rnn-equivalence/benchmarks-load/v1", "machine": info, **res.to_dict()}
-    atomic_write(out / "load.json", json.dumps(doc, indent=1, sort_keys=True) + "\n")
-    atomic_write(out / "load.txt", format_table(res) + "\n")
-    return [out / "load.json", out / "load.txt"]
+    atomic_write(out / f"{stem}.json", json.dumps(doc, indent=1, sort_keys=True) + "\n")
+    atomic_write(out / f"{stem}.txt", format_table(res) + "\n")
+    return [out / f"{stem}.json", out / f"{stem}.txt"]
+
+
+#: the README's test command (the whole default suite)
+SUITE_ARGV = ("-m", "pytest", "-n", "auto", "-q", "-p", "no:cacheprovider")
+#: the README's promise for the test command on 2 cores
+SUITE_TARGET_S = 600
+
+
+def suite_under_load(*, runs: int = 3, busy: int = 2, echo=print, limit_s: float = 2 * SUITE_TARGET_S) -> LoadResult:
+    """The README's test command ``runs`` times in a row beside ``busy`` neighbours (``--only suite``): every
+    run's wall and CPU time, exit status and load average; the summary says whether all passed and how many
+    took longer than :data:`SUITE_TARGET_S`. A run past ``limit_s`` is killed (exit status -9)."""
+    from equivalence.commands._common import available_cpus
+
+    res = LoadResult(busy=busy, cpus=available_cpus())
+    task = Task("suite", [sys.executable, *SUITE_ARGV], "python " + " ".join(SUITE_ARGV))
+    with busy_neighbours(busy, max_s=runs * limit_s + 60) as nb:
+        for i in range(runs):
+            run = run_task(task, f"busy {busy}", limit_s=limit_s)
+            res.runs.append(run)
+            echo(f"[suite] run {i + 1}/{runs} beside {nb.alive()} neighbours: wall {run.wall_s:.0f} s, cpu "
+                 f"{run.cpu_s:.0f} s, rc {run.rc}, load {run.load_before} -> {run.load_after}")
+    walls = [r.wall_s for r in res.runs]
+    res.summary["suite"] = {"command": task.what, "runs": runs, "failures": sum(r.rc != 0 for r in res.runs),
+                            "all_rc": [r.rc for r in res.runs], "wall_s": walls, "cpu_s": [r.cpu_s for r in res.runs],
+                            "over_target": sum(w > SUITE_TARGET_S for w in walls), "target_s": SUITE_TARGET_S,
+                            "load": [r.load_after for r in res.runs]}
+    return res
