@@ -1,28 +1,32 @@
 r"""The gated diagonal linear RNN of Zucchet et al. 2023 (the paper's template, Sec. 3, Fig. 1).
 
 With the augmented input $\tilde x_t = [x_t; 1]$ (the appended constant lets a gate send a *linear*
-function of the input, i.e. a query, to a neuron):
+function of the input, i.e. a query, to a neuron), the model is four equations:
 
 $$
 \begin{aligned}
-u_t &= (A\tilde x_t)\odot(B\tilde x_t) && \text{input gating } (W^{in}_x, W^{in}_g)\\
-h_t &= \lambda\odot h_{t-1} + u_t && \text{diagonal linear recurrence, } \lambda\in\mathbb R^n \text{ or } \mathbb C^n\\
-z_t &= (C h_t)\odot(E h_t) && \text{output gating } (W^{out}_x, W^{out}_g)\\
-y_t &= D z_t && \text{linear readout}
+u_t &= (A\tilde x_t)\odot(B\tilde x_t) && (1)\ \text{input gating } (W^{in}_x, W^{in}_g)\\
+h_t &= \lambda\odot h_{t-1} + u_t && (2)\ \text{diagonal linear recurrence, } \lambda\in\mathbb R^n
+  \text{ or } \mathbb C^n\\
+g_t &= (C h_t)\odot(E h_t) && (3)\ \text{output gating } (W^{out}_x, W^{out}_g)\\
+y_t &= D g_t && (4)\ \text{linear readout}
 \end{aligned}
 $$
 
 Shapes: ``A, B: [n, d+1]``, ``lam: [n]``, ``C, E: [m, n]``, ``D: [d_out, m]``. With complex
-parameters the output is $\mathrm{Re}(D z_t)$ by default (LRU-style real readout).
+parameters the output is $\mathrm{Re}(D g_t)$ by default (LRU-style real readout).
+:meth:`GatedLinearRNN.template` is these equations in code, each line labelled with its number; the faster
+evaluations of the same function, and the ``path=`` switch that picks one, are in :mod:`constructions.evaluator`.
 
-Extension E1 (``docs/variants.md``): ``decay`` replaces the constant $\lambda$ by an input-dependent
-$\lambda_t = \mathrm{decay}(x_t)$ (Mamba-2/GLA family); the constant-$\lambda$ model is the paper's case.
-Optional ``upstream``: a per-step feature layer $x_t \mapsto z_t$ applied *before* the template (feature
-maps, normalised keys, ...; ``docs/variants/README.md``); the template then reads $\tilde z_t = [z_t; 1]$.
+Two extensions beyond the paper (``docs/variants/README.md``): ``decay`` replaces the constant $\lambda$ by
+an input-dependent $\lambda_t = \mathrm{decay}(x_t)$ (the Mamba-2/GLA family,
+``docs/variants/data-dependent-decay.md``); the constant-$\lambda$ model is the paper's case. ``upstream`` is a
+per-step feature layer $x_t \mapsto z_t$ applied *before* the template (feature maps, normalised keys, ...);
+the template then reads $\tilde z_t = [z_t; 1]$.
 
-The stage functions :func:`input_gate`, :func:`output_readout` and :func:`recurrence_step` are
-written only with ``@``, ``*`` and indexing, so the symbolic prover evaluates *the same code* on
-NumPy object arrays of SymPy expressions.
+The stage functions :func:`input_gate`, :func:`recurrence_step`, :func:`output_gate`, :func:`readout` (and
+:func:`output_readout`, Eqs. (3)–(4) together) are written only with ``@``, ``*`` and indexing, so the symbolic
+prover evaluates *the same code* on NumPy object arrays of SymPy expressions.
 """
 
 from collections.abc import Callable
@@ -33,16 +37,11 @@ from jaxtyping import Inexact
 from torch import Tensor, nn
 
 from ._validation import all_finite, require_finite, require_ndim, require_tensor
-from .scan import MODES, _grad_needed, scan
+from .evaluator import GATINGS, PATHS, STRUCTURE_MIN_WORK, evaluate, resolve_path, structure_cache
+from .scan import _grad_needed
 
-__all__ = ["GatedLinearRNN", "RNNWeights", "input_gate", "output_readout", "recurrence_step", "augment", "GATINGS",
-           "NumericalHazardWarning"]
-
-#: evaluation of the gating stages: the template's dense matrices, their exact factored form, or chosen per call
-GATINGS = ("auto", "dense", "structured")
-#: ``gating="auto"`` factors a not-yet-factored RNN only for calls with at least this many neuron-steps
-#: (``B * T * n``): below it, detecting the structure (~1-3 ms) costs more than it saves (measured: break-even near 5e5 on 2 CPU cores)
-STRUCTURE_MIN_WORK = 1 << 20
+__all__ = ["GatedLinearRNN", "RNNWeights", "input_gate", "recurrence_step", "output_gate", "readout",
+           "output_readout", "augment", "PATHS", "GATINGS", "STRUCTURE_MIN_WORK", "NumericalHazardWarning"]
 
 
 class NumericalHazardWarning(RuntimeWarning):
@@ -50,8 +49,8 @@ class NumericalHazardWarning(RuntimeWarning):
 
 
 def _warn_overflow(rnn, lam: Tensor, h_last: Tensor, T: int) -> None:
-    """Report a non-finite state/output with the offending neurons, never silently (reliability issue)."""
-    import warnings
+    """Report a non-finite state/output with the offending neurons, never silently."""
+    import warnings  # noqa: PLC0415 (lazy: only a failing call pays for it)
 
     grow = (lam.abs() > 1).reshape(-1, lam.shape[-1]).any(0).nonzero()[:, 0].tolist()
     bad = ("not computed (return_state=False)" if h_last is None
@@ -68,8 +67,8 @@ def _warn_overflow(rnn, lam: Tensor, h_last: Tensor, T: int) -> None:
 def _caller_stacklevel() -> int:
     """The ``stacklevel`` that points a warning at the first frame outside this package and torch (the user's
     ``rnn(x)`` line), however many ``nn.Module.__call__`` frames lie between."""
-    import os
-    import sys
+    import os  # noqa: PLC0415 (lazy: only a failing call pays for it)
+    import sys  # noqa: PLC0415 (lazy: only a failing call pays for it)
 
     inside = (os.path.dirname(os.path.abspath(__file__)), os.path.dirname(os.path.abspath(torch.__file__)))
     frame, level = sys._getframe(1), 1  # frame 1: the function that calls warnings.warn (stacklevel 1)
@@ -95,18 +94,28 @@ def augment(x):
 
 
 def input_gate(A, B, x_tilde):
-    r"""$u = (A\tilde x)\odot(B\tilde x)$; ``x_tilde``: ``[..., d+1]`` → ``[..., n]``."""
+    r"""Eq. (1), $u = (A\tilde x)\odot(B\tilde x)$; ``x_tilde``: ``[..., d+1]`` → ``[..., n]``."""
     return (x_tilde @ A.T) * (x_tilde @ B.T)
 
 
 def recurrence_step(lam, h_prev, u):
-    r"""$h_t = \lambda\odot h_{t-1} + u_t$."""
+    r"""Eq. (2), $h_t = \lambda\odot h_{t-1} + u_t$."""
     return lam * h_prev + u
 
 
+def output_gate(C, E, h):
+    r"""Eq. (3), $g = (C h)\odot(E h)$; ``h``: ``[..., n]`` → ``[..., m]``."""
+    return (h @ C.T) * (h @ E.T)
+
+
+def readout(D, g):
+    r"""Eq. (4), $y = D g$; ``g``: ``[..., m]`` → ``[..., d_out]``."""
+    return g @ D.T
+
+
 def output_readout(C, E, D, h):
-    r"""$y = D\,[(C h)\odot(E h)]$; ``h``: ``[..., n]`` → ``[..., d_out]``."""
-    return ((h @ C.T) * (h @ E.T)) @ D.T
+    r"""Eqs. (3)–(4), $y = D\,[(C h)\odot(E h)]$; ``h``: ``[..., n]`` → ``[..., d_out]``."""
+    return readout(D, output_gate(C, E, h))
 
 
 def _as_param(name: str, value: object, trainable: bool) -> nn.Parameter:
@@ -115,15 +124,15 @@ def _as_param(name: str, value: object, trainable: bool) -> nn.Parameter:
 
 
 class GatedLinearRNN(nn.Module):
-    r"""Gated diagonal linear RNN (Zucchet et al. 2023, Sec. 3): input gating, $h_t=\lambda\odot h_{t-1}+u_t$,
-    output gating, linear readout.
+    r"""Gated diagonal linear RNN (Zucchet et al. 2023, Sec. 3): Eqs. (1)–(4) of the module docstring, input
+    gating, $h_t=\lambda\odot h_{t-1}+u_t$, output gating, linear readout (:meth:`template`).
 
     **Arguments**
 
     - ``A``, ``B``: ``[n, d+1]`` input-gate branches (last column multiplies the appended 1).
     - ``lam``: ``[n]`` real or complex $\lambda$; ``None`` when ``decay`` is given.
     - ``C``, ``E``: ``[m, n]`` output-gate branches; ``D``: ``[d_out, m]`` readout.
-    - ``decay``: optional callable ``x [B, T, d] -> lambda_t [B, T, n]`` (input-dependent decay, E1).
+    - ``decay``: optional callable ``x [B, T, d] -> lambda_t [B, T, n]`` (input-dependent decay).
     - ``real_output``: take $\mathrm{Re}(y)$ when the computation is complex (default ``True``).
     - ``upstream``: optional callable (usually an ``nn.Module``) ``x [B, T, d_in] -> z [B, T, d]`` computed per
       time step before the template; ``A`` then has ``d+1`` columns for ``z``. If it has an ``int``
@@ -131,7 +140,7 @@ class GatedLinearRNN(nn.Module):
     - ``trainable``: make the six arrays trainable ``nn.Parameter`` s (default ``False``).
 
     ``rnn(x)`` maps ``[B, T, d]`` to ``[B, T, d_out]``; ``rnn(x, state=h0, return_state=True)``
-    streams (returns ``(y, h_T)``); ``mode`` selects the step loop (reference) or the parallel scan.
+    streams (returns ``(y, h_T)``); ``path`` selects how it is evaluated (:mod:`constructions.evaluator`).
     """
 
     def __init__(
@@ -272,6 +281,13 @@ class GatedLinearRNN(nn.Module):
             return self.lam
         return self._decay_of(self.features(x))
 
+    def lambdas_of_features(self, z: Tensor, dtype: torch.dtype) -> Tensor:
+        r"""$\lambda$ for the template inputs ``z``, in the compute dtype ``dtype`` (an input-dependent decay is kept
+        real when it is: a real $\lambda_t$ is never copied to complex at full length)."""
+        if self.lam is not None:
+            return self.lam.to(dtype)
+        return self._decay_of(z).to(dtype.to_real())
+
     def _decay_of(self, x: Tensor) -> Tensor:
         lam = self.decay(x)
         if not isinstance(lam, Tensor) or lam.shape != (*x.shape[:2], self.num_neurons):
@@ -280,151 +296,93 @@ class GatedLinearRNN(nn.Module):
         require_finite("decay(x) (lambda_t; a log-space gate of -inf must be exponentiated to 0 first)", lam)
         return lam
 
-    def _factored_decay_of(self, z: Tensor, real: torch.dtype):
-        """The decay in factored form (:class:`~constructions.structured.FactoredDecay`) when it offers one
-        (``decay.factored(z) -> (values [B, T, c], channel [n], const [n])``, as
-        :class:`~constructions.variants.decay.InputDependentDecay` does), checked and cast like :meth:`_decay_of`;
-        else ``None``."""
-        fn = getattr(self.decay, "factored", None)
-        if not callable(fn):
-            return None
-        from .structured import FactoredDecay
-
-        out = fn(z)
-        values, channel, const = out if isinstance(out, tuple) and len(out) == 3 else (None, None, None)
-        n = self.num_neurons
-        c = values.shape[-1] if isinstance(values, Tensor) and values.ndim == 3 else -1
-        if (c < 0 or values.shape[:2] != z.shape[:2] or not isinstance(channel, Tensor) or channel.shape != (n,)
-                or channel.dtype != torch.long or not isinstance(const, Tensor) or const.shape != (n,)
-                or (n and (int(channel.max()) >= c or int(channel.min()) < -1))):
-            raise ValueError(f"decay.factored(x) must return (values [B, T, c], channel [n] long in [-1, c), const [n]) "
-                             f"with B, T = {tuple(z.shape[:2])}, n = {n}; got "
-                             f"{tuple(getattr(values, 'shape', ()))}, {tuple(getattr(channel, 'shape', ()))}, "
-                             f"{tuple(getattr(const, 'shape', ()))}")
-        require_tensor("decay.factored(x) values", values)
-        require_tensor("decay.factored(x) const", const)
-        require_finite("decay(x) (lambda_t; a log-space gate of -inf must be exponentiated to 0 first)", values)
-        require_finite("decay const (lambda of the constant neurons)", const)
-        return FactoredDecay(values.to(real), channel.to(values.device), const.to(real))
-
     def _needs_grad(self, *inputs: Tensor | None) -> bool:
         """Whether autograd records this call (then the dense template runs: it is the model for training)."""
         return _grad_needed(*inputs, self.A, self.B, self.lam, self.C, self.E, self.D)
 
-    def _structure_key(self, dtype: torch.dtype) -> tuple:
-        ws = (self.A, self.B, self.lam, self.C, self.E, self.D)
-        return (dtype, tuple((id(w), w.data_ptr(), w._version) if w is not None else None for w in ws))
-
     def structure(self, dtype: torch.dtype | None = None):
         r"""The exact factored form of the weights (:class:`~constructions.structured.StructuredRNN`) at ``dtype``
-        (default: the weights' promoted dtype), or ``None`` when a weight is not finite. Cached per dtype and
-        rebuilt when any weight is replaced or modified in place."""
+        (default: the weights' promoted dtype), or ``None`` when a weight is not finite. Cached
+        (:class:`~constructions.evaluator.StructureCache`): rebuilt whenever a weight differs in any bit from the
+        copy it was built from, however it was changed (``.data`` writes included)."""
         dtype = dtype or self._compute_dtype(self.A.new_zeros(0))
-        key = self._structure_key(dtype)
-        cache = self.__dict__.setdefault("_structure_cache", {})
-        if key not in cache:
-            from .structured import detect_structure
+        return structure_cache(self).get(self.weights(), dtype)
 
-            with torch.no_grad():
-                cache.clear()
-                cache[key] = detect_structure(*(None if w is None else w.detach().to(dtype) for w in self.weights()))
-        return cache[key]
+    def template(
+        self,
+        z: Inexact[Tensor, "batch time d"],
+        lam: Inexact[Tensor, " n"] | Inexact[Tensor, "batch time n"],
+        h0: Inexact[Tensor, "batch n"],
+        *,
+        scan: Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
+    ) -> tuple[Inexact[Tensor, "batch time d_out"], Inexact[Tensor, "batch n"]]:
+        r"""The model: Eqs. (1)–(4) of Zucchet et al. 2023, Sec. 3 (module docstring) on the template's inputs
+        ``z`` (``x``, or ``upstream(x)``) in the compute dtype, from the state ``h0``; returns ``(y, h_T)`` with
+        ``y`` complex when the computation is. Eq. (2) runs one step at a time, or by ``scan(lam, u, h0) -> (h,
+        h_T)``, one of the exact re-associations of :mod:`constructions.scan`."""
+        A, B, C, E, D = (w.to(h0.dtype) for w in (self.A, self.B, self.C, self.E, self.D))
+        u = input_gate(A, B, augment(z))  # (1)  u_t = (A x~_t) * (B x~_t)
+        if scan is None:  # (2)  h_t = lam * h_{t-1} + u_t, step by step
+            h, states = h0, []
+            for t in range(z.shape[1]):
+                h = recurrence_step(lam if lam.ndim == 1 else lam[:, t], h, u[:, t])
+                states.append(h)
+            hs = torch.stack(states, dim=1) if states else u.new_zeros(u.shape)
+        else:
+            hs, h = scan(lam, u, h0)
+        g = output_gate(C, E, hs)  # (3)  g_t = (C h_t) * (E h_t)
+        return readout(D, g), h  # (4)  y_t = D g_t
+
+    def _initial_state(self, x: Tensor, state: object, dtype: torch.dtype) -> Tensor:
+        Bsz = x.shape[0]
+        if state is None:
+            return torch.zeros(Bsz, self.num_neurons, dtype=dtype, device=x.device)
+        require_tensor("state", state)
+        if tuple(state.shape) != (Bsz, self.num_neurons):
+            raise ValueError(f"state must have shape [batch, n] = {(Bsz, self.num_neurons)}; "
+                             f"got {tuple(state.shape)}")
+        if state.device != x.device:
+            raise ValueError(f"state is on {state.device} but x is on {x.device}")
+        require_finite("state (the initial h_0)", state)
+        if state.is_complex() and not dtype.is_complex:
+            raise TypeError(f"state is complex ({state.dtype}) but this RNN computes in {dtype}; casting would "
+                            "discard the imaginary part. Expected a real state (or complex RNN weights)")
+        return state.to(dtype)
 
     def forward(
         self,
         x: Inexact[Tensor, "batch time d"],
         state: Inexact[Tensor, "batch n"] | None = None,
         *,
-        mode: str = "auto",
+        path: str | None = None,
         return_state: bool = False,
-        gating: str = "auto",
+        mode: str | None = None,
+        gating: str | None = None,
     ):
         """Run the RNN on ``x`` ``[B, T, d]``. Returns ``y`` ``[B, T, d_out]``, or ``(y, h_T)`` when
         ``return_state``. ``state`` is the initial ``h_0`` ``[B, n]`` (zeros by default).
 
-        ``mode``: ``"loop"`` (the step loop: the naive reference), ``"parallel"`` (the chunked scan of
-        :mod:`constructions.scan`, in time chunks of bounded memory) or ``"auto"`` (parallel unless ``T <= 2``).
-        ``gating``: ``"dense"`` (the template's matrices as given), ``"structured"`` (the exact factored form of
-        :mod:`constructions.structured`: gathers, and the chunked matmul form of
-        :mod:`constructions.structured_attention` when the gates pair memories with queries) or ``"auto"``:
-        structured in parallel mode when no gradient is recorded, the call is large enough
-        (``B*T*n >= STRUCTURE_MIN_WORK`` or the factored form is cached) and it saves work; dense otherwise.
-        ``mode="loop"`` with ``gating="auto"`` is the dense reference path. The factored form is a detached copy
-        of the weights: ``gating="structured"`` raises ``ValueError`` while a weight requires a gradient."""
+        ``path`` (:mod:`constructions.evaluator`): ``"loop"`` (:meth:`template` step by step: the naive
+        reference), ``"scan"`` (the template over time chunks with the blocked scan), ``"structured"`` (the
+        exact factored form; refused while a weight records a gradient) or ``"auto"`` (default): structured
+        when no gradient is recorded, the call is large (``B*T*n >= STRUCTURE_MIN_WORK``) or the factored form
+        of these weights is cached, and it saves work; scan otherwise. The older ``mode``/``gating`` keywords
+        name the same choices (:func:`~constructions.evaluator.resolve_path`). Weights, ``x`` and ``state`` must
+        be finite (``ValueError`` otherwise); an overflow during the call warns
+        (:class:`NumericalHazardWarning`)."""
         x = self._check_input(x)
-        if mode not in MODES:
-            raise ValueError(f"mode must be 'loop', 'parallel' or 'auto'; got {mode!r}")
-        if gating not in GATINGS:
-            raise ValueError(f"gating must be one of {GATINGS}; got {gating!r}")
-        dtype = self._compute_dtype(x)
-        Bsz, T, _ = x.shape
-        if state is None:
-            h0 = torch.zeros(Bsz, self.num_neurons, dtype=dtype, device=x.device)
-        else:
-            require_tensor("state", state)
-            if tuple(state.shape) != (Bsz, self.num_neurons):
-                raise ValueError(f"state must have shape [batch, n] = {(Bsz, self.num_neurons)}; "
-                                 f"got {tuple(state.shape)}")
-            if state.device != x.device:
-                raise ValueError(f"state is on {state.device} but x is on {x.device}")
-            if state.is_complex() and not dtype.is_complex:
-                raise TypeError(f"state is complex ({state.dtype}) but this RNN computes in {dtype}; casting would "
-                                "discard the imaginary part. Expected a real state (or complex RNN weights)")
-            h0 = state.to(dtype)
-        z = self.features(x)
-        real = h0.real.dtype  # a real input or decay is not copied to complex at full length on the fast path
-        parallel = mode == "parallel" or (mode == "auto" and T > 2)
-        if gating == "structured" and self._needs_grad():
-            raise ValueError("gating='structured' evaluates a detached, factored copy of the weights, so no gradient "
-                             "would reach them; use gating='dense' or 'auto' (the dense template) while training, "
-                             "or call under torch.no_grad()")
-        lam = self.lam.to(dtype) if self.lam is not None else None
-        factored = None  # an input-dependent decay shared by groups of neurons, never spread to [B, T, n]
-        if lam is None and parallel and gating != "dense" and not self._needs_grad(z):
-            factored = self._factored_decay_of(z, real)
-        if lam is None and factored is None:
-            lam = self._decay_of(z).to(real)
-        plan = None
-        if gating == "structured" or (
-                gating == "auto" and parallel and not self._needs_grad(z, lam, getattr(factored, "values", None))
-                and (Bsz * T * self.num_neurons >= STRUCTURE_MIN_WORK
-                     or self._structure_key(dtype) in self.__dict__.get("_structure_cache", {}))):
-            plan = self.structure(dtype)
-            if plan is not None and gating == "auto" and not plan.useful:
-                plan = None
-        if plan is None and factored is not None:
-            lam, factored = factored.neurons(), None
-        if plan is not None:  # the plan casts x chunk by chunk
-            lam_t = None if self.lam is not None else (lam if factored is None else factored)
-            y, h_last = plan.forward(z.to(real), h0, lam_t, scan_mode="parallel" if parallel else "loop",
-                                     return_state=return_state, real=self.real_output)
-        elif parallel:
-            y, h_last = self._dense_chunked(z.to(dtype), lam, h0)
-        else:
-            xt = augment(z.to(dtype))
-            u = input_gate(self.A.to(dtype), self.B.to(dtype), xt)
-            h, h_last = scan(lam, u, h0, "loop")
-            y = output_readout(self.C.to(dtype), self.E.to(dtype), self.D.to(dtype), h)
+        for name in ("A", "B", "lam", "C", "E", "D"):  # bad weights are an error here, not an overflow warning later
+            if getattr(self, name) is not None:
+                require_finite(f"GatedLinearRNN.{name}", getattr(self, name))
+        path = resolve_path(path, mode, gating)
+        h0 = self._initial_state(x, state, self._compute_dtype(x))
+        if path == "loop":  # the model itself
+            z = self.features(x)
+            y, h_last = self.template(z.to(h0.dtype), self.lambdas_of_features(z, h0.dtype), h0)
+        else:  # the same function, evaluated faster (constructions.evaluator)
+            y, h_last = evaluate(self, x, h0, path, return_state=return_state)
         if y.is_complex() and self.real_output:
             y = y.real
         if not (all_finite(y) and (h_last is None or all_finite(h_last))):
-            _warn_overflow(self, lam if factored is None else factored.neurons(), h_last, T)
+            _warn_overflow(self, self.lambdas(x), h_last, x.shape[1])
         return (y, h_last) if return_state else y
-
-    def _dense_chunked(self, x: Tensor, lam: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]:
-        """The dense template with :func:`~constructions.scan.scan_chunked`, over time chunks of bounded memory."""
-        from .structured import super_chunk
-
-        dtype = x.dtype
-        A, B, C, E, D = (w.to(dtype) for w in (self.A, self.B, self.C, self.E, self.D))
-        Bsz, T, _ = x.shape
-        S = super_chunk(Bsz, max(self.num_neurons, self.num_gates), x.element_size(), T)
-        parts, h = [], h0
-        for t0 in range(0, T, S):
-            xc = x[:, t0:t0 + S]
-            u = input_gate(A, B, augment(xc))
-            lam_c = lam if lam.ndim == 1 else lam[:, t0:t0 + S]
-            hc, h = scan(lam_c, u, h, "parallel" if xc.shape[1] > 2 else "loop")
-            parts.append(output_readout(C, E, D, hc))
-        y = torch.cat(parts, dim=1) if parts else x.new_zeros(Bsz, 0, self.d_out)
-        return y, h

@@ -26,7 +26,10 @@ masked cumulative sum that adds in the loop's order (in float64 it equals the lo
 accumulates float32 sums in float64 on CPU, which is at least as accurate).
 
 $\lambda$ is either constant per neuron (``[n]``, the paper's case) or input dependent
-(``[B, T, n]``, extension E1 of ``docs/variants.md``).
+(``[B, T, n]``: the input-dependent decay extension, ``docs/variants/data-dependent-decay.md``).
+
+Long sequences are evaluated in *super-chunks* of time (:func:`super_chunk`): the fast paths hold a few
+chunk-sized buffers plus the output, never a ``[B, T, n]`` state tensor.
 """
 
 import math
@@ -35,9 +38,20 @@ import torch
 from jaxtyping import Inexact
 from torch import Tensor
 
-__all__ = ["scan_loop", "scan_parallel", "scan_chunked", "scan", "MODES"]
+__all__ = ["scan_loop", "scan_parallel", "scan_chunked", "scan", "MODES", "super_chunk", "CHUNK_BYTES"]
 
 MODES = ("loop", "parallel", "auto")
+
+#: target size (bytes) of one ``[B, chunk, width]`` working buffer of a super-chunk; a few of them live at once
+CHUNK_BYTES = 1 << 21
+
+
+def super_chunk(batch: int, width: int, itemsize: int, T: int, multiple: int = 1, budget: int | None = None) -> int:
+    """Time steps per super-chunk so that a ``[batch, chunk, width]`` buffer is about ``budget`` bytes (default
+    :data:`CHUNK_BYTES`; at least 64 steps, a multiple of ``multiple``, at most ``T`` when ``multiple`` is 1)."""
+    steps = max(64, (budget or CHUNK_BYTES) // max(1, batch * width * itemsize))
+    steps = max(multiple, steps // multiple * multiple)
+    return max(1, min(T, steps)) if multiple == 1 else steps
 
 
 def _lam_at(lam: Tensor, t: int) -> Tensor:

@@ -15,40 +15,32 @@ evaluates the same function with fewer operations (derived):
 - $D = D_u[:,\gamma]$ (repeated columns): $Dz = D_u \big(\sum_{g:\gamma(g)=k} z_g\big)_k$;
 - gates whose $D$ column, $C$ row or $E$ row is zero are dropped (they contribute exact zeros).
 
-All of these are re-associations of the same sums of products, so the tolerance model of
-:mod:`equivalence.tolerance` ($\gamma_n M$ with $M$ the computation on absolute values) covers them. When the
-output gates pair memory neurons with instantaneous ($\lambda=0$) ones, :mod:`.structured_attention` goes
-further (chunked matmul form). The dense template stays the model for training and the naive reference;
-:meth:`GatedLinearRNN.forward` picks this path for ``mode="parallel"``/``"auto"`` when no weight needs a gradient.
+All of these are re-associations of the same sums of products. The tolerance model's path-length count
+(``rnn_path_length``, :mod:`constructions.tolerance`) is the one of the dense template; the fast path adds its own
+roundings (``docs/tolerance.md``), which ``tests/test_structured.py`` adds to the count. When the output gates
+pair memory neurons with instantaneous ($\lambda=0$) ones, :mod:`.structured_attention` goes further (chunked
+matmul form). The dense template stays the model for training and the naive reference; which path a call takes
+is decided in :mod:`constructions.evaluator` (``path=``).
 
-Time is processed in super-chunks (:func:`super_chunk`), so the peak memory is a few chunk-sized buffers
+Time is processed in super-chunks (:func:`~constructions.scan.super_chunk`), so the peak memory is a few chunk-sized buffers
 plus the output, never a ``[B, T, n]`` state tensor.
 """
 
 import dataclasses
-from dataclasses import dataclass, field
+from collections.abc import MutableMapping
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from jaxtyping import Bool, Inexact, Int
+from jaxtyping import Inexact
 from torch import Tensor
 
-from .scan import _grad_needed, scan_chunked, scan_loop
+from .factored_decay import FactoredDecay
+from .scan import _grad_needed, scan_chunked, scan_loop, super_chunk
+from .structured_attention import AttentionHeads, detect_heads
 
-__all__ = ["RowDedup", "OneHotRows", "StructuredRNN", "FactoredDecay", "detect_structure", "super_chunk",
-           "CHUNK_BYTES"]
-
-#: target size (bytes) of one ``[B, chunk, width]`` working buffer; a few of them live at once
-CHUNK_BYTES = 1 << 21
-
-
-def super_chunk(batch: int, width: int, itemsize: int, T: int, multiple: int = 1, budget: int | None = None) -> int:
-    """Time steps per super-chunk so that a ``[batch, chunk, width]`` buffer is about ``budget`` bytes (default
-    :data:`CHUNK_BYTES`; at least 64 steps, a multiple of ``multiple``, at most ``T`` when ``multiple`` is 1)."""
-    steps = max(64, (budget or CHUNK_BYTES) // max(1, batch * width * itemsize))
-    steps = max(multiple, steps // multiple * multiple)
-    return max(1, min(T, steps)) if multiple == 1 else steps
+__all__ = ["RowDedup", "OneHotRows", "StructuredRNN", "FactoredDecay", "detect_structure"]
 
 
 @dataclass(frozen=True)
@@ -113,44 +105,6 @@ def one_hot_rows(W: Tensor) -> OneHotRows | None:
 
 
 @dataclass(frozen=True)
-class FactoredDecay:
-    r"""An input-dependent decay in factored form (derived): $\lambda_t[k] = \text{values}_t[\text{channel}[k]]$ when
-    ``channel[k] >= 0``, else ``const[k]``. Decays of the constructions are shared by groups of neurons (one channel
-    per head in simple GLA / Mamba-2, per key in GLA), so ``values`` ``[B, T, c]`` has $c \ll n$ columns and the
-    fast path reads it instead of the ``[B, T, n]`` spread (a decay exposing ``factored(z)``, e.g.
-    :class:`~constructions.variants.decay.InputDependentDecay`, is evaluated this way)."""
-
-    values: Tensor  # [B, T, c]
-    channel: Tensor  # [n] long, -1: constant neuron
-    const: Tensor  # [n]
-
-    @property
-    def shape(self) -> tuple[int, int, int]:
-        return (*self.values.shape[:2], self.channel.shape[0])
-
-    def neurons(self, idx: Int[Tensor, " k"] | None = None, t0: int = 0,
-                t1: int | None = None) -> Inexact[Tensor, "batch steps k"]:
-        """$\\lambda_t$ of the neurons ``idx`` (default: all) at steps ``t0:t1``: ``[B, t1 - t0, len(idx)]``."""
-        ch = self.channel if idx is None else self.channel[idx]
-        const = self.const if idx is None else self.const[idx]
-        v = self.values[:, t0:t1]
-        if v.shape[-1] == 0:  # no channel: every neuron is constant
-            return const.to(v.dtype).expand(*v.shape[:2], ch.shape[0]).clone()
-        return torch.where(ch >= 0, v.index_select(-1, ch.clamp(min=0)), const.to(v.dtype))
-
-    def always_zero(self) -> Bool[Tensor, " n"]:
-        """``[n]`` bool: the neurons whose $\\lambda_t$ is 0 at every step of every sequence."""
-        v = self.values
-        if v.is_complex():
-            v = torch.view_as_real(v).movedim(-1, -2).reshape(v.shape[0], -1, v.shape[-1])
-        if v.shape[-1] == 0:
-            return self.const == 0
-        zero = (v.amin((0, 1)) == 0) & (v.amax((0, 1)) == 0) if v.shape[0] * v.shape[1] else torch.ones(
-            v.shape[-1], dtype=torch.bool, device=v.device)
-        return torch.where(self.channel >= 0, zero[self.channel.clamp(min=0)], self.const == 0)
-
-
-@dataclass(frozen=True)
 class StructuredRNN:
     r"""The weights of a :class:`~constructions.rnn.GatedLinearRNN` in factored form (see module docstring).
 
@@ -169,9 +123,7 @@ class StructuredRNN:
     group_size: int | None
     gates: Tensor
     m: int  # gates of the template (kept or not)
-    attention: object | None = None
-    #: matmul forms for input-dependent decays, by the set of neurons whose lambda_t is always 0
-    decay_heads: dict = field(default_factory=dict, compare=False, repr=False)
+    attention: AttentionHeads | None = None
 
     @property
     def d(self) -> int:
@@ -225,11 +177,14 @@ class StructuredRNN:
         chunk: int | None = None,
         return_state: bool = True,
         real: bool = False,
+        heads_cache: MutableMapping | None = None,
     ) -> tuple[Inexact[Tensor, "batch time d_out"], Inexact[Tensor, "batch n"] | None]:
         r"""Chunked evaluation: ``x`` in the compute dtype, ``h0`` the initial state; ``lam_t`` the input-dependent
         $\lambda_t$ when the RNN has a decay. ``scan_mode="parallel"`` uses the matmul form when it applies, else
         gathers and :func:`~constructions.scan.scan_chunked`; ``"loop"`` gathers and the step loop. Returns ``(y, h_T)``
-        (``h_T`` may be ``None`` when not ``return_state``); ``real``: return $\mathrm{Re}\,y$, taken chunk by chunk."""
+        (``h_T`` may be ``None`` when not ``return_state``); ``real``: return $\mathrm{Re}\,y$, taken chunk by chunk.
+        ``heads_cache``: where :meth:`heads_for` may keep the matmul forms of input-dependent decays (the plan
+        itself is never modified)."""
         if scan_mode not in ("parallel", "loop"):
             raise ValueError(f"scan_mode must be 'parallel' or 'loop'; got {scan_mode!r}")
         dtype = self.A.unique.dtype
@@ -238,7 +193,7 @@ class StructuredRNN:
             if self.attention is not None and lam_t is None:
                 return self.attention.forward(self, x, h0, chunk=chunk, return_state=return_state, real=real)
             if lam_t is not None and T and isinstance(self.C, OneHotRows) and isinstance(self.E, OneHotRows):
-                heads = self._heads_for(lam_t)
+                heads = self.heads_for(lam_t, heads_cache)
                 decays = None if heads is None else heads.head_decays(lam_t, super_chunk(Bsz, self.n, 4, T))
                 if decays is not None:
                     return heads.forward(self, x, h0, chunk=chunk, return_state=return_state, lam_t=lam_t,
@@ -269,20 +224,19 @@ class StructuredRNN:
             y = torch.cat(parts, dim=1) if parts else h0.new_zeros(Bsz, 0, self.d_out, dtype=out_dtype)
         return y, h
 
-    def _heads_for(self, lam_t: Tensor | FactoredDecay):
-        """The matmul form for an input-dependent decay, by which neurons have $\\lambda_t = 0$ throughout (cached)."""
-        from .structured_attention import detect_heads
-
-        if isinstance(lam_t, FactoredDecay):
-            zero = lam_t.always_zero()
-        else:
-            zero = _always_zero(lam_t)
+    def heads_for(self, lam_t: Tensor | FactoredDecay,
+                  cache: MutableMapping | None = None) -> AttentionHeads | None:
+        r"""The matmul form for an input-dependent decay, which depends on which neurons have $\lambda_t = 0$
+        throughout; kept in ``cache`` (a mapping owned by the caller, keyed by that set) when one is given."""
+        zero = lam_t.always_zero() if isinstance(lam_t, FactoredDecay) else _always_zero(lam_t)
         key = zero.cpu().numpy().tobytes()
-        if key not in self.decay_heads:
-            pattern = (~zero).to(self.A.unique.dtype)
-            self.decay_heads.clear()
-            self.decay_heads[key] = detect_heads(self, pattern)
-        return self.decay_heads[key]
+        if cache is not None and key in cache:
+            return cache[key]
+        heads = detect_heads(self, (~zero).to(self.A.unique.dtype))
+        if cache is not None:
+            cache.clear()  # one decay pattern at a time: a cache that cannot grow without bound
+            cache[key] = heads
+        return heads
 
 
 def _always_zero(lam_t: Tensor) -> Tensor:
@@ -336,8 +290,6 @@ def detect_structure(
         group_size=group_size, gates=gates, m=C.shape[0],
     )
     if lam is not None and C_s is not None and E_s is not None:
-        from .structured_attention import detect_heads
-
         heads = detect_heads(plan)
         if heads is not None:
             plan = dataclasses.replace(plan, attention=heads)

@@ -22,12 +22,12 @@ final states map to the template's $h$ exactly. Powers of $\lambda$ come from a 
 no logarithm ($\lambda$ complex or tiny is fine). For the direct construction of one head ($d_k=d_v=16$) this costs
 $\approx 2L(d_k+d_v)+4d_kd_v$ flops per token instead of $\approx 2n(d+1)+4mn$ for the dense template.
 
-Input-dependent decays (extension E1): one $\lambda_t$ per head (simple GLA / Mamba-2), $\Gamma_{ts} =
+Input-dependent decays (``docs/variants/data-dependent-decay.md``): one $\lambda_t$ per head (simple GLA / Mamba-2), $\Gamma_{ts} =
 \prod_{s<r\le t}\lambda_r$ as $P_t/P_s$ folded into queries and keys when the prefix products are in range, else
 from a masked cumulative product per chunk (:func:`chunk_attention`); or one per head and key (GLA, the memories
 of key position $k$ share $\lambda_{t,k}$), the same products per key ($[L, L, d_k]$ per chunk, $L$ =
 :data:`CHUNK_PER_KEY`) with the key-wise decay in the state passing. Which applies is read from the decay's channel
-map (:class:`~constructions.structured.FactoredDecay`); a plain ``[B, T, n]`` $\lambda_t$ is checked exactly for
+map (:class:`~constructions.factored_decay.FactoredDecay`); a plain ``[B, T, n]`` $\lambda_t$ is checked exactly for
 the per-head case only (per-key decays given that way take the gather path).
 """
 
@@ -38,8 +38,8 @@ import torch
 from jaxtyping import Inexact
 from torch import Tensor
 
-from .scan import _grad_needed, scan_chunked, scan_loop
-from .structured import FactoredDecay
+from .factored_decay import FactoredDecay
+from .scan import CHUNK_BYTES, _grad_needed, scan_chunked, scan_loop, super_chunk
 
 __all__ = ["HeadBatch", "AttentionHeads", "detect_heads", "chunk_attention", "CHUNK", "CHUNK_PER_KEY"]
 
@@ -88,7 +88,7 @@ class AttentionHeads:
     def head_decays(self, lam_t: Tensor | FactoredDecay, step: int) -> list[Tensor] | None:
         r"""Per head batch, the head's decay $\lambda_t$ ``[B, T, H]`` when every memory of each head has the same
         $\lambda_t$ at every step (checked exactly, ``step`` time steps at a time); else ``None``. For a
-        :class:`~constructions.structured.FactoredDecay` the check is on the channel map (every memory of a head reads
+        :class:`~constructions.factored_decay.FactoredDecay` the check is on the channel map (every memory of a head reads
         one channel, or one constant): no pass over ``[B, T, n]``."""
         if isinstance(lam_t, FactoredDecay):
             return self._factored_decays(lam_t)
@@ -132,17 +132,16 @@ class AttentionHeads:
     def forward(self, plan, x: Tensor, h0: Tensor, *, chunk: int | None = None, return_state: bool = True,
                 lam_t: Tensor | FactoredDecay | None = None, decays: list[Tensor] | None = None,
                 real: bool = False) -> tuple[Tensor, Tensor | None]:
-        """``x`` real or in the plan's dtype (cast chunk by chunk); ``decays`` from :meth:`head_decays` and the
-        full ``lam_t`` for an input-dependent decay."""
-        from .structured import CHUNK_BYTES, super_chunk
-
+        r"""``x`` real or in the plan's dtype (cast chunk by chunk); ``decays`` from :meth:`head_decays` and the
+        full ``lam_t`` for an input-dependent decay. ``plan``: the :class:`~constructions.structured.StructuredRNN`
+        these heads were detected in (read for its sizes, $\lambda$ and input branches)."""
         Bsz, T, _ = x.shape
         per_key = decays is not None and any(dec.ndim == 4 for dec in decays)
         L = CHUNK_PER_KEY if per_key else CHUNK
         dtype = self.W.dtype
         # values per token alive in a super-chunk: the projections, per head the scores (and the decay matrix,
         # per key for GLA), the intra-chunk, inter-chunk and merged outputs, and the output; a budget of half the
-        # bytes of x and y keeps the peak within x + y + budget + y (issue 7: within 2x of output plus inputs)
+        # bytes of x and y keeps the peak within x + y + budget + y (within 2x of the output plus the inputs)
         width = self.W.shape[0] + plan.d_out + sum(
             hb.H * (L * (2 if decays else 1) + 4 * hb.dv + (2 * L * hb.dk if per_key else 0)) for hb in self.batches)
         budget = max(CHUNK_BYTES, (x.numel() * x.element_size() + Bsz * T * plan.d_out * h0.real.element_size()) // 2)

@@ -58,14 +58,18 @@ def _loop(w, x, h0=None, lam_t=None, real=True):
 def test_stage_functions_exact():
     from constructions.rnn import (
         GATINGS,
+        PATHS,
         STRUCTURE_MIN_WORK,
         augment,
         input_gate,
+        output_gate,
         output_readout,
+        readout,
         recurrence_step,
     )
 
     assert GATINGS == ("auto", "dense", "structured") and STRUCTURE_MIN_WORK == 2 ** 20
+    assert PATHS == ("auto", "loop", "scan", "structured")
     x = torch.tensor([[2.0, 3.0]], dtype=F64)
     xt = augment(x)
     assert xt.tolist() == [[2.0, 3.0, 1.0]] and xt.dtype == F64
@@ -78,6 +82,8 @@ def test_stage_functions_exact():
     E = torch.tensor([[0.0, 1.0], [2.0, 0.0]], dtype=F64)
     D = torch.tensor([[1.0, 10.0]], dtype=F64)
     h = torch.tensor([[3.0, 5.0]], dtype=F64)
+    assert output_gate(C, E, h).tolist() == [[3 * 5, 8 * 6]]
+    assert readout(D, torch.tensor([[2.0, 3.0]], dtype=F64)).tolist() == [[2 + 10 * 3]]
     assert output_readout(C, E, D, h).tolist() == [[3 * 5 + 10 * (8 * 6)]]
 
 
@@ -211,6 +217,9 @@ def test_every_path_equals_the_python_loop():
             y, h = rnn(x, h0, mode=mode, gating=gating, return_state=True)
             assert y.dtype == F64 and torch.allclose(y, ref, rtol=1e-12, atol=1e-12), (mode, gating)
             assert torch.allclose(h, last, rtol=1e-12, atol=1e-12), (mode, gating)
+    for path in ("loop", "scan", "structured", "auto"):
+        y, h = rnn(x, h0, path=path, return_state=True)
+        assert torch.allclose(y, ref, rtol=1e-12, atol=1e-12) and torch.allclose(h, last, rtol=1e-12, atol=1e-12), path
     assert torch.allclose(rnn(x), _loop(w, x)[0], rtol=1e-12, atol=1e-12)  # default state: zeros
     for T in (0, 1, 2, 3):  # auto is the loop for T <= 2, parallel above
         y, h = rnn(x[:, :T], h0, return_state=True)
@@ -231,7 +240,7 @@ def test_every_path_equals_the_python_loop():
 
 
 def test_long_sequences_cross_chunk_boundaries(monkeypatch):
-    import constructions.structured as S
+    import constructions.scan as S
 
     monkeypatch.setattr(S, "CHUNK_BYTES", 1)  # 64 steps per super-chunk
     w = _weights(lam=torch.tensor([1.0, 0.5, 0.0, -0.75], dtype=F64))
@@ -359,9 +368,10 @@ def test_factored_decay_contract_and_messages():
 def test_structured_gating_and_gradients():
     rnn = _rnn(trainable=True)
     x = torch.randn(2, 5, 2, generator=_g(9), dtype=F64)
-    assert _msg(ValueError, rnn, x, gating="structured") == (
-        "gating='structured' evaluates a detached, factored copy of the weights, so no gradient would reach them; "
-        "use gating='dense' or 'auto' (the dense template) while training, or call under torch.no_grad()")
+    for kw in ({"gating": "structured"}, {"path": "structured"}):
+        assert _msg(ValueError, rnn, x, **kw) == (
+            "path='structured' evaluates a detached, factored copy of the weights, so no gradient would reach them; "
+            "use path='scan' or 'auto' (the dense template) while training, or call under torch.no_grad()")
     with torch.no_grad():
         assert rnn(x, gating="structured").shape == (2, 5, 2)
     y = rnn(x)  # auto: dense while recording gradients
@@ -370,6 +380,99 @@ def test_structured_gating_and_gradients():
     assert rnn._needs_grad() and not _rnn()._needs_grad() and _rnn()._needs_grad(torch.ones(1, requires_grad=True))
     with torch.no_grad():
         assert not rnn._needs_grad()
+
+
+def test_path_switch_and_the_older_keywords():
+    """``path`` is the one switch; ``mode``/``gating`` map onto it (constructions.evaluator, module docstring)."""
+    from constructions.evaluator import STRUCTURE_MIN_WORK, choose_path, resolve_path
+
+    table = {(None, None): "auto", ("auto", None): "auto", ("parallel", None): "auto", ("loop", None): "loop",
+             (None, "auto"): "auto", (None, "dense"): "scan", ("loop", "dense"): "loop", ("parallel", "dense"): "scan",
+             ("auto", "dense"): "scan", (None, "structured"): "structured", ("loop", "structured"): "structured",
+             ("loop", "auto"): "loop", ("parallel", "structured"): "structured"}
+    for (mode, gating), path in table.items():
+        assert resolve_path(None, mode, gating) == path, (mode, gating)
+    for path in ("auto", "loop", "scan", "structured"):
+        assert resolve_path(path, None, None) == path
+    rnn, x = _rnn(), torch.zeros(1, 2, 2, dtype=F64)
+    assert _msg(ValueError, rnn, x, path="fast") == (
+        "path must be one of ('auto', 'loop', 'scan', 'structured'); got 'fast'")
+    assert _msg(ValueError, rnn, x, path="loop", mode="loop") == (
+        "give path= or the older mode=/gating=, not both; got path='loop', mode='loop', gating=None")
+    # auto's rule, stated in the evaluator's docstring
+    big, small = STRUCTURE_MIN_WORK, STRUCTURE_MIN_WORK - 1
+    assert choose_path("auto", work=big, grad=False, cached=False) == "structured"
+    assert choose_path("auto", work=small, grad=False, cached=False) == "scan"
+    assert choose_path("auto", work=small, grad=False, cached=True) == "structured"
+    assert choose_path("auto", work=big, grad=True, cached=True) == "scan"
+    for path in ("loop", "scan", "structured"):
+        assert choose_path(path, work=0, grad=True, cached=False) == path
+
+
+def test_cache_never_goes_stale_after_a_data_edit():
+    """``rnn.D.data[0, 0] += 1`` bumps no version counter; the next call computes the new function anyway (a
+    cache keyed on ``id``/``data_ptr``/``_version`` returned the old one: off by hundreds)."""
+    from constructions import LinearSelfAttention, lsa_to_rnn
+
+    g = _g(21)
+
+    def w(*s):
+        return torch.randn(*s, generator=g, dtype=F64)
+
+    rnn = lsa_to_rnn(LinearSelfAttention(w(2, 4, 6), w(2, 4, 6), w(2, 4, 6)), "direct")
+    x = w(2, 50, 6)
+    assert rnn.structure() is not None  # cached: auto now takes the factored form even for this small call
+    before = rnn(x)
+    for edit in (lambda: rnn.D.data.__setitem__((0, 0), rnn.D.data[0, 0] + 1),
+                 lambda: rnn.A.data.mul_(1.5),
+                 lambda: rnn.C.data.__setitem__((0, 0), -rnn.C.data[0, 0]),
+                 lambda: rnn.lam.data.__setitem__(0, 0.5)):
+        edit()
+        ref = rnn(x, mode="loop")  # (the keywords of the older code too: this test fails there)
+        assert torch.allclose(rnn(x), ref, rtol=1e-10, atol=1e-10)
+        for path in ("auto", "structured"):
+            assert torch.allclose(rnn(x, path=path), ref, rtol=1e-10, atol=1e-10), path
+    assert not torch.allclose(rnn(x), before)
+    from constructions.evaluator import structure_cache
+
+    cache = structure_cache(rnn)
+    plan = rnn.structure()
+    assert cache.holds(rnn.weights(), F64) and rnn.structure() is plan
+    cache.clear()
+    assert not cache.holds(rnn.weights(), F64) and rnn.structure() is not plan
+
+
+def test_structured_plan_is_immutable():
+    """A frozen StructuredRNN holds no mutable container: the matmul forms of decays live in the caller's cache."""
+    import dataclasses
+
+    from constructions.structured import StructuredRNN
+
+    rnn = _rnn()
+    plan = rnn.structure()
+    assert isinstance(plan, StructuredRNN) and dataclasses.is_dataclass(plan)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plan.m = 0
+    for f in dataclasses.fields(plan):
+        assert not isinstance(getattr(plan, f.name), (dict, list, set)), f.name
+
+
+def test_non_finite_weights_and_state_raise():
+    """NaN/Inf in A..D (or lambda, edited after construction) or in h0 is a ValueError naming it, on every path."""
+    rnn = _rnn()
+    x = torch.zeros(1, 3, 2, dtype=F64)
+    for name in ("A", "B", "lam", "C", "E", "D"):
+        r = _rnn()
+        getattr(r, name).data.view(-1)[1] = math.nan
+        for path in ("loop", "scan", "structured", "auto"):
+            assert _msg(ValueError, r, x, path=path) == (
+                f"GatedLinearRNN.{name} contains 1 non-finite value(s) (NaN or Inf), first at index "
+                f"{(1,) if name == 'lam' else (0, 1)}; expected finite values")
+    h0 = torch.zeros(1, 4, dtype=F64)
+    h0[0, 2] = math.inf
+    assert _msg(ValueError, rnn, x, h0) == (
+        "state (the initial h_0) contains 1 non-finite value(s) (NaN or Inf), first at index (0, 2); "
+        "expected finite values")
 
 
 def test_structure_cache_is_rebuilt_on_change():

@@ -33,9 +33,9 @@ def _reference(rnn, x, h0=None):
         lam_t = _w64(rnn.lambdas(x64.to(rnn.A.dtype)))
         kw, kwa = {"decay": lambda _: lam_t}, {"decay": lambda _: lam_t.abs().to(torch.float64)}
     ref = GatedLinearRNN(*w, real_output=rnn.real_output, **kw)
-    y, h = ref(x64, None if h0 is None else _w64(h0), mode="loop", gating="dense", return_state=True)
+    y, h = ref(x64, None if h0 is None else _w64(h0), path="loop", return_state=True)
     h0a = None if h0 is None else _w64(h0).abs().to(torch.float64)
-    My, Mh = GatedLinearRNN(*absw, **kwa)(x64.abs(), h0a, mode="loop", gating="dense", return_state=True)
+    My, Mh = GatedLinearRNN(*absw, **kwa)(x64.abs(), h0a, path="loop", return_state=True)
     T = x.shape[1]
     n = rnn_path_length(T, rnn.d, rnn.num_neurons, rnn.num_gates) + T + 3 * CHUNK + 16
     if rnn.is_complex:
@@ -102,7 +102,7 @@ def test_constructions_structured_equals_dense_loop(case):
                             chunk=c["chunk"])
         _assert_within(y, y_ref, My, n, dtype, ("y", dtype))
         _assert_within(h, h_ref, Mh, n, dtype, ("h_T", dtype))
-        y2, h2 = rnn(x.to(dtype), hd, mode="parallel", gating="structured", return_state=True)
+        y2, h2 = rnn(x.to(dtype), hd, path="structured", return_state=True)
         _assert_within(y2, y_ref, My, n, dtype, ("forward y", dtype))
         _assert_within(h2, h_ref, Mh, n, dtype, ("forward h_T", dtype))
 
@@ -212,21 +212,22 @@ def _random_dense():
 def test_auto_gating_choice_and_cache():
     """auto: dense for small calls on a fresh RNN and whenever autograd records; the plan follows in-place edits."""
     from constructions import lsa_to_rnn
+    from constructions.evaluator import structure_cache
     from constructions.rnn import STRUCTURE_MIN_WORK
 
     rnn = lsa_to_rnn(_lsa(3, 4, 4, 3, False, 5, 1), "direct")
     x = torch.randn(2, 10, 3, dtype=torch.float64)
     rnn(x)
-    assert "_structure_cache" not in rnn.__dict__ or not rnn.__dict__["_structure_cache"]
+    assert not structure_cache(rnn).built
     big = torch.randn(4, STRUCTURE_MIN_WORK // (4 * rnn.num_neurons) + 1, 3, dtype=torch.float64)
     rnn(big)
-    assert rnn.__dict__["_structure_cache"]
+    assert structure_cache(rnn).built
     plan = rnn.structure()
     with torch.no_grad():
         rnn.D.mul_(2.0)
     assert rnn.structure() is not plan
-    y_loop = rnn(x, mode="loop")
-    assert torch.allclose(rnn(x, mode="parallel", gating="structured"), y_loop, rtol=1e-12, atol=1e-12)
+    y_loop = rnn(x, path="loop")
+    assert torch.allclose(rnn(x, path="structured"), y_loop, rtol=1e-12, atol=1e-12)
 
 
 def test_gradients_use_the_dense_template():
@@ -240,7 +241,9 @@ def test_gradients_use_the_dense_template():
         rnn.zero_grad()
         rnn(x, mode=mode).square().sum().backward()
         grads.append([p.grad.clone() for p in (rnn.A, rnn.B, rnn.lam, rnn.C, rnn.E, rnn.D)])
-    assert "_structure_cache" not in rnn.__dict__
+    from constructions.evaluator import structure_cache
+
+    assert not structure_cache(rnn).built
     for a, b in zip(*grads):
         assert torch.allclose(a, b, rtol=1e-10, atol=1e-10)
 
@@ -275,6 +278,8 @@ def test_bad_gating_and_mode():
         rnn(x, gating="sparse")
     with pytest.raises(ValueError, match="mode"):
         rnn(x, mode="fast")
+    with pytest.raises(ValueError, match="path must be one of"):
+        rnn(x, path="sparse")
     with pytest.raises(ValueError, match="scan_mode"):
         rnn.structure().forward(x, torch.zeros(1, rnn.num_neurons, dtype=torch.float64), scan_mode="fast")
 
@@ -311,12 +316,12 @@ def test_input_dependent_decay(seed, kind, T, state):
     for dtype in (torch.float64, torch.float32):
         rnn = GatedLinearRNN(*(t.to(dtype) for t in base.weights()[:2]), None,
                              *(t.to(dtype) for t in base.weights()[3:]), decay=decay)
-        y, h = rnn(x.to(dtype), None if h0 is None else h0.to(dtype), mode="parallel", gating="structured",
+        y, h = rnn(x.to(dtype), None if h0 is None else h0.to(dtype), path="structured",
                    return_state=True)
         _assert_within(y, y_ref, My, n, dtype, (kind, dtype))
         _assert_within(h, h_ref, Mh, n, dtype, (kind, "h_T", dtype))
         lam_t = rnn.lambdas(x.to(dtype))
-        heads = rnn.structure()._heads_for(lam_t)
+        heads = rnn.structure().heads_for(lam_t)
         # the gating pairs memories with queries whatever the decay, unless a memory's lambda_t is 0 at every step
         # (a reset at each of few steps): it then acts as a query
         dead = bool((lam_t[..., :n_kv] == 0).flatten(0, 1).all(0).any())
@@ -352,7 +357,7 @@ def test_structured_path_on_cuda(device):
         ws = [None if t is None else t.to(device=device, dtype=torch.complex64 if t.is_complex() else torch.float32)
               for t in rnn64.weights()]
         rnn = GatedLinearRNN(*ws[:2], ws[2], *ws[3:], decay=rnn64.decay)
-        y = rnn(x.to(device, torch.float32), mode="parallel", gating="structured")
+        y = rnn(x.to(device, torch.float32), path="structured")
         assert y.device.type == "cuda"
         _assert_within(y, y_ref, My, n, torch.float32, "cuda")
 
@@ -364,9 +369,9 @@ def test_structured_gating_refuses_trainable_weights():
     rnn = GatedLinearRNN(*r.weights(), trainable=True)
     x = torch.randn(1, 8, 3, dtype=torch.float64)
     with pytest.raises(ValueError, match="no gradient"):
-        rnn(x, gating="structured")
+        rnn(x, path="structured")
     with torch.no_grad():
-        assert torch.allclose(rnn(x, gating="structured"), rnn(x, mode="loop"), rtol=1e-12, atol=1e-12)
+        assert torch.allclose(rnn(x, path="structured"), rnn(x, path="loop"), rtol=1e-12, atol=1e-12)
 
 
 class _GroupDecay(torch.nn.Module):
@@ -444,13 +449,13 @@ def test_factored_decay_matches_dense_loop(seed, kind, layout, T, state):
     for dtype in (torch.float64, torch.float32):
         rnn, _ = _group_decay_rnn(seed, kind, layout, dtype)
         with torch.no_grad():
-            y, h = rnn(x.to(dtype), None if h0 is None else h0.to(dtype), mode="parallel", gating="structured",
+            y, h = rnn(x.to(dtype), None if h0 is None else h0.to(dtype), path="structured",
                        return_state=True)
         _assert_within(y, y_ref, My, n, dtype, (kind, layout, dtype))
         _assert_within(h, h_ref, Mh, n, dtype, (kind, layout, "h_T", dtype))
         assert rnn.decay.spread_calls == 0  # the fast path never calls the decay's [B, T, n] spread
         fd = FactoredDecay(*rnn.decay.factored(x.to(dtype)))
-        heads = rnn.structure()._heads_for(fd)
+        heads = rnn.structure().heads_for(fd)
         matmul_form = heads is not None and heads.head_decays(fd, 64) is not None
         dead = bool((fd.values == 0).flatten(0, 1).all(0).any())  # a channel 0 at every step: its memories act as queries
         assert matmul_form == (layout != "per-neuron" and not dead), (kind, layout)
@@ -476,9 +481,9 @@ def test_factored_decay_of_the_variants_is_not_spread():
     dec.register_forward_hook(lambda *a: calls.append(1))
     x = torch.randn(3, 77, 4, generator=g, dtype=torch.float64)
     with torch.no_grad():
-        y = rnn(x, mode="parallel", gating="structured")
+        y = rnn(x, path="structured")
         assert not calls
-        y_loop = rnn(x, mode="loop")
+        y_loop = rnn(x, path="loop")
     assert calls  # the loop (the reference) spreads it
     y_ref, _, My, _, nr = _reference(rnn, x)
     _assert_within(y, y_ref, My, nr, torch.float64, "InputDependentDecay")
@@ -515,7 +520,7 @@ def test_bad_factored_decay():
     rnn = GatedLinearRNN(*rnn0.weights()[:2], None, *rnn0.weights()[3:],
                          decay=Bad(rnn0.decay.w, rnn0.decay.channel, rnn0.decay.const, "plain"))
     with pytest.raises(ValueError, match="factored"):
-        rnn(torch.zeros(1, 5, d, dtype=torch.float64), mode="parallel", gating="structured")
+        rnn(torch.zeros(1, 5, d, dtype=torch.float64), path="structured")
 
     class NaN(_GroupDecay):
         def factored(self, z):
@@ -525,7 +530,7 @@ def test_bad_factored_decay():
     rnn = GatedLinearRNN(*rnn0.weights()[:2], None, *rnn0.weights()[3:],
                          decay=NaN(rnn0.decay.w, rnn0.decay.channel, rnn0.decay.const, "plain"))
     with pytest.raises(ValueError, match="non-finite"):
-        rnn(torch.zeros(1, 5, d, dtype=torch.float64), mode="parallel", gating="structured")
+        rnn(torch.zeros(1, 5, d, dtype=torch.float64), path="structured")
 
 
 def test_always_zero_is_exact():
