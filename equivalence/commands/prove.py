@@ -124,8 +124,12 @@ def run(args: argparse.Namespace) -> int:
         from ..report import provenance, write_report
         from ._common import command_line
 
-        write_report(claims, args.out, provenance=provenance("cpu"), command=command_line())
+        cert = write_report(claims, args.out, provenance=provenance("cpu"), command=command_line())
         print(f"report written to {args.out}/ (report.md, report.html, certificate.json)")
+        from ..report.trust import replay_lines
+
+        for cid, line in replay_lines(cert, args.out).items():  # each failure: the command that reproduces it
+            print(f"  replay {cid}: {line}")
     bad = [c for c in claims if c.status not in OK_STATUSES]
     if not args.json:
         print(f"{summary_line(c.status for c in claims)} (seed {seed})")

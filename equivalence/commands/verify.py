@@ -182,6 +182,11 @@ def run(args: argparse.Namespace) -> int:
           + f"; report written to {args.out}/ (report.md, report.html, certificate.json)")
     if not train:
         print(f"  training checks: {why}")
+    from ..report.trust import replay_lines
+
+    replays = replay_lines(cert, args.out)  # each failure: the one command that reproduces it from its file
     for c in bad:
         print(f"  {c.status.upper()}: {c.id}: {c.message[:200]}")
+        if c.id in replays:
+            print(f"    replay: {replays[c.id]}")
     return 0 if cert["all_ok"] else 1

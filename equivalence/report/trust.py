@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from ..claims import HOLDING, count_statuses, summary_line
 
-__all__ = ["TRUST_ROWS", "assumptions", "headline", "replay_line", "trust_rows", "variants"]
+__all__ = ["TRUST_ROWS", "assumptions", "headline", "replay_line", "replay_lines", "trust_rows", "variants"]
 
 #: (trust label, heading, what it means)
 TRUST_ROWS = (
@@ -91,3 +91,19 @@ def replay_line(cert: dict, claim: dict) -> str | None:
     imports = [d.split(":", 1)[1] for d in claim.get("depends_on", []) if isinstance(d, str) and
                d.startswith("import:")]
     return replay_command(name, imports)
+
+
+def replay_lines(cert: dict, out) -> dict[str, str]:
+    """``{claim id: "python -m equivalence replay OUT/FILE [--import ...]"}`` for every claim with a
+    counterexample file: the one line a command prints under a failure (paths as seen from here)."""
+    from pathlib import Path
+
+    from ..replay import replay_command
+
+    lines = {}
+    for c in cert["claims"]:
+        line = replay_line(cert, c)
+        if line is not None:
+            imports = [d.split(":", 1)[1] for d in c.get("depends_on", []) if d.startswith("import:")]
+            lines[c["id"]] = replay_command(Path(out) / c["replay"], imports)
+    return lines
