@@ -687,13 +687,17 @@ def chunk_detection(chunks=(16, 32, 64), indices=(1, 2, 4), seeds: int = 10) -> 
             for s in range(seeds):
                 target = suite.user_target(lambda lsa, C=C, k=k: chunk_reset_layer(lsa, C, k), name="chunk reset")
 
-                @settings(parent=settings.get_profile("dev"), database=None, phases=[Phase.generate],
-                          print_blob=False)
-                @hseed(s)
-                @given(**EQUALS_LSA_STRATEGIES)
-                def run(lsa, spec, target=target):
-                    suite.check_equals_lsa(target, lsa, _x(target, lsa, spec))
+                def make(target, s):
+                    @settings(parent=settings.get_profile("dev"), database=None, phases=[Phase.generate],
+                              print_blob=False)
+                    @hseed(s)
+                    @given(**EQUALS_LSA_STRATEGIES)
+                    def run(lsa, spec):
+                        suite.check_equals_lsa(target, lsa, _x(target, lsa, spec))
 
+                    return run
+
+                run = make(target, s)
                 try:
                     with suite.no_counterexample_files():
                         run()

@@ -253,8 +253,13 @@ def lengths(min_T: int = 1, max_T: int = 64, long_max_T: int | None = None) -> s
     short = st.integers(min_T, max_T)
     if long_max_T is None or long_max_T <= max(max_T, 64):
         return short
-    return st.one_of(short, st.sampled_from(boundary_lengths(long_max_T, max(min_T, 2))),
-                     st.integers(65, long_max_T))
+    octaves = []
+    lo = 65
+    while lo <= long_max_T:  # octaves 65..128, 129..256, ...: the longest are drawn as often as the medium
+        hi = min(2 * (lo - 1), long_max_T)
+        octaves.append(st.integers(lo, hi))
+        lo = hi + 1
+    return st.one_of(short, st.sampled_from(boundary_lengths(long_max_T, max(min_T, 2))), st.one_of(*octaves))
 
 
 @st.composite
