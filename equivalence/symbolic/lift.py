@@ -68,6 +68,35 @@ class Ring:
         self.atoms: dict[int, Atom] = {}
         self._atom_ids: dict[tuple, int] = {}
         self._var_ids: dict[str, int] = {}
+        self.onehot: dict[int, tuple] = {}  # generator -> group key of a one-hot atom e_j(g)
+
+    def onehot_atom(self, j: int, scores: tuple) -> object:
+        r"""$e_j(g) = [\arg\max_i g_i = j]$ (first maximum), as an atom with the relations of a one-hot vector:
+        $e_ie_j = \delta_{ij}e_i$ (applied in products) and $\sum_j e_j = 1$ (the last is eliminated)."""
+        n = len(scores)
+        if n == 1:
+            return 1
+        if j == n - 1:
+            return 1 - sum((self.onehot_atom(i, scores) for i in range(n - 1)), 0)
+        p = self.atom("onehot", tuple(scores), (("j", j), ("n", n)))
+        (m,), = [tuple(p.terms)]
+        self.onehot[m[0][0]] = tuple(value_key(a) for a in scores)
+        return p
+
+    def reduce(self, m: tuple):
+        """A monomial under the one-hot relations: ``None`` when it vanishes."""
+        seen: dict = {}
+        out = []
+        for g, e in m:
+            key = self.onehot.get(g)
+            if key is None:
+                out.append((g, e))
+                continue
+            if key in seen and seen[key] != g:
+                return None
+            seen[key] = g
+            out.append((g, 1))
+        return tuple(out)
 
     def var(self, name: str) -> Poly:
         if name in self._var_ids:
@@ -204,9 +233,14 @@ class Poly:
                 return self
             return Poly({m: c * o for m, c in self.terms.items()}, self.ring)
         t: dict = {}
+        red = self.ring.reduce if self.ring.onehot else None
         for m1, c1 in self.terms.items():
             for m2, c2 in o.terms.items():
                 m = _mono_mul(m1, m2)
+                if red is not None:
+                    m = red(m)
+                    if m is None:
+                        continue
                 t[m] = t.get(m, 0) + c1 * c2
         return _make(t, self.ring)
 
@@ -401,6 +435,9 @@ def evaluate(v, point: dict[int, Fraction], *, prec: int = 60):
 def _eval_atom(a: Atom, args):
     import mpmath
 
+    if a.name == "onehot":
+        vals = [float(v) for v in args]
+        return 1 if vals.index(max(vals)) == dict(a.params)["j"] else 0
     x = args[0]
     xm = mpmath.mpf(x.numerator) / x.denominator if isinstance(x, Fraction) else mpmath.mpf(x)
     p = dict(a.params)
@@ -439,7 +476,7 @@ _VIEWS = _ops(
     "triu.default", "diagonal.default", "unbind.int", "split.Tensor", "split_with_sizes.default",
     "narrow.default", "movedim.int", "contiguous.default", "reshape.default", "slice_scatter.default",
     "select_scatter.default", "as_strided.default", "unfold.default", "expand_copy.default",
-    "view_copy.default", "permute_copy.default", "constant_pad_nd.default",
+    "view_copy.default", "permute_copy.default",
 )
 _TAINT = _ops(
     "isfinite.default", "eq.Tensor", "eq.Scalar", "ne.Tensor", "ne.Scalar", "lt.Tensor", "lt.Scalar",
@@ -456,12 +493,21 @@ _FACTORY = _ops(
     "new_ones.default", "new_full.default", "zeros_like.default", "ones_like.default", "full_like.default",
     "empty_like.default", "scalar_tensor.default", "randn.default", "rand.default",
     "empty_strided.default", "new_empty_strided.default", "_local_scalar_dense.default", "randint.low",
-    "randint.default", "normal_.default",
+    "randint.default",
 )
 _UNARY = {aten.exp.default: "exp", aten.log.default: "log", aten.sigmoid.default: "sigmoid",
           aten.tanh.default: "tanh", aten.silu.default: "silu", aten.relu.default: "relu", aten.abs.default: "abs",
           aten.sqrt.default: "sqrt", aten.rsqrt.default: "rsqrt", aten.cos.default: "cos", aten.sin.default: "sin",
           aten.reciprocal.default: "inv"}
+
+
+class ArgMax:
+    """The shadow of an ``argmax`` index over symbolic scores (only its one-hot vector is interpreted)."""
+
+    __slots__ = ("scores",)
+
+    def __init__(self, scores: tuple):
+        self.scores = scores
 
 
 class _Tainted:
@@ -536,6 +582,9 @@ class Lifter(TorchDispatchMode):
         if not isinstance(t, torch.Tensor):
             raise Unliftable(f"expected a tensor, got {type(t).__name__}")
         sid = self._sid(t)
+        if sid in self._tainted and t.is_floating_point():
+            raise Unliftable("an output is a max/min/sign or comparison of symbolic values (piecewise); the exact "
+                             "lift cannot represent it")
         if sid in self._shadow:
             flat = self._shadow[sid][1]
             return flat[self._index(t)] if t.ndim else np.array(flat[t.storage_offset()], dtype=object)
@@ -595,6 +644,12 @@ class Lifter(TorchDispatchMode):
                 self.branches.append("Python control flow on a comparison of symbolic values (e.g. input "
                                      "validation) was traced at the sampled values")
             return func(*args, **kwargs)
+        if tracked_in:  # an in-place op: its destination's shadow must hold the values from before the op
+            for a, v in zip(func._schema.arguments, args):
+                if (a.alias_info is not None and a.alias_info.is_write and isinstance(v, torch.Tensor)
+                        and not self.tracked(v)):
+                    st = v.untyped_storage()
+                    self._shadow[self._sid(v)] = (st, self._storage_values(v).reshape(-1))
         out = func(*args, **kwargs)
         if not tracked_in:
             if tainted_in and func not in _VIEWS or tainted_in:
@@ -602,9 +657,20 @@ class Lifter(TorchDispatchMode):
                     if isinstance(o, torch.Tensor):
                         self._tainted[self._sid(o)] = o.untyped_storage()
             return out
+        bad = [a for a in tainted_in if a.is_floating_point()]
+        if bad and func not in _TAINT:
+            self._fail(f"{func}: a value computed by a comparison, max/min or sign of symbolic values (piecewise) is "
+                       "used in arithmetic; the exact lift cannot represent it")
+        if any(self.tainted(a) and not a.is_floating_point() for a in flat_in):
+            msg = (f"{func}: an index or mask computed from symbolic values (argmax, comparison; piecewise) selects "
+                   "entries as it did at the sampled values")
+            if msg not in self.branches:
+                self.branches.append(msg)
         if any(a.is_complex() for a in flat_in) or any(
                 isinstance(o, torch.Tensor) and o.is_complex() for o in _flatten(out)):
             self._fail(f"{func}: complex arithmetic is not supported by the exact lift (real tensors only)")
+        if func is aten.argmax.default and args[0].is_floating_point():
+            return self._argmax(args, kwargs, out)
         if func in _TAINT:
             for o in _flatten(out):
                 if isinstance(o, torch.Tensor):
@@ -650,6 +716,8 @@ class Lifter(TorchDispatchMode):
         if func in (aten.where.self, aten.where.ScalarSelf, aten.where.ScalarOther, aten.where.Scalar):
             self._note_mask(args[0], func)
             return self._movement(func, args, kwargs, out)
+        if func in (aten.scatter_.value, aten.scatter.value) and self.tracked(args[2]):
+            return self._scatter_onehot(func, args, out)
         if func in (aten.scatter_.value, aten.scatter.value):
             return self._movement(func, args, kwargs, out, fill=_scalar(args[3]))
         if func in (aten.add.Tensor, aten.add_.Tensor, aten.sub.Tensor, aten.sub_.Tensor, aten.add.Scalar,
@@ -725,6 +793,40 @@ class Lifter(TorchDispatchMode):
         if func is aten.clamp.default or func is aten.clamp_min.default or func is aten.clamp_max.default:
             self._fail(f"{func}: clamping a symbolic value is piecewise (not supported by the exact lift)")
         self._fail(f"{func} is not supported by the exact lift")
+
+    def _argmax(self, args, kwargs, out):
+        """``argmax`` of symbolic scores: each index becomes an :class:`ArgMax` (the score vector), usable only to
+        build the one-hot vector $e_{\arg\\max}$ (:meth:`_scatter_onehot`)."""
+        dim = args[1] if len(args) > 1 else kwargs.get("dim")
+        keep = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
+        if dim is None:
+            self._fail("argmax over all entries of symbolic values")
+        g = np.moveaxis(self.read(args[0]), _dim(dim, args[0].ndim), -1)
+        idx = np.empty(g.shape[:-1], dtype=object)
+        for p in np.ndindex(*idx.shape):
+            idx[p] = ArgMax(tuple(g[p]))
+        if keep:
+            idx = np.expand_dims(idx, _dim(dim, args[0].ndim))
+        self.write(out, idx)
+        return out
+
+    def _scatter_onehot(self, func, args, out):
+        dst = args[0] if func is aten.scatter_.value else out
+        base, dim, value = self.read(args[0]), _dim(args[1], args[0].ndim), _scalar(args[3])
+        idx = self.read(args[2])
+        if idx.shape[dim] != 1 or value != 1 or any(v != 0 for v in np.ravel(base)) or not all(
+                isinstance(v, ArgMax) for v in np.ravel(idx)):
+            self._fail(f"{func}: only the one-hot vector of an argmax of symbolic scores is supported")
+        res = np.moveaxis(base.copy(), dim, -1)
+        idx = np.moveaxis(idx, dim, -1)
+        n = res.shape[-1]
+        for p in np.ndindex(*res.shape[:-1]):
+            am = idx[p + (0,)]
+            if len(am.scores) != n:
+                self._fail(f"{func}: one-hot width {n} differs from the number of scores {len(am.scores)}")
+            for j in range(n):
+                res[p + (j,)] = self.ring.onehot_atom(j, am.scores)
+        self.write(dst, np.moveaxis(res, -1, dim))
 
     def _operand(self, a):
         if isinstance(a, torch.Tensor):

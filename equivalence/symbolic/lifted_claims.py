@@ -84,7 +84,7 @@ def _mode_words(mode: str, seed: int) -> str:
 
 
 def _assumptions(lift: VariantLift) -> tuple[str, ...]:
-    out = list(lift.branches)
+    out = list(lift.branches) + list(getattr(lift, "notes", []))
     if lift.mode == "symbolic":
         out.append("the code's Python control flow and piecewise selections take, for every θ and x named, the "
                    "branch they took at the sampled values (the lift records every such read)")
@@ -92,11 +92,49 @@ def _assumptions(lift: VariantLift) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def _lifts(variant, sizes: dict, seed: int):
-    """Symbolic-parameter lift first; the sampled one when the code reads symbolic values into Python."""
-    params = _sample(variant, sizes, seed)
-    return params, (VariantLift(variant, params, "symbolic", seed=seed),
-                    lambda: VariantLift(variant, params, "sampled", seed=seed))
+def _checked_lift(variant, sizes: dict, seed: int, T: int, sides, modes=("symbolic", "sampled")):
+    """``(params, lift, outputs)``: the first mode in ``modes`` whose lifts of ``sides`` (``[(kind, fn(lift, T))]``,
+    kind ``"rnn"`` / ``"reference"`` / ``"recurrence"``) read no symbolic value into Python and agree with the torch
+    code at a second point (:meth:`~.simulation.VariantLift.cross_check`); symbolic parameters first."""
+    params, params2 = _sample(variant, sizes, seed), _sample(variant, sizes, seed + 1)
+    notes: list[str] = []
+    for mode in modes:
+        lift = VariantLift(variant, params, mode, seed=seed, params2=params2)
+        try:
+            outs = [fn(lift, T) for _, fn in sides]
+        except Unliftable:
+            if mode != modes[-1] and lift.value_reads:
+                continue
+            raise
+        if mode != modes[-1] and lift.value_reads:
+            continue
+        why = None
+        for (kind, _), Y, form in zip(sides, outs, [getattr(fn, "form", None) for _, fn in sides]):
+            why = lift.cross_check(Y, T, kind, form)
+            if why:
+                break
+        if why:
+            notes.append(f"{mode} parameters: {why}")
+            if mode != modes[-1]:
+                continue
+            raise Unliftable(why)
+        lift.notes = notes
+        return params, lift, outs
+    raise Unliftable("no parameter mode could be lifted")
+
+
+def _side(kind: str, form=None):
+    if kind == "rnn":
+        def fn(lift, T):
+            return lift.rnn_unrolled(T)
+    elif kind == "reference":
+        def fn(lift, T):
+            return lift.reference_unrolled(T)
+    else:
+        def fn(lift, T):
+            return lift.recurrence_unrolled(form, T)
+    fn.form = form
+    return kind, fn
 
 
 def _first_difference(lhs: np.ndarray, rhs: np.ndarray):
@@ -249,20 +287,7 @@ def prove_unrolled(variant, sizes: dict, T: int, *, seed: int = 0) -> LiftedClai
     if T < 1:
         raise ValueError(f"T must be >= 1; got {T}")
     try:
-        params, (lift, sampled) = _lifts(variant, sizes, seed)
-        for attempt in range(2):
-            try:
-                L = lift.rnn_unrolled(T)
-                R = lift.reference_unrolled(T)
-            except Unliftable:
-                if lift.mode == "symbolic" and lift.value_reads:
-                    lift = sampled()
-                    continue
-                raise
-            if lift.mode == "symbolic" and lift.value_reads:
-                lift = sampled()
-                continue
-            break
+        params, lift, (L, R) = _checked_lift(variant, sizes, seed, T, [_side("rnn"), _side("reference")])
         holds, ev, cex = _unrolled_identity(lift, T, lambda _: L, lambda _: R, ("construct", "reference"), seed)
     except Unliftable as e:
         msg = f"{variant.name}: not liftable to exact arithmetic: {e}"
@@ -326,22 +351,17 @@ def prove_allt(variant, sizes: dict, *, T_link: int = 6, seed: int = 0) -> Lifte
     if getattr(variant, "symbolic_invariant", None) is not None:
         ev["symbolic_invariant"] = "ignored: a hand-written invariant is not evidence (Phi is solved instead)"
     try:
-        params, (lift, sampled) = _lifts(variant, sizes, seed)
-        rows = None
-        for attempt in range(2):
-            try:
-                window = lift.upstream_window()
-                h_seq, s_seq, _ = reachable(lift, form, PHI_STEPS, window)
-                rows, unsolved = solve_phi(h_seq, s_seq)
-            except Unliftable:
-                if lift.mode == "symbolic" and lift.value_reads:
-                    lift = sampled()
-                    continue
-                raise
-            if lift.mode == "symbolic" and (lift.value_reads or rows is None):
-                lift = sampled()  # Phi depends on the parameters (or values were read): decide at the sample
-                continue
-            break
+        sides = [_side("rnn"), _side("recurrence", form)]
+        params, lift, _ = _checked_lift(variant, sizes, seed, 2, sides)
+        window = lift.upstream_window()
+        h_seq, s_seq, _ = reachable(lift, form, PHI_STEPS, window)
+        rows, unsolved = solve_phi(h_seq, s_seq)
+        if lift.mode == "symbolic" and (rows is None or lift.value_reads):
+            # Phi depends on the parameters (e.g. the compressed store), or values were read: decide at the sample
+            params, lift, _ = _checked_lift(variant, sizes, seed, 2, sides, modes=("sampled",))
+            window = lift.upstream_window()
+            h_seq, s_seq, _ = reachable(lift, form, PHI_STEPS, window)
+            rows, unsolved = solve_phi(h_seq, s_seq)
         n = int(variant.construct(lift.params).num_neurons)
         ev.update(params_mode=lift.mode, window=window, neurons=n)
         if rows is None:

@@ -79,11 +79,12 @@ class VariantLift:
     """One variant, one parameter sample, one mode (module docstring). ``ring`` is shared by every lift made
     from this object, so generator ``W_Q[0,1,2]`` or ``x[3,0]`` is the same on both sides."""
 
-    def __init__(self, variant, params, mode: str, *, seed: int = 0):
+    def __init__(self, variant, params, mode: str, *, seed: int = 0, params2=None):
         if mode not in ("symbolic", "sampled"):
             raise ValueError(f"mode must be 'symbolic' or 'sampled'; got {mode!r}")
         self.variant, self.mode, self.seed = variant, mode, seed
         self.params = quantise(params)
+        self.params2 = None if params2 is None else quantise(params2)  # the cross-check's second sample
         self.ring = Ring()
         self.branches: list[str] = []
         self.value_reads: list[str] = []
@@ -193,6 +194,52 @@ class VariantLift:
         finally:
             self._finish(lf)
         return lf.read(y)[0]
+
+    def cross_check(self, Y: np.ndarray, T: int, side: str, form=None, x_name: str = "x") -> str | None:
+        """Guard against code that reads values outside the dispatcher (``.tolist()``, ``.numpy()``) and so bakes
+        them into constants the lift cannot see: evaluate the lifted ``Y`` (``[T, d_out]``) at a second point
+        (the second parameter sample in symbolic mode, new inputs) and compare with the float64 torch code there.
+        Returns why they disagree, or ``None``. This check never proves anything; it only withdraws a lift."""
+        from constructions.recurrence import run_recurrence
+
+        from .lift import evaluate
+
+        P2 = self.params2 if (self.mode == "symbolic" and self.params2 is not None) else self.params
+        g = torch.Generator().manual_seed(7919 + self.seed)
+        x2 = torch.round(torch.randn(1, T, self.d_in, generator=g, dtype=torch.float64) * 8) / 8
+        ids = {n: k for k, n in enumerate(self.ring.names)}
+        point: dict[int, Fraction] = {}
+        if self.mode == "symbolic":
+            for name, t in tensor_fields(P2):
+                if isinstance(t, torch.Tensor) and t.is_floating_point():
+                    for idx in np.ndindex(*t.shape):
+                        k = ids.get(f"{name}[{','.join(map(str, idx))}]" if idx else name)
+                        if k is not None:
+                            point[k] = Fraction(float(t[idx]))
+        for idx in np.ndindex(1, T, self.d_in):
+            k = ids.get(f"{x_name}[{','.join(map(str, idx))}]")
+            if k is not None:
+                point[k] = Fraction(float(x2[idx]))
+        with torch.no_grad():
+            if side == "rnn":
+                ref = self.variant.construct(P2)(x2)[0]
+            elif side == "reference":
+                ref = self.variant.reference(P2, x2)[0]
+            else:
+                ref = run_recurrence(form(P2), x2)[0]
+        rows = sorted({0, T - 1})
+        for t in rows:
+            for o in range(Y.shape[1]):
+                try:
+                    val = float(evaluate(Y[t, o], point))
+                except (KeyError, ZeroDivisionError, ValueError) as e:
+                    return f"the lifted {side} could not be evaluated at a second point ({e})"
+                want = float(ref[t, o])
+                if not abs(val - want) <= 1e-7 * (1 + abs(want)):
+                    return (f"the lifted {side} gives {val:.6g} but the torch code gives {want:.6g} at a second "
+                            f"point (t={t + 1}, output {o}): the code reads values outside the dispatcher (e.g. "
+                            ".tolist(), .numpy()) and bakes them into constants")
+        return None
 
     # -- one step ----------------------------------------------------------------------------------
     def reference_step(self, form, state: list[np.ndarray] | None, x_t: np.ndarray):
