@@ -5,10 +5,10 @@ r"""Reliability of the verifier itself: false alarms and detection power, measur
 1. **False alarms.** Random *correct* cases — the paper's constructions (Zucchet et al. 2023, Sec. 3 /
    App. A; registered variants ``lsa-direct`` and ``lsa-compressed``) of LSAs drawn from several
    families, and the gated RNN template with $\lambda$ near 1 or complex $|\lambda| = 1$ — are compared with
-   their float64 reference under the tolerance model of :mod:`equivalence.tolerance`, exactly as
+   their float64 reference under the tolerance model of :mod:`constructions.tolerance`, exactly as
    ``verify`` does (``Variant.magnitude`` / ``Variant.path_length``). The largest error/bound ratio per
    dtype and family is reported; any ratio above 1 is a false alarm, printed with its case. fp16/bf16 use
-   the low-precision model (:func:`equivalence.tolerance.low_precision_bound`: $\gamma_{n_0}M$ for the
+   the low-precision model (:func:`constructions.tolerance.low_precision_bound`: $\gamma_{n_0}M$ for the
    non-recurrent stages plus the running error bound of the state accumulation; docs/tolerance.md).
 2. **Detection power.** Mutants of correct constructions (:mod:`properties.mutations`) per kind and
    $\varepsilon$, per dtype (float64, float32, bfloat16, float16): the fraction caught by the numeric check
@@ -147,7 +147,7 @@ def _lsa_eval(params, x):
 def _lsa_ratio(params, x, method: str, dtype: torch.dtype, mode: str) -> tuple[float | None, float | None]:
     """Error/bound of the construction at ``dtype`` (model bound; for fp16/bf16 the low-precision model)."""
     from constructions.registry import get
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     v = get(f"lsa-{method}")
     ref, M = _lsa_eval(params, x)
@@ -171,14 +171,14 @@ def _lsa_ratio(params, x, method: str, dtype: torch.dtype, mode: str) -> tuple[f
 
 
 def low_precision_model(params, x, M, method: str, dtype: torch.dtype, mode: str) -> torch.Tensor:
-    r"""The fp16/bf16 bound of :func:`equivalence.tolerance.low_precision_bound` for the ``method`` construction of
+    r"""The fp16/bf16 bound of :func:`constructions.tolerance.low_precision_bound` for the ``method`` construction of
     ``params`` built at ``dtype`` (docs/tolerance.md). Its ``extra`` roundings: 4 for the LSA weights and 3 for the
     input (the output is a product of three linear forms of $x$) unless they are exact at ``dtype``; the
-    construction's own weight products ($H d_v + d_k + H + 2$, as :func:`properties.oracle.lsa_budget`, plus any
+    construction's own weight products (:func:`constructions.tolerance.construction_depth`, plus any
     extra non-zero the rounding made) unless the weights built at ``dtype`` equal the float64 ones exactly (the
     direct construction only copies weights)."""
     from constructions.registry import get
-    from equivalence.tolerance import low_precision_bound, template_path_length
+    from constructions.tolerance import construction_depth, low_precision_bound, template_path_length
 
     v = get(f"lsa-{method}")
     H, d_k, _ = params.W_Q.shape
@@ -192,7 +192,7 @@ def low_precision_model(params, x, M, method: str, dtype: torch.dtype, mode: str
     if not torch.equal(x.to(dtype).to(torch.float64), x):
         extra += 3
     if not all(torch.equal(a.detach().to(torch.float64), b.detach()) for a, b in zip(low.weights(), exact.weights())):
-        extra += H * d_v + d_k + H + 2 + max(0, template_path_length(*(w.detach() for w in low.weights() if w.ndim == 2))
+        extra += construction_depth(H, d_k, d_v) + max(0, template_path_length(*(w.detach() for w in low.weights() if w.ndim == 2))
                                               - template_path_length(*(w.detach() for w in exact.weights() if w.ndim == 2)))
     return low_precision_bound(exact, x, M, dtype=dtype, extra=extra, mode=mode)
 
@@ -226,7 +226,7 @@ def _template_case(family: str, g: torch.Generator, dtype: torch.dtype):
 
 def _template_ratio(rnn, x, dtype: torch.dtype, mode: str) -> float:
     from constructions import GatedLinearRNN
-    from equivalence.tolerance import compare, rnn_path_length
+    from constructions.tolerance import compare, rnn_path_length
     from properties.oracle import rnn_magnitude
 
     ref = rnn(x, mode="loop")
@@ -236,7 +236,7 @@ def _template_ratio(rnn, x, dtype: torch.dtype, mode: str) -> float:
         import warnings
 
         from constructions.rnn import NumericalHazardWarning
-        from equivalence.tolerance import low_precision_bound
+        from constructions.tolerance import low_precision_bound
 
         with warnings.catch_warnings():  # an overflow (fp16's range) is counted in the table, not warned about
             warnings.simplefilter("ignore", NumericalHazardWarning)
@@ -363,7 +363,7 @@ def small_integer_case(g: torch.Generator, dtype: torch.dtype):
 
 def _detected_numeric(layer, params, x, dtype, method: str = "direct") -> bool:
     from constructions.registry import get
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     v = get("lsa-direct")
     ref, M = params.lsa()(x), v.magnitude(params, x)
@@ -399,7 +399,6 @@ def prover_refutes(spec: dict, params, T: int = 3) -> bool:
     from equivalence.symbolic.algebra import fraction_array
     from equivalence.symbolic.arrays import Variables
     from equivalence.symbolic.engine import decide_identity
-
     from properties.mutations import evaluate_spec
 
     d = params.W_Q.shape[2]
@@ -418,7 +417,6 @@ def prover_row(kind: str, eps: float | None, seed: int, mutants: int) -> tuple[i
     construction's own weight rounding, e.g. the compressed construction's products, would make even the
     unmutated RNN inexact as rationals)."""
     from constructions import lsa_to_rnn
-
     from properties.mutations import mutate_spec
 
     g = torch.Generator().manual_seed(seed)
@@ -460,7 +458,6 @@ def detection(dtype: torch.dtype, mutants: int, seed: int, *, progress: bool = T
     """Fraction of mutants caught, per kind and epsilon: numeric model bound, exact-integer tier, and (float64,
     first ``prover_mutants`` of each row, default all) the symbolic prover on the very same mutants."""
     from constructions import lsa_to_rnn
-
     from properties.mutations import KINDS, STRUCTURAL, mutate_spec
 
     g = torch.Generator().manual_seed(seed)
@@ -605,7 +602,6 @@ def variant_false_alarms(name: str, cases: int, seed: int, *, strata=tuple(VARIA
     infinite ($nu \ge 1$: no guarantee, not a pass) and ``overflows`` the candidates that are not finite."""
     import constructions
     from constructions.tolerance import compare, gamma, unit_roundoff
-
     from properties.regressions import HGRNOutputGate
 
     v = HGRNOutputGate() if name == HGRNOutputGate.name else constructions.get(name)
@@ -632,7 +628,8 @@ def variant_false_alarms(name: str, cases: int, seed: int, *, strata=tuple(VARIA
                 try:
                     with torch.no_grad():
                         y = v.construct(_cast_params(p64, dt))(x64.to(dt))
-                except (ValueError, OverflowError) as e:  # e.g. a weight not representable in float16
+                except (ValueError, OverflowError, NotImplementedError, RuntimeError) as e:
+                    # a weight not representable in float16, or no kernel at this dtype (torch.polar for Half)
                     out[key][stratum].add(0.0, x.shape[0], f"{case}: {e}", overflow=True)
                     continue
                 if not bool(torch.isfinite(y).all()):
@@ -697,10 +694,10 @@ def chunk_detection(chunks=(16, 32, 64), indices=(1, 2, 4), seeds: int = 10) -> 
 
                     return run
 
-                run = make(target, s)
+                check = make(target, s)
                 try:
                     with suite.no_counterexample_files():
-                        run()
+                        check()
                 except suite.PropertyFailure:
                     caught += 1
             rows.append({"chunk": C, "index": k, "first_wrong_T": C * k + 1, "caught": caught, "seeds": seeds})
@@ -716,6 +713,7 @@ def variants_main(argv: list[str] | None = None) -> int:
                                 description="false alarms of the tolerance model on every shipped variant")
     p.add_argument("--cases", type=int, default=500, help="cases per variant per round (each at 4 dtypes)")
     p.add_argument("--rounds", type=int, default=20, help="rounds over all variants (seed = round)")
+    p.add_argument("--start-round", type=int, default=0, help="first round (to continue an earlier run)")
     p.add_argument("--variant", action="append", default=None, help="only this variant (repeatable)")
     p.add_argument("--jsonl", required=True, help="append results here, one JSON object per line")
     a = p.parse_args(argv)
@@ -731,7 +729,7 @@ def variants_main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     torch.set_float32_matmul_precision("highest")
     bad = 0
-    for r in range(a.rounds):
+    for r in range(a.start_round, a.start_round + a.rounds):
         for name in names:
             t0 = time.perf_counter()
             res = variant_false_alarms(name, a.cases, seed=1000 * r + 17)

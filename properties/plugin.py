@@ -125,7 +125,8 @@ def pytest_configure(config):
     from .replay import set_counterexample_dir
 
     if config.getoption("--lsa-counterexamples") or _opt(config, "layer") or any(
-            "properties" in str(a) for a in config.args):  # a property-suite session (not the project's own tests)
+            str(a) == "properties" or str(a).startswith("properties::") or "test_lsa_layer" in str(a)
+            for a in config.args):  # a property-suite session (not the project's own tests)
         set_counterexample_dir(config.getoption("--lsa-counterexamples")
                                or Path(str(config.rootpath)) / "lsa-counterexamples")
 
