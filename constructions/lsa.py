@@ -34,17 +34,17 @@ from .attention import LinearSelfAttention
 from .rnn import GatedLinearRNN, RNNWeights
 
 __all__ = [
-    "lsa_to_rnn",
-    "rnn_to_lsa",
-    "direct_weights",
+    "METHODS",
+    "attention_tensor",
+    "compressed_layout",
     "compressed_weights",
     "direct_layout",
-    "compressed_layout",
-    "num_neurons_direct",
-    "num_neurons_compressed",
-    "attention_tensor",
+    "direct_weights",
     "head_products",
-    "METHODS",
+    "lsa_to_rnn",
+    "num_neurons_compressed",
+    "num_neurons_direct",
+    "rnn_to_lsa",
 ]
 
 METHODS = ("direct", "compressed", "auto")
@@ -98,7 +98,7 @@ def compressed_layout(d: int, d_out: int) -> tuple[list[str], list[str]]:
 
 def head_products(W_Q, W_K, W_V, W_O=None):
     r"""Per-head $P_h = W^h_O W^h_V$ (``[d_out, d]``) and $Q_h = W^{h\top}_K W^h_Q$ (``[d, d]``), as lists."""
-    H, d_k, d_v, d = _sizes(W_Q, W_V)
+    H, _d_k, d_v, d = _sizes(W_Q, W_V)
     Ps, Qs = [], []
     for h in range(H):
         if W_O is None:  # concatenation: head h writes rows h*d_v..(h+1)*d_v of the output
@@ -138,7 +138,7 @@ def direct_weights(W_Q, W_K, W_V, W_O=None) -> RNNWeights:
 
 def compressed_weights(W_Q, W_K, W_V, W_O=None) -> RNNWeights:
     """Template weights of the compressed (symmetric-store) construction (see module docstring)."""
-    H, d_k, d_v, d = _sizes(W_Q, W_V)
+    _H, _d_k, _d_v, d = _sizes(W_Q, W_V)
     Ps, Qs = head_products(W_Q, W_K, W_V, W_O)
     T = Ps[0][:, :, None, None] * Qs[0][None, None, :, :]
     for P, Q in zip(Ps[1:], Qs[1:]):

@@ -28,6 +28,7 @@ Comparisons between two candidates use $2\gamma_n M$ (each is within $\gamma_n M
 """
 
 import contextlib
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -339,7 +340,7 @@ def check_streaming(rnn, x: Float[Tensor, "batch time d"], cuts: list[int], mode
     bounds = [0] + sorted(c for c in set(cuts) if 0 < c < T) + [T]
     y_full, h_full = rnn(x, mode=mode, return_state=True)
     state, parts = None, []
-    for a, b in zip(bounds[:-1], bounds[1:]):
+    for a, b in itertools.pairwise(bounds):
         y, state = rnn(x[:, a:b], state, mode=mode, return_state=True)
         parts.append(y)
     y_chunks = torch.cat(parts, dim=1) if parts else y_full

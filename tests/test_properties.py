@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 import torch
 from hypothesis import HealthCheck, Phase, find, given, settings
-from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 FAST = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -276,7 +275,7 @@ def _pytest(tmp_path, *args, timeout=900):
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
     return subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "properties", "-p", "no:cacheprovider",
                            "-p", "no:xdist", "--lsa-profile", "dev", *args],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env)
+                          cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env, check=False)
 
 
 def test_plugin_passes_a_correct_user_layer(tmp_path):
@@ -304,7 +303,7 @@ def test_plugin_catches_a_subtly_wrong_user_layer(tmp_path):
     assert path.is_file() and path.parent == tmp_path / "lsa-counterexamples"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
     rep = subprocess.run([sys.executable, "-m", "equivalence", "replay", str(path), "--import", m.group(3)],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env, check=False)
     assert rep.returncode == 1 and "REPRODUCED" in rep.stdout and "EXCEEDS the error bound" in rep.stdout, (
         rep.stdout + rep.stderr)[-3000:]
     assert "properties: Hypothesis profile 'dev'" in out

@@ -262,9 +262,7 @@ def test_every_feature_function_has_an_error_model():
 
 def test_pointwise_floor_is_zero_away_from_underflow_and_whole_value_inside():
     """No detection power is given away on ordinary pre-activations; in the flush zone the whole value counts."""
-    from constructions.tolerance import POINTWISE, pointwise_floor
-
-    from constructions.tolerance import ETA_MAX
+    from constructions.tolerance import ETA_MAX, POINTWISE, pointwise_floor
 
     g = torch.tensor([-1.0, 0.5, 3.0, 20.0], dtype=torch.float64)
     L = g.abs() + 1
@@ -303,7 +301,7 @@ def test_one_home_for_the_tolerance_model():
     for f in (root / "constructions").rglob("*.py"):
         src = f.read_text()
         assert not re.search(r"^\s*from equivalence(\.tolerance)? import|^\s*import equivalence\.tolerance", src,
-                             re.M), f
+                             re.MULTILINE), f
     import equivalence.tolerance as shim
     from constructions import tolerance
 
