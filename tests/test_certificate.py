@@ -330,3 +330,22 @@ def test_forged_numeric_evidence_is_named_on_rerun(certificate, tmp_path):
     assert not check_certificate(certificate.parent / p.name, claims=[cid], echo=lines.append)
     assert any("evidence.worst_error_over_bound: certificate says 0.0" in ln for ln in lines), lines
     assert any("evidence.max_rel_rms" in ln for ln in lines), lines
+
+
+def test_learned_evidence_set_to_zero_is_named_exactly():
+    """A learned claim with every measured number set to 0 (digests recomputed) differs from its re-run in every
+    number; on the recording platform each is a failing difference, elsewhere a note (statuses still compared)."""
+    from equivalence.commands.check_certificate import _differences
+
+    rec = {"id": "TRAIN-X/v1", "kind": "learned", "status": "empirical", "seconds": 1.0, "replay": "",
+           "evidence": {"final_loss": 0.0, "long_loss": 0.0, "n_lambda_near_1": 0, "tables": [{"rows": [[0.0, 0]]}]}}
+    new = {**rec, "seconds": 9.0,
+           "evidence": {"final_loss": 3e-4, "long_loss": 5e-4, "n_lambda_near_1": 9, "tables": [{"rows": [[0.25, 3]]}]}}
+    bad, notes = _differences(rec, new, exact=True)
+    assert len(bad) == 5 and not notes
+    assert any("evidence.final_loss: certificate says 0.0, re-run gives 0.0003" in d for d in bad)
+    assert any("evidence.tables[0].rows[0][1]: certificate says 0, re-run gives 3" in d for d in bad)
+    bad, notes = _differences(rec, new, exact=False)
+    assert len(notes) == 3 and len(bad) == 2  # integers always count; floats are notes across platforms
+    bad, _ = _differences(rec, {**new, "status": "not-supported"}, exact=False)
+    assert any(d.startswith("status:") for d in bad)
