@@ -3,9 +3,10 @@
 A certificate or a counterexample file is *data from someone else*. Reading one must never run code it
 names, never follow a path out of its folder, and never hang or crash on a hostile file:
 
-- :func:`load_json_file` checks the size *before* parsing (a 200 MB file is refused at once), rejects
-  nesting deeper than :data:`MAX_DEPTH` and integers longer than :data:`MAX_INT_DIGITS` digits, ``NaN`` /
-  ``Infinity`` literals and duplicate-free parsing errors, each as one :class:`UntrustedInput` line;
+- :func:`load_json_file` checks the size *before* parsing (a 200 MB file is refused at once), reads
+  regular files only (never through a symlink), and rejects invalid JSON, nesting deeper than
+  :data:`MAX_DEPTH`, integers longer than :data:`MAX_INT_DIGITS` digits and ``NaN`` / ``Infinity``
+  literals, each as one :class:`UntrustedInput` line;
 - :func:`safe_member` resolves a file name *inside* a folder: plain names only, never a symlink, never
   outside the folder;
 - :func:`tty` escapes control characters (ANSI escape sequences, carriage returns, bidirectional
@@ -28,37 +29,24 @@ class UntrustedInput(ValueError):
     """An untrusted file is malformed or hostile; the message is one line naming the problem."""
 
 
-def _depth_ok(text: str, limit: int) -> int:
-    """The maximum nesting depth of ``[``/``{`` outside strings (a linear scan; no recursion)."""
-    depth = worst = 0
-    in_str = esc = False
-    # fast path: few brackets means shallow
-    if text.count("[") + text.count("{") <= limit:
-        return 0
-    for ch in text:
-        if in_str:
-            if esc:
-                esc = False
-            elif ch == "\\":
-                esc = True
-            elif ch == '"':
-                in_str = False
-        elif ch == '"':
-            in_str = True
-        elif ch in "[{":
-            depth += 1
-            if depth > worst:
-                worst = depth
-                if worst > limit:
-                    return worst
-        elif ch in "]}":
-            depth -= 1
+def _depth(obj, limit: int) -> int:
+    """The nesting depth of parsed JSON (iterative: no recursion), stopping once it exceeds ``limit``."""
+    stack, worst = [(obj, 1)], 0
+    while stack:
+        o, k = stack.pop()
+        if k > worst:
+            worst = k
+            if worst > limit:
+                return worst
+        children = o.values() if isinstance(o, dict) else o
+        stack.extend((v, k + 1) for v in children if isinstance(v, dict | list))
     return worst
 
 
 def _parse_int(s: str) -> int:
     if len(s.lstrip("-")) > MAX_INT_DIGITS:
-        raise UntrustedInput(f"an integer with {len(s.lstrip('-'))} digits (at most {MAX_INT_DIGITS} are read)")
+        digits = len(s.lstrip("-"))
+        raise UntrustedInput(f"an integer with {digits} digits (at most {MAX_INT_DIGITS} are read)")
     return int(s)
 
 
@@ -68,17 +56,21 @@ def _parse_constant(s: str):
 
 def loads(text: str, *, what: str = "file", max_depth: int = MAX_DEPTH):
     """Parse strict JSON from an untrusted source; :class:`UntrustedInput` (one line) on any problem."""
-    if _depth_ok(text, max_depth) > max_depth:
-        raise UntrustedInput(f"{what} nests deeper than {max_depth} levels; a real one nests a few levels")
+    too_deep = UntrustedInput(f"{what} nests deeper than {max_depth} levels; a real one nests a few levels")
     try:
-        return json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant)
+        obj = json.loads(text, parse_int=_parse_int, parse_constant=_parse_constant)
+    except RecursionError:  # the C parser gives up at the interpreter's recursion limit, at once
+        raise too_deep from None
     except UntrustedInput as e:
         raise UntrustedInput(f"{what} holds {e}") from None
     except json.JSONDecodeError as e:
         raise UntrustedInput(f"{what} is not valid JSON (truncated or edited by hand?): {e.msg} at line "
                              f"{e.lineno}, column {e.colno}") from None
-    except (RecursionError, ValueError, MemoryError) as e:
+    except (ValueError, MemoryError) as e:
         raise UntrustedInput(f"{what} cannot be parsed: {type(e).__name__}: {tty(str(e))[:200]}") from None
+    if isinstance(obj, dict | list) and _depth(obj, max_depth) > max_depth:
+        raise too_deep
+    return obj
 
 
 def load_json_file(path: Path, *, max_bytes: int, what: str = "file"):
@@ -117,7 +109,8 @@ def safe_member(folder: Path, name: object) -> Path:
     from .integrity import is_plain_name
 
     if not is_plain_name(name):
-        raise UntrustedInput(f"{tty(repr(name))[:120]} is not a plain file name inside the certificate's folder")
+        raise UntrustedInput(f"{tty(repr(name))[:120]} is not a plain file name inside the certificate's "
+                             "folder")
     path = Path(folder) / name
     try:
         st = os.lstat(path)
