@@ -15,8 +15,8 @@ import torch
 
 from ..report.write import atomic_write
 
-__all__ = ["write_json", "write_figure", "render_figure", "SVG_HASHSALT", "save_checkpoint", "load_checkpoint",
-           "jsonable"]
+__all__ = ["SVG_HASHSALT", "jsonable", "load_checkpoint", "render_figure", "save_checkpoint", "tight_bbox",
+           "write_figure", "write_json"]
 
 
 def jsonable(obj):
@@ -31,7 +31,8 @@ def jsonable(obj):
         return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
     if isinstance(obj, (bool, int, float, str)) or obj is None:
         return obj
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON (expected numbers, strings, lists, dicts, tensors)")
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON "
+                    "(expected numbers, strings, lists, dicts, tensors)")
 
 
 def write_json(path: Path, data: dict) -> Path:
@@ -41,14 +42,22 @@ def write_json(path: Path, data: dict) -> Path:
     return path
 
 
-#: SVG element ids are hashes salted with this (matplotlib's default salt is random: different bytes every run)
+#: SVG element ids are hashes salted with this (matplotlib's default salt is random: new bytes every run)
 SVG_HASHSALT = "attention-rnn-equivalence"
 
 
-def render_figure(fig, fmt: str) -> bytes:
+def tight_bbox(fig):
+    """The figure's tight bounding box (inches, padded like ``bbox_inches="tight"``), computed once so that
+    the PNG and the SVG of one figure share it (``savefig(bbox_inches="tight")`` lays the figure out again
+    per format: measured 12-18% of the rendering time of the training figures)."""
+    fig.draw_without_rendering()
+    return fig.get_tightbbox(fig.canvas.get_renderer()).padded(0.1)
+
+
+def render_figure(fig, fmt: str, bbox=None) -> bytes:
     """The bytes of ``fig`` as ``"png"`` or ``"svg"``, byte-stable: no software or date metadata and a fixed
     SVG hash salt, so the same figure gives the same bytes on every run (and reports stay byte-identical
-    under ``SOURCE_DATE_EPOCH``)."""
+    under ``SOURCE_DATE_EPOCH``). ``bbox``: a box from :func:`tight_bbox` (default: computed here)."""
     import matplotlib
 
     if fmt not in ("png", "svg"):
@@ -56,7 +65,8 @@ def render_figure(fig, fmt: str) -> bytes:
     meta = {"Software": None} if fmt == "png" else {"Date": None}
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "path"}):
-        fig.savefig(buf, format=fmt, dpi=110, bbox_inches="tight", metadata=meta)
+        fig.savefig(buf, format=fmt, dpi=110, bbox_inches=bbox if bbox is not None else "tight",
+                    metadata=meta)
     return buf.getvalue()
 
 
@@ -69,7 +79,8 @@ def write_figure(path: Path, fig, formats: tuple[str, ...] = ("png", "svg")) -> 
     if path.suffix != ".png":
         raise ValueError(f"figure path must end in .png (the SVG gets the same stem); got {path}")
     try:
-        blobs = {fmt: render_figure(fig, fmt) for fmt in formats}
+        bbox = tight_bbox(fig)
+        blobs = {fmt: render_figure(fig, fmt, bbox) for fmt in formats}
     finally:
         plt.close(fig)
     for fmt, data in blobs.items():
