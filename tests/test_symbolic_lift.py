@@ -1,7 +1,9 @@
-"""The exact lift of torch code, and the unrolled / all-T claims built on it (equivalence.symbolic.lifted_claims).
+"""The exact lift of torch code, and the unrolled / all-T claims built on it
+(equivalence.symbolic.lifted_claims).
 
 Correct user-style variants (biases, decays, feature maps, a plain torch loop reference) must be PROVED
-unrolled and for all T; broken twins (a bias dropped, a decay changed, a wire moved, a bug only at d >= 3, a bug
+unrolled and for all T; broken twins (a bias dropped, a decay changed, a wire moved, a bug only at d >= 3, a
+bug
 only at t >= 6) must be refuted by every tier that claims the size or length.
 """
 
@@ -36,7 +38,8 @@ def test_lift_is_exact_and_canonical():
     from fractions import Fraction
 
     expect = sum(g[i] * Fraction(0.1) * g[i] + g[0] * g[i] for i in range(3)) - sum(
-        apply_fn("softplus", g[i]) for i in range(3))
+        apply_fn("softplus", g[i]) for i in range(3)
+    )
     assert Y.item() - expect == 0  # binary64 0.1 read as the rational it denotes, logaddexp(., 0) = softplus
     assert Z[0] - (1 - apply_fn("sigmoid", g[0])) == 0  # sigmoid(-g) = 1 - sigmoid(g)
     assert isinstance(Z[0], Poly)
@@ -129,7 +132,7 @@ class BiasDecay(PlanVariant):
     decay_shift = 0.0
 
     def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, **sizes):
-        W = [randn(generator, heads, d, d, scale=d ** -0.5) for _ in range(3)]
+        W = [randn(generator, heads, d, d, scale=d**-0.5) for _ in range(3)]
         b = [randn(generator, heads, d) for _ in range(3)]
         return BiasParams(*W, *b, randn(generator, heads, d))
 
@@ -149,8 +152,13 @@ class BiasDecay(PlanVariant):
         return torch.stack(ys, 1)
 
     def plan(self, params):
-        return Plan(affine(params.W_Q, params.b_Q), affine(params.W_K, params.b_K), affine(params.W_V, params.b_V),
-                    params.W_O, decay=ConstantDecay(torch.sigmoid(params.rho + self.decay_shift)))
+        return Plan(
+            affine(params.W_Q, params.b_Q),
+            affine(params.W_K, params.b_K),
+            affine(params.W_V, params.b_V),
+            params.W_O,
+            decay=ConstantDecay(torch.sigmoid(params.rho + self.decay_shift)),
+        )
 
 
 class BiasDropped(BiasDecay):
@@ -175,19 +183,27 @@ class FeatureMap(PlanVariant):
         return params.W_Q.shape[2]
 
     def reference(self, params, x):
-        phi = lambda g: torch.nn.functional.elu(g) + 1
+        def phi(g):
+            return torch.nn.functional.elu(g) + 1
+
         q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
         return self._merge(params, la_recurrent(phi(q), phi(k), v))
 
     def plan(self, params):
         H, d_k, d = params.W_Q.shape
-        up = Upstream(d, [HeadMap(params.W_Q, "elu+1"), HeadMap(params.W_K, "elu+1"),
-                          HeadMap(params.W_V, "identity")])
+        up = Upstream(
+            d, [HeadMap(params.W_Q, "elu+1"), HeadMap(params.W_K, "elu+1"), HeadMap(params.W_V, "identity")]
+        )
         dz = 2 * H * d_k + H * params.W_V.shape[1]
         eye = torch.eye(dz, dz + 1, dtype=torch.float64)
         hk, hv = H * d_k, params.W_V.shape[1]
-        return Plan(eye[:hk].reshape(H, d_k, dz + 1), eye[hk:2 * hk].reshape(H, d_k, dz + 1),
-                    eye[2 * hk:].reshape(H, hv, dz + 1), params.W_O, upstream=up)
+        return Plan(
+            eye[:hk].reshape(H, d_k, dz + 1),
+            eye[hk : 2 * hk].reshape(H, d_k, dz + 1),
+            eye[2 * hk :].reshape(H, hv, dz + 1),
+            params.W_O,
+            upstream=up,
+        )
 
 
 class WireMoved(LSADirect):

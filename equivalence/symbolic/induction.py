@@ -130,15 +130,15 @@ def lsa_invariant(method: str, with_W_O: bool) -> Invariant:
 
 
 def invariant_for(subject: Subject) -> Invariant:
-    """The invariant of ``subject``: the variant's ``symbolic_invariant`` hook, else the LSA one."""
-    hook = getattr(subject.variant, "symbolic_invariant", None)
-    if hook is not None:
-        return hook(subject.sizes)
+    """The invariant of ``subject``: the LSA one for the built-in constructions. A variant's own
+    ``symbolic_invariant`` hook is *not* used: nothing would tie it to the variant's reference (the all-T claims of
+    other variants come from :func:`~equivalence.symbolic.lifted_claims.prove_allt`, whose state map is solved
+    from the construction and whose obligations are checked against the reference's one-step form)."""
     method = getattr(subject.variant, "method", None)
     if subject.reference.kind == "lsa" and method in ("direct", "compressed"):
         return lsa_invariant(method, subject.sizes.get("d_out") is not None)
-    raise Unavailable(f"no state invariant for variant {subject.name!r} (give it a symbolic_invariant hook); "
-                      "the all-T tier needs one")
+    raise Unavailable(f"no built-in state invariant for variant {subject.name!r}; its all-T claim is the lifted "
+                      "simulation (equivalence.symbolic.lifted_claims.prove_allt)")
 
 
 def _variables(subject: Subject, inv: Invariant) -> Variables:

@@ -6,21 +6,22 @@ upstream feature layer) are ordinary torch code. :class:`Lifter` runs such code 
 each storage element as an element of $\mathbb Q[g_1, g_2, \dots]$ (:class:`Poly`), where the generators $g_i$
 are the entries of the arrays we declared symbolic (parameters, inputs, states) and *atoms*: applications
 $f(p)$ of a non-polynomial function (``exp``, ``sigmoid``, ``softplus``, ``tanh``, ``elu``, ...) to a
-polynomial $p$ in canonical form. Atoms are uninterpreted: two lifted values are equal as elements of this ring
-only if they are equal for *every* interpretation of the functions, so an identity decided here holds for every
-link function (and in particular for the real ones). A few true identities of the real functions are applied as
-rewrites so that two spellings of one value meet ($\log\sigma(g) = -\mathrm{softplus}(-g)$,
+polynomial $p$ in canonical form. Atoms are uninterpreted: two lifted values are equal as elements of this
+ring only if they are equal for *every* interpretation of the functions, so an identity decided here holds for
+every link function (and in particular for the real ones). A few true identities of the real functions are
+applied as rewrites so that two spellings of one value meet ($\log\sigma(g) = -\mathrm{softplus}(-g)$,
 $\mathrm{silu}(g) = g\,\sigma(g)$, $\mathrm{logaddexp}(g, 0) = \mathrm{softplus}(g)$, $\log e^{g} = g$,
-$\sigma(-g) = 1 - \sigma(g)$, $\mathrm{softplus}(-g) = \mathrm{softplus}(g) - g$); a quotient by a non-constant
-value is a product with the atom $\mathrm{inv}(p)$.
+$\sigma(-g) = 1 - \sigma(g)$, $\mathrm{softplus}(-g) = \mathrm{softplus}(g) - g$); a quotient by a
+non-constant value is a product with the atom $\mathrm{inv}(p)$.
 
 Binary64 constants that the code uses (a ``1.0``, a ``torch.full(.., 0.5)``, a tensor literal) are read as the
 rationals they denote (exact). Because the code runs on real tensors, its Python control flow (validation,
 ``if``) sees the real sampled values: the lift is the function *on the branch the sample took*; every such
 data-dependent read of a symbolic value is recorded (:attr:`Lifter.branches`) and named in the claim's
-assumptions. A read of a symbolic *float* value into Python (``.item()``, ``.tolist()``) means the code bakes a
-parameter value into a constant: :attr:`Lifter.value_reads` is then non-empty and the caller proves at sampled
-parameters instead. An operation the lift cannot interpret exactly raises :class:`Unliftable` with the reason.
+assumptions. A read of a symbolic *float* value into Python (``.item()``, ``.tolist()``) means the code bakes
+a parameter value into a constant: :attr:`Lifter.value_reads` is then non-empty and the caller proves at
+sampled parameters instead. An operation the lift cannot interpret exactly raises :class:`Unliftable` with the
+reason.
 
 Shadows live per *storage* (flat, indexed by storage offset and strides), so views and in-place writes alias
 exactly as torch's own tensors do. Pure data movement (views, ``cat``, ``index``, ``gather``, ``tril``,
@@ -71,7 +72,8 @@ class Ring:
         self.onehot: dict[int, tuple] = {}  # generator -> group key of a one-hot atom e_j(g)
 
     def onehot_atom(self, j: int, scores: tuple) -> object:
-        r"""$e_j(g) = [\arg\max_i g_i = j]$ (first maximum), as an atom with the relations of a one-hot vector:
+        r"""$e_j(g) = [\arg\max_i g_i = j]$ (first maximum), as an atom with the relations of a one-hot
+        vector:
         $e_ie_j = \delta_{ij}e_i$ (applied in products) and $\sum_j e_j = 1$ (the last is eliminated)."""
         n = len(scores)
         if n == 1:
@@ -79,7 +81,7 @@ class Ring:
         if j == n - 1:
             return 1 - sum((self.onehot_atom(i, scores) for i in range(n - 1)), 0)
         p = self.atom("onehot", tuple(scores), (("j", j), ("n", n)))
-        (m,), = [tuple(p.terms)]
+        ((m,),) = [tuple(p.terms)]
         self.onehot[m[0][0]] = tuple(value_key(a) for a in scores)
         return p
 
@@ -173,7 +175,8 @@ def _make(terms: dict, ring: Ring):
 
 
 class Poly:
-    """A non-constant element of $\\mathbb Q[\\text{generators}]$: ``{monomial: Fraction}``, a monomial being a
+    """A non-constant element of $\\mathbb Q[\\text{generators}]$: ``{monomial: Fraction}``, a monomial being
+    a
     sorted tuple of ``(generator, exponent)``. Constants are plain ``int`` / ``Fraction`` (never a Poly)."""
 
     __slots__ = ("ring", "terms")
@@ -362,8 +365,13 @@ def apply_fn(name: str, g, *, params: tuple = ()):
             return a.args[0]
     if name in ("relu", "abs") and is_number(g):
         return max(g, 0) if name == "relu" else abs(g)
-    if name == "elu" and is_number(g) and g >= 0 and dict(params).get("scale", "1") == "1" \
-            and dict(params).get("input_scale", "1") == "1":
+    if (
+        name == "elu"
+        and is_number(g)
+        and g >= 0
+        and dict(params).get("scale", "1") == "1"
+        and dict(params).get("input_scale", "1") == "1"
+    ):
         return g
     if name == "inv" and is_number(g):
         if g == 0:
@@ -390,7 +398,7 @@ def _negative(g) -> bool:
 
 def _as_atom(g) -> Atom | None:
     if isinstance(g, Poly) and len(g.terms) == 1:
-        (m, c), = g.terms.items()
+        ((m, c),) = g.terms.items()
         if c == 1 and len(m) == 1 and m[0][1] == 1 and g.ring.is_atom(m[0][0]):
             return g.ring.atoms[m[0][0]]
     return None
@@ -442,10 +450,18 @@ def _eval_atom(a: Atom, args):
     xm = mpmath.mpf(x.numerator) / x.denominator if isinstance(x, Fraction) else mpmath.mpf(x)
     p = dict(a.params)
     fns = {
-        "exp": mpmath.exp, "log": mpmath.log, "sigmoid": lambda u: 1 / (1 + mpmath.exp(-u)),
-        "softplus": lambda u: mpmath.log(1 + mpmath.exp(u)), "tanh": mpmath.tanh, "abs": abs,
-        "relu": lambda u: max(u, 0), "sqrt": mpmath.sqrt, "rsqrt": lambda u: 1 / mpmath.sqrt(u),
-        "inv": lambda u: 1 / u, "cos": mpmath.cos, "sin": mpmath.sin,
+        "exp": mpmath.exp,
+        "log": mpmath.log,
+        "sigmoid": lambda u: 1 / (1 + mpmath.exp(-u)),
+        "softplus": lambda u: mpmath.log(1 + mpmath.exp(u)),
+        "tanh": mpmath.tanh,
+        "abs": abs,
+        "relu": lambda u: max(u, 0),
+        "sqrt": mpmath.sqrt,
+        "rsqrt": lambda u: 1 / mpmath.sqrt(u),
+        "inv": lambda u: 1 / u,
+        "cos": mpmath.cos,
+        "sin": mpmath.sin,
         "elu": lambda u: u if u > 0 else mpmath.mpf(p.get("alpha", "1")) * (mpmath.exp(u) - 1),
     }
     if a.name not in fns:
@@ -454,6 +470,7 @@ def _eval_atom(a: Atom, args):
 
 
 # -- the lifter ------------------------------------------------------------------------------------------
+
 
 def _ops(*names: str) -> set:
     """The aten overloads named (``"view.default"``); names this torch lacks are skipped."""
@@ -468,37 +485,130 @@ def _ops(*names: str) -> set:
 
 _FLOATS = (torch.float64, torch.float32, torch.float16, torch.bfloat16)
 _VIEWS = _ops(
-    "view.default", "_unsafe_view.default", "permute.default", "expand.default", "select.int",
-    "slice.Tensor", "transpose.int", "unsqueeze.default", "squeeze.dim", "squeeze.default", "squeeze.dims",
-    "alias.default", "detach.default", "t.default", "clone.default", "lift_fresh.default",
-    "lift_fresh_copy.default", "cat.default", "stack.default", "index.Tensor", "gather.default",
-    "index_select.default", "flip.default", "roll.default", "repeat.default", "tril.default",
-    "triu.default", "diagonal.default", "unbind.int", "split.Tensor", "split_with_sizes.default",
-    "narrow.default", "movedim.int", "contiguous.default", "reshape.default", "slice_scatter.default",
-    "select_scatter.default", "as_strided.default", "unfold.default", "expand_copy.default",
-    "view_copy.default", "permute_copy.default",
+    "view.default",
+    "_unsafe_view.default",
+    "permute.default",
+    "expand.default",
+    "select.int",
+    "slice.Tensor",
+    "transpose.int",
+    "unsqueeze.default",
+    "squeeze.dim",
+    "squeeze.default",
+    "squeeze.dims",
+    "alias.default",
+    "detach.default",
+    "t.default",
+    "clone.default",
+    "lift_fresh.default",
+    "lift_fresh_copy.default",
+    "cat.default",
+    "stack.default",
+    "index.Tensor",
+    "gather.default",
+    "index_select.default",
+    "flip.default",
+    "roll.default",
+    "repeat.default",
+    "tril.default",
+    "triu.default",
+    "diagonal.default",
+    "unbind.int",
+    "split.Tensor",
+    "split_with_sizes.default",
+    "narrow.default",
+    "movedim.int",
+    "contiguous.default",
+    "reshape.default",
+    "slice_scatter.default",
+    "select_scatter.default",
+    "as_strided.default",
+    "unfold.default",
+    "expand_copy.default",
+    "view_copy.default",
+    "permute_copy.default",
 )
 _TAINT = _ops(
-    "isfinite.default", "eq.Tensor", "eq.Scalar", "ne.Tensor", "ne.Scalar", "lt.Tensor", "lt.Scalar",
-    "gt.Tensor", "gt.Scalar", "le.Tensor", "le.Scalar", "ge.Tensor", "ge.Scalar", "any.default", "any.dim",
-    "all.default", "all.dim", "aminmax.default", "max.default", "min.default", "amax.default",
-    "amin.default", "argmax.default", "argmin.default", "isnan.default", "isinf.default",
-    "bitwise_not.default", "logical_not.default", "logical_and.default", "logical_or.default",
-    "sign.default", "max.dim", "min.dim", "sort.default", "topk.default", "equal.default",
-    "bitwise_and.Tensor", "bitwise_or.Tensor",
+    "isfinite.default",
+    "eq.Tensor",
+    "eq.Scalar",
+    "ne.Tensor",
+    "ne.Scalar",
+    "lt.Tensor",
+    "lt.Scalar",
+    "gt.Tensor",
+    "gt.Scalar",
+    "le.Tensor",
+    "le.Scalar",
+    "ge.Tensor",
+    "ge.Scalar",
+    "any.default",
+    "any.dim",
+    "all.default",
+    "all.dim",
+    "aminmax.default",
+    "max.default",
+    "min.default",
+    "amax.default",
+    "amin.default",
+    "argmax.default",
+    "argmin.default",
+    "isnan.default",
+    "isinf.default",
+    "bitwise_not.default",
+    "logical_not.default",
+    "logical_and.default",
+    "logical_or.default",
+    "sign.default",
+    "max.dim",
+    "min.dim",
+    "sort.default",
+    "topk.default",
+    "equal.default",
+    "bitwise_and.Tensor",
+    "bitwise_or.Tensor",
 )
 _FACTORY = _ops(
-    "zeros.default", "ones.default", "full.default", "arange.default", "arange.start", "arange.start_step",
-    "eye.default", "eye.m", "empty.memory_format", "empty.default", "new_zeros.default",
-    "new_ones.default", "new_full.default", "zeros_like.default", "ones_like.default", "full_like.default",
-    "empty_like.default", "scalar_tensor.default", "randn.default", "rand.default",
-    "empty_strided.default", "new_empty_strided.default", "_local_scalar_dense.default", "randint.low",
+    "zeros.default",
+    "ones.default",
+    "full.default",
+    "arange.default",
+    "arange.start",
+    "arange.start_step",
+    "eye.default",
+    "eye.m",
+    "empty.memory_format",
+    "empty.default",
+    "new_zeros.default",
+    "new_ones.default",
+    "new_full.default",
+    "zeros_like.default",
+    "ones_like.default",
+    "full_like.default",
+    "empty_like.default",
+    "scalar_tensor.default",
+    "randn.default",
+    "rand.default",
+    "empty_strided.default",
+    "new_empty_strided.default",
+    "_local_scalar_dense.default",
+    "randint.low",
     "randint.default",
 )
-_UNARY = {aten.exp.default: "exp", aten.log.default: "log", aten.sigmoid.default: "sigmoid",
-          aten.tanh.default: "tanh", aten.silu.default: "silu", aten.relu.default: "relu", aten.abs.default: "abs",
-          aten.sqrt.default: "sqrt", aten.rsqrt.default: "rsqrt", aten.cos.default: "cos", aten.sin.default: "sin",
-          aten.reciprocal.default: "inv"}
+_UNARY = {
+    aten.exp.default: "exp",
+    aten.log.default: "log",
+    aten.sigmoid.default: "sigmoid",
+    aten.tanh.default: "tanh",
+    aten.silu.default: "silu",
+    aten.relu.default: "relu",
+    aten.abs.default: "abs",
+    aten.sqrt.default: "sqrt",
+    aten.rsqrt.default: "rsqrt",
+    aten.cos.default: "cos",
+    aten.sin.default: "sin",
+    aten.reciprocal.default: "inv",
+}
 
 
 class ArgMax:
@@ -517,11 +627,11 @@ class _Tainted:
 class Lifter(TorchDispatchMode):
     """Run torch code with exact shadows (module docstring). Use as a context manager::
 
-        lf = Lifter(ring)
-        W = lf.symbolic(tensor, "W_Q")      # declare a symbolic input (shadow = fresh variables)
-        with lf:
-            y = f(W, x)
-        Y = lf.read(y)                       # object array of exact values
+    lf = Lifter(ring)
+    W = lf.symbolic(tensor, "W_Q")      # declare a symbolic input (shadow = fresh variables)
+    with lf:
+        y = f(W, x)
+    Y = lf.read(y)                       # object array of exact values
     """
 
     active: Lifter | None = None
@@ -583,8 +693,10 @@ class Lifter(TorchDispatchMode):
             raise Unliftable(f"expected a tensor, got {type(t).__name__}")
         sid = self._sid(t)
         if sid in self._tainted and t.is_floating_point():
-            raise Unliftable("an output is a max/min/sign or comparison of symbolic values (piecewise); the exact "
-                             "lift cannot represent it")
+            raise Unliftable(
+                "an output is a max/min/sign or comparison of symbolic values (piecewise); the exact "
+                "lift cannot represent it"
+            )
         if sid in self._shadow:
             flat = self._shadow[sid][1]
             return flat[self._index(t)] if t.ndim else np.array(flat[t.storage_offset()], dtype=object)
@@ -641,13 +753,19 @@ class Lifter(TorchDispatchMode):
                 if isinstance(v, Poly):
                     self.value_reads.append(f"a symbolic value read into Python ({func})")
             elif self.tainted(t) and not self.branches:
-                self.branches.append("Python control flow on a comparison of symbolic values (e.g. input "
-                                     "validation) was traced at the sampled values")
+                self.branches.append(
+                    "Python control flow on a comparison of symbolic values (e.g. input "
+                    "validation) was traced at the sampled values"
+                )
             return func(*args, **kwargs)
         if tracked_in:  # an in-place op: its destination's shadow must hold the values from before the op
             for a, v in zip(func._schema.arguments, args):
-                if (a.alias_info is not None and a.alias_info.is_write and isinstance(v, torch.Tensor)
-                        and not self.tracked(v)):
+                if (
+                    a.alias_info is not None
+                    and a.alias_info.is_write
+                    and isinstance(v, torch.Tensor)
+                    and not self.tracked(v)
+                ):
                     st = v.untyped_storage()
                     self._shadow[self._sid(v)] = (st, self._storage_values(v).reshape(-1))
         out = func(*args, **kwargs)
@@ -659,15 +777,22 @@ class Lifter(TorchDispatchMode):
             return out
         bad = [a for a in tainted_in if a.is_floating_point()]
         if bad and func not in _TAINT:
-            self._fail(f"{func}: a value computed by a comparison, max/min or sign of symbolic values (piecewise) is "
-                       "used in arithmetic; the exact lift cannot represent it")
+            self._fail(
+                f"{func}: a value computed by a comparison, max/min or sign of symbolic values (piecewise) "
+                f"is "
+                "used in arithmetic; the exact lift cannot represent it"
+            )
         if any(self.tainted(a) and not a.is_floating_point() for a in flat_in):
-            msg = (f"{func}: an index or mask computed from symbolic values (argmax, comparison; piecewise) selects "
-                   "entries as it did at the sampled values")
+            msg = (
+                f"{func}: an index or mask computed from symbolic values (argmax, comparison; piecewise) "
+                f"selects "
+                "entries as it did at the sampled values"
+            )
             if msg not in self.branches:
                 self.branches.append(msg)
         if any(a.is_complex() for a in flat_in) or any(
-                isinstance(o, torch.Tensor) and o.is_complex() for o in _flatten(out)):
+            isinstance(o, torch.Tensor) and o.is_complex() for o in _flatten(out)
+        ):
             self._fail(f"{func}: complex arithmetic is not supported by the exact lift (real tensors only)")
         if func is aten.argmax.default and args[0].is_floating_point():
             return self._argmax(args, kwargs, out)
@@ -711,8 +836,13 @@ class Lifter(TorchDispatchMode):
             return self._movement(func, args, kwargs, out)
         if func in (aten.masked_fill.Scalar, aten.masked_fill_.Scalar, aten.masked_fill.Tensor):
             self._note_mask(args[1], func)
-            return self._movement(func, args, kwargs, out, fill=R(args[2]) if isinstance(args[2], torch.Tensor)
-                                  else _scalar(args[2]))
+            return self._movement(
+                func,
+                args,
+                kwargs,
+                out,
+                fill=R(args[2]) if isinstance(args[2], torch.Tensor) else _scalar(args[2]),
+            )
         if func in (aten.where.self, aten.where.ScalarSelf, aten.where.ScalarOther, aten.where.Scalar):
             self._note_mask(args[0], func)
             return self._movement(func, args, kwargs, out)
@@ -720,8 +850,14 @@ class Lifter(TorchDispatchMode):
             return self._scatter_onehot(func, args, out)
         if func in (aten.scatter_.value, aten.scatter.value):
             return self._movement(func, args, kwargs, out, fill=_scalar(args[3]))
-        if func in (aten.add.Tensor, aten.add_.Tensor, aten.sub.Tensor, aten.sub_.Tensor, aten.add.Scalar,
-                    aten.sub.Scalar):
+        if func in (
+            aten.add.Tensor,
+            aten.add_.Tensor,
+            aten.sub.Tensor,
+            aten.sub_.Tensor,
+            aten.add.Scalar,
+            aten.sub.Scalar,
+        ):
             a, b = self._operand(args[0]), self._operand(args[1])
             alpha = _scalar(kwargs.get("alpha", args[2] if len(args) > 2 else 1))
             b = b * alpha if alpha != 1 else b
@@ -753,7 +889,13 @@ class Lifter(TorchDispatchMode):
             return self.write(out, a * a)
         if func in (aten.sum.dim_IntList, aten.sum.default, aten.mean.dim, aten.mean.default):
             return self._reduce(func, args, kwargs, out)
-        if func in (aten.mm.default, aten.bmm.default, aten.matmul.default, aten.mv.default, aten.dot.default):
+        if func in (
+            aten.mm.default,
+            aten.bmm.default,
+            aten.matmul.default,
+            aten.mv.default,
+            aten.dot.default,
+        ):
             return self.write(out, np.matmul(R(args[0]), R(args[1])))
         if func in (aten.addmm.default,):
             beta, alpha = _scalar(kwargs.get("beta", 1)), _scalar(kwargs.get("alpha", 1))
@@ -771,13 +913,17 @@ class Lifter(TorchDispatchMode):
         if func in _UNARY:
             return self.write(out, _vmap(lambda u: apply_fn(_UNARY[func], u), R(args[0])))
         if func in (aten.sigmoid_.default, aten.exp_.default, aten.tanh_.default):
-            name = {aten.sigmoid_.default: "sigmoid", aten.exp_.default: "exp", aten.tanh_.default: "tanh"}[func]
+            name = {aten.sigmoid_.default: "sigmoid", aten.exp_.default: "exp", aten.tanh_.default: "tanh"}[
+                func
+            ]
             return self.write(args[0], _vmap(lambda u: apply_fn(name, u), R(args[0])))
         if func is aten.log_sigmoid_forward.default:
             return self.write(out[0], _vmap(lambda u: apply_fn("logsigmoid", u), R(args[0])))
         if func is aten.logaddexp.default:
-            a, b = np.broadcast_arrays(np.asarray(self._operand(args[0]), dtype=object),
-                                       np.asarray(self._operand(args[1]), dtype=object))
+            a, b = np.broadcast_arrays(
+                np.asarray(self._operand(args[0]), dtype=object),
+                np.asarray(self._operand(args[1]), dtype=object),
+            )
             return self.write(out, _vmap2(_logaddexp, a, b))
         if func is aten.softplus.default:
             beta = args[1] if len(args) > 1 else kwargs.get("beta", 1)
@@ -795,7 +941,8 @@ class Lifter(TorchDispatchMode):
         self._fail(f"{func} is not supported by the exact lift")
 
     def _argmax(self, args, kwargs, out):
-        """``argmax`` of symbolic scores: each index becomes an :class:`ArgMax` (the score vector), usable only to
+        """``argmax`` of symbolic scores: each index becomes an :class:`ArgMax` (the score vector), usable
+        only to
         build the one-hot vector $e_{\arg\\max}$ (:meth:`_scatter_onehot`)."""
         dim = args[1] if len(args) > 1 else kwargs.get("dim")
         keep = args[2] if len(args) > 2 else kwargs.get("keepdim", False)
@@ -814,8 +961,12 @@ class Lifter(TorchDispatchMode):
         dst = args[0] if func is aten.scatter_.value else out
         base, dim, value = self.read(args[0]), _dim(args[1], args[0].ndim), _scalar(args[3])
         idx = self.read(args[2])
-        if idx.shape[dim] != 1 or value != 1 or any(v != 0 for v in np.ravel(base)) or not all(
-                isinstance(v, ArgMax) for v in np.ravel(idx)):
+        if (
+            idx.shape[dim] != 1
+            or value != 1
+            or any(v != 0 for v in np.ravel(base))
+            or not all(isinstance(v, ArgMax) for v in np.ravel(idx))
+        ):
             self._fail(f"{func}: only the one-hot vector of an argmax of symbolic scores is supported")
         res = np.moveaxis(base.copy(), dim, -1)
         idx = np.moveaxis(idx, dim, -1)
@@ -835,8 +986,11 @@ class Lifter(TorchDispatchMode):
 
     def _note_mask(self, m, func):
         if self.tainted(m):
-            msg = (f"{func}: a selection by a comparison of symbolic values (piecewise) was traced at the sampled "
-                   "values")
+            msg = (
+                f"{func}: a selection by a comparison of symbolic values (piecewise) was traced at the "
+                f"sampled "
+                "values"
+            )
             if msg not in self.branches:
                 self.branches.append(msg)
 
@@ -868,12 +1022,22 @@ class Lifter(TorchDispatchMode):
     def _movement(self, func, args, kwargs, out, fill=None):
         """Interpret a data-movement op by running it on element codes (module docstring)."""
         outs = [o for o in _flatten(out) if isinstance(o, torch.Tensor)]
-        if func in (aten.index_put_.default, aten.copy_.default, aten.scatter_.value, aten.masked_fill_.Scalar,
-                    aten.fill_.Scalar):
+        if func in (
+            aten.index_put_.default,
+            aten.copy_.default,
+            aten.scatter_.value,
+            aten.masked_fill_.Scalar,
+            aten.fill_.Scalar,
+        ):
             outs = [args[0]]
-        if outs and all(self._sid(o) in {self._sid(a) for a in _flatten(args) if isinstance(a, torch.Tensor)}
-                        for o in outs) and func not in (aten.index_put_.default, aten.scatter_.value,
-                                                        aten.masked_fill_.Scalar):
+        if (
+            outs
+            and all(
+                self._sid(o) in {self._sid(a) for a in _flatten(args) if isinstance(a, torch.Tensor)}
+                for o in outs
+            )
+            and func not in (aten.index_put_.default, aten.scatter_.value, aten.masked_fill_.Scalar)
+        ):
             return  # a view: shares the storage (and hence the shadow) of its input
         pool: list = [0]  # code 0: the fill value (or 0)
         if fill is not None:
@@ -898,7 +1062,9 @@ class Lifter(TorchDispatchMode):
                 new_args = (new_args[0], new_args[1], torch.zeros((), dtype=torch.float64))
         elif func in (aten.where.ScalarSelf, aten.where.ScalarOther, aten.where.Scalar):
             pool.append(0)
-            new_args = tuple(_code_scalar(pool, a) if not isinstance(a, torch.Tensor) else a for a in new_args)
+            new_args = tuple(
+                _code_scalar(pool, a) if not isinstance(a, torch.Tensor) else a for a in new_args
+            )
         res = func(*new_args, **new_kwargs)  # inside the handler: this mode is not active
         res_list = [r for r in _flatten(res) if isinstance(r, torch.Tensor)]
         if func in (aten.index_put_.default, aten.scatter_.value, aten.masked_fill_.Scalar):
@@ -908,7 +1074,9 @@ class Lifter(TorchDispatchMode):
         for o, r in zip(outs, res_list):
             codes = r.detach().cpu().numpy()
             if codes.dtype.kind == "f" and not np.all(codes == np.round(codes)):
-                self._fail(f"{func}: the op does not move data (codes were combined); not interpretable exactly")
+                self._fail(
+                    f"{func}: the op does not move data (codes were combined); not interpretable exactly"
+                )
             self.write(o, pool_arr[codes.astype(np.int64)])
 
 
@@ -991,7 +1159,7 @@ def _pow1(u, k):
         k = int(k)
     if isinstance(k, int):
         if k >= 0:
-            return u ** k if isinstance(u, Poly) else Fraction(u) ** k
+            return u**k if isinstance(u, Poly) else Fraction(u) ** k
         return _div1(1, u ** (-k) if isinstance(u, Poly) else Fraction(u) ** (-k))
     if k == Fraction(1, 2):
         return apply_fn("sqrt", u)
@@ -1009,5 +1177,7 @@ def _logaddexp(a, b):
         return apply_fn("softplus", a)
     if is_number(a) and a == 0:
         return apply_fn("softplus", b)
-    lo, hi = sorted((a, b), key=lambda v: repr(sorted(value_key(v), key=repr)) if isinstance(v, Poly) else repr(v))
+    lo, hi = sorted(
+        (a, b), key=lambda v: repr(sorted(value_key(v), key=repr)) if isinstance(v, Poly) else repr(v)
+    )
     return lo + apply_fn("softplus", hi - lo)

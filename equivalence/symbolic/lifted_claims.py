@@ -1,7 +1,8 @@
 r"""Claims from lifted programs: a variant's construction equals its reference, unrolled and for every $T$.
 
 Stage 4 of the pipeline (lift → obligations → decide → **claim**) for the tiers that need no SymPy from the
-variant's author: :func:`prove_unrolled` and :func:`prove_allt` take a registered variant (its ``sample_params``,
+variant's author: :func:`prove_unrolled` and :func:`prove_allt` take a registered variant (its
+``sample_params``,
 ``reference``, ``construct``, optional ``recurrence``) and return a :class:`LiftedClaim`.
 
 - **Unrolled** (fixed sizes, $t = 1..T$): the lifted RNN output (``construct(θ)``: template weights, E1 decay,
@@ -13,13 +14,13 @@ variant's author: :func:`prove_unrolled` and :func:`prove_allt` take a registere
   (:func:`constructions.recurrence.reference_is_recurrence`), the two are also proved equal unrolled at
   $T \le T_{link}$ and the statement says exactly that.
 
-Parameters are symbolic (every floating parameter entry a generator: the claim is for all parameter values on the
-branch of the code's Python control flow that the sample took) unless the code reads a symbolic value into Python
-(then the claim is for the sampled parameters, on the dyadic grid, named as such). Decisions are exact: equal
-canonical sparse polynomials (dict of monomials → ``Fraction``) prove; a non-zero difference refutes, with a
-counterexample point (the sampled parameters and small integer inputs, as exact rationals) where the difference
-is certified non-zero (exactly, or by 60-digit interval-free evaluation of the atoms), plus a float64 rerun of
-both sides at that point for replay.
+Parameters are symbolic (every floating parameter entry a generator: the claim is for all parameter values on
+the branch of the code's Python control flow that the sample took) unless the code reads a symbolic value into
+Python (then the claim is for the sampled parameters, on the dyadic grid, named as such). Decisions are exact:
+equal canonical sparse polynomials (dict of monomials → ``Fraction``) prove; a non-zero difference refutes,
+with a counterexample point (the sampled parameters and small integer inputs, as exact rationals) where the
+difference is certified non-zero (exactly, or by 60-digit interval-free evaluation of the atoms), plus a
+float64 rerun of both sides at that point for replay.
 """
 
 from __future__ import annotations
@@ -35,13 +36,23 @@ import torch
 
 from .engine import Outcome
 from .lift import Poly, Unliftable, evaluate, render
-from .simulation import GRID, VariantLift, reachable, simulation_obligations, solve_phi, tensor_fields
+from .simulation import (
+    GRID,
+    VariantLift,
+    reachable,
+    simulation_obligations,
+    solve_phi,
+    tensor_fields,
+    time_invariance,
+)
 
 __all__ = ["ENGINE", "LiftedClaim", "one_step_form", "prove_allt", "prove_unrolled"]
 
 ENGINE = "lift: exact sparse polynomials over Q (dict monomial -> Fraction), uninterpreted function atoms"
 #: steps of symbolic input on which Phi is solved
 PHI_STEPS = 3
+#: length up to which the construction's per-step features/decays are checked to be the same map at every t
+INVARIANCE_T = 4
 #: longest sequence searched for a concrete counterexample when a simulation obligation fails
 SEARCH_T = 8
 
@@ -50,7 +61,8 @@ SEARCH_T = 8
 class LiftedClaim:
     """A decided claim: ``outcome`` (``engine.Outcome``; status proved / refuted / failed / skipped / error),
     the prose ``statement`` (naming the sizes, lengths and parameter mode checked), the statement ``objects``
-    (SymPy, for rendering and digests), ``assumptions`` (what the claim takes on trust) and ``params_mode``."""
+    (SymPy, for rendering and digests), ``assumptions`` (what the claim takes on trust) and
+    ``params_mode``."""
 
     outcome: Outcome
     statement: str
@@ -79,22 +91,30 @@ def _sizes_words(sizes: dict, params) -> str:
 def _mode_words(mode: str, seed: int) -> str:
     if mode == "symbolic":
         return "for all real parameter values θ (every floating parameter entry a generator)"
-    return (f"for the parameters θ sampled with seed {seed} and rounded to multiples of 1/{GRID} (the code reads "
-            "parameter values into Python, so the claim is about this sample only)")
+    return (
+        f"for the parameters θ sampled with seed {seed} and rounded to multiples of 1/{GRID} (the code reads "
+        "parameter values into Python, so the claim is about this sample only)"
+    )
 
 
 def _assumptions(lift: VariantLift) -> tuple[str, ...]:
     out = list(lift.branches) + list(getattr(lift, "notes", []))
     if lift.mode == "symbolic":
-        out.append("the code's Python control flow and piecewise selections take, for every θ and x named, the "
-                   "branch they took at the sampled values (the lift records every such read)")
-    out.append("non-polynomial functions are uninterpreted atoms: the identity holds for every choice of them")
+        out.append(
+            "the code's Python control flow and piecewise selections take, for every θ and x named, the "
+            "branch they took at the sampled values (the lift records every such read)"
+        )
+    out.append(
+        "non-polynomial functions are uninterpreted atoms: the identity holds for every choice of them"
+    )
     return tuple(dict.fromkeys(out))
 
 
 def _checked_lift(variant, sizes: dict, seed: int, T: int, sides, modes=("symbolic", "sampled")):
-    """``(params, lift, outputs)``: the first mode in ``modes`` whose lifts of ``sides`` (``[(kind, fn(lift, T))]``,
-    kind ``"rnn"`` / ``"reference"`` / ``"recurrence"``) read no symbolic value into Python and agree with the torch
+    """``(params, lift, outputs)``: the first mode in ``modes`` whose lifts of ``sides``
+    (``[(kind, fn(lift, T))]``,
+    kind ``"rnn"`` / ``"reference"`` / ``"recurrence"``) read no symbolic value into Python and agree with the
+    torch
     code at a second point (:meth:`~.simulation.VariantLift.cross_check`); symbolic parameters first."""
     params, params2 = _sample(variant, sizes, seed), _sample(variant, sizes, seed + 1)
     notes: list[str] = []
@@ -125,14 +145,18 @@ def _checked_lift(variant, sizes: dict, seed: int, T: int, sides, modes=("symbol
 
 def _side(kind: str, form=None):
     if kind == "rnn":
+
         def fn(lift, T):
             return lift.rnn_unrolled(T)
     elif kind == "reference":
+
         def fn(lift, T):
             return lift.reference_unrolled(T)
     else:
+
         def fn(lift, T):
             return lift.recurrence_unrolled(form, T)
+
     fn.form = form
     return kind, fn
 
@@ -229,8 +253,10 @@ def _rerun(lift: VariantLift, point: dict[int, Fraction], T: int, x_name: str = 
                 x[0, t, c] = float(point[g])
     from .simulation import _replace
 
-    out = {"x": [[str(Fraction(float(v))) for v in row] for row in x[0].tolist()],
-           "params": {k: [str(Fraction(float(v))) for v in a.reshape(-1).tolist()] for k, a in changes.items()}}
+    out = {
+        "x": [[str(Fraction(float(v))) for v in row] for row in x[0].tolist()],
+        "params": {k: [str(Fraction(float(v))) for v in a.reshape(-1).tolist()] for k, a in changes.items()},
+    }
     try:
         P = _replace(lift.params, changes)
         out["reference_float64"] = lift.variant.reference(P, x)[0].tolist()
@@ -262,48 +288,84 @@ def _unrolled_identity(lift: VariantLift, T: int, left, right, labels: tuple[str
         return False, ev, {"error": f"{labels[0]} has output shape {L.shape} but {labels[1]} has {R.shape}"}
     failing = _first_difference(L, R)
     terms = sum(len(v.terms) if isinstance(v, Poly) else 1 for v in np.ravel(L))
-    ev.update(seconds=round(time.perf_counter() - t0, 3), outputs=int(L.size), terms=terms,
-              generators=len(lift.ring.names), atoms=_atom_names(lift))
+    ev.update(
+        seconds=round(time.perf_counter() - t0, 3),
+        outputs=int(L.size),
+        terms=terms,
+        generators=len(lift.ring.names),
+        atoms=_atom_names(lift),
+    )
     if not failing:
         return True, ev, None
     ev["failing_outputs"] = len(failing)
     first_t = min(idx[0] for idx, _ in failing) + 1
     ev["first_failing_t"] = first_t
     found = find_point(lift, [(idx, dv) for idx, dv in failing if idx[0] == first_t - 1], ("x",), seed)
-    cex = {"t": first_t, "sizes": {"T": T}, "labels": list(labels),
-           "difference_polynomial": render(failing[0][1]),
-           "checked": "exact: the difference of the two lifted outputs is a non-zero element of "
-                      "Q[θ, x][atoms]; time t is 1-based"}
+    cex = {
+        "t": first_t,
+        "sizes": {"T": T},
+        "labels": list(labels),
+        "difference_polynomial": render(failing[0][1]),
+        "checked": "exact: the difference of the two lifted outputs is a non-zero element of "
+        "Q[θ, x][atoms]; time t is 1-based",
+    }
     if found is not None:
         (t_idx, o) = found["where"]
-        cex.update(t=t_idx + 1, output_index=int(o), point=_point_json(lift, found["point"]),
-                   difference_at_point=str(found["difference"]),
-                   rerun=_rerun(lift, found["point"], T))
+        cex.update(
+            t=t_idx + 1,
+            output_index=int(o),
+            point=_point_json(lift, found["point"]),
+            difference_at_point=str(found["difference"]),
+            rerun=_rerun(lift, found["point"], T),
+        )
     return False, ev, cex
+
+
+def _guarded(tier: str, fn, variant, sizes: dict, T):
+    """Run a prover; an exception from the variant's own code becomes an ``error`` outcome saying what
+    raised."""
+    try:
+        return fn()
+    except Exception as e:  # noqa: BLE001 - user code may raise anything; the claim reports it, never a traceback
+        msg = f"{variant.name}: the {tier} lift raised {type(e).__name__}: {e}"
+        return LiftedClaim(
+            Outcome("error", tier, {"engine": ENGINE}, None, msg), msg, _objects(tier, sizes, T)
+        )
 
 
 def prove_unrolled(variant, sizes: dict, T: int, *, seed: int = 0) -> LiftedClaim:
     """UNROLLED: ``construct(θ)`` and ``reference(θ, ·)`` agree exactly at ``sizes`` for ``t = 1..T``."""
     if T < 1:
         raise ValueError(f"T must be >= 1; got {T}")
+    return _guarded("unrolled", lambda: _prove_unrolled(variant, sizes, T, seed), variant, sizes, T)
+
+
+def _prove_unrolled(variant, sizes: dict, T: int, seed: int) -> LiftedClaim:
     try:
         params, lift, (L, R) = _checked_lift(variant, sizes, seed, T, [_side("rnn"), _side("reference")])
-        holds, ev, cex = _unrolled_identity(lift, T, lambda _: L, lambda _: R, ("construct", "reference"), seed)
+        holds, ev, cex = _unrolled_identity(
+            lift, T, lambda _: L, lambda _: R, ("construct", "reference"), seed
+        )
     except Unliftable as e:
         msg = f"{variant.name}: not liftable to exact arithmetic: {e}"
-        return LiftedClaim(Outcome("skipped", "unrolled", {"engine": ENGINE}, None, msg), msg,
-                           _objects("unrolled", sizes, T))
+        return LiftedClaim(
+            Outcome("skipped", "unrolled", {"engine": ENGINE}, None, msg), msg, _objects("unrolled", sizes, T)
+        )
     sw = _sizes_words(sizes, params)
-    statement = (f"{_mode_words(lift.mode, seed)}, at {sw} and every t = 1..{T}: the output of construct(θ) (its "
-                 "template weights, decay and upstream features run through the template's stage functions) "
-                 "equals reference(θ, x) for every real input x, as an exact identity over Q[θ, x] with "
-                 f"{', '.join(ev['atoms']) or 'no'} non-polynomial functions as uninterpreted atoms")
+    statement = (
+        f"{_mode_words(lift.mode, seed)}, at {sw} and every t = 1..{T}: the output of construct(θ) (its "
+        "template weights, decay and upstream features run through the template's stage functions) "
+        "equals reference(θ, x) for every real input x, as an exact identity over Q[θ, x] with "
+        f"{', '.join(ev['atoms']) or 'no'} non-polynomial functions as uninterpreted atoms"
+    )
     ev["params_mode"] = lift.mode
     if holds:
         out = Outcome("proved", "unrolled", ev)
     else:
-        msg = (f"{variant.name}: the RNN output differs from the reference as an exact polynomial at "
-               f"t={cex.get('t')} (T={T})")
+        msg = (
+            f"{variant.name}: the RNN output differs from the reference as an exact polynomial at "
+            f"t={cex.get('t')} (T={T})"
+        )
         if "point" not in cex:
             msg += "; no point certifying the difference was found within the search budget"
         out = Outcome("refuted", "unrolled", ev, cex, msg)
@@ -320,10 +382,17 @@ def one_step_form(variant):
     if callable(getattr(variant, "recurrence", None)):
         return variant.recurrence, "the variant's recurrence(θ) hook", reference_is_recurrence(variant)
     if callable(getattr(variant, "plan", None)):
-        return (lambda p: plan_recurrence(variant.plan(p))), "the one-step form derived from the variant's plan", \
-            False
+        return (
+            (lambda p: plan_recurrence(variant.plan(p))),
+            "the one-step form derived from the variant's plan",
+            False,
+        )
     if isinstance(variant, _LSAVariant):
-        return lsa_recurrence, "the recurrent form of linear self-attention (S_t = S_{t-1} + v_t k_t^T)", False
+        return (
+            lsa_recurrence,
+            "the recurrent form of linear self-attention (S_t = S_{t-1} + v_t k_t^T)",
+            False,
+        )
     return None, "", False
 
 
@@ -332,19 +401,30 @@ def _phi_words(rows: list[dict], lift: VariantLift, n: int, window: int) -> list
     out = []
     for a, row in enumerate(rows):
         if row:
-            out.append(f"s[{a}] = " + " + ".join(f"{c}*{names[k]}" if c != 1 else names[k]
-                                                  for k, c in sorted(row.items())))
+            out.append(
+                f"s[{a}] = "
+                + " + ".join(f"{c}*{names[k]}" if c != 1 else names[k] for k, c in sorted(row.items()))
+            )
     return out
 
 
 def prove_allt(variant, sizes: dict, *, T_link: int = 6, seed: int = 0) -> LiftedClaim:
     """ALL-T: the simulation (init, step, readout) of the variant's one-step form by ``construct(θ)`` at
-    ``sizes``, plus the link one-step form = registered reference at ``T <= T_link`` unless it is the reference."""
+    ``sizes``, plus the link one-step form = registered reference at ``T <= T_link`` unless it is the
+    reference."""
+    if T_link < 1:
+        raise ValueError(f"T_link must be >= 1; got {T_link}")
+    return _guarded("all-T", lambda: _prove_allt(variant, sizes, T_link, seed), variant, sizes, None)
+
+
+def _prove_allt(variant, sizes: dict, T_link: int, seed: int) -> LiftedClaim:
     form, note, is_ref = one_step_form(variant)
     objs = _objects("all-T", sizes, None)
     if form is None:
-        msg = (f"{variant.name}: no one-step form to simulate (give the variant a recurrence(params) hook: "
-               "constructions.recurrence.Recurrence)")
+        msg = (
+            f"{variant.name}: no one-step form to simulate (give the variant a recurrence(params) hook: "
+            "constructions.recurrence.Recurrence)"
+        )
         return LiftedClaim(Outcome("skipped", "simulation", {"engine": ENGINE}, None, msg), msg, objs)
     t0 = time.perf_counter()
     ev: dict = {"engine": ENGINE, "one_step_form": note, "phi_steps": PHI_STEPS}
@@ -357,7 +437,8 @@ def prove_allt(variant, sizes: dict, *, T_link: int = 6, seed: int = 0) -> Lifte
         h_seq, s_seq, _ = reachable(lift, form, PHI_STEPS, window)
         rows, unsolved = solve_phi(h_seq, s_seq)
         if lift.mode == "symbolic" and (rows is None or lift.value_reads):
-            # Phi depends on the parameters (e.g. the compressed store), or values were read: decide at the sample
+            # Phi depends on the parameters (e.g. the compressed store), or values were read: decide at the
+            # sample
             params, lift, _ = _checked_lift(variant, sizes, seed, 2, sides, modes=("sampled",))
             window = lift.upstream_window()
             h_seq, s_seq, _ = reachable(lift, form, PHI_STEPS, window)
@@ -366,71 +447,125 @@ def prove_allt(variant, sizes: dict, *, T_link: int = 6, seed: int = 0) -> Lifte
         ev.update(params_mode=lift.mode, window=window, neurons=n)
         if rows is None:
             ev["unsolved_state_entries"] = unsolved[:20]
-            return _simulation_failed(variant, lift, form, sizes, ev, objs, seed,
-                                      f"{len(unsolved)} entries of the one-step state are not a linear function of "
-                                      f"the RNN state on the states reached in {PHI_STEPS} steps")
+            return _simulation_failed(
+                variant,
+                lift,
+                form,
+                sizes,
+                ev,
+                objs,
+                seed,
+                f"{len(unsolved)} entries of the one-step state are not a linear function of "
+                f"the RNN state on the states reached in {PHI_STEPS} steps",
+            )
         ev["phi"] = _phi_words(rows, lift, n, window)[:64]
         parts = simulation_obligations(lift, form, rows, window)
-        failing = [(label, idx, dv) for label, lhs, rhs in parts
-                   for idx, dv in _first_difference(np.asarray(lhs, dtype=object), np.asarray(rhs, dtype=object))]
+        parts += time_invariance(lift, window, INVARIANCE_T)
+        failing = [
+            (label, idx, dv)
+            for label, lhs, rhs in parts
+            for idx, dv in _first_difference(np.asarray(lhs, dtype=object), np.asarray(rhs, dtype=object))
+        ]
         ev["obligations"] = {label: int(np.asarray(lhs).size) for label, lhs, _ in parts}
         ev["generators"] = len(lift.ring.names)
         ev["atoms"] = _atom_names(lift)
         if failing:
             label = failing[0][0]
             ev["failing_obligations"] = sorted({lb for lb, _, _ in failing})
-            found = find_point(lift, [((lb, idx), dv) for lb, idx, dv in failing if lb == label], ("x", "h"), seed)
-            ev["obligation_counterexample"] = ({"obligation": label, "difference": render(failing[0][2])}
-                                               if found is None else
-                                               {"obligation": found["where"][0], "index": list(found["where"][1]),
-                                                "point": _point_json(lift, found["point"]),
-                                                "difference_at_point": str(found["difference"])})
-            return _simulation_failed(variant, lift, form, sizes, ev, objs, seed,
-                                      f"the {label} obligation of the simulation fails")
+            found = find_point(
+                lift, [((lb, idx), dv) for lb, idx, dv in failing if lb == label], ("x", "h"), seed
+            )
+            ev["obligation_counterexample"] = (
+                {"obligation": label, "difference": render(failing[0][2])}
+                if found is None
+                else {
+                    "obligation": found["where"][0],
+                    "index": list(found["where"][1]),
+                    "point": _point_json(lift, found["point"]),
+                    "difference_at_point": str(found["difference"]),
+                }
+            )
+            return _simulation_failed(
+                variant, lift, form, sizes, ev, objs, seed, f"the {label} obligation of the simulation fails"
+            )
         link = None
         if not is_ref:
             holds, lev, cex = _unrolled_identity(
-                lift, T_link, lambda T: lift.recurrence_unrolled(form, T), lambda T: lift.reference_unrolled(T),
-                ("one-step form", "reference"), seed)
+                lift,
+                T_link,
+                lambda T: lift.recurrence_unrolled(form, T),
+                lambda T: lift.reference_unrolled(T),
+                ("one-step form", "reference"),
+                seed,
+            )
             ev["link"] = lev
             if not holds:
-                msg = (f"{variant.name}: the one-step form ({note}) differs from the registered reference at "
-                       f"t={cex.get('t')} (T={T_link})")
-                return LiftedClaim(Outcome("refuted", "simulation", ev, cex, msg), msg, objs, _assumptions(lift),
-                                   lift.mode, ev)
+                msg = (
+                    f"{variant.name}: the one-step form ({note}) differs from the registered reference at "
+                    f"t={cex.get('t')} (T={T_link})"
+                )
+                return LiftedClaim(
+                    Outcome("refuted", "simulation", ev, cex, msg),
+                    msg,
+                    objs,
+                    _assumptions(lift),
+                    lift.mode,
+                    ev,
+                )
             link = T_link
     except Unliftable as e:
         msg = f"{variant.name}: not liftable to exact arithmetic: {e}"
         return LiftedClaim(Outcome("skipped", "simulation", ev, None, msg), msg, objs)
     ev["seconds"] = round(time.perf_counter() - t0, 3)
     sw = _sizes_words(sizes, params)
-    statement = (f"{_mode_words(lift.mode, seed)}, at {sw} and for every sequence length T >= 1 and every real input: "
-                 f"the output of construct(θ) equals run_recurrence of {note}. Proved by a simulation: a linear map "
-                 f"Φ from the RNN state{' (with the previous input, for the token shift)' if window else ''} to the "
-                 f"one-step state, solved exactly from the construction, satisfies Φ(h_0) = s_0, "
-                 "Φ(rnn_step(h, x)) = step(Φh, x) and rnn_out(rnn_step(h, x)) = readout(step(Φh, x), x) for "
-                 "symbolic h and x (exact identities, non-polynomial functions uninterpreted); induction on t. ")
+    statement = (
+        f"{_mode_words(lift.mode, seed)}, at {sw} and for every sequence length T >= 1 and every real input: "
+        f"the output of construct(θ) equals run_recurrence of {note}. Proved by a simulation: a linear map "
+        f"Φ from the RNN state{' (with the previous input, for the token shift)' if window else ''} to the "
+        f"one-step state, solved exactly from the construction, satisfies Φ(h_0) = s_0, "
+        "Φ(rnn_step(h, x)) = step(Φh, x) and rnn_out(rnn_step(h, x)) = readout(step(Φh, x), x) for "
+        "symbolic h and x (exact identities, non-polynomial functions uninterpreted); induction on t. "
+        f"The construction's per-step features and decays were checked to be one map of (x_{{t-1}},) x_t for "
+        f"t = 1..{INVARIANCE_T} (assumed for every t). "
+    )
     if link is None:
         statement += "The registered reference is run_recurrence(recurrence(θ)) itself."
     else:
-        statement += (f"The one-step form equals the registered reference(θ, x) for t = 1..{link} (proved unrolled, "
-                      f"exactly); beyond t = {link} the claim is about the one-step form.")
-    return LiftedClaim(Outcome("proved", "simulation", ev), statement, objs, _assumptions(lift), lift.mode, ev)
+        statement += (
+            f"The one-step form equals the registered reference(θ, x) for t = 1..{link} (proved unrolled, "
+            f"exactly); beyond t = {link} the claim is about the one-step form."
+        )
+    return LiftedClaim(
+        Outcome("proved", "simulation", ev), statement, objs, _assumptions(lift), lift.mode, ev
+    )
 
 
 def _simulation_failed(variant, lift: VariantLift, form, sizes, ev, objs, seed, why: str) -> LiftedClaim:
     """An obligation (or Φ) fails: search a concrete sequence where the RNN and the one-step form differ
     (``t <= SEARCH_T``): refuted if found, else failed (the simulation is not a proof, nothing is refuted)."""
     for T in range(1, SEARCH_T + 1):
-        holds, sev, cex = _unrolled_identity(lift, T, lambda T: lift.rnn_unrolled(T),
-                                             lambda T: lift.recurrence_unrolled(form, T), ("construct", "one-step form"),
-                                             seed)
+        holds, sev, cex = _unrolled_identity(
+            lift,
+            T,
+            lambda T: lift.rnn_unrolled(T),
+            lambda T: lift.recurrence_unrolled(form, T),
+            ("construct", "one-step form"),
+            seed,
+        )
         if not holds:
             ev["sequence_search"] = sev
-            msg = (f"{variant.name}: {why}; the RNN and the one-step form differ at t={cex.get('t')} "
-                   f"(exact, T={T})")
-            return LiftedClaim(Outcome("refuted", "simulation", ev, cex, msg), msg, objs, _assumptions(lift),
-                               lift.mode, ev)
-    msg = (f"{variant.name}: {why}; no sequence of length <= {SEARCH_T} where the RNN and the one-step form differ "
-           "was found, so nothing is refuted, but the all-T claim is not proved")
-    return LiftedClaim(Outcome("failed", "simulation", ev, None, msg), msg, objs, _assumptions(lift), lift.mode, ev)
+            msg = (
+                f"{variant.name}: {why}; the RNN and the one-step form differ at t={cex.get('t')} "
+                f"(exact, T={T})"
+            )
+            return LiftedClaim(
+                Outcome("refuted", "simulation", ev, cex, msg), msg, objs, _assumptions(lift), lift.mode, ev
+            )
+    msg = (
+        f"{variant.name}: {why}; no sequence of length <= {SEARCH_T} where the RNN and the one-step form "
+        f"differ "
+        "was found, so nothing is refuted, but the all-T claim is not proved"
+    )
+    return LiftedClaim(
+        Outcome("failed", "simulation", ev, None, msg), msg, objs, _assumptions(lift), lift.mode, ev
+    )

@@ -5,10 +5,10 @@ variant's own torch code under :class:`~equivalence.symbolic.lift.Lifter`:
 
 - :class:`VariantLift` lifts, for one variant at one size and one parameter *mode* (``"symbolic"``: every
   floating parameter entry a generator; ``"sampled"``: a seeded sample on the dyadic grid $2^{-3}\mathbb Z$ as
-  exact rationals), the RNN side (``construct(params)``: the template weights, the E1 decay $\lambda_t$ and the
-  upstream features $z_t$, then the template's stage functions of :mod:`constructions.rnn`), the registered
-  ``reference`` and the one-step form (:mod:`constructions.recurrence`), unrolled over $t = 1..T$ or one step
-  from a symbolic state.
+  exact rationals), the RNN side (``construct(params)``: the template weights, the E1 decay $\lambda_t$ and
+  the upstream features $z_t$, then the template's stage functions of :mod:`constructions.rnn`), the
+  registered ``reference`` and the one-step form (:mod:`constructions.recurrence`), unrolled over $t = 1..T$
+  or one step from a symbolic state.
 - :func:`solve_phi` finds the linear state map $\Phi$ (RNN state → one-step state) from the construction: it
   solves $\Phi h_t = s_t$ exactly (rational linear algebra, coefficient matching) on the states both sides
   reach in $K$ steps of symbolic input. Nothing a variant declares about its state is used, so nothing
@@ -20,10 +20,10 @@ variant's own torch code under :class:`~equivalence.symbolic.lift.Lifter`:
   - **readout** $\mathrm{rnn\_out}(\mathrm{rnn\_step}(h, x)) = \mathrm{readout}(\mathrm{step}(\Phi h, x), x)$.
 
   *Induction (the meta-step):* init and step give $\Phi h_t = s_t$ for every $t\ge 0$; then
-  $y^{RNN}_t = \mathrm{rnn\_out}(\mathrm{rnn\_step}(h_{t-1}, x_t)) = \mathrm{readout}(\mathrm{step}(\Phi h_{t-1},
-  x_t), x_t) = \mathrm{readout}(s_t, x_t) = y^{ref}_t$ for every $T$. $\Phi$ need not be onto: the reference
-  state is only ever taken in the image of $\Phi$, and the readout obligation is stated on the stepped state
-  (the template reads queries from neurons written in the same step).
+  $y^{RNN}_t = \mathrm{rnn\_out}(\mathrm{rnn\_step}(h_{t-1}, x_t)) = \mathrm{readout}(\mathrm{step}(\Phi
+  h_{t-1}, x_t), x_t) = \mathrm{readout}(s_t, x_t) = y^{ref}_t$ for every $T$. $\Phi$ need not be onto: the
+  reference state is only ever taken in the image of $\Phi$, and the readout obligation is stated on the
+  stepped state (the template reads queries from neurons written in the same step).
 
 An upstream layer that looks back one step (RWKV-6's token shift) is handled by adding the previous input to
 the RNN's state ($\tilde h = (h, x_{t-1})$), after checking that the features depend on $x_{t-1}, x_t$ only.
@@ -66,8 +66,11 @@ def _replace(params, changes: dict):
 
 def quantise(params):
     """Parameters rounded to multiples of ``1/GRID`` (so products and sums of them are exact in float64)."""
-    changes = {k: torch.round(v * GRID) / GRID for k, v in tensor_fields(params)
-               if isinstance(v, torch.Tensor) and v.is_floating_point()}
+    changes = {
+        k: torch.round(v * GRID) / GRID
+        for k, v in tensor_fields(params)
+        if isinstance(v, torch.Tensor) and v.is_floating_point()
+    }
     return _replace(params, changes)
 
 
@@ -130,7 +133,11 @@ class VariantLift:
         """The parameter arrays as exact values (generators in symbolic mode, rationals when sampled)."""
         lf = Lifter(self.ring)
         P = self._lifted_params(lf)
-        return {k: lf.read(v) for k, v in tensor_fields(P) if isinstance(v, torch.Tensor) and v.is_floating_point()}
+        return {
+            k: lf.read(v)
+            for k, v in tensor_fields(P)
+            if isinstance(v, torch.Tensor) and v.is_floating_point()
+        }
 
     # -- the RNN side ------------------------------------------------------------------------------
     def rnn_parts(self, x_name: str, T: int, x_values: np.ndarray | None = None):
@@ -144,7 +151,9 @@ class VariantLift:
             with lf:
                 rnn = self.variant.construct(P)
                 if getattr(rnn, "is_complex", False):
-                    raise Unliftable("the construction has complex weights (the exact lift handles real values)")
+                    raise Unliftable(
+                        "the construction has complex weights (the exact lift handles real values)"
+                    )
                 z = rnn.features(x)
                 lam = rnn.lam if rnn.lam is not None else rnn.lambdas(x)
                 ws = [rnn.A, rnn.B, rnn.C, rnn.E, rnn.D]
@@ -196,9 +205,11 @@ class VariantLift:
         return lf.read(y)[0]
 
     def cross_check(self, Y: np.ndarray, T: int, side: str, form=None, x_name: str = "x") -> str | None:
-        """Guard against code that reads values outside the dispatcher (``.tolist()``, ``.numpy()``) and so bakes
+        """Guard against code that reads values outside the dispatcher (``.tolist()``, ``.numpy()``) and so
+        bakes
         them into constants the lift cannot see: evaluate the lifted ``Y`` (``[T, d_out]``) at a second point
-        (the second parameter sample in symbolic mode, new inputs) and compare with the float64 torch code there.
+        (the second parameter sample in symbolic mode, new inputs) and compare with the float64 torch code
+        there.
         Returns why they disagree, or ``None``. This check never proves anything; it only withdraws a lift."""
         from constructions.recurrence import run_recurrence
 
@@ -236,9 +247,11 @@ class VariantLift:
                     return f"the lifted {side} could not be evaluated at a second point ({e})"
                 want = float(ref[t, o])
                 if not abs(val - want) <= 1e-7 * (1 + abs(want)):
-                    return (f"the lifted {side} gives {val:.6g} but the torch code gives {want:.6g} at a second "
-                            f"point (t={t + 1}, output {o}): the code reads values outside the dispatcher (e.g. "
-                            ".tolist(), .numpy()) and bakes them into constants")
+                    return (
+                        f"the lifted {side} gives {val:.6g} but the torch code gives {want:.6g} at a second "
+                        f"point (t={t + 1}, output {o}): the code reads values outside the dispatcher (e.g. "
+                        ".tolist(), .numpy()) and bakes them into constants"
+                    )
         return None
 
     # -- one step ----------------------------------------------------------------------------------
@@ -258,9 +271,13 @@ class VariantLift:
                     s_in = s0
                 else:
                     if len(state) != len(s0):
-                        raise Unliftable("the one-step state has a different number of parts than init() returns")
-                    s_in = tuple(lf.exact(torch.zeros_like(s).to(torch.float64), _arr(v)[None])
-                                 for s, v in zip(s0, state))
+                        raise Unliftable(
+                            "the one-step state has a different number of parts than init() returns"
+                        )
+                    s_in = tuple(
+                        lf.exact(torch.zeros_like(s).to(torch.float64), _arr(v)[None])
+                        for s, v in zip(s0, state)
+                    )
                 s1 = tuple(rec.step(s_in, x))
                 y = rec.readout(s1, x)
         finally:
@@ -284,15 +301,19 @@ class VariantLift:
                     seen |= _var_names(v, names)
             times = {int(nm[3:].split(",")[1]) for nm in seen if nm.startswith("xw[")}  # xw[batch,t,c]
             if times and min(times) < t - 1:
-                raise Unliftable("the upstream features at time t depend on inputs before t-1 (a window of more "
-                                 "than one past step); the one-step simulation handles at most a token shift")
+                raise Unliftable(
+                    "the upstream features at time t depend on inputs before t-1 (a window of more "
+                    "than one past step); the one-step simulation handles at most a token shift"
+                )
             if times and min(times) < t:
                 return 1
         return 0
 
     def rnn_step(self, h: np.ndarray, x_t: np.ndarray, prev: np.ndarray | None = None):
-        r"""One template step from the exact state ``h``: ``(h', y)``; ``prev`` the previous input when the
-        upstream looks back one step (then the features are those of the sequence ``[prev, x_t]`` at its end)."""
+        r"""One template step from the exact state ``h``: ``(h', y, n)``. ``prev``: the previous input when
+        the
+        upstream looks back one step (the features are those of the sequence ``[prev, x_t]`` at its end); for
+        the first step of such an upstream pass ``prev=None`` (the features of the sequence ``[x_1]``)."""
         if prev is None:
             A, B, L, C, E, D, z = self.rnn_parts("", 1, x_values=x_t[None])
             zt, lam = z[0], (L if L.ndim == 1 else L[0])
@@ -356,9 +377,11 @@ def solve_phi(h_seq: list[list], s_seq: list[list]) -> tuple[list | None, list[i
             rows_s.append(rs)
     if not rows_h:
         return [{} for _ in range(N)], []
-    M = [[QQ(rh.get(k, 0).numerator, rh.get(k, 0).denominator) if k in rh else QQ(0) for k in range(n)]
-         + [QQ(rs[a].numerator, rs[a].denominator) if a in rs else QQ(0) for a in range(N)]
-         for rh, rs in zip(rows_h, rows_s)]
+    M = [
+        [QQ(rh.get(k, 0).numerator, rh.get(k, 0).denominator) if k in rh else QQ(0) for k in range(n)]
+        + [QQ(rs[a].numerator, rs[a].denominator) if a in rs else QQ(0) for a in range(N)]
+        for rh, rs in zip(rows_h, rows_s)
+    ]
     dm = DomainMatrix(M, (len(M), n + N), QQ)
     rref, pivots = dm.rref()
     R = rref.to_Matrix() if hasattr(rref, "to_Matrix") else rref.to_sympy()
@@ -389,7 +412,7 @@ def _unflat(flat: list, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
     for sh in shapes:
         n = int(np.prod(sh)) if sh else 1
         a = np.empty(n, dtype=object)
-        a[:] = flat[i:i + n]
+        a[:] = flat[i : i + n]
         out.append(a.reshape(sh))
         i += n
     return out
@@ -404,7 +427,7 @@ def reachable(lift: VariantLift, form, K: int, window: int):
     state, h, prev = init, np.zeros(n, dtype=object), np.zeros(d, dtype=object)
     h_seq, s_seq = [], []
     for t in range(K):
-        h, _, _ = lift.rnn_step(h, x[t], prev if window else None)
+        h, _, _ = lift.rnn_step(h, x[t], prev if (window and t) else None)
         _, state, _ = lift.reference_step(form, state, x[t])
         h_seq.append(list(h) + (list(x[t]) if window else []))
         s_seq.append(_flat(state))
@@ -417,7 +440,10 @@ def _num_neurons(lift: VariantLift) -> int:
 
 
 def simulation_obligations(lift: VariantLift, form, rows: list[dict], window: int):
-    """``[(label, lhs, rhs)]`` of init, step and readout (module docstring) with symbolic ``h[k]``, ``x[c]``."""
+    """``[(label, lhs, rhs)]`` of init, step and readout (module docstring) with symbolic ``h[k]``, ``x[c]``;
+    with a
+    token shift the RNN state is augmented by the previous input ``p[c]``, and the first step (whose features
+    see no previous input) gets its own obligations ``first step`` / ``first readout``."""
     d = lift.d_in
     n = _num_neurons(lift)
     shapes = lift.state_shapes(form)
@@ -425,15 +451,46 @@ def simulation_obligations(lift: VariantLift, form, rows: list[dict], window: in
     p = lift.ring.array("p", (d,)) if window else None
     x = lift.ring.array("x", (d,))
     hh = np.concatenate([h, p]) if window else h
-    init, _, _ = lift.reference_step(form, None, x)
+    init, s1_from_init, y1_ref = lift.reference_step(form, None, x)
     h0 = np.zeros(n + (d if window else 0), dtype=object)
     parts = [("init", _arr(apply_phi(rows, h0)), _arr(_flat(init)))]
+    if window:  # t = 1: Phi(h_1, x_1) = step(s_0, x_1) and its readout, from h_0 = 0
+        h1, y1, _ = lift.rnn_step(np.zeros(n, dtype=object), x, None)
+        parts.append(
+            ("first step", _arr(apply_phi(rows, np.concatenate([h1, x]))), _arr(_flat(s1_from_init)))
+        )
+        parts.append(("first readout", _arr(y1), _arr(y1_ref)))
     S = _unflat(apply_phi(rows, hh), shapes)
     _, S1, y_ref = lift.reference_step(form, S, x)
     h1, y_rnn, _ = lift.rnn_step(h, x, p if window else None)
     hh1 = np.concatenate([h1, x]) if window else h1
     parts.append(("step", _arr(apply_phi(rows, hh1)), _arr(_flat(S1))))
     parts.append(("readout", _arr(y_rnn), _arr(y_ref)))
+    return parts
+
+
+def time_invariance(lift: VariantLift, window: int, T: int = 4):
+    r"""``[(label, lhs, rhs)]``: the features $z_t$ and decays $\lambda_t$ that the construction computes
+    over a
+    length-``T`` sequence equal those of its one-step use (:meth:`VariantLift.rnn_step`: the sequence $[x_t]$,
+    or $[x_{t-1}, x_t]$ for a token shift after the first step) at every $t \le T$. The simulation assumes
+    this for every
+    $t$; the claim names the length up to which it was checked."""
+    _, _, L, _, _, _, z = lift.rnn_parts("xs", T)
+    x = np.empty((T, lift.d_in), dtype=object)
+    ids = {n: k for k, n in enumerate(lift.ring.names)}
+    from .lift import Poly as _P
+
+    for t in range(T):
+        for c in range(lift.d_in):
+            x[t, c] = _P({((ids[f"xs[0,{t},{c}]"], 1),): Fraction(1)}, lift.ring)
+    parts = []
+    for t in range(T):
+        seq = x[t : t + 1] if not (window and t) else np.stack([x[t - 1], x[t]])
+        _, _, L1, _, _, _, z1 = lift.rnn_parts("", len(seq), x_values=seq)
+        parts.append((f"features t={t + 1}", _arr(z[t]), _arr(z1[-1])))
+        if L.ndim == 2:
+            parts.append((f"decay t={t + 1}", _arr(L[t]), _arr(L1[-1])))
     return parts
 
 
