@@ -47,15 +47,20 @@ def _promote(*ts: Tensor | None) -> torch.dtype:
     return dtype
 
 
-def project(x: Shaped[Tensor, "batch time d"], W: Shaped[Tensor, "heads r d"],
-            bias: Shaped[Tensor, "heads r"] | None = None) -> Shaped[Tensor, "batch heads time r"]:
+def project(
+    x: Shaped[Tensor, "batch time d"],
+    W: Shaped[Tensor, "heads r d"],
+    bias: Shaped[Tensor, "heads r"] | None = None,
+) -> Shaped[Tensor, "batch heads time r"]:
     """Per-head projection $W^h x_t (+ b^h)$, float64 (complex128 if ``W`` is complex)."""
     dtype = _promote(x, W, bias)
     out = torch.einsum("btd,hrd->bhtr", x.to(dtype), W.to(dtype))
     return out if bias is None else out + bias.to(dtype)[None, :, None, :]
 
 
-def merge_heads(o: Shaped[Tensor, "batch heads time d_v"], W_O: Tensor | None) -> Shaped[Tensor, "batch time d_out"]:
+def merge_heads(
+    o: Shaped[Tensor, "batch heads time d_v"], W_O: Tensor | None
+) -> Shaped[Tensor, "batch time d_out"]:
     """Concatenate heads (head-major) and apply ``W_O`` ``[d_out, H*d_v]`` if given."""
     B, H, T, dv = o.shape
     o = o.permute(0, 2, 1, 3).reshape(B, T, H * dv)
@@ -83,7 +88,8 @@ def la_recurrent(
     v: Inexact[Tensor, "batch heads time d_v"],
     decay: Inexact[Tensor, "..."] | None = None,
 ) -> Inexact[Tensor, "batch heads time d_v"]:
-    r"""Recurrent form $S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_t k_t^\top$, $o_t = S_t q_t$ (``decay`` = $\alpha$)."""
+    r"""Recurrent form $S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_t k_t^\top$, $o_t = S_t q_t$ (``decay`` =
+    $\alpha$)."""
     B, H, T, K = q.shape
     dtype = _promote(q, k, v, decay)
     q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
@@ -127,13 +133,19 @@ def la_parallel(
     return scores @ v
 
 
-def rope(x: Float[Tensor, "batch heads time d_k"], theta: Float[Tensor, "heads pairs"]) -> Float[Tensor, "batch heads time d_k"]:
-    r"""Rotary position embedding: rotate the pair $(x_{2j}, x_{2j+1})$ of time $t$ (0-based) by $t\,\theta_{h,j}$,
-    i.e. multiply $x_{2j} + i x_{2j+1}$ by $e^{i t\theta_{h,j}}$ (Su et al. 2021; RetNet's $\Theta_n = e^{in\theta}$)."""
+def rope(
+    x: Float[Tensor, "batch heads time d_k"], theta: Float[Tensor, "heads pairs"]
+) -> Float[Tensor, "batch heads time d_k"]:
+    r"""Rotary position embedding: rotate the pair $(x_{2j}, x_{2j+1})$ of time $t$ (0-based) by
+    $t\,\theta_{h,j}$,
+    i.e. multiply $x_{2j} + i x_{2j+1}$ by $e^{i t\theta_{h,j}}$ (Su et al. 2021; RetNet's $\Theta_n =
+    e^{in\theta}$)."""
     B, H, T, K = x.shape
     if K % 2 or theta.shape != (H, K // 2):
-        raise ValueError(f"rope needs an even d_k and theta of shape [H, d_k/2] = {(H, K // 2)}; got d_k={K}, "
-                         f"theta {tuple(theta.shape)}")
+        raise ValueError(
+            f"rope needs an even d_k and theta of shape [H, d_k/2] = {(H, K // 2)}; got d_k={K}, "
+            f"theta {tuple(theta.shape)}"
+        )
     t = torch.arange(T, dtype=torch.float64, device=x.device)
     ang = t[None, :, None] * theta.to(torch.float64)[:, None, :]  # [H, T, K/2]
     c, s = torch.cos(ang)[None], torch.sin(ang)[None]
@@ -152,7 +164,8 @@ def retention_parallel(
     theta: Float[Tensor, "heads pairs"] | None = None,
 ) -> Float[Tensor, "batch heads time d_v"]:
     r"""RetNet's parallel retention without normalisation (Sun et al. 2023, Sec. 2.1):
-    $o = (\tilde Q \tilde K^\top \odot D) V$, $D_{ts} = \gamma^{t-s}$ for $s\le t$, with rotary $\tilde Q, \tilde K$
+    $o = (\tilde Q \tilde K^\top \odot D) V$, $D_{ts} = \gamma^{t-s}$ for $s\le t$, with rotary $\tilde Q,
+    \tilde K$
     when ``theta`` is given (the real form of $Q_n e^{in\theta}$, $K_m e^{-im\theta}$)."""
     B, H, T, K = q.shape
     if theta is not None:
@@ -195,14 +208,17 @@ def delta_rule_parallel(
     beta: Float[Tensor, "..."],
 ) -> Float[Tensor, "batch heads time d_v"]:
     r"""The delta rule without a state: $S_t = \sum_{s\le t} u_s k_s^\top$ with pseudo-values
-    $u_t = \beta_t(v_t - \sum_{s<t} u_s\, k_s^\top k_t)$, i.e. $(I + \mathrm{tril}_{-1}(\mathrm{diag}(\beta) K K^\top))\,U
+    $u_t = \beta_t(v_t - \sum_{s<t} u_s\, k_s^\top k_t)$, i.e. $(I + \mathrm{tril}_{-1}(\mathrm{diag}(\beta) K
+    K^\top))\,U
     = \mathrm{diag}(\beta) V$ (Yang et al. 2024, DeltaNet, the UT form), solved by a triangular solve."""
     B, H, T, K = q.shape
     q, k, v = q.to(torch.float64), k.to(torch.float64), v.to(torch.float64)
     b = beta.to(torch.float64)
     b = b[None, :, None].expand(B, H, T) if b.ndim == 1 else b
     strict = torch.ones(T, T, dtype=torch.bool, device=q.device).tril(-1)
-    L = torch.eye(T, dtype=torch.float64) + (b[..., :, None] * (k @ k.transpose(-1, -2))).masked_fill(~strict, 0)
+    L = torch.eye(T, dtype=torch.float64) + (b[..., :, None] * (k @ k.transpose(-1, -2))).masked_fill(
+        ~strict, 0
+    )
     U = torch.linalg.solve_triangular(L, b[..., None] * v, upper=False, unitriangular=True)
     causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
     return (q @ k.transpose(-1, -2)).masked_fill(~causal, 0) @ U
@@ -213,7 +229,8 @@ def softmax_attention(
     k: Float[Tensor, "batch heads time d_k"],
     v: Float[Tensor, "batch heads time d_v"],
 ) -> Float[Tensor, "batch heads time d_v"]:
-    r"""Causal softmax attention without scale (fold it into $W_Q$): $o_t = \sum_{s\le t}\mathrm{softmax}_s(q_t^\top k_s)\,v_s$."""
+    r"""Causal softmax attention without scale (fold it into $W_Q$): $o_t = \sum_{s\le
+    t}\mathrm{softmax}_s(q_t^\top k_s)\,v_s$."""
     q, k, v = q.to(torch.float64), k.to(torch.float64), v.to(torch.float64)
     T = q.shape[2]
     causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
@@ -256,5 +273,7 @@ def la_magnitude(
     (absolute, possibly error-inflated) inputs and decays, in float64."""
     for name, t in (("q_abs", q_abs), ("k_abs", k_abs), ("v_abs", v_abs), ("decay_abs", decay_abs)):
         if t is not None and (t.is_complex() or bool((t < 0).any())):
-            raise ValueError(f"{name} must be real and non-negative (absolute values); got negative or complex entries")
+            raise ValueError(
+                f"{name} must be real and non-negative (absolute values); got negative or complex entries"
+            )
     return la_recurrent(q_abs, k_abs, v_abs, decay_abs)

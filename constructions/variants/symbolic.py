@@ -1,4 +1,5 @@
-r"""Symbolic hooks of the variants: the same wiring code on NumPy object arrays (SymPy symbols), and references
+r"""Symbolic hooks of the variants: the same wiring code on NumPy object arrays (SymPy symbols), and
+references
 written with ``@``, ``*``, ``+`` and indexing, for the prover (``equivalence/symbolic``).
 
 Convention (the prover's, ``equivalence/symbolic/subjects.py``): ``symbolic_weights(*arrays)`` and
@@ -7,8 +8,9 @@ dataclass, in declaration order; ``x`` is ``[T, d]``. Non-tensor fields (``norma
 not passed, so:
 
 - an **input-dependent decay** (E1) is returned as a callable ``lam(x_t) -> [n]`` whose decay is an
-  *uninterpreted* SymPy function $\ell$ of the gate logit, $\lambda_t = \ell(w\cdot\tilde x_t)$, and the reference
-  applies the same $\ell$: the identity proved then holds for *every* link $\ell$ (``exp(logsigmoid(.)/tau)``
+  *uninterpreted* SymPy function $\ell$ of the gate logit, $\lambda_t = \ell(w\cdot\tilde x_t)$, and the
+  reference applies the same $\ell$: the identity proved then holds for *every* link $\ell$
+  (``exp(logsigmoid(.)/tau)``
   for any $\tau$ included);
 - the DeltaNet control's hooks describe the delta rule on the given $q, k$ (``normalize=False``); the
   numeric control uses normalised keys; both are refutations of the same recurrence.
@@ -23,9 +25,20 @@ import sympy as sp
 from ..rnn import RNNWeights
 from .wiring import affine_direct_weights, direct_kv_lam, grouped_compressed_weights
 
-__all__ = ["affine_np", "decayed_la", "ELL", "gate_logits", "retention_weights", "retention_reference",
-           "gated_weights", "gated_compressed_weights", "gated_reference", "softmax_reference", "delta_weights",
-           "delta_reference"]
+__all__ = [
+    "affine_np",
+    "decayed_la",
+    "ELL",
+    "gate_logits",
+    "retention_weights",
+    "retention_reference",
+    "gated_weights",
+    "gated_compressed_weights",
+    "gated_reference",
+    "softmax_reference",
+    "delta_weights",
+    "delta_reference",
+]
 
 #: the uninterpreted decay link of E1 variants: lambda_t = ELL(logit)
 ELL = sp.Function("ell")
@@ -49,7 +62,8 @@ def _merge(o, W_O):
 
 
 def decayed_la(q, k, v, decay):
-    r"""$S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $o_t = S_tq_t$ on object arrays: ``q, k [H, T, d_k]``,
+    r"""$S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $o_t = S_tq_t$ on object arrays:
+    ``q, k [H, T, d_k]``,
     ``v [H, T, d_v]``, ``decay(h, t) -> [d_k]`` (or ``None``: no decay)."""
     H, T, d_k = q.shape
     out = np.zeros((H, T, v.shape[2]), dtype=object)
@@ -87,7 +101,8 @@ def retention_reference(W_Q, W_K, W_V, gamma, W_O, theta, x):
 # -- E1: simple GLA (channel per head) and GLA (channel per key) ---------------------------------------
 def gated_weights(W_Q, W_K, W_V, W_gate, W_O=None) -> RNNWeights:
     r"""Direct construction with ``lam`` a callable of the symbolic input: ``kv[h,i,j]`` decays by
-    $\ell(\text{logit}_{h})$ (``W_gate [H, d+1]``) or $\ell(\text{logit}_{h,j})$ (``W_gate [H, d_k, d+1]``)."""
+    $\ell(\text{logit}_{h})$ (``W_gate [H, d+1]``) or $\ell(\text{logit}_{h,j})$
+    (``W_gate [H, d_k, d+1]``)."""
     w = affine_direct_weights(affine_np(W_Q), affine_np(W_K), affine_np(W_V), W_O)
     H, d_k, _ = W_Q.shape
     d_v = W_V.shape[1]
@@ -129,7 +144,8 @@ def gated_reference(W_Q, W_K, W_V, W_gate, W_O, x):
 
 # -- negative controls -------------------------------------------------------------------------------
 def softmax_reference(W_Q, W_K, W_V, W_O, x):
-    r"""Causal softmax attention with SymPy ``exp``: $o_t = \sum_s e^{q_t\cdot k_s}v_s / \sum_s e^{q_t\cdot k_s}$."""
+    r"""Causal softmax attention with SymPy ``exp``: $o_t = \sum_s e^{q_t\cdot k_s}v_s / \sum_s e^{q_t\cdot
+    k_s}$."""
     q, k, v = _heads(x, W_Q), _heads(x, W_K), _heads(x, W_V)
     H, T, _ = q.shape
     out = np.zeros((H, T, v.shape[2]), dtype=object)

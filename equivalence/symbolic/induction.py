@@ -9,7 +9,8 @@ memory, the previous input $x_{t-1}$ and the current input $x_t$, and the constr
 check, on the project's own stage functions:
 
 - **base**: $h_1 = \lambda\odot 0 + u(x_1) = \Phi(\mathrm{update}(0, x_1), x_1)$;
-- **step**: $\lambda\odot\Phi(S, x_{t-1}) + u(x_t) = \Phi(\mathrm{update}(S, x_t), x_t)$ for a symbolic memory $S$;
+- **step**: $\lambda\odot\Phi(S, x_{t-1}) + u(x_t) = \Phi(\mathrm{update}(S, x_t), x_t)$ for a symbolic memory
+$S$;
 - **readout**: $D[(C\,\Phi(S,x_t))\odot(E\,\Phi(S,x_t))] = \mathrm{readout}(S, x_t)$;
 - any ``extra`` lemma (the compressed construction's $W_V M' W_K^\top = W_V M W_K^\top + v_t k_t^\top$).
 
@@ -45,7 +46,8 @@ class Role:
 
 @dataclass(frozen=True)
 class Invariant:
-    """State invariant $h = \\Phi(\\text{memory}, x_t)$ and the reference's recurrent form (see module doc)."""
+    """State invariant $h = \\Phi(\\text{memory}, x_t)$ and the reference's recurrent form (see module
+    doc)."""
 
     name: str
     memory: dict  # name -> (shape function of the subject sizes, symmetric flag, index symbols)
@@ -53,8 +55,12 @@ class Invariant:
     update: dict  # memory name -> expression of the updated entry (memory and x at time t)
     readout: tuple  # (lhs index symbols, expression) of the reference output y[o] at time t
     layout: object  # sizes -> list of neuron names in storage order
-    extra: tuple = field(default_factory=tuple)  # (title, index symbols, range fn, lhs, rhs), checked at the sizes
-    lemmas: tuple = field(default_factory=tuple)  # (title, Eq), checked once with symbolic sizes (index level)
+    extra: tuple = field(
+        default_factory=tuple
+    )  # (title, index symbols, range fn, lhs, rhs), checked at the sizes
+    lemmas: tuple = field(
+        default_factory=tuple
+    )  # (title, Eq), checked once with symbolic sizes (index level)
 
     def statement(self) -> sp.Tuple:
         """The invariant, the update and the readout as SymPy equalities (for LaTeX and the digest)."""
@@ -109,36 +115,56 @@ def lsa_invariant(method: str, with_W_O: bool) -> Invariant:
         r = sp.Sum(Qbc * LSA.x[t, c], (c, 0, d - 1))  # (W_K^T q_t)_b
         head = sp.Sum(LSA.W_V[eta, i, a] * sp.Sum(M[a, b] * r, (b, 0, d - 1)), (a, 0, d - 1))
         M_new = sp.IndexedBase("M'")
-        S_of = lambda Mx: sp.Sum(sp.Sum(LSA.W_V[eta, i, a] * Mx[a, b] * LSA.W_K[eta, j, b],
-                                        (b, 0, d - 1)), (a, 0, d - 1))
-        link = sp.Eq(S_of(M).xreplace({M: M_new}).xreplace({M_new[a, b]: M[a, b] + LSA.x[t, a] * LSA.x[t, b]}),
-                     S_of(M) + LSA.v(eta, i, t) * LSA.k(eta, j, t))
+
+        def S_of(Mx):
+            inner = sp.Sum(LSA.W_V[eta, i, a] * Mx[a, b] * LSA.W_K[eta, j, b], (b, 0, d - 1))
+            return sp.Sum(inner, (a, 0, d - 1))
+
+        link = sp.Eq(
+            S_of(M).xreplace({M: M_new}).xreplace({M_new[a, b]: M[a, b] + LSA.x[t, a] * LSA.x[t, b]}),
+            S_of(M) + LSA.v(eta, i, t) * LSA.k(eta, j, t),
+        )
         readout_link = sp.Eq(head, sp.Sum(S_of(M) * LSA.q(eta, j, t), (j, 0, d_k - 1)))
         return Invariant(
             "compressed",
             memory={"M": (lambda z: (z["d"], z["d"]), True, (a, b))},
             roles={"s": Role((a, b), M[a, b]), "x": Role((c,), LSA.x[t, c])},
             update={"M": M[a, b] + LSA.x[t, a] * LSA.x[t, b]},
-            readout=(o, sp.Sum(sp.Sum(sp.Sum(LSA.W_O[o, eta * d_v + i] * LSA.W_V[eta, i, a], (i, 0, d_v - 1))
-                                      * sp.Sum(M[a, b] * r, (b, 0, d - 1)), (a, 0, d - 1)), (eta, 0, H - 1)))
-            if with_W_O else _head_readout(False, head),
+            readout=(
+                o,
+                sp.Sum(
+                    sp.Sum(
+                        sp.Sum(LSA.W_O[o, eta * d_v + i] * LSA.W_V[eta, i, a], (i, 0, d_v - 1))
+                        * sp.Sum(M[a, b] * r, (b, 0, d - 1)),
+                        (a, 0, d - 1),
+                    ),
+                    (eta, 0, H - 1),
+                ),
+            )
+            if with_W_O
+            else _head_readout(False, head),
             layout=lambda z: compressed_layout(z["d"], z["d_out"] or z["heads"] * z["d_v"])[0],
-            lemmas=(("memory map: W_V M' W_K^T = W_V M W_K^T + v_t k_t^T for M' = M + x_t x_t^T", link),
-                    ("readout = W_O concat((W_V M W_K^T) q_t), the LSA recurrent readout", readout_link)),
+            lemmas=(
+                ("memory map: W_V M' W_K^T = W_V M W_K^T + v_t k_t^T for M' = M + x_t x_t^T", link),
+                ("readout = W_O concat((W_V M W_K^T) q_t), the LSA recurrent readout", readout_link),
+            ),
         )
     raise ValueError(f"no invariant for method {method!r}")
 
 
 def invariant_for(subject: Subject) -> Invariant:
     """The invariant of ``subject``: the LSA one for the built-in constructions. A variant's own
-    ``symbolic_invariant`` hook is *not* used: nothing would tie it to the variant's reference (the all-T claims of
-    other variants come from :func:`~equivalence.symbolic.lifted_claims.prove_allt`, whose state map is solved
+    ``symbolic_invariant`` hook is *not* used: nothing would tie it to the variant's reference (the all-T
+    claims of other variants come from :func:`~equivalence.symbolic.lifted_claims.prove_allt`, whose state map
+    is solved
     from the construction and whose obligations are checked against the reference's one-step form)."""
     method = getattr(subject.variant, "method", None)
     if subject.reference.kind == "lsa" and method in ("direct", "compressed"):
         return lsa_invariant(method, subject.sizes.get("d_out") is not None)
-    raise Unavailable(f"no built-in state invariant for variant {subject.name!r}; its all-T claim is the lifted "
-                      "simulation (equivalence.symbolic.lifted_claims.prove_allt)")
+    raise Unavailable(
+        f"no built-in state invariant for variant {subject.name!r}; its all-T claim is the lifted "
+        "simulation (equivalence.symbolic.lifted_claims.prove_allt)"
+    )
 
 
 def _variables(subject: Subject, inv: Invariant) -> Variables:
@@ -188,7 +214,9 @@ def obligations_fn(subject: Subject, inv: Invariant):
         P = {k: v for k, v in subject.params(arrays).items() if v is not None}
         w = subject.weights(arrays)
         if w.A.shape[0] != len(layout):
-            raise Unavailable(f"the RNN has {w.A.shape[0]} neurons but the invariant's layout names {len(layout)}")
+            raise Unavailable(
+                f"the RNN has {w.A.shape[0]} neurons but the invariant's layout names {len(layout)}"
+            )
         x = arrays["x"]
         mem = {name: arrays[name] for name in inv.memory}
         ev_old = Evaluator({**P, **mem, "x": x}, env)
@@ -196,10 +224,15 @@ def obligations_fn(subject: Subject, inv: Invariant):
         for name, expr in inv.update.items():
             shape_fn, _, idx_syms = inv.memory[name]
             new[name] = _fill(ev_old, expr, idx_syms, shape_fn(subject.sizes))
-        zero = {name: np.zeros(shape_fn(subject.sizes), dtype=object) for name, (shape_fn, _, _) in inv.memory.items()}
+        zero = {
+            name: np.zeros(shape_fn(subject.sizes), dtype=object)
+            for name, (shape_fn, _, _) in inv.memory.items()
+        }
         ev_zero = Evaluator({**P, **zero, "x": x}, env)
-        new0 = {name: _fill(ev_zero, expr, inv.memory[name][2], inv.memory[name][0](subject.sizes))
-                for name, expr in inv.update.items()}
+        new0 = {
+            name: _fill(ev_zero, expr, inv.memory[name][2], inv.memory[name][0](subject.sizes))
+            for name, expr in inv.update.items()
+        }
         ev_new = Evaluator({**P, **new, "x": x}, env)
         ev_new0 = Evaluator({**P, **new0, "x": x}, env)
         u = input_gate(w.A, w.B, np.concatenate([x[1], np.ones(1, dtype=object)]))
@@ -220,15 +253,29 @@ def obligations_fn(subject: Subject, inv: Invariant):
         parts.append(("readout", y, ref))
         for title, idx_syms, shape_fn, lhs, rhs2 in inv.extra:
             ev_both = Evaluator({**P, **mem, **{k + "'": v for k, v in new.items()}, "x": x}, env)
-            parts.append((title, _fill(ev_both, lhs, idx_syms, shape_fn(subject.sizes)),
-                          _fill(ev_both, rhs2, idx_syms, shape_fn(subject.sizes))))
+            parts.append(
+                (
+                    title,
+                    _fill(ev_both, lhs, idx_syms, shape_fn(subject.sizes)),
+                    _fill(ev_both, rhs2, idx_syms, shape_fn(subject.sizes)),
+                )
+            )
         return parts
 
     return fn
 
 
-def induction(subject: Subject, *, method: str = "auto", probabilistic: bool = False, seed: int = 0,
-              trials: int = 3, bits: int = 64, degree: int | None = None, max_terms: int | None = None) -> Outcome:
+def induction(
+    subject: Subject,
+    *,
+    method: str = "auto",
+    probabilistic: bool = False,
+    seed: int = 0,
+    trials: int = 3,
+    bits: int = 64,
+    degree: int | None = None,
+    max_terms: int | None = None,
+) -> Outcome:
     """Prove base, step, readout (and extra lemmas) exactly, or by Schwartz–Zippel when ``probabilistic``."""
     inv = invariant_for(subject)
     variables = _variables(subject, inv)
@@ -248,8 +295,14 @@ def induction(subject: Subject, *, method: str = "auto", probabilistic: bool = F
 
         ev["lemmas_every_size"] = {title: equal_every_size(eq.lhs, eq.rhs) for title, eq in inv.lemmas}
         if not all(ev["lemmas_every_size"].values()):
-            return Outcome("error", tier, ev, None, f"{subject.name}: an index-level lemma of the invariant does not "
-                           "reduce to equal normal forms")
+            return Outcome(
+                "error",
+                tier,
+                ev,
+                None,
+                f"{subject.name}: an index-level lemma of the invariant does not "
+                "reduce to equal normal forms",
+            )
     if holds:
         return Outcome("proved", tier, ev)
     cex = find_counterexample(fn, variables, seed=seed, start=failing if probabilistic else None)
@@ -257,9 +310,20 @@ def induction(subject: Subject, *, method: str = "auto", probabilistic: bool = F
     if cex is not None:
         arrays = variables.numeric(cex["values"])
         label, idx = cex["where"]
-        detail = {"obligation": label, "index": list(idx), "lhs": to_jsonable(cex["lhs"]),
-                  "rhs": to_jsonable(cex["rhs"]), "point": {k: to_jsonable(v) for k, v in arrays.items()},
-                  "note": "x[0] is x_{t-1}, x[1] is x_t; memory arrays are the symbolic previous memory"}
+        detail = {
+            "obligation": label,
+            "index": list(idx),
+            "lhs": to_jsonable(cex["lhs"]),
+            "rhs": to_jsonable(cex["rhs"]),
+            "point": {k: to_jsonable(v) for k, v in arrays.items()},
+            "note": "x[0] is x_{t-1}, x[1] is x_t; memory arrays are the symbolic previous memory",
+        }
     ev["failing"] = failing if not probabilistic else "random point"
-    return Outcome("refuted", tier, ev, detail,
-                   f"{subject.name}: an induction obligation fails ({detail['obligation'] if detail else 'see evidence'})")
+    return Outcome(
+        "refuted",
+        tier,
+        ev,
+        detail,
+        f"{subject.name}: an induction obligation fails "
+        f"({detail['obligation'] if detail else 'see evidence'})",
+    )

@@ -373,11 +373,13 @@ def _prove_unrolled(variant, sizes: dict, T: int, seed: int) -> LiftedClaim:
 
 
 # -- all T -----------------------------------------------------------------------------------------------
-def one_step_form(variant):
+def one_step_form(variant, params=None):
     """``(form, note, is_reference)``: the one-step form (params -> Recurrence), where it comes from, and
-    whether the registered reference is that form itself. ``None`` form when the variant has none."""
+    whether the registered reference is that form itself. ``None`` form when the variant has none. A variant
+    with neither a ``recurrence`` hook nor a plan but with linear self-attention parameters (``LSAParams``) is
+    given the recurrent form of LSA on them; its link to the registered reference is then proved unrolled."""
     from constructions.recurrence import lsa_recurrence, plan_recurrence, reference_is_recurrence
-    from constructions.registry import _LSAVariant
+    from constructions.registry import LSAParams, _LSAVariant
 
     if callable(getattr(variant, "recurrence", None)):
         return variant.recurrence, "the variant's recurrence(θ) hook", reference_is_recurrence(variant)
@@ -387,7 +389,7 @@ def one_step_form(variant):
             "the one-step form derived from the variant's plan",
             False,
         )
-    if isinstance(variant, _LSAVariant):
+    if isinstance(variant, _LSAVariant) or isinstance(params, LSAParams):
         return (
             lsa_recurrence,
             "the recurrent form of linear self-attention (S_t = S_{t-1} + v_t k_t^T)",
@@ -418,7 +420,7 @@ def prove_allt(variant, sizes: dict, *, T_link: int = 6, seed: int = 0) -> Lifte
 
 
 def _prove_allt(variant, sizes: dict, T_link: int, seed: int) -> LiftedClaim:
-    form, note, is_ref = one_step_form(variant)
+    form, note, is_ref = one_step_form(variant, _sample(variant, sizes, seed))
     objs = _objects("all-T", sizes, None)
     if form is None:
         msg = (

@@ -133,16 +133,23 @@ def _reference_is_lsa(variant, params) -> str | None:
 def resolve_reference(variant, params) -> Reference:
     hook = getattr(variant, "symbolic_reference", None)
     if hook is not None:
+
         def evaluate(P, x):
             return np.asarray(hook(*[P[k] for k in P], x), dtype=object)
 
         y_ref = sp.Function(f"y^{variant.name}")(IDX["t"], IDX["o"])
-        return Reference("hook", sp.Eq(LSA.y_rnn[IDX["t"], IDX["o"]], y_ref),
-                         "the variant's symbolic_reference hook", evaluate)
+        return Reference(
+            "hook",
+            sp.Eq(LSA.y_rnn[IDX["t"], IDX["o"]], y_ref),
+            "the variant's symbolic_reference hook",
+            evaluate,
+        )
     note = _reference_is_lsa(variant, params)
     if note is None:
-        raise Unavailable(f"no exact reference for variant {variant.name!r}: it has no symbolic_reference hook and "
-                          "its reference is not linear self-attention")
+        raise Unavailable(
+            f"no exact reference for variant {variant.name!r}: it has no symbolic_reference hook and "
+            "its reference is not linear self-attention"
+        )
     return lsa_reference(dict(tensor_fields(params)).get("W_O") is not None, note)
 
 
@@ -152,7 +159,9 @@ def sample(variant, sizes: dict, seed: int):
     g = torch.Generator().manual_seed(seed)
     extra = {k: sizes[k] for k in ("d_k", "d_v", "d_out") if sizes.get(k)}
     try:
-        return variant.sample_params(sizes["d"], sizes.get("heads", 1), generator=g, dtype=torch.float64, **extra)
+        return variant.sample_params(
+            sizes["d"], sizes.get("heads", 1), generator=g, dtype=torch.float64, **extra
+        )
     except TypeError:
         if not extra:
             raise
@@ -174,8 +183,11 @@ def _actual_sizes(fields: dict, requested: dict) -> dict:
 def _quantise(params):
     if not dataclasses.is_dataclass(params):
         return params
-    changes = {k: torch.round(v * GRID) / GRID for k, v in tensor_fields(params)
-               if isinstance(v, torch.Tensor) and v.is_floating_point()}
+    changes = {
+        k: torch.round(v * GRID) / GRID
+        for k, v in tensor_fields(params)
+        if isinstance(v, torch.Tensor) and v.is_floating_point()
+    }
     return dataclasses.replace(params, **changes)
 
 
@@ -223,23 +235,36 @@ class Subject:
         y_rnn = run_template(self.weights(arrays), arrays["x"])
         y_ref = self.reference.evaluate(self.params(arrays), arrays["x"])
         if y_rnn.shape != y_ref.shape:
-            raise Unavailable(f"{self.name}: the RNN's output has shape {y_rnn.shape} but the reference's has "
-                              f"{y_ref.shape}")
+            raise Unavailable(
+                f"{self.name}: the RNN's output has shape {y_rnn.shape} but the reference's has {y_ref.shape}"
+            )
         return y_rnn, y_ref
 
     def describe_point(self, arrays: dict) -> dict:
         """Exact parameters, RNN weights and inputs of a numeric point (JSON form)."""
         P = self.params(arrays)
         w = self.weights(arrays)
-        return {"params": {k: to_jsonable(v) for k, v in P.items()},
-                "rnn_weights": {k: (None if callable(v) else to_jsonable(np.asarray(v, dtype=object)))
-                                for k, v in w._asdict().items()},
-                "x": to_jsonable(arrays["x"])}
+        return {
+            "params": {k: to_jsonable(v) for k, v in P.items()},
+            "rnn_weights": {
+                k: (None if callable(v) else to_jsonable(np.asarray(v, dtype=object)))
+                for k, v in w._asdict().items()
+            },
+            "x": to_jsonable(arrays["x"]),
+        }
 
     def size_symbols(self) -> dict:
-        return {SIZE_SYMBOLS[k]: v for k, v in (("H", self.sizes.get("heads")), ("d", self.d),
-                                                  ("d_k", self.sizes.get("d_k")), ("d_v", self.sizes.get("d_v")),
-                                                  ("d_out", self.sizes.get("d_out"))) if v}
+        return {
+            SIZE_SYMBOLS[k]: v
+            for k, v in (
+                ("H", self.sizes.get("heads")),
+                ("d", self.d),
+                ("d_k", self.sizes.get("d_k")),
+                ("d_v", self.sizes.get("d_v")),
+                ("d_out", self.sizes.get("d_out")),
+            )
+            if v
+        }
 
 
 def resolve(variant, sizes: dict, *, seed: int = 0, mode: str | None = None) -> Subject:
@@ -263,24 +288,40 @@ def resolve(variant, sizes: dict, *, seed: int = 0, mode: str | None = None) -> 
     fields = tensor_fields(params)
     rnn = variant.construct(params)
     if not isinstance(rnn, GatedLinearRNN):
-        raise Unavailable(f"variant {variant.name!r}: construct() returned {type(rnn).__name__}, not a GatedLinearRNN; "
-                          "the exact tier evaluates the template only")
+        raise Unavailable(
+            f"variant {variant.name!r}: construct() returned {type(rnn).__name__}, not a GatedLinearRNN; "
+            "the exact tier evaluates the template only"
+        )
     if rnn.lam is None:
-        raise Unavailable(f"variant {variant.name!r}: the constructed RNN has an input-dependent decay given as a torch "
-                          "callable, which cannot be evaluated exactly; give the variant symbolic_weights (with a "
-                          "callable lam of the symbolic input) to prove it")
+        raise Unavailable(
+            f"variant {variant.name!r}: the constructed RNN has an input-dependent decay given as a torch "
+            "callable, which cannot be evaluated exactly; give the variant symbolic_weights (with a "
+            "callable lam of the symbolic input) to prove it"
+        )
     if rnn.is_complex:
-        raise Unavailable(f"variant {variant.name!r}: complex weights; the exact tiers handle real weights "
-                          "(complex conjugation is covered by the invariance claims)")
+        raise Unavailable(
+            f"variant {variant.name!r}: complex weights; the exact tiers handle real weights "
+            "(complex conjugation is covered by the invariance claims)"
+        )
     if rnn.d != actual["d"]:
-        raise Unavailable(f"variant {variant.name!r}: construct() reads d={rnn.d} features (an upstream feature layer) "
-                          f"but the layer input has d={actual['d']}; the exact tier evaluates the template on the "
-                          "layer input only")
+        raise Unavailable(
+            f"variant {variant.name!r}: construct() reads d={rnn.d} features (an upstream feature layer) "
+            f"but the layer input has d={actual['d']}; the exact tier evaluates the template on the "
+            "layer input only"
+        )
     w = RNNWeights(*(fraction_array(t) for t in rnn.weights()))
     exact = {k: (None if v is None else fraction_array(v)) for k, v in fields}
     shapes = [(k, None if v is None else tuple(v.shape)) for k, v in fields]
-    return Subject(variant, "exact", actual, reference, shapes, exact, w,
-                   notes=[f"parameters sampled with seed {seed} and rounded to multiples of 1/{GRID}"])
+    return Subject(
+        variant,
+        "exact",
+        actual,
+        reference,
+        shapes,
+        exact,
+        w,
+        notes=[f"parameters sampled with seed {seed} and rounded to multiples of 1/{GRID}"],
+    )
 
 
 def construct_matches_hook(variant, sizes: dict, seed: int = 0) -> dict:
@@ -295,15 +336,27 @@ def construct_matches_hook(variant, sizes: dict, seed: int = 0) -> dict:
     rnn = variant.construct(params)
     if not isinstance(rnn, GatedLinearRNN) or rnn.lam is None or rnn.is_complex:
         return {"matches": None, "why": "construct() is not a real constant-lambda GatedLinearRNN"}
-    hook = RNNWeights(*variant.symbolic_weights(*[None if v is None else fraction_array(v) for _, v in fields]))
+    hook = RNNWeights(
+        *variant.symbolic_weights(*[None if v is None else fraction_array(v) for _, v in fields])
+    )
     got = RNNWeights(*(fraction_array(t) for t in rnn.weights()))
     for name in RNNWeights._fields:
         h = np.asarray(getattr(hook, name), dtype=object)
         g = getattr(got, name)
         if h.shape != g.shape:
-            return {"matches": False, "array": name, "hook_shape": list(h.shape), "construct_shape": list(g.shape)}
+            return {
+                "matches": False,
+                "array": name,
+                "hook_shape": list(h.shape),
+                "construct_shape": list(g.shape),
+            }
         for idx in np.ndindex(h.shape):
             if h[idx] != g[idx]:
-                return {"matches": False, "array": name, "index": list(idx), "hook": str(h[idx]),
-                        "construct": str(g[idx])}
+                return {
+                    "matches": False,
+                    "array": name,
+                    "index": list(idx),
+                    "hook": str(h[idx]),
+                    "construct": str(g[idx]),
+                }
     return {"matches": True, "seed": seed}

@@ -52,14 +52,16 @@ def refutation(subject: Subject, T: int, *, seed: int = 0, start=None, witness=N
         "point": subject.describe_point(arrays),
         "reference": subject.reference.note,
         "checked": "re-evaluated exactly (Python Fractions) through constructions.rnn's stage functions and "
-                   "the reference; time t is 1-based, x[t-1] is the input at time t",
+        "the reference; time t is 1-based, x[t-1] is the input at time t",
     }
     if witness:
         out["nonzero_monomials_of_difference"] = witness
     return out
 
 
-def unrolled(subject: Subject, T: int, *, method: str = "auto", seed: int = 0, max_terms: int | None = None) -> Outcome:
+def unrolled(
+    subject: Subject, T: int, *, method: str = "auto", seed: int = 0, max_terms: int | None = None
+) -> Outcome:
     """Exact expansion; raises :class:`~.engine.TooLarge` when the lazy estimate exceeds ``max_terms``."""
     variables = subject.variables(T)
     fn = outputs_fn(subject)
@@ -71,8 +73,10 @@ def unrolled(subject: Subject, T: int, *, method: str = "auto", seed: int = 0, m
     ev["failing_outputs"] = len(res.failing)
     ev["first_failing_t"] = first_t
     cex = refutation(subject, first_t, seed=seed, witness=res.witness)
-    msg = (f"{subject.name}: the RNN output differs from the reference as a polynomial at t={first_t} "
-           f"({len(res.failing)} of the outputs up to T={T} differ)")
+    msg = (
+        f"{subject.name}: the RNN output differs from the reference as a polynomial at t={first_t} "
+        f"({len(res.failing)} of the outputs up to T={T} differ)"
+    )
     if cex is None:
         msg += "; no integer counterexample found within the search budget (the non-zero difference stands)"
         cex = {"nonzero_monomials_of_difference": res.witness}
@@ -84,8 +88,9 @@ def unrolled(subject: Subject, T: int, *, method: str = "auto", seed: int = 0, m
 OBJECT_SEARCH_LIMIT = 200_000
 
 
-def schwartz_zippel_tier(subject: Subject, T: int, *, trials: int = 6, bits: int = 64, seed: int = 0,
-                         degree: int | None = None) -> Outcome:
+def schwartz_zippel_tier(
+    subject: Subject, T: int, *, trials: int = 6, bits: int = 64, seed: int = 0, degree: int | None = None
+) -> Outcome:
     """Schwartz–Zippel: over prime fields (:mod:`.modular`) when the subject is covered, else by exact
     evaluation on object arrays at random integer points (:func:`~.engine.schwartz_zippel`, ``bits``)."""
     from .modular import NotModular, TooLargeForMemory, modular_schwartz_zippel
@@ -93,37 +98,54 @@ def schwartz_zippel_tier(subject: Subject, T: int, *, trials: int = 6, bits: int
     try:
         holds, ev, witness = modular_schwartz_zippel(subject, T, trials=trials, seed=seed)
     except TooLargeForMemory as e:
-        return Outcome("skipped", "schwartz-zippel", {"T": T}, None,
-                       f"{subject.name}: the construction's weights do not fit in memory at these sizes ({e})")
+        return Outcome(
+            "skipped",
+            "schwartz-zippel",
+            {"T": T},
+            None,
+            f"{subject.name}: the construction's weights do not fit in memory at these sizes ({e})",
+        )
     except NotModular as e:
-        return _object_schwartz_zippel(subject, T, trials=min(trials, 3), bits=bits, seed=seed, degree=degree,
-                                       why=str(e))
+        return _object_schwartz_zippel(
+            subject, T, trials=min(trials, 3), bits=bits, seed=seed, degree=degree, why=str(e)
+        )
     ev = {**ev, "T": T, "generators": len(subject.variables(T))}
     if holds:
         return Outcome("proved", "schwartz-zippel", ev)
     t_first = witness["t"]
     n_params = len(subject.variables(T)) - T * subject.d
-    start = witness["values"][:n_params + t_first * subject.d]
-    msg = (f"{subject.name}: RNN and reference differ mod p={witness['p']} at a random point (T={T}, first at "
-           f"t={t_first}, output {witness['o']}), hence differ as integers there")
+    start = witness["values"][: n_params + t_first * subject.d]
+    msg = (
+        f"{subject.name}: RNN and reference differ mod p={witness['p']} at a random point (T={T}, first at "
+        f"t={t_first}, output {witness['o']}), hence differ as integers there"
+    )
     size = subject.sizes
-    n_est = max(size.get("heads", 1) * (size.get("d_k") or size["d"]) * ((size.get("d_v") or size["d"]) + 1),
-                size["d"] * (size["d"] + 3) // 2)  # neurons of the direct / compressed construction
+    n_est = max(
+        size.get("heads", 1) * (size.get("d_k") or size["d"]) * ((size.get("d_v") or size["d"]) + 1),
+        size["d"] * (size["d"] + 3) // 2,
+    )  # neurons of the direct / compressed construction
     if n_est * n_est <= OBJECT_SEARCH_LIMIT:
         cex = refutation(subject, t_first, seed=seed, start=start)
         if cex is not None:
             cex["prime_field_witness"] = {k: v for k, v in witness.items() if k != "values"}
             return Outcome("refuted", "schwartz-zippel", ev, cex, msg)
-    cex = {"construction": subject.name, "sizes": {**{k: v for k, v in size.items() if v is not None}, "T": t_first},
-           "t": t_first, "output_index": witness["o"], "point_integers": start,
-           "prime_field_witness": {k: v for k, v in witness.items() if k != "values"},
-           "checked": "evaluated on Z/p through the construction's wiring and constructions.rnn's stage functions; "
-                      "the integer point (residues in [0, p)) differs mod p, hence over the integers"}
+    cex = {
+        "construction": subject.name,
+        "sizes": {**{k: v for k, v in size.items() if v is not None}, "T": t_first},
+        "t": t_first,
+        "output_index": witness["o"],
+        "point_integers": start,
+        "prime_field_witness": {k: v for k, v in witness.items() if k != "values"},
+        "checked": "evaluated on Z/p through the construction's wiring and constructions.rnn's stage "
+        "functions; "
+        "the integer point (residues in [0, p)) differs mod p, hence over the integers",
+    }
     return Outcome("refuted", "schwartz-zippel", ev, cex, msg)
 
 
-def _object_schwartz_zippel(subject: Subject, T: int, *, trials: int, bits: int, seed: int, degree: int | None,
-                            why: str) -> Outcome:
+def _object_schwartz_zippel(
+    subject: Subject, T: int, *, trials: int, bits: int, seed: int, degree: int | None, why: str
+) -> Outcome:
     variables = subject.variables(T)
     fn = outputs_fn(subject)
     holds, ev, values = schwartz_zippel(fn, variables, trials=trials, bits=bits, seed=seed, degree=degree)
@@ -134,6 +156,11 @@ def _object_schwartz_zippel(subject: Subject, T: int, *, trials: int, bits: int,
     y_rnn, y_ref = subject.sides(variables.numeric(values))
     t_first = next(t for t in range(T) if any(differs(u, v) for u, v in zip(y_rnn[t], y_ref[t]))) + 1
     n_params = len(variables) - T * subject.d
-    cex = refutation(subject, t_first, seed=seed, start=values[:n_params + t_first * subject.d])
-    return Outcome("refuted", "schwartz-zippel", ev, cex,
-                   f"{subject.name}: RNN and reference differ at a random exact point (T={T})")
+    cex = refutation(subject, t_first, seed=seed, start=values[: n_params + t_first * subject.d])
+    return Outcome(
+        "refuted",
+        "schwartz-zippel",
+        ev,
+        cex,
+        f"{subject.name}: RNN and reference differ at a random exact point (T={T})",
+    )
