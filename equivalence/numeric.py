@@ -52,7 +52,7 @@ def degenerate_(t: torch.Tensor, g: torch.Generator, kind: int) -> torch.Tensor:
             t.copy_(torch.round(t * 2) / 2)
         elif kind == 3:
             e = float(torch.randint(-3, 4, (1,), generator=g))
-            t.mul_(10.0 ** e)
+            t.mul_(10.0**e)
     return t
 
 
@@ -81,10 +81,14 @@ def _cast_params(params, dtype, device):
     if hasattr(params, "__dataclass_fields__"):
         import dataclasses
 
-        return dataclasses.replace(params, **{
-            k: v.detach().to(device=device, dtype=dtype, copy=True) for k, v in vars(params).items()
-            if isinstance(v, torch.Tensor) and v.is_floating_point()
-        })
+        return dataclasses.replace(
+            params,
+            **{
+                k: v.detach().to(device=device, dtype=dtype, copy=True)
+                for k, v in vars(params).items()
+                if isinstance(v, torch.Tensor) and v.is_floating_point()
+            },
+        )
     return params
 
 
@@ -93,8 +97,16 @@ def _json_float(v: float) -> float | str:
     return v if math.isfinite(v) else str(v)
 
 
-def evaluate_case(variant: Variant, params, x: torch.Tensor, sizes: dict, *, dtype: torch.dtype,
-                  device: str = "cpu", mode: str = "auto"):
+def evaluate_case(
+    variant: Variant,
+    params,
+    x: torch.Tensor,
+    sizes: dict,
+    *,
+    dtype: torch.dtype,
+    device: str = "cpu",
+    mode: str = "auto",
+):
     """One case: ``construct(params)`` at ``dtype`` on ``device`` against the float64 ``reference(params, x)``
     under the tolerance model. Returns ``(ComparisonResult, candidate output, reference output)``; the
     replay of a numeric counterexample (:mod:`equivalence.replay`) calls exactly this."""
@@ -107,9 +119,21 @@ def evaluate_case(variant: Variant, params, x: torch.Tensor, sizes: dict, *, dty
     rnn = variant.construct(low)
     y = rnn(x.to(device=device, dtype=dtype), mode=mode)
     T = x.shape[1]
-    n = (variant.path_length(params, T) if hasattr(variant, "path_length")
-         else lsa_rnn_budget(T, sizes["d"], sizes["d"], sizes["d"], sizes["heads"], rnn.num_neurons, rnn.num_gates,
-                             depth=0, lam=rnn.lam))
+    n = (
+        variant.path_length(params, T)
+        if hasattr(variant, "path_length")
+        else lsa_rnn_budget(
+            T,
+            sizes["d"],
+            sizes["d"],
+            sizes["d"],
+            sizes["heads"],
+            rnn.num_neurons,
+            rnn.num_gates,
+            depth=0,
+            lam=rnn.lam,
+        )
+    )
     res = compare(y, ref, M, n=n, dtype=dtype, label=f"{variant.name} construction")
     return res, y, ref
 
@@ -119,9 +143,17 @@ def _counterexample(case, seed, sizes, res, params, x, y, ref, mode) -> dict:
     report's counterexample file alone (``python -m equivalence replay FILE``)."""
     from .replay import encode_params, encode_tensor
 
-    cx = {"case": case, "seed": seed, "sizes": sizes, "message": res.message, "worst_index": list(res.worst_index),
-          "max_abs_error": _json_float(res.max_abs_error), "mode": mode,
-          "params": encode_params(params), "x": encode_tensor(x)}
+    cx = {
+        "case": case,
+        "seed": seed,
+        "sizes": sizes,
+        "message": res.message,
+        "worst_index": list(res.worst_index),
+        "max_abs_error": _json_float(res.max_abs_error),
+        "mode": mode,
+        "params": encode_params(params),
+        "x": encode_tensor(x),
+    }
     idx = tuple(res.worst_index)
     if idx and len(idx) == y.ndim:
         cx["observed"] = float(y.detach().to("cpu", torch.float64)[idx]).hex()
@@ -131,8 +163,13 @@ def _counterexample(case, seed, sizes, res, params, x, y, ref, mode) -> dict:
 
 
 def check_variant_numeric(
-    variant: Variant, *, profile: str = "ci", seed: int = 0, dtype: torch.dtype = torch.float64,
-    device: str = "cpu", mode: str = "auto",
+    variant: Variant,
+    *,
+    profile: str = "ci",
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+    device: str = "cpu",
+    mode: str = "auto",
 ) -> ClaimResult:
     """Run ``profile``'s cases for ``variant`` at ``dtype`` on ``device``; return one claim."""
     if profile not in PROFILES:
@@ -155,24 +192,41 @@ def check_variant_numeric(
     found = counterexample is not None
     if variant.status == "impossible":
         status = "expected-failure" if found else "unexpected-pass"
-        statement = (f"Negative control: the template construction offered for '{variant.name}' differs from its "
-                     f"reference on at least one random case ({dname}, {device}); the suite can say no.")
+        statement = (
+            f"Negative control: the template construction offered for '{variant.name}' differs from its "
+            f"reference on at least one random case ({dname}, {device}); the suite can say no."
+        )
     else:
         status = "failed" if found else "tested"
-        statement = (f"For {n_cases} random cases (profile '{profile}', seed {seed}; sizes d<= {prof.max_d}, "
-                     f"heads<= {prof.max_heads}, T<= {prof.max_T}; generic and degenerate weights), the "
-                     f"construction of '{variant.name}' evaluated in {dname} on {device} equals the float64 "
-                     f"reference within the tolerance model |y_hat - y| <= gamma_n M + n eta.")
+        statement = (
+            f"For {n_cases} random cases (profile '{profile}', seed {seed}; sizes d<= {prof.max_d}, "
+            f"heads<= {prof.max_heads}, T<= {prof.max_T}; generic and degenerate weights), the "
+            f"construction of '{variant.name}' evaluated in {dname} on {device} equals the float64 "
+            f"reference within the tolerance model |y_hat - y| <= gamma_n M + n eta."
+        )
     return ClaimResult(
         id=f"{variant.name.upper()}-NUMERIC-{dname.upper()}-{device.upper()}/v1",
         title=f"{variant.name}: construction equals reference numerically ({dname}, {device})",
-        statement=statement, kind="numeric", status=status, construction=variant.name, tier="random-cases",
+        statement=statement,
+        kind="numeric",
+        status=status,
+        construction=variant.name,
+        tier="random-cases",
         sizes={"cases": n_cases, "max_d": prof.max_d, "max_heads": prof.max_heads, "max_T": prof.max_T},
         seconds=round(seconds, 3),
-        evidence={"worst_error_over_bound": _json_float(worst_ratio), "max_rel_rms": _json_float(rel_rms),
-                  "mode": mode},
+        evidence={
+            "worst_error_over_bound": _json_float(worst_ratio),
+            "max_rel_rms": _json_float(rel_rms),
+            "mode": mode,
+        },
         counterexample=counterexample,
-        rerun={"command": "numeric", "variant": variant.name, "profile": profile, "seed": seed,
-               "dtype": dname, "device": device},
+        rerun={
+            "command": "numeric",
+            "variant": variant.name,
+            "profile": profile,
+            "seed": seed,
+            "dtype": dname,
+            "device": device,
+        },
         message=counterexample["message"] if counterexample else "",
     )

@@ -33,19 +33,52 @@ from pathlib import Path
 
 from .report.safe import UntrustedInput, load_json_file, tty
 
-__all__ = ["KINDS", "MAX_BYTES", "SCHEMA", "ReplayResult", "decode_exact", "decode_tensor", "encode_exact",
-           "encode_tensor", "file_name", "load_counterexample", "payload_from_claim", "replay", "replay_command",
-           "validate_counterexample", "write_counterexample"]
+__all__ = [
+    "KINDS",
+    "MAX_BYTES",
+    "SCHEMA",
+    "ReplayResult",
+    "decode_exact",
+    "decode_tensor",
+    "encode_exact",
+    "encode_tensor",
+    "file_name",
+    "load_counterexample",
+    "payload_from_claim",
+    "replay",
+    "replay_command",
+    "validate_counterexample",
+    "write_counterexample",
+]
 
 SCHEMA = "attention-rnn-equivalence/counterexample/v1"
 KINDS = ("numeric", "symbolic", "property")
 #: the largest counterexample file read (checked before parsing)
 MAX_BYTES = 32 << 20
-_REQUIRED = {"schema": str, "kind": str, "claim": str, "variant": str, "sizes": dict, "dtype": str,
-             "params": dict, "inputs": dict, "rerun": dict}
+_REQUIRED = {
+    "schema": str,
+    "kind": str,
+    "claim": str,
+    "variant": str,
+    "sizes": dict,
+    "dtype": str,
+    "params": dict,
+    "inputs": dict,
+    "rerun": dict,
+}
 _OPTIONAL = {"expected": object, "observed": object, "message": str, "note": str}
 _RATIONAL = re.compile(r"-?[0-9]{1,400}(/[0-9]{1,400})?")
-_TENSOR_DTYPES = ("float64", "float32", "float16", "bfloat16", "complex128", "complex64", "int64", "int32", "bool")
+_TENSOR_DTYPES = (
+    "float64",
+    "float32",
+    "float16",
+    "bfloat16",
+    "complex128",
+    "complex64",
+    "int64",
+    "int32",
+    "bool",
+)
 
 
 # -- exact encodings ---------------------------------------------------------------------------------
@@ -59,9 +92,17 @@ def encode_tensor(t) -> dict:
     shape = list(t.shape)
     if t.is_complex():
         flat = t.to(torch.complex128).reshape(-1).tolist()
-        return {"dtype": dtype, "shape": shape, "hex": [[float(z.real).hex(), float(z.imag).hex()] for z in flat]}
+        return {
+            "dtype": dtype,
+            "shape": shape,
+            "hex": [[float(z.real).hex(), float(z.imag).hex()] for z in flat],
+        }
     if t.is_floating_point():
-        return {"dtype": dtype, "shape": shape, "hex": [float(v).hex() for v in t.to(torch.float64).reshape(-1).tolist()]}
+        return {
+            "dtype": dtype,
+            "shape": shape,
+            "hex": [float(v).hex() for v in t.to(torch.float64).reshape(-1).tolist()],
+        }
     return {"dtype": dtype, "shape": shape, "values": [int(v) for v in t.reshape(-1).tolist()]}
 
 
@@ -78,20 +119,27 @@ def decode_tensor(obj, where: str = "tensor"):
     """The tensor of :func:`encode_tensor` (validated: dtype, shape and entry count)."""
     import torch
 
-    if not isinstance(obj, dict) or not isinstance(obj.get("dtype"), str) or not isinstance(obj.get("shape"), list):
+    if (
+        not isinstance(obj, dict)
+        or not isinstance(obj.get("dtype"), str)
+        or not isinstance(obj.get("shape"), list)
+    ):
         raise UntrustedInput(f"{where}: expected {{'dtype', 'shape', 'hex'}}; got {type(obj).__name__}")
     dtype, shape = obj["dtype"], obj["shape"]
     if dtype not in _TENSOR_DTYPES:
         raise UntrustedInput(f"{where}: dtype {tty(dtype)!r} is not one of {', '.join(_TENSOR_DTYPES)}")
-    if len(shape) > 8 or not all(isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= 1 << 24
-                                 for s in shape):
+    if len(shape) > 8 or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= 1 << 24 for s in shape
+    ):
         raise UntrustedInput(f"{where}: shape must be at most 8 non-negative integers; got {tty(shape)[:80]}")
     n = math.prod(shape)
     key = "values" if dtype in ("int64", "int32", "bool") else "hex"
     vals = obj.get(key)
     if not isinstance(vals, list) or len(vals) != n:
-        raise UntrustedInput(f"{where}: expected {n} entries in {key!r} for shape {shape}; got "
-                             f"{len(vals) if isinstance(vals, list) else type(vals).__name__}")
+        raise UntrustedInput(
+            f"{where}: expected {n} entries in {key!r} for shape {shape}; got "
+            f"{len(vals) if isinstance(vals, list) else type(vals).__name__}"
+        )
     tdtype = getattr(torch, dtype)
     if key == "values":
         if not all(isinstance(v, int) for v in vals):
@@ -160,14 +208,16 @@ def validate_counterexample(payload: object) -> list[str]:
     if not errors:
         imports = payload["rerun"].get("imports", [])
         if not isinstance(imports, list) or not all(
-                isinstance(i, dict) and isinstance(i.get("name"), str) and isinstance(i.get("sha256"), str)
-                for i in imports):
+            isinstance(i, dict) and isinstance(i.get("name"), str) and isinstance(i.get("sha256"), str)
+            for i in imports
+        ):
             errors.append("rerun.imports must be a list of {'name', 'sha256'}")
     return errors
 
 
 def write_counterexample(path: Path, payload: dict) -> Path:
-    """Validate ``payload`` and write it to ``path`` atomically (sorted keys, strict JSON); return ``path``."""
+    """Validate ``payload`` and write it to ``path`` atomically (sorted keys, strict JSON); return
+    ``path``."""
     import json
 
     from .report.write import atomic_write
@@ -186,8 +236,10 @@ def load_counterexample(path: Path) -> dict:
     payload = load_json_file(path, max_bytes=MAX_BYTES, what="counterexample file")
     errors = validate_counterexample(payload)
     if errors:
-        raise UntrustedInput(f"{tty(str(path))}: not a counterexample file of this version: {errors[0]}"
-                             + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else ""))
+        raise UntrustedInput(
+            f"{tty(str(path))}: not a counterexample file of this version: {errors[0]}"
+            + (f" (and {len(errors) - 1} more problems)" if len(errors) > 1 else "")
+        )
     return payload
 
 
@@ -216,31 +268,61 @@ def payload_from_claim(claim: dict, imports: list[dict] | None = None) -> dict |
         return None
     rerun = dict(claim.get("rerun") or {})
     rerun["imports"] = list(imports or [])
-    if isinstance(cx.get("schema"), str) and cx.get("schema") == SCHEMA:  # a producer wrote the payload itself
+    if (
+        isinstance(cx.get("schema"), str) and cx.get("schema") == SCHEMA
+    ):  # a producer wrote the payload itself
         p = dict(cx)
         p.setdefault("rerun", rerun)
         return p
-    if claim.get("kind") == "numeric" and isinstance(cx.get("params"), dict) and isinstance(cx.get("x"), dict):
+    if (
+        claim.get("kind") == "numeric"
+        and isinstance(cx.get("params"), dict)
+        and isinstance(cx.get("x"), dict)
+    ):
         rerun.update({"mode": cx.get("mode", rerun.get("mode", "auto")), "case": cx.get("case")})
-        return {"schema": SCHEMA, "kind": "numeric", "claim": claim["id"], "variant": claim.get("construction", ""),
-                "sizes": dict(cx.get("sizes", {})), "dtype": str(rerun.get("dtype", "float64")),
-                "params": cx["params"], "inputs": {"x": cx["x"]},
-                "expected": {"reference": cx.get("expected"), "bound": cx.get("bound"),
-                             "worst_index": cx.get("worst_index")},
-                "observed": {"candidate": cx.get("observed"), "max_abs_error": cx.get("max_abs_error"),
-                             "message": cx.get("message", "")},
-                "rerun": rerun, "message": str(claim.get("message", ""))[:2000]}
+        return {
+            "schema": SCHEMA,
+            "kind": "numeric",
+            "claim": claim["id"],
+            "variant": claim.get("construction", ""),
+            "sizes": dict(cx.get("sizes", {})),
+            "dtype": str(rerun.get("dtype", "float64")),
+            "params": cx["params"],
+            "inputs": {"x": cx["x"]},
+            "expected": {
+                "reference": cx.get("expected"),
+                "bound": cx.get("bound"),
+                "worst_index": cx.get("worst_index"),
+            },
+            "observed": {
+                "candidate": cx.get("observed"),
+                "max_abs_error": cx.get("max_abs_error"),
+                "message": cx.get("message", ""),
+            },
+            "rerun": rerun,
+            "message": str(claim.get("message", ""))[:2000],
+        }
     if claim.get("kind") in ("symbolic", "impossibility", "invariance"):
         point = cx.get("point") if isinstance(cx.get("point"), dict) else {}
-        return {"schema": SCHEMA, "kind": "symbolic", "claim": claim["id"],
-                "variant": str(cx.get("construction", claim.get("construction", ""))),
-                "sizes": dict(cx.get("sizes", {})) if isinstance(cx.get("sizes"), dict) else {},
-                "dtype": "exact", "params": point.get("params", {}) if isinstance(point.get("params"), dict) else {},
-                "inputs": {"x": point["x"]} if "x" in point else {},
-                "expected": {"reference_output": cx.get("reference_output")},
-                "observed": {"rnn_output": cx.get("rnn_output"), "t": cx.get("t"),
-                             "output_index": cx.get("output_index"), "mode": cx.get("mode")},
-                "rerun": rerun, "message": str(claim.get("message", ""))[:2000]}
+        return {
+            "schema": SCHEMA,
+            "kind": "symbolic",
+            "claim": claim["id"],
+            "variant": str(cx.get("construction", claim.get("construction", ""))),
+            "sizes": dict(cx.get("sizes", {})) if isinstance(cx.get("sizes"), dict) else {},
+            "dtype": "exact",
+            "params": point.get("params", {}) if isinstance(point.get("params"), dict) else {},
+            "inputs": {"x": point["x"]} if "x" in point else {},
+            "expected": {"reference_output": cx.get("reference_output")},
+            "observed": {
+                "rnn_output": cx.get("rnn_output"),
+                "t": cx.get("t"),
+                "output_index": cx.get("output_index"),
+                "mode": cx.get("mode"),
+            },
+            "rerun": rerun,
+            "message": str(claim.get("message", ""))[:2000],
+        }
     return None
 
 
@@ -276,7 +358,11 @@ def _variant(payload: dict):
     name = payload["variant"]
     if name not in constructions.available():
         needed = [i["name"] for i in payload["rerun"].get("imports", [])]
-        hint = (f"; it came from {', '.join(needed)}: pass --import " + " --import ".join(needed)) if needed else ""
+        hint = (
+            (f"; it came from {', '.join(needed)}: pass --import " + " --import ".join(needed))
+            if needed
+            else ""
+        )
         raise UntrustedInput(f"variant {tty(name)!r} is not registered here{hint}")
     return constructions.get(name)
 
@@ -327,9 +413,14 @@ def _replay_numeric(payload: dict) -> ReplayResult:
         except (IndexError, RuntimeError):
             same = None
     details["bitwise_same_output"] = same
-    msg = res.message + ("" if same is None else "; the output at the worst index is bit for bit the recorded one"
-                         if same else "; the output at the worst index differs from the recorded one "
-                         "(another machine or library version)")
+    msg = res.message + (
+        ""
+        if same is None
+        else "; the output at the worst index is bit for bit the recorded one"
+        if same
+        else "; the output at the worst index differs from the recorded one "
+        "(another machine or library version)"
+    )
     return ReplayResult(not res.passed, "numeric", payload["claim"], msg, details)
 
 
@@ -344,9 +435,10 @@ def rebuild_params(variant, encoded: dict, sizes: dict):
         v = sizes.get(k)
         if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 4096:
             raise UntrustedInput(f"sizes.{k} must be an integer in [1, 4096]; got {tty(repr(v))[:40]}")
-    template = variant.sample_params(sizes["d"], sizes["heads"], generator=torch.Generator().manual_seed(0),
-                                     dtype=torch.float64)
-    fields = (vars(template) if not isinstance(template, dict) else template)
+    template = variant.sample_params(
+        sizes["d"], sizes["heads"], generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
+    fields = vars(template) if not isinstance(template, dict) else template
     changes = {}
     for k, enc in encoded.items():
         if k not in fields:
@@ -355,8 +447,10 @@ def rebuild_params(variant, encoded: dict, sizes: dict):
         if isinstance(old, torch.Tensor):
             new = decode_tensor(enc, f"params.{k}")
             if tuple(new.shape) != tuple(old.shape):
-                raise UntrustedInput(f"params.{tty(k)}: shape {tuple(new.shape)} but variant {variant.name!r} has "
-                                     f"{tuple(old.shape)} at d={sizes['d']}, heads={sizes['heads']}")
+                raise UntrustedInput(
+                    f"params.{tty(k)}: shape {tuple(new.shape)} but variant {variant.name!r} has "
+                    f"{tuple(old.shape)} at d={sizes['d']}, heads={sizes['heads']}"
+                )
             changes[k] = new.to(old.dtype) if not old.is_floating_point() else new.to(torch.float64)
         elif old is None or isinstance(old, bool | int | str):
             if enc is not None and not isinstance(enc, bool | int | str):
@@ -420,11 +514,14 @@ def _replay_symbolic(payload: dict) -> ReplayResult:
     seed = rerun.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or abs(seed) > 1 << 63:
         raise UntrustedInput("rerun.seed must be a 64-bit integer")
-    subject = resolve(variant, sizes, seed=seed, mode=obs.get("mode") if obs.get("mode") in ("symbolic", "exact")
-                      else None)
+    subject = resolve(
+        variant, sizes, seed=seed, mode=obs.get("mode") if obs.get("mode") in ("symbolic", "exact") else None
+    )
     x = _object_array(point_x, "inputs.x")
-    P = {k: (None if payload["params"].get(k) is None else _object_array(payload["params"][k], f"params.{k}"))
-         for k, shape in subject.fields}
+    P = {
+        k: (None if payload["params"].get(k) is None else _object_array(payload["params"][k], f"params.{k}"))
+        for k, shape in subject.fields
+    }
     for k, shape in subject.fields:
         if shape is not None and (P[k] is None or tuple(P[k].shape) != tuple(shape)):
             raise UntrustedInput(f"params.{tty(k)}: expected shape {shape} for variant {variant.name!r}")
@@ -448,15 +545,23 @@ def _replay_symbolic(payload: dict) -> ReplayResult:
         w = RNNWeights(*(fraction_array(t) for t in rnn.weights()))
         y_rnn = run_template(w, x)
         y_ref = subject.reference.evaluate(P, x)
-    diff = [(i, j) for i in range(y_rnn.shape[0]) for j in range(y_rnn.shape[1]) if y_rnn[i, j] != y_ref[i, j]]
+    diff = [
+        (i, j) for i in range(y_rnn.shape[0]) for j in range(y_rnn.shape[1]) if y_rnn[i, j] != y_ref[i, j]
+    ]
     if not diff:
-        return ReplayResult(False, "symbolic", payload["claim"],
-                            "the RNN and the reference agree exactly at the recorded point")
+        return ReplayResult(
+            False,
+            "symbolic",
+            payload["claim"],
+            "the RNN and the reference agree exactly at the recorded point",
+        )
     t0, o = diff[0]
     rec_t, rec_o = obs.get("t"), obs.get("output_index")
     same = (rec_t, rec_o) == (t0 + 1, o) and obs.get("rnn_output") == encode_exact(y_rnn[t0, o])
-    msg = (f"at t={t0 + 1}, output {o}: RNN {y_rnn[t0, o]} vs reference {y_ref[t0, o]} (exact rationals; "
-           f"{len(diff)} of {y_rnn.size} outputs differ)" + ("; the same values as recorded" if same else ""))
+    msg = (
+        f"at t={t0 + 1}, output {o}: RNN {y_rnn[t0, o]} vs reference {y_ref[t0, o]} (exact rationals; "
+        f"{len(diff)} of {y_rnn.size} outputs differ)" + ("; the same values as recorded" if same else "")
+    )
     return ReplayResult(True, "symbolic", payload["claim"], msg, {"differing_outputs": len(diff)})
 
 
@@ -468,16 +573,21 @@ def _rerun_symbolic_claim(payload: dict) -> ReplayResult:
         raise UntrustedInput("a symbolic counterexample without a point needs rerun.command 'prove'")
     c = rerun_claim({"rerun": r}).to_dict()
     bad = c["status"] in ("refuted", "failed", "expected-failure", "error")
-    return ReplayResult(bad, "symbolic", payload["claim"], f"re-run of the claim's checker: {c['status']}: "
-                        f"{c['message'][:300]}")
+    return ReplayResult(
+        bad,
+        "symbolic",
+        payload["claim"],
+        f"re-run of the claim's checker: {c['status']}: {c['message'][:300]}",
+    )
 
 
 def _replay_property(payload: dict) -> ReplayResult:
     try:
         from properties.replay import replay_payload
     except ImportError:
-        raise UntrustedInput("property-suite counterexamples cannot be replayed by this version "
-                             "(properties.replay is missing)") from None
+        raise UntrustedInput(
+            "property-suite counterexamples cannot be replayed by this version (properties.replay is missing)"
+        ) from None
     res = replay_payload(payload)
     if isinstance(res, ReplayResult):
         return res

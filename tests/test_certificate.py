@@ -1,4 +1,5 @@
-"""check-certificate: confirms a fresh certificate, fails (naming the claim) on any hand edit or truncation."""
+"""check-certificate: confirms a fresh certificate, fails (naming the claim) on any hand edit or
+truncation."""
 
 import json
 import subprocess
@@ -8,7 +9,9 @@ import pytest
 
 
 def _cli(*args):
-    return subprocess.run([sys.executable, "-m", "equivalence", *args], capture_output=True, text=True, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "equivalence", *args], capture_output=True, text=True, check=False
+    )
 
 
 @pytest.fixture(scope="module")
@@ -21,12 +24,16 @@ def certificate(tmp_path_factory):
     from equivalence.report import provenance, write_report
     from equivalence.symbolic import run_claim
 
-    claims = [run_claim("LSA-DIRECT-ALLT/v1", sets=[{"d": 2, "heads": 1}]),
-              run_claim("LSA-COMPRESSED-UNROLLED/v1", sets=[{"d": 2, "heads": 1, "T": 2}]),
-              run_claim("IMPOSSIBLE-NO-INPUT-GATING/v1"),
-              check_variant_numeric(constructions.get("lsa-direct"), profile="dev", dtype=torch.float64)]
+    claims = [
+        run_claim("LSA-DIRECT-ALLT/v1", sets=[{"d": 2, "heads": 1}]),
+        run_claim("LSA-COMPRESSED-UNROLLED/v1", sets=[{"d": 2, "heads": 1, "T": 2}]),
+        run_claim("IMPOSSIBLE-NO-INPUT-GATING/v1"),
+        check_variant_numeric(constructions.get("lsa-direct"), profile="dev", dtype=torch.float64),
+    ]
     out = tmp_path_factory.mktemp("cert")
-    write_report(claims, out, provenance=provenance("cpu"), command="test fixture (claims of several commands)")
+    write_report(
+        claims, out, provenance=provenance("cpu"), command="test fixture (claims of several commands)"
+    )
     return out / "certificate.json"
 
 
@@ -106,7 +113,8 @@ def test_validate_reports_every_problem():
     assert any("missing top-level field 'claims'" in e for e in errs)
 
 
-# -- untrusted certificates: nothing they name is imported, run or read outside their folder ----------------------
+# -- untrusted certificates: nothing they name is imported, run or read outside their folder
+# ----------------------
 def _forge(path, tmp_path, fn, name="forged.json"):
     """Edit a certificate and recompute every digest (manifest included), as a forger would."""
     from equivalence.report.integrity import integrity, manifest
@@ -142,8 +150,15 @@ def test_a_certificate_naming_code_never_runs_it(certificate, tmp_path):
         target = folder / p.name
         target.write_text(p.read_text())
         first = json.loads(target.read_text())["claims"][0]["id"]  # the one whose re-run command is planted
-        r = subprocess.run([sys.executable, "-m", "equivalence", "check-certificate", str(target), "--claim", first],
-                           capture_output=True, text=True, check=False, cwd=tmp_path, env=env, timeout=600)
+        r = subprocess.run(
+            [sys.executable, "-m", "equivalence", "check-certificate", str(target), "--claim", first],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tmp_path,
+            env=env,
+            timeout=600,
+        )
         target.unlink()
         assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
         assert not marker.exists(), r.stdout
@@ -155,7 +170,7 @@ def _adversarial(certificate, tmp_path):
 
     base = json.loads(certificate.read_text())
     cases = {
-        "invalid-json": "{\"schema\": ",
+        "invalid-json": '{"schema": ',
         "deep": "[" * 100_000 + "]" * 100_000,
         "huge-int": json.dumps(base)[:-1] + ', "x": ' + "9" * 100_000 + "}",
         "nan": json.dumps(base).replace('"all_ok": true', '"all_ok": NaN'),
@@ -231,8 +246,10 @@ def test_pinned_code_and_the_readers_own_module(tmp_path):
     from equivalence.report import provenance, write_report
 
     mine = tmp_path / "mine.py"
-    mine.write_text("import constructions\n\n_base = type(constructions.get('lsa-direct'))\n\n\n"
-                    "@constructions.register('mine-direct')\nclass Mine(_base):\n    pass\n")
+    mine.write_text(
+        "import constructions\n\n_base = type(constructions.get('lsa-direct'))\n\n\n"
+        "@constructions.register('mine-direct')\nclass Mine(_base):\n    pass\n"
+    )
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("mine", mine)
@@ -241,8 +258,12 @@ def test_pinned_code_and_the_readers_own_module(tmp_path):
     try:
         claim = check_variant_numeric(constructions.get("mine-direct"), profile="dev", dtype=torch.float64)
         out = tmp_path / "rep"
-        cert = write_report([claim], out, provenance=provenance("cpu"),
-                            command=f"python -m equivalence verify --import {mine} --variant mine-direct")
+        cert = write_report(
+            [claim],
+            out,
+            provenance=provenance("cpu"),
+            command=f"python -m equivalence verify --import {mine} --variant mine-direct",
+        )
     finally:
         constructions.unregister("mine-direct")
     assert cert["code"]["imports"][0]["name"] == "mine.py"
@@ -285,8 +306,12 @@ def test_deleted_or_added_claims_are_named(tmp_path):
     from equivalence.symbolic import run_claim
 
     out = tmp_path / "rep"
-    write_report([run_claim("LSA-RECURRENT-FORM/v1", seed=0)], out, provenance=provenance("cpu"),
-                 command="python -m equivalence prove LSA-RECURRENT-FORM/v1")
+    write_report(
+        [run_claim("LSA-RECURRENT-FORM/v1", seed=0)],
+        out,
+        provenance=provenance("cpu"),
+        command="python -m equivalence prove LSA-RECURRENT-FORM/v1",
+    )
     cert = out / "certificate.json"
     lines = []
     assert check_certificate(cert, echo=lines.append), lines
@@ -333,14 +358,35 @@ def test_forged_numeric_evidence_is_named_on_rerun(certificate, tmp_path):
 
 
 def test_learned_evidence_set_to_zero_is_named_exactly():
-    """A learned claim with every measured number set to 0 (digests recomputed) differs from its re-run in every
-    number; on the recording platform each is a failing difference, elsewhere a note (statuses still compared)."""
+    """A learned claim with every measured number set to 0 (digests recomputed) differs from its re-run in
+    every
+    number; on the recording platform each is a failing difference, elsewhere a note (statuses still
+    compared)."""
     from equivalence.commands.check_certificate import _differences
 
-    rec = {"id": "TRAIN-X/v1", "kind": "learned", "status": "empirical", "seconds": 1.0, "replay": "",
-           "evidence": {"final_loss": 0.0, "long_loss": 0.0, "n_lambda_near_1": 0, "tables": [{"rows": [[0.0, 0]]}]}}
-    new = {**rec, "seconds": 9.0,
-           "evidence": {"final_loss": 3e-4, "long_loss": 5e-4, "n_lambda_near_1": 9, "tables": [{"rows": [[0.25, 3]]}]}}
+    rec = {
+        "id": "TRAIN-X/v1",
+        "kind": "learned",
+        "status": "empirical",
+        "seconds": 1.0,
+        "replay": "",
+        "evidence": {
+            "final_loss": 0.0,
+            "long_loss": 0.0,
+            "n_lambda_near_1": 0,
+            "tables": [{"rows": [[0.0, 0]]}],
+        },
+    }
+    new = {
+        **rec,
+        "seconds": 9.0,
+        "evidence": {
+            "final_loss": 3e-4,
+            "long_loss": 5e-4,
+            "n_lambda_near_1": 9,
+            "tables": [{"rows": [[0.25, 3]]}],
+        },
+    }
     bad, notes = _differences(rec, new, exact=True)
     assert len(bad) == 5 and not notes
     assert any("evidence.final_loss: certificate says 0.0, re-run gives 0.0003" in d for d in bad)

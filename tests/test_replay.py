@@ -1,4 +1,5 @@
-"""Counterexample files and ``python -m equivalence replay FILE``: a failure is rebuilt from the file alone."""
+"""Counterexample files and ``python -m equivalence replay FILE``: a failure is rebuilt from the file
+alone."""
 
 import json
 import math
@@ -30,8 +31,14 @@ BROKEN = textwrap.dedent('''
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "equivalence", *args], capture_output=True, text=True,
-                          check=False, cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "equivalence", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 @pytest.fixture()
@@ -53,7 +60,7 @@ def broken(tmp_path):
 def test_tensor_encoding_is_exact():
     from equivalence.replay import decode_tensor, encode_tensor
 
-    vals = [0.0, -0.0, 1e-310, -5e-324, 1.0 / 3.0, 1e308, math.inf, -math.inf, 2.0 ** -1074]
+    vals = [0.0, -0.0, 1e-310, -5e-324, 1.0 / 3.0, 1e308, math.inf, -math.inf, 2.0**-1074]
     t = torch.tensor(vals, dtype=torch.float64).reshape(3, 3)
     back = decode_tensor(json.loads(json.dumps(encode_tensor(t))))
     assert back.shape == t.shape and back.dtype == torch.float64
@@ -71,15 +78,18 @@ def test_numeric_failure_replays_in_a_fresh_process(broken, tmp_path):
 
     claim = check_variant_numeric(constructions.get("broken-direct"), profile="dev", dtype=torch.float64)
     assert claim.status == "failed"
-    f = write_counterexample(tmp_path / "cx.json", payload_from_claim(claim.to_dict(),
-                                                                      [{"name": "broken_direct.py", "sha256": "0" * 64}]))
+    f = write_counterexample(
+        tmp_path / "cx.json",
+        payload_from_claim(claim.to_dict(), [{"name": "broken_direct.py", "sha256": "0" * 64}]),
+    )
     p = load_counterexample(f)
     assert p["kind"] == "numeric" and p["params"]["W_Q"]["hex"][0].startswith(("0x", "-0x"))
     # without the user's module: one line, says which file to pass, exit 2
     r = _cli("replay", str(f), cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "pass --import broken_direct.py" in r.stderr
-    # with it (the pinned sha256 is deliberately different here: CODE CHANGED is printed, the replay still runs)
+    # with it (the pinned sha256 is deliberately different here: CODE CHANGED is printed, the replay still
+    # runs)
     r = _cli("replay", str(f), "--import", str(broken), cwd=tmp_path)
     assert r.returncode == 1, r.stderr
     assert "REPRODUCED: BROKEN-DIRECT-NUMERIC-FLOAT64-CPU/v1" in r.stdout
@@ -110,13 +120,17 @@ def test_symbolic_refutation_replays_exactly(broken, tmp_path):
     assert not replay(f).reproduced
 
 
-@pytest.mark.parametrize("content, needle", [
-    ("{not json", "not valid JSON"),
-    ("[" * 100_000 + "]" * 100_000, "nests deeper"),
-    ('{"schema": 1}', "not a counterexample file"),
-    ('{"a": ' + "9" * 5000 + "}", "digits"),
-    ('{"a": NaN}', "NaN"),
-], ids=["invalid", "deep", "schema", "huge-int", "nan"])
+@pytest.mark.parametrize(
+    "content, needle",
+    [
+        ("{not json", "not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, "nests deeper"),
+        ('{"schema": 1}', "not a counterexample file"),
+        ('{"a": ' + "9" * 5000 + "}", "digits"),
+        ('{"a": NaN}', "NaN"),
+    ],
+    ids=["invalid", "deep", "schema", "huge-int", "nan"],
+)
 def test_bad_files_get_one_line(tmp_path, content, needle):
     f = tmp_path / "bad.json"
     f.write_text(content)
@@ -143,14 +157,32 @@ def test_replay_never_imports_what_the_file_names(tmp_path):
     marker = tmp_path / "MARKER"
     evil = tmp_path / "evil_mod.py"
     evil.write_text(f"open({str(marker)!r}, 'w').write('ran')\n")
-    payload = {"schema": SCHEMA, "kind": "numeric", "claim": "X/v1", "variant": "evil_mod", "sizes": {"d": 1, "heads": 1},
-               "dtype": "float64", "params": {}, "inputs": {},
-               "rerun": {"module": "evil_mod", "imports": [{"name": str(evil), "sha256": "0" * 64}],
-                         "command": "evil_mod"}}
+    payload = {
+        "schema": SCHEMA,
+        "kind": "numeric",
+        "claim": "X/v1",
+        "variant": "evil_mod",
+        "sizes": {"d": 1, "heads": 1},
+        "dtype": "float64",
+        "params": {},
+        "inputs": {},
+        "rerun": {
+            "module": "evil_mod",
+            "imports": [{"name": str(evil), "sha256": "0" * 64}],
+            "command": "evil_mod",
+        },
+    }
     f = tmp_path / "cx.json"
     f.write_text(json.dumps(payload))
     env = {**os.environ, "PYTHONPATH": str(tmp_path)}
-    r = subprocess.run([sys.executable, "-m", "equivalence", "replay", str(f)], capture_output=True, text=True,
-                       check=False, cwd=tmp_path, env=env, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "equivalence", "replay", str(f)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=tmp_path,
+        env=env,
+        timeout=120,
+    )
     assert r.returncode == 2 and "not registered" in r.stderr
     assert not marker.exists()

@@ -8,8 +8,13 @@ from pathlib import Path
 
 def _prove(out, *extra, env_extra=None):
     env = {**os.environ, **(env_extra or {})}
-    return subprocess.run([sys.executable, "-m", "equivalence", "prove", *extra, "--out", str(out)],
-                          capture_output=True, text=True, env=env, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "equivalence", "prove", *extra, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
 
 
 def test_two_runs_give_byte_identical_files(tmp_path):
@@ -30,8 +35,13 @@ def test_report_contents(tmp_path):
     from equivalence.report import provenance, write_report
     from equivalence.symbolic import run_claim
 
-    claims = [run_claim("LSA-DIRECT-ALLT/v1", sets=[{"d": 2, "heads": 1}]), run_claim("IMPOSSIBLE-SOFTMAX/v1")]
-    cert = write_report(claims, tmp_path, provenance=provenance("cpu"), command="python -m equivalence prove x")
+    claims = [
+        run_claim("LSA-DIRECT-ALLT/v1", sets=[{"d": 2, "heads": 1}]),
+        run_claim("IMPOSSIBLE-SOFTMAX/v1"),
+    ]
+    cert = write_report(
+        claims, tmp_path, provenance=provenance("cpu"), command="python -m equivalence prove x"
+    )
     html = (tmp_path / "report.html").read_text()
     md = (tmp_path / "report.md").read_text()
     assert html.startswith("<!DOCTYPE html>") and html.count('<math display="block">') >= 3
@@ -86,7 +96,9 @@ def test_citation_cff_is_valid():
     for key in ("message", "title", "authors", "version"):
         assert cff[key]
     refs = cff["references"]
-    assert any("2309.01775" in str(r) and any(a.get("family-names") == "Zucchet" for a in r["authors"]) for r in refs)
+    assert any(
+        "2309.01775" in str(r) and any(a.get("family-names") == "Zucchet" for a in r["authors"]) for r in refs
+    )
 
 
 def test_report_files_are_ordinary_readable_files(tmp_path):
@@ -105,8 +117,14 @@ def test_report_files_are_ordinary_readable_files(tmp_path):
 def _c(cid, status, **kw):
     from equivalence.claims import ClaimResult
 
-    return ClaimResult(id=cid, title=kw.pop("title", cid), statement=kw.pop("statement", f"{cid} holds"),
-                       kind=kw.pop("kind", "symbolic"), status=status, **kw)
+    return ClaimResult(
+        id=cid,
+        title=kw.pop("title", cid),
+        statement=kw.pop("statement", f"{cid} holds"),
+        kind=kw.pop("kind", "symbolic"),
+        status=status,
+        **kw,
+    )
 
 
 PROV = {"date": "2024-01-02T00:00:00Z", "package": {"version": "0"}, "git": {"commit": "c"}, "device": "cpu"}
@@ -115,24 +133,34 @@ PROV = {"date": "2024-01-02T00:00:00Z", "package": {"version": "0"}, "git": {"co
 def test_headline_trust_section_and_bibtex_use_one_count(tmp_path):
     from equivalence.report.write import write_report
 
-    claims = [_c("A/v1", "proved", construction="lsa-direct"), _c("B/v1", "skipped", construction="gla",
-                                                                   message="no exact reference"),
-              _c("C/v1", "tested", kind="numeric", construction="lsa-direct"),
-              _c("D/v1", "probable", epsilon=1e-40, construction="retention")]
+    claims = [
+        _c("A/v1", "proved", construction="lsa-direct"),
+        _c("B/v1", "skipped", construction="gla", message="no exact reference"),
+        _c("C/v1", "tested", kind="numeric", construction="lsa-direct"),
+        _c("D/v1", "probable", epsilon=1e-40, construction="retention"),
+    ]
     cert = write_report(claims, tmp_path, provenance=PROV, command="c")
     md = (tmp_path / "report.md").read_text()
     html = (tmp_path / "report.html").read_text()
     counts = "4 claims: 1 proved, 1 probable, 1 tested, 1 skipped"
     for text in (md, html):
-        assert "ALL CLAIMS HOLD" not in text and "ALL 4 CLAIMS HOLD" not in text  # a skipped claim never holds
+        assert (
+            "ALL CLAIMS HOLD" not in text and "ALL 4 CLAIMS HOLD" not in text
+        )  # a skipped claim never holds
         assert "3 OF 4 CLAIMS HOLD; 1 SKIPPED (not checked)" in text and counts in text
         assert text.index("What is proved, what is tested, what is assumed") < text.index("Summary")
-        assert "the reference is the layer&#x27;s definition" in text or "the reference is the layer's definition" in text
+        assert (
+            "the reference is the layer&#x27;s definition" in text
+            or "the reference is the layer's definition" in text
+        )
         assert "detect accidental edits, not a forger" in text
-    bib = md[md.index("@misc{are_report_"):]
-    bib = bib[:bib.index("```")]
+    bib = md[md.index("@misc{are_report_") :]
+    bib = bib[: bib.index("```")]
     assert "3 OF 4 CLAIMS HOLD; 1 SKIPPED (not checked): " + counts in bib
-    assert "gla, lsa-direct, retention vs linear self-attention" in bib and "variants: gla, lsa-direct, retention" in bib
+    assert (
+        "gla, lsa-direct, retention vs linear self-attention" in bib
+        and "variants: gla, lsa-direct, retention" in bib
+    )
     assert "- **Proved (exact): 1**" in md and "- **Skipped: 1**" in md and "largest ε here: 1e-40" in md
     assert {c["trust"] for c in cert["claims"]} == {"proved", "probable", "tested", ""}
 
@@ -141,18 +169,34 @@ def test_failed_claim_writes_its_counterexample_file_and_replay_line(tmp_path):
     from equivalence.replay import SCHEMA, load_counterexample
     from equivalence.report.write import write_report
 
-    cx = {"construction": "lsa-direct", "mode": "symbolic", "sizes": {"d": 1, "heads": 1, "T": 1}, "t": 1,
-          "output_index": 0, "rnn_output": "1", "reference_output": "0",
-          "point": {"params": {"W_Q": [[["1"]]]}, "x": [["1/3"]]}}
-    claims = [_c("X-UNROLLED/v1", "refuted", construction="lsa-direct", counterexample=cx,
-                 rerun={"command": "prove", "claim": "X-UNROLLED/v1", "seed": 0})]
+    cx = {
+        "construction": "lsa-direct",
+        "mode": "symbolic",
+        "sizes": {"d": 1, "heads": 1, "T": 1},
+        "t": 1,
+        "output_index": 0,
+        "rnn_output": "1",
+        "reference_output": "0",
+        "point": {"params": {"W_Q": [[["1"]]]}, "x": [["1/3"]]},
+    }
+    claims = [
+        _c(
+            "X-UNROLLED/v1",
+            "refuted",
+            construction="lsa-direct",
+            counterexample=cx,
+            rerun={"command": "prove", "claim": "X-UNROLLED/v1", "seed": 0},
+        )
+    ]
     cert = write_report(claims, tmp_path, provenance=PROV, command="c")
     name = cert["claims"][0]["replay"]
     assert name == "counterexample-x-unrolled-v1.json" and name in cert["artifacts"]
     payload = load_counterexample(tmp_path / name)
     assert payload["schema"] == SCHEMA and payload["inputs"]["x"] == [["1/3"]]
     for text in ((tmp_path / "report.md").read_text(), (tmp_path / "report.html").read_text()):
-        assert f"python -m equivalence replay {name}" in text and f'({name})' in text or f'href="{name}"' in text
+        assert (
+            f"python -m equivalence replay {name}" in text and f"({name})" in text or f'href="{name}"' in text
+        )
     assert "1 OF 1 CLAIMS DO NOT HOLD" in (tmp_path / "report.md").read_text()
 
 
@@ -160,11 +204,21 @@ def test_html_escapes_certificate_text_and_mathml(tmp_path):
     from equivalence.report.write import write_report
 
     evil = '<script>alert(1)</script><img src=x onerror="alert(2)">'
-    claims = [_c("E/v1", "proved", title=evil, statement=evil, message=evil,
-                 evidence={"mathml": '<math display="block"><mi>x</mi><script>alert(3)</script></math>'},
-                 latex=r"x \le y"),
-              _c("F/v1", "proved", evidence={"mathml": '<math display="block" onload="alert(4)"><mi>y</mi></math>'}),
-              _c("G/v1", "proved", evidence={"mathml": '<math display="block"><mi>&lt;b&gt;</mi></math>'})]
+    claims = [
+        _c(
+            "E/v1",
+            "proved",
+            title=evil,
+            statement=evil,
+            message=evil,
+            evidence={"mathml": '<math display="block"><mi>x</mi><script>alert(3)</script></math>'},
+            latex=r"x \le y",
+        ),
+        _c(
+            "F/v1", "proved", evidence={"mathml": '<math display="block" onload="alert(4)"><mi>y</mi></math>'}
+        ),
+        _c("G/v1", "proved", evidence={"mathml": '<math display="block"><mi>&lt;b&gt;</mi></math>'}),
+    ]
     write_report(claims, tmp_path, provenance=PROV, command="c")
     html = (tmp_path / "report.html").read_text()
     import re
@@ -187,11 +241,21 @@ def test_reports_name_no_internal_tracker(tmp_path):
     for p in [tmp_path / "report.md", tmp_path / "report.html"]:
         assert not pattern.search(p.read_text()), p
     root = Path(__file__).resolve().parents[1]
-    files = [*root.glob("docs/**/*.md"), root / "README.md", *root.glob("equivalence/**/*.py"),
-             *root.glob("constructions/**/*.py"), *root.glob("benchmarks/**/*.py"), *root.glob("properties/**/*.py")]
-    hits = [f"{p.relative_to(root)}:{n + 1}" for p in files if p.is_file()
-            for n, line in enumerate(p.read_text(errors="replace").splitlines()) if pattern.search(line)
-            and not ("Higham" in line or "Numerical Algorithms" in line)]  # a book's sections are citable
+    files = [
+        *root.glob("docs/**/*.md"),
+        root / "README.md",
+        *root.glob("equivalence/**/*.py"),
+        *root.glob("constructions/**/*.py"),
+        *root.glob("benchmarks/**/*.py"),
+        *root.glob("properties/**/*.py"),
+    ]
+    hits = [
+        f"{p.relative_to(root)}:{n + 1}"
+        for p in files
+        if p.is_file()
+        for n, line in enumerate(p.read_text(errors="replace").splitlines())
+        if pattern.search(line) and not ("Higham" in line or "Numerical Algorithms" in line)
+    ]  # a book's sections are citable
     assert not hits, hits[:20]
 
 
@@ -201,11 +265,19 @@ def test_prove_and_verify_reject_a_bad_out_before_any_work(tmp_path):
     f = tmp_path / "file"
     f.write_text("x")
     for cmd in (["prove"], ["verify", "--profile", "dev", "--variant", "lsa-direct", "--no-progress"]):
-        for out, why in ((f, "exists and is not a folder"), (f / "below", "is a file"),
-                         (Path("/proc/nope"), "cannot create files in /proc")):
+        for out, why in (
+            (f, "exists and is not a folder"),
+            (f / "below", "is a file"),
+            (Path("/proc/nope"), "cannot create files in /proc"),
+        ):
             t0 = time.perf_counter()
-            r = subprocess.run([sys.executable, "-m", "equivalence", *cmd, "--out", str(out)], capture_output=True,
-                               text=True, check=False, timeout=300)
+            r = subprocess.run(
+                [sys.executable, "-m", "equivalence", *cmd, "--out", str(out)],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=300,
+            )
             assert r.returncode == 2 and why in r.stderr and "Traceback" not in r.stderr, (cmd, out, r.stderr)
             assert len(r.stderr.strip().splitlines()) == 1 and "PROVED" not in r.stdout, (cmd, out)
             assert time.perf_counter() - t0 < 60  # start-up only (a loaded machine); no proof or check ran

@@ -28,15 +28,35 @@ def _learned_claims(out, status="empirical"):
     ax.set(xlabel="hidden size n", title="λ and loss")
     write_figure(out / "ts_loss_vs_hidden_size.png", fig)
     write_json(out / "train-teacher-student.json", {"experiment": "teacher-student"})
-    ev = {"experiment": "Experiment 1: teacher–student", "results": "train-teacher-student.json",
-          "figures": ["ts_loss_vs_hidden_size.png", "ts_loss_vs_hidden_size.svg"],
-          "figure_captions": {"ts_loss_vs_hidden_size.png": "Loss vs hidden size | with a pipe"},
-          "tables": [{"title": "Loss vs hidden size", "columns": ["n", "best loss", "per seed", "region"],
-                      "rows": [[2, 0.0543, [0.0543, 0.0545], "well below"], [6, 4.23e-06, [6.9e-06, 4.23e-06], None]]}]}
-    return [ClaimResult(id=f"TRAIN-TEST-{k}/v1", title=f"learned claim {k}", statement="a trained student did it",
-                        kind="learned", status=status, tier="training (smoke)", evidence=ev,
-                        rerun={"command": "train-check", "module": "equivalence.training.section"})
-            for k in ("A", "B")]
+    ev = {
+        "experiment": "Experiment 1: teacher–student",
+        "results": "train-teacher-student.json",
+        "figures": ["ts_loss_vs_hidden_size.png", "ts_loss_vs_hidden_size.svg"],
+        "figure_captions": {"ts_loss_vs_hidden_size.png": "Loss vs hidden size | with a pipe"},
+        "tables": [
+            {
+                "title": "Loss vs hidden size",
+                "columns": ["n", "best loss", "per seed", "region"],
+                "rows": [
+                    [2, 0.0543, [0.0543, 0.0545], "well below"],
+                    [6, 4.23e-06, [6.9e-06, 4.23e-06], None],
+                ],
+            }
+        ],
+    }
+    return [
+        ClaimResult(
+            id=f"TRAIN-TEST-{k}/v1",
+            title=f"learned claim {k}",
+            statement="a trained student did it",
+            kind="learned",
+            status=status,
+            tier="training (smoke)",
+            evidence=ev,
+            rerun={"command": "train-check", "module": "equivalence.training.section"},
+        )
+        for k in ("A", "B")
+    ]
 
 
 def _symbolic_claim():
@@ -49,12 +69,14 @@ def test_learned_section_has_tables_figures_and_is_not_called_proved(tmp_path):
     from equivalence.report import provenance, write_report
 
     claims = _learned_claims(tmp_path) + [_symbolic_claim()]
-    cert = write_report(claims, tmp_path, provenance=provenance("cpu"), command="python -m equivalence verify")
+    cert = write_report(
+        claims, tmp_path, provenance=provenance("cpu"), command="python -m equivalence verify"
+    )
     md = (tmp_path / "report.md").read_text()
     html = (tmp_path / "report.html").read_text()
     # its own section, after the other claims, with the experiment heading and the status as empirical
     assert md.index("## Claims") < md.index("## Learned: empirical evidence") < md.index("## How to cite")
-    learned_md = md[md.index("## Learned"):md.index("## How to cite")]
+    learned_md = md[md.index("## Learned") : md.index("## How to cite")]
     assert "### Experiment 1: teacher–student" in learned_md and "LSA-RECURRENT-FORM" not in learned_md
     assert learned_md.count("EMPIRICAL — empirically supported (not proved)") == 2
     assert "PROVED" not in learned_md
@@ -63,17 +85,23 @@ def test_learned_section_has_tables_figures_and_is_not_called_proved(tmp_path):
     assert "| 2 | 0.0543 | 0.0543, 0.0545 | well below |" in learned_md
     assert "| 6 | 4.23e-06 | 6.9e-06, 4.23e-06 | — |" in learned_md
     # the figure by relative path, its SVG linked, shown once per experiment
-    assert learned_md.count("](ts_loss_vs_hidden_size.png)") == 1 and "[SVG](ts_loss_vs_hidden_size.svg)" in learned_md
+    assert (
+        learned_md.count("](ts_loss_vs_hidden_size.png)") == 1
+        and "[SVG](ts_loss_vs_hidden_size.svg)" in learned_md
+    )
     assert "Loss vs hidden size \\| with a pipe" in learned_md
-    learned_html = html[html.index('<h2 id="learned">'):html.index("<h2>How to cite")]
+    learned_html = html[html.index('<h2 id="learned">') : html.index("<h2>How to cite")]
     assert learned_html.count('<img src="ts_loss_vs_hidden_size.png"') == 1
     assert '<a href="ts_loss_vs_hidden_size.svg">SVG</a>' in learned_html
     assert "<td>4.23e-06</td>" in learned_html and "<caption>Loss vs hidden size</caption>" in learned_html
     assert "<script" not in html and "http://" not in html.replace("https://arxiv.org", "")
     assert "PROVED" not in learned_html and "<strong>empirically supported</strong>" in learned_html
     # every listed file is in the folder with its sha256; the reports and figures are world-readable
-    assert sorted(cert["artifacts"]) == ["train-teacher-student.json", "ts_loss_vs_hidden_size.png",
-                                         "ts_loss_vs_hidden_size.svg"]
+    assert sorted(cert["artifacts"]) == [
+        "train-teacher-student.json",
+        "ts_loss_vs_hidden_size.png",
+        "ts_loss_vs_hidden_size.svg",
+    ]
     for name, digest in cert["artifacts"].items():
         assert hashlib.sha256((tmp_path / name).read_bytes()).hexdigest() == digest
     for name in [*cert["artifacts"], "report.md", "report.html", "certificate.json"]:
@@ -118,12 +146,24 @@ def test_artifact_names_are_validated(tmp_path):
     from equivalence.report import provenance, write_report
     from equivalence.report.integrity import validate
 
-    missing = ClaimResult(id="X/v1", title="t", statement="s", kind="learned", status="empirical",
-                          evidence={"figures": ["nowhere.png"]})
+    missing = ClaimResult(
+        id="X/v1",
+        title="t",
+        statement="s",
+        kind="learned",
+        status="empirical",
+        evidence={"figures": ["nowhere.png"]},
+    )
     with pytest.raises(ValueError, match="nowhere.png"):
         write_report([missing], tmp_path, provenance=provenance("cpu"), command="c")
-    outside = ClaimResult(id="X/v1", title="t", statement="s", kind="learned", status="empirical",
-                          evidence={"figures": ["../secret.png"]})
+    outside = ClaimResult(
+        id="X/v1",
+        title="t",
+        statement="s",
+        kind="learned",
+        status="empirical",
+        evidence={"figures": ["../secret.png"]},
+    )
     with pytest.raises(ValueError, match="plain file name"):
         write_report([outside], tmp_path, provenance=provenance("cpu"), command="c")
     assert not (tmp_path / "report.md").exists()
@@ -141,8 +181,12 @@ def test_figures_and_reports_are_byte_identical_under_source_date_epoch(tmp_path
     monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
     for sub in ("a", "b"):
         (tmp_path / sub).mkdir()
-        write_report(_learned_claims(tmp_path / sub) + [_symbolic_claim()], tmp_path / sub,
-                     provenance=provenance("cpu"), command="python -m equivalence verify")
+        write_report(
+            _learned_claims(tmp_path / sub) + [_symbolic_claim()],
+            tmp_path / sub,
+            provenance=provenance("cpu"),
+            command="python -m equivalence verify",
+        )
     names = sorted(p.name for p in (tmp_path / "a").iterdir())
     assert names == sorted(p.name for p in (tmp_path / "b").iterdir())
     assert {"ts_loss_vs_hidden_size.png", "ts_loss_vs_hidden_size.svg", "report.html"} <= set(names)

@@ -1,4 +1,5 @@
-"""The whole report set (training artifacts and counterexample files included) is staged and swapped in at once:
+"""The whole report set (training artifacts and counterexample files included) is staged and swapped in at
+once:
 a killed or disk-full run leaves the previous set intact and no orphan files."""
 
 import errno
@@ -17,18 +18,29 @@ PROV = {"date": "x", "package": {"version": "0"}, "git": {"commit": "c"}, "devic
 def _claim(cid, status="tested", **kw):
     from equivalence.claims import ClaimResult
 
-    return ClaimResult(id=cid, title=cid, statement=f"statement of {cid}", kind=kw.pop("kind", "numeric"),
-                       status=status, **kw)
+    return ClaimResult(
+        id=cid,
+        title=cid,
+        statement=f"statement of {cid}",
+        kind=kw.pop("kind", "numeric"),
+        status=status,
+        **kw,
+    )
 
 
 def _old_set(out: Path) -> dict:
-    """A previous report set with an artifact (as the training section writes one: into the staging folder)."""
+    """A previous report set with an artifact (as the training section writes one: into the staging
+    folder)."""
     from equivalence.report.staging import stage_for
     from equivalence.report.write import write_report
 
     (stage_for(out) / "old_fig.png").write_bytes(b"old figure")
-    write_report([_claim("OLD/v1", kind="learned", status="empirical", evidence={"figures": ["old_fig.png"]})], out,
-                 provenance=PROV, command="old")
+    write_report(
+        [_claim("OLD/v1", kind="learned", status="empirical", evidence={"figures": ["old_fig.png"]})],
+        out,
+        provenance=PROV,
+        command="old",
+    )
     return _snapshot(out)
 
 
@@ -71,8 +83,14 @@ def test_kill_9_leaves_the_previous_set_and_no_orphans(tmp_path, where):
     out = tmp_path / "reports"
     before = _old_set(out)
     siblings = _siblings(out)
-    with subprocess.Popen([sys.executable, "-c", CHILD, str(out), where], cwd=ROOT, stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as p:
+    with subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(out), where],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as p:
         line = p.stdout.readline()
         assert line.strip() == "staged", p.stderr.read()
         os.kill(p.pid, signal.SIGKILL)
@@ -87,14 +105,24 @@ def test_kill_9_leaves_the_previous_set_and_no_orphans(tmp_path, where):
 
     write_report([_claim("NEXT/v1")], out, provenance=PROV, command="next")
     assert _siblings(out) == siblings
-    assert sorted(_snapshot(out)) == ["certificate.json", "report.html", "report.md"]  # old_fig.png went with its set
+    assert sorted(_snapshot(out)) == [
+        "certificate.json",
+        "report.html",
+        "report.md",
+    ]  # old_fig.png went with its set
 
 
 def test_a_completed_child_swaps_the_whole_set_in(tmp_path):
     out = tmp_path / "reports"
     _old_set(out)
-    r = subprocess.run([sys.executable, "-c", CHILD.replace("staging.before_swap = block", ""), str(out), "x"],
-                       cwd=ROOT, capture_output=True, text=True, check=False, timeout=300)
+    r = subprocess.run(
+        [sys.executable, "-c", CHILD.replace("staging.before_swap = block", ""), str(out), "x"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
     assert r.returncode == 0 and "done" in r.stdout, r.stderr
     assert sorted(_snapshot(out)) == ["certificate.json", "new_fig.png", "report.html", "report.md"]
 
@@ -145,5 +173,10 @@ def test_out_with_subfolders_is_written_file_by_file(tmp_path):
     (out / "channel-decay" / "certificate.json").write_text("{}")
     write_report([_claim("NEW/v1")], out, provenance=PROV, command="new")
     assert (out / "channel-decay" / "certificate.json").read_text() == "{}"
-    assert sorted(p.name for p in out.iterdir()) == ["certificate.json", "channel-decay", "report.html", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "certificate.json",
+        "channel-decay",
+        "report.html",
+        "report.md",
+    ]
     assert _siblings(out) == []

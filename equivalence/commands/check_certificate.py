@@ -3,7 +3,8 @@
 A certificate is untrusted input. Checking one never imports, executes or reads (outside the
 certificate's own folder) anything it names: the file is size-limited before it is parsed (strict JSON,
 bounded nesting and integers), artifact names must be plain file names in its folder (symlinks are never
-followed), the re-runners are a fixed table of this package (``prove``, ``numeric``, ``train-check``, ``not-run``), and a
+followed), the re-runners are a fixed table of this package (``prove``, ``numeric``, ``train-check``,
+``not-run``), and a
 user's module is imported only when *the reader* passes it with ``--import`` — and only when its sha256 is
 the one the certificate pins. Every text from the certificate is escaped before it is printed.
 
@@ -33,18 +34,31 @@ _LOOSE_KINDS = ("numeric", "learned")
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("check-certificate", help="validate a certificate.json and re-run its claims",
-                       description="Validate the schema, digests, manifest, artifacts and code pins of a certificate "
-                                   "written by verify or prove, re-run every claim and compare. Nothing the "
-                                   "certificate names is imported or run: pass your own copy of a user module with "
-                                   "--import (refused when its sha256 differs from the pinned one). Exits 1 and names "
-                                   "the claim when anything no longer holds.")
+    p = sub.add_parser(
+        "check-certificate",
+        help="validate a certificate.json and re-run its claims",
+        description="Validate the schema, digests, manifest, artifacts and code pins of a certificate "
+        "written by verify or prove, re-run every claim and compare. Nothing the "
+        "certificate names is imported or run: pass your own copy of a user module with "
+        "--import (refused when its sha256 differs from the pinned one). Exits 1 and names "
+        "the claim when anything no longer holds.",
+    )
     p.add_argument("certificate", type=Path, help="path to certificate.json")
-    p.add_argument("--claim", action="append", default=None, metavar="ID", help="re-run only this claim (repeatable)")
-    p.add_argument("--no-rerun", action="store_true", help="only check the schema, digests, artifacts and code pins")
-    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
-                   help="import this module or .py file (the user variant the certificate's claims are about) before "
-                        "re-running; it must have the sha256 the certificate pins")
+    p.add_argument(
+        "--claim", action="append", default=None, metavar="ID", help="re-run only this claim (repeatable)"
+    )
+    p.add_argument(
+        "--no-rerun", action="store_true", help="only check the schema, digests, artifacts and code pins"
+    )
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
+        help="import this module or .py file (the user variant the certificate's claims are about) before "
+        "re-running; it must have the sha256 the certificate pins",
+    )
     p.set_defaults(run=run)
 
 
@@ -52,7 +66,11 @@ def _need(r: dict, key: str, types, default=...):
     v = r.get(key, default)
     if v is ...:
         raise ValueError(f"the rerun record lacks {key!r}")
-    if not isinstance(v, types) or isinstance(v, bool) and bool not in (types if isinstance(types, tuple) else (types,)):
+    if (
+        not isinstance(v, types)
+        or isinstance(v, bool)
+        and bool not in (types if isinstance(types, tuple) else (types,))
+    ):
         raise ValueError(f"rerun.{key} has the wrong type ({type(v).__name__})")
     if isinstance(v, int) and not isinstance(v, bool) and abs(v) > 1 << 63:
         raise ValueError(f"rerun.{key} is out of range")
@@ -73,9 +91,15 @@ def rerun_claim(claim: dict):
         imports = _need(r, "imports", list, [])
         if not all(isinstance(i, str) for i in imports) or not all(isinstance(s, dict) for s in sets or []):
             raise ValueError("rerun.sets must be a list of objects and rerun.imports a list of strings")
-        return run_claim(_need(r, "claim", str), sets=sets or None, tier=_need(r, "tier", str, "auto"),
-                         mode=_need(r, "mode", (str, type(None)), None), seed=_need(r, "seed", int, 0),
-                         profile=_need(r, "profile", str, "ci"), imports=tuple(imports))  # imports: recorded only
+        return run_claim(
+            _need(r, "claim", str),
+            sets=sets or None,
+            tier=_need(r, "tier", str, "auto"),
+            mode=_need(r, "mode", (str, type(None)), None),
+            seed=_need(r, "seed", int, 0),
+            profile=_need(r, "profile", str, "ci"),
+            imports=tuple(imports),
+        )  # imports: recorded only
     if cmd == "numeric":
         import torch
 
@@ -92,8 +116,14 @@ def rerun_claim(claim: dict):
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise ValueError(f"claim was checked on {tty(device)} but CUDA is not available here")
         extra = {"mode": _need(r, "mode", str)} if "mode" in r else {}
-        return check_variant_numeric(constructions.get(_need(r, "variant", str)), profile=_need(r, "profile", str),
-                                     seed=_need(r, "seed", int), dtype=dtype, device=device, **extra)
+        return check_variant_numeric(
+            constructions.get(_need(r, "variant", str)),
+            profile=_need(r, "profile", str),
+            seed=_need(r, "seed", int),
+            dtype=dtype,
+            device=device,
+            **extra,
+        )
     if cmd == "train-check":
         from ..training.section import rerun_claim as rerun_training
 
@@ -105,8 +135,10 @@ def rerun_claim(claim: dict):
         from .verify import rerun_claim as rerun_not_run
 
         return rerun_not_run(r)
-    raise ValueError(f"no re-runner for rerun command {tty(repr(cmd))[:60]} (this version re-runs prove, numeric, "
-                     "train-check and not-run claims; it never imports a module a certificate names)")
+    raise ValueError(
+        f"no re-runner for rerun command {tty(repr(cmd))[:60]} (this version re-runs prove, numeric, "
+        "train-check and not-run claims; it never imports a module a certificate names)"
+    )
 
 
 def _same_environment(cert: dict) -> bool:
@@ -119,9 +151,12 @@ def _same_environment(cert: dict) -> bool:
 
     p = cert.get("provenance", {})
     vers = p.get("versions", {}) if isinstance(p.get("versions"), dict) else {}
-    return (p.get("platform") == platform.platform() and p.get("machine") == platform.machine()
-            and p.get("python") == sys.version.split()[0]
-            and all(vers.get(d) == _version(d) for d in ("torch", "numpy", "sympy")))
+    return (
+        p.get("platform") == platform.platform()
+        and p.get("machine") == platform.machine()
+        and p.get("python") == sys.version.split()[0]
+        and all(vers.get(d) == _version(d) for d in ("torch", "numpy", "sympy"))
+    )
 
 
 def _evidence_diffs(a, b, path: str, exact: bool) -> list[tuple[str, bool]]:
@@ -130,8 +165,12 @@ def _evidence_diffs(a, b, path: str, exact: bool) -> list[tuple[str, bool]]:
         out = []
         for k in sorted(set(a) | set(b), key=str):
             if k not in a or k not in b:
-                out.append((f"{path}.{k}: {'missing from the certificate' if k not in a else 'missing from the re-run'}",
-                            True))
+                out.append(
+                    (
+                        f"{path}.{k}: missing from the " + ("certificate" if k not in a else "re-run"),
+                        True,
+                    )
+                )
             else:
                 out += _evidence_diffs(a[k], b[k], f"{path}.{k}", exact)
         return out
@@ -187,10 +226,14 @@ def _parse_command(command: str):
         return None
     if parts[:3] != ["python", "-m", "equivalence"] or len(parts) < 4 or parts[3] not in ("prove", "verify"):
         return None
+    import contextlib
+    import io
+
     from ..cli import build_parser
 
-    try:
-        return build_parser().parse_args(parts[3:])
+    try:  # the command line is untrusted text: argparse must not print (e.g. a planted --help) or exit
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return build_parser().parse_args(parts[3:])
     except SystemExit:
         return None
 
@@ -212,8 +255,12 @@ def expected_ids(cert: dict) -> tuple[set[str], set[str]] | None:
             return set(claim_ids()), set()
         if t in available:
             ids = variant_claim_ids(constructions.get(t))
-            wanted = {"unrolled": "UNROLLED", "induction": "ALLT", "index": "WIRING", "schwartz-zippel": "SZ"}.get(
-                args.tier)
+            wanted = {
+                "unrolled": "UNROLLED",
+                "induction": "ALLT",
+                "index": "WIRING",
+                "schwartz-zippel": "SZ",
+            }.get(args.tier)
             return {i for i in ids if wanted is None or i.endswith(f"-{wanted}/v1")}, set()
         return {resolve_claim(t)[0]}, set()
     names = [n for n in (args.variant or sorted(available)) if n in available]
@@ -236,12 +283,17 @@ def expected_ids(cert: dict) -> tuple[set[str], set[str]] | None:
     if TRAINING_CLAIMS:
         required |= set(TRAINING_CLAIMS) - {"TRAIN-ICL-GATED-RNN-IS-GD/v1"}
     elif set(names) & set(LSA_VARIANTS):
-        required |= {"TRAIN-TS-LOSS-THRESHOLD/v1", "TRAIN-TS-DISCOVERS-CONSTRUCTION/v1", "TRAIN-ICL-LSA-IS-GD/v1"}
+        required |= {
+            "TRAIN-TS-LOSS-THRESHOLD/v1",
+            "TRAIN-TS-DISCOVERS-CONSTRUCTION/v1",
+            "TRAIN-ICL-LSA-IS-GD/v1",
+        }
     return required, optional
 
 
-def check_certificate(path: Path, *, claims: list[str] | None = None, rerun: bool = True,
-                      imports: tuple = (), echo=print) -> bool:
+def check_certificate(
+    path: Path, *, claims: list[str] | None = None, rerun: bool = True, imports: tuple = (), echo=print
+) -> bool:
     """Check ``path``; print a line per finding through ``echo``; return whether the certificate holds."""
     from ..report.integrity import check_artifacts, check_manifest, claim_digest, content_digest, validate
     from ..report.pins import code_changes, import_pinned, spec_file, variant_imports
@@ -279,8 +331,10 @@ def check_certificate(path: Path, *, claims: list[str] | None = None, rerun: boo
             say(f"EDITED: claim {cid} does not match its digest: the claim was changed after it was written")
             ok = False
     if ok and content_digest(cert) != cert["integrity"]["content"]:
-        say("EDITED: the certificate's content digest does not match: fields outside the claims (command, "
-            "provenance, manifest, code, all_ok, ...) were changed after it was written")
+        say(
+            "EDITED: the certificate's content digest does not match: fields outside the claims (command, "
+            "provenance, manifest, code, all_ok, ...) were changed after it was written"
+        )
         ok = False
     for problem in check_manifest(cert):
         say(problem)
@@ -293,8 +347,11 @@ def check_certificate(path: Path, *, claims: list[str] | None = None, rerun: boo
         say(c + ": a re-run would use different code than the one the claims were checked with")
         ok = False
     if not rerun:
-        say(("OK" if ok else "FAILED") + f": schema, digests, manifest, artifacts and code pins of {len(by_id)} "
-            "claims checked (no re-run)")
+        say(
+            ("OK" if ok else "FAILED")
+            + f": schema, digests, manifest, artifacts and code pins of {len(by_id)} "
+            "claims checked (no re-run)"
+        )
         return ok
     pins = cert["code"]["imports"]
     refused = import_pinned(list(imports), pins, strict=True)
@@ -313,14 +370,19 @@ def check_certificate(path: Path, *, claims: list[str] | None = None, rerun: boo
     selected = [by_id[c] for c in claims] if claims else list(by_id.values())
     exact = _same_environment(cert)
     if not exact:
-        say("NOTE: this machine's platform or library versions differ from the certificate's; floating-point "
-            "evidence of numeric and learned claims is compared as notes, not exactly")
+        say(
+            "NOTE: this machine's platform or library versions differ from the certificate's; floating-point "
+            "evidence of numeric and learned claims is compared as notes, not exactly"
+        )
     for c in sorted(selected, key=lambda c: c["id"]):
         needs = [d.split(":", 1)[1] for d in c.get("depends_on", []) if d.startswith("import:")]
         missing = [n for n in needs if n not in provided]
         if missing:
-            say(f"NOT RE-RUN: {c['id']}: it depends on {', '.join(missing)} (sha256 "
-                f"{', '.join(pinned.get(n, '?')[:16] + '...' for n in missing)}); pass your copy with --import")
+            say(
+                f"NOT RE-RUN: {c['id']}: it depends on {', '.join(missing)} (sha256 "
+                f"{', '.join(pinned.get(n, '?')[:16] + '...' for n in missing)}); pass your copy with "
+                "--import"
+            )
             ok = False
             continue
         try:
@@ -346,8 +408,11 @@ def check_certificate(path: Path, *, claims: list[str] | None = None, rerun: boo
             expected = None
             say(f"NOTE: the claim list of the recorded command cannot be derived here ({type(e).__name__})")
         if expected is None:
-            say("NOTE: the recorded command is not a prove/verify command line; the list of claims rests on the "
-                "manifest and its digests only")
+            say(
+                "NOTE: the recorded command is not a prove/verify command line; the list of claims rests "
+                "on the "
+                "manifest and its digests only"
+            )
         else:
             required, optional = expected
             import constructions
@@ -361,8 +426,11 @@ def check_certificate(path: Path, *, claims: list[str] | None = None, rerun: boo
                     say(f"ADDED: claim {cid} is not produced by the recorded command")
                     ok = False
     if changed:
-        say("CODE CHANGED: the claims were re-run with code that differs from the pinned code; the certificate "
-            "is not confirmed")
+        say(
+            "CODE CHANGED: the claims were re-run with code that differs from the pinned code; the "
+            "certificate "
+            "is not confirmed"
+        )
     say(("CONFIRMED" if ok else "FAILED") + f": {len(selected)} claims re-run from {path}")
     return ok
 
@@ -374,10 +442,18 @@ def run(args: argparse.Namespace) -> int:
         except UntrustedInput:
             data = None
         if isinstance(data, dict) and isinstance(data.get("claims"), list):
-            ids = {c.get("id") for c in data["claims"] if isinstance(c, dict) and isinstance(c.get("id"), str)}
+            ids = {
+                c.get("id") for c in data["claims"] if isinstance(c, dict) and isinstance(c.get("id"), str)
+            }
             missing = [c for c in args.claim if c not in ids]
             if missing:
-                raise KeyError(tty(f"--claim {', '.join(missing)}: not in the certificate; it has "
-                                   f"{', '.join(sorted(ids))[:2000]}"))
-    ok = check_certificate(args.certificate, claims=args.claim, rerun=not args.no_rerun, imports=tuple(args.imports))
+                raise KeyError(
+                    tty(
+                        f"--claim {', '.join(missing)}: not in the certificate; it has "
+                        f"{', '.join(sorted(ids))[:2000]}"
+                    )
+                )
+    ok = check_certificate(
+        args.certificate, claims=args.claim, rerun=not args.no_rerun, imports=tuple(args.imports)
+    )
     return 0 if ok else 1

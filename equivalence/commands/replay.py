@@ -13,15 +13,24 @@ __all__ = ["add_parser", "run"]
 
 
 def add_parser(sub) -> None:
-    p = sub.add_parser("replay", help="reproduce a failure from its counterexample file",
-                       description="Re-evaluate the exact parameters and inputs recorded in a counterexample file "
-                                   "(written next to a report for every refuted or failed claim) and say whether the "
-                                   "failure happens again. Nothing named in the file is imported or run: pass your own "
-                                   "module with --import when the failing layer is yours. Exits 1 when reproduced.")
+    p = sub.add_parser(
+        "replay",
+        help="reproduce a failure from its counterexample file",
+        description="Re-evaluate the exact parameters and inputs recorded in a counterexample file "
+        "(written next to a report for every refuted or failed claim) and say whether the "
+        "failure happens again. Nothing named in the file is imported or run: pass your own "
+        "module with --import when the failing layer is yours. Exits 1 when reproduced.",
+    )
     p.add_argument("file", type=Path, help="a counterexample-*.json file")
-    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
-                   help="import your module or .py file first (its variants become available); compared with the "
-                        "sha256 recorded in the file")
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
+        help="import your module or .py file first (its variants become available); compared with the "
+        "sha256 recorded in the file",
+    )
     p.set_defaults(run=run)
 
 

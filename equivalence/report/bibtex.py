@@ -17,7 +17,8 @@ def _esc(s: str) -> str:
 
 
 def report_bibtex(cert: dict) -> str:
-    """A ``@misc`` entry for this report: the variants, version, commit, date, the claim counts (the same as the
+    """A ``@misc`` entry for this report: the variants, version, commit, date, the claim counts (the same
+    as the
     report's headline) and the content digest."""
     from .trust import headline, variants
 
@@ -32,14 +33,16 @@ def report_bibtex(cert: dict) -> str:
     about = f"{shown} vs linear self-attention" if names else "gated linear {RNNs} and linear self-attention"
     version = p.get("package", {}).get("version", "")
     commit = p.get("git", {}).get("commit", "unknown")
-    return (f"@misc{{are_report_{digest[:12]},\n"
-            f"  title        = {{Equivalence report: {_esc(about) if names else about} ({n} claims)}},\n"
-            f"  author       = {{{{attention-rnn-equivalence developers}}}},\n"
-            f"  year         = {{{year}}},\n"
-            f"  month        = {{{month}}},\n"
-            f"  howpublished = {{attention-rnn-equivalence {_esc(version)}, commit {_esc(commit[:12])}}},\n"
-            f"  note         = {{{_esc(head)}: {_esc(counts)}"
-            + (f"; variants: {_esc(', '.join(names))}" if names else "")
-            + f"; certificate content sha256 {digest}; re-check with python -m equivalence check-certificate "
-            f"certificate.json}}\n"
-            f"}}")
+    return (
+        f"@misc{{are_report_{digest[:12]},\n"
+        f"  title        = {{Equivalence report: {_esc(about) if names else about} ({n} claims)}},\n"
+        f"  author       = {{{{attention-rnn-equivalence developers}}}},\n"
+        f"  year         = {{{year}}},\n"
+        f"  month        = {{{month}}},\n"
+        f"  howpublished = {{attention-rnn-equivalence {_esc(version)}, commit {_esc(commit[:12])}}},\n"
+        f"  note         = {{{_esc(head)}: {_esc(counts)}"
+        + (f"; variants: {_esc(', '.join(names))}" if names else "")
+        + f"; certificate content sha256 {digest}; re-check with python -m equivalence check-certificate "
+        f"certificate.json}}\n"
+        f"}}"
+    )

@@ -39,13 +39,40 @@ __all__ = [
 
 SCHEMA = "attention-rnn-equivalence/certificate/v1"
 KINDS = ("symbolic", "numeric", "learned", "impossibility", "invariance")
-_CLAIM_FIELDS = {"id": str, "title": str, "statement": str, "kind": str, "status": str, "construction": str,
-                 "tier": str, "sizes": dict, "latex": str, "statement_digest": str, "seconds": (int, float),
-                 "evidence": dict, "counterexample": (dict, type(None)), "rerun": dict, "message": str,
-                 "trust": str, "epsilon": (int, float, type(None)), "assumptions": list, "depends_on": list,
-                 "replay": str}
-_TOP_FIELDS = {"schema": str, "paper": dict, "command": str, "provenance": dict, "all_ok": bool, "claims": list,
-               "timings": str, "integrity": dict, "manifest": list, "code": dict}
+_CLAIM_FIELDS = {
+    "id": str,
+    "title": str,
+    "statement": str,
+    "kind": str,
+    "status": str,
+    "construction": str,
+    "tier": str,
+    "sizes": dict,
+    "latex": str,
+    "statement_digest": str,
+    "seconds": (int, float),
+    "evidence": dict,
+    "counterexample": (dict, type(None)),
+    "rerun": dict,
+    "message": str,
+    "trust": str,
+    "epsilon": (int, float, type(None)),
+    "assumptions": list,
+    "depends_on": list,
+    "replay": str,
+}
+_TOP_FIELDS = {
+    "schema": str,
+    "paper": dict,
+    "command": str,
+    "provenance": dict,
+    "all_ok": bool,
+    "claims": list,
+    "timings": str,
+    "integrity": dict,
+    "manifest": list,
+    "code": dict,
+}
 #: top-level fields a certificate may omit (certificates without artifacts, e.g. from ``prove``)
 _OPTIONAL_TOP_FIELDS = {"artifacts": dict}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -57,20 +84,38 @@ def _validate_pins(code: dict, manifest_: list) -> list[str]:
     """Shape errors of the ``code`` pins and the ``manifest``."""
     errors = []
     for n, m in enumerate(manifest_):
-        if not (isinstance(m, dict) and set(m) == {"id", "statement"} and isinstance(m["id"], str)
-                and isinstance(m["statement"], str) and _HEX64.fullmatch(m["statement"])):
+        if not (
+            isinstance(m, dict)
+            and set(m) == {"id", "statement"}
+            and isinstance(m["id"], str)
+            and isinstance(m["statement"], str)
+            and _HEX64.fullmatch(m["statement"])
+        ):
             errors.append(f"manifest entry #{n} must be {{'id': claim id, 'statement': sha256}}")
             break
     pkg = code.get("package")
-    if not (isinstance(pkg, dict) and isinstance(pkg.get("sha256"), str) and isinstance(pkg.get("files"), dict)
-            and all(isinstance(k, str) and isinstance(v, str) and _HEX64.fullmatch(v) for k, v in pkg["files"].items())):
+    if not (
+        isinstance(pkg, dict)
+        and isinstance(pkg.get("sha256"), str)
+        and isinstance(pkg.get("files"), dict)
+        and all(
+            isinstance(k, str) and isinstance(v, str) and _HEX64.fullmatch(v) for k, v in pkg["files"].items()
+        )
+    ):
         errors.append("code.package must be {'sha256': ..., 'files': {path: sha256}}")
     imps = code.get("imports")
-    if not (isinstance(imps, list) and all(isinstance(i, dict) and isinstance(i.get("name"), str)
-                                           and isinstance(i.get("sha256"), str) for i in imps)):
+    if not (
+        isinstance(imps, list)
+        and all(
+            isinstance(i, dict) and isinstance(i.get("name"), str) and isinstance(i.get("sha256"), str)
+            for i in imps
+        )
+    ):
         errors.append("code.imports must be a list of {'name', 'sha256'}")
     vers = code.get("versions")
-    if not (isinstance(vers, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in vers.items())):
+    if not (
+        isinstance(vers, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in vers.items())
+    ):
         errors.append("code.versions must map library names to version strings")
     return errors
 
@@ -84,7 +129,17 @@ def sha256(text: str) -> str:
 
 
 #: the fields of a claim that make up *what it states* (the manifest's statement digest)
-STATEMENT_FIELDS = ("id", "title", "statement", "kind", "construction", "tier", "sizes", "latex", "statement_digest")
+STATEMENT_FIELDS = (
+    "id",
+    "title",
+    "statement",
+    "kind",
+    "construction",
+    "tier",
+    "sizes",
+    "latex",
+    "statement_digest",
+)
 
 
 def statement_digest(claim: dict) -> str:
@@ -139,7 +194,8 @@ def file_sha256(path: Path) -> str:
 
 
 def artifact_digests(folder: Path, names) -> dict[str, str]:
-    """``{name: sha256}`` of the files ``names`` in ``folder`` (sorted by name). ``ValueError`` for a name that
+    """``{name: sha256}`` of the files ``names`` in ``folder`` (sorted by name). ``ValueError`` for a name
+    that
     is not a plain file name or a file that does not exist: a report must never list what is not there."""
     folder = Path(folder)
     out = {}
@@ -148,7 +204,9 @@ def artifact_digests(folder: Path, names) -> dict[str, str]:
             raise ValueError(f"artifact {name!r} must be a plain file name inside the report folder")
         path = folder / name
         if not path.is_file() or path.is_symlink():
-            raise ValueError(f"artifact {name!r} is listed by a claim but {path} does not exist (or is a link)")
+            raise ValueError(
+                f"artifact {name!r} is listed by a claim but {path} does not exist (or is a link)"
+            )
         out[name] = file_sha256(path)
     return out
 
@@ -164,12 +222,16 @@ def check_artifacts(cert: dict, folder: Path) -> list[str]:
         try:
             path = safe_member(folder, name)  # plain name, regular file, never a symlink, never outside
         except UntrustedInput as e:
-            word = "MISSING" if is_plain_name(name) and not os.path.lexists(Path(folder) / name) else "INVALID"
+            word = (
+                "MISSING" if is_plain_name(name) and not os.path.lexists(Path(folder) / name) else "INVALID"
+            )
             problems.append(f"{word}: artifact {tty(name)[:120]}: {e}")
             continue
         if file_sha256(path) != digest:
-            problems.append(f"EDITED: artifact {name} does not match its sha256 in the certificate: the file was "
-                            "changed or replaced after the report was written")
+            problems.append(
+                f"EDITED: artifact {name} does not match its sha256 in the certificate: the file was "
+                "changed or replaced after the report was written"
+            )
     return problems
 
 
@@ -193,11 +255,15 @@ def validate(cert: object) -> list[str]:
     for k in cert:
         if k not in _TOP_FIELDS and k not in _OPTIONAL_TOP_FIELDS:
             errors.append(f"unknown top-level field {k!r}")
-    for name, digest in (cert.get("artifacts") or {}).items() if isinstance(cert.get("artifacts"), dict) else ():
+    for name, digest in (
+        (cert.get("artifacts") or {}).items() if isinstance(cert.get("artifacts"), dict) else ()
+    ):
         if not is_plain_name(name):
             errors.append(f"artifact {name!r} must be a plain file name (no folder, not hidden)")
         if not (isinstance(digest, str) and _HEX64.fullmatch(digest)):
-            errors.append(f"artifact {name!r}: digest must be 64 lowercase hex digits (sha256); got {digest!r}")
+            errors.append(
+                f"artifact {name!r}: digest must be 64 lowercase hex digits (sha256); got {digest!r}"
+            )
     if errors:
         return errors
     errors += _validate_pins(cert["code"], cert["manifest"])
@@ -205,7 +271,9 @@ def validate(cert: object) -> list[str]:
         errors.append(f"schema is {cert['schema']!r}; this version reads {SCHEMA!r}")
     seen = set()
     for n, c in enumerate(cert["claims"]):
-        where = f"claim #{n}" + (f" ({c.get('id')})" if isinstance(c, dict) and isinstance(c.get("id"), str) else "")
+        where = f"claim #{n}" + (
+            f" ({c.get('id')})" if isinstance(c, dict) and isinstance(c.get("id"), str) else ""
+        )
         if not isinstance(c, dict):
             errors.append(f"{where} must be an object")
             continue
@@ -222,7 +290,9 @@ def validate(cert: object) -> list[str]:
         if c.get("kind") not in KINDS:
             errors.append(f"{where}: kind {c.get('kind')!r} is not one of {', '.join(KINDS)}")
         if isinstance(c.get("id"), str) and not _CLAIM_ID.fullmatch(c["id"]):
-            errors.append(f"{where}: id must be letters, digits and -_.:/+ (at most 200); got {c['id'][:80]!r}")
+            errors.append(
+                f"{where}: id must be letters, digits and -_.:/+ (at most 200); got {c['id'][:80]!r}"
+            )
         for k in ("assumptions", "depends_on"):
             if isinstance(c.get(k), list) and not all(isinstance(a, str) for a in c[k]):
                 errors.append(f"{where}: field {k!r} must be a list of strings")

@@ -26,15 +26,20 @@ __all__ = ["LEARNED_INTRO", "STATUS_WORDS", "format_cell", "groups", "href", "is
 LEARNED_INTRO = (
     "The claims below are **empirically supported** by training runs, not proved: each trains models on the "
     "recorded seeds, sizes and budget, and measures whether gradient descent found the construction "
-    "(Zucchet et al. 2023, Experiments 1 and 2). Status EMPIRICAL means every numeric target held on this run; NOT SUPPORTED "
-    "means one was missed (which is not a disproof either). Re-run any of them with its `Re-run` record; on the "
+    "(Zucchet et al. 2023, Experiments 1 and 2). Status EMPIRICAL means every numeric target held on this "
+    "run; NOT SUPPORTED "
+    "means one was missed (which is not a disproof either). Re-run any of them with its `Re-run` record; "
+    "on the "
     "same machine and library versions the numbers are bitwise identical. Figures and the JSON results are "
-    "files next to this report, listed with their sha256 in `certificate.json` (`artifacts`).")
+    "files next to this report, listed with their sha256 in `certificate.json` (`artifacts`)."
+)
 
 #: how a learned claim's status reads in the Learned section
-STATUS_WORDS = {"empirical": "EMPIRICAL — empirically supported (not proved)",
-                "not-supported": "NOT SUPPORTED — a target was missed on this run (empirical, not a disproof)",
-                "error": "ERROR — the training check crashed"}
+STATUS_WORDS = {
+    "empirical": "EMPIRICAL — empirically supported (not proved)",
+    "not-supported": "NOT SUPPORTED — a target was missed on this run (empirical, not a disproof)",
+    "error": "ERROR — the training check crashed",
+}
 
 
 def is_learned(claim: dict) -> bool:
@@ -77,7 +82,9 @@ def groups(cert: dict) -> list[dict]:
             if f.endswith(".png") and f not in g["_seen"]:
                 g["_seen"].add(f)
                 svg = f[:-4] + ".svg"
-                g["figures"].append((f, svg if svg in figs else None, str(caps.get(f, f[:-4].replace("_", " ")))))
+                g["figures"].append(
+                    (f, svg if svg in figs else None, str(caps.get(f, f[:-4].replace("_", " "))))
+                )
     for g in out.values():
         del g["_seen"]
     return sorted(out.values(), key=lambda g: g["title"])

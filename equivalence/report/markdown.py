@@ -13,7 +13,8 @@ HIDDEN_EVIDENCE = ("mathml", "tables", "figure_captions")
 
 
 def summary_counts(cert: dict) -> str:
-    """The claim counts (:func:`equivalence.claims.summary_line`), as the headline and the BibTeX note give them."""
+    """The claim counts (:func:`equivalence.claims.summary_line`), as the headline and the BibTeX note give
+    them."""
     from ..claims import summary_line
 
     return summary_line(c["status"] for c in cert["claims"])
@@ -37,12 +38,24 @@ def trust_section(cert: dict) -> list[str]:
     if pkg:
         imps = ", ".join(f"`{i['name']}` (sha256 `{i['sha256'][:16]}…`)" for i in code.get("imports", []))
         vers = ", ".join(f"{k} {v}" for k, v in sorted(code.get("versions", {}).items()))
-        lines += ["", (f"**Code checked:** {len(pkg.get('files', {}))} source files of this package (digest "
-                       f"`{pkg.get('sha256', '')[:16]}…`)" + (f"; your modules {imps}" if imps else "")
-                       + f"; {vers}. `check-certificate` refuses to confirm a claim when any of them changed.")]
-    lines += ["", ("The digests in `certificate.json` detect accidental edits, not a forger who recomputes them; "
-                   "the authoritative check is the re-run: `python -m equivalence check-certificate "
-                   "certificate.json`."), ""]
+        lines += [
+            "",
+            (
+                f"**Code checked:** {len(pkg.get('files', {}))} source files of this package (digest "
+                f"`{pkg.get('sha256', '')[:16]}…`)"
+                + (f"; your modules {imps}" if imps else "")
+                + f"; {vers}. `check-certificate` refuses to confirm a claim when any of them changed."
+            ),
+        ]
+    lines += [
+        "",
+        (
+            "The digests in `certificate.json` detect accidental edits, not a forger who recomputes them; "
+            "the authoritative check is the re-run: `python -m equivalence check-certificate "
+            "certificate.json`."
+        ),
+        "",
+    ]
     return lines
 
 
@@ -71,8 +84,15 @@ def _time(cert: dict, c: dict) -> str:
 
 def _md_text(s: str) -> str:
     """Text safe inside a Markdown table cell, link text or emphasis."""
-    return str(s).replace("\\", "\\\\").replace("|", "\\|").replace("[", "\\[").replace("]", "\\]").replace(
-        "*", "\\*").replace("\n", " ")
+    return (
+        str(s)
+        .replace("\\", "\\\\")
+        .replace("|", "\\|")
+        .replace("[", "\\[")
+        .replace("]", "\\]")
+        .replace("*", "\\*")
+        .replace("\n", " ")
+    )
 
 
 def _table(t: dict) -> list[str]:
@@ -82,7 +102,7 @@ def _table(t: dict) -> list[str]:
     out = [f"*{_md_text(t.get('title', ''))}*", "", "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for row in t.get("rows", []):
         cells = [_md_text(format_cell(v)) for v in row] + [""] * (len(cols) - len(row))
-        out.append("| " + " | ".join(cells[:len(cols)]) + " |")
+        out.append("| " + " | ".join(cells[: len(cols)]) + " |")
     return out + [""]
 
 
@@ -90,9 +110,14 @@ def _claim(c: dict, level: str, status: str, replay_cmd: str | None = None) -> l
     """One claim: heading, status, statement, LaTeX, tables (learned claims), sizes, evidence, re-run."""
     trust = c.get("trust") or ""
     eps = f" (ε ≤ {c['epsilon']:.3g})" if isinstance(c.get("epsilon"), int | float) else ""
-    lines = [f"{level} `{c['id']}` — {_md_text(c['title'])}", "",
-             f"**Status:** {status} · trust {trust}{eps} · kind {c['kind']} · tier {c['tier']}", "",
-             _md_text(c["statement"]), ""]
+    lines = [
+        f"{level} `{c['id']}` — {_md_text(c['title'])}",
+        "",
+        f"**Status:** {status} · trust {trust}{eps} · kind {c['kind']} · tier {c['tier']}",
+        "",
+        _md_text(c["statement"]),
+        "",
+    ]
     if c.get("assumptions"):
         lines += ["Assumes: " + "; ".join(_md_text(a) for a in c["assumptions"]) + "  "]
     if c["latex"]:
@@ -112,11 +137,24 @@ def _claim(c: dict, level: str, status: str, replay_cmd: str | None = None) -> l
     if c["message"]:
         lines += ["", f"> {_md_text(c['message'])}"]
     if c.get("replay") and replay_cmd:
-        lines += ["", (f"**Replay this failure:** `{replay_cmd}` (counterexample file [{_md_text(c['replay'])}]"
-                      f"({href(c['replay'])}): exact parameters and inputs)")]
+        lines += [
+            "",
+            (
+                f"**Replay this failure:** `{replay_cmd}` (counterexample file [{_md_text(c['replay'])}]"
+                f"({href(c['replay'])}): exact parameters and inputs)"
+            ),
+        ]
     if c["counterexample"]:
-        lines += ["", "<details><summary>Counterexample (exact values)</summary>", "", "```json",
-                  json.dumps(c["counterexample"], indent=1, sort_keys=True), "```", "", "</details>"]
+        lines += [
+            "",
+            "<details><summary>Counterexample (exact values)</summary>",
+            "",
+            "```json",
+            json.dumps(c["counterexample"], indent=1, sort_keys=True),
+            "```",
+            "",
+            "</details>",
+        ]
     lines.append("")
     return lines
 
@@ -130,22 +168,35 @@ def render_markdown(cert: dict) -> str:
 
     _, head, counts = headline(cert)
     lines = [
-        "# Equivalence report: gated linear RNNs vs linear self-attention", "",
+        "# Equivalence report: gated linear RNNs vs linear self-attention",
+        "",
         f"Overall: **{head}** ({counts})  ",
         f"Paper: Zucchet et al. 2023, *{cert['paper']['title']}*, arXiv:{cert['paper']['arxiv']}  ",
-        (f"Date: {p.get('date', '')} · package {p.get('package', {}).get('version', '')} · commit "
-        f"`{p.get('git', {}).get('commit', 'unknown')}`{dirty} · device {p.get('device', '')}  "),
+        (
+            f"Date: {p.get('date', '')} · package {p.get('package', {}).get('version', '')} · commit "
+            f"`{p.get('git', {}).get('commit', 'unknown')}`{dirty} · device {p.get('device', '')}  "
+        ),
         f"Reproduce: `{cert['command']}`  ",
         "Re-check: `python -m equivalence check-certificate certificate.json`  ",
         f"Certificate content sha256: `{cert['integrity']['content']}`  ",
-        "Timings: " + ("omitted (SOURCE_DATE_EPOCH is set: reproducible bytes)" if cert.get("timings") == "omitted"
-                       else "recorded (wall-clock seconds of this run)"),
-        "", *trust_section(cert), "## Summary", "",
-        "| claim | status | kind | construction | tier | time |", "|---|---|---|---|---|---|",
+        "Timings: "
+        + (
+            "omitted (SOURCE_DATE_EPOCH is set: reproducible bytes)"
+            if cert.get("timings") == "omitted"
+            else "recorded (wall-clock seconds of this run)"
+        ),
+        "",
+        *trust_section(cert),
+        "## Summary",
+        "",
+        "| claim | status | kind | construction | tier | time |",
+        "|---|---|---|---|---|---|",
     ]
     for c in cert["claims"]:
-        lines.append(f"| `{c['id']}` | {STATUS_MARK.get(c['status'], c['status'])} | {c['kind']} | "
-                     f"{c['construction']} | {c['tier']} | {_time(cert, c)} |")
+        lines.append(
+            f"| `{c['id']}` | {STATUS_MARK.get(c['status'], c['status'])} | {c['kind']} | "
+            f"{c['construction']} | {c['tier']} | {_time(cert, c)} |"
+        )
     others = [c for c in cert["claims"] if not is_learned(c)]
     if others:
         lines += ["", "## Claims", ""]
@@ -157,14 +208,41 @@ def render_markdown(cert: dict) -> str:
     for g in learned:
         lines += [f"### {g['title']}", ""]
         for c in g["claims"]:
-            lines += _claim(c, "####", STATUS_WORDS.get(c["status"], STATUS_MARK.get(c["status"], c["status"])),
-                            replay_line(cert, c))
+            lines += _claim(
+                c,
+                "####",
+                STATUS_WORDS.get(c["status"], STATUS_MARK.get(c["status"], c["status"])),
+                replay_line(cert, c),
+            )
         if g["figures"]:
             lines += ["#### Figures", ""]
         for png, svg, caption in g["figures"]:
-            lines += [f"![{_md_text(caption)}]({href(png)})", "",
-                      f"*{_md_text(caption)}* (`{png}`" + (f", [SVG]({href(svg)})" if svg else "") + ")", ""]
-    lines += ["## How to cite", "", "This report:", "", "```bibtex", report_bibtex(cert), "```", "",
-              "The paper:", "", "```bibtex", PAPER_BIBTEX, "```", "",
-              "## Provenance", "", "```json", json.dumps(p, indent=2, sort_keys=True), "```", ""]
+            lines += [
+                f"![{_md_text(caption)}]({href(png)})",
+                "",
+                f"*{_md_text(caption)}* (`{png}`" + (f", [SVG]({href(svg)})" if svg else "") + ")",
+                "",
+            ]
+    lines += [
+        "## How to cite",
+        "",
+        "This report:",
+        "",
+        "```bibtex",
+        report_bibtex(cert),
+        "```",
+        "",
+        "The paper:",
+        "",
+        "```bibtex",
+        PAPER_BIBTEX,
+        "```",
+        "",
+        "## Provenance",
+        "",
+        "```json",
+        json.dumps(p, indent=2, sort_keys=True),
+        "```",
+        "",
+    ]
     return "\n".join(lines)

@@ -25,8 +25,18 @@ from pathlib import Path
 
 from .safe import tty
 
-__all__ = ["LIBRARIES", "PACKAGES", "REPO_ROOT", "code_changes", "code_pins", "depends_on", "file_sha256",
-           "import_pinned", "import_pins", "spec_file"]
+__all__ = [
+    "LIBRARIES",
+    "PACKAGES",
+    "REPO_ROOT",
+    "code_changes",
+    "code_pins",
+    "depends_on",
+    "file_sha256",
+    "import_pinned",
+    "import_pins",
+    "spec_file",
+]
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("constructions", "equivalence", "properties")
@@ -62,7 +72,8 @@ def _loaded_package_files() -> list[Path]:
 
 
 def spec_file(spec: str) -> tuple[str, Path]:
-    """``(name, file)`` of an ``--import`` argument: a ``.py`` file (name: its file name) or a module (name: the
+    """``(name, file)`` of an ``--import`` argument: a ``.py`` file (name: its file name) or a module
+    (name: the
     module name; file: where it would be imported from). Finding a module's file imports its parent packages
     only, never the module itself."""
     if spec.endswith(".py"):
@@ -94,9 +105,11 @@ def code_pins(import_specs=()) -> dict:
     for p in _loaded_package_files():
         files[p.relative_to(REPO_ROOT).as_posix()] = file_sha256(p)
     digest = hashlib.sha256("".join(f"{k}\0{v}\n" for k, v in sorted(files.items())).encode()).hexdigest()
-    return {"package": {"sha256": digest, "files": files},
-            "imports": import_pins(import_specs),
-            "versions": {lib: v for lib in LIBRARIES if (v := _version(lib)) is not None}}
+    return {
+        "package": {"sha256": digest, "files": files},
+        "imports": import_pins(import_specs),
+        "versions": {lib: v for lib in LIBRARIES if (v := _version(lib)) is not None},
+    }
 
 
 def depends_on(claim, pins: dict, variant_import: dict[str, str]) -> tuple[str, ...]:
@@ -124,7 +137,9 @@ def variant_imports(import_specs) -> dict[str, str]:
         except ValueError:
             continue
         files[str(path.resolve())] = name
-        modnames[path.stem if spec.endswith(".py") else spec] = name  # --import FILE.py: module named by its stem
+        modnames[path.stem if spec.endswith(".py") else spec] = (
+            name  # --import FILE.py: module named by its stem
+        )
     out = {}
     for vname in constructions.available():
         cls = type(constructions.get(vname))
@@ -181,8 +196,11 @@ def import_pinned(specs, pins, *, strict: bool) -> list[str]:
     (``[{"name", "sha256"}]``). A file whose sha256 differs from the pinned one of its name is a
     ``CODE CHANGED`` finding; with ``strict`` it is then *not* imported. Returns the findings."""
     findings = []
-    pinned = {p["name"]: p["sha256"] for p in pins if isinstance(p, dict)
-              and isinstance(p.get("name"), str) and isinstance(p.get("sha256"), str)}
+    pinned = {
+        p["name"]: p["sha256"]
+        for p in pins
+        if isinstance(p, dict) and isinstance(p.get("name"), str) and isinstance(p.get("sha256"), str)
+    }
     seen = set()
     for spec in specs:
         name, path = spec_file(spec)
@@ -192,8 +210,10 @@ def import_pinned(specs, pins, *, strict: bool) -> list[str]:
         seen.add(key)
         sha = file_sha256(path)
         if name in pinned and pinned[name] != sha:
-            findings.append(f"CODE CHANGED: {tty(name)} (sha256 {sha[:16]}... of the given file; "
-                            f"{tty(pinned[name])[:16]}... recorded)")
+            findings.append(
+                f"CODE CHANGED: {tty(name)} (sha256 {sha[:16]}... of the given file; "
+                f"{tty(pinned[name])[:16]}... recorded)"
+            )
             if strict:
                 continue
         _import_user(spec)

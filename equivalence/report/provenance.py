@@ -21,10 +21,25 @@ def _version(dist: str) -> str:
 def git_commit() -> dict:
     """Commit hash and dirty flag of the checkout this package runs from (``unknown`` outside git)."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True,
-                                timeout=10, check=False).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO_ROOT,
-                               capture_output=True, text=True, timeout=10, check=False).stdout.strip() != ""
+        commit = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout.strip()
+        dirty = (
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=REPO_ROOT,
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            ).stdout.strip()
+            != ""
+        )
         return {"commit": commit or "unknown", "dirty": dirty if commit else None}
     except (OSError, subprocess.SubprocessError):
         return {"commit": "unknown", "dirty": None}
@@ -37,7 +52,9 @@ def report_date() -> str:
         try:
             when = _dt.datetime.fromtimestamp(int(epoch), tz=_dt.UTC)
         except ValueError:
-            raise ValueError(f"SOURCE_DATE_EPOCH must be an integer number of seconds; got {epoch!r}") from None
+            raise ValueError(
+                f"SOURCE_DATE_EPOCH must be an integer number of seconds; got {epoch!r}"
+            ) from None
     else:
         when = _dt.datetime.now(tz=_dt.UTC)
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -58,6 +75,9 @@ def provenance(device: str = "cpu") -> dict:
         "date": report_date(),
     }
     if device.startswith("cuda") and torch.cuda.is_available():
-        info["cuda"] = {"name": torch.cuda.get_device_name(), "version": torch.version.cuda,
-                        "tf32_matmul": torch.backends.cuda.matmul.allow_tf32}
+        info["cuda"] = {
+            "name": torch.cuda.get_device_name(),
+            "version": torch.version.cuda,
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        }
     return info

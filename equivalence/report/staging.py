@@ -10,7 +10,8 @@ leaves the previous report set intact and no orphan files in ``--out``; a stale 
 killed process is removed by the next run that writes the same folder.
 
 Files in ``--out`` that are not part of the previous set (e.g. the user's own notes) are hard-linked into the
-staging folder before the swap, so they stay. When ``--out`` holds sub-folders (or other entries that cannot be
+staging folder before the swap, so they stay. When ``--out`` holds sub-folders (or other entries that
+cannot be
 linked), or the atomic exchange is not supported by the file system, the set is moved in file by file
 instead (artifacts first, ``certificate.json`` last), which still never leaves a half-written file.
 """
@@ -72,14 +73,15 @@ def _stale(out: Path) -> list[Path]:
         return []
     for e in entries:
         if e.name.startswith(prefix) and e.is_dir(follow_symlinks=False):
-            pid = e.name[len(prefix):].split("-", 1)[0]
+            pid = e.name[len(prefix) :].split("-", 1)[0]
             if pid.isdigit() and not _pid_alive(int(pid)) and Path(e.path) not in _ACTIVE.values():
                 found.append(Path(e.path))
     return found
 
 
 def stage_for(out: Path) -> Path:
-    """The staging folder of ``out`` for this process (created on first use): write the new set's files here."""
+    """The staging folder of ``out`` for this process (created on first use): write the new set's files
+    here."""
     k = _key(out)
     if k in _ACTIVE and _ACTIVE[k].is_dir():
         return _ACTIVE[k]
@@ -116,7 +118,8 @@ def discard(out: Path) -> None:
 
 
 def previous_set(out: Path) -> set[str]:
-    """File names of the report set now in ``out`` (its three report files and its certificate's artifacts)."""
+    """File names of the report set now in ``out`` (its three report files and its certificate's
+    artifacts)."""
     from .safe import UntrustedInput, load_json_file
 
     out = Path(out)
@@ -187,7 +190,9 @@ def commit(out: Path, new_names: list[str]) -> None:
     old = previous_set(out)
     foreign = [e for e in os.scandir(out) if e.name not in old and e.name not in new_names]
     linkable = all(e.is_file(follow_symlinks=False) for e in foreign)
-    cwd_inside = Path(os.getcwd()).resolve() == out.resolve() or out.resolve() in Path(os.getcwd()).resolve().parents
+    cwd_inside = (
+        Path(os.getcwd()).resolve() == out.resolve() or out.resolve() in Path(os.getcwd()).resolve().parents
+    )
     if linkable and not cwd_inside:
         try:
             for e in foreign:

@@ -14,16 +14,27 @@ __all__ = ["TRUST_ROWS", "assumptions", "headline", "replay_line", "replay_lines
 #: (trust label, heading, what it means)
 TRUST_ROWS = (
     ("proved", "Proved (exact)", "decided exactly over every value the statement names"),
-    ("probable", "Probable (Schwartz–Zippel)", ("an exact identity checked at random points; wrong with probability "
-                                               "at most ε")),
-    ("tested", "Tested (numeric)", ("random and degenerate cases within the tolerance model; evidence at the sizes "
-                                   "drawn, not a proof")),
-    ("empirical", "Empirical (training)", "what gradient descent found on the recorded seeds and budget; not a proof"),
+    (
+        "probable",
+        "Probable (Schwartz–Zippel)",
+        ("an exact identity checked at random points; wrong with probability at most ε"),
+    ),
+    (
+        "tested",
+        "Tested (numeric)",
+        ("random and degenerate cases within the tolerance model; evidence at the sizes drawn, not a proof"),
+    ),
+    (
+        "empirical",
+        "Empirical (training)",
+        "what gradient descent found on the recorded seeds and budget; not a proof",
+    ),
 )
 
 
 def headline(cert: dict) -> tuple[bool, str, str]:
-    """``(all hold, text, counts)``: ``ALL 12 CLAIMS HOLD``, ``66 OF 78 CLAIMS HOLD; 12 SKIPPED (not checked)``
+    """``(all hold, text, counts)``: ``ALL 12 CLAIMS HOLD``, ``66 OF 78 CLAIMS HOLD; 12 SKIPPED (not
+    checked)``
     or ``2 OF 17 CLAIMS DO NOT HOLD``, and the counts (:func:`~equivalence.claims.summary_line`)."""
     statuses = [c["status"] for c in cert["claims"]]
     counts = count_statuses(statuses)
@@ -48,21 +59,38 @@ def trust_rows(cert: dict) -> list[tuple[str, int, str, list[str]]]:
     for label, heading, meaning in TRUST_ROWS:
         ids = [c["id"] for c in claims if c["status"] in HOLDING and c.get("trust") == label]
         if label == "probable" and ids:
-            eps = [c.get("epsilon") for c in claims if c["id"] in ids and isinstance(c.get("epsilon"), int | float)]
+            eps = [
+                c.get("epsilon")
+                for c in claims
+                if c["id"] in ids and isinstance(c.get("epsilon"), int | float)
+            ]
             if eps:
                 meaning += f" (largest ε here: {max(eps):.3g})"
         if ids:
             rows.append((heading, len(ids), meaning, ids))
-    other = [c["id"] for c in claims if c["status"] in HOLDING and c.get("trust") not in {r[0] for r in TRUST_ROWS}]
+    other = [
+        c["id"] for c in claims if c["status"] in HOLDING and c.get("trust") not in {r[0] for r in TRUST_ROWS}
+    ]
     if other:
         rows.append(("Holding, other evidence", len(other), "see each claim", other))
     bad = [c["id"] for c in claims if c["status"] not in HOLDING and c["status"] != "skipped"]
     if bad:
-        rows.append(("Not holding", len(bad), ("refuted, failed, not supported, unexpected pass or checker error: "
-                                              "see each claim (and its counterexample file)"), bad))
+        rows.append(
+            (
+                "Not holding",
+                len(bad),
+                (
+                    "refuted, failed, not supported, unexpected pass or checker error: "
+                    "see each claim (and its counterexample file)"
+                ),
+                bad,
+            )
+        )
     skipped = [c["id"] for c in claims if c["status"] == "skipped"]
     if skipped:
-        rows.append(("Skipped", len(skipped), "not checked (each says why); never counted as holding", skipped))
+        rows.append(
+            ("Skipped", len(skipped), "not checked (each says why); never counted as holding", skipped)
+        )
     return rows
 
 
@@ -88,8 +116,11 @@ def replay_line(cert: dict, claim: dict) -> str | None:
     name = claim.get("replay")
     if not name or not is_plain_name(name):
         return None
-    imports = [d.split(":", 1)[1] for d in claim.get("depends_on", []) if isinstance(d, str) and
-               d.startswith("import:")]
+    imports = [
+        d.split(":", 1)[1]
+        for d in claim.get("depends_on", [])
+        if isinstance(d, str) and d.startswith("import:")
+    ]
     return replay_command(name, imports)
 
 

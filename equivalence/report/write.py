@@ -55,9 +55,11 @@ __all__ = [
 ]
 
 STATUS_MARK = STATUS_WORD  # one vocabulary (equivalence.claims)
-PAPER = {"title": "Gated recurrent neural networks discover attention",
-         "authors": "Zucchet, Kobayashi, Akram, von Oswald, Larcher, Steger, Sacramento",
-         "arxiv": "2309.01775"}
+PAPER = {
+    "title": "Gated recurrent neural networks discover attention",
+    "authors": "Zucchet, Kobayashi, Akram, von Oswald, Larcher, Steger, Sacramento",
+    "arxiv": "2309.01775",
+}
 
 
 #: evidence keys whose values name files in the report folder (a list of names or one name)
@@ -71,7 +73,7 @@ def claim_artifacts(claims) -> list[str]:
         ev = c.evidence if isinstance(c, ClaimResult) else c.get("evidence", {})
         for key in ARTIFACT_KEYS:
             v = ev.get(key)
-            for name in (v if isinstance(v, list) else [v] if isinstance(v, str) else []):
+            for name in v if isinstance(v, list) else [v] if isinstance(v, str) else []:
                 if name not in names:
                     names.append(name)
     return names
@@ -125,8 +127,13 @@ def dumps(cert: dict) -> str:
     return json.dumps(cert, indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
 
 
-def certificate(claims: list[ClaimResult], provenance: dict, command: str, artifacts: dict | None = None,
-                code: dict | None = None) -> dict:
+def certificate(
+    claims: list[ClaimResult],
+    provenance: dict,
+    command: str,
+    artifacts: dict | None = None,
+    code: dict | None = None,
+) -> dict:
     """The certificate of ``claims`` (see the module docstring); ``artifacts``: ``{file name: sha256}`` of the
     files next to it (omitted when empty); ``code``: the code pins (:func:`equivalence.report.pins.code_pins`,
     computed now when not given)."""
@@ -164,14 +171,18 @@ def certificate(claims: list[ClaimResult], provenance: dict, command: str, artif
 
 
 def check_out_dir(out: Path) -> None:
-    """``ValueError`` if the folder ``out`` (``--out``) cannot receive output files: it is an existing file, lies
-    below a file, or its nearest existing folder is not writable (tried by creating and removing an empty hidden
+    """``ValueError`` if the folder ``out`` (``--out``) cannot receive output files: it is an existing
+    file, lies
+    below a file, or its nearest existing folder is not writable (tried by creating and removing an empty
+    hidden
     file there: permission bits say nothing for root, ``/proc`` or a read-only mount). Commands call it before
     any work, and :func:`write_report` again before writing."""
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a folder; expected a folder (new or existing) for the "
-                         "output files")
+        raise ValueError(
+            f"--out {out}: exists and is not a folder; expected a folder (new or existing) for the "
+            "output files"
+        )
     ancestor = out
     while not ancestor.exists():
         if ancestor.parent == ancestor:
@@ -185,8 +196,10 @@ def check_out_dir(out: Path) -> None:
         try:
             fd, probe = tempfile.mkstemp(prefix=".write-probe-", dir=ancestor)
         except OSError as e:
-            raise ValueError(f"--out {out}: cannot create files in {ancestor} ({e.strerror or e}); expected a "
-                             "writable folder") from None
+            raise ValueError(
+                f"--out {out}: cannot create files in {ancestor} ({e.strerror or e}); expected a "
+                "writable folder"
+            ) from None
         os.close(fd)
         os.unlink(probe)
 
@@ -207,16 +220,29 @@ def _import_specs(command: str) -> list[str]:
 
 #: what a claim takes on trust when its producer says nothing more specific, by kind
 DEFAULT_ASSUMPTIONS = {
-    "numeric": ("the float64 torch reference is the layer's definition",
-                ("the tolerance model's bound |y_hat - y| <= gamma_n M + n eta (equivalence.tolerance) covers every "
-                 "correct evaluation at the working precision")),
-    "symbolic": ("the reference is the layer's definition",
-                 ("constructions.rnn's stage functions compute the same on NumPy object arrays (exact) as on torch "
-                  "tensors (the layer that runs)")),
+    "numeric": (
+        "the float64 torch reference is the layer's definition",
+        (
+            "the tolerance model's bound |y_hat - y| <= gamma_n M + n eta (equivalence.tolerance) covers "
+            "every "
+            "correct evaluation at the working precision"
+        ),
+    ),
+    "symbolic": (
+        "the reference is the layer's definition",
+        (
+            "constructions.rnn's stage functions compute the same on NumPy object arrays (exact) as on torch "
+            "tensors (the layer that runs)"
+        ),
+    ),
     "impossibility": ("the stage functions of constructions.rnn are the template of the paper (Sec. 3)",),
     "invariance": ("the stage functions of constructions.rnn are the template of the paper (Sec. 3)",),
-    "learned": (("training on the recorded seeds, sizes and budget stands for what gradient descent finds; "
-                 "evidence, not a proof"),),
+    "learned": (
+        (
+            "training on the recorded seeds, sizes and budget stands for what gradient descent finds; "
+            "evidence, not a proof"
+        ),
+    ),
 }
 
 
@@ -309,15 +335,21 @@ def write_report(claims: list[ClaimResult], out: Path, *, provenance: dict, comm
         problems = validate(cert)  # never write a certificate that check-certificate would call invalid
         if problems:
             raise ValueError("the report's certificate would be invalid: " + "; ".join(problems[:5]))
-        texts = {"certificate.json": dumps(cert), "report.md": render_markdown(cert),
-                 "report.html": render_html(cert)}
+        texts = {
+            "certificate.json": dumps(cert),
+            "report.md": render_markdown(cert),
+            "report.html": render_html(cert),
+        }
         for name, text in texts.items():
             atomic_write(stage / name, text)
         commit(out, names + list(texts))
     except OSError as e:
         discard(out)
-        raise StagingError(e.errno, f"could not write the report set into {out}: {e.strerror or e}; the previous "
-                           "report set (if any) is unchanged and nothing of the new one was left") from None
+        raise StagingError(
+            e.errno,
+            f"could not write the report set into {out}: {e.strerror or e}; the previous "
+            "report set (if any) is unchanged and nothing of the new one was left",
+        ) from None
     except BaseException:
         discard(out)
         raise
