@@ -61,7 +61,8 @@ def _targets_table(targets: dict, labels: dict, keys) -> dict:
         if isinstance(t, dict):
             req = t["target"] + (f" (n in {t['sizes']})" if k == "loss_well_below" and "sizes" in t else "")
             rows.append([labels.get(k, k), t["value"], req, "yes" if t["met"] else "NO"])
-    return _table("Targets of the quick mode (the smoke mode is held to the same)", ["measurement", "measured", "required", "met"], rows)
+    return _table("Targets of the quick mode (the smoke mode is held to the same)",
+                  ["measurement", "measured", "required", "met"], rows)
 
 
 def _figure_captions(figs: list[str]) -> dict:
