@@ -1,4 +1,5 @@
-"""The four benchmark workloads (docs/benchmarks.md): ``python -m benchmarks [--quick] [--device cuda] [--out DIR]``.
+"""The benchmark workloads (docs/benchmarks.md):
+``python -m benchmarks [--quick] [--device cuda] [--out DIR]``.
 
 Four workloads, each reported as ratios against a baseline timed in the same run (:mod:`benchmarks.common`):
 gated RNN forward (:mod:`~benchmarks.w1_forward`), numeric property checks (:mod:`~benchmarks.w2_properties`),

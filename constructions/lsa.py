@@ -1,7 +1,8 @@
 r"""The paper's constructions: linear self-attention as a gated linear RNN, and back.
 
 Zucchet et al. 2023 (arXiv 2309.01775), Sec. 3 and App. A (construction of Fig. 1). Notation of
-``docs/constructions.md`` and ``docs/variants/README.md``. Neurons are addressed by role and index, never by flat offset:
+``docs/constructions.md`` and ``docs/variants/README.md``. Neurons are addressed by role and index,
+never by flat offset:
 :func:`direct_layout` and :func:`compressed_layout` give the names of every neuron and gate.
 
 **Direct** (:func:`direct_weights`), per head $h$, $H\,d_k(d_v+1)$ neurons:

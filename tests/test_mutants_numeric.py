@@ -216,7 +216,7 @@ def test_failed_claim_keeps_the_first_counterexample(tiny):
     assert c.status == "failed" and not c.ok and c.sizes["cases"] == 1  # stops at the first failing case
     ce = c.counterexample
     assert set(ce) == {"case", "seed", "sizes", "message", "worst_index", "max_abs_error", "mode", "params", "x",
-                       "observed", "expected", "bound"}  # parameters and inputs exactly (hex floats): replayable
+                       "observed", "expected", "bound"}  # parameters, inputs exactly (hex floats): replayable
     assert ce["x"]["hex"] and all(v["hex"] for v in ce["params"].values() if isinstance(v, dict) and "hex" in v)
     assert ce["case"] == 0 and ce["seed"] == 2 and ce["max_abs_error"] > 0
     assert isinstance(ce["worst_index"], list) and len(ce["worst_index"]) == 3

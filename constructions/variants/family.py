@@ -128,7 +128,8 @@ class PlanVariant(Variant):
 
     #: fields that may take any real value (degenerate perturbations keep the params valid)
     free_fields: ClassVar[tuple[str, ...]] = ("W_Q", "W_K", "W_V", "W_O")
-    #: the template extensions the construction uses (docs/variants/README.md, "How the variants sit on the template"): "E1", "E2", "upstream"
+    #: the template extensions the construction uses (docs/variants/README.md, "How the variants sit on
+    #: the template"): "E1", "E2", "upstream"
     extensions: ClassVar[tuple[str, ...]] = ()
 
     def plan(self, params: Any) -> Plan:
