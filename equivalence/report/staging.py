@@ -38,7 +38,7 @@ class StagingError(OSError):
 
 
 def _key(out: Path) -> str:
-    return str(Path(os.path.abspath(out)))
+    return str(Path(os.path.realpath(out)))  # a symlinked --out: the set goes where the link points
 
 
 def _umask() -> int:
@@ -61,7 +61,7 @@ def _pid_alive(pid: int) -> bool:
 
 def _stale(out: Path) -> list[Path]:
     """Staging folders of ``out`` left by processes that no longer run."""
-    out = Path(os.path.abspath(out))
+    out = Path(os.path.realpath(out))
     parent = out.parent
     if not parent.is_dir():
         return []
