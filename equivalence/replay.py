@@ -431,10 +431,12 @@ def rebuild_params(variant, encoded: dict, sizes: dict):
     the file; every field of the file must be a field of that object, with the same shape."""
     import torch
 
+    from .commands.prove import LIMITS
+
     for k in ("d", "heads"):
-        v = sizes.get(k)
-        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= 4096:
-            raise UntrustedInput(f"sizes.{k} must be an integer in [1, 4096]; got {tty(repr(v))[:40]}")
+        v, cap = sizes.get(k), LIMITS[k]
+        if not isinstance(v, int) or isinstance(v, bool) or not 1 <= v <= cap:
+            raise UntrustedInput(f"sizes.{k} must be an integer in [1, {cap}]; got {tty(repr(v))[:40]}")
     template = variant.sample_params(
         sizes["d"], sizes["heads"], generator=torch.Generator().manual_seed(0), dtype=torch.float64
     )
@@ -506,10 +508,13 @@ def _replay_symbolic(payload: dict) -> ReplayResult:
     from .symbolic.algebra import fraction_array
     from .symbolic.subjects import resolve, run_template
 
+    from .commands.prove import LIMITS
+
     sizes = {k: v for k, v in payload["sizes"].items() if k != "T"}
     for k, v in sizes.items():
-        if not (v is None or isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 4096):
-            raise UntrustedInput(f"sizes.{tty(k)} must be an integer in [1, 4096]")
+        cap = LIMITS.get(k, 256)
+        if not (v is None or isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= cap):
+            raise UntrustedInput(f"sizes.{tty(k)} must be an integer in [1, {cap}] (prove's limit)")
     obs = payload.get("observed") if isinstance(payload.get("observed"), dict) else {}
     seed = rerun.get("seed", 0)
     if not isinstance(seed, int) or isinstance(seed, bool) or abs(seed) > 1 << 63:

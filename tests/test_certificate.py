@@ -395,3 +395,22 @@ def test_learned_evidence_set_to_zero_is_named_exactly():
     assert len(notes) == 3 and len(bad) == 2  # integers always count; floats are notes across platforms
     bad, _ = _differences(rec, {**new, "status": "not-supported"}, exact=False)
     assert any(d.startswith("status:") for d in bad)
+
+
+def test_forged_rerun_sizes_are_refused_not_run(certificate, tmp_path):
+    """A re-run record forged to sizes that would never finish (digests recomputed): refused at once."""
+    import time
+
+    from equivalence.commands.check_certificate import check_certificate
+
+    def huge(d):
+        c = next(c for c in d["claims"] if c["id"] == "LSA-COMPRESSED-UNROLLED/v1")
+        c["rerun"]["sets"] = [{"d": 2, "heads": 1, "T": 100_000}]
+
+    p = _forge(certificate, tmp_path, huge)
+    lines = []
+    t0 = time.perf_counter()
+    assert not check_certificate(p, claims=["LSA-COMPRESSED-UNROLLED/v1"], echo=lines.append)
+    assert time.perf_counter() - t0 < 30
+    assert any("NOT CONFIRMED: LSA-COMPRESSED-UNROLLED/v1" in ln and "beyond prove's limit" in ln
+               for ln in lines), lines

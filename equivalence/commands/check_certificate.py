@@ -77,6 +77,22 @@ def _need(r: dict, key: str, types, default=...):
     return v
 
 
+def _bounded_sets(sets) -> None:
+    """Sizes of a recorded ``prove`` re-run within ``prove``'s own limits (a forged size never finishes)."""
+    from .prove import LIMITS
+
+    if sets is None:
+        return
+    if len(sets) > 16:
+        raise ValueError(f"rerun.sets lists {len(sets)} size sets; at most 16 are re-run")
+    for st in sets:
+        if not isinstance(st, dict):
+            raise ValueError("rerun.sets must be a list of objects")
+        for k, v in st.items():
+            if k in LIMITS and isinstance(v, int) and not isinstance(v, bool) and v > LIMITS[k]:
+                raise ValueError(f"rerun.sets: {k}={v} is beyond prove's limit {LIMITS[k]}")
+
+
 def rerun_claim(claim: dict):
     """Re-run one claim from its ``rerun`` field with this package's own re-runners (never a module the
     certificate names); returns a :class:`~equivalence.claims.ClaimResult`."""
@@ -89,6 +105,7 @@ def rerun_claim(claim: dict):
 
         sets = _need(r, "sets", (list, type(None)), None)
         imports = _need(r, "imports", list, [])
+        _bounded_sets(sets)
         if not all(isinstance(i, str) for i in imports) or not all(isinstance(s, dict) for s in sets or []):
             raise ValueError("rerun.sets must be a list of objects and rerun.imports a list of strings")
         return run_claim(
