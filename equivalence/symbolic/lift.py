@@ -82,22 +82,24 @@ class Ring:
             return 1 - sum((self.onehot_atom(i, scores) for i in range(n - 1)), 0)
         p = self.atom("onehot", tuple(scores), (("j", j), ("n", n)))
         ((m,),) = [tuple(p.terms)]
-        self.onehot[m[0][0]] = tuple(value_key(a) for a in scores)
+        self.onehot[m[0]] = tuple(value_key(a) for a in scores)
         return p
 
     def reduce(self, m: tuple):
         """A monomial under the one-hot relations: ``None`` when it vanishes."""
         seen: dict = {}
         out = []
-        for g, e in m:
+        for g in m:
             key = self.onehot.get(g)
             if key is None:
-                out.append((g, e))
+                out.append(g)
                 continue
-            if key in seen and seen[key] != g:
-                return None
+            if key in seen:
+                if seen[key] != g:
+                    return None
+                continue  # e_j^2 = e_j
             seen[key] = g
-            out.append((g, 1))
+            out.append(g)
         return tuple(out)
 
     def var(self, name: str) -> Poly:
@@ -107,7 +109,7 @@ class Ring:
             k = len(self.names)
             self.names.append(name)
             self._var_ids[name] = k
-        return Poly({((k, 1),): Fraction(1)}, self)
+        return Poly({(k,): 1}, self)
 
     def array(self, name: str, shape) -> np.ndarray:
         """Object array of fresh variables ``name[i,j,..]``."""
@@ -124,7 +126,7 @@ class Ring:
             self.names.append(repr(Atom(name, args, params)))
             self.atoms[k] = Atom(name, args, params)
             self._atom_ids[key] = k
-        return Poly({((k, 1),): Fraction(1)}, self)
+        return Poly({(k,): 1}, self)
 
     def is_atom(self, k: int) -> bool:
         return k in self.atoms
@@ -142,30 +144,18 @@ def value_key(v):
 
 
 def _mono_mul(a: tuple, b: tuple) -> tuple:
+    """Product of two monomials: a monomial is the sorted tuple of its generators, with repetition."""
     if not a:
         return b
     if not b:
         return a
-    out, i, j = [], 0, 0
-    while i < len(a) and j < len(b):
-        if a[i][0] == b[j][0]:
-            out.append((a[i][0], a[i][1] + b[j][1]))
-            i += 1
-            j += 1
-        elif a[i][0] < b[j][0]:
-            out.append(a[i])
-            i += 1
-        else:
-            out.append(b[j])
-            j += 1
-    out.extend(a[i:])
-    out.extend(b[j:])
-    return tuple(out)
+    return tuple(sorted(a + b))
 
 
-def _make(terms: dict, ring: Ring):
-    """Normalise: drop zero coefficients; a constant polynomial becomes a plain number."""
-    terms = {m: c for m, c in terms.items() if c}
+def _make(terms: dict, ring: Ring, clean: bool = False):
+    """Normalise: drop zero coefficients (unless ``clean``: none); a constant polynomial becomes a number."""
+    if not clean:
+        terms = {m: c for m, c in terms.items() if c}
     if not terms:
         return 0
     if len(terms) == 1 and () in terms:
@@ -175,9 +165,9 @@ def _make(terms: dict, ring: Ring):
 
 
 class Poly:
-    """A non-constant element of $\\mathbb Q[\\text{generators}]$: ``{monomial: Fraction}``, a monomial being
-    a
-    sorted tuple of ``(generator, exponent)``. Constants are plain ``int`` / ``Fraction`` (never a Poly)."""
+    """A non-constant element of $\\mathbb Q[\\text{generators}]$: ``{monomial: Fraction}``, a monomial
+    being a sorted tuple of its generators (with repetition). Constants are plain ``int`` / ``Fraction`` (never a
+    Poly)."""
 
     __slots__ = ("ring", "terms")
 
@@ -202,15 +192,19 @@ class Poly:
         o = self._coerce(o)
         if o is NotImplemented:
             return o
-        t = dict(self.terms)
-        if isinstance(o, Poly):
-            for m, c in o.terms.items():
-                t[m] = t.get(m, 0) + c
-        elif o:
-            t[()] = t.get((), 0) + o
-        else:
+        if not isinstance(o, Poly) and not o:
             return self
-        return _make(t, self.ring)
+        a, b = (self.terms, o.terms) if isinstance(o, Poly) else (self.terms, {(): o})
+        if len(a) < len(b):
+            a, b = b, a
+        t = dict(a)  # the larger one is copied, the smaller merged in; only cancelled terms are removed
+        for m, c in b.items():
+            v = t.get(m, 0) + c
+            if v:
+                t[m] = v
+            else:
+                del t[m]
+        return _make(t, self.ring, clean=True)
 
     __radd__ = __add__
 
@@ -292,10 +286,10 @@ class Poly:
 
     @property
     def degree(self) -> int:
-        return max(sum(e for _, e in m) for m in self.terms)
+        return max(len(m) for m in self.terms)
 
     def generators(self) -> set[int]:
-        return {g for m in self.terms for g, _ in m}
+        return {g for m in self.terms for g in m}
 
     def sign(self) -> int:
         """Sign of the coefficient of the first monomial in a fixed order (for canonical forms)."""
@@ -306,6 +300,17 @@ class Poly:
         return render(self)
 
 
+def _powers(m: tuple) -> list[tuple[int, int]]:
+    """``(generator, exponent)`` pairs of a monomial."""
+    out: list[list[int]] = []
+    for g in m:
+        if out and out[-1][0] == g:
+            out[-1][1] += 1
+        else:
+            out.append([g, 1])
+    return [(g, e) for g, e in out]
+
+
 def render(v, limit: int = 12) -> str:
     """A readable string of an exact value (at most ``limit`` terms)."""
     if not isinstance(v, Poly):
@@ -313,7 +318,7 @@ def render(v, limit: int = 12) -> str:
     names = v.ring.names
     parts = []
     for m, c in sorted(v.terms.items(), key=lambda mc: (len(mc[0]), mc[0]))[:limit]:
-        f = "*".join(names[g] if e == 1 else f"{names[g]}^{e}" for g, e in m)
+        f = "*".join(names[g] if e == 1 else f"{names[g]}^{e}" for g, e in _powers(m))
         parts.append(f"{c}" if not f else (f if c == 1 else f"-{f}" if c == -1 else f"{c}*{f}"))
     s = " + ".join(parts).replace("+ -", "- ")
     return s + (" + ..." if len(v.terms) > limit else "")
@@ -399,40 +404,43 @@ def _negative(g) -> bool:
 def _as_atom(g) -> Atom | None:
     if isinstance(g, Poly) and len(g.terms) == 1:
         ((m, c),) = g.terms.items()
-        if c == 1 and len(m) == 1 and m[0][1] == 1 and g.ring.is_atom(m[0][0]):
-            return g.ring.atoms[m[0][0]]
+        if c == 1 and len(m) == 1 and g.ring.is_atom(m[0]):
+            return g.ring.atoms[m[0]]
     return None
 
 
 # -- numeric evaluation (counterexamples) ---------------------------------------------------------------
-def evaluate(v, point: dict[int, Fraction], *, prec: int = 60):
+def evaluate(v, point: dict[int, Fraction], *, prec: int = 60, as_float: bool = False):
     """Value of an exact value at ``point`` (generator number -> rational; atoms are evaluated from their
-    arguments): a ``Fraction`` when no atom is involved, else an ``mpmath.mpf`` at ``prec`` digits."""
+    arguments): a ``Fraction`` when no atom is involved, else an ``mpmath.mpf`` at ``prec`` digits;
+    ``as_float``: in binary64 throughout (fast; for the cross-checks that never decide a claim)."""
     import mpmath
 
     cache: dict[int, object] = {}
+    num = float if as_float else Fraction
 
     def gen(k):
         if k in cache:
             return cache[k]
         if k in point:
-            cache[k] = point[k]
+            cache[k] = num(point[k])
         else:
             ring = v.ring
             a = ring.atoms.get(k)
             if a is None:
                 raise KeyError(f"no value for generator {ring.names[k]}")
-            cache[k] = _eval_atom(a, [ev(x) for x in a.args])
+            val = _eval_atom(a, [ev(x) for x in a.args])
+            cache[k] = float(val) if as_float else val
         return cache[k]
 
     def ev(w):
         if not isinstance(w, Poly):
-            return Fraction(w)
-        total = Fraction(0)
+            return num(w)
+        total = num(0)
         for m, c in w.terms.items():
-            term = c
-            for g, e in m:
-                term = term * gen(g) ** e
+            term = num(c)
+            for g in m:
+                term = term * gen(g)
             total = total + term
         return total
 

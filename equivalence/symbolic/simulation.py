@@ -242,7 +242,7 @@ class VariantLift:
         for t in rows:
             for o in range(Y.shape[1]):
                 try:
-                    val = float(evaluate(Y[t, o], point))
+                    val = float(evaluate(Y[t, o], point, as_float=True))
                 except (KeyError, ZeroDivisionError, ValueError) as e:
                     return f"the lifted {side} could not be evaluated at a second point ({e})"
                 want = float(ref[t, o])
@@ -357,7 +357,6 @@ def solve_phi(h_seq: list[list], s_seq: list[list]) -> tuple[list | None, list[i
     solution (then ``rows`` is ``None``). Coefficients of $\Phi$ must be constants: with symbolic parameters a
     parameter-dependent map shows up as unsolved entries (the caller retries at sampled parameters)."""
     from sympy.polys.domains import QQ
-    from sympy.polys.matrices import DomainMatrix
 
     n, N = len(h_seq[0]), len(s_seq[0])
     keys: dict = {}
@@ -377,24 +376,29 @@ def solve_phi(h_seq: list[list], s_seq: list[list]) -> tuple[list | None, list[i
             rows_s.append(rs)
     if not rows_h:
         return [{} for _ in range(N)], []
-    M = [
-        [QQ(rh.get(k, 0).numerator, rh.get(k, 0).denominator) if k in rh else QQ(0) for k in range(n)]
-        + [QQ(rs[a].numerator, rs[a].denominator) if a in rs else QQ(0) for a in range(N)]
-        for rh, rs in zip(rows_h, rows_s)
-    ]
-    dm = DomainMatrix(M, (len(M), n + N), QQ)
-    rref, pivots = dm.rref()
-    R = rref.to_Matrix() if hasattr(rref, "to_Matrix") else rref.to_sympy()
+    from sympy.polys.matrices.sdm import SDM
+
+    # one equation per monomial; equations that are multiples of one another are kept once (sparse rows)
+    unique: dict = {}
+    for rh, rs in zip(rows_h, rows_s):
+        row = {**{k: c for k, c in rh.items() if c}, **{n + a: c for a, c in rs.items() if c}}
+        if not row:
+            continue
+        lead = row[min(row)]
+        key = frozenset((j, Fraction(c) / lead) for j, c in row.items())
+        unique.setdefault(key, row)
+    rows = {i: {j: QQ(int(Fraction(c).numerator), int(Fraction(c).denominator)) for j, c in row.items()}
+            for i, row in enumerate(unique.values())}
+    R, pivots = SDM(rows, (len(rows), n + N), QQ).rref()
     unsolved = sorted({p - n for p in pivots if p >= n})
     if unsolved:
         return None, unsolved
-    rows = [{} for _ in range(N)]
+    out = [{} for _ in range(N)]
     for r, p in enumerate(pivots):
-        for a in range(N):
-            c = R[r, n + a]
-            if c != 0:
-                rows[a][p] = Fraction(int(c.p), int(c.q))
-    return rows, []
+        for j, c in R.get(r, {}).items():
+            if j >= n and c != 0:
+                out[j - n][p] = Fraction(int(c.numerator), int(c.denominator))
+    return out, []
 
 
 def apply_phi(rows: list[dict], h: np.ndarray):
@@ -483,7 +487,7 @@ def time_invariance(lift: VariantLift, window: int, T: int = 4):
 
     for t in range(T):
         for c in range(lift.d_in):
-            x[t, c] = _P({((ids[f"xs[0,{t},{c}]"], 1),): Fraction(1)}, lift.ring)
+            x[t, c] = _P({(ids[f"xs[0,{t},{c}]"],): 1}, lift.ring)
     parts = []
     for t in range(T):
         seq = x[t : t + 1] if not (window and t) else np.stack([x[t - 1], x[t]])
