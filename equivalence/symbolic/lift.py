@@ -166,8 +166,8 @@ def _make(terms: dict, ring: Ring, clean: bool = False):
 
 class Poly:
     """A non-constant element of $\\mathbb Q[\\text{generators}]$: ``{monomial: Fraction}``, a monomial
-    being a sorted tuple of its generators (with repetition). Constants are plain ``int`` / ``Fraction`` (never a
-    Poly)."""
+    being a sorted tuple of its generators (with repetition). Constants are plain ``int`` / ``Fraction``
+    (never a Poly)."""
 
     __slots__ = ("ring", "terms")
 
