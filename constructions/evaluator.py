@@ -1,4 +1,5 @@
-r"""How a :class:`~constructions.rnn.GatedLinearRNN` call is evaluated: the path switch and the structure cache.
+r"""How a :class:`~constructions.rnn.GatedLinearRNN` call is evaluated: the path switch and the structure
+cache.
 
 The model is the template of Zucchet et al. 2023 (Sec. 3), Eqs. (1)–(4) of :mod:`constructions.rnn`, and
 :meth:`GatedLinearRNN.template <constructions.rnn.GatedLinearRNN.template>` is its code. This module holds the
@@ -63,8 +64,10 @@ def resolve_path(path: str | None, mode: str | None, gating: str | None) -> str:
     """The ``path`` of a call, from ``path`` or the older ``mode``/``gating`` keywords (module docstring)."""
     if path is not None:
         if mode is not None or gating is not None:
-            raise ValueError(f"give path= or the older mode=/gating=, not both; got path={path!r}, mode={mode!r}, "
-                             f"gating={gating!r}")
+            raise ValueError(
+                f"give path= or the older mode=/gating=, not both; got path={path!r}, mode={mode!r}, "
+                f"gating={gating!r}"
+            )
         if path not in PATHS:
             raise ValueError(f"path must be one of {PATHS}; got {path!r}")
         return path
@@ -81,8 +84,9 @@ def resolve_path(path: str | None, mode: str | None, gating: str | None) -> str:
 
 def choose_path(path: str, *, work: int, grad: bool, cached: bool) -> str:
     """``"loop"``, ``"scan"`` or ``"structured"`` for a call (module docstring, auto's rule): ``work`` is
-    ``B * T * n``, ``grad`` whether autograd records the call, ``cached`` whether a factored form of the current
-    weights is cached. (Whether the factored form saves work is known only once it is built: :func:`evaluate`.)"""
+    ``B * T * n``, ``grad`` whether autograd records the call, ``cached`` whether a factored form of the
+    current weights is cached. (Whether the factored form saves work is known only once it is built:
+    :func:`evaluate`.)"""
     if path != "auto":
         return path
     return "structured" if not grad and (work >= STRUCTURE_MIN_WORK or cached) else "scan"
@@ -98,14 +102,15 @@ def _same_bits(a: Tensor, b: Tensor) -> bool:
 
 
 class StructureCache:
-    """The factored form of one RNN's weights at one dtype, valid while the weights are bit for bit the copy it
-    was built from (module docstring), and the matmul forms of input-dependent decays that go with it."""
+    """The factored form of one RNN's weights at one dtype, valid while the weights are bit for bit the copy
+    it was built from (module docstring), and the matmul forms of input-dependent decays that go with it."""
 
     def __init__(self) -> None:
         self._dtype: torch.dtype | None = None
         self._copy: tuple[Tensor | None, ...] | None = None
         self._plan: StructuredRNN | None = None
-        #: matmul forms for input-dependent decays (:meth:`StructuredRNN.heads_for`), by the zero-decay pattern
+        #: matmul forms for input-dependent decays (:meth:`StructuredRNN.heads_for`), by the zero-decay
+        #: pattern
         self.heads: dict = {}
 
     @property
@@ -121,12 +126,14 @@ class StructureCache:
         """Whether a factored form of exactly these weights at ``dtype`` is cached."""
         if self._copy is None or dtype != self._dtype or len(weights) != len(self._copy):
             return False
-        return all((c is None and w is None) or (c is not None and w is not None and _same_bits(c, w.detach()))
-                   for c, w in zip(self._copy, weights))
+        return all(
+            (c is None and w is None) or (c is not None and w is not None and _same_bits(c, w.detach()))
+            for c, w in zip(self._copy, weights)
+        )
 
     def get(self, weights: Sequence[Tensor | None], dtype: torch.dtype) -> StructuredRNN | None:
-        """The factored form of ``weights`` (``A, B, lam, C, E, D``) at ``dtype``: the cached one when it was built
-        from these very values, else a new one (``None`` when a weight is not finite)."""
+        """The factored form of ``weights`` (``A, B, lam, C, E, D``) at ``dtype``: the cached one when it was
+        built from these very values, else a new one (``None`` when a weight is not finite)."""
         if not self.holds(weights, dtype):
             with torch.no_grad():
                 copy = tuple(None if w is None else w.detach().clone() for w in weights)
@@ -136,7 +143,8 @@ class StructureCache:
 
 
 def structure_cache(rnn) -> StructureCache:
-    """The :class:`StructureCache` of ``rnn`` (created on first use; copied with the RNN by ``copy.deepcopy``)."""
+    """The :class:`StructureCache` of ``rnn`` (created on first use; copied with the RNN by
+    ``copy.deepcopy``)."""
     cache = rnn.__dict__.get("_structure_cache")
     if not isinstance(cache, StructureCache):
         cache = rnn.__dict__["_structure_cache"] = StructureCache()
@@ -144,9 +152,9 @@ def structure_cache(rnn) -> StructureCache:
 
 
 def factored_decay(rnn, z: Tensor, real: torch.dtype) -> FactoredDecay | None:
-    """The RNN's decay in factored form when it offers one (``decay.factored(z) -> (values [B, T, c], channel [n],
-    const [n])``, as :class:`~constructions.variants.decay.InputDependentDecay` does), checked and cast like
-    ``rnn.lambdas``; else ``None``."""
+    """The RNN's decay in factored form when it offers one (``decay.factored(z) -> (values [B, T, c], channel
+    [n], const [n])``, as :class:`~constructions.variants.decay.InputDependentDecay` does), checked and cast
+    like ``rnn.lambdas``; else ``None``."""
     fn = getattr(rnn.decay, "factored", None)
     if not callable(fn):
         return None
@@ -154,13 +162,22 @@ def factored_decay(rnn, z: Tensor, real: torch.dtype) -> FactoredDecay | None:
     values, channel, const = out if isinstance(out, tuple) and len(out) == 3 else (None, None, None)
     n = rnn.num_neurons
     c = values.shape[-1] if isinstance(values, Tensor) and values.ndim == 3 else -1
-    if (c < 0 or values.shape[:2] != z.shape[:2] or not isinstance(channel, Tensor) or channel.shape != (n,)
-            or channel.dtype != torch.long or not isinstance(const, Tensor) or const.shape != (n,)
-            or (n and (int(channel.max()) >= c or int(channel.min()) < -1))):
-        raise ValueError(f"decay.factored(x) must return (values [B, T, c], channel [n] long in [-1, c), const [n]) "
-                         f"with B, T = {tuple(z.shape[:2])}, n = {n}; got "
-                         f"{tuple(getattr(values, 'shape', ()))}, {tuple(getattr(channel, 'shape', ()))}, "
-                         f"{tuple(getattr(const, 'shape', ()))}")
+    if (
+        c < 0
+        or values.shape[:2] != z.shape[:2]
+        or not isinstance(channel, Tensor)
+        or channel.shape != (n,)
+        or channel.dtype != torch.long
+        or not isinstance(const, Tensor)
+        or const.shape != (n,)
+        or (n and (int(channel.max()) >= c or int(channel.min()) < -1))
+    ):
+        raise ValueError(
+            f"decay.factored(x) must return (values [B, T, c], channel [n] long in [-1, c), const [n]) "
+            f"with B, T = {tuple(z.shape[:2])}, n = {n}; got "
+            f"{tuple(getattr(values, 'shape', ()))}, {tuple(getattr(channel, 'shape', ()))}, "
+            f"{tuple(getattr(const, 'shape', ()))}"
+        )
     require_tensor("decay.factored(x) values", values)
     require_tensor("decay.factored(x) const", const)
     require_finite("decay(x) (lambda_t; a log-space gate of -inf must be exponentiated to 0 first)", values)
@@ -174,8 +191,8 @@ def _scan_path(rnn, z: Tensor, lam: Tensor, h0: Tensor) -> tuple[Tensor, Tensor]
     S = super_chunk(Bsz, max(rnn.num_neurons, rnn.num_gates), z.element_size(), T)
     parts, h = [], h0
     for t0 in range(0, T, S):
-        lam_c = lam if lam.ndim == 1 else lam[:, t0:t0 + S]
-        yc, h = rnn.template(z[:, t0:t0 + S], lam_c, h, scan=scan)
+        lam_c = lam if lam.ndim == 1 else lam[:, t0 : t0 + S]
+        yc, h = rnn.template(z[:, t0 : t0 + S], lam_c, h, scan=scan)
         parts.append(yc)
     y = torch.cat(parts, dim=1) if parts else z.new_zeros(Bsz, 0, rnn.d_out)
     return y, h
@@ -198,9 +215,11 @@ def evaluate(
         return rnn.template(z.to(dtype), rnn.lambdas_of_features(z, dtype), h0)
     weights = rnn.weights()
     if path == "structured" and _grad_needed(*weights):
-        raise ValueError("path='structured' evaluates a detached, factored copy of the weights, so no gradient "
-                         "would reach them; use path='scan' or 'auto' (the dense template) while training, or "
-                         "call under torch.no_grad()")
+        raise ValueError(
+            "path='structured' evaluates a detached, factored copy of the weights, so no gradient "
+            "would reach them; use path='scan' or 'auto' (the dense template) while training, or "
+            "call under torch.no_grad()"
+        )
     real = h0.real.dtype  # a real input or decay is not copied to complex at full length on the fast path
     factored = None  # an input-dependent decay shared by groups of neurons, never spread to [B, T, n]
     if rnn.lam is None and path != "scan" and not _grad_needed(z):
@@ -209,8 +228,12 @@ def evaluate(
     Bsz, T, _ = x.shape
     cache = structure_cache(rnn)
     grad = _grad_needed(z, lam, getattr(factored, "values", None), *weights)
-    chosen = choose_path(path, work=Bsz * T * rnn.num_neurons, grad=grad,
-                         cached=path == "auto" and not grad and cache.holds(weights, dtype))
+    chosen = choose_path(
+        path,
+        work=Bsz * T * rnn.num_neurons,
+        grad=grad,
+        cached=path == "auto" and not grad and cache.holds(weights, dtype),
+    )
     plan = cache.get(weights, dtype) if chosen == "structured" else None
     if plan is not None and path == "auto" and not plan.useful:
         plan = None
@@ -219,5 +242,12 @@ def evaluate(
             lam = factored.neurons()
         return _scan_path(rnn, z.to(dtype), lam, h0)
     lam_t = None if rnn.lam is not None else (lam if factored is None else factored)
-    return plan.forward(z.to(real), h0, lam_t, scan_mode="parallel", return_state=return_state,
-                        real=rnn.real_output, heads_cache=cache.heads)
+    return plan.forward(
+        z.to(real),
+        h0,
+        lam_t,
+        scan_mode="parallel",
+        return_state=return_state,
+        real=rnn.real_output,
+        heads_cache=cache.heads,
+    )

@@ -31,7 +31,8 @@ class FactoredDecay:
 
     def neurons(self, idx: Int[Tensor, " k"] | None = None, t0: int = 0,
                 t1: int | None = None) -> Inexact[Tensor, "batch steps k"]:
-        """$\\lambda_t$ of the neurons ``idx`` (default: all) at steps ``t0:t1``: ``[B, t1 - t0, len(idx)]``."""
+        """$\\lambda_t$ of the neurons ``idx`` (default: all) at steps ``t0:t1``: ``[B, t1 - t0,
+        len(idx)]``."""
         ch = self.channel if idx is None else self.channel[idx]
         const = self.const if idx is None else self.const[idx]
         v = self.values[:, t0:t1]
@@ -46,6 +47,9 @@ class FactoredDecay:
             v = torch.view_as_real(v).movedim(-1, -2).reshape(v.shape[0], -1, v.shape[-1])
         if v.shape[-1] == 0:
             return self.const == 0
-        zero = (v.amin((0, 1)) == 0) & (v.amax((0, 1)) == 0) if v.shape[0] * v.shape[1] else torch.ones(
-            v.shape[-1], dtype=torch.bool, device=v.device)
+        zero = (
+            (v.amin((0, 1)) == 0) & (v.amax((0, 1)) == 0)
+            if v.shape[0] * v.shape[1]
+            else torch.ones(v.shape[-1], dtype=torch.bool, device=v.device)
+        )
         return torch.where(self.channel >= 0, zero[self.channel.clamp(min=0)], self.const == 0)

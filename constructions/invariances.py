@@ -3,14 +3,19 @@ r"""Symmetries of the gated RNN's parameters that leave its function unchanged.
 Derived for the template of Zucchet et al. 2023 (Sec. 3; the paper "analyzes invariances", the exact
 list there is not confirmed — these are derived and checked by the property suite and the prover):
 
-- **neuron permutation** $\pi$: $(\lambda, A, B, C, E) \to (\lambda_\pi, A_{\pi,:}, B_{\pi,:}, C_{:,\pi}, E_{:,\pi})$;
+- **neuron permutation** $\pi$: $(\lambda, A, B, C, E) \to (\lambda_\pi, A_{\pi,:}, B_{\pi,:}, C_{:,\pi},
+  E_{:,\pi})$;
 - **gate permutation** $\sigma$: $(C, E, D) \to (C_{\sigma,:}, E_{\sigma,:}, D_{:,\sigma})$;
-- **input-branch rescaling**: $A_{k,:}\to\alpha A_{k,:}$, $B_{k,:}\to B_{k,:}/\alpha$ (neuron $k$'s drive is unchanged);
-- **neuron rescaling**: $h_k \to c\,h_k$ via $A_{k,:}\to cA_{k,:}$ and $C_{:,k}\to C_{:,k}/c$, $E_{:,k}\to E_{:,k}/c$;
-- **output-branch rescaling**: $C_{m,:}\to\alpha C_{m,:}$, $E_{m,:}\to\beta E_{m,:}$, $D_{:,m}\to D_{:,m}/(\alpha\beta)$;
+- **input-branch rescaling**: $A_{k,:}\to\alpha A_{k,:}$, $B_{k,:}\to B_{k,:}/\alpha$ (neuron $k$'s drive is
+  unchanged);
+- **neuron rescaling**: $h_k \to c\,h_k$ via $A_{k,:}\to cA_{k,:}$ and $C_{:,k}\to C_{:,k}/c$, $E_{:,k}\to
+  E_{:,k}/c$;
+- **output-branch rescaling**: $C_{m,:}\to\alpha C_{m,:}$, $E_{m,:}\to\beta E_{m,:}$, $D_{:,m}\to
+  D_{:,m}/(\alpha\beta)$;
 - **branch swap**: exchanging $A\leftrightarrow B$ rows, or $C\leftrightarrow E$ rows (products commute);
 - **complex conjugation** (complex $\lambda$, real output): conjugating every parameter gives
-  $\mathrm{Re}(\bar y)=\mathrm{Re}(y)$; a per-neuron phase $e^{i\phi}$ on $A_{k,:}$ compensated on $C_{:,k}, E_{:,k}$.
+  $\mathrm{Re}(\bar y)=\mathrm{Re}(y)$; a per-neuron phase $e^{i\phi}$ on $A_{k,:}$ compensated on $C_{:,k},
+  E_{:,k}$.
 
 Every map returns a new :class:`~constructions.rnn.GatedLinearRNN`; nothing is modified in place.
 
@@ -21,8 +26,8 @@ and a learned RNN can be read next to a construction. The rules, in order:
 
 1. neuron $k$: $A_k, B_k \to \hat A_k, \hat B_k$ of unit norm (the scale $\|A_k\|\|B_k\|$, and any sign,
    moves into columns $k$ of $C$ and $E$); of the eight sign/order choices $(\pm\hat A_k, \pm\hat B_k)$,
-   $(\pm\hat B_k, \pm\hat A_k)$ the one whose key is largest: $|B_{k,d}|$ first (the branch reading the appended 1 goes to $B$,
-   as in the constructions' query neurons), then the entries of $A_k$, then $B_k$;
+   $(\pm\hat B_k, \pm\hat A_k)$ the one whose key is largest: $|B_{k,d}|$ first (the branch reading the
+   appended 1 goes to $B$, as in the constructions' query neurons), then the entries of $A_k$, then $B_k$;
 2. gate $m$: $C_m, E_m$ of unit norm with their largest-magnitude entry positive (scale and signs move
    into column $m$ of $D$); $C_m$ is the branch with more weight on $\lambda=1$ neurons (the memory side),
    ties broken by the entries;
@@ -32,8 +37,8 @@ and a learned RNN can be read next to a construction. The rules, in order:
 Keys are compared after rounding to 10 decimals (:data:`KEY_DECIMALS`), so values equal up to rounding
 tie and later keys decide. Zero rows stay zero. What canonicalisation cannot remove: neurons that share
 one $\lambda$ may be *mixed* by an invertible linear map without changing the function (only generalised
-permutations are exact parameter symmetries, ``docs/constructions.md``, Invariances). Compare such models at the
-level of function, e.g. with the cubic coefficient tensor of :mod:`equivalence.training.mechanism`.
+permutations are exact parameter symmetries, ``docs/constructions.md``, Invariances). Compare such models at
+the level of function, e.g. with the cubic coefficient tensor of :mod:`equivalence.training.mechanism`.
 """
 
 import torch
@@ -66,8 +71,9 @@ def _rebuild(rnn: GatedLinearRNN, **changes) -> GatedLinearRNN:
     decay = changes.pop("decay", rnn.decay)
     w.update(changes)
     kw = {"upstream": rnn.upstream} if getattr(rnn, "upstream", None) is not None else {}
-    return GatedLinearRNN(w["A"], w["B"], w["lam"], w["C"], w["E"], w["D"], decay=decay,
-                          real_output=rnn.real_output, **kw)
+    return GatedLinearRNN(
+        w["A"], w["B"], w["lam"], w["C"], w["E"], w["D"], decay=decay, real_output=rnn.real_output, **kw
+    )
 
 
 def _check_perm(perm: Tensor, n: int, what: str) -> Tensor:
@@ -78,7 +84,8 @@ def _check_perm(perm: Tensor, n: int, what: str) -> Tensor:
 
 
 class PermutedDecay:
-    """An input-dependent decay whose neurons are reordered: ``PermutedDecay(decay, perm)(x) = decay(x)[..., perm]``.
+    """An input-dependent decay whose neurons are reordered: ``PermutedDecay(decay, perm)(x) = decay(x)[...,
+    perm]``.
 
     The fallback of :func:`permute_neurons` for decay callables without a ``permuted(perm)`` method (such as
     :class:`~constructions.variants.InputDependentDecay` has)."""
@@ -108,8 +115,15 @@ def permute_neurons(rnn: GatedLinearRNN, perm: Int[Tensor, " n"]) -> GatedLinear
     if lam is None:
         permuted = getattr(rnn.decay, "permuted", None)
         changes["decay"] = permuted(p) if callable(permuted) else PermutedDecay(rnn.decay, p)
-    return _rebuild(rnn, A=A[p].clone(), B=B[p].clone(), lam=None if lam is None else lam[p].clone(),
-                    C=C[:, p].clone(), E=E[:, p].clone(), **changes)
+    return _rebuild(
+        rnn,
+        A=A[p].clone(),
+        B=B[p].clone(),
+        lam=None if lam is None else lam[p].clone(),
+        C=C[:, p].clone(),
+        E=E[:, p].clone(),
+        **changes,
+    )
 
 
 def permute_gates(rnn: GatedLinearRNN, perm: Int[Tensor, " m"]) -> GatedLinearRNN:
@@ -140,7 +154,9 @@ def rescale_neuron(rnn: GatedLinearRNN, k: int, c: complex | float) -> GatedLine
     return _rebuild(rnn, A=A, C=C, E=E)
 
 
-def rescale_output_branches(rnn: GatedLinearRNN, m: int, alpha: complex | float, beta: complex | float) -> GatedLinearRNN:
+def rescale_output_branches(
+    rnn: GatedLinearRNN, m: int, alpha: complex | float, beta: complex | float
+) -> GatedLinearRNN:
     r"""$C_{m,:}\to\alpha C_{m,:}$, $E_{m,:}\to\beta E_{m,:}$, $D_{:,m}\to D_{:,m}/(\alpha\beta)$."""
     if alpha == 0 or beta == 0:
         raise ValueError("alpha and beta must be non-zero (the rescaling must be invertible)")
@@ -153,7 +169,8 @@ def rescale_output_branches(rnn: GatedLinearRNN, m: int, alpha: complex | float,
 
 def swap_input_branches(rnn: GatedLinearRNN, k: int) -> GatedLinearRNN:
     """Exchange neuron ``k``'s two input-gate branches (rows ``A[k]`` and ``B[k]``)."""
-    dt = torch.promote_types(rnn.A.dtype, rnn.B.dtype)  # a real and a complex branch: swap in the common dtype
+    # a real and a complex branch: swap in the common dtype
+    dt = torch.promote_types(rnn.A.dtype, rnn.B.dtype)
     A, B = rnn.A.detach().to(dt).clone(), rnn.B.detach().to(dt).clone()
     A[k], B[k] = rnn.B[k].detach().to(dt).clone(), rnn.A[k].detach().to(dt).clone()
     return _rebuild(rnn, A=A, B=B)
@@ -171,8 +188,10 @@ def conjugate(rnn: GatedLinearRNN) -> GatedLinearRNN:
     r"""Conjugate every parameter; with the real readout, $\mathrm{Re}(\bar y) = \mathrm{Re}(y)$."""
     if not rnn.real_output:
         raise ValueError("conjugation is a symmetry only with the real readout (real_output=True)")
-    w = {k: (v.detach().conj().resolve_conj().clone() if isinstance(v, Tensor) else v)
-         for k, v in rnn.weights()._asdict().items()}
+    w = {
+        k: (v.detach().conj().resolve_conj().clone() if isinstance(v, Tensor) else v)
+        for k, v in rnn.weights()._asdict().items()
+    }
     return _rebuild(rnn, **w)
 
 
@@ -210,8 +229,10 @@ def canonicalize(rnn: GatedLinearRNN) -> GatedLinearRNN:
     if rnn.lam is None:
         raise ValueError("canonicalize needs a constant lambda; this RNN has an input-dependent decay")
     if rnn.is_complex:
-        raise ValueError("canonicalize needs real weights; this RNN is complex (per-neuron phases have no "
-                         "canonical rule here)")
+        raise ValueError(
+            "canonicalize needs real weights; this RNN is complex (per-neuron phases have no "
+            "canonical rule here)"
+        )
     A, B, lam, C, E, D = (w.detach().clone() for w in rnn.weights())
     n, m, d = rnn.num_neurons, rnn.num_gates, rnn.d
     # 1. neurons: unit-norm branches, scale into C and E (only the product h_k C_{:,k} E_{:,k'} matters)
@@ -221,19 +242,30 @@ def canonicalize(rnn: GatedLinearRNN) -> GatedLinearRNN:
         if na == 0 or nb == 0:  # the neuron's drive is identically zero
             A[k], B[k] = 0.0, 0.0
             continue
-        # independent signs are symmetries too: input-branch rescaling by -1 composed with neuron rescaling by -1
-        options = [(sa * sb, sa * x, sb * y) for x, y in ((a, b), (b, a)) for sa in (1.0, -1.0) for sb in (1.0, -1.0)]
-        sign, A[k], B[k] = max(options, key=lambda o: (round(abs(float(o[2][d])), KEY_DECIMALS), _key(o[1]), _key(o[2])))
+        # independent signs are symmetries too: input-branch rescaling by -1 composed with neuron rescaling by
+        # -1
+        options = [
+            (sa * sb, sa * x, sb * y) for x, y in ((a, b), (b, a)) for sa in (1.0, -1.0) for sb in (1.0, -1.0)
+        ]
+        sign, A[k], B[k] = max(
+            options, key=lambda o: (round(abs(float(o[2][d])), KEY_DECIMALS), _key(o[1]), _key(o[2]))
+        )
         # the drive is now u_k / (sign * na * nb): both output branches read h_k, so both columns compensate
         C[:, k] *= sign * na * nb
         E[:, k] *= sign * na * nb
     # 2. neuron order: lambda descending, then the branches
-    order = sorted(range(n), key=lambda k: (-round(float(lam[k]), KEY_DECIMALS), tuple(-v for v in _key(A[k])),
-                                            tuple(-v for v in _key(B[k]))))
+    order = sorted(
+        range(n),
+        key=lambda k: (
+            -round(float(lam[k]), KEY_DECIMALS),
+            tuple(-v for v in _key(A[k])),
+            tuple(-v for v in _key(B[k])),
+        ),
+    )
     p = torch.tensor(order, dtype=torch.long, device=A.device)
     A, B, lam, C, E = A[p], B[p], lam[p], C[:, p], E[:, p]
     # 3. gates: unit-norm branches with positive largest entry; the memory side in C
-    memory = (lam - 1).abs() <= 10.0 ** -KEY_DECIMALS
+    memory = (lam - 1).abs() <= 10.0**-KEY_DECIMALS
     for j in range(m):
         c, nc = _unit(C[j])
         e, ne = _unit(E[j])

@@ -16,17 +16,18 @@ $$
 Shapes: ``A, B: [n, d+1]``, ``lam: [n]``, ``C, E: [m, n]``, ``D: [d_out, m]``. With complex
 parameters the output is $\mathrm{Re}(D g_t)$ by default (LRU-style real readout).
 :meth:`GatedLinearRNN.template` is these equations in code, each line labelled with its number; the faster
-evaluations of the same function, and the ``path=`` switch that picks one, are in :mod:`constructions.evaluator`.
+evaluations of the same function, and the ``path=`` switch that picks one, are in
+:mod:`constructions.evaluator`.
 
 Two extensions beyond the paper (``docs/variants/README.md``): ``decay`` replaces the constant $\lambda$ by
 an input-dependent $\lambda_t = \mathrm{decay}(x_t)$ (the Mamba-2/GLA family,
-``docs/variants/data-dependent-decay.md``); the constant-$\lambda$ model is the paper's case. ``upstream`` is a
-per-step feature layer $x_t \mapsto z_t$ applied *before* the template (feature maps, normalised keys, ...);
+``docs/variants/data-dependent-decay.md``); the constant-$\lambda$ model is the paper's case. ``upstream`` is
+a per-step feature layer $x_t \mapsto z_t$ applied *before* the template (feature maps, normalised keys, ...);
 the template then reads $\tilde z_t = [z_t; 1]$.
 
 The stage functions :func:`input_gate`, :func:`recurrence_step`, :func:`output_gate`, :func:`readout` (and
-:func:`output_readout`, Eqs. (3)–(4) together) are written only with ``@``, ``*`` and indexing, so the symbolic
-prover evaluates *the same code* on NumPy object arrays of SymPy expressions.
+:func:`output_readout`, Eqs. (3)–(4) together) are written only with ``@``, ``*`` and indexing, so the
+symbolic prover evaluates *the same code* on NumPy object arrays of SymPy expressions.
 """
 
 from collections.abc import Callable
@@ -134,7 +135,8 @@ class GatedLinearRNN(nn.Module):
     - ``C``, ``E``: ``[m, n]`` output-gate branches; ``D``: ``[d_out, m]`` readout.
     - ``decay``: optional callable ``x [B, T, d] -> lambda_t [B, T, n]`` (input-dependent decay).
     - ``real_output``: take $\mathrm{Re}(y)$ when the computation is complex (default ``True``).
-    - ``upstream``: optional callable (usually an ``nn.Module``) ``x [B, T, d_in] -> z [B, T, d]`` computed per
+    - ``upstream``: optional callable (usually an ``nn.Module``) ``x [B, T, d_in] -> z [B, T, d]`` computed
+      per
       time step before the template; ``A`` then has ``d+1`` columns for ``z``. If it has an ``int``
       attribute ``d_in``, inputs are checked against it. ``None`` (default): the template reads ``x`` itself.
     - ``trainable``: make the six arrays trainable ``nn.Parameter`` s (default ``False``).
@@ -158,32 +160,51 @@ class GatedLinearRNN(nn.Module):
         upstream: Callable[[Tensor], Tensor] | None = None,
     ):
         super().__init__()
-        for name, w, axes in (("A", A, "n, d+1"), ("B", B, "n, d+1"), ("C", C, "m, n"), ("E", E, "m, n"),
-                              ("D", D, "d_out, m")):
+        for name, w, axes in (
+            ("A", A, "n, d+1"),
+            ("B", B, "n, d+1"),
+            ("C", C, "m, n"),
+            ("E", E, "m, n"),
+            ("D", D, "d_out, m"),
+        ):
             require_tensor(name, w)
             require_ndim(name, w, 2, axes)
         if A.shape != B.shape:
-            raise ValueError(f"A and B (input-gate branches) must have one shape [n, d+1]; got {tuple(A.shape)} "
-                             f"and {tuple(B.shape)}")
+            raise ValueError(
+                f"A and B (input-gate branches) must have one shape [n, d+1]; got {tuple(A.shape)} "
+                f"and {tuple(B.shape)}"
+            )
         n, dp1 = A.shape
         if dp1 < 2:
-            raise ValueError(f"A has {dp1} columns; expected d+1 >= 2 (input dimension d plus the appended 1)")
+            raise ValueError(
+                f"A has {dp1} columns; expected d+1 >= 2 (input dimension d plus the appended 1)"
+            )
         if C.shape != E.shape:
-            raise ValueError(f"C and E (output-gate branches) must have one shape [m, n]; got {tuple(C.shape)} "
-                             f"and {tuple(E.shape)}")
+            raise ValueError(
+                f"C and E (output-gate branches) must have one shape [m, n]; got {tuple(C.shape)} "
+                f"and {tuple(E.shape)}"
+            )
         if C.shape[1] != n:
-            raise ValueError(f"C has {C.shape[1]} columns but there are n={n} neurons (rows of A); expected "
-                             f"C, E of shape [m, {n}]")
+            raise ValueError(
+                f"C has {C.shape[1]} columns but there are n={n} neurons (rows of A); expected "
+                f"C, E of shape [m, {n}]"
+            )
         if D.shape[1] != C.shape[0]:
-            raise ValueError(f"D has {D.shape[1]} columns but there are m={C.shape[0]} output-gate units "
-                             f"(rows of C); expected D of shape [d_out, {C.shape[0]}]")
+            raise ValueError(
+                f"D has {D.shape[1]} columns but there are m={C.shape[0]} output-gate units "
+                f"(rows of C); expected D of shape [d_out, {C.shape[0]}]"
+            )
         if (lam is None) == (decay is None):
-            raise ValueError("give exactly one of lam (constant lambda, shape [n]) and decay (input-dependent)")
+            raise ValueError(
+                "give exactly one of lam (constant lambda, shape [n]) and decay (input-dependent)"
+            )
         if lam is not None:
             require_tensor("lam", lam)
             require_ndim("lam", lam, 1, "n")
             if lam.shape[0] != n:
-                raise ValueError(f"lam has {lam.shape[0]} entries; expected n={n} (one per neuron, rows of A)")
+                raise ValueError(
+                    f"lam has {lam.shape[0]} entries; expected n={n} (one per neuron, rows of A)"
+                )
             require_finite("lam", lam)
         tensors = [A, B, C, E, D] + ([lam] if lam is not None else [])
         devices = {t.device for t in tensors}
@@ -196,8 +217,10 @@ class GatedLinearRNN(nn.Module):
         self.E = _as_param("E", E, trainable)
         self.D = _as_param("D", D, trainable)
         if upstream is not None and not callable(upstream):
-            raise TypeError(f"upstream must be callable (x [B, T, d_in] -> z [B, T, {dp1 - 1}]); "
-                            f"got {type(upstream).__name__}")
+            raise TypeError(
+                f"upstream must be callable (x [B, T, d_in] -> z [B, T, {dp1 - 1}]); "
+                f"got {type(upstream).__name__}"
+            )
         self.decay = decay
         self.real_output = real_output
         self.upstream = upstream
@@ -214,7 +237,8 @@ class GatedLinearRNN(nn.Module):
 
     @property
     def d_in(self) -> int | None:
-        """Width of the layer's input: ``d``, or the upstream layer's ``d_in`` (``None`` if it declares none)."""
+        """Width of the layer's input: ``d``, or the upstream layer's ``d_in`` (``None`` if it declares
+        none)."""
         if self.upstream is None:
             return self.d
         d_in = getattr(self.upstream, "d_in", None)
@@ -231,7 +255,9 @@ class GatedLinearRNN(nn.Module):
 
     @property
     def is_complex(self) -> bool:
-        return any(p is not None and p.is_complex() for p in (self.A, self.B, self.lam, self.C, self.E, self.D))
+        return any(
+            p is not None and p.is_complex() for p in (self.A, self.B, self.lam, self.C, self.E, self.D)
+        )
 
     def weights(self) -> RNNWeights:
         return RNNWeights(self.A, self.B, self.lam, self.C, self.E, self.D)
@@ -254,11 +280,15 @@ class GatedLinearRNN(nn.Module):
         require_ndim("x", x, 3, "batch, time, d")
         if self.upstream is not None:
             if self.d_in is not None and x.shape[2] != self.d_in:
-                raise ValueError(f"x has d={x.shape[2]} features (last axis of shape {tuple(x.shape)}); "
-                                 f"expected d_in={self.d_in} (the input width of the RNN's upstream layer)")
+                raise ValueError(
+                    f"x has d={x.shape[2]} features (last axis of shape {tuple(x.shape)}); "
+                    f"expected d_in={self.d_in} (the input width of the RNN's upstream layer)"
+                )
         elif x.shape[2] != self.d:
-            raise ValueError(f"x has d={x.shape[2]} features (last axis of shape {tuple(x.shape)}); "
-                             f"expected d={self.d} (the RNN's A has d+1={self.d + 1} columns)")
+            raise ValueError(
+                f"x has d={x.shape[2]} features (last axis of shape {tuple(x.shape)}); "
+                f"expected d={self.d} (the RNN's A has d+1={self.d + 1} columns)"
+            )
         if x.device != self.A.device:
             raise ValueError(f"x is on {x.device} but the RNN weights are on {self.A.device}")
         require_finite("x", x)
@@ -271,19 +301,22 @@ class GatedLinearRNN(nn.Module):
         z = self.upstream(x)
         if not isinstance(z, Tensor) or z.shape != (*x.shape[:2], self.d):
             got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise ValueError(f"upstream(x) must return features of shape {(*x.shape[:2], self.d)} "
-                             f"(the RNN's A has d+1={self.d + 1} columns); got {got}")
+            raise ValueError(
+                f"upstream(x) must return features of shape {(*x.shape[:2], self.d)} "
+                f"(the RNN's A has d+1={self.d + 1} columns); got {got}"
+            )
         return z
 
     def lambdas(self, x: Tensor) -> Tensor:
-        r"""$\lambda$ as ``[n]`` (constant) or ``[B, T, n]`` (input dependent; the decay sees ``features(x)``)."""
+        r"""$\lambda$ as ``[n]`` (constant) or ``[B, T, n]`` (input dependent; the decay sees
+        ``features(x)``)."""
         if self.lam is not None:
             return self.lam
         return self._decay_of(self.features(x))
 
     def lambdas_of_features(self, z: Tensor, dtype: torch.dtype) -> Tensor:
-        r"""$\lambda$ for the template inputs ``z``, in the compute dtype ``dtype`` (an input-dependent decay is kept
-        real when it is: a real $\lambda_t$ is never copied to complex at full length)."""
+        r"""$\lambda$ for the template inputs ``z``, in the compute dtype ``dtype`` (an input-dependent decay
+        is kept real when it is: a real $\lambda_t$ is never copied to complex at full length)."""
         if self.lam is not None:
             return self.lam.to(dtype)
         return self._decay_of(z).to(dtype.to_real())
@@ -292,7 +325,9 @@ class GatedLinearRNN(nn.Module):
         lam = self.decay(x)
         if not isinstance(lam, Tensor) or lam.shape != (*x.shape[:2], self.num_neurons):
             got = tuple(lam.shape) if isinstance(lam, Tensor) else type(lam).__name__
-            raise ValueError(f"decay(x) must return lambda_t of shape {(*x.shape[:2], self.num_neurons)}; got {got}")
+            raise ValueError(
+                f"decay(x) must return lambda_t of shape {(*x.shape[:2], self.num_neurons)}; got {got}"
+            )
         require_finite("decay(x) (lambda_t; a log-space gate of -inf must be exponentiated to 0 first)", lam)
         return lam
 
@@ -301,10 +336,10 @@ class GatedLinearRNN(nn.Module):
         return _grad_needed(*inputs, self.A, self.B, self.lam, self.C, self.E, self.D)
 
     def structure(self, dtype: torch.dtype | None = None):
-        r"""The exact factored form of the weights (:class:`~constructions.structured.StructuredRNN`) at ``dtype``
-        (default: the weights' promoted dtype), or ``None`` when a weight is not finite. Cached
-        (:class:`~constructions.evaluator.StructureCache`): rebuilt whenever a weight differs in any bit from the
-        copy it was built from, however it was changed (``.data`` writes included)."""
+        r"""The exact factored form of the weights (:class:`~constructions.structured.StructuredRNN`) at
+        ``dtype`` (default: the weights' promoted dtype), or ``None`` when a weight is not finite. Cached
+        (:class:`~constructions.evaluator.StructureCache`): rebuilt whenever a weight differs in any bit from
+        the copy it was built from, however it was changed (``.data`` writes included)."""
         dtype = dtype or self._compute_dtype(self.A.new_zeros(0))
         return structure_cache(self).get(self.weights(), dtype)
 
@@ -317,9 +352,9 @@ class GatedLinearRNN(nn.Module):
         scan: Callable[[Tensor, Tensor, Tensor], tuple[Tensor, Tensor]] | None = None,
     ) -> tuple[Inexact[Tensor, "batch time d_out"], Inexact[Tensor, "batch n"]]:
         r"""The model: Eqs. (1)–(4) of Zucchet et al. 2023, Sec. 3 (module docstring) on the template's inputs
-        ``z`` (``x``, or ``upstream(x)``) in the compute dtype, from the state ``h0``; returns ``(y, h_T)`` with
-        ``y`` complex when the computation is. Eq. (2) runs one step at a time, or by ``scan(lam, u, h0) -> (h,
-        h_T)``, one of the exact re-associations of :mod:`constructions.scan`."""
+        ``z`` (``x``, or ``upstream(x)``) in the compute dtype, from the state ``h0``; returns ``(y, h_T)``
+        with ``y`` complex when the computation is. Eq. (2) runs one step at a time, or by ``scan(lam, u, h0)
+        -> (h, h_T)``, one of the exact re-associations of :mod:`constructions.scan`."""
         A, B, C, E, D = (w.to(h0.dtype) for w in (self.A, self.B, self.C, self.E, self.D))
         u = input_gate(A, B, augment(z))  # (1)  u_t = (A x~_t) * (B x~_t)
         if scan is None:  # (2)  h_t = lam * h_{t-1} + u_t, step by step
@@ -339,14 +374,17 @@ class GatedLinearRNN(nn.Module):
             return torch.zeros(Bsz, self.num_neurons, dtype=dtype, device=x.device)
         require_tensor("state", state)
         if tuple(state.shape) != (Bsz, self.num_neurons):
-            raise ValueError(f"state must have shape [batch, n] = {(Bsz, self.num_neurons)}; "
-                             f"got {tuple(state.shape)}")
+            raise ValueError(
+                f"state must have shape [batch, n] = {(Bsz, self.num_neurons)}; got {tuple(state.shape)}"
+            )
         if state.device != x.device:
             raise ValueError(f"state is on {state.device} but x is on {x.device}")
         require_finite("state (the initial h_0)", state)
         if state.is_complex() and not dtype.is_complex:
-            raise TypeError(f"state is complex ({state.dtype}) but this RNN computes in {dtype}; casting would "
-                            "discard the imaginary part. Expected a real state (or complex RNN weights)")
+            raise TypeError(
+                f"state is complex ({state.dtype}) but this RNN computes in {dtype}; casting would "
+                "discard the imaginary part. Expected a real state (or complex RNN weights)"
+            )
         return state.to(dtype)
 
     def forward(
@@ -367,11 +405,12 @@ class GatedLinearRNN(nn.Module):
         exact factored form; refused while a weight records a gradient) or ``"auto"`` (default): structured
         when no gradient is recorded, the call is large (``B*T*n >= STRUCTURE_MIN_WORK``) or the factored form
         of these weights is cached, and it saves work; scan otherwise. The older ``mode``/``gating`` keywords
-        name the same choices (:func:`~constructions.evaluator.resolve_path`). Weights, ``x`` and ``state`` must
-        be finite (``ValueError`` otherwise); an overflow during the call warns
+        name the same choices (:func:`~constructions.evaluator.resolve_path`). Weights, ``x`` and ``state``
+        must be finite (``ValueError`` otherwise); an overflow during the call warns
         (:class:`NumericalHazardWarning`)."""
         x = self._check_input(x)
-        for name in ("A", "B", "lam", "C", "E", "D"):  # bad weights are an error here, not an overflow warning later
+        # bad weights are an error here, not an overflow warning later
+        for name in ("A", "B", "lam", "C", "E", "D"):
             if getattr(self, name) is not None:
                 require_finite(f"GatedLinearRNN.{name}", getattr(self, name))
         path = resolve_path(path, mode, gating)

@@ -3,7 +3,8 @@ r"""Scans for the diagonal linear recurrence $h_t = \lambda_t \odot h_{t-1} + u_
 Zucchet et al. 2023, Sec. 3 (the linear recurrent layer of the gated RNN): the recurrence is
 element-wise, so it is a first-order linear scan with the associative operator
 
-$$ (a_2, b_2) \circ (a_1, b_1) = (a_2 a_1,\; a_2 b_1 + b_2), \qquad h_t = b_{1:t} \text{ of } (\lambda_t, u_t)_{t}. $$
+$$ (a_2, b_2) \circ (a_1, b_1) = (a_2 a_1,\; a_2 b_1 + b_2),
+   \qquad h_t = b_{1:t} \text{ of } (\lambda_t, u_t)_{t}. $$
 
 Three paths, naive beside fast:
 
@@ -42,13 +43,17 @@ __all__ = ["scan_loop", "scan_parallel", "scan_chunked", "scan", "MODES", "super
 
 MODES = ("loop", "parallel", "auto")
 
-#: target size (bytes) of one ``[B, chunk, width]`` working buffer of a super-chunk; a few of them live at once
+#: target size (bytes) of one ``[B, chunk, width]`` working buffer of a super-chunk; a few of them live at
+#: once
 CHUNK_BYTES = 1 << 21
 
 
-def super_chunk(batch: int, width: int, itemsize: int, T: int, multiple: int = 1, budget: int | None = None) -> int:
-    """Time steps per super-chunk so that a ``[batch, chunk, width]`` buffer is about ``budget`` bytes (default
-    :data:`CHUNK_BYTES`; at least 64 steps, a multiple of ``multiple``, at most ``T`` when ``multiple`` is 1)."""
+def super_chunk(
+    batch: int, width: int, itemsize: int, T: int, multiple: int = 1, budget: int | None = None
+) -> int:
+    """Time steps per super-chunk so that a ``[batch, chunk, width]`` buffer is about ``budget`` bytes
+    (default :data:`CHUNK_BYTES`; at least 64 steps, a multiple of ``multiple``, at most ``T`` when
+    ``multiple`` is 1)."""
     steps = max(64, (budget or CHUNK_BYTES) // max(1, batch * width * itemsize))
     steps = max(multiple, steps // multiple * multiple)
     return max(1, min(T, steps)) if multiple == 1 else steps
@@ -114,7 +119,8 @@ def _promote(lam: Tensor, u: Tensor, h0: Tensor) -> tuple[Tensor, Tensor, Tensor
 
 
 def _zero_one(lam: Tensor) -> bool:
-    """Whether a constant ``lam`` has only the entries 0 and 1 (the constructions' memory and query neurons)."""
+    """Whether a constant ``lam`` has only the entries 0 and 1 (the constructions' memory and query
+    neurons)."""
     return lam.ndim == 1 and bool(((lam == 0) | (lam == 1)).all())
 
 
@@ -124,7 +130,8 @@ def _grad_needed(*ts: Tensor | None) -> bool:
 
 
 def block_size(T: int) -> int:
-    r"""Block length $\ell\approx\sqrt T$ of :func:`scan_chunked` (minimises the $\ell + T/\ell$ sequential steps)."""
+    r"""Block length $\ell\approx\sqrt T$ of :func:`scan_chunked` (minimises the $\ell + T/\ell$ sequential
+    steps)."""
     return max(1, round(math.sqrt(T)))
 
 
@@ -147,7 +154,8 @@ def scan_chunked(
         return u.new_zeros(u.shape), h0
     varying = lam.ndim != 1
     lam0 = lam if not varying else lam[:, 0]
-    # fold the initial state into the first drive: h_1 = lam_1 h_0 + u_1 (the loop's first step, same rounding)
+    # fold the initial state into the first drive: h_1 = lam_1 h_0 + u_1 (the loop's first step, same
+    # rounding)
     b = torch.cat([(lam0 * h0 + u[:, 0])[:, None], u[:, 1:]], dim=1)
     if not varying and not _grad_needed(lam) and _zero_one(lam):  # (no gradient w.r.t. lambda through it)
         keep = lam == 1

@@ -2,7 +2,8 @@ r"""Structure-aware evaluation of gated linear RNNs (the fast path beside the de
 
 The template of Zucchet et al. 2023 (Sec. 3) is dense,
 
-$$ u_t = (A\tilde x_t)\odot(B\tilde x_t),\quad h_t=\lambda\odot h_{t-1}+u_t,\quad y_t = D\big[(Ch_t)\odot(Eh_t)\big], $$
+$$ u_t = (A\tilde x_t)\odot(B\tilde x_t),\quad h_t=\lambda\odot h_{t-1}+u_t,
+   \quad y_t = D\big[(Ch_t)\odot(Eh_t)\big], $$
 
 but the constructions of App. A fill it with *one-hot rows and repeated blocks*: in the direct
 construction row ``kv[h,i,j]`` of $A$ is $W_V^h[i]$ for every $j$ (so $A$ has $H d_v + H d_k$ distinct rows
@@ -10,20 +11,21 @@ out of $H d_k (d_v+1)$), every row of $C$ and $E$ has a single 1, and $D$'s colu
 module detects that structure *from the dense weights*, exactly (equality of floats, no tolerance), and
 evaluates the same function with fewer operations (derived):
 
-- $A = A_u[\iota_A]$, $B = B_u[\iota_B]$ (distinct rows and an index): $u = (A_u\tilde x)[\iota_A]\odot(B_u\tilde x)[\iota_B]$;
+- $A = A_u[\iota_A]$, $B = B_u[\iota_B]$ (distinct rows and an index): $u = (A_u\tilde
+  x)[\iota_A]\odot(B_u\tilde x)[\iota_B]$;
 - a one-hot row $g$ of $C$ is a scaled gather $(Ch)_g = c_g\,h_{\pi(g)}$ (likewise $E$);
 - $D = D_u[:,\gamma]$ (repeated columns): $Dz = D_u \big(\sum_{g:\gamma(g)=k} z_g\big)_k$;
 - gates whose $D$ column, $C$ row or $E$ row is zero are dropped (they contribute exact zeros).
 
 All of these are re-associations of the same sums of products. The tolerance model's path-length count
-(``rnn_path_length``, :mod:`constructions.tolerance`) is the one of the dense template; the fast path adds its own
-roundings (``docs/tolerance.md``), which ``tests/test_structured.py`` adds to the count. When the output gates
-pair memory neurons with instantaneous ($\lambda=0$) ones, :mod:`.structured_attention` goes further (chunked
-matmul form). The dense template stays the model for training and the naive reference; which path a call takes
-is decided in :mod:`constructions.evaluator` (``path=``).
+(``rnn_path_length``, :mod:`constructions.tolerance`) is the one of the dense template; the fast path adds its
+own roundings (``docs/tolerance.md``), which ``tests/test_structured.py`` adds to the count. When the output
+gates pair memory neurons with instantaneous ($\lambda=0$) ones, :mod:`.structured_attention` goes further
+(chunked matmul form). The dense template stays the model for training and the naive reference; which path a
+call takes is decided in :mod:`constructions.evaluator` (``path=``).
 
-Time is processed in super-chunks (:func:`~constructions.scan.super_chunk`), so the peak memory is a few chunk-sized buffers
-plus the output, never a ``[B, T, n]`` state tensor.
+Time is processed in super-chunks (:func:`~constructions.scan.super_chunk`), so the peak memory is a few
+chunk-sized buffers plus the output, never a ``[B, T, n]`` state tensor.
 """
 
 import dataclasses
@@ -57,7 +59,8 @@ class RowDedup:
 
 @dataclass(frozen=True)
 class OneHotRows:
-    """``(W h)_g = coef_g * h[index_g]``: every row of ``W`` has at most one nonzero (``coef`` is ``None`` when all are 1)."""
+    """``(W h)_g = coef_g * h[index_g]``: every row of ``W`` has at most one nonzero (``coef`` is ``None``
+    when all are 1)."""
 
     index: Tensor  # [rows] long
     coef: Tensor | None  # [rows]
@@ -65,7 +68,7 @@ class OneHotRows:
 
     def apply(self, h: Tensor) -> Tensor:
         if self.start is not None:
-            g = h[..., self.start:self.start + self.index.shape[0]]
+            g = h[..., self.start : self.start + self.index.shape[0]]
         else:
             g = h.index_select(-1, self.index)
         return g if self.coef is None else g * self.coef
@@ -140,9 +143,15 @@ class StructuredRNN:
     @property
     def useful(self) -> bool:
         """Whether the factored form saves work over the dense template."""
-        return (self.attention is not None or self.A.saving or self.B.saving or isinstance(self.C, OneHotRows)
-                or isinstance(self.E, OneHotRows) or self.group_size not in (None, 1)
-                or self.gates.shape[0] < self.m)
+        return (
+            self.attention is not None
+            or self.A.saving
+            or self.B.saving
+            or isinstance(self.C, OneHotRows)
+            or isinstance(self.E, OneHotRows)
+            or self.group_size not in (None, 1)
+            or self.gates.shape[0] < self.m
+        )
 
     # -- the stages, on a chunk ---------------------------------------------------------------------
     def branches(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -179,12 +188,12 @@ class StructuredRNN:
         real: bool = False,
         heads_cache: MutableMapping | None = None,
     ) -> tuple[Inexact[Tensor, "batch time d_out"], Inexact[Tensor, "batch n"] | None]:
-        r"""Chunked evaluation: ``x`` in the compute dtype, ``h0`` the initial state; ``lam_t`` the input-dependent
-        $\lambda_t$ when the RNN has a decay. ``scan_mode="parallel"`` uses the matmul form when it applies, else
-        gathers and :func:`~constructions.scan.scan_chunked`; ``"loop"`` gathers and the step loop. Returns ``(y, h_T)``
-        (``h_T`` may be ``None`` when not ``return_state``); ``real``: return $\mathrm{Re}\,y$, taken chunk by chunk.
-        ``heads_cache``: where :meth:`heads_for` may keep the matmul forms of input-dependent decays (the plan
-        itself is never modified)."""
+        r"""Chunked evaluation: ``x`` in the compute dtype, ``h0`` the initial state; ``lam_t`` the
+        input-dependent $\lambda_t$ when the RNN has a decay. ``scan_mode="parallel"`` uses the matmul form
+        when it applies, else gathers and :func:`~constructions.scan.scan_chunked`; ``"loop"`` gathers and the
+        step loop. Returns ``(y, h_T)`` (``h_T`` may be ``None`` when not ``return_state``); ``real``: return
+        $\mathrm{Re}\,y$, taken chunk by chunk. ``heads_cache``: where :meth:`heads_for` may keep the matmul
+        forms of input-dependent decays (the plan itself is never modified)."""
         if scan_mode not in ("parallel", "loop"):
             raise ValueError(f"scan_mode must be 'parallel' or 'loop'; got {scan_mode!r}")
         dtype = self.A.unique.dtype
@@ -196,8 +205,16 @@ class StructuredRNN:
                 heads = self.heads_for(lam_t, heads_cache)
                 decays = None if heads is None else heads.head_decays(lam_t, super_chunk(Bsz, self.n, 4, T))
                 if decays is not None:
-                    return heads.forward(self, x, h0, chunk=chunk, return_state=return_state, lam_t=lam_t,
-                                         decays=decays, real=real)
+                    return heads.forward(
+                        self,
+                        x,
+                        h0,
+                        chunk=chunk,
+                        return_state=return_state,
+                        lam_t=lam_t,
+                        decays=decays,
+                        real=real,
+                    )
         if isinstance(lam_t, FactoredDecay):  # no matmul form for this decay: spread it to [B, T, n]
             lam_t = lam_t.neurons()
         width = max(self.n, self.gates.shape[0], 1)
@@ -206,9 +223,9 @@ class StructuredRNN:
         y = h0.new_empty(Bsz, T, self.d_out, dtype=out_dtype) if not _grad_needed(x, h0, lam_t) else None
         parts, h = [], h0
         for t0 in range(0, T, max(S, 1)):
-            xc = x[:, t0:t0 + S].to(dtype)
+            xc = x[:, t0 : t0 + S].to(dtype)
             u = self.input_gate(xc)
-            lam = self.lam if lam_t is None else lam_t[:, t0:t0 + S]
+            lam = self.lam if lam_t is None else lam_t[:, t0 : t0 + S]
             if scan_mode == "loop" or xc.shape[1] <= 2:
                 hc, h = scan_loop(lam, u, h)
             else:
@@ -219,13 +236,14 @@ class StructuredRNN:
             if y is None:
                 parts.append(yc)
             else:
-                y[:, t0:t0 + S] = yc
+                y[:, t0 : t0 + S] = yc
         if y is None:
             y = torch.cat(parts, dim=1) if parts else h0.new_zeros(Bsz, 0, self.d_out, dtype=out_dtype)
         return y, h
 
-    def heads_for(self, lam_t: Tensor | FactoredDecay,
-                  cache: MutableMapping | None = None) -> AttentionHeads | None:
+    def heads_for(
+        self, lam_t: Tensor | FactoredDecay, cache: MutableMapping | None = None
+    ) -> AttentionHeads | None:
         r"""The matmul form for an input-dependent decay, which depends on which neurons have $\lambda_t = 0$
         throughout; kept in ``cache`` (a mapping owned by the caller, keyed by that set) when one is given."""
         zero = lam_t.always_zero() if isinstance(lam_t, FactoredDecay) else _always_zero(lam_t)
@@ -285,9 +303,16 @@ def detect_structure(
     C_s = one_hot_rows(Ck)
     E_s = one_hot_rows(Ek)
     plan = StructuredRNN(
-        A=dedup_rows(A), B=dedup_rows(B), lam=lam, C=C_s if C_s is not None else Ck.contiguous(),
-        E=E_s if E_s is not None else Ek.contiguous(), D_kept=Dk.contiguous(), D_unique=D_unique,
-        group_size=group_size, gates=gates, m=C.shape[0],
+        A=dedup_rows(A),
+        B=dedup_rows(B),
+        lam=lam,
+        C=C_s if C_s is not None else Ck.contiguous(),
+        E=E_s if E_s is not None else Ek.contiguous(),
+        D_kept=Dk.contiguous(),
+        D_unique=D_unique,
+        group_size=group_size,
+        gates=gates,
+        m=C.shape[0],
     )
     if lam is not None and C_s is not None and E_s is not None:
         heads = detect_heads(plan)

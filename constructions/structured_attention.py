@@ -5,30 +5,34 @@ kept output gate $g$ reads, through one-hot rows of $C$ and $E$, one *memory* ne
 constant) and one *instantaneous* neuron $r(g)$ ($\lambda_r=0$, so $h_{r,t}=u_{r,t}$). With the factored input
 gate $u_p = a_{\alpha(p)} b_{\beta(p)}$ ($a = A_u\tilde x$, $b = B_u\tilde x$) and $D = D_u[:,\gamma]$,
 
-$$ y_t = \sum_g D_u[:,\gamma(g)]\; w_g\, u_{r(g),t} \sum_{s\le t}\lambda_{p(g)}^{t-s}\, a_{\alpha(p(g)),s}\, b_{\beta(p(g)),s}
+$$ y_t = \sum_g D_u[:,\gamma(g)]\; w_g\, u_{r(g),t}
+          \sum_{s\le t}\lambda_{p(g)}^{t-s}\, a_{\alpha(p(g)),s}\, b_{\beta(p(g)),s}
           + (\text{initial state}), \qquad w_g = c_g e_g . $$
 
 Group the gates by *value channel* $(\alpha,\gamma,\lambda)$; channels whose lists of *keys*
-$(\beta, r, w)$ coincide form a **head** with values $v_s = (a_{\alpha,s})_\alpha$, keys $k_s = (b_{\beta,s})_\kappa$,
-queries $q_t = (w_\kappa u_{r_\kappa,t})_\kappa$, one decay $\lambda$ and output map $D_u[:,\gamma]$:
+$(\beta, r, w)$ coincide form a **head** with values $v_s = (a_{\alpha,s})_\alpha$, keys $k_s =
+(b_{\beta,s})_\kappa$, queries $q_t = (w_\kappa u_{r_\kappa,t})_\kappa$, one decay $\lambda$ and output map
+$D_u[:,\gamma]$:
 
 $$ y_t = \sum_{\text{heads}} D_u[:,\gamma]\,\sum_{s\le t}\lambda^{t-s}\,(k_s\!\cdot q_t)\,v_s . $$
 
 This is causal (decayed) linear attention, evaluated in chunks of $L$ steps like flash-linear-attention's
-``chunk`` kernels: within a chunk, $(Q K^\top\odot\Gamma)V$ with $\Gamma_{ts}=\lambda^{t-s}$ ($s\le t$); across chunks, the
-state $S\in\mathbb{R}^{d_v\times d_k}$ with $S \leftarrow \lambda^{L} S + \sum_s \lambda^{L-1-s} v_s k_s^\top$ and
-$y_t \mathrel{+}= \lambda^{j+1} S q_t$. $S[v,\kappa]$ *is* the memory neuron $p$ at that position, so initial and
-final states map to the template's $h$ exactly. Powers of $\lambda$ come from a cumulative product: no division,
-no logarithm ($\lambda$ complex or tiny is fine). For the direct construction of one head ($d_k=d_v=16$) this costs
-$\approx 2L(d_k+d_v)+4d_kd_v$ flops per token instead of $\approx 2n(d+1)+4mn$ for the dense template.
+``chunk`` kernels: within a chunk, $(Q K^\top\odot\Gamma)V$ with $\Gamma_{ts}=\lambda^{t-s}$ ($s\le t$);
+across chunks, the state $S\in\mathbb{R}^{d_v\times d_k}$ with $S \leftarrow \lambda^{L} S + \sum_s
+\lambda^{L-1-s} v_s k_s^\top$ and $y_t \mathrel{+}= \lambda^{j+1} S q_t$. $S[v,\kappa]$ *is* the memory neuron
+$p$ at that position, so initial and final states map to the template's $h$ exactly. Powers of $\lambda$ come
+from a cumulative product: no division, no logarithm ($\lambda$ complex or tiny is fine). For the direct
+construction of one head ($d_k=d_v=16$) this costs $\approx 2L(d_k+d_v)+4d_kd_v$ flops per token instead of
+$\approx 2n(d+1)+4mn$ for the dense template.
 
-Input-dependent decays (``docs/variants/data-dependent-decay.md``): one $\lambda_t$ per head (simple GLA / Mamba-2), $\Gamma_{ts} =
-\prod_{s<r\le t}\lambda_r$ as $P_t/P_s$ folded into queries and keys when the prefix products are in range, else
-from a masked cumulative product per chunk (:func:`chunk_attention`); or one per head and key (GLA, the memories
-of key position $k$ share $\lambda_{t,k}$), the same products per key ($[L, L, d_k]$ per chunk, $L$ =
-:data:`CHUNK_PER_KEY`) with the key-wise decay in the state passing. Which applies is read from the decay's channel
-map (:class:`~constructions.factored_decay.FactoredDecay`); a plain ``[B, T, n]`` $\lambda_t$ is checked exactly for
-the per-head case only (per-key decays given that way take the gather path).
+Input-dependent decays (``docs/variants/data-dependent-decay.md``): one $\lambda_t$ per head (simple GLA /
+Mamba-2), $\Gamma_{ts} = \prod_{s<r\le t}\lambda_r$ as $P_t/P_s$ folded into queries and keys when the prefix
+products are in range, else from a masked cumulative product per chunk (:func:`chunk_attention`); or one per
+head and key (GLA, the memories of key position $k$ share $\lambda_{t,k}$), the same products per key ($[L, L,
+d_k]$ per chunk, $L$ = :data:`CHUNK_PER_KEY`) with the key-wise decay in the state passing. Which applies is
+read from the decay's channel map (:class:`~constructions.factored_decay.FactoredDecay`); a plain ``[B, T,
+n]`` $\lambda_t$ is checked exactly for the per-head case only (per-key decays given that way take the gather
+path).
 """
 
 from dataclasses import dataclass
@@ -48,9 +52,10 @@ CHUNK = 32
 #: L for per-key decays (GLA), whose decay tensor per chunk is ``[L, L, d_k]``
 CHUNK_PER_KEY = 8
 #: per-head input-dependent decays whose within-chunk prefix products all lie in this range use
-#: $\Gamma_{ts} = P_t / P_s$ (relative error $\le \gamma_{2L+1}$, like the products it replaces); others (a zero, a
+#: $\Gamma_{ts} = P_t / P_s$ (relative error $\le \gamma_{2L+1}$, like the products it replaces); others (a
+#: zero, a
 #: tiny or a huge decay) use the division-free cumulative products
-_RATIO_RANGE = (2.0 ** -60, 2.0 ** 60)
+_RATIO_RANGE = (2.0**-60, 2.0**60)
 
 
 @dataclass(frozen=True)
@@ -86,20 +91,20 @@ class AttentionHeads:
     n: int
 
     def head_decays(self, lam_t: Tensor | FactoredDecay, step: int) -> list[Tensor] | None:
-        r"""Per head batch, the head's decay $\lambda_t$ ``[B, T, H]`` when every memory of each head has the same
-        $\lambda_t$ at every step (checked exactly, ``step`` time steps at a time); else ``None``. For a
-        :class:`~constructions.factored_decay.FactoredDecay` the check is on the channel map (every memory of a head reads
-        one channel, or one constant): no pass over ``[B, T, n]``."""
+        r"""Per head batch, the head's decay $\lambda_t$ ``[B, T, H]`` when every memory of each head has the
+        same $\lambda_t$ at every step (checked exactly, ``step`` time steps at a time); else ``None``. For a
+        :class:`~constructions.factored_decay.FactoredDecay` the check is on the channel map (every memory of
+        a head reads one channel, or one constant): no pass over ``[B, T, n]``."""
         if isinstance(lam_t, FactoredDecay):
             return self._factored_decays(lam_t)
         out: list[list[Tensor]] = [[] for _ in self.batches]
         for t0 in range(0, lam_t.shape[1], step):
-            lc = lam_t[:, t0:t0 + step]
+            lc = lam_t[:, t0 : t0 + step]
             for i, hb in enumerate(self.batches):
                 flat = hb.mem.reshape(-1)
                 start = int(flat[0])
                 if bool((flat == torch.arange(start, start + flat.numel(), device=flat.device)).all()):
-                    lt = lc[..., start:start + flat.numel()]  # a slice: no copy
+                    lt = lc[..., start : start + flat.numel()]  # a slice: no copy
                 else:
                     lt = lc[..., flat]
                 lt = lt.unflatten(-1, (hb.H, hb.dv * hb.dk))
@@ -107,15 +112,16 @@ class AttentionHeads:
                     if not bool((lt == lt[..., :1]).all()):
                         return None
                 else:
-                    if not bool(torch.equal(lt.amin(-1), lt.amax(-1))):  # (separate reductions: faster than aminmax)
+                    # (separate reductions: faster than aminmax)
+                    if not bool(torch.equal(lt.amin(-1), lt.amax(-1))):
                         return None
                 out[i].append(lt[..., 0])
         return [torch.cat(parts, dim=1) for parts in out]
 
     def _factored_decays(self, lam_t) -> list[Tensor] | None:
-        """Per head batch ``[B, T, H]`` (every memory of a head reads one channel or one constant) or, failing that,
-        ``[B, T, H, d_k]`` (GLA: the memories of a key position ``k`` read one channel or constant, whatever the
-        value row); ``None`` otherwise."""
+        """Per head batch ``[B, T, H]`` (every memory of a head reads one channel or one constant) or, failing
+        that, ``[B, T, H, d_k]`` (GLA: the memories of a key position ``k`` read one channel or constant,
+        whatever the value row); ``None`` otherwise."""
         out = []
         for hb in self.batches:
             mem = hb.mem.reshape(hb.H, -1)
@@ -129,22 +135,41 @@ class AttentionHeads:
             out.append(lam_t.neurons(hb.mem[:, 0].reshape(-1)).unflatten(-1, (hb.H, hb.dk)))  # [B, T, H, dk]
         return out
 
-    def forward(self, plan, x: Tensor, h0: Tensor, *, chunk: int | None = None, return_state: bool = True,
-                lam_t: Tensor | FactoredDecay | None = None, decays: list[Tensor] | None = None,
-                real: bool = False) -> tuple[Tensor, Tensor | None]:
-        r"""``x`` real or in the plan's dtype (cast chunk by chunk); ``decays`` from :meth:`head_decays` and the
-        full ``lam_t`` for an input-dependent decay. ``plan``: the :class:`~constructions.structured.StructuredRNN`
-        these heads were detected in (read for its sizes, $\lambda$ and input branches)."""
+    def forward(
+        self,
+        plan,
+        x: Tensor,
+        h0: Tensor,
+        *,
+        chunk: int | None = None,
+        return_state: bool = True,
+        lam_t: Tensor | FactoredDecay | None = None,
+        decays: list[Tensor] | None = None,
+        real: bool = False,
+    ) -> tuple[Tensor, Tensor | None]:
+        r"""``x`` real or in the plan's dtype (cast chunk by chunk); ``decays`` from :meth:`head_decays` and
+        the full ``lam_t`` for an input-dependent decay. ``plan``: the
+        :class:`~constructions.structured.StructuredRNN` these heads were detected in (read for its sizes,
+        $\lambda$ and input branches)."""
         Bsz, T, _ = x.shape
         per_key = decays is not None and any(dec.ndim == 4 for dec in decays)
         L = CHUNK_PER_KEY if per_key else CHUNK
         dtype = self.W.dtype
         # values per token alive in a super-chunk: the projections, per head the scores (and the decay matrix,
-        # per key for GLA), the intra-chunk, inter-chunk and merged outputs, and the output; a budget of half the
+        # per key for GLA), the intra-chunk, inter-chunk and merged outputs, and the output; a budget of half
+        # the
         # bytes of x and y keeps the peak within x + y + budget + y (within 2x of the output plus the inputs)
-        width = self.W.shape[0] + plan.d_out + sum(
-            hb.H * (L * (2 if decays else 1) + 4 * hb.dv + (2 * L * hb.dk if per_key else 0)) for hb in self.batches)
-        budget = max(CHUNK_BYTES, (x.numel() * x.element_size() + Bsz * T * plan.d_out * h0.real.element_size()) // 2)
+        width = (
+            self.W.shape[0]
+            + plan.d_out
+            + sum(
+                hb.H * (L * (2 if decays else 1) + 4 * hb.dv + (2 * L * hb.dk if per_key else 0))
+                for hb in self.batches
+            )
+        )
+        budget = max(
+            CHUNK_BYTES, (x.numel() * x.element_size() + Bsz * T * plan.d_out * h0.real.element_size()) // 2
+        )
         S = chunk or super_chunk(Bsz, width, dtype.itemsize, T, multiple=L, budget=budget)
         grad = _grad_needed(x, h0)
         out_dtype = h0.real.dtype if real else h0.dtype
@@ -154,16 +179,22 @@ class AttentionHeads:
         need_unc = return_state and self.uncovered.numel() > 0
         h_unc = h0[:, self.uncovered]
         for t0 in range(0, T, S):
-            xc = x[:, t0:t0 + S].to(dtype)
+            xc = x[:, t0 : t0 + S].to(dtype)
             p = torch.nn.functional.linear(xc, self.W, self.bias)  # [B, S, R]
             yc = None
             for i, hb in enumerate(self.batches):
                 q = p[..., hb.q] if hb.q2 is None else p[..., hb.q] * p[..., hb.q2]
                 if hb.q_w is not None:
                     q = q * hb.q_w
-                lam = hb.lam if decays is None else decays[i][:, t0:t0 + S]
-                o, states[i] = chunk_attention(q.unflatten(-1, (hb.H, hb.dk)), p[..., hb.k].unflatten(-1, (hb.H, hb.dk)),
-                                               p[..., hb.v].unflatten(-1, (hb.H, hb.dv)), lam, states[i], chunk=L)
+                lam = hb.lam if decays is None else decays[i][:, t0 : t0 + S]
+                o, states[i] = chunk_attention(
+                    q.unflatten(-1, (hb.H, hb.dk)),
+                    p[..., hb.k].unflatten(-1, (hb.H, hb.dk)),
+                    p[..., hb.v].unflatten(-1, (hb.H, hb.dv)),
+                    lam,
+                    states[i],
+                    chunk=L,
+                )
                 contrib = o.flatten(-2) @ hb.D_cols.T
                 yc = contrib if yc is None else yc + contrib
             if yc is None:
@@ -175,21 +206,22 @@ class AttentionHeads:
                 if lam_t is None:
                     lam_unc = plan.lam[self.uncovered]
                 elif isinstance(lam_t, Tensor):
-                    lam_unc = lam_t[:, t0:t0 + S][..., self.uncovered]
+                    lam_unc = lam_t[:, t0 : t0 + S][..., self.uncovered]
                 else:  # FactoredDecay
                     lam_unc = lam_t.neurons(self.uncovered, t0, t0 + S)
                 _, h_unc = (scan_chunked if u.shape[1] > 2 else scan_loop)(lam_unc, u, h_unc)
             if y is None:
                 parts.append(yc)
             else:
-                y[:, t0:t0 + S] = yc
+                y[:, t0 : t0 + S] = yc
         if y is None:
             y = torch.cat(parts, dim=1) if parts else h0.new_zeros(Bsz, 0, plan.d_out, dtype=out_dtype)
         if not return_state:
             return y, None
         if T == 0:
             return y, h0
-        # final state in the template's neuron order: memories from the head states, queries from the last step
+        # final state in the template's neuron order: memories from the head states, queries from the last
+        # step
         a, b = plan.branches(x[:, -1].to(dtype))
         last_u = a[:, plan.A.index[self.query]] * b[:, plan.B.index[self.query]]
         pieces = [(hb.mem.reshape(-1), s.reshape(Bsz, -1)) for hb, s in zip(self.batches, states)]
@@ -213,7 +245,9 @@ def chunk_attention(
     q: Inexact[Tensor, "batch time heads d_k"],
     k: Inexact[Tensor, "batch time heads d_k"],
     v: Inexact[Tensor, "batch time heads d_v"],
-    lam: Inexact[Tensor, " heads"] | Inexact[Tensor, "batch time heads"] | Inexact[Tensor, "batch time heads d_k"],
+    lam: Inexact[Tensor, " heads"]
+    | Inexact[Tensor, "batch time heads"]
+    | Inexact[Tensor, "batch time heads d_k"],
     state: Inexact[Tensor, "batch heads d_v d_k"],
     *,
     chunk: int = CHUNK,
@@ -225,13 +259,13 @@ def chunk_attention(
     and key and step ``[B, T, H, d_k]`` (GLA: $S_t = S_{t-1}\mathrm{diag}(\lambda_t) + v_tk_t^\top$, the same
     cumulative products per key, an ``[L, L, d_k]`` tensor per chunk), or one decay per head
     and step ``[B, T, H]`` (input-dependent, Mamba-2/simple-GLA style): then
-    $\Gamma_{ts}=\prod_{s<r\le t}\lambda_r$. When every prefix product $P_t=\prod_{r\le t}\lambda_r$ within the
-    chunks lies in ``_RATIO_RANGE`` ($[2^{-60}, 2^{60}]$ in modulus), $\Gamma_{ts}=P_t/P_s$ is folded into the
-    queries and keys (rank one, no ``[L, L]`` tensor; relative error $\le\gamma_{2L+1}$). Otherwise (a zero, tiny or
-    huge decay) it is a cumulative product along the masked matrix $X_{jr} = \lambda_r\,[r>j] + [r\le j]$ (each
-    entry a plain product of the factors in its segment: no division, no logarithm; zeros, negative and complex
-    decays are exact cases. fla's ``naive_chunk_simple_gla`` takes $\exp(G_t - G_s)$ of cumulative log-decays $G$,
-    which is NaN when a decay is exactly 0)."""
+    $\Gamma_{ts}=\prod_{s<r\le t}\lambda_r$. When every prefix product $P_t=\prod_{r\le t}\lambda_r$ within
+    the chunks lies in ``_RATIO_RANGE`` ($[2^{-60}, 2^{60}]$ in modulus), $\Gamma_{ts}=P_t/P_s$ is folded into
+    the queries and keys (rank one, no ``[L, L]`` tensor; relative error $\le\gamma_{2L+1}$). Otherwise (a
+    zero, tiny or huge decay) it is a cumulative product along the masked matrix $X_{jr} = \lambda_r\,[r>j] +
+    [r\le j]$ (each entry a plain product of the factors in its segment: no division, no logarithm; zeros,
+    negative and complex decays are exact cases. fla's ``naive_chunk_simple_gla`` takes $\exp(G_t - G_s)$ of
+    cumulative log-decays $G$, which is NaN when a decay is exactly 0)."""
     Bsz, T, H, dk = q.shape
     dv = v.shape[-1]
     if T == 0:
@@ -254,7 +288,8 @@ def chunk_attention(
     kd = kb  # keys as they enter each chunk's own state contribution
     ratio = False
     if varying and not per_key:
-        # [B, H, K, L]; padded steps decay by 1. Contiguous: the [.., L, L] tensors below inherit its layout, and
+        # [B, H, K, L]; padded steps decay by 1. Contiguous: the [.., L, L] tensors below inherit its layout,
+        # and
         # a permuted one makes the cumulative product and the mask strided (measured 10x slower)
         a = blocks(lam[..., None], fill=1.0)[..., 0].contiguous()
         P = torch.cumprod(a, dim=-1)  # prod_{r<=t} within the chunk: [B, H, K, L]
@@ -269,9 +304,12 @@ def chunk_attention(
         scores = scores.tril_() if not torch.is_grad_enabled() else scores.tril()
         vw = vb * (chunk_decay[..., None] * inv)[..., None]  # decay from s to the chunk's end
     elif per_key:
-        # GLA: decay per key. G[t, s, k] = prod_{s<r<=t} lambda_{r,k} for t >= s (1 above the diagonal, masked in
-        # the scores), by a cumulative product down the rows r of X[r, s, k] = lambda_{r,k} [r > s] + [r <= s] (no
-        # division: zeros are exact); scores[t, s] = sum_k G[t, s, k] k[s, k] q[t, k], a batched matrix-vector product
+        # GLA: decay per key. G[t, s, k] = prod_{s<r<=t} lambda_{r,k} for t >= s (1 above the diagonal, masked
+        # in
+        # the scores), by a cumulative product down the rows r of X[r, s, k] = lambda_{r,k} [r > s] + [r <= s]
+        # (no
+        # division: zeros are exact); scores[t, s] = sum_k G[t, s, k] k[s, k] q[t, k], a batched matrix-vector
+        # product
         a = blocks(lam, fill=1.0).contiguous()  # [B, H, K, L, dk]; padded steps decay by 1
         G = torch.where((tt[:, None] > tt[None, :])[..., None], a[..., :, None, :], a.new_ones(()))
         grad = torch.is_grad_enabled()
@@ -312,7 +350,9 @@ def chunk_attention(
         decay = torch.ones(H * P_, dtype=lam.dtype, device=lam.device)
         last_decay = None
     elif per_key:  # the state's entry (v, k) decays by key k's product over the chunk
-        decay = chunk_decay.permute(0, 2, 1, 3)[..., None, :].expand(Bsz, K, H, dv, dk).reshape(Bsz, K, H * P_)
+        decay = (
+            chunk_decay.permute(0, 2, 1, 3)[..., None, :].expand(Bsz, K, H, dv, dk).reshape(Bsz, K, H * P_)
+        )
         last_decay = decay[:, -1]
     elif varying:
         decay = chunk_decay.permute(0, 2, 1)[..., None].expand(Bsz, K, H, P_).reshape(Bsz, K, H * P_)
@@ -322,14 +362,15 @@ def chunk_attention(
         last_decay = pw[:, last, None].expand(H, P_).reshape(-1)
     s0 = state.reshape(Bsz, H * P_)
     if K > 1 and varying and K <= 64 and not torch.is_grad_enabled():
-        # few chunks (a super-chunk of the fast path): K in-place steps into one buffer beat the blocked scan's
+        # few chunks (a super-chunk of the fast path): K in-place steps into one buffer beat the blocked
+        # scan's
         # pads, cumulative products and concatenations (same products and sums as the loop, in its order)
         starts = flat.new_empty(Bsz, K, H * P_)
         starts[:, 0] = s0
         for c in range(1, K):
             torch.addcmul(flat[:, c - 1], decay[:, c - 1], starts[:, c - 1], out=starts[:, c])
     elif K > 1:
-        inner, _ = scan_chunked(decay[:, :K - 1] if varying else decay, flat[:, :K - 1], s0)
+        inner, _ = scan_chunked(decay[:, : K - 1] if varying else decay, flat[:, : K - 1], s0)
         starts = torch.cat([s0[:, None], inner], dim=1)  # [B, K, H*P]
     else:
         starts = s0[:, None]
@@ -349,9 +390,9 @@ def chunk_attention(
 
 
 def detect_heads(plan, lam: Tensor | None = None) -> AttentionHeads | None:
-    """Group the kept gates of a :class:`~constructions.structured.StructuredRNN` into heads (module docstring),
-    or ``None`` when a gate does not pair one memory with one instantaneous neuron, or the matmul form
-    would cost more than the gather form. ``lam``: the plan's constant $\\lambda$ (default), or for an
+    """Group the kept gates of a :class:`~constructions.structured.StructuredRNN` into heads (module
+    docstring), or ``None`` when a gate does not pair one memory with one instantaneous neuron, or the matmul
+    form would cost more than the gather form. ``lam``: the plan's constant $\\lambda$ (default), or for an
     input-dependent decay a pattern (0 for the neurons whose $\\lambda_t$ is always 0, 1 for the others)."""
     lam = plan.lam if lam is None else lam
     C, E = plan.C, plan.E
@@ -366,8 +407,10 @@ def detect_heads(plan, lam: Tensor | None = None) -> AttentionHeads | None:
     mem = np.where(ze, iC, iE)
     qry = np.where(ze, iE, iC)
     ones = np.ones(m, dtype=lam_np.dtype)
-    w = ((C.coef.cpu().numpy() if C.coef is not None else ones)
-         * (E.coef.cpu().numpy() if E.coef is not None else ones)).astype(lam_np.dtype)
+    w = (
+        (C.coef.cpu().numpy() if C.coef is not None else ones)
+        * (E.coef.cpu().numpy() if E.coef is not None else ones)
+    ).astype(lam_np.dtype)
     if plan.group_size is not None:
         gamma = np.arange(m) // plan.group_size
         D_u = plan.D_unique
@@ -421,13 +464,21 @@ def detect_heads(plan, lam: Tensor | None = None) -> AttentionHeads | None:
             q, q2 = take(qa), take(qb)
         k = take(key_u[stack(2).reshape(-1)])
         v = take(val_u[stack(5).reshape(-1)])
-        batches.append(HeadBatch(
-            H=H, dk=dk, dv=dv, q=q, q2=q2, k=k, v=v,
-            q_w=None if bool((q_w == 1).all()) else q_w,
-            D_cols=D_u[:, stack(6).reshape(-1)].contiguous(),
-            lam=stack(7, lam.dtype),
-            mem=stack(8),
-        ))
+        batches.append(
+            HeadBatch(
+                H=H,
+                dk=dk,
+                dv=dv,
+                q=q,
+                q2=q2,
+                k=k,
+                v=v,
+                q_w=None if bool((q_w == 1).all()) else q_w,
+                D_cols=D_u[:, stack(6).reshape(-1)].contiguous(),
+                lam=stack(7, lam.dtype),
+                mem=stack(8),
+            )
+        )
     covered = torch.zeros(n, dtype=torch.bool, device=dev)
     for hb in batches:
         covered[hb.mem.reshape(-1)] = True
@@ -435,12 +486,14 @@ def detect_heads(plan, lam: Tensor | None = None) -> AttentionHeads | None:
     uncovered = (~covered & (lam != 0)).nonzero()[:, 0]
     unc = (take(plan.A.unique[plan.A.index[uncovered]]), take(plan.B.unique[plan.B.index[uncovered]]))
     Wb = torch.cat(rows, dim=0)
-    return AttentionHeads(tuple(batches), side, Wb[:, :d].contiguous(), Wb[:, d].contiguous(), unc, query,
-                          uncovered, n)
+    return AttentionHeads(
+        tuple(batches), side, Wb[:, :d].contiguous(), Wb[:, d].contiguous(), unc, query, uncovered, n
+    )
 
 
 def _bits(a: np.ndarray) -> np.ndarray:
-    """Exact bit patterns of float/complex values as int64 columns ``[len, 1 or 2]`` (``-0.0`` taken as ``0.0``)."""
+    """Exact bit patterns of float/complex values as int64 columns ``[len, 1 or 2]`` (``-0.0`` taken as
+    ``0.0``)."""
     a = np.ascontiguousarray(a + 0)  # -0.0 + 0 = +0.0
     real = a.view(a.real.dtype).reshape(a.shape[0], -1)
     ints = {2: np.int16, 4: np.int32, 8: np.int64}[real.dtype.itemsize]
@@ -462,13 +515,25 @@ def _group(alpha, beta, qry, w, gamma, lam_mem, mem) -> list[tuple]:
     for k in np.unique(counts):
         chans = np.nonzero(counts == k)[0]
         gidx = order[starts[chans][:, None] + np.arange(k)]  # [channels, k] gate ids, keys sorted
-        sig = np.column_stack([lam_bits[gidx[:, 0]], beta[gidx], qry[gidx],
-                               w_bits[gidx].reshape(len(chans), -1)])
+        sig = np.column_stack(
+            [lam_bits[gidx[:, 0]], beta[gidx], qry[gidx], w_bits[gidx].reshape(len(chans), -1)]
+        )
         _, head_of = np.unique(sig, axis=0, return_inverse=True)
         head_of = head_of.reshape(-1)
         for hid in range(int(head_of.max()) + 1):
             rows = gidx[head_of == hid]  # [dv, dk]: the channels of this head
             g0 = rows[0]
-            heads.append((int(k), rows.shape[0], beta[g0], w[g0], qry[g0], alpha[rows[:, 0]], gamma[rows[:, 0]],
-                          lam_mem[g0[0]], mem[rows]))
+            heads.append(
+                (
+                    int(k),
+                    rows.shape[0],
+                    beta[g0],
+                    w[g0],
+                    qry[g0],
+                    alpha[rows[:, 0]],
+                    gamma[rows[:, 0]],
+                    lam_mem[g0[0]],
+                    mem[rows],
+                )
+            )
     return heads

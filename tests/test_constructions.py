@@ -158,14 +158,24 @@ def test_rnn_to_lsa_rejects_non_attention_structure():
 @pytest.mark.parametrize(
     "make,exc,match",
     [
-        (lambda L: L(torch.zeros(1, 2, 3), torch.zeros(1, 2, 4), torch.zeros(1, 2, 3)), ValueError, "same shape"),
+        (
+            lambda L: L(torch.zeros(1, 2, 3), torch.zeros(1, 2, 4), torch.zeros(1, 2, 3)),
+            ValueError,
+            "same shape",
+        ),
         (lambda L: L(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), torch.zeros(2, 2, 3)), ValueError, "H"),
         (lambda L: L(torch.zeros(2, 3), torch.zeros(2, 3), torch.zeros(2, 3)), ValueError, "3 dimensions"),
         (lambda L: L([[1.0]], torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)), TypeError, "torch.Tensor"),
-        (lambda L: L(torch.zeros(1, 2, 3, dtype=torch.int64), torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)),
-         TypeError, "dtype"),
-        (lambda L: L(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), torch.zeros(4, 3)),
-         ValueError, "H\\*d_v"),
+        (
+            lambda L: L(torch.zeros(1, 2, 3, dtype=torch.int64), torch.zeros(1, 2, 3), torch.zeros(1, 2, 3)),
+            TypeError,
+            "dtype",
+        ),
+        (
+            lambda L: L(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), torch.zeros(4, 3)),
+            ValueError,
+            "H\\*d_v",
+        ),
     ],
 )
 def test_bad_lsa_weights(make, exc, match):

@@ -87,7 +87,9 @@ def test_constructions_are_canonicalised_with_memories_first(method):
     rnn = lsa_to_rnn(lsa, method)
     c = canonicalize(rnn)
     n_mem = int((rnn.lam == 1).sum())
-    assert torch.equal(c.lam, torch.tensor([1.0] * n_mem + [0.0] * (rnn.num_neurons - n_mem), dtype=torch.float64))
+    assert torch.equal(
+        c.lam, torch.tensor([1.0] * n_mem + [0.0] * (rnn.num_neurons - n_mem), dtype=torch.float64)
+    )
     # query neurons read the appended 1 on their B branch (rule 1), memories never do
     assert bool((c.B[n_mem:, -1].abs() > 0).all()) and bool((c.B[:n_mem, -1] == 0).all())
     x = torch.randn(2, 12, 3, generator=g, dtype=torch.float64)
@@ -118,8 +120,14 @@ def test_bad_input_is_rejected_clearly():
         canonicalize("not an rnn")
     rnn = _rnn(0)
     A, B, lam, C, E, D = (w.detach() for w in rnn.weights())
-    cplx = GatedLinearRNN(A.to(torch.complex128), B.to(torch.complex128), lam.to(torch.complex128),
-                          C.to(torch.complex128), E.to(torch.complex128), D.to(torch.complex128))
+    cplx = GatedLinearRNN(
+        A.to(torch.complex128),
+        B.to(torch.complex128),
+        lam.to(torch.complex128),
+        C.to(torch.complex128),
+        E.to(torch.complex128),
+        D.to(torch.complex128),
+    )
     with pytest.raises(ValueError, match="real weights"):
         canonicalize(cplx)
     decayed = GatedLinearRNN(A, B, None, C, E, D, decay=lambda x: torch.ones(*x.shape[:2], A.shape[0]))

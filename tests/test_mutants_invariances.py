@@ -55,7 +55,8 @@ def _norm_bound(length):
     return gamma(2 * length + 1, unit_roundoff(F64))
 
 
-# -- messages ----------------------------------------------------------------------------------------------------
+# -- messages
+# ----------------------------------------------------------------------------------------------------
 def test_every_message_exactly():
     from constructions import GatedLinearRNN
     from constructions import invariances as inv
@@ -71,30 +72,43 @@ def test_every_message_exactly():
         "gate permutation must be a permutation of range(3); got [[0, 1, 2]]")
     assert _msg(ValueError, inv.rescale_input_branch, rnn, 0, 0) == (
         "alpha must be non-zero (the rescaling must be invertible)")
-    assert _msg(ValueError, inv.rescale_neuron, rnn, 0, 0.0) == "c must be non-zero (the rescaling must be invertible)"
+    assert (
+        _msg(ValueError, inv.rescale_neuron, rnn, 0, 0.0)
+        == "c must be non-zero (the rescaling must be invertible)"
+    )
     for a, b in ((0, 1.0), (1.0, 0), (0, 0)):
         assert _msg(ValueError, inv.rescale_output_branches, rnn, 0, a, b) == (
-            "alpha and beta must be non-zero (the rescaling must be invertible)")
+            "alpha and beta must be non-zero (the rescaling must be invertible)"
+        )
     cplx = GatedLinearRNN(*(w.detach().to(torch.complex128) for w in rnn.weights()), real_output=False)
     assert _msg(ValueError, inv.conjugate, cplx) == (
-        "conjugation is a symmetry only with the real readout (real_output=True)")
+        "conjugation is a symmetry only with the real readout (real_output=True)"
+    )
     assert _msg(TypeError, inv.canonicalize, "not an rnn") == "rnn must be a GatedLinearRNN; got str"
     assert _msg(TypeError, inv.canonicalize, None) == "rnn must be a GatedLinearRNN; got NoneType"
     assert _msg(ValueError, inv.canonicalize, _decay_rnn()) == (
-        "canonicalize needs a constant lambda; this RNN has an input-dependent decay")
-    assert _msg(ValueError, inv.canonicalize, GatedLinearRNN(*(w.detach().to(torch.complex128) for w in rnn.weights()))) == (
-        "canonicalize needs real weights; this RNN is complex (per-neuron phases have no canonical rule here)")
+        "canonicalize needs a constant lambda; this RNN has an input-dependent decay"
+    )
+    assert _msg(
+        ValueError,
+        inv.canonicalize,
+        GatedLinearRNN(*(w.detach().to(torch.complex128) for w in rnn.weights())),
+    ) == (
+        "canonicalize needs real weights; this RNN is complex (per-neuron phases have no canonical rule here)"
+    )
     assert inv.KEY_DECIMALS == 10
 
 
-# -- private helpers -----------------------------------------------------------------------------------------------
+# -- private helpers
+# -----------------------------------------------------------------------------------------------
 def test_key_rounds_and_maps_negative_zero_to_zero():
     from constructions.invariances import _key
 
     k = _key(torch.tensor([-0.0, 1.23456789012345, -1e-12, -2.5], dtype=F64))
     assert k == (0.0, 1.2345678901, 0.0, -2.5)
     assert all(isinstance(a, float) for a in k)
-    assert math.copysign(1.0, k[0]) == 1.0 and math.copysign(1.0, k[2]) == 1.0  # -0.0 (and a rounded -1e-12) -> +0.0
+    # -0.0 (and a rounded -1e-12) -> +0.0
+    assert math.copysign(1.0, k[0]) == 1.0 and math.copysign(1.0, k[2]) == 1.0
     assert _key(torch.zeros(0, dtype=F64)) == ()
 
 
@@ -121,7 +135,8 @@ def test_sign_largest_positive_exact():
     assert s(t(-2.0, 1.0)) == -1.0 and s(t(2.0)) == 1.0
 
 
-# -- what every map carries over -------------------------------------------------------------------------------------
+# -- what every map carries over
+# -------------------------------------------------------------------------------------
 def _all_maps(rnn):
     from constructions import invariances as inv
 
@@ -220,15 +235,19 @@ def test_swaps_of_a_real_and_a_complex_branch(complex_first):
         a, b, c, e = B.to(torch.complex128), cA, E.to(torch.complex128), cC
     s = inv.swap_input_branches(r, 1)
     assert s.A.dtype == s.B.dtype == torch.complex128
-    assert torch.equal(s.A, torch.stack([a[0], b[1], a[2]])) and torch.equal(s.B, torch.stack([b[0], a[1], b[2]]))
+    assert torch.equal(s.A, torch.stack([a[0], b[1], a[2]])) and torch.equal(
+        s.B, torch.stack([b[0], a[1], b[2]])
+    )
     s = inv.swap_output_branches(r, 0)
     assert s.C.dtype == s.E.dtype == torch.complex128
     assert torch.equal(s.C, torch.stack([e[0], c[1]])) and torch.equal(s.E, torch.stack([c[0], e[1]]))
 
 
-# -- canonical form: conventions rule by rule -----------------------------------------------------------------------
+# -- canonical form: conventions rule by rule
+# -----------------------------------------------------------------------
 def _check_conventions(c):
-    """Every rule of the module docstring, checked on the canonical RNN ``c`` (rounded keys, as the rules say)."""
+    """Every rule of the module docstring, checked on the canonical RNN ``c`` (rounded keys, as the rules
+    say)."""
     from constructions.invariances import KEY_DECIMALS, _key
 
     A, B, lam, C, E, D = (w.detach() for w in c.weights())
@@ -237,13 +256,15 @@ def _check_conventions(c):
     for k in range(n):
         if not (A[k].any() or B[k].any()):
             continue
-        assert abs(float(A[k].norm()) - 1) <= _norm_bound(d + 1) and abs(float(B[k].norm()) - 1) <= _norm_bound(d + 1)
+        assert abs(float(A[k].norm()) - 1) <= _norm_bound(d + 1) and abs(
+            float(B[k].norm()) - 1
+        ) <= _norm_bound(d + 1)
         assert rd(B[k, d].abs()) >= rd(A[k, d].abs())  # the branch reading the appended 1 is B
         first = lambda v: next(x for x in _key(v) if x != 0)
         assert first(A[k]) > 0 and first(B[k]) > 0  # signs: largest lexicographic key
     keys = [(-rd(lam[k]), tuple(-v for v in _key(A[k])), tuple(-v for v in _key(B[k]))) for k in range(n)]
     assert keys == sorted(keys)  # lambda descending, then A, then B descending
-    memory = (lam - 1).abs() <= 10.0 ** -KEY_DECIMALS
+    memory = (lam - 1).abs() <= 10.0**-KEY_DECIMALS
     for j in range(m):
         if not (C[j].any() or E[j].any()):
             assert not D[:, j].any()
@@ -286,7 +307,7 @@ def test_memory_side_is_decided_by_lambda_within_rounding_of_one():
     """lambda = 1 - 2^-34 (5.8e-11 from 1) is a memory for the C/E rule; the rule must use it."""
     from constructions.invariances import canonicalize
 
-    lam = torch.tensor([1 - 2.0 ** -34] * 3 + [0.5, 0.25, 0.0], dtype=F64)
+    lam = torch.tensor([1 - 2.0**-34] * 3 + [0.5, 0.25, 0.0], dtype=F64)
     for seed in range(3):
         c = canonicalize(_rnn(seed, n=6, d=2, m=10, lam=lam))
         _check_conventions(c)
@@ -319,13 +340,13 @@ def test_canonical_ties_in_lambda_and_a_are_broken_by_b():
 
 
 def _canonical_neurons(n, d=1):
-    """Neurons already in canonical form with exact unit rows (A = e_0, B = e_d) and distinct descending lambda:
-    rule 1 scales the columns of C and E by exactly 1."""
+    """Neurons already in canonical form with exact unit rows (A = e_0, B = e_d) and distinct descending
+    lambda: rule 1 scales the columns of C and E by exactly 1."""
     A = torch.zeros(n, d + 1, dtype=F64)
     A[:, 0] = 1.0
     B = torch.zeros(n, d + 1, dtype=F64)
     B[:, d] = 1.0
-    lam = torch.tensor([0.5 / 2 ** k for k in range(n)], dtype=F64)
+    lam = torch.tensor([0.5 / 2**k for k in range(n)], dtype=F64)
     return A, B, lam
 
 
@@ -373,7 +394,9 @@ def test_canonical_gate_signs_and_scale_into_d():
     rnn = GatedLinearRNN(A, B, lam, C, E, torch.tensor([[3.0]], dtype=F64))
     c = canonicalize(rnn)
     # neither side reads a memory (lambda < 1): the larger key goes to C
-    assert c.C.tolist() == [[1.0, 0.0]] and c.E.tolist() == [[0.0, 1.0]] and c.D.tolist() == [[3.0 * 2 * 4 * -1]]
+    assert (
+        c.C.tolist() == [[1.0, 0.0]] and c.E.tolist() == [[0.0, 1.0]] and c.D.tolist() == [[3.0 * 2 * 4 * -1]]
+    )
     _assert_same_function(rnn, c)
     # with neuron 1 a memory, the branch reading it is C even though its key is smaller
     lam1 = torch.tensor([0.5, 1.0], dtype=F64)
@@ -386,7 +409,8 @@ def test_canonical_neuron_rule_exact():
     from constructions import GatedLinearRNN
     from constructions.invariances import canonicalize
 
-    # neuron 0: A reads the 1 more strongly than B: the branches swap, both signs flip to make first entries positive
+    # neuron 0: A reads the 1 more strongly than B: the branches swap, both signs flip to make first entries
+    # positive
     A = torch.tensor([[-3.0, 0.0, 4.0]], dtype=F64)  # |A_d| / |A| = 0.8
     B = torch.tensor([[0.0, -1.0, 0.0]], dtype=F64)  # |B_d| = 0
     C, E, D = (torch.tensor(v, dtype=F64) for v in ([[2.0]], [[1.0]], [[1.0]]))
@@ -416,7 +440,9 @@ def test_dead_neurons_and_gates_become_exact_zeros():
     dead = [j for j in range(4) if not (c.C[j].any() or c.E[j].any())]
     assert len(dead) == 2
     for j in dead:
-        assert c.C[j].tolist() == [0.0] * 5 and c.E[j].tolist() == [0.0] * 5 and c.D[:, j].tolist() == [0.0, 0.0]
+        assert (
+            c.C[j].tolist() == [0.0] * 5 and c.E[j].tolist() == [0.0] * 5 and c.D[:, j].tolist() == [0.0, 0.0]
+        )
     _check_conventions(c)  # every live neuron and gate after the dead ones is normalised too
     for k in (1, 2, 4):
         assert c.A[k].any() and c.B[k].any()

@@ -62,7 +62,8 @@ def test_mixed_dtypes_are_promoted():
 
 
 def test_gradient_through_u_alone_matches_the_loop():
-    """Only ``u`` requires a gradient (lam and h0 are constants): the chunked scan must still be differentiable."""
+    """Only ``u`` requires a gradient (lam and h0 are constants): the chunked scan must still be
+    differentiable."""
     from constructions.scan import scan_chunked, scan_loop
     from equivalence.tolerance import compare, recurrence_path_length
 

@@ -87,8 +87,8 @@ def test_chunked_scan_matches_loop(case):
 
 @given(st.integers(1, 3), st.integers(1, 200), st.integers(1, 5), st.integers(0, 2 ** 32 - 1))
 def test_zero_one_lambda_is_bit_identical_to_the_loop_in_float64(B, T, n, seed):
-    """lambda in {0, 1}: a cumulative sum in the loop's order (float64 accumulates in float64: equal bit for bit;
-    float32 on CPU accumulates in float64, so it is at least as accurate: covered by the bound above)."""
+    """lambda in {0, 1}: a cumulative sum in the loop's order (float64 accumulates in float64: equal bit for
+    bit; float32 on CPU accumulates in float64, so it is at least as accurate: covered by the bound above)."""
     from constructions.scan import scan_chunked, scan_loop
 
     lam, u, h0 = _draw(B, T, n, "zero-one", seed, torch.float64)

@@ -69,22 +69,74 @@ def _lsa(H, d_k, d_v, d, with_W_O, kind, seed):
 
 @st.composite
 def lsa_cases(draw):
-    return dict(H=draw(st.integers(1, 3)), d_k=draw(st.integers(1, 4)), d_v=draw(st.integers(1, 4)),
-                d=draw(st.integers(1, 5)), with_W_O=draw(st.booleans()), kind=draw(st.integers(0, 5)),
-                seed=draw(st.integers(0, 2 ** 32 - 1)), method=draw(st.sampled_from(["direct", "compressed"])),
-                B=draw(st.integers(1, 3)), T=draw(st.integers(0, 150)), state=draw(st.booleans()),
-                chunk=draw(st.sampled_from([None, 5, 64, 100])))
+    return dict(
+        H=draw(st.integers(1, 3)),
+        d_k=draw(st.integers(1, 4)),
+        d_v=draw(st.integers(1, 4)),
+        d=draw(st.integers(1, 5)),
+        with_W_O=draw(st.booleans()),
+        kind=draw(st.integers(0, 5)),
+        seed=draw(st.integers(0, 2**32 - 1)),
+        method=draw(st.sampled_from(["direct", "compressed"])),
+        B=draw(st.integers(1, 3)),
+        T=draw(st.integers(0, 150)),
+        state=draw(st.booleans()),
+        chunk=draw(st.sampled_from([None, 5, 64, 100])),
+    )
 
 
 @given(lsa_cases())
-@example(dict(H=1, d_k=3, d_v=5, d=4, with_W_O=False, kind=5, seed=0, method="direct", B=2, T=130, state=True,
-              chunk=None))
-@example(dict(H=3, d_k=2, d_v=4, d=5, with_W_O=True, kind=4, seed=1, method="direct", B=1, T=64, state=False,
-              chunk=64))
-@example(dict(H=2, d_k=2, d_v=2, d=3, with_W_O=True, kind=1, seed=2, method="compressed", B=2, T=70, state=True,
-              chunk=5))
+@example(
+    dict(
+        H=1,
+        d_k=3,
+        d_v=5,
+        d=4,
+        with_W_O=False,
+        kind=5,
+        seed=0,
+        method="direct",
+        B=2,
+        T=130,
+        state=True,
+        chunk=None,
+    )
+)
+@example(
+    dict(
+        H=3,
+        d_k=2,
+        d_v=4,
+        d=5,
+        with_W_O=True,
+        kind=4,
+        seed=1,
+        method="direct",
+        B=1,
+        T=64,
+        state=False,
+        chunk=64,
+    )
+)
+@example(
+    dict(
+        H=2,
+        d_k=2,
+        d_v=2,
+        d=3,
+        with_W_O=True,
+        kind=1,
+        seed=2,
+        method="compressed",
+        B=2,
+        T=70,
+        state=True,
+        chunk=5,
+    )
+)
 def test_constructions_structured_equals_dense_loop(case):
-    """float32 and float64 structured evaluation of the constructions = float64 dense step loop (output, h_T)."""
+    """float32 and float64 structured evaluation of the constructions = float64 dense step loop (output,
+    h_T)."""
     from constructions import lsa_to_rnn
 
     c = case
@@ -98,8 +150,11 @@ def test_constructions_structured_equals_dense_loop(case):
         rnn = lsa_to_rnn(lsa.to(dtype), c["method"]) if dtype != torch.float64 else rnn64
         plan = rnn.structure()
         hd = None if h0 is None else h0.to(dtype)
-        y, h = plan.forward(x.to(dtype), hd if hd is not None else torch.zeros(c["B"], rnn.num_neurons, dtype=dtype),
-                            chunk=c["chunk"])
+        y, h = plan.forward(
+            x.to(dtype),
+            hd if hd is not None else torch.zeros(c["B"], rnn.num_neurons, dtype=dtype),
+            chunk=c["chunk"],
+        )
         _assert_within(y, y_ref, My, n, dtype, ("y", dtype))
         _assert_within(h, h_ref, Mh, n, dtype, ("h_T", dtype))
         y2, h2 = rnn(x.to(dtype), hd, path="structured", return_state=True)
@@ -154,8 +209,13 @@ def _random_structured(seed, *, complex_=False, dtype=torch.float64):
     return GatedLinearRNN(*(t.to(cdt) if cdt else t for t in w)), d
 
 
-@given(st.integers(0, 2 ** 32 - 1), st.booleans(), st.integers(0, 140), st.booleans(),
-       st.sampled_from([None, 3, 64]))
+@given(
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+    st.integers(0, 140),
+    st.booleans(),
+    st.sampled_from([None, 3, 64]),
+)
 @example(0, False, 100, True, None)
 @example(5, True, 65, False, 3)
 def test_random_structured_rnns(seed, complex_, T, state, chunk):
@@ -167,7 +227,8 @@ def test_random_structured_rnns(seed, complex_, T, state, chunk):
     h0 = None
     if state:
         h0 = torch.randn(B, rnn64.num_neurons, generator=g, dtype=torch.float64).to(
-            torch.complex128 if complex_ else torch.float64)
+            torch.complex128 if complex_ else torch.float64
+        )
     y_ref, h_ref, My, Mh, n = _reference(rnn64, x, h0)
     for dtype in (torch.float64, torch.float32):
         rnn, _ = _random_structured(seed, complex_=complex_, dtype=dtype)
@@ -205,12 +266,17 @@ def _random_dense():
 
     g = torch.Generator().manual_seed(3)
     n, d, m = 5, 3, 4
-    return GatedLinearRNN(*(torch.randn(*s, generator=g, dtype=torch.float64)
-                            for s in ((n, d + 1), (n, d + 1), (n,), (m, n), (m, n), (2, m))))
+    return GatedLinearRNN(
+        *(
+            torch.randn(*s, generator=g, dtype=torch.float64)
+            for s in ((n, d + 1), (n, d + 1), (n,), (m, n), (m, n), (2, m))
+        )
+    )
 
 
 def test_auto_gating_choice_and_cache():
-    """auto: dense for small calls on a fresh RNN and whenever autograd records; the plan follows in-place edits."""
+    """auto: dense for small calls on a fresh RNN and whenever autograd records; the plan follows in-place
+    edits."""
     from constructions import lsa_to_rnn
     from constructions.evaluator import structure_cache
     from constructions.rnn import STRUCTURE_MIN_WORK
@@ -284,13 +350,18 @@ def test_bad_gating_and_mode():
         rnn.structure().forward(x, torch.zeros(1, rnn.num_neurons, dtype=torch.float64), scan_mode="fast")
 
 
-@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(["per-head", "per-neuron", "resets", "negative"]),
-       st.integers(1, 140), st.booleans())
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["per-head", "per-neuron", "resets", "negative"]),
+    st.integers(1, 140),
+    st.booleans(),
+)
 @example(0, "per-head", 130, True)
 @example(1, "per-neuron", 70, False)
 def test_input_dependent_decay(seed, kind, T, state):
-    """Input-dependent lambda_t (E1) on the direct construction: the matmul form when every head's memories share
-    lambda_t (Mamba-2 / simple GLA), gathers and the chunked scan otherwise; both against the dense loop."""
+    """Input-dependent lambda_t (E1) on the direct construction: the matmul form when every head's memories
+    share lambda_t (Mamba-2 / simple GLA), gathers and the chunked scan otherwise; both against the dense
+    loop."""
     from constructions import GatedLinearRNN, lsa_to_rnn
 
     H, d_k, d_v, d = 2, 2, 3, 3
@@ -314,15 +385,19 @@ def test_input_dependent_decay(seed, kind, T, state):
     rnn64 = GatedLinearRNN(*base.weights()[:2], None, *base.weights()[3:], decay=decay)
     y_ref, h_ref, My, Mh, n = _reference(rnn64, x, h0)
     for dtype in (torch.float64, torch.float32):
-        rnn = GatedLinearRNN(*(t.to(dtype) for t in base.weights()[:2]), None,
-                             *(t.to(dtype) for t in base.weights()[3:]), decay=decay)
-        y, h = rnn(x.to(dtype), None if h0 is None else h0.to(dtype), path="structured",
-                   return_state=True)
+        rnn = GatedLinearRNN(
+            *(t.to(dtype) for t in base.weights()[:2]),
+            None,
+            *(t.to(dtype) for t in base.weights()[3:]),
+            decay=decay,
+        )
+        y, h = rnn(x.to(dtype), None if h0 is None else h0.to(dtype), path="structured", return_state=True)
         _assert_within(y, y_ref, My, n, dtype, (kind, dtype))
         _assert_within(h, h_ref, Mh, n, dtype, (kind, "h_T", dtype))
         lam_t = rnn.lambdas(x.to(dtype))
         heads = rnn.structure().heads_for(lam_t)
-        # the gating pairs memories with queries whatever the decay, unless a memory's lambda_t is 0 at every step
+        # the gating pairs memories with queries whatever the decay, unless a memory's lambda_t is 0 at every
+        # step
         # (a reset at each of few steps): it then acts as a query
         dead = bool((lam_t[..., :n_kv] == 0).flatten(0, 1).all(0).any())
         assert (heads is None) == dead
@@ -332,8 +407,8 @@ def test_input_dependent_decay(seed, kind, T, state):
 
 @pytest.mark.gpu
 def test_structured_path_on_cuda(device):
-    """The same comparison on the GPU (run with ``pytest -m gpu --device cuda``): direct construction, constant,
-    complex and input-dependent decays, float32 on ``device`` against the float64 CPU dense loop."""
+    """The same comparison on the GPU (run with ``pytest -m gpu --device cuda``): direct construction,
+    constant, complex and input-dependent decays, float32 on ``device`` against the float64 CPU dense loop."""
     from constructions import GatedLinearRNN, lsa_to_rnn
 
     if not device.startswith("cuda"):
@@ -347,15 +422,21 @@ def test_structured_path_on_cuda(device):
 
     def decay(z):
         a = torch.sigmoid(z @ w.to(device=z.device, dtype=z.dtype).T)
-        return torch.cat([a.expand(*z.shape[:2], n_kv), a.new_zeros(*z.shape[:2], base.num_neurons - n_kv)], -1)
+        return torch.cat(
+            [a.expand(*z.shape[:2], n_kv), a.new_zeros(*z.shape[:2], base.num_neurons - n_kv)], -1
+        )
 
     cases = [base.weights(), (*base.weights()[:2], lam_c, *base.weights()[3:])]
     rnns = [GatedLinearRNN(*c) for c in cases]
     rnns.append(GatedLinearRNN(*base.weights()[:2], None, *base.weights()[3:], decay=decay))
     for rnn64 in rnns:
         y_ref, _, My, _, n = _reference(rnn64, x)
-        ws = [None if t is None else t.to(device=device, dtype=torch.complex64 if t.is_complex() else torch.float32)
-              for t in rnn64.weights()]
+        ws = [
+            None
+            if t is None
+            else t.to(device=device, dtype=torch.complex64 if t.is_complex() else torch.float32)
+            for t in rnn64.weights()
+        ]
         rnn = GatedLinearRNN(*ws[:2], ws[2], *ws[3:], decay=rnn64.decay)
         y = rnn(x.to(device, torch.float32), path="structured")
         assert y.device.type == "cuda"
@@ -405,8 +486,8 @@ class _GroupDecay(torch.nn.Module):
 
 def _group_decay_rnn(seed, kind, layout, dtype=torch.float64):
     """Direct construction (H=2, d_k=2, d_v=3) with a grouped decay: ``per-head`` (one channel per head),
-    ``per-key`` (one per head and key: GLA), ``const-head`` (head 1's memories constant 0.9), ``per-neuron`` (one
-    channel per memory: no matmul form)."""
+    ``per-key`` (one per head and key: GLA), ``const-head`` (head 1's memories constant 0.9), ``per-neuron``
+    (one channel per memory: no matmul form)."""
     from constructions import GatedLinearRNN, lsa_to_rnn
 
     H, d_k, d_v, d = 2, 2, 3, 3
@@ -415,18 +496,31 @@ def _group_decay_rnn(seed, kind, layout, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     heads = torch.arange(H).repeat_interleave(d_k * d_v)
     keys = torch.arange(d_k).repeat(H * d_v) + d_k * heads  # kv[h, i, j] reads key j
-    kv_channel = {"per-head": heads, "per-key": keys, "const-head": torch.where(heads == 0, 0, -1),
-                  "per-neuron": torch.arange(n_kv)}[layout]
+    kv_channel = {
+        "per-head": heads,
+        "per-key": keys,
+        "const-head": torch.where(heads == 0, 0, -1),
+        "per-neuron": torch.arange(n_kv),
+    }[layout]
     channel = torch.cat([kv_channel, torch.full((n - n_kv,), -1)])
     const = torch.cat([torch.full((n_kv,), 0.9), torch.zeros(n - n_kv)]).to(torch.float64)
     w = torch.randn(int(channel.max()) + 1, d, generator=g, dtype=torch.float64)
     dec = _GroupDecay(w, channel, const, kind)
-    return GatedLinearRNN(*(t.to(dtype) for t in base.weights()[:2]), None,
-                          *(t.to(dtype) for t in base.weights()[3:]), decay=dec), d
+    return GatedLinearRNN(
+        *(t.to(dtype) for t in base.weights()[:2]),
+        None,
+        *(t.to(dtype) for t in base.weights()[3:]),
+        decay=dec,
+    ), d
 
 
-@given(st.integers(0, 2 ** 32 - 1), st.sampled_from(["plain", "resets", "ones", "negative", "zero", "tiny"]),
-       st.sampled_from(["per-head", "per-key", "const-head", "per-neuron"]), st.integers(1, 140), st.booleans())
+@given(
+    st.integers(0, 2**32 - 1),
+    st.sampled_from(["plain", "resets", "ones", "negative", "zero", "tiny"]),
+    st.sampled_from(["per-head", "per-key", "const-head", "per-neuron"]),
+    st.integers(1, 140),
+    st.booleans(),
+)
 @example(0, "plain", "per-head", 1, True)  # T = 1
 @example(1, "resets", "per-head", 97, True)  # T not a multiple of the chunk, lambda_t = 0 steps
 @example(2, "zero", "per-head", 33, False)  # lambda_t = 0 throughout: the memories act as queries
@@ -435,10 +529,10 @@ def _group_decay_rnn(seed, kind, layout, dtype=torch.float64):
 @example(5, "resets", "per-key", 33, True)
 @example(6, "plain", "per-neuron", 40, True)
 def test_factored_decay_matches_dense_loop(seed, kind, layout, T, state):
-    """A decay shared by groups of neurons (``factored(z)``): the structured path reads the ``[B, T, c]`` channel
-    values and never spreads them to ``[B, T, n]`` when every head's memories read one channel or one constant
-    (or, GLA, the memories of each key position do); otherwise it spreads them. Both against the float64 dense
-    step loop (output and h_T), float64 and float32."""
+    """A decay shared by groups of neurons (``factored(z)``): the structured path reads the ``[B, T, c]``
+    channel values and never spreads them to ``[B, T, n]`` when every head's memories read one channel or one
+    constant (or, GLA, the memories of each key position do); otherwise it spreads them. Both against the
+    float64 dense step loop (output and h_T), float64 and float32."""
     from constructions.structured import FactoredDecay
 
     rnn64, d = _group_decay_rnn(seed, kind, layout)
@@ -449,15 +543,17 @@ def test_factored_decay_matches_dense_loop(seed, kind, layout, T, state):
     for dtype in (torch.float64, torch.float32):
         rnn, _ = _group_decay_rnn(seed, kind, layout, dtype)
         with torch.no_grad():
-            y, h = rnn(x.to(dtype), None if h0 is None else h0.to(dtype), path="structured",
-                       return_state=True)
+            y, h = rnn(
+                x.to(dtype), None if h0 is None else h0.to(dtype), path="structured", return_state=True
+            )
         _assert_within(y, y_ref, My, n, dtype, (kind, layout, dtype))
         _assert_within(h, h_ref, Mh, n, dtype, (kind, layout, "h_T", dtype))
         assert rnn.decay.spread_calls == 0  # the fast path never calls the decay's [B, T, n] spread
         fd = FactoredDecay(*rnn.decay.factored(x.to(dtype)))
         heads = rnn.structure().heads_for(fd)
         matmul_form = heads is not None and heads.head_decays(fd, 64) is not None
-        dead = bool((fd.values == 0).flatten(0, 1).all(0).any())  # a channel 0 at every step: its memories act as queries
+        # a channel 0 at every step: its memories act as queries
+        dead = bool((fd.values == 0).flatten(0, 1).all(0).any())
         assert matmul_form == (layout != "per-neuron" and not dead), (kind, layout)
         if matmul_form:
             ndim = {heads.head_decays(fd, 64)[0].ndim}
@@ -466,7 +562,8 @@ def test_factored_decay_matches_dense_loop(seed, kind, layout, T, state):
 
 def test_factored_decay_of_the_variants_is_not_spread():
     """The E1 decay object of the variants (InputDependentDecay: simple GLA, one channel per head) takes the
-    factored path: its [B, T, n] spread (forward) is never called by the fast path, and the result is the loop's."""
+    factored path: its [B, T, n] spread (forward) is never called by the fast path, and the result is the
+    loop's."""
     from constructions import GatedLinearRNN, lsa_to_rnn
     from constructions.variants import InputDependentDecay
 
@@ -474,8 +571,9 @@ def test_factored_decay_of_the_variants_is_not_spread():
     n, n_kv = base.num_neurons, 2 * 3 * 2
     g = torch.Generator().manual_seed(0)
     channel = torch.cat([torch.arange(2).repeat_interleave(6), torch.full((n - n_kv,), -1)])
-    dec = InputDependentDecay(torch.randn(2, 5, generator=g, dtype=torch.float64), channel,
-                              torch.zeros(n, dtype=torch.float64))
+    dec = InputDependentDecay(
+        torch.randn(2, 5, generator=g, dtype=torch.float64), channel, torch.zeros(n, dtype=torch.float64)
+    )
     rnn = GatedLinearRNN(*base.weights()[:2], None, *base.weights()[3:], decay=dec)
     calls = []
     dec.register_forward_hook(lambda *a: calls.append(1))
@@ -517,8 +615,12 @@ def test_bad_factored_decay():
             a, ch, const = super().factored(z)
             return a, ch[:-1], const
 
-    rnn = GatedLinearRNN(*rnn0.weights()[:2], None, *rnn0.weights()[3:],
-                         decay=Bad(rnn0.decay.w, rnn0.decay.channel, rnn0.decay.const, "plain"))
+    rnn = GatedLinearRNN(
+        *rnn0.weights()[:2],
+        None,
+        *rnn0.weights()[3:],
+        decay=Bad(rnn0.decay.w, rnn0.decay.channel, rnn0.decay.const, "plain"),
+    )
     with pytest.raises(ValueError, match="factored"):
         rnn(torch.zeros(1, 5, d, dtype=torch.float64), path="structured")
 
@@ -527,8 +629,12 @@ def test_bad_factored_decay():
             a, ch, const = super().factored(z)
             return a * float("nan"), ch, const
 
-    rnn = GatedLinearRNN(*rnn0.weights()[:2], None, *rnn0.weights()[3:],
-                         decay=NaN(rnn0.decay.w, rnn0.decay.channel, rnn0.decay.const, "plain"))
+    rnn = GatedLinearRNN(
+        *rnn0.weights()[:2],
+        None,
+        *rnn0.weights()[3:],
+        decay=NaN(rnn0.decay.w, rnn0.decay.channel, rnn0.decay.const, "plain"),
+    )
     with pytest.raises(ValueError, match="non-finite"):
         rnn(torch.zeros(1, 5, d, dtype=torch.float64), path="structured")
 
@@ -549,20 +655,24 @@ def test_always_zero_is_exact():
 @pytest.mark.parametrize("per_key", [False, True])
 @pytest.mark.parametrize("chunk", [1, 2, 8, 32])
 def test_chunk_attention_input_dependent_against_the_recurrence(chunk, per_key, special):
-    """chunk_attention with lambda_t [B, T, H] (zeros, ones, negatives; T not a multiple of the chunk) equals the
-    recurrence S_t = lambda_t S_{t-1} + v_t k_t^T, o_t = S_t q_t, under the tolerance model: both ways of passing the
-    state between chunks (the in-place steps for K <= 64 chunks, the blocked scan beyond: chunk = 1, 2 here).
-    ``per_key``: lambda_t [B, T, H, d_k] (GLA), S_t = S_{t-1} diag(lambda_t) + v_t k_t^T. ``special``: exact zeros,
-    ones and sign flips (per head: the division-free products); without them, per head, Gamma = P_t / P_s."""
+    """chunk_attention with lambda_t [B, T, H] (zeros, ones, negatives; T not a multiple of the chunk) equals
+    the recurrence S_t = lambda_t S_{t-1} + v_t k_t^T, o_t = S_t q_t, under the tolerance model: both ways of
+    passing the state between chunks (the in-place steps for K <= 64 chunks, the blocked scan beyond: chunk =
+    1, 2 here). ``per_key``: lambda_t [B, T, H, d_k] (GLA), S_t = S_{t-1} diag(lambda_t) + v_t k_t^T.
+    ``special``: exact zeros, ones and sign flips (per head: the division-free products); without them, per
+    head, Gamma = P_t / P_s."""
     from constructions.structured_attention import chunk_attention
     from equivalence.tolerance import error_bound
 
     g = torch.Generator().manual_seed(chunk)
     B, T, H, dk, dv = 2, 151, 2, 3, 2
-    q, k = torch.randn(B, T, H, dk, generator=g, dtype=torch.float64), torch.randn(B, T, H, dk, generator=g,
-                                                                                   dtype=torch.float64)
+    q, k = (
+        torch.randn(B, T, H, dk, generator=g, dtype=torch.float64),
+        torch.randn(B, T, H, dk, generator=g, dtype=torch.float64),
+    )
     v = torch.randn(B, T, H, dv, generator=g, dtype=torch.float64)
-    # |lambda| <= 1 keeps M (and the bound) tight; mostly near 1 so that chunks carry state, with rare exact zeros,
+    # |lambda| <= 1 keeps M (and the bound) tight; mostly near 1 so that chunks carry state, with rare exact
+    # zeros,
     # ones and sign flips
     shape = (B, T, H, dk) if per_key else (B, T, H)
     lam = 0.8 + 0.2 * torch.rand(*shape, generator=g, dtype=torch.float64)
