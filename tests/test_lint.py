@@ -10,9 +10,10 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ruff") is None, reason="ruff is not installed (pip install .[test])")
-@pytest.mark.xfail(strict=False, reason="pending: the tree is being brought to a clean ruff check (lead flips)")
+@pytest.mark.skipif(importlib.util.find_spec("ruff") is None,
+                    reason="ruff is not installed (pip install .[test])")
+@pytest.mark.xfail(strict=False, reason="pending: the tree is being brought to a clean ruff check")
 def test_ruff_check_is_clean():
-    out = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", "."],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
+    cmd = [sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", "."]
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert out.returncode == 0, out.stdout[-6000:] + out.stderr[-2000:]
