@@ -23,7 +23,7 @@ from torch import Tensor
 
 from constructions.variants.family import randn
 from constructions.variants.gla import _check_gate, _gate_logits
-from constructions.variants.hgrn import HGRN
+from constructions.variants.hgrn import HGRN, HGRNParams
 from constructions.variants.plan import Plan
 from constructions.variants.reference import merge_heads
 from constructions.variants.upstream import HeadMap, Upstream
@@ -37,24 +37,17 @@ def silu(g: Tensor) -> Tensor:
 
 
 @dataclass(frozen=True)
-class HGRNGateParams:
-    r"""HGRN's ``W_f, W_c [D, d+1]`` plus the output-gate logits ``W_g [D, d+1]``, ``W_O [d_out, D]`` or ``None``,
-    ``lower_bound`` $\ell_b\in[0,1)$."""
+class HGRNGateParams(HGRNParams):
+    r"""HGRN's parameters (:class:`~constructions.variants.hgrn.HGRNParams`: ``W_f, W_c [D, d+1]``, ``W_O``,
+    ``lower_bound``) plus the output-gate logits ``W_g [D, d+1]`` (required; keyword)."""
 
-    W_f: Tensor
-    W_c: Tensor
-    W_g: Tensor
-    W_O: Tensor | None = None
-    lower_bound: float = 0.0
+    W_g: Tensor | None = None
 
     def __post_init__(self):
-        if not isinstance(self.W_f, Tensor) or self.W_f.ndim != 2:
-            raise ValueError(f"W_f must be a tensor [D, d+1]; got {getattr(self.W_f, 'shape', type(self.W_f))}")
-        for name in ("W_f", "W_c", "W_g"):
-            _check_gate(name, getattr(self, name), tuple(self.W_f.shape))
-        if isinstance(self.lower_bound, bool) or not isinstance(self.lower_bound, (int, float)) \
-                or not 0 <= self.lower_bound < 1:
-            raise ValueError(f"lower_bound must be a number in [0, 1); got {self.lower_bound!r}")
+        super().__post_init__()
+        if self.W_g is None:
+            raise ValueError("W_g (the output-gate logits [D, d+1]) is required")
+        _check_gate("W_g", self.W_g, tuple(self.W_f.shape))
 
 
 class HGRNOutputGate(HGRN):
@@ -71,7 +64,7 @@ class HGRNOutputGate(HGRN):
         p = super().sample_params(d, heads, generator=generator, dtype=dtype, d_out=d_out, channels=channels,
                                   lower_bound=lower_bound)
         W_g = randn(generator, p.W_f.shape[0], d + 1, scale=d ** -0.5).to(dtype)
-        return HGRNGateParams(p.W_f, p.W_c, W_g, p.W_O, p.lower_bound)
+        return HGRNGateParams(W_f=p.W_f, W_c=p.W_c, W_O=p.W_O, lower_bound=p.lower_bound, W_g=W_g)
 
     def reference(self, params: HGRNGateParams, x):
         """Step by step (float64): the HGRN recurrence, then the output gate and $W_O$."""
@@ -132,4 +125,4 @@ def extreme_case(g: torch.Generator, *, d: int = 3, channels: int = 4, T: int = 
     def f32(t):
         return None if t is None else t.to(torch.float32).to(torch.float64)
 
-    return HGRNGateParams(f32(W_f), f32(W_c), f32(W_g), f32(p.W_O), 0.0), f32(x)
+    return HGRNGateParams(W_f=f32(W_f), W_c=f32(W_c), W_O=f32(p.W_O), lower_bound=0.0, W_g=f32(W_g)), f32(x)

@@ -69,7 +69,7 @@ def _with_edges(f):
 # -- a layer claimed to implement LSA --------------------------------------------------------------
 #: what test_equals_lsa draws (also used to measure its detection rate: benchmarks/reliability.py)
 EQUALS_LSA_STRATEGIES = {"lsa": S.lsas(dtype=torch.float32),
-                         "spec": S.sequence_specs(None, min_T=1, max_T=96, max_batch=4, long_max_T=300)}
+                         "spec": S.sequence_specs(None, min_T=1, max_T=96, max_batch=4, long_max_T=520)}
 
 
 @SETTINGS

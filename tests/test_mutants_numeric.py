@@ -306,12 +306,24 @@ def test_variant_magnitude_and_path_length_are_used(tiny):
     assert check_variant_numeric(HugeN(), profile=tiny).status == "tested"
 
 
+class _Overflow(_Broken):
+    """lsa-direct whose input gate is scaled by 1e200: every weight is finite (non-finite weights are refused
+    when the RNN is built) but the key-value state overflows, so the output is Inf/NaN."""
+
+    def construct(self, params):
+        rnn = self.base.construct(params)
+        with torch.no_grad():
+            rnn.A.mul_(1e200)
+            rnn.B.mul_(1e200)
+        return rnn
+
+
 def test_non_finite_evidence_is_json_text(tiny):
     from constructions.rnn import NumericalHazardWarning
     from equivalence.numeric import check_variant_numeric
 
     with pytest.warns(NumericalHazardWarning):
-        c = check_variant_numeric(_Broken(eps=float("nan")), profile=tiny)
+        c = check_variant_numeric(_Overflow(), profile=tiny)
     assert c.status == "failed" and "NaN or Inf" in c.message
     assert c.evidence["worst_error_over_bound"] == "inf" and c.evidence["max_rel_rms"] == "inf"
 
@@ -324,7 +336,7 @@ def test_non_finite_counterexample_is_serialisable(tiny):
     from equivalence.numeric import check_variant_numeric
 
     with pytest.warns(NumericalHazardWarning):
-        c = check_variant_numeric(_Broken(eps=float("nan")), profile=tiny)
+        c = check_variant_numeric(_Overflow(), profile=tiny)
     assert not c.ok
     d = c.to_dict()
     assert json.loads(json.dumps(d, allow_nan=False)) == d

@@ -45,10 +45,10 @@ def test_low_precision_model_has_no_false_alarms(dtype):
 def test_low_precision_exact_tier_is_exact_and_catches_100u():
     """The small-integer cases are computed exactly by both constructions at fp16/bf16 (no false alarm without a
     tolerance), and a weight perturbed by 100u of the dtype is then visible."""
+    from benchmarks.reliability import _cast, small_integer_case
     from constructions import lsa_to_rnn
     from equivalence.tolerance import unit_roundoff
     from properties.mutations import mutate_spec
-    from benchmarks.reliability import _cast, small_integer_case
 
     for dtype in (torch.bfloat16, torch.float16):
         g = torch.Generator().manual_seed(1)
@@ -66,8 +66,8 @@ def test_low_precision_exact_tier_is_exact_and_catches_100u():
 
 
 def test_mutants_are_caught():
-    from properties.mutations import KINDS, mutate
     from benchmarks.reliability import detection
+    from properties.mutations import KINDS, mutate
 
     rows = {(r["kind"], r["eps"]): r for r in detection(torch.float64, 3, seed=5, progress=False, prover_mutants=0)}
     for kind in ("swap-wiring", "drop-input-branch", "drop-output-branch", "causal-lag", "causal-lead"):
@@ -104,9 +104,9 @@ def test_table_script_end_to_end(tmp_path):
 
 def test_prover_column_refutes_mutants_and_accepts_the_construction():
     pytest.importorskip("equivalence.symbolic.engine", reason="the symbolic engine is not present")
+    from benchmarks.reliability import _integer_case, prover_refutes
     from constructions import lsa_to_rnn
     from properties.mutations import mutate_spec
-    from benchmarks.reliability import _integer_case, prover_refutes
 
     g = torch.Generator().manual_seed(2)
     params, _ = _integer_case(g)

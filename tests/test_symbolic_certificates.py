@@ -248,3 +248,35 @@ def test_a_certificate_whose_hypothesis_fails_is_not_attached():
     finally:
         constructions.unregister("t-delta-unnormalised")
         constructions.unregister("t-delta-unknown-cert")
+
+
+def test_the_symbolic_package_imports_one_way():
+    """No import cycle among the modules of equivalence/symbolic (module-level and function-level imports)."""
+    import ast
+    from pathlib import Path
+
+    import equivalence.symbolic as pkg
+
+    root = Path(pkg.__file__).parent
+    mods = {p.stem for p in root.glob("*.py")}
+    graph = {}
+    for m in mods:
+        deps = set()
+        for node in ast.walk(ast.parse((root / f"{m}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                deps |= {node.module.split(".")[0]} if node.module else {a.name for a in node.names}
+        graph[m] = deps & mods - {m}
+    state: dict = {}
+
+    def visit(m, path):
+        state[m] = 1
+        for n in graph[m]:
+            assert state.get(n) != 1, f"import cycle: {' -> '.join(path + [m, n])}"
+            if n not in state:
+                visit(n, path + [m])
+        state[m] = 2
+
+    for m in sorted(graph):
+        if m not in state:
+            visit(m, [])
+    assert "variant_claims" not in graph["global_claims"] and "global_claims" not in graph["variant_claims"]

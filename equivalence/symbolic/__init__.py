@@ -1,10 +1,14 @@
-"""Symbolic proofs (SymPy) that gated linear RNN constructions equal their references.
+"""Symbolic proofs that gated linear RNN constructions equal their references (``docs/proofs.md``).
 
-Tiers (``docs/proofs.md``): fixed size by exact expansion (:mod:`.unrolled`), every length by induction
-on a state invariant (:mod:`.induction`), the wiring roles at index level (:mod:`.index`), Schwartz–Zippel over
-prime fields (:mod:`.modular`; object arrays at random integers otherwise, :mod:`.engine`); identities are
-decided over atoms first (:mod:`.atoms`); impossibility certificates (:mod:`.impossibility`) and invariances
-(:mod:`.invariance`). Claims and their IDs: :mod:`.catalogue`.
+One way, four stages (each module one stage, importing only from earlier ones):
+
+1. **lift** (:mod:`.lift`; the LSA-statement path: :mod:`.subjects`, :mod:`.arrays`, :mod:`.expressions`) —
+   the variant's torch code, or the built-in wiring and the paper's statement, as exact programs;
+2. **obligations** (:mod:`.simulation`, :mod:`.unrolled`, :mod:`.induction`, :mod:`.index`,
+   :mod:`.impossibility`, :mod:`.invariance`) — the identities that must hold;
+3. **decide** (:mod:`.engine` with :mod:`.algebra`, :mod:`.atoms`; :mod:`.modular` for prime fields);
+4. **claim** (:mod:`.lifted_claims`, :mod:`.variant_claims`, :mod:`.global_claims`, :mod:`.catalogue`,
+   :mod:`.render`) — IDs, statuses (proved / probable / refuted / …), seeds, :class:`~equivalence.claims.ClaimResult`.
 """
 
 from .catalogue import PROFILES, TIERS, claim_ids, resolve_claim, run_claim, run_target, variant_claim_ids
