@@ -1,4 +1,5 @@
-"""Entry point. Before torch loads: unless ``OMP_WAIT_POLICY`` is set, re-run with ``OMP_WAIT_POLICY=PASSIVE``.
+"""Entry point. Before torch loads: unless ``OMP_WAIT_POLICY`` is set, re-run with
+``OMP_WAIT_POLICY=PASSIVE``.
 
 On a shared machine whose cores are busy, OpenMP's default active wait makes each of torch's parallel
 regions spin at its barrier until the descheduled sibling thread runs again: every multi-threaded op then
@@ -13,7 +14,9 @@ import sys
 
 if "OMP_WAIT_POLICY" not in os.environ and "torch" not in sys.modules:
     os.environ["OMP_WAIT_POLICY"] = "PASSIVE"
-    os.environ["BENCHMARKS_SET_OMP_WAIT_POLICY"] = "1"  # the load benchmark's tasks get the user's environment
+    os.environ["BENCHMARKS_SET_OMP_WAIT_POLICY"] = (
+        "1"  # the load benchmark's tasks get the user's environment
+    )
     os.execv(sys.executable, [sys.executable, "-m", "benchmarks", *sys.argv[1:]])
 
 from .cli import main

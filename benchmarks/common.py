@@ -46,7 +46,13 @@ class Case:
         return statistics.median(self.times) if self.times else float("nan")
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "median_s": self.median, "times_s": self.times, "note": self.note, **self.extra}
+        return {
+            "name": self.name,
+            "median_s": self.median,
+            "times_s": self.times,
+            "note": self.note,
+            **self.extra,
+        }
 
 
 @dataclass
@@ -88,13 +94,28 @@ class WorkloadResult:
         return next(c for c in self.cases if c.name == name)
 
     def to_dict(self) -> dict:
-        return {"workload": self.workload, "title": self.title, "available": self.available, "sizes": self.sizes,
-                "cases": [c.to_dict() for c in self.cases], "ratios": [r.to_dict() for r in self.ratios],
-                "memory": self.memory, "checks": self.checks, "limits": self.limits, "notes": self.notes}
+        return {
+            "workload": self.workload,
+            "title": self.title,
+            "available": self.available,
+            "sizes": self.sizes,
+            "cases": [c.to_dict() for c in self.cases],
+            "ratios": [r.to_dict() for r in self.ratios],
+            "memory": self.memory,
+            "checks": self.checks,
+            "limits": self.limits,
+            "notes": self.notes,
+        }
 
 
-def interleaved(fns: dict[str, Callable[[], object]], *, repeats: int, warmup: int = 1, device: str = "cpu",
-                budget_s: float | None = None) -> dict[str, list[float]]:
+def interleaved(
+    fns: dict[str, Callable[[], object]],
+    *,
+    repeats: int,
+    warmup: int = 1,
+    device: str = "cpu",
+    budget_s: float | None = None,
+) -> dict[str, list[float]]:
     """Time every callable ``repeats`` times, round-robin; ``warmup`` untimed rounds first. With ``budget_s``,
     stop after the round that exceeds it (at least one timed round)."""
     for _ in range(warmup):
@@ -115,10 +136,19 @@ def interleaved(fns: dict[str, Callable[[], object]], *, repeats: int, warmup: i
     return times
 
 
-def ratio(name: str, times: dict[str, list[float]], candidate: str, baseline: str, *, target: float | None = None,
-          note: str = "") -> Ratio:
+def ratio(
+    name: str,
+    times: dict[str, list[float]],
+    candidate: str,
+    baseline: str,
+    *,
+    target: float | None = None,
+    note: str = "",
+) -> Ratio:
     rounds = [b / c for b, c in zip(times[baseline], times[candidate]) if c > 0]
-    return Ratio(name, candidate, baseline, statistics.median(rounds) if rounds else float("nan"), rounds, target, note)
+    return Ratio(
+        name, candidate, baseline, statistics.median(rounds) if rounds else float("nan"), rounds, target, note
+    )
 
 
 def _version(dist: str) -> str:
@@ -157,8 +187,19 @@ def machine(device: str) -> dict:
         "torch_threads": torch.get_num_threads(),
         "platform": platform.platform(),
         "python": sys.version.split()[0],
-        "versions": {d: _version(d) for d in ("torch", "numpy", "sympy", "hypothesis", "matplotlib", "fla-core",
-                                              "flash-linear-attention", "triton")},
+        "versions": {
+            d: _version(d)
+            for d in (
+                "torch",
+                "numpy",
+                "sympy",
+                "hypothesis",
+                "matplotlib",
+                "fla-core",
+                "flash-linear-attention",
+                "triton",
+            )
+        },
         "float32_matmul_precision": torch.get_float32_matmul_precision(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset (OpenMP default: active)"),
         "device": device,
@@ -166,8 +207,11 @@ def machine(device: str) -> dict:
         "load_average_start": load(),
     }
     if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = {"name": torch.cuda.get_device_name(), "cuda": torch.version.cuda,
-                       "tf32_matmul": torch.backends.cuda.matmul.allow_tf32}
+        info["gpu"] = {
+            "name": torch.cuda.get_device_name(),
+            "cuda": torch.version.cuda,
+            "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
+        }
     return info
 
 
@@ -178,10 +222,13 @@ def roofline(device: str, *, quick: bool) -> dict:
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
     t = interleaved({"mm": lambda: a @ b}, repeats=3 if quick else 5, device=device)["mm"]
-    flops = 2 * n ** 3 / min(t)
+    flops = 2 * n**3 / min(t)
     x = torch.randn(16 << 20, device=device)  # 64 MiB
     y = torch.empty_like(x)
     t = interleaved({"copy": lambda: y.copy_(x)}, repeats=3 if quick else 5, device=device)["copy"]
     bw = 2 * x.numel() * x.element_size() / min(t)
-    return {"matmul_flops_per_s": flops, "copy_bytes_per_s": bw,
-            "method": f"best of a few: float32 {n}x{n} matmul; 64 MiB tensor copy (read+write)"}
+    return {
+        "matmul_flops_per_s": flops,
+        "copy_bytes_per_s": bw,
+        "method": f"best of a few: float32 {n}x{n} matmul; 64 MiB tensor copy (read+write)",
+    }

@@ -88,8 +88,13 @@ class LoadResult:
     notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"busy": self.busy, "cpus": self.cpus, "runs": [asdict(r) for r in self.runs],
-                "summary": self.summary, "notes": self.notes}
+        return {
+            "busy": self.busy,
+            "cpus": self.cpus,
+            "runs": [asdict(r) for r in self.runs],
+            "summary": self.summary,
+            "notes": self.notes,
+        }
 
 
 def _load() -> list[float]:
@@ -108,10 +113,16 @@ def default_tasks(work: Path, *, quick: bool = False) -> list[Task]:
         verify += ["--profile", "dev"]
     return [
         Task("verify", verify, "python -m equivalence verify" + (" --profile dev" if quick else "")),
-        Task("prove", [py, "-m", "equivalence", "prove", *PROVE_HEADLINE],
-             "python -m equivalence prove " + " ".join(PROVE_HEADLINE)),
-        Task("tests", [py, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-q", *TEST_SLICE],
-             "python -m pytest -p no:xdist -q " + " ".join(TEST_SLICE)),
+        Task(
+            "prove",
+            [py, "-m", "equivalence", "prove", *PROVE_HEADLINE],
+            "python -m equivalence prove " + " ".join(PROVE_HEADLINE),
+        ),
+        Task(
+            "tests",
+            [py, "-m", "pytest", "-p", "no:xdist", "-p", "no:cacheprovider", "-q", *TEST_SLICE],
+            "python -m pytest -p no:xdist -q " + " ".join(TEST_SLICE),
+        ),
     ]
 
 
@@ -125,12 +136,20 @@ def _child_env() -> dict:
 
 
 def run_task(task: Task, condition: str, *, limit_s: float = TASK_LIMIT_S) -> Run:
-    """Run ``task`` once in its own process group; wall time, CPU time of the tree (``wait4``), exit status."""
+    """Run ``task`` once in its own process group; wall time, CPU time of the tree (``wait4``), exit
+    status."""
     before = _load()
     t0 = time.perf_counter()
     with tempfile.TemporaryFile() as log:
-        p = subprocess.Popen(task.argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                             env=_child_env(), start_new_session=True)
+        p = subprocess.Popen(
+            task.argv,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=_child_env(),
+            start_new_session=True,
+        )
         deadline = time.monotonic() + limit_s
         status, usage = None, None
         while status is None:
@@ -147,8 +166,16 @@ def run_task(task: Task, condition: str, *, limit_s: float = TASK_LIMIT_S) -> Ru
         wall = time.perf_counter() - t0
         log.seek(0)
         tail = log.read()[-1500:].decode(errors="replace")
-    return Run(task.name, condition, round(wall, 2), round(usage.ru_utime + usage.ru_stime, 2), p.returncode,
-               before, _load(), tail if p.returncode else "")
+    return Run(
+        task.name,
+        condition,
+        round(wall, 2),
+        round(usage.ru_utime + usage.ru_stime, 2),
+        p.returncode,
+        before,
+        _load(),
+        tail if p.returncode else "",
+    )
 
 
 class busy_neighbours:
@@ -159,9 +186,14 @@ class busy_neighbours:
 
     def __enter__(self):
         for _ in range(self.n):
-            self.procs.append(subprocess.Popen([sys.executable, "-c", BUSY_CODE, str(os.getpid()), str(self.max_s)],
-                                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                               stderr=subprocess.DEVNULL))
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-c", BUSY_CODE, str(os.getpid()), str(self.max_s)],
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+            )
         return self
 
     def alive(self) -> int:
@@ -186,8 +218,9 @@ def _median(xs: list[float]) -> float:
     return float("nan") if n == 0 else (s[n // 2] if n % 2 else (s[n // 2 - 1] + s[n // 2]) / 2)
 
 
-def run_load(tasks: list[Task], *, busy: int = 2, repeats: int = 1, echo=print,
-             limit_s: float = TASK_LIMIT_S) -> LoadResult:
+def run_load(
+    tasks: list[Task], *, busy: int = 2, repeats: int = 1, echo=print, limit_s: float = TASK_LIMIT_S
+) -> LoadResult:
     """Each round: every task quietly, then every task beside ``busy`` neighbours; summary per task."""
     from equivalence.commands._common import available_cpus
 
@@ -197,48 +230,76 @@ def run_load(tasks: list[Task], *, busy: int = 2, repeats: int = 1, echo=print,
         for t in tasks:
             run = run_task(t, "quiet", limit_s=limit_s)
             res.runs.append(run)
-            echo(f"[load] round {r + 1}/{repeats} quiet  {t.name:7} wall {run.wall_s:7.1f} s  cpu {run.cpu_s:7.1f} s  "
-                 f"rc {run.rc}  load {run.load_before} -> {run.load_after}")
+            echo(
+                f"[load] round {r + 1}/{repeats} quiet  {t.name:7} wall {run.wall_s:7.1f} s  cpu "
+                f"{run.cpu_s:7.1f} s  "
+                f"rc {run.rc}  load {run.load_before} -> {run.load_after}"
+            )
         with busy_neighbours(busy, max_s=limit_s * len(tasks) + 60) as nb:
             for t in tasks:
                 run = run_task(t, loaded, limit_s=limit_s)
                 res.runs.append(run)
-                echo(f"[load] round {r + 1}/{repeats} {loaded} {t.name:7} wall {run.wall_s:7.1f} s  cpu {run.cpu_s:7.1f} s  "
-                     f"rc {run.rc}  load {run.load_before} -> {run.load_after}  ({nb.alive()} neighbours running)")
+                echo(
+                    f"[load] round {r + 1}/{repeats} {loaded} {t.name:7} wall {run.wall_s:7.1f} s  cpu "
+                    f"{run.cpu_s:7.1f} s  "
+                    f"rc {run.rc}  load {run.load_before} -> {run.load_after}  ({nb.alive()} neighbours "
+                    "running)"
+                )
     for t in tasks:
         q = [x for x in res.runs if x.task == t.name and x.condition == "quiet"]
         b = [x for x in res.runs if x.task == t.name and x.condition == loaded]
-        qw, bw, qc, bc = (_median([getattr(x, k) for x in xs]) for xs, k in
-                          ((q, "wall_s"), (b, "wall_s"), (q, "cpu_s"), (b, "cpu_s")))
+        qw, bw, qc, bc = (
+            _median([getattr(x, k) for x in xs])
+            for xs, k in ((q, "wall_s"), (b, "wall_s"), (q, "cpu_s"), (b, "cpu_s"))
+        )
         res.summary[t.name] = {
-            "command": t.what, "quiet_wall_s": qw, "busy_wall_s": bw, "quiet_cpu_s": qc, "busy_cpu_s": bc,
-            "slowdown": round(bw / qw, 2) if qw > 0 else None, "cpu_ratio": round(bc / qc, 2) if qc > 0 else None,
+            "command": t.what,
+            "quiet_wall_s": qw,
+            "busy_wall_s": bw,
+            "quiet_cpu_s": qc,
+            "busy_cpu_s": bc,
+            "slowdown": round(bw / qw, 2) if qw > 0 else None,
+            "cpu_ratio": round(bc / qc, 2) if qc > 0 else None,
             "all_rc": sorted({x.rc for x in q + b}),
-            "load_quiet": [x.load_before for x in q], "load_busy": [x.load_after for x in b],
+            "load_quiet": [x.load_before for x in q],
+            "load_busy": [x.load_after for x in b],
         }
     if res.busy + 1 > res.cpus:
-        res.notes.append(f"{busy} neighbours + the task on {res.cpus} CPUs: a fair share of the CPU is "
-                         f"{res.cpus}/{busy + 1} of a core-set, so a slowdown near {round((busy + 1) / res.cpus, 2)}x is "
-                         "the scheduler's fair share, not an artefact")
+        res.notes.append(
+            f"{busy} neighbours + the task on {res.cpus} CPUs: a fair share of the CPU is "
+            f"{res.cpus}/{busy + 1} of a core-set, so a slowdown near {round((busy + 1) / res.cpus, 2)}x is "
+            "the scheduler's fair share, not an artefact"
+        )
     return res
 
 
 def format_table(res: LoadResult) -> str:
     if "suite" in res.summary:
         s = res.summary["suite"]
-        return "\n".join([f"test suite beside {res.busy} busy neighbours on {res.cpus} CPUs: {s['command']}"] + [
-            f"run {i + 1}: wall {w:7.1f} s  cpu {c:7.1f} s  rc {rc}  load {ld}"
-            for i, (w, c, rc, ld) in enumerate(zip(s["wall_s"], s["cpu_s"], s["all_rc"], s["load"]))] + [
-            f"{s['failures']} failed runs of {s['runs']}; {s['over_target']} over {s['target_s']} s"])
-    lines = [f"load benchmark: {res.busy} busy neighbours on {res.cpus} CPUs (medians over rounds)",
-             (f"{'task':8} {'quiet wall':>11} {'busy wall':>10} {'slowdown':>9} {'quiet cpu':>10} {'busy cpu':>9} "
-              f"{'cpu ratio':>9}  rc    load avg quiet -> busy")]
+        return "\n".join(
+            [f"test suite beside {res.busy} busy neighbours on {res.cpus} CPUs: {s['command']}"]
+            + [
+                f"run {i + 1}: wall {w:7.1f} s  cpu {c:7.1f} s  rc {rc}  load {ld}"
+                for i, (w, c, rc, ld) in enumerate(zip(s["wall_s"], s["cpu_s"], s["all_rc"], s["load"]))
+            ]
+            + [f"{s['failures']} failed runs of {s['runs']}; {s['over_target']} over {s['target_s']} s"]
+        )
+    lines = [
+        f"load benchmark: {res.busy} busy neighbours on {res.cpus} CPUs (medians over rounds)",
+        (
+            f"{'task':8} {'quiet wall':>11} {'busy wall':>10} {'slowdown':>9} {'quiet cpu':>10} "
+            f"{'busy cpu':>9} "
+            f"{'cpu ratio':>9}  rc    load avg quiet -> busy"
+        ),
+    ]
     for name, s in res.summary.items():
         lq = s["load_quiet"][0] if s["load_quiet"] else []
         lb = s["load_busy"][0] if s["load_busy"] else []
-        lines.append(f"{name:8} {s['quiet_wall_s']:10.1f}s {s['busy_wall_s']:9.1f}s {s['slowdown']:8.2f}x "
-                     f"{s['quiet_cpu_s']:9.1f}s {s['busy_cpu_s']:8.1f}s {s['cpu_ratio']:8.2f}x  {s['all_rc']}  "
-                     f"{lq} -> {lb}")
+        lines.append(
+            f"{name:8} {s['quiet_wall_s']:10.1f}s {s['busy_wall_s']:9.1f}s {s['slowdown']:8.2f}x "
+            f"{s['quiet_cpu_s']:9.1f}s {s['busy_cpu_s']:8.1f}s {s['cpu_ratio']:8.2f}x  {s['all_rc']}  "
+            f"{lq} -> {lb}"
+        )
     lines += [f"note: {n}" for n in res.notes]
     return "\n".join(lines)
 
@@ -260,7 +321,9 @@ SUITE_ARGV = ("-m", "pytest", "-n", "auto", "-q", "-p", "no:cacheprovider")
 SUITE_TARGET_S = 600
 
 
-def suite_under_load(*, runs: int = 3, busy: int = 2, echo=print, limit_s: float = 2 * SUITE_TARGET_S) -> LoadResult:
+def suite_under_load(
+    *, runs: int = 3, busy: int = 2, echo=print, limit_s: float = 2 * SUITE_TARGET_S
+) -> LoadResult:
     """The README's test command ``runs`` times in a row beside ``busy`` neighbours (``--only suite``): every
     run's wall and CPU time, exit status and load average; the summary says whether all passed and how many
     took longer than :data:`SUITE_TARGET_S`. A run past ``limit_s`` is killed (exit status -9)."""
@@ -272,11 +335,20 @@ def suite_under_load(*, runs: int = 3, busy: int = 2, echo=print, limit_s: float
         for i in range(runs):
             run = run_task(task, f"busy {busy}", limit_s=limit_s)
             res.runs.append(run)
-            echo(f"[suite] run {i + 1}/{runs} beside {nb.alive()} neighbours: wall {run.wall_s:.0f} s, cpu "
-                 f"{run.cpu_s:.0f} s, rc {run.rc}, load {run.load_before} -> {run.load_after}")
+            echo(
+                f"[suite] run {i + 1}/{runs} beside {nb.alive()} neighbours: wall {run.wall_s:.0f} s, cpu "
+                f"{run.cpu_s:.0f} s, rc {run.rc}, load {run.load_before} -> {run.load_after}"
+            )
     walls = [r.wall_s for r in res.runs]
-    res.summary["suite"] = {"command": task.what, "runs": runs, "failures": sum(r.rc != 0 for r in res.runs),
-                            "all_rc": [r.rc for r in res.runs], "wall_s": walls, "cpu_s": [r.cpu_s for r in res.runs],
-                            "over_target": sum(w > SUITE_TARGET_S for w in walls), "target_s": SUITE_TARGET_S,
-                            "load": [r.load_after for r in res.runs]}
+    res.summary["suite"] = {
+        "command": task.what,
+        "runs": runs,
+        "failures": sum(r.rc != 0 for r in res.runs),
+        "all_rc": [r.rc for r in res.runs],
+        "wall_s": walls,
+        "cpu_s": [r.cpu_s for r in res.runs],
+        "over_target": sum(w > SUITE_TARGET_S for w in walls),
+        "target_s": SUITE_TARGET_S,
+        "load": [r.load_after for r in res.runs],
+    }
     return res

@@ -61,16 +61,28 @@ def measure(spec: dict) -> dict:
             out = run()
         peak = _status()["VmHWM"] - before
         method = "VmHWM - VmRSS (MALLOC_MMAP_THRESHOLD_=65536)"
-    return {"case": spec["case"], "peak_extra_bytes": int(peak), "output_bytes": out.numel() * out.element_size(),
-            "method": method, **info}
+    return {
+        "case": spec["case"],
+        "peak_extra_bytes": int(peak),
+        "output_bytes": out.numel() * out.element_size(),
+        "method": method,
+        **info,
+    }
 
 
 def measure_in_child(spec: dict, timeout: float = 600) -> dict:
     """Run :func:`measure` in a fresh interpreter (clean allocator state, resettable peak counter)."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", PYTHONHASHSEED="0")
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    r = subprocess.run([sys.executable, "-m", "benchmarks.memory", json.dumps(spec)], capture_output=True, check=False,
-                       text=True, timeout=timeout, env=env, cwd=os.path.dirname(os.path.dirname(__file__)))
+    r = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", json.dumps(spec)],
+        capture_output=True,
+        check=False,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=os.path.dirname(os.path.dirname(__file__)),
+    )
     if r.returncode != 0:
         return {"case": spec["case"], "error": (r.stderr or r.stdout)[-2000:]}
     return json.loads(r.stdout.strip().splitlines()[-1])

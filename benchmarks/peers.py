@@ -1,7 +1,8 @@
 """Peer implementations of the same attention: flash-linear-attention (fla) when importable, else a faithful
 re-implementation of its pure-PyTorch reference.
 
-``naive_recurrent_linear_attn`` below follows ``fla/ops/linear_attn/naive.py`` (fla-org/flash-linear-attention,
+``naive_recurrent_linear_attn`` below follows ``fla/ops/linear_attn/naive.py``
+(fla-org/flash-linear-attention,
 read at commit 20ceee5; MIT): seq-first ``[B, T, H, K]`` tensors cast to float32, a ``[B, H, K, V]`` state
 ``S = S + k_t v_t^T`` and ``o_t = S^T (scale q_t)`` by ``torch.einsum`` at every step, written into a
 preallocated output. We call it with ``scale=1.0`` and ``normalize=False`` (the paper's LSA has neither).
@@ -20,10 +21,16 @@ from torch import Tensor
 __all__ = ["naive_recurrent_linear_attn", "fla_naive", "fla_kernels", "fla_simple_gla", "project_qkv"]
 
 
-def naive_recurrent_linear_attn(q: Tensor, k: Tensor, v: Tensor, scale: float | None = None,
-                                initial_state: Tensor | None = None, output_final_state: bool = False
-                                ) -> tuple[Tensor, Tensor | None]:
-    """Our re-implementation of fla's ``naive_recurrent_linear_attn`` (module docstring); ``normalize=False``."""
+def naive_recurrent_linear_attn(
+    q: Tensor,
+    k: Tensor,
+    v: Tensor,
+    scale: float | None = None,
+    initial_state: Tensor | None = None,
+    output_final_state: bool = False,
+) -> tuple[Tensor, Tensor | None]:
+    """Our re-implementation of fla's ``naive_recurrent_linear_attn`` (module docstring);
+    ``normalize=False``."""
     dtype = q.dtype
     if scale is None:
         scale = q.shape[-1] ** -0.5
@@ -66,16 +73,21 @@ def fla_naive() -> tuple[Callable, str]:
 
         return call, "fla.ops.linear_attn.naive.naive_recurrent_linear_attn (installed fla)"
     except Exception:  # noqa: BLE001 - fla or triton missing/broken on this machine
+
         def call(q, k, v):
             return naive_recurrent_linear_attn(q, k, v, scale=1.0)[0]
 
-        return call, ("benchmarks.peers.naive_recurrent_linear_attn (faithful re-implementation of fla's "
-                      "naive_recurrent_linear_attn; fla not importable here)")
+        return call, (
+            "benchmarks.peers.naive_recurrent_linear_attn (faithful re-implementation of fla's "
+            "naive_recurrent_linear_attn; fla not importable here)"
+        )
 
 
 def fla_simple_gla() -> dict[str, Callable]:
-    """fla's pure-PyTorch simple-GLA references (``fla.ops.simple_gla.naive``: the step loop and the log-space chunk
-    form, ``scale=1``), called as ``f(q, k, v, g)`` with ``g`` the log-decay ``[B, T, H]``; ``{}`` when fla is not
+    """fla's pure-PyTorch simple-GLA references (``fla.ops.simple_gla.naive``: the step loop and the log-space
+    chunk
+    form, ``scale=1``), called as ``f(q, k, v, g)`` with ``g`` the log-decay ``[B, T, H]``; ``{}`` when fla is
+    not
     importable (no re-implementation: these peers are reported only where fla is installed)."""
     try:
         with warnings.catch_warnings():
@@ -84,9 +96,12 @@ def fla_simple_gla() -> dict[str, Callable]:
     except Exception:  # noqa: BLE001
         return {}
     return {
-        "fla naive recurrent simple GLA (peer)":
-            lambda q, k, v, g: naive_recurrent_simple_gla(q, k, v, g, scale=1.0, output_final_state=False)[0],
-        "fla naive chunk simple GLA (peer)": lambda q, k, v, g: naive_chunk_simple_gla(q, k, v, g, scale=1.0)[0],
+        "fla naive recurrent simple GLA (peer)": lambda q, k, v, g: naive_recurrent_simple_gla(
+            q, k, v, g, scale=1.0, output_final_state=False
+        )[0],
+        "fla naive chunk simple GLA (peer)": lambda q, k, v, g: naive_chunk_simple_gla(q, k, v, g, scale=1.0)[
+            0
+        ],
     }
 
 
@@ -99,7 +114,10 @@ def fla_kernels() -> dict[str, Callable]:
     except Exception:  # noqa: BLE001
         return {}
     return {
-        "fla chunk_linear_attn (Triton)": lambda q, k, v: chunk_linear_attn(q, k, v, scale=1.0, normalize=False)[0],
-        "fla fused_recurrent_linear_attn (Triton)":
-            lambda q, k, v: fused_recurrent_linear_attn(q, k, v, scale=1.0, normalize=False)[0],
+        "fla chunk_linear_attn (Triton)": lambda q, k, v: chunk_linear_attn(
+            q, k, v, scale=1.0, normalize=False
+        )[0],
+        "fla fused_recurrent_linear_attn (Triton)": lambda q, k, v: fused_recurrent_linear_attn(
+            q, k, v, scale=1.0, normalize=False
+        )[0],
     }

@@ -44,8 +44,18 @@ __all__ = [
 ]
 
 #: families of correct cases (LSA constructions) and of template cases
-FAMILIES = ("generic", "rank-deficient", "badly-scaled", "zero-rows", "repeated", "numpy-uniform", "one-hot-input",
-            "long", "lambda-near-1", "complex-unit-circle")
+FAMILIES = (
+    "generic",
+    "rank-deficient",
+    "badly-scaled",
+    "zero-rows",
+    "repeated",
+    "numpy-uniform",
+    "one-hot-input",
+    "long",
+    "lambda-near-1",
+    "complex-unit-circle",
+)
 TEMPLATE_FAMILIES = ("lambda-near-1", "complex-unit-circle")
 LOW_PRECISION = (torch.bfloat16, torch.float16)
 
@@ -76,7 +86,8 @@ def _randint(g, lo, hi) -> int:
 
 
 def _f32(t: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``t`` rounded to ``dtype`` (float32, or the case's fp16/bf16), held in float64: the cast of the case adds no
+    """``t`` rounded to ``dtype`` (float32, or the case's fp16/bf16), held in float64: the cast of the case
+    adds no
     rounding, so the candidate sees the very numbers of the reference."""
     return t.to(dtype).to(torch.float64)
 
@@ -106,7 +117,11 @@ def draw_lsa_case(family: str, g: torch.Generator, dtype: torch.dtype):
             w = torch.randn(shape, generator=g, dtype=torch.float64) / math.sqrt(shape[-1])
         if family == "rank-deficient":
             r = _randint(g, 0, max(0, min(shape[-2:]) - 1))
-            w = w[..., :r] @ torch.randn(*shape[:-2], r, shape[-1], generator=g, dtype=torch.float64) if r else 0 * w
+            w = (
+                w[..., :r] @ torch.randn(*shape[:-2], r, shape[-1], generator=g, dtype=torch.float64)
+                if r
+                else 0 * w
+            )
         elif family == "badly-scaled":  # every row scaled by 10^U(-3, 3) (10^U(-1, 1) for fp16/bf16)
             span = 1.0 if low else 3.0
             w = w * 10.0 ** ((torch.rand(*shape[:-1], 1, generator=g, dtype=torch.float64) * 2 - 1) * span)
@@ -121,12 +136,22 @@ def draw_lsa_case(family: str, g: torch.Generator, dtype: torch.dtype):
         x = torch.nn.functional.one_hot(torch.randint(0, d, (B, T), generator=g), d).to(torch.float64)
     elif family == "badly-scaled" and not low:
         x = x * 10.0 ** float(torch.randint(-2, 3, (1,), generator=g))
-    return params, _f32(x, dtype if low else torch.float32), {"family": family, "H": H, "d": d, "d_k": d_k, "d_v": d_v, "d_out": d_out, "T": T, "B": B}
+    return (
+        params,
+        _f32(x, dtype if low else torch.float32),
+        {"family": family, "H": H, "d": d, "d_k": d_k, "d_v": d_v, "d_out": d_out, "T": T, "B": B},
+    )
 
 
 def _cast(params, dtype):
-    return dataclasses.replace(params, **{k: v.to(dtype) for k, v in vars(params).items()
-                                          if isinstance(v, torch.Tensor) and v.is_floating_point()})
+    return dataclasses.replace(
+        params,
+        **{
+            k: v.to(dtype)
+            for k, v in vars(params).items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point()
+        },
+    )
 
 
 def _lsa_eval(params, x):
@@ -140,7 +165,9 @@ def _lsa_eval(params, x):
         return lsa(x), get("lsa-direct").magnitude(params, x)
     from constructions import LinearSelfAttention
 
-    M = LinearSelfAttention(abs64(lsa.W_Q), abs64(lsa.W_K), abs64(lsa.W_V), abs64(lsa.W_O)).forward_recurrent(abs64(x))
+    M = LinearSelfAttention(abs64(lsa.W_Q), abs64(lsa.W_K), abs64(lsa.W_V), abs64(lsa.W_O)).forward_recurrent(
+        abs64(x)
+    )
     return lsa.forward_recurrent(x), M
 
 
@@ -167,15 +194,20 @@ def _lsa_ratio(params, x, method: str, dtype: torch.dtype, mode: str) -> tuple[f
     err = (y.double() - ref).abs()
     if not bool(torch.isfinite(err).all()):
         return None, None  # overflow of the candidate (fp16's range is 65504)
-    return float(torch.where(err == 0, 0.0, err / low_precision_model(params, x, M, method, dtype, mode)).max()), None
+    return float(
+        torch.where(err == 0, 0.0, err / low_precision_model(params, x, M, method, dtype, mode)).max()
+    ), None
 
 
 def low_precision_model(params, x, M, method: str, dtype: torch.dtype, mode: str) -> torch.Tensor:
-    r"""The fp16/bf16 bound of :func:`constructions.tolerance.low_precision_bound` for the ``method`` construction of
-    ``params`` built at ``dtype`` (docs/tolerance.md). Its ``extra`` roundings: 4 for the LSA weights and 3 for the
+    r"""The fp16/bf16 bound of :func:`constructions.tolerance.low_precision_bound` for the ``method``
+    construction of
+    ``params`` built at ``dtype`` (docs/tolerance.md). Its ``extra`` roundings: 4 for the LSA weights and 3
+    for the
     input (the output is a product of three linear forms of $x$) unless they are exact at ``dtype``; the
     construction's own weight products (:func:`constructions.tolerance.construction_depth`, plus any
-    extra non-zero the rounding made) unless the weights built at ``dtype`` equal the float64 ones exactly (the
+    extra non-zero the rounding made) unless the weights built at ``dtype`` equal the float64 ones exactly
+    (the
     direct construction only copies weights)."""
     from constructions.registry import get
     from constructions.tolerance import construction_depth, low_precision_bound, template_path_length
@@ -186,19 +218,28 @@ def low_precision_model(params, x, M, method: str, dtype: torch.dtype, mode: str
     low_params = _cast(params, dtype)
     exact, low = v.construct(params), v.construct(low_params)
     extra = 0
-    if not all(torch.equal(a.to(torch.float64), b) for a, b in zip(vars(low_params).values(), vars(params).values())
-               if isinstance(a, torch.Tensor)):
+    if not all(
+        torch.equal(a.to(torch.float64), b)
+        for a, b in zip(vars(low_params).values(), vars(params).values())
+        if isinstance(a, torch.Tensor)
+    ):
         extra += 4
     if not torch.equal(x.to(dtype).to(torch.float64), x):
         extra += 3
-    if not all(torch.equal(a.detach().to(torch.float64), b.detach()) for a, b in zip(low.weights(), exact.weights())):
-        extra += construction_depth(H, d_k, d_v) + max(0, template_path_length(*(w.detach() for w in low.weights() if w.ndim == 2))
-                                              - template_path_length(*(w.detach() for w in exact.weights() if w.ndim == 2)))
+    if not all(
+        torch.equal(a.detach().to(torch.float64), b.detach()) for a, b in zip(low.weights(), exact.weights())
+    ):
+        extra += construction_depth(H, d_k, d_v) + max(
+            0,
+            template_path_length(*(w.detach() for w in low.weights() if w.ndim == 2))
+            - template_path_length(*(w.detach() for w in exact.weights() if w.ndim == 2)),
+        )
     return low_precision_bound(exact, x, M, dtype=dtype, extra=extra, mode=mode)
 
 
 def _template_case(family: str, g: torch.Generator, dtype: torch.dtype):
-    """A random template RNN with lambda near 1 (real) or on the unit circle (complex), its input and label."""
+    """A random template RNN with lambda near 1 (real) or on the unit circle (complex), its input and
+    label."""
     from constructions import GatedLinearRNN
 
     d, n, m, d_out = _randint(g, 1, 4), _randint(g, 1, 8), _randint(g, 1, 6), _randint(g, 1, 3)
@@ -211,14 +252,18 @@ def _template_case(family: str, g: torch.Generator, dtype: torch.dtype):
 
     def w(*s):
         t = _f32(torch.randn(*s, generator=g, dtype=torch.float64) / math.sqrt(s[-1]), exact_in)
-        return torch.complex(t, _f32(torch.randn(*s, generator=g, dtype=torch.float64) / math.sqrt(s[-1]))) if cplx else t
+        return (
+            torch.complex(t, _f32(torch.randn(*s, generator=g, dtype=torch.float64) / math.sqrt(s[-1])))
+            if cplx
+            else t
+        )
 
     if cplx:
         theta = _f32(torch.rand(n, generator=g, dtype=torch.float64) * 2 * math.pi)
         lam = torch.polar(torch.ones(n, dtype=torch.float64), theta)
     else:
         k = torch.randint(4, kmax + 1, (n,), generator=g).to(torch.float64)
-        lam = 1 - 2.0 ** -k
+        lam = 1 - 2.0**-k
     rnn = GatedLinearRNN(w(n, d + 1), w(n, d + 1), lam, w(m, n), w(m, n), w(d_out, m))
     x = _f32(torch.randn(2, T, d, generator=g, dtype=torch.float64), exact_in)
     return rnn, x, {"family": family, "d": d, "n": n, "m": m, "T": T}
@@ -231,14 +276,18 @@ def _template_ratio(rnn, x, dtype: torch.dtype, mode: str) -> float:
 
     ref = rnn(x, mode="loop")
     M = rnn_magnitude(rnn, x)
-    if dtype in LOW_PRECISION:  # weights, lambda and x exact in the dtype; the step loop (a parallel scan of a
+    if (
+        dtype in LOW_PRECISION
+    ):  # weights, lambda and x exact in the dtype; the step loop (a parallel scan of a
         # lambda outside {0, 1} has no guarantee left at this T: gamma_n with n ~ T is infinite)
         import warnings
 
         from constructions.rnn import NumericalHazardWarning
         from constructions.tolerance import low_precision_bound
 
-        with warnings.catch_warnings():  # an overflow (fp16's range) is counted in the table, not warned about
+        with (
+            warnings.catch_warnings()
+        ):  # an overflow (fp16's range) is counted in the table, not warned about
             warnings.simplefilter("ignore", NumericalHazardWarning)
             y = GatedLinearRNN(*(t.detach().to(dtype) for t in rnn.weights()))(x.to(dtype), mode="loop")
         err = (y.double() - ref).abs()
@@ -250,12 +299,22 @@ def _template_ratio(rnn, x, dtype: torch.dtype, mode: str) -> float:
     low = GatedLinearRNN(*(t.detach().to(cd) for t in rnn.weights()))
     y = low(x.to(dtype), mode=mode)
     T = x.shape[1]
-    # the recurrence's roundings for this lambda and path (rnn_path_length: 2T real, 4T complex in the loop), the
+    # the recurrence's roundings for this lambda and path (rnn_path_length: 2T real, 4T complex in the loop),
+    # the
     # weights' rounding when cast (2), and for complex lambda the cast's rounding of lambda itself, which
     # compounds in lambda^t (|lambda_hat - lambda| <= u |lambda|: one more rounding per step)
-    n = rnn_path_length(T, rnn.d, rnn.num_neurons, rnn.num_gates, construction_depth=2 + (T if rnn.is_complex else 0),
-                        lam=rnn.lam, mode="loop" if mode == "loop" else "any")
-    if rnn.is_complex:  # complex dot products in the gates and readout count twice (Higham L. 3.5); the complex
+    n = rnn_path_length(
+        T,
+        rnn.d,
+        rnn.num_neurons,
+        rnn.num_gates,
+        construction_depth=2 + (T if rnn.is_complex else 0),
+        lam=rnn.lam,
+        mode="loop" if mode == "loop" else "any",
+    )
+    if (
+        rnn.is_complex
+    ):  # complex dot products in the gates and readout count twice (Higham L. 3.5); the complex
         # recurrence (4T) and lambda's rounding (T) are already counted for complex arithmetic
         n += rnn_path_length(0, rnn.d, rnn.num_neurons, rnn.num_gates, construction_depth=2)
     return compare(y, ref, M, n=n, dtype=dtype).ratio
@@ -274,8 +333,15 @@ def false_alarms(dtype: torch.dtype, cases: int, seed: int, *, progress: bool = 
         plan += [f] * max(1, math.ceil(cases * weights[f] / total))  # at least ``cases`` in all
     stats = {f: Stats() for f in fams}
     by_mode = {"all, step loop": Stats(), "all, parallel": Stats()}
-    for i, fam in enumerate(tqdm(plan, desc=f"false alarms {str(dtype).replace('torch.', '')}", disable=not progress,
-                                 unit="case", mininterval=2)):
+    for i, fam in enumerate(
+        tqdm(
+            plan,
+            desc=f"false alarms {str(dtype).replace('torch.', '')}",
+            disable=not progress,
+            unit="case",
+            mininterval=2,
+        )
+    ):
         mode = "loop" if i % 5 == 0 else "auto"
         if fam in TEMPLATE_FAMILIES:
             rnn, x, info = _template_case(fam, g, dtype)
@@ -291,19 +357,22 @@ def false_alarms(dtype: torch.dtype, cases: int, seed: int, *, progress: bool = 
         case = f"seed {seed} case {i} {method} {mode} {info}"
         stats[fam].add(ratio, x.shape[0], case, overflow=ratio is None and low)
         if low:
-            by_mode["all, step loop" if mode == "loop" else "all, parallel"].add(ratio, x.shape[0], case,
-                                                                                 overflow=ratio is None)
+            by_mode["all, step loop" if mode == "loop" else "all, parallel"].add(
+                ratio, x.shape[0], case, overflow=ratio is None
+            )
     if low:  # summary rows by forward path (not families: the totals below skip them)
         stats.update({f"{k} (summary)": v for k, v in by_mode.items()})
     return stats
 
 
 # -- detection power -------------------------------------------------------------------------------------
-EPS = {torch.float64: (1e-2, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12, 1.1e-14),
-       torch.float32: (1e-2, 1e-3, 1e-4, 1e-5, 6e-6),
-       # fp16/bf16: from 1 down past 100u (bf16: 100u = 0.39; fp16: 100u = 0.049)
-       torch.bfloat16: (1.0, 0.39, 0.1, 0.039),
-       torch.float16: (1.0, 0.1, 0.049, 0.01, 4.9e-3)}
+EPS = {
+    torch.float64: (1e-2, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12, 1.1e-14),
+    torch.float32: (1e-2, 1e-3, 1e-4, 1e-5, 6e-6),
+    # fp16/bf16: from 1 down past 100u (bf16: 100u = 0.39; fp16: 100u = 0.049)
+    torch.bfloat16: (1.0, 0.39, 0.1, 0.039),
+    torch.float16: (1.0, 0.1, 0.049, 0.01, 4.9e-3),
+}
 
 
 def _integer_case(g: torch.Generator):
@@ -320,23 +389,29 @@ def _integer_case(g: torch.Generator):
 
 
 def _integer_peak(rnn, x) -> float:
-    """Largest modulus of any value the template computes on ``x`` (weights, gates, states, output gates, output and
+    """Largest modulus of any value the template computes on ``x`` (weights, gates, states, output gates,
+    output and
     every partial sum: all bounded by the template on absolute values)."""
     from constructions.rnn import augment
 
     A, B, _lam, C, E, D = (w.detach().abs().to(torch.float64) for w in rnn.weights())
     xa = augment(x.abs().to(torch.float64))
     ga, gb = xa @ A.T, xa @ B.T
-    Mh = torch.cumsum(ga * gb, dim=1)  # |lambda| <= 1 and the states' partial sums: the cumulative sum bounds them
+    Mh = torch.cumsum(
+        ga * gb, dim=1
+    )  # |lambda| <= 1 and the states' partial sums: the cumulative sum bounds them
     c, e = Mh @ C.T, Mh @ E.T
     vals = [A, B, C, E, D, xa, ga, gb, ga * gb, Mh, c, e, c * e, (c * e) @ D.T]
     return max(float(v.max()) if v.numel() else 0.0 for v in vals)
 
 
 def small_integer_case(g: torch.Generator, dtype: torch.dtype):
-    """An LSA with weights in {-2, -1, 1, 2} and inputs in {-1, 0, 1}, small enough that *every* value both constructions
-    compute is an integer of modulus <= 2^p (p = 8 for bfloat16, 11 for float16: the significand's bits), so the
-    construction evaluated at ``dtype`` is exact (checked: the weights built at ``dtype`` equal the float64 ones).
+    """An LSA with weights in {-2, -1, 1, 2} and inputs in {-1, 0, 1}, small enough that *every* value both
+    constructions
+    compute is an integer of modulus <= 2^p (p = 8 for bfloat16, 11 for float16: the significand's bits), so
+    the
+    construction evaluated at ``dtype`` is exact (checked: the weights built at ``dtype`` equal the float64
+    ones).
     The low-precision exact-integer tier: a correct construction gives the float64 reference bit for bit."""
     from constructions import lsa_to_rnn
     from constructions.registry import LSAParams
@@ -347,7 +422,9 @@ def small_integer_case(g: torch.Generator, dtype: torch.dtype):
         T = _randint(g, 2, 8)
 
         def w(*s):  # non-zero, as in _integer_case: a zero weight hides a neuron
-            return (torch.randint(1, 3, s, generator=g) * (torch.randint(0, 2, s, generator=g) * 2 - 1)).to(torch.float64)
+            return (torch.randint(1, 3, s, generator=g) * (torch.randint(0, 2, s, generator=g) * 2 - 1)).to(
+                torch.float64
+            )
 
         params = LSAParams(w(H, d_k, d), w(H, d_k, d), w(H, d_v, d), None)
         x = torch.randint(-1, 2, (3, T, d), generator=g).to(torch.float64)
@@ -355,8 +432,14 @@ def small_integer_case(g: torch.Generator, dtype: torch.dtype):
         for method in ("direct", "compressed"):
             exact = lsa_to_rnn(params.lsa(), method)
             low = lsa_to_rnn(_cast(params, dtype).lsa(), method)
-            ok = ok and _integer_peak(exact, x) <= limit and all(
-                torch.equal(a.detach().to(torch.float64), b.detach()) for a, b in zip(low.weights(), exact.weights()))
+            ok = (
+                ok
+                and _integer_peak(exact, x) <= limit
+                and all(
+                    torch.equal(a.detach().to(torch.float64), b.detach())
+                    for a, b in zip(low.weights(), exact.weights())
+                )
+            )
         if ok:
             return params, x
 
@@ -377,7 +460,8 @@ def _detected_numeric(layer, params, x, dtype, method: str = "direct") -> bool:
 
 
 def _lsa_object(W_Q, W_K, W_V, W_O, x) -> np.ndarray:
-    """LSA (Zucchet et al. 2023, Sec. 3) on NumPy object arrays: ``y_t = W_O concat_h sum_{s<=t} v_s (k_s . q_t)``."""
+    """LSA (Zucchet et al. 2023, Sec. 3) on NumPy object arrays: ``y_t = W_O concat_h sum_{s<=t} v_s (k_s .
+    q_t)``."""
     H = W_Q.shape[0]
     T = x.shape[0]
     q = [[W_Q[h] @ x[t] for t in range(T)] for h in range(H)]
@@ -385,8 +469,10 @@ def _lsa_object(W_Q, W_K, W_V, W_O, x) -> np.ndarray:
     v = [[W_V[h] @ x[t] for t in range(T)] for h in range(H)]
     ys = []
     for t in range(T):
-        heads = [sum((v[h][s] * (k[h][s] @ q[h][t]) for s in range(1, t + 1)), v[h][0] * (k[h][0] @ q[h][t]))
-                 for h in range(H)]
+        heads = [
+            sum((v[h][s] * (k[h][s] @ q[h][t]) for s in range(1, t + 1)), v[h][0] * (k[h][0] @ q[h][t]))
+            for h in range(H)
+        ]
         o = np.concatenate(heads)
         ys.append(o if W_O is None else W_O @ o)
     return np.array(ys, dtype=object)
@@ -402,7 +488,9 @@ def prover_refutes(spec: dict, params, T: int = 3) -> bool:
     from properties.mutations import evaluate_spec
 
     d = params.W_Q.shape[2]
-    W = [fraction_array(t) if t is not None else None for t in (params.W_Q, params.W_K, params.W_V, params.W_O)]
+    W = [
+        fraction_array(t) if t is not None else None for t in (params.W_Q, params.W_K, params.W_V, params.W_O)
+    ]
 
     def obligation(arrays):
         x = arrays["x"]
@@ -413,7 +501,8 @@ def prover_refutes(spec: dict, params, T: int = 3) -> bool:
 
 
 def prover_row(kind: str, eps: float | None, seed: int, mutants: int) -> tuple[int, int]:
-    """``(refuted, decided)`` for ``mutants`` integer-weight mutants of ``kind`` (the exact tier's cases: a float
+    """``(refuted, decided)`` for ``mutants`` integer-weight mutants of ``kind`` (the exact tier's cases: a
+    float
     construction's own weight rounding, e.g. the compressed construction's products, would make even the
     unmutated RNN inexact as rationals)."""
     from constructions import lsa_to_rnn
@@ -423,7 +512,9 @@ def prover_row(kind: str, eps: float | None, seed: int, mutants: int) -> tuple[i
     refuted = 0
     for i in range(mutants):
         ip, _ = _integer_case(g)
-        _, _, spec = mutate_spec(lsa_to_rnn(ip.lsa(), "direct" if i % 2 == 0 else "compressed"), kind, g, eps or 0.0)
+        _, _, spec = mutate_spec(
+            lsa_to_rnn(ip.lsa(), "direct" if i % 2 == 0 else "compressed"), kind, g, eps or 0.0
+        )
         refuted += prover_refutes(spec, ip)
     return refuted, mutants
 
@@ -434,9 +525,13 @@ def _prover_row(kind: str, eps: float | None, seed: int, mutants: int) -> tuple[
     and a crash is recorded as ``(0, 0)`` (shown as "—") instead of losing the whole table."""
     import subprocess
 
-    code = ("import json, torch; torch.set_num_threads(1); from benchmarks.reliability import prover_row; "
-            f"print(json.dumps(prover_row({kind!r}, {eps!r}, {seed}, {mutants})))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800, check=False)
+    code = (
+        "import json, torch; torch.set_num_threads(1); from benchmarks.reliability import prover_row; "
+        f"print(json.dumps(prover_row({kind!r}, {eps!r}, {seed}, {mutants})))"
+    )
+    r = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=1800, check=False
+    )
     if r.returncode != 0:
         print(f"prover row {kind} eps={eps}: child exited {r.returncode}", file=sys.stderr)
         return 0, 0
@@ -453,9 +548,11 @@ def _prover():
     return prover_refutes
 
 
-def detection(dtype: torch.dtype, mutants: int, seed: int, *, progress: bool = True,
-              prover_mutants: int | None = None) -> list[dict]:
-    """Fraction of mutants caught, per kind and epsilon: numeric model bound, exact-integer tier, and (float64,
+def detection(
+    dtype: torch.dtype, mutants: int, seed: int, *, progress: bool = True, prover_mutants: int | None = None
+) -> list[dict]:
+    """Fraction of mutants caught, per kind and epsilon: numeric model bound, exact-integer tier, and
+    (float64,
     first ``prover_mutants`` of each row, default all) the symbolic prover on the very same mutants."""
     from constructions import lsa_to_rnn
     from properties.mutations import KINDS, STRUCTURAL, mutate_spec
@@ -474,7 +571,8 @@ def detection(dtype: torch.dtype, mutants: int, seed: int, *, progress: bool = T
             rnn = lsa_to_rnn(_cast(params, dtype).lsa(), method)
             layer, _what, _ = mutate_spec(rnn, kind, g, eps or 0.0)
             caught += _detected_numeric(layer, params, x, dtype, method)
-            # exact-integer tier: all values are integers < 2^24 (float32, float64) or <= 2^8 / 2^11 (bf16, fp16),
+            # exact-integer tier: all values are integers < 2^24 (float32, float64) or <= 2^8 / 2^11 (bf16,
+            # fp16),
             # so the correct construction is exact at that precision
             ip, ix = small_integer_case(g, dtype) if dtype in LOW_PRECISION else _integer_case(g)
             il, _, _ispec = mutate_spec(lsa_to_rnn(_cast(ip, dtype).lsa(), method), kind, g, eps or 0.0)
@@ -483,11 +581,18 @@ def detection(dtype: torch.dtype, mutants: int, seed: int, *, progress: bool = T
 
         if prover is not None and dtype == torch.float64 and prover_mutants:
             proved, proved_total = _prover_row(kind, eps, seed + len(rows), prover_mutants)
-        rows.append({"dtype": str(dtype).replace("torch.", ""), "kind": kind, "eps": eps, "mutants": mutants,
-                     "prover_mutants": proved_total,
-                     "numeric": caught / mutants,
-                     "exact": exact_caught / exact_total if exact_total else None,
-                     "prover": proved / proved_total if proved_total else None})
+        rows.append(
+            {
+                "dtype": str(dtype).replace("torch.", ""),
+                "kind": kind,
+                "eps": eps,
+                "mutants": mutants,
+                "prover_mutants": proved_total,
+                "numeric": caught / mutants,
+                "exact": exact_caught / exact_total if exact_total else None,
+                "prover": proved / proved_total if proved_total else None,
+            }
+        )
     return rows
 
 
@@ -499,33 +604,53 @@ def _fmt(v) -> str:
 
 
 def render(fa: dict, det: list[dict], meta: dict) -> str:
-    lines = [f"<!-- generated by `{meta['command']}`; do not edit by hand -->", "",
-             (f"Seed {meta['seed']}; torch {meta['torch']}; fp16/bf16: low-precision model; "
-              f"{meta['seconds']:.0f} s on {meta['threads']} thread(s)."), "",
-             "### False alarms (correct cases; a ratio > 1 would be a false alarm)", "",
-             "| dtype | family | cases | sequences | largest error/bound | margin (1 - ratio) | false alarms | overflows |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"<!-- generated by `{meta['command']}`; do not edit by hand -->",
+        "",
+        (
+            f"Seed {meta['seed']}; torch {meta['torch']}; fp16/bf16: low-precision model; "
+            f"{meta['seconds']:.0f} s on {meta['threads']} thread(s)."
+        ),
+        "",
+        "### False alarms (correct cases; a ratio > 1 would be a false alarm)",
+        "",
+        "| dtype | family | cases | sequences | largest error/bound | margin (1 - ratio) | false alarms | "
+        "overflows |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for dt, stats in fa.items():
         tot = Stats()
         for fam, s in stats.items():
-            lines.append(f"| {dt} | {fam} | {s.cases} | {s.sequences} | {s.worst:.3g} | {1 - s.worst:.3g} | "
-                         f"{len(s.failures)} | {len(s.overflows)} |")
+            lines.append(
+                f"| {dt} | {fam} | {s.cases} | {s.sequences} | {s.worst:.3g} | {1 - s.worst:.3g} | "
+                f"{len(s.failures)} | {len(s.overflows)} |"
+            )
             if not fam.endswith("(summary)"):
                 tot.cases += s.cases
                 tot.sequences += s.sequences
                 tot.failures += s.failures
                 tot.overflows += s.overflows
                 tot.worst = max(tot.worst, s.worst)
-        lines.append(f"| **{dt}** | **all** | **{tot.cases}** | **{tot.sequences}** | **{tot.worst:.3g}** | "
-                     f"**{1 - tot.worst:.3g}** | **{len(tot.failures)}** | **{len(tot.overflows)}** |")
-    lines += ["", "### Detection power (fraction of mutants caught)", "",
-              "| dtype | mutation | eps | mutants | numeric (model bound) | exact-integer tier | prover (mutants) |",
-              "|---|---|---:|---:|---:|---:|---:|"]
+        lines.append(
+            f"| **{dt}** | **all** | **{tot.cases}** | **{tot.sequences}** | **{tot.worst:.3g}** | "
+            f"**{1 - tot.worst:.3g}** | **{len(tot.failures)}** | **{len(tot.overflows)}** |"
+        )
+    lines += [
+        "",
+        "### Detection power (fraction of mutants caught)",
+        "",
+        "| dtype | mutation | eps | mutants | numeric (model bound) | exact-integer tier | prover (mutants) "
+        "|",
+        "|---|---|---:|---:|---:|---:|---:|",
+    ]
     for r in det:
         eps = "—" if r["eps"] is None else f"{r['eps']:.1e}"
-        lines.append(f"| {r['dtype']} | {r['kind']} | {eps} | {r['mutants']} | {_fmt(r['numeric'])} | "
-                     f"{_fmt(r['exact'])} | {_fmt(r['prover'])}"
-                     + (f" ({r['prover_mutants']})" if r["prover_mutants"] else "") + " |")
+        lines.append(
+            f"| {r['dtype']} | {r['kind']} | {eps} | {r['mutants']} | {_fmt(r['numeric'])} | "
+            f"{_fmt(r['exact'])} | {_fmt(r['prover'])}"
+            + (f" ({r['prover_mutants']})" if r["prover_mutants"] else "")
+            + " |"
+        )
     fails = [f for stats in fa.values() for s in stats.values() for f in s.failures]
     if fails:
         lines += ["", "### False alarms found", ""] + [f"- {f}" for f in fails[:50]]
@@ -548,7 +673,8 @@ def splice(path: str, table: str) -> str:
     return table
 
 
-# -- every shipped variant, by stratum (ordinary, long, chunk boundaries, extreme inputs) -----------------------
+# -- every shipped variant, by stratum (ordinary, long, chunk boundaries, extreme inputs)
+# -----------------------
 #: strata of :func:`variant_false_alarms`: name -> (share of the cases, what is drawn)
 VARIANT_STRATA = {
     "ordinary": "T 1..64, generic or degenerate weights, inputs ~ N(0, 1)",
@@ -558,13 +684,21 @@ VARIANT_STRATA = {
 }
 _BOUNDARY_T = (15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129)
 #: pairs of working dtypes that share one rounded case (and so one float64 reference)
-VARIANT_DTYPES = ((torch.float32, (torch.float64, torch.float32)), (torch.bfloat16, (torch.bfloat16, torch.float16)))
+VARIANT_DTYPES = (
+    (torch.float32, (torch.float64, torch.float32)),
+    (torch.bfloat16, (torch.bfloat16, torch.float16)),
+)
 
 
 def _round_params(params, dtype):
-    return dataclasses.replace(params, **{k: v.to(dtype).to(torch.float64) for k, v in vars(params).items()
-                                          if isinstance(v, torch.Tensor) and v.is_floating_point()
-                                          and not v.is_complex()})
+    return dataclasses.replace(
+        params,
+        **{
+            k: v.to(dtype).to(torch.float64)
+            for k, v in vars(params).items()
+            if isinstance(v, torch.Tensor) and v.is_floating_point() and not v.is_complex()
+        },
+    )
 
 
 def _cast_params(params, dtype):
@@ -573,16 +707,19 @@ def _cast_params(params, dtype):
             return v.to(torch.complex64 if dtype != torch.float64 else torch.complex128)
         return v.to(dtype)
 
-    return dataclasses.replace(params, **{k: c(v) for k, v in vars(params).items()
-                                          if isinstance(v, torch.Tensor) and v.is_floating_point()})
+    return dataclasses.replace(
+        params,
+        **{k: c(v) for k, v in vars(params).items() if isinstance(v, torch.Tensor) and v.is_floating_point()},
+    )
 
 
 def _draw_variant_case(v, stratum: str, g: torch.Generator):
     d = _randint(g, 1, 5)
     heads = _randint(g, 1, 2)
-    T = {"long": lambda: _randint(g, 65, 256),
-         "chunk-boundary": lambda: _BOUNDARY_T[_randint(g, 0, len(_BOUNDARY_T) - 1)]}.get(
-        stratum, lambda: _randint(g, 1, 64))()
+    T = {
+        "long": lambda: _randint(g, 65, 256),
+        "chunk-boundary": lambda: _BOUNDARY_T[_randint(g, 0, len(_BOUNDARY_T) - 1)],
+    }.get(stratum, lambda: _randint(g, 1, 64))()
     params = v.sample_params(d, heads, generator=g, dtype=torch.float64)
     kind = _randint(g, 0, 5)
     if kind < 4 and hasattr(v, "degenerate"):
@@ -594,11 +731,15 @@ def _draw_variant_case(v, stratum: str, g: torch.Generator):
 
 
 def variant_false_alarms(name: str, cases: int, seed: int, *, strata=tuple(VARIANT_STRATA)) -> dict:
-    r"""False alarms of the tolerance model on ``cases`` correct cases of the shipped variant ``name`` per stratum
+    r"""False alarms of the tolerance model on ``cases`` correct cases of the shipped variant ``name`` per
+    stratum
     (:data:`VARIANT_STRATA`, round-robin), each evaluated at float64, float32, bfloat16 and float16 exactly as
-    ``verify`` does (``Variant.magnitude`` / ``Variant.path_length`` / :func:`constructions.tolerance.compare`).
-    A case is rounded to float32 (for float64/float32) or bfloat16 (for bf16/fp16) first, so the candidate sees
-    the reference's very numbers. Returns ``{dtype: {stratum: Stats}}``; ``vacuous`` counts cases whose bound is
+    ``verify`` does (``Variant.magnitude`` / ``Variant.path_length`` /
+    :func:`constructions.tolerance.compare`).
+    A case is rounded to float32 (for float64/float32) or bfloat16 (for bf16/fp16) first, so the candidate
+    sees
+    the reference's very numbers. Returns ``{dtype: {stratum: Stats}}``; ``vacuous`` counts cases whose bound
+    is
     infinite ($nu \ge 1$: no guarantee, not a pass) and ``overflows`` the candidates that are not finite."""
     import constructions
     from constructions.tolerance import compare, gamma, unit_roundoff
@@ -606,7 +747,9 @@ def variant_false_alarms(name: str, cases: int, seed: int, *, strata=tuple(VARIA
 
     v = HGRNOutputGate() if name == HGRNOutputGate.name else constructions.get(name)
     g = torch.Generator().manual_seed(seed)
-    out = {str(dt).replace("torch.", ""): {s: Stats() for s in strata} for _, dts in VARIANT_DTYPES for dt in dts}
+    out = {
+        str(dt).replace("torch.", ""): {s: Stats() for s in strata} for _, dts in VARIANT_DTYPES for dt in dts
+    }
     vacuous = {k: 0 for k in out}
     for i in range(cases):
         stratum = strata[i % len(strata)]
@@ -639,11 +782,17 @@ def variant_false_alarms(name: str, cases: int, seed: int, *, strata=tuple(VARIA
     return {"stats": out, "vacuous": vacuous}
 
 
-def detection_thresholds(dtypes=(torch.float64, torch.float32, torch.float16, torch.bfloat16),
-                         Ts=(16, 64, 256, 1024), cases: int = 30, seed: int = 0) -> list[dict]:
+def detection_thresholds(
+    dtypes=(torch.float64, torch.float32, torch.float16, torch.bfloat16),
+    Ts=(16, 64, 256, 1024),
+    cases: int = 30,
+    seed: int = 0,
+) -> list[dict]:
     r"""The smallest relative (scale) error that ``check_equals_lsa`` detects per dtype and $T$
-    (:func:`properties.suite.smallest_detectable_scale`): median and 90th percentile over ``cases`` random LSAs
-    ($H\le2$, $d\le4$, generic weights, inputs $\sim N(0,1)$ exact in the dtype), the direct construction's budget."""
+    (:func:`properties.suite.smallest_detectable_scale`): median and 90th percentile over ``cases`` random
+    LSAs
+    ($H\le2$, $d\le4$, generic weights, inputs $\sim N(0,1)$ exact in the dtype), the direct construction's
+    budget."""
     from constructions import LinearSelfAttention
     from properties.suite import smallest_detectable_scale
 
@@ -654,19 +803,29 @@ def detection_thresholds(dtypes=(torch.float64, torch.float32, torch.float16, to
             eps = []
             for _ in range(cases):
                 H, d, dk, dv = _randint(g, 1, 2), _randint(g, 2, 4), _randint(g, 1, 3), _randint(g, 1, 3)
-                lsa = LinearSelfAttention(*(_f32(torch.randn(H, r, d, generator=g, dtype=torch.float64), dt)
-                                            for r in (dk, dk, dv)))
+                lsa = LinearSelfAttention(
+                    *(_f32(torch.randn(H, r, d, generator=g, dtype=torch.float64), dt) for r in (dk, dk, dv))
+                )
                 x = _f32(torch.randn(2, T, d, generator=g, dtype=torch.float64), dt)
                 eps.append(smallest_detectable_scale(lsa, x, dt))
             eps.sort()
-            rows.append({"dtype": str(dt).replace("torch.", ""), "T": T, "median": eps[len(eps) // 2],
-                         "p90": eps[min(len(eps) - 1, int(0.9 * len(eps)))], "cases": cases})
+            rows.append(
+                {
+                    "dtype": str(dt).replace("torch.", ""),
+                    "T": T,
+                    "median": eps[len(eps) // 2],
+                    "p90": eps[min(len(eps) - 1, int(0.9 * len(eps)))],
+                    "cases": cases,
+                }
+            )
     return rows
 
 
 def chunk_detection(chunks=(16, 32, 64), indices=(1, 2, 4), seeds: int = 10) -> list[dict]:
-    r"""Detection rate of a state lost at the start of chunk $k$ (:func:`properties.mutations.chunk_reset_layer`,
-    chunks of $C$) by ``test_equals_lsa``'s own strategies under the dev profile (25 generated examples, no pinned
+    r"""Detection rate of a state lost at the start of chunk $k$
+    (:func:`properties.mutations.chunk_reset_layer`,
+    chunks of $C$) by ``test_equals_lsa``'s own strategies under the dev profile (25 generated examples, no
+    pinned
     edge cases, no database), over Hypothesis seeds ``0..seeds-1``."""
     from hypothesis import Phase, given, settings
     from hypothesis import seed as hseed
@@ -682,11 +841,17 @@ def chunk_detection(chunks=(16, 32, 64), indices=(1, 2, 4), seeds: int = 10) -> 
         for k in indices:
             caught = 0
             for s in range(seeds):
-                target = suite.user_target(lambda lsa, C=C, k=k: chunk_reset_layer(lsa, C, k), name="chunk reset")
+                target = suite.user_target(
+                    lambda lsa, C=C, k=k: chunk_reset_layer(lsa, C, k), name="chunk reset"
+                )
 
                 def make(target, s):
-                    @settings(parent=settings.get_profile("dev"), database=None, phases=[Phase.generate],
-                              print_blob=False)
+                    @settings(
+                        parent=settings.get_profile("dev"),
+                        database=None,
+                        phases=[Phase.generate],
+                        print_blob=False,
+                    )
                     @hseed(s)
                     @given(**EQUALS_LSA_STRATEGIES)
                     def run(lsa, spec):
@@ -700,17 +865,22 @@ def chunk_detection(chunks=(16, 32, 64), indices=(1, 2, 4), seeds: int = 10) -> 
                         check()
                 except suite.PropertyFailure:
                     caught += 1
-            rows.append({"chunk": C, "index": k, "first_wrong_T": C * k + 1, "caught": caught, "seeds": seeds})
+            rows.append(
+                {"chunk": C, "index": k, "first_wrong_T": C * k + 1, "caught": caught, "seeds": seeds}
+            )
     return rows
 
 
 def variants_main(argv: list[str] | None = None) -> int:
-    """``python -m benchmarks.reliability variants [--cases N] [--variant NAME ...] [--jsonl FILE]``: append one
+    """``python -m benchmarks.reliability variants [--cases N] [--variant NAME ...] [--jsonl FILE]``: append
+    one
     JSON line per variant and round (``--rounds``) so a long background run leaves numbers at any time."""
     import constructions
 
-    p = argparse.ArgumentParser(prog="python -m benchmarks.reliability variants",
-                                description="false alarms of the tolerance model on every shipped variant")
+    p = argparse.ArgumentParser(
+        prog="python -m benchmarks.reliability variants",
+        description="false alarms of the tolerance model on every shipped variant",
+    )
     p.add_argument("--cases", type=int, default=500, help="cases per variant per round (each at 4 dtypes)")
     p.add_argument("--rounds", type=int, default=20, help="rounds over all variants (seed = round)")
     p.add_argument("--start-round", type=int, default=0, help="first round (to continue an earlier run)")
@@ -721,8 +891,10 @@ def variants_main(argv: list[str] | None = None) -> int:
         p.error("--cases and --rounds must be >= 1")
     from properties.regressions import HGRNOutputGate
 
-    names = a.variant or ([n for n in constructions.available() if constructions.get(n).status == "exact"]
-                          + [HGRNOutputGate.name])
+    names = a.variant or (
+        [n for n in constructions.available() if constructions.get(n).status == "exact"]
+        + [HGRNOutputGate.name]
+    )
     import warnings
 
     warnings.simplefilter("ignore")  # overflow warnings of candidates: counted as overflows, not compared
@@ -733,9 +905,16 @@ def variants_main(argv: list[str] | None = None) -> int:
         for name in names:
             t0 = time.perf_counter()
             res = variant_false_alarms(name, a.cases, seed=1000 * r + 17)
-            row = {"variant": name, "round": r, "cases": a.cases, "seconds": round(time.perf_counter() - t0, 2),
-                   "vacuous": res["vacuous"],
-                   "stats": {dt: {s: dataclasses.asdict(st) for s, st in by.items()} for dt, by in res["stats"].items()}}
+            row = {
+                "variant": name,
+                "round": r,
+                "cases": a.cases,
+                "seconds": round(time.perf_counter() - t0, 2),
+                "vacuous": res["vacuous"],
+                "stats": {
+                    dt: {s: dataclasses.asdict(st) for s, st in by.items()} for dt, by in res["stats"].items()
+                },
+            }
             bad += sum(len(st.failures) for by in res["stats"].values() for st in by.values())
             with open(a.jsonl, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row, default=str) + "\n")
@@ -744,16 +923,31 @@ def variants_main(argv: list[str] | None = None) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__.split("\n\n")[0])
-    p.add_argument("--quick", action="store_true", help="the CI slice: 300 cases per dtype, 10 mutants per row")
-    p.add_argument("--cases", type=int, default=None, help="correct cases per dtype (default 10000; quick 300)")
-    p.add_argument("--low-precision-cases", type=int, default=None,
-                   help="cases for fp16/bf16 (default 10000; quick 100)")
-    p.add_argument("--mutants", type=int, default=None, help="mutants per kind and eps (default 100; quick 10)")
-    p.add_argument("--prover-mutants", type=int, default=None,
-                   help="of those, how many the symbolic prover also decides (float64 rows; default 10; quick 1)")
+    p.add_argument(
+        "--quick", action="store_true", help="the CI slice: 300 cases per dtype, 10 mutants per row"
+    )
+    p.add_argument(
+        "--cases", type=int, default=None, help="correct cases per dtype (default 10000; quick 300)"
+    )
+    p.add_argument(
+        "--low-precision-cases", type=int, default=None, help="cases for fp16/bf16 (default 10000; quick 100)"
+    )
+    p.add_argument(
+        "--mutants", type=int, default=None, help="mutants per kind and eps (default 100; quick 10)"
+    )
+    p.add_argument(
+        "--prover-mutants",
+        type=int,
+        default=None,
+        help="of those, how many the symbolic prover also decides (float64 rows; default 10; quick 1)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="write the Markdown table here (atomically); an existing file with "
-                   "<!-- BEGIN/END GENERATED TABLE --> markers keeps its prose, only the table is replaced")
+    p.add_argument(
+        "--out",
+        default=None,
+        help="write the Markdown table here (atomically); an existing file with "
+        "<!-- BEGIN/END GENERATED TABLE --> markers keeps its prose, only the table is replaced",
+    )
     p.add_argument("--json", default=None, help="write the raw numbers here (atomically)")
     p.add_argument("--no-progress", action="store_true")
     a = p.parse_args(argv)
@@ -770,20 +964,34 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_float32_matmul_precision("highest")
     t0 = time.perf_counter()
     try:
-        det = detection(torch.float64, mutants, a.seed + 1, progress=not a.no_progress,
-                        prover_mutants=min(prover_mutants, mutants))
+        det = detection(
+            torch.float64,
+            mutants,
+            a.seed + 1,
+            progress=not a.no_progress,
+            prover_mutants=min(prover_mutants, mutants),
+        )
         det += detection(torch.float32, mutants, a.seed + 2, progress=not a.no_progress)
         det += detection(torch.bfloat16, mutants, a.seed + 3, progress=not a.no_progress)
         det += detection(torch.float16, mutants, a.seed + 4, progress=not a.no_progress)
         fa = {}
-        for dt, n in ((torch.float64, cases), (torch.float32, cases), (torch.bfloat16, lp_cases),
-                      (torch.float16, lp_cases)):
+        for dt, n in (
+            (torch.float64, cases),
+            (torch.float32, cases),
+            (torch.bfloat16, lp_cases),
+            (torch.float16, lp_cases),
+        ):
             fa[str(dt).replace("torch.", "")] = false_alarms(dt, n, a.seed, progress=not a.no_progress)
     finally:
         torch.set_num_threads(old[0])
         torch.set_float32_matmul_precision(old[1])
-    meta = {"command": "python -m benchmarks.reliability" + (" --quick" if a.quick else ""), "seed": a.seed,
-            "torch": torch.__version__, "seconds": time.perf_counter() - t0, "threads": 1}
+    meta = {
+        "command": "python -m benchmarks.reliability" + (" --quick" if a.quick else ""),
+        "seed": a.seed,
+        "torch": torch.__version__,
+        "seconds": time.perf_counter() - t0,
+        "threads": 1,
+    }
     md = render(fa, det, meta)
     print(md)
     from equivalence.report.write import atomic_write
@@ -791,8 +999,11 @@ def main(argv: list[str] | None = None) -> int:
     if a.out:
         atomic_write(a.out, splice(a.out, md))
     if a.json:
-        raw = {"meta": meta, "false_alarms": {dt: {f: dataclasses.asdict(s) for f, s in st.items()} for dt, st in fa.items()},
-               "detection": det}
+        raw = {
+            "meta": meta,
+            "false_alarms": {dt: {f: dataclasses.asdict(s) for f, s in st.items()} for dt, st in fa.items()},
+            "detection": det,
+        }
         atomic_write(a.json, json.dumps(raw, indent=2, sort_keys=True, default=str) + "\n")
     # exit status: a false alarm of the model (any dtype: the fp16/bf16 model is rigorous too) is a failure
     bad = sum(len(s.failures) for st in fa.values() for s in st.values())

@@ -17,16 +17,18 @@ def _fmt_s(s: float) -> str:
 
 
 def _fmt_b(b: float) -> str:
-    return f"{b / 2 ** 20:.1f} MiB"
+    return f"{b / 2**20:.1f} MiB"
 
 
 def table(results: list[WorkloadResult], info: dict) -> str:
     """Plain-text report: machine, then per workload its cases, ratios (with baselines), memory and checks."""
-    lines = [f"machine: {info['cpu']} | cores {info['cores_available']} | torch threads {info['torch_threads']} | "
-             f"OMP_WAIT_POLICY {info.get('omp_wait_policy')} | "
-             f"device {info['device']}" + (f" ({info['gpu']['name']})" if "gpu" in info else ""),
-             f"versions: python {info['python']}, " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
-             f"load average at start {info['load_average_start']}, end {info.get('load_average_end')}"]
+    lines = [
+        f"machine: {info['cpu']} | cores {info['cores_available']} | torch threads {info['torch_threads']} | "
+        f"OMP_WAIT_POLICY {info.get('omp_wait_policy')} | "
+        f"device {info['device']}" + (f" ({info['gpu']['name']})" if "gpu" in info else ""),
+        f"versions: python {info['python']}, " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()),
+        f"load average at start {info['load_average_start']}, end {info.get('load_average_end')}",
+    ]
     lines += [f"WARNING: {w}" for w in info.get("warnings", [])] + [""]
     for r in results:
         lines.append(f"== {r.workload}: {r.title}")
@@ -35,13 +37,17 @@ def table(results: list[WorkloadResult], info: dict) -> str:
             continue
         lines.append("   sizes: " + ", ".join(f"{k}={v}" for k, v in r.sizes.items()))
         for c in r.cases:
-            extra = "".join(f", {k}={v:.4g}" if isinstance(v, float) else (f", {k}={v}" if k == "status" else "")
-                            for k, v in c.extra.items())
+            extra = "".join(
+                f", {k}={v:.4g}" if isinstance(v, float) else (f", {k}={v}" if k == "status" else "")
+                for k, v in c.extra.items()
+            )
             if not c.times:
                 lines.append(f"   {c.name:<48} {c.note or 'not run'}")
                 continue
-            lines.append(f"   {c.name:<48} median {_fmt_s(c.median):>10}  ({len(c.times)} runs{extra})"
-                         + (f"  [{c.note}]" if c.note else ""))
+            lines.append(
+                f"   {c.name:<48} median {_fmt_s(c.median):>10}  ({len(c.times)} runs{extra})"
+                + (f"  [{c.note}]" if c.note else "")
+            )
         for q in r.ratios:
             tgt = "" if q.target is None else f"  target >= {q.target:g}: {'MET' if q.met else 'NOT MET'}"
             lines.append(f"   ratio {q.name}: {q.value:.2f}x  (baseline: {q.baseline}){tgt}")
@@ -49,13 +55,17 @@ def table(results: list[WorkloadResult], info: dict) -> str:
             if "error" in m:
                 lines.append(f"   memory {m['case']}: measurement failed: {m['error'][-200:]}")
                 continue
-            lines.append(f"   memory {m['case']}: peak extra {_fmt_b(m['peak_extra_bytes'])}; (inputs + peak extra) / "
-                         f"(output + inputs) = {m['peak_over_output_plus_inputs']:.2f} (target <= 2: "
-                         f"{'MET' if m['met'] else 'NOT MET'}; output {_fmt_b(m['output_bytes'])}, inputs "
-                         f"{_fmt_b(m['input_bytes'])}; {m['method']})")
+            lines.append(
+                f"   memory {m['case']}: peak extra {_fmt_b(m['peak_extra_bytes'])}; (inputs + peak extra) / "
+                f"(output + inputs) = {m['peak_over_output_plus_inputs']:.2f} (target <= 2: "
+                f"{'MET' if m['met'] else 'NOT MET'}; output {_fmt_b(m['output_bytes'])}, inputs "
+                f"{_fmt_b(m['input_bytes'])}; {m['method']})"
+            )
         for ch in r.checks:
-            lines.append("   check: " + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}"
-                                                   for k, v in ch.items()))
+            lines.append(
+                "   check: "
+                + ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in ch.items())
+            )
         for k, v in r.limits.items():
             lines.append(f"   limit {k}: {v}")
         lines += [f"   note: {n}" for n in r.notes] + [""]
@@ -91,8 +101,11 @@ def plots(results: list[WorkloadResult], info: dict) -> dict[str, bytes]:
         ax.set_xticks([j + 0.4 - width / 2 for j in range(len(rows))], labels)
         ax.set_yscale("log")
         ax.set_ylabel("forward time (ms, median; log scale)")
-        ax.set_title(f"Workload 1: gated RNN forward, B={w1[0].sizes['B']}, d={w1[0].sizes['d']}, "
-                     f"d_k=d_v={w1[0].sizes['dk']} ({where})", fontsize=9)
+        ax.set_title(
+            f"Workload 1: gated RNN forward, B={w1[0].sizes['B']}, d={w1[0].sizes['d']}, "
+            f"d_k=d_v={w1[0].sizes['dk']} ({where})",
+            fontsize=9,
+        )
         ax.legend(fontsize=7)
         fig.tight_layout()
         out["w1_forward.png"] = _png(fig)
@@ -101,7 +114,9 @@ def plots(results: list[WorkloadResult], info: dict) -> dict[str, bytes]:
         if len(lsa) > 1:
             fig, ax = plt.subplots(figsize=(6, 4))
             for name in [c.name for c in lsa[0].cases]:
-                ax.plot([r.sizes["T"] for r in lsa], [r.case(name).median * 1e3 for r in lsa], "o-", label=name)
+                ax.plot(
+                    [r.sizes["T"] for r in lsa], [r.case(name).median * 1e3 for r in lsa], "o-", label=name
+                )
             ax.set_xscale("log", base=2)
             ax.set_yscale("log")
             ax.set_xlabel("T")
@@ -113,8 +128,9 @@ def plots(results: list[WorkloadResult], info: dict) -> dict[str, bytes]:
             plt.close(fig)
     for r in results:
         if r.workload == "w2" and r.available:
-            pts = sorted((c.extra["batch"], c.extra["sequences_per_s"]) for c in r.cases
-                         if "loop" not in c.name)
+            pts = sorted(
+                (c.extra["batch"], c.extra["sequences_per_s"]) for c in r.cases if "loop" not in c.name
+            )
             fig, ax = plt.subplots(figsize=(6, 4))
             ax.plot([p[0] for p in pts], [p[1] for p in pts], "o-")
             ax.set_xscale("log", base=2)
@@ -158,8 +174,12 @@ def write_all(results: list[WorkloadResult], info: dict, out: Path, command: str
     from equivalence.report.write import atomic_write
 
     out = Path(out)
-    doc = {"schema": "attention-rnn-equivalence/benchmarks/v1", "command": command, "machine": info,
-           "results": [r.to_dict() for r in results]}
+    doc = {
+        "schema": "attention-rnn-equivalence/benchmarks/v1",
+        "command": command,
+        "machine": info,
+        "results": [r.to_dict() for r in results],
+    }
     written = []
     text = json.dumps(doc, indent=2, sort_keys=True, default=_json_default)
     atomic_write(out / "benchmarks.json", text + "\n")

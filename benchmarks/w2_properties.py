@@ -2,7 +2,8 @@ r"""Workload 2: numeric property checks of the base construction, examples per s
 
 The property is the paper's theorem checked numerically: for the direct construction (Zucchet et al. 2023,
 App. A), ``construct(W)(x)`` in float32 equals the float64 LSA within the tolerance model
-$|\hat y-y|\le\gamma_nM+n\eta$ (:mod:`equivalence.tolerance`). Our own Hypothesis harness draws, per example,
+$|\hat y-y|\le\gamma_nM+n\eta$ (:mod:`constructions.tolerance`). Our
+own Hypothesis harness draws, per example,
 the ``ci`` profile's sizes ($d\le6$, $H\le3$, $T\le64$, :data:`equivalence.numeric.PROFILES`), a seed, and a
 weight kind (generic or one of the degenerate kinds of :func:`equivalence.numeric.degenerate_`), and checks
 
@@ -14,7 +15,7 @@ more sequences), so per *sequence* the two have the same error-detection power; 
 sequences checked per second. We also measure detection directly: planted bugs (:data:`MUTANTS`), each harness
 run until it finds the bug, time to detection over several Hypothesis seeds. Only public functions are called
 (``constructions.get``, the variant's ``sample_params/reference/magnitude/path_length/construct``,
-``equivalence.tolerance.compare``); the project's own property suite lives in ``properties/``.
+``constructions.tolerance.compare``); the project's own property suite lives in ``properties/``.
 """
 
 import statistics
@@ -44,13 +45,14 @@ def _case(d, H, T, seed, kind, batch):
 def _cast(params, dtype):
     import dataclasses
 
-    return dataclasses.replace(params, **{k: t.to(dtype) for k, t in vars(params).items()
-                                          if isinstance(t, torch.Tensor)})
+    return dataclasses.replace(
+        params, **{k: t.to(dtype) for k, t in vars(params).items() if isinstance(t, torch.Tensor)}
+    )
 
 
 def check_one(d, H, T, seed, kind, *, batch, mode="auto", mutant=None):
     """One example: raise ``AssertionError`` if the float32 construction leaves the tolerance bound."""
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     v, params, x = _case(d, H, T, seed, kind, batch)
     ref = v.reference(params, x)
@@ -98,12 +100,15 @@ def _leaky_memory(v, params):
 
     rnn = v.construct(params)
     lam = rnn.lam.detach().clone()
-    lam[lam == 1] = 1 - 2.0 ** -14
+    lam[lam == 1] = 1 - 2.0**-14
     return GatedLinearRNN(rnn.A, rnn.B, lam, rnn.C, rnn.E, rnn.D)
 
 
-MUTANTS = {"rare input (x_t[0] > 2.8)": _rare_input, "third head reads head 0's W_Q": _third_head,
-           "leaky memory (lambda = 1 - 2^-14)": _leaky_memory}
+MUTANTS = {
+    "rare input (x_t[0] > 2.8)": _rare_input,
+    "third head reads head 0's W_Q": _third_head,
+    "leaky memory (lambda = 1 - 2^-14)": _leaky_memory,
+}
 
 
 def harness(*, batch: int, examples: int, seed: int, mode: str = "auto", mutant=None) -> dict:
@@ -120,10 +125,21 @@ def harness(*, batch: int, examples: int, seed: int, mode: str = "auto", mutant=
     t0 = time.perf_counter()
 
     @hseed(seed)
-    @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate], print_blob=False,
-              suppress_health_check=list(HealthCheck))
-    @given(st.integers(1, prof.max_d), st.integers(1, prof.max_heads), st.integers(1, prof.max_T),
-           st.integers(0, 2 ** 32 - 1), st.integers(0, 5))
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        print_blob=False,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(
+        st.integers(1, prof.max_d),
+        st.integers(1, prof.max_heads),
+        st.integers(1, prof.max_T),
+        st.integers(0, 2**32 - 1),
+        st.integers(0, 5),
+    )
     def prop(d, H, T, s, kind):
         count[0] += 1
         try:
@@ -138,19 +154,27 @@ def harness(*, batch: int, examples: int, seed: int, mode: str = "auto", mutant=
         prop()
     except AssertionError:
         failed = True
-    return {"examples": count[0], "seconds": time.perf_counter() - t0, "failed": failed,
-            "seconds_to_failure": t_fail[0]}
+    return {
+        "examples": count[0],
+        "seconds": time.perf_counter() - t0,
+        "failed": failed,
+        "seconds_to_failure": t_fail[0],
+    }
 
 
 def run(*, quick: bool, device: str, repeats: int | None = None, smoke: bool = False) -> list[WorkloadResult]:
     examples = 3 if smoke else (30 if quick else 100)  # the ci Hypothesis profile runs 100 examples
     reps = repeats or (2 if quick else 3)
     batches = [64] if smoke or quick else [4, 16, 64, 256]
-    r = WorkloadResult("w2", "Numeric property checks (lsa-direct, ci profile sizes, float32 vs float64)",
-                       {"examples_per_run": examples, "max_d": 6, "max_heads": 3, "max_T": 64,
-                        "batches": [1] + batches})
+    r = WorkloadResult(
+        "w2",
+        "Numeric property checks (lsa-direct, ci profile sizes, float32 vs float64)",
+        {"examples_per_run": examples, "max_d": 6, "max_heads": 3, "max_T": 64, "batches": [1] + batches},
+    )
     if device != "cpu":
-        r.notes.append("the property harness runs on CPU (the construction's forward on CPU); --device ignored")
+        r.notes.append(
+            "the property harness runs on CPU (the construction's forward on CPU); --device ignored"
+        )
     configs = {"naive (1 sequence/example)": (1, "auto"), "naive, step loop": (1, "loop")}
     configs |= {f"batched ({b} sequences/example)": (b, "auto") for b in batches}
     times: dict[str, list[float]] = {k: [] for k in configs}
@@ -164,34 +188,75 @@ def run(*, quick: bool, device: str, repeats: int | None = None, smoke: bool = F
             runs[name].append(out)
     for name, (b, _) in configs.items():
         ex = [o["examples"] for o in runs[name]]
-        r.cases.append(Case(name, times[name], extra={
-            "batch": b, "examples": ex, "failed": any(o["failed"] for o in runs[name]),
-            "examples_per_s": statistics.median(e / t for e, t in zip(ex, times[name])),
-            "sequences_per_s": statistics.median(b * e / t for e, t in zip(ex, times[name]))}))
+        r.cases.append(
+            Case(
+                name,
+                times[name],
+                extra={
+                    "batch": b,
+                    "examples": ex,
+                    "failed": any(o["failed"] for o in runs[name]),
+                    "examples_per_s": statistics.median(e / t for e, t in zip(ex, times[name])),
+                    "sequences_per_s": statistics.median(b * e / t for e, t in zip(ex, times[name])),
+                },
+            )
+        )
     naive = "naive (1 sequence/example)"
     for name, (b, _) in configs.items():
         if b == 1:
             continue
-        rounds = [(b * eb / tb) / (en / tn) for eb, tb, en, tn in zip(
-            [o["examples"] for o in runs[name]], times[name], [o["examples"] for o in runs[naive]], times[naive])]
-        r.ratios.append(Ratio(f"sequences checked per second: {name} vs naive", name, naive,
-                              statistics.median(rounds), rounds, target=10.0 if b == 64 else None,
-                              note="equal detection power per sequence checked (same weights, more sequences)"))
+        rounds = [
+            (b * eb / tb) / (en / tn)
+            for eb, tb, en, tn in zip(
+                [o["examples"] for o in runs[name]],
+                times[name],
+                [o["examples"] for o in runs[naive]],
+                times[naive],
+            )
+        ]
+        r.ratios.append(
+            Ratio(
+                f"sequences checked per second: {name} vs naive",
+                name,
+                naive,
+                statistics.median(rounds),
+                rounds,
+                target=10.0 if b == 64 else None,
+                note="equal detection power per sequence checked (same weights, more sequences)",
+            )
+        )
     lrounds = [tl / ta for tl, ta in zip(times["naive, step loop"], times[naive])]
-    r.ratios.append(Ratio("naive harness: auto forward vs step loop", naive, "naive, step loop",
-                          statistics.median(lrounds), lrounds))
+    r.ratios.append(
+        Ratio(
+            "naive harness: auto forward vs step loop",
+            naive,
+            "naive, step loop",
+            statistics.median(lrounds),
+            lrounds,
+        )
+    )
     # detection power: time to find planted bugs
     det_b = 64
     seeds = range(1 if smoke or quick else 5)
     for mname, mut in MUTANTS.items():
         for name, b in ((naive, 1), (f"batched ({det_b} sequences/example)", det_b)):
-            outs = [harness(batch=b, examples=5 if smoke else (200 if quick else 500), seed=100 + s, mutant=mut)
-                    for s in seeds]
+            outs = [
+                harness(batch=b, examples=5 if smoke else (200 if quick else 500), seed=100 + s, mutant=mut)
+                for s in seeds
+            ]
             found = [o["seconds_to_failure"] for o in outs if o["failed"]]
-            r.checks.append({"mutant": mname, "harness": name, "detected": f"{len(found)}/{len(outs)}",
-                             "median_seconds_to_detection": statistics.median(found) if found else None,
-                             "median_examples": statistics.median(o["examples"] for o in outs)})
-    r.limits = {"per_example_overhead": "Hypothesis draw + LSA/RNN construction + float64 reference and "
-                                        "magnitude + compare: a few ms per example whatever the batch; "
-                                        "batching amortises it over many sequences"}
+            r.checks.append(
+                {
+                    "mutant": mname,
+                    "harness": name,
+                    "detected": f"{len(found)}/{len(outs)}",
+                    "median_seconds_to_detection": statistics.median(found) if found else None,
+                    "median_examples": statistics.median(o["examples"] for o in outs),
+                }
+            )
+    r.limits = {
+        "per_example_overhead": "Hypothesis draw + LSA/RNN construction + float64 reference and "
+        "magnitude + compare: a few ms per example whatever the batch; "
+        "batching amortises it over many sequences"
+    }
     return [r]

@@ -21,8 +21,12 @@ SERIES = [
     ("Schwartz-Zippel, direct, T=4", "lsa-direct", "schwartz-zippel", "d", [16, 32, 64, 128, 256], {"T": 4}),
 ]
 QUICK_SIZES = {"unrolled": [2, 4], "induction": [4, 8], "schwartz-zippel": [8, 16]}
-TARGETS = {("unrolled", "lsa-direct", 8): 30.0, ("induction", "lsa-direct", 32): 30.0,
-           ("induction", "lsa-compressed", 32): 30.0, ("schwartz-zippel", "lsa-direct", 128): 60.0}
+TARGETS = {
+    ("unrolled", "lsa-direct", 8): 30.0,
+    ("induction", "lsa-direct", 32): 30.0,
+    ("induction", "lsa-compressed", 32): 30.0,
+    ("schwartz-zippel", "lsa-direct", 128): 60.0,
+}
 
 
 def run(*, quick: bool, smoke: bool = False, budget_s: float | None = None) -> list[WorkloadResult]:
@@ -31,7 +35,9 @@ def run(*, quick: bool, smoke: bool = False, budget_s: float | None = None) -> l
         from equivalence.symbolic import time_tier
     except ImportError as e:  # the prover is another helper's module: report, do not fail the run
         r.available = False
-        r.notes.append(f"equivalence.symbolic.time_tier not importable ({e}); rerun when the prover is installed")
+        r.notes.append(
+            f"equivalence.symbolic.time_tier not importable ({e}); rerun when the prover is installed"
+        )
         return [r]
     budget = budget_s or (2.0 if smoke else (10.0 if quick else 120.0))
     for label, construction, tier, key, sizes, fixed in SERIES:
@@ -48,12 +54,23 @@ def run(*, quick: bool, smoke: bool = False, budget_s: float | None = None) -> l
             name = f"{label}: d={size}" + (f", T={kw['T']}" if "T" in kw else "")
             target = TARGETS.get((tier, construction, size), "none")
             if skipped:
-                why = (f"skipped: the previous size took > {budget / 4:.0f} s CPU (growth makes this one exceed the "
-                       "budget)")
-                r.cases.append(Case(name, [], note=why, extra={"tier": label, "size": size, "status": "skipped"}))
+                why = (
+                    f"skipped: the previous size took > {budget / 4:.0f} s CPU (growth makes this one exceed "
+                    "the "
+                    "budget)"
+                )
+                r.cases.append(
+                    Case(name, [], note=why, extra={"tier": label, "size": size, "status": "skipped"})
+                )
                 if target != "none":
-                    r.checks.append({"target": f"{label} at d={size}" + (f" under {target:g} s" if target else ""),
-                                     "seconds": None, "status": "not run (" + why + ")", "met": False})
+                    r.checks.append(
+                        {
+                            "target": f"{label} at d={size}" + (f" under {target:g} s" if target else ""),
+                            "seconds": None,
+                            "status": "not run (" + why + ")",
+                            "met": False,
+                        }
+                    )
                 continue
             t0, c0 = time.perf_counter(), time.process_time()
             try:
@@ -63,23 +80,43 @@ def run(*, quick: bool, smoke: bool = False, budget_s: float | None = None) -> l
             except Exception as e:  # noqa: BLE001 - a tier that errors is a result to report
                 status, secs, decided = f"error: {type(e).__name__}: {e}"[:200], time.perf_counter() - t0, ""
             cpu = time.process_time() - c0  # single-threaded: the wall clock of an idle machine
-            r.cases.append(Case(name, [secs], note=f"CPU {cpu:.2f} s; decided by {decided}",
-                                extra={"tier": label, "size": size, "status": status, "cpu_s": round(cpu, 3),
-                                       "decided_by": decided}))
+            r.cases.append(
+                Case(
+                    name,
+                    [secs],
+                    note=f"CPU {cpu:.2f} s; decided by {decided}",
+                    extra={
+                        "tier": label,
+                        "size": size,
+                        "status": status,
+                        "cpu_s": round(cpu, 3),
+                        "decided_by": decided,
+                    },
+                )
+            )
             if target != "none":
-                r.checks.append({"target": f"{label} at d={size}" + (f" under {target:g} s" if target else ""),
-                                 "seconds": secs, "cpu_seconds": round(cpu, 2), "status": status,
-                                 "met": (status in ("proved", "probable") and (target is None or secs < target))})
+                r.checks.append(
+                    {
+                        "target": f"{label} at d={size}" + (f" under {target:g} s" if target else ""),
+                        "seconds": secs,
+                        "cpu_seconds": round(cpu, 2),
+                        "status": status,
+                        "met": (status in ("proved", "probable") and (target is None or secs < target)),
+                    }
+                )
             if cpu > budget / 4:  # CPU, not wall: the series should not depend on the machine's load
                 skipped = True
     r.sizes = {"budget_per_call_s": budget, "mode": "smoke" if smoke else ("quick" if quick else "full")}
-    r.limits = {"unrolled": "the expanded polynomial has O(T d^4) monomials per output (sparse rings); time grows "
-                            "with the monomial count, memory with the largest intermediate",
-                "induction": "one step of the state invariant, independent of T, decided exactly over atoms (leaf sums "
-                             "such as v, k, q and W_K^T W_Q named once): O(H d_k d_v) terms (direct), O(d_out d^3) "
-                             "(compressed readout), plus running the wiring on unexpanded values",
-                "schwartz-zippel": "prime-field evaluation (int64 residues mod p < 2^31, 16-bit limb matmuls) of the "
-                                   "wiring and stage functions at random points: O(T (n d + nnz(C, E, D))) machine "
-                                   "operations; the reference statement on Python ints; memory: the dense weights "
-                                   "(the compressed construction's C is d_out d x d^2/2)"}
+    r.limits = {
+        "unrolled": "the expanded polynomial has O(T d^4) monomials per output (sparse rings); time grows "
+        "with the monomial count, memory with the largest intermediate",
+        "induction": "one step of the state invariant, independent of T, decided exactly over atoms (leaf "
+        "sums "
+        "such as v, k, q and W_K^T W_Q named once): O(H d_k d_v) terms (direct), O(d_out d^3) "
+        "(compressed readout), plus running the wiring on unexpanded values",
+        "schwartz-zippel": "prime-field evaluation (int64 residues mod p < 2^31, 16-bit limb matmuls) of the "
+        "wiring and stage functions at random points: O(T (n d + nnz(C, E, D))) machine "
+        "operations; the reference statement on Python ints; memory: the dense weights "
+        "(the compressed construction's C is d_out d x d^2/2)",
+    }
     return [r]

@@ -32,8 +32,15 @@ def _teacher_student(d, H, dk, dv, B, T, device, seed=0):
 
     teacher = LinearSelfAttention(w(H, dk, d), w(H, dk, d), w(H, dv, d))
     n, m = H * dk * (dv + 1), H * dk * dv
-    student = GatedLinearRNN(w(n, d + 1), w(n, d + 1), torch.rand(n, generator=g).to(device), w(m, n), w(m, n),
-                             w(H * dv, m), trainable=True)
+    student = GatedLinearRNN(
+        w(n, d + 1),
+        w(n, d + 1),
+        torch.rand(n, generator=g).to(device),
+        w(m, n),
+        w(m, n),
+        w(H * dv, m),
+        trainable=True,
+    )
     x = torch.randn(B, T, d, generator=g).to(device)
     with torch.no_grad():
         y = teacher(x)
@@ -73,9 +80,11 @@ def run(*, quick: bool, device: str, smoke: bool = False, repeats: int | None = 
     B, T = (4, 16) if smoke else (32, 64)
     steps = 3 if smoke else (5 if quick else 30)
     reps = repeats or (1 if smoke else (3 if quick else 5))
-    r = WorkloadResult("w4", "Training step of the template (our harness: Adam, MSE, forward + backward)",
-                       {"d": d, "H": H, "d_k": dk, "d_v": dv, "B": B, "T": T, "steps_per_round": steps,
-                        "dtype": "float32"})
+    r = WorkloadResult(
+        "w4",
+        "Training step of the template (our harness: Adam, MSE, forward + backward)",
+        {"d": d, "H": H, "d_k": dk, "d_v": dv, "B": B, "T": T, "steps_per_round": steps, "dtype": "float32"},
+    )
     fns = {}
     for mode in ("loop", "parallel"):
         student, x, y = _teacher_student(d, H, dk, dv, B, T, device)
@@ -88,12 +97,26 @@ def run(*, quick: bool, device: str, smoke: bool = False, repeats: int | None = 
     times = interleaved(fns, repeats=reps, device=device)
     for name, ts in times.items():
         r.cases.append(Case(name, ts, extra={"steps_per_s": steps / (sorted(ts)[len(ts) // 2])}))
-    r.ratios.append(ratio("teacher-student: parallel vs loop", times, "teacher-student, mode=parallel",
-                          "teacher-student, mode=loop"))
-    r.ratios.append(ratio("in-context regression: parallel vs loop", times, "in-context regression, mode=parallel",
-                          "in-context regression, mode=loop"))
-    r.limits = {"training_step": "small tensors (B*T*n ~ 1e5): per-op Python and autograd overhead dominates; "
-                                 "backward of the chunked scan costs ~2x its forward"}
+    r.ratios.append(
+        ratio(
+            "teacher-student: parallel vs loop",
+            times,
+            "teacher-student, mode=parallel",
+            "teacher-student, mode=loop",
+        )
+    )
+    r.ratios.append(
+        ratio(
+            "in-context regression: parallel vs loop",
+            times,
+            "in-context regression, mode=parallel",
+            "in-context regression, mode=loop",
+        )
+    )
+    r.limits = {
+        "training_step": "small tensors (B*T*n ~ 1e5): per-op Python and autograd overhead dominates; "
+        "backward of the chunked scan costs ~2x its forward"
+    }
     out.append(r)
     out.append(_project_training(quick=quick, device=device, smoke=smoke))
     return out
@@ -103,18 +126,28 @@ def _project_training(*, quick: bool, device: str, smoke: bool) -> WorkloadResul
     """Steps/s of the project's two training checks (public ``run_teacher_student`` / ``run_icl_regression``):
     quick/smoke benchmark modes run the ``smoke`` preset for a few steps; the full mode runs each ``quick``
     preset to the end (its budget: it must converge in under 5 minutes) and reports its targets."""
-    r = WorkloadResult("w4", "Training checks of equivalence.training (steps/s; full mode: quick preset end to end)",
-                       {"device": device})
+    r = WorkloadResult(
+        "w4",
+        "Training checks of equivalence.training (steps/s; full mode: quick preset end to end)",
+        {"device": device},
+    )
     try:
         from dataclasses import replace
 
         from equivalence.training import ICL_PRESETS, TS_PRESETS, run_icl_regression, run_teacher_student
     except ImportError as e:  # another helper's module: report, do not fail the run
         r.available = False
-        r.notes.append(f"equivalence.training (run_teacher_student, run_icl_regression, presets) not importable: {e}")
+        r.notes.append(
+            f"equivalence.training (run_teacher_student, run_icl_regression, presets) not importable: {e}"
+        )
         return r
-    jobs = (("teacher-student", run_teacher_student, TS_PRESETS), ("icl-regression", run_icl_regression, ICL_PRESETS))
-    if smoke or quick:  # the icl task's fixed cost (line search, 2000-task evaluation) is ~50 s: full mode only
+    jobs = (
+        ("teacher-student", run_teacher_student, TS_PRESETS),
+        ("icl-regression", run_icl_regression, ICL_PRESETS),
+    )
+    if (
+        smoke or quick
+    ):  # the icl task's fixed cost (line search, 2000-task evaluation) is ~50 s: full mode only
         jobs = jobs[:1]
         r.notes.append("quick mode: teacher-student smoke preset only; icl-regression runs in the full mode")
     for task, runner, presets in jobs:
@@ -126,16 +159,33 @@ def _project_training(*, quick: bool, device: str, smoke: bool) -> WorkloadResul
         try:
             res, _ = runner(cfg, seed=0, device=device, progress=False)
         except Exception as e:  # noqa: BLE001 - report, do not fail the benchmark run
-            r.cases.append(Case(f"{task} ({cfg.name} preset)", [time.perf_counter() - t0],
-                                note=f"error: {type(e).__name__}: {e}"[:300]))
+            r.cases.append(
+                Case(
+                    f"{task} ({cfg.name} preset)",
+                    [time.perf_counter() - t0],
+                    note=f"error: {type(e).__name__}: {e}"[:300],
+                )
+            )
             continue
         secs = time.perf_counter() - t0
         extra = {"steps": cfg.steps, "steps_per_s": cfg.steps / secs, "preset": cfg.name}
-        r.cases.append(Case(f"{task} ({cfg.name} preset, {cfg.steps} steps)", [secs], extra=extra,
-                            note="wall time includes data generation and the final measurements"))
+        r.cases.append(
+            Case(
+                f"{task} ({cfg.name} preset, {cfg.steps} steps)",
+                [secs],
+                extra=extra,
+                note="wall time includes data generation and the final measurements",
+            )
+        )
         if not (smoke or quick):
             targets = res.get("targets", {}) if isinstance(res, dict) else {}
-            r.checks.append({"task": task, "quick preset seconds": secs, "under 5 minutes": secs < 300,
-                             "targets met": sum(bool(t.get("met")) for t in targets.values() if isinstance(t, dict)),
-                             "targets": len(targets)})
+            r.checks.append(
+                {
+                    "task": task,
+                    "quick preset seconds": secs,
+                    "under 5 minutes": secs < 300,
+                    "targets met": sum(bool(t.get("met")) for t in targets.values() if isinstance(t, dict)),
+                    "targets": len(targets),
+                }
+            )
     return r

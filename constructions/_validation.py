@@ -19,7 +19,11 @@ def require_tensor(name: str, value: object, *, allow_complex: bool = True) -> T
     if not isinstance(value, Tensor):
         raise TypeError(
             f"{name} must be a torch.Tensor of floating dtype; got {type(value).__name__}"
-            + (" (convert with torch.as_tensor(..., dtype=torch.float64))" if hasattr(value, "__array__") else "")
+            + (
+                " (convert with torch.as_tensor(..., dtype=torch.float64))"
+                if hasattr(value, "__array__")
+                else ""
+            )
         )
     ok = FLOAT_DTYPES + (COMPLEX_DTYPES if allow_complex else ())
     if value.dtype not in ok:
@@ -51,8 +55,10 @@ def all_finite(value: Tensor) -> bool:
     if value.numel() == 0:
         return True
     if value.device.type == "meta":
-        raise ValueError("got a tensor on the 'meta' device (shape only, no values); expected a tensor with data "
-                         "on 'cpu' or 'cuda'")
+        raise ValueError(
+            "got a tensor on the 'meta' device (shape only, no values); expected a tensor with data "
+            "on 'cpu' or 'cuda'"
+        )
     real = torch.view_as_real(value) if value.is_complex() else value
     lo, hi = torch.aminmax(real.detach())
     return bool(torch.isfinite(lo)) and bool(torch.isfinite(hi))
@@ -60,8 +66,10 @@ def all_finite(value: Tensor) -> bool:
 
 def require_finite(name: str, value: Tensor) -> None:
     if value.device.type == "meta":
-        raise ValueError(f"{name} is on the 'meta' device (shape only, no values); expected a tensor with data "
-                         "on 'cpu' or 'cuda'")
+        raise ValueError(
+            f"{name} is on the 'meta' device (shape only, no values); expected a tensor with data "
+            "on 'cpu' or 'cuda'"
+        )
     if all_finite(value):
         return
     bad = (~torch.isfinite(value)).nonzero()

@@ -5,7 +5,8 @@ without normalisation and without the $1/\sqrt{d_k}$ scale (fold any scale into 
 For head $h$ with $q^h_t = W^h_Q x_t$, $k^h_t = W^h_K x_t$, $v^h_t = W^h_V x_t$:
 
 $$ y_t = W_O \,\mathrm{concat}_h\Big( \sum_{s \le t} v^h_s \, (k^h_s{}^\top q^h_t) \Big)
-      = W_O\,\mathrm{concat}_h\big(S^h_t q^h_t\big), \qquad S^h_t = S^h_{t-1} + v^h_t k^h_t{}^\top,\ S^h_0 = 0 .$$
+      = W_O\,\mathrm{concat}_h\big(S^h_t q^h_t\big), \qquad S^h_t = S^h_{t-1} + v^h_t k^h_t{}^\top,\ S^h_0 = 0
+      .$$
 
 Two evaluation paths are kept side by side (naive beside fast): the parallel masked form
 (``forward``) and the recurrent form over the $d_v\times d_k$ memory $S_t$ (``forward_recurrent``).
@@ -30,7 +31,8 @@ class LinearSelfAttention(nn.Module):
     - ``W_O``: ``[d_out, H*d_v]`` output projection, or ``None`` for plain concatenation of the heads
       (then ``d_out = H*d_v``).
 
-    Weights and inputs must be finite (NaN or Inf raises ``ValueError`` naming the tensor and the first bad index).
+    Weights and inputs must be finite (NaN or Inf raises ``ValueError`` naming the tensor and the first bad
+    index).
     The weights are stored as buffers (plain tensors, no gradient by default); the module keeps
     their dtype and device. Call ``lsa(x)`` with ``x: [B, T, d]`` to get ``[B, T, d_out]``.
     """

@@ -47,8 +47,16 @@ from .factored_decay import FactoredDecay
 from .scan import MODES, _grad_needed, scan, super_chunk
 from .structured import StructuredRNN, detect_structure
 
-__all__ = ["PATHS", "GATINGS", "STRUCTURE_MIN_WORK", "resolve_path", "choose_path", "StructureCache",
-           "structure_cache", "evaluate"]
+__all__ = [
+    "PATHS",
+    "GATINGS",
+    "STRUCTURE_MIN_WORK",
+    "resolve_path",
+    "choose_path",
+    "StructureCache",
+    "structure_cache",
+    "evaluate",
+]
 
 #: the values of ``path`` (module docstring)
 PATHS = ("auto", "loop", "scan", "structured")

@@ -29,8 +29,9 @@ class FactoredDecay:
     def shape(self) -> tuple[int, int, int]:
         return (*self.values.shape[:2], self.channel.shape[0])
 
-    def neurons(self, idx: Int[Tensor, " k"] | None = None, t0: int = 0,
-                t1: int | None = None) -> Inexact[Tensor, "batch steps k"]:
+    def neurons(
+        self, idx: Int[Tensor, " k"] | None = None, t0: int = 0, t1: int | None = None
+    ) -> Inexact[Tensor, "batch steps k"]:
         """$\\lambda_t$ of the neurons ``idx`` (default: all) at steps ``t0:t1``: ``[B, t1 - t0,
         len(idx)]``."""
         ch = self.channel if idx is None else self.channel[idx]

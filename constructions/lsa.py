@@ -17,8 +17,10 @@ $S^h_t = W^h_V \Sigma_t W^{h\top}_K$ with the symmetric $\Sigma_t = \sum_{s\le t
 
 - store neuron ``s[a, b]`` ($a\le b$): $\lambda=1$, input gate $x_a x_b$, holds $\Sigma_t[a,b]$;
 - input neuron ``x[c]``: $\lambda=0$, input gate $x_c\cdot 1$, holds $x_{t,c}$;
-- output gate ``g[o, c]`` $= \big(\sum_{a\le b} T'_{o,ab,c}\,\Sigma_t[a,b]\big)\, x_{t,c}$ and the readout sums over $c$,
-  where $T_{oabc} = \sum_h (W^h_O W^h_V)_{oa} (W^{h\top}_K W^h_Q)_{bc}$ and $T'$ folds the symmetric pair $(a,b),(b,a)$.
+- output gate ``g[o, c]`` $= \big(\sum_{a\le b} T'_{o,ab,c}\,\Sigma_t[a,b]\big)\, x_{t,c}$ and the readout
+sums over $c$,
+  where $T_{oabc} = \sum_h (W^h_O W^h_V)_{oa} (W^{h\top}_K W^h_Q)_{bc}$ and $T'$ folds the symmetric pair
+  $(a,b),(b,a)$.
 
 The wiring functions use only indexing, ``@``, ``*`` and ``+``, so the symbolic prover runs them
 on NumPy object arrays of SymPy symbols: the proof is about this code, not a copy of it.
@@ -55,7 +57,9 @@ METHODS = ("direct", "compressed", "auto")
 def _zeros(like, shape):
     if isinstance(like, Tensor):
         return torch.zeros(shape, dtype=like.dtype, device=like.device)
-    zeros = getattr(like, "backend_zeros", None)  # hook: an exact array backend (equivalence.symbolic.modular)
+    zeros = getattr(
+        like, "backend_zeros", None
+    )  # hook: an exact array backend (equivalence.symbolic.modular)
     if zeros is not None:
         return zeros(shape)
     return np.zeros(shape, dtype=object)
@@ -104,9 +108,9 @@ def head_products(W_Q, W_K, W_V, W_O=None):
     for h in range(H):
         if W_O is None:  # concatenation: head h writes rows h*d_v..(h+1)*d_v of the output
             P = _zeros(W_V, (H * d_v, d))
-            P[h * d_v:(h + 1) * d_v, :] = W_V[h]
+            P[h * d_v : (h + 1) * d_v, :] = W_V[h]
         else:
-            P = W_O[:, h * d_v:(h + 1) * d_v] @ W_V[h]
+            P = W_O[:, h * d_v : (h + 1) * d_v] @ W_V[h]
         Ps.append(P)
         Qs.append(W_K[h].T @ W_Q[h])
     return Ps, Qs
@@ -222,8 +226,10 @@ def _rnn_attention_parts(rnn: GatedLinearRNN, tol: float):
         )
     mem_idx, q_idx = mem.nonzero()[:, 0], qry.nonzero()[:, 0]
     if bool((A[mem_idx, d].abs() > tol).any() or (B[mem_idx, d].abs() > tol).any()):
-        raise ValueError("rnn_to_lsa: a memory (lambda=1) neuron's input gate uses the appended constant 1, "
-                         "so it accumulates terms of degree < 2 in x; attention memories hold x_s x_s^T terms only")
+        raise ValueError(
+            "rnn_to_lsa: a memory (lambda=1) neuron's input gate uses the appended constant 1, "
+            "so it accumulates terms of degree < 2 in x; attention memories hold x_s x_s^T terms only"
+        )
     G = A[mem_idx, :d, None] * B[mem_idx, None, :d]  # [p, a, b]
     w = torch.zeros(len(q_idx), d, dtype=torch.float64)
     for k, r in enumerate(q_idx.tolist()):
@@ -232,8 +238,10 @@ def _rnn_attention_parts(rnn: GatedLinearRNN, tol: float):
         elif bool((B[r, :d].abs() <= tol).all()):
             w[k] = A[r, :d] * B[r, d]
         else:
-            raise ValueError(f"rnn_to_lsa: query (lambda=0) neuron {r} multiplies two input-dependent branches; "
-                             "an attention query is linear in x_t (one branch must read only the constant 1)")
+            raise ValueError(
+                f"rnn_to_lsa: query (lambda=0) neuron {r} multiplies two input-dependent branches; "
+                "an attention query is linear in x_t (one branch must read only the constant 1)"
+            )
     Cm, Em, Cq, Eq = C[:, mem_idx], E[:, mem_idx], C[:, q_idx], E[:, q_idx]
     K = torch.einsum("om,mp,mr->opr", D, Cm, Eq) + torch.einsum("om,mp,mr->opr", D, Em, Cq)
     mm = torch.einsum("om,mp,mr->opr", D, Cm, Em)
@@ -242,11 +250,15 @@ def _rnn_attention_parts(rnn: GatedLinearRNN, tol: float):
     qq_f = torch.einsum("opr,ra,rb->oab", qq + qq.transpose(1, 2), w, w) if len(q_idx) else qq
     scale = max(float(K.abs().max()) if K.numel() else 0.0, 1.0)
     if mm_f.numel() and float(mm_f.abs().max()) > tol * scale:
-        raise ValueError("rnn_to_lsa: the output multiplies two memory neurons (degree-4 terms in x); "
-                         "attention multiplies a memory neuron by a query neuron only")
+        raise ValueError(
+            "rnn_to_lsa: the output multiplies two memory neurons (degree-4 terms in x); "
+            "attention multiplies a memory neuron by a query neuron only"
+        )
     if qq_f.numel() and float(qq_f.abs().max()) > tol * scale:
-        raise ValueError("rnn_to_lsa: the output multiplies two query neurons (degree-2 terms in x_t); "
-                         "attention multiplies a memory neuron by a query neuron only")
+        raise ValueError(
+            "rnn_to_lsa: the output multiplies two query neurons (degree-2 terms in x_t); "
+            "attention multiplies a memory neuron by a query neuron only"
+        )
     return G, w, K
 
 
@@ -256,12 +268,17 @@ _PROBE_SEED, _PROBE_SHAPE = 20230905, (3, 7)
 
 def _check_recovered(rnn: GatedLinearRNN, lsa: LinearSelfAttention, tol: float) -> None:
     r"""Refuse a recovered LSA that does not compute the RNN's function: on seeded probes $x$ (``[3, 7, d]``),
-    $\max|y_	ext{RNN} - y_	ext{LSA}| \le 	ext{tol}\cdot(\max M_	ext{RNN} + \max M_	ext{LSA})$, each $M$ the
+    $\max|y_        ext{RNN} - y_   ext{LSA}| \le   ext{tol}\cdot(\max M_   ext{RNN} + \max M_
+    ext{LSA})$, each $M$ the
     computation on absolute weights and inputs (float64). Both are polynomials of degree 3 in $x$ (Sec. 3): a
     wrong merge or a dropped term shows on random inputs with probability 1."""
     A, B, lam, C, E, D = (w.detach().to("cpu", torch.float64) for w in rnn.weights())
-    x = torch.randn(*_PROBE_SHAPE, rnn.d, generator=torch.Generator().manual_seed(_PROBE_SEED), dtype=torch.float64)
-    lsa64 = LinearSelfAttention(*(t.detach().to("cpu", torch.float64) for t in (lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O)))
+    x = torch.randn(
+        *_PROBE_SHAPE, rnn.d, generator=torch.Generator().manual_seed(_PROBE_SEED), dtype=torch.float64
+    )
+    lsa64 = LinearSelfAttention(
+        *(t.detach().to("cpu", torch.float64) for t in (lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O))
+    )
     with torch.no_grad():
         y_rnn = GatedLinearRNN(A, B, lam, C, E, D)(x, mode="loop")
         y_lsa = lsa64(x)
@@ -271,10 +288,14 @@ def _check_recovered(rnn: GatedLinearRNN, lsa: LinearSelfAttention, tol: float) 
     scale = (float(m_rnn.max()) if m_rnn.numel() else 0.0) + (float(m_lsa.max()) if m_lsa.numel() else 0.0)
     if not err <= tol * scale:
         raise ValueError(
-            f"rnn_to_lsa: the recovered attention does not compute this RNN's function (max |y_rnn - y_lsa| = "
-            f"{err:.3e} on seeded probe inputs, above tol * scale = {tol:.1e} * {scale:.3e}); the RNN is not an "
-            "LSA within tol (e.g. a readout weight that breaks a head's rank-one structure). Expected an RNN built "
-            "by lsa_to_rnn, or a larger tol if its weights are known to carry rounding error")
+            "rnn_to_lsa: the recovered attention does not compute this RNN's function (max |y_rnn - y_lsa| "
+            "= "
+            f"{err:.3e} on seeded probe inputs, above tol * scale = {tol:.1e} * {scale:.3e}); the RNN is not "
+            "an "
+            "LSA within tol (e.g. a readout weight that breaks a head's rank-one structure). Expected an RNN "
+            "built "
+            "by lsa_to_rnn, or a larger tol if its weights are known to carry rounding error"
+        )
 
 
 def rnn_to_lsa(rnn: GatedLinearRNN, *, tol: float = 1e-9) -> LinearSelfAttention:
@@ -284,7 +305,8 @@ def rnn_to_lsa(rnn: GatedLinearRNN, *, tol: float = 1e-9) -> LinearSelfAttention
     fed $x_t$-linear gates, with output gates that multiply a memory by a query; otherwise ``ValueError``
     says which neuron breaks the structure. Heads are the connected components of the memory–query
     graph of the output gating, factored by SVD into rank-one terms $P\otimes Q$; terms that share one
-    output map $P$ (up to scale) form one head. The result has $d_k = d$, $d_v = d_\text{out}$ and $W_K = I$ for every head, and
+    output map $P$ (up to scale) form one head. The result has $d_k = d$, $d_v = d_\text{out}$ and $W_K = I$
+    for every head, and
     computes the same function as ``rnn``. What is identified, per head, is $P_h\otimes Q_h$
     ($P_h = W^h_O W^h_V$, $Q_h = W^{h\top}_K W^h_Q$, up to $P\to cP, Q\to Q/c$); for the compressed
     construction, whose store is shared by all heads, only :func:`attention_tensor` is identified.
@@ -297,7 +319,9 @@ def rnn_to_lsa(rnn: GatedLinearRNN, *, tol: float = 1e-9) -> LinearSelfAttention
     if not isinstance(rnn, GatedLinearRNN):
         raise TypeError(f"rnn must be a GatedLinearRNN; got {type(rnn).__name__}")
     if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
-        raise ValueError(f"tol must be a real number in (0, 1) (relative to the absolute computation); got {tol!r}")
+        raise ValueError(
+            f"tol must be a real number in (0, 1) (relative to the absolute computation); got {tol!r}"
+        )
     tol = float(tol)
     G, w, K = _rnn_attention_parts(rnn, tol)
     d, d_out = rnn.d, rnn.d_out
@@ -333,15 +357,17 @@ def rnn_to_lsa(rnn: GatedLinearRNN, *, tol: float = 1e-9) -> LinearSelfAttention
             terms.append((U[:, k], S[k] * Vh[k]))
     # a head is a group of terms sharing one output map P (parallel u): e.g. the direct
     # construction's components q[h, j] for j = 1..d_k all share P_h = W_O^h W_V^h. A merge of terms that are
-    # only nearly parallel would change the function: the check below catches it, and then every term is a head.
+    # only nearly parallel would change the function: the check below catches it, and then every term is a
+    # head.
     try:
         lsa = _heads_lsa(_group_terms(terms, tol), d, d_out)
         _check_recovered(rnn, lsa, tol)
     except ValueError:
         lsa = _heads_lsa([(u, q) for u, q in terms], d, d_out)
         _check_recovered(rnn, lsa, tol)
-    return LinearSelfAttention(*(t.to(dtype=rnn.A.dtype, device=rnn.A.device)
-                                 for t in (lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O)))
+    return LinearSelfAttention(
+        *(t.to(dtype=rnn.A.dtype, device=rnn.A.device) for t in (lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O))
+    )
 
 
 def _group_terms(terms: list[tuple[Tensor, Tensor]], tol: float) -> list[tuple[Tensor, Tensor]]:

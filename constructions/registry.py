@@ -52,11 +52,19 @@ class Variant:
     description: ClassVar[str] = ""
     #: citation of the recurrence, e.g. "Zucchet et al. 2023, Sec. 3"
     source: ClassVar[str] = ""
-    #: the pure-PyTorch fla reference this mirrors, e.g. "fla.ops.linear_attn.naive.naive_recurrent_linear_attn"
+    # : the pure-PyTorch fla reference this mirrors, e.g.
+    # "fla.ops.linear_attn.naive.naive_recurrent_linear_attn"
     oracle: ClassVar[str] = ""
 
-    def sample_params(self, d: int, heads: int = 1, *, generator: torch.Generator,
-                      dtype: torch.dtype = torch.float64, **sizes: int) -> Any:
+    def sample_params(
+        self,
+        d: int,
+        heads: int = 1,
+        *,
+        generator: torch.Generator,
+        dtype: torch.dtype = torch.float64,
+        **sizes: int,
+    ) -> Any:
         raise NotImplementedError
 
     def reference(self, params: Any, x: Tensor) -> Tensor:
@@ -79,18 +87,26 @@ def register(name: str, *, replace: bool = False) -> Callable:
     shadow a shipped variant).
     """
     if not isinstance(name, str) or not name or not all(c.isalnum() or c in "-_." for c in name):
-        raise ValueError(f"variant name must be a non-empty string of letters, digits, '-', '_', '.'; got {name!r}")
+        raise ValueError(
+            f"variant name must be a non-empty string of letters, digits, '-', '_', '.'; got {name!r}"
+        )
 
     def deco(obj):
         inst = obj() if isinstance(obj, type) else obj
         if not isinstance(inst, Variant):
-            raise TypeError(f"@register({name!r}) expects a Variant subclass or instance; got {type(inst).__name__}")
+            raise TypeError(
+                f"@register({name!r}) expects a Variant subclass or instance; got {type(inst).__name__}"
+            )
         if inst.status not in STATUSES:
             raise ValueError(f"variant {name!r} has status {inst.status!r}; expected one of {STATUSES}")
         if inst.status == "partial" and not inst.partial_reason:
-            raise ValueError(f"variant {name!r} is 'partial' but gives no partial_reason explaining what is reachable")
+            raise ValueError(
+                f"variant {name!r} is 'partial' but gives no partial_reason explaining what is reachable"
+            )
         if name in _REGISTRY and not replace:
-            raise ValueError(f"a variant named {name!r} is already registered; pass replace=True to override it")
+            raise ValueError(
+                f"a variant named {name!r} is already registered; pass replace=True to override it"
+            )
         if isinstance(obj, type):
             obj.name = name
         else:
@@ -121,13 +137,21 @@ def available() -> list[str]:
 
 def summary(d: int = 4, heads: int = 2, seed: int = 0) -> list[dict]:
     """One row per registered variant: ``name``, ``status``, ``neurons`` (the construction's state size for
-    parameters sampled at ``d``, ``heads`` with the variant's default sizes), ``source``, ``partial_reason``."""
+    parameters sampled at ``d``, ``heads`` with the variant's default sizes), ``source``,
+    ``partial_reason``."""
     rows = []
     for name in available():
         v = _REGISTRY[name]
         p = v.sample_params(d, heads, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
-        rows.append({"name": name, "status": v.status, "neurons": v.num_neurons(p), "source": v.source,
-                     "partial_reason": v.partial_reason})
+        rows.append(
+            {
+                "name": name,
+                "status": v.status,
+                "neurons": v.num_neurons(p),
+                "source": v.source,
+                "partial_reason": v.partial_reason,
+            }
+        )
     return rows
 
 
@@ -147,12 +171,21 @@ class LSAParams:
         return LinearSelfAttention(self.W_Q, self.W_K, self.W_V, self.W_O)
 
 
-def sample_lsa_params(d: int, heads: int = 1, *, generator: torch.Generator, dtype: torch.dtype = torch.float64,
-                      d_k: int | None = None, d_v: int | None = None, d_out: int | None = None) -> LSAParams:
-    """Gaussian LSA weights scaled by $1/\\sqrt{d}$ (``d_k = d_v = d`` unless given; ``W_O`` when ``d_out``)."""
+def sample_lsa_params(
+    d: int,
+    heads: int = 1,
+    *,
+    generator: torch.Generator,
+    dtype: torch.dtype = torch.float64,
+    d_k: int | None = None,
+    d_v: int | None = None,
+    d_out: int | None = None,
+) -> LSAParams:
+    """Gaussian LSA weights scaled by $1/\\sqrt{d}$ (``d_k = d_v = d`` unless given; ``W_O`` when
+    ``d_out``)."""
     d_k = d if d_k is None else d_k
     d_v = d if d_v is None else d_v
-    scale = d ** -0.5
+    scale = d**-0.5
 
     def randn(*shape):
         return torch.randn(*shape, generator=generator, dtype=torch.float64).to(dtype) * scale
@@ -193,7 +226,8 @@ class _LSAVariant(Variant):
         return lsa_to_rnn(params.lsa(), self.method)
 
     def degenerate(self, params, g, kind):
-        """Degenerate weights (rank one, zero rows, halves, scaled by 10^(-3..3)): every LSA weight is free."""
+        """Degenerate weights (rank one, zero rows, halves, scaled by 10^(-3..3)): every LSA weight is
+        free."""
         from .variants.family import degenerate_params
 
         return degenerate_params(params, ("W_Q", "W_K", "W_V", "W_O"), g, kind)
@@ -206,8 +240,10 @@ class _LSAVariant(Variant):
 @register("lsa-direct")
 class LSADirect(_LSAVariant):
     method = "direct"
-    description = ("Multi-head causal linear self-attention, direct construction: key-value neurons "
-                   "(lambda=1) kv[h,i,j] and query neurons (lambda=0) q[h,j]; H*d_k*(d_v+1) neurons.")
+    description = (
+        "Multi-head causal linear self-attention, direct construction: key-value neurons "
+        "(lambda=1) kv[h,i,j] and query neurons (lambda=0) q[h,j]; H*d_k*(d_v+1) neurons."
+    )
 
     def num_neurons(self, params):
         H, d_k, _ = params.W_Q.shape
@@ -217,8 +253,10 @@ class LSADirect(_LSAVariant):
 @register("lsa-compressed")
 class LSACompressed(_LSAVariant):
     method = "compressed"
-    description = ("Multi-head causal linear self-attention, compressed construction: symmetric store "
-                   "s[a,b] of sum x x^T (lambda=1) and input neurons x[c] (lambda=0); d(d+1)/2 + d neurons.")
+    description = (
+        "Multi-head causal linear self-attention, compressed construction: symmetric store "
+        "s[a,b] of sum x x^T (lambda=1) and input neurons x[c] (lambda=0); d(d+1)/2 + d neurons."
+    )
 
     def num_neurons(self, params):
         return num_neurons_compressed(params.W_Q.shape[2])

@@ -41,8 +41,20 @@ from ._validation import all_finite, require_finite, require_ndim, require_tenso
 from .evaluator import GATINGS, PATHS, STRUCTURE_MIN_WORK, evaluate, resolve_path, structure_cache
 from .scan import _grad_needed
 
-__all__ = ["GatedLinearRNN", "RNNWeights", "input_gate", "recurrence_step", "output_gate", "readout",
-           "output_readout", "augment", "PATHS", "GATINGS", "STRUCTURE_MIN_WORK", "NumericalHazardWarning"]
+__all__ = [
+    "GatedLinearRNN",
+    "RNNWeights",
+    "input_gate",
+    "recurrence_step",
+    "output_gate",
+    "readout",
+    "output_readout",
+    "augment",
+    "PATHS",
+    "GATINGS",
+    "STRUCTURE_MIN_WORK",
+    "NumericalHazardWarning",
+]
 
 
 class NumericalHazardWarning(RuntimeWarning):
@@ -54,15 +66,20 @@ def _warn_overflow(rnn, lam: Tensor, h_last: Tensor, T: int) -> None:
     import warnings  # noqa: PLC0415 (lazy: only a failing call pays for it)
 
     grow = (lam.abs() > 1).reshape(-1, lam.shape[-1]).any(0).nonzero()[:, 0].tolist()
-    bad = ("not computed (return_state=False)" if h_last is None
-           else (~torch.isfinite(h_last)).reshape(-1, h_last.shape[-1]).any(0).nonzero()[:, 0].tolist()[:20])
+    bad = (
+        "not computed (return_state=False)"
+        if h_last is None
+        else (~torch.isfinite(h_last)).reshape(-1, h_last.shape[-1]).any(0).nonzero()[:, 0].tolist()[:20]
+    )
     lam_max = float(lam.abs().max()) if lam.numel() else 0.0
     warnings.warn(
         f"GatedLinearRNN: the output or state is not finite after T={T} steps; neurons with "
         f"|lambda| > 1: {grow[:20]} (max |lambda| = {lam_max:.6g}); neurons whose final state is Inf/NaN: "
         f"{bad}. Expected |lambda| <= 1, or a sequence short enough that |lambda|^T and the gates stay in "
         f"range; compare() fails non-finite outputs, it never passes them.",
-        NumericalHazardWarning, stacklevel=_caller_stacklevel())
+        NumericalHazardWarning,
+        stacklevel=_caller_stacklevel(),
+    )
 
 
 def _caller_stacklevel() -> int:

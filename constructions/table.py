@@ -6,7 +6,8 @@ r"""The classification table of the modern family, generated from the registry a
   ``tiers_of`` with the tiers that *held* in its run;
 - :func:`render_markdown` renders them as a Markdown table;
 - ``python -m constructions.table [--check]`` writes the table into ``docs/variants/README.md`` between the
-  ``<!-- families:begin -->`` / ``<!-- families:end -->`` markers (``--check``: exit 1 if it is stale), with the
+  ``<!-- families:begin -->`` / ``<!-- families:end -->`` markers (``--check``: exit 1 if it is stale), with
+  the
   proof tiers the prover *claims* for each variant.
 """
 
@@ -39,7 +40,8 @@ def _neurons(v: registry.Variant, d: int = 4, heads: int = 2) -> int:
 
 
 def family_rows(tiers_of: Callable[[registry.Variant], Sequence[str]] | None = None) -> list[dict]:
-    """One row per family of :data:`FAMILIES`, variants taken from the registry (neurons at ``d = 4``, ``H = 2``,
+    """One row per family of :data:`FAMILIES`, variants taken from the registry (neurons at ``d = 4``, ``H =
+    2``,
     the variant's default sizes). ``tiers_of(variant)``: the proof tiers to show (``None``: left empty)."""
     rows = []
     for fam in FAMILIES:
@@ -50,9 +52,19 @@ def family_rows(tiers_of: Callable[[registry.Variant], Sequence[str]] | None = N
             tiers = "; ".join(f"{v.name}: {', '.join(tiers_of(v)) or '-'}" for v in vs) if tiers_of else ""
         else:
             status, neurons, tiers = fam.status, "-", "-"
-        rows.append({"family": fam.family, "status": status, "variants": list(fam.variants), "neurons": neurons,
-                     "formula": fam.formula or "-", "tiers": tiers, "oracle": fam.oracle, "source": fam.source,
-                     "reason": fam.reason})
+        rows.append(
+            {
+                "family": fam.family,
+                "status": status,
+                "variants": list(fam.variants),
+                "neurons": neurons,
+                "formula": fam.formula or "-",
+                "tiers": tiers,
+                "oracle": fam.oracle,
+                "source": fam.source,
+                "reason": fam.reason,
+            }
+        )
     return rows
 
 
@@ -61,13 +73,17 @@ def _cell(s: str) -> str:
 
 
 def render_markdown(rows: list[dict]) -> str:
-    """The rows as a Markdown table (family, status, neurons, formula, proof tiers, oracle, source, reason)."""
-    head = ("| family | status | neurons (d=4, H=2) | formula | proof tiers | oracle (fla) | source | why |\n"
-            "|---|---|---|---|---|---|---|---|\n")
+    """The rows as a Markdown table (family, status, neurons, formula, proof tiers, oracle, source,
+    reason)."""
+    head = (
+        "| family | status | neurons (d=4, H=2) | formula | proof tiers | oracle (fla) | source | why |\n"
+        "|---|---|---|---|---|---|---|---|\n"
+    )
     body = "".join(
         f"| `{r['family']}` | {_cell(r['status'])} | {_cell(r['neurons'])} | {_cell(r['formula'])} | "
         f"{_cell(r['tiers'])} | `{_cell(r['oracle'])}` | {_cell(r['source'])} | {_cell(r['reason'])} |\n"
-        for r in rows)
+        for r in rows
+    )
     return head + body
 
 

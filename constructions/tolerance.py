@@ -3,7 +3,8 @@ r"""The numeric tolerance model: a pass/fail bound from floating-point error ana
 For a quantity computed as sums of products, the classical a-priori bound (Higham, *Accuracy and
 Stability of Numerical Algorithms*, 2nd ed., §3.1, Lemma 3.1 and Eq. 3.5) is
 
-$$ |\hat y - y| \;\le\; \gamma_n \, M, \qquad \gamma_n = \frac{n u}{1 - n u}, \qquad M = \text{the same computation on } |{\cdot}| , $$
+$$ |\hat y - y| \;\le\; \gamma_n \, M, \qquad \gamma_n = \frac{n u}{1 - n u}, \qquad M = \text{the same
+computation on } |{\cdot}| , $$
 
 where $u$ is the unit roundoff of the working precision and $n$ bounds the number of successive
 roundings along any path of the computation (products, then recursive sums). $M$ is evaluated in
@@ -15,14 +16,15 @@ A cancellation that makes $y\approx 0$ does not shrink $M$, so the bound never f
 We add Higham's underflow term $n\,\eta$ ($\eta$ the smallest normal number) and nothing else.
 The reference is always float64 on CPU; a float64 candidate is checked against $u = 2^{-53}$.
 The recurrence's share of $n$ depends on $\lambda$ and the scan path (:func:`recurrence_path_length`).
-fp16/bf16, where $\gamma_n$ with $n \propto T$ is infinite, use :func:`low_precision_bound`: $\gamma_{n_0} M$ for
+fp16/bf16, where $\gamma_n$ with $n \propto T$ is infinite, use :func:`low_precision_bound`: $\gamma_{n_0} M$
+for
 the non-recurrent stages plus a running error bound of the state accumulation (docs/tolerance.md).
 
 **This module is the one home of the tolerance model**: every rounding count $n$, every magnitude helper, the
 rounding budgets of the LSA constructions (:func:`construction_depth`, :func:`lsa_rnn_budget`), the error
 behaviour of non-polynomial blocks at the working precision (:class:`PointwiseError`, :data:`POINTWISE`:
 flush-to-zero, subnormals, saturation) and the interface a variant implements to be checked
-(:class:`ToleranceHooks`). ``equivalence.tolerance`` re-exports it for compatibility.
+(:class:`ToleranceHooks`).
 """
 
 import math
@@ -64,9 +66,11 @@ __all__ = [
     "unit_roundoff",
 ]
 
-#: what one rounding-counted operation of the recurrence costs, per kind of $\lambda$ (derived; Higham Lemma 3.5):
+# : what one rounding-counted operation of the recurrence costs, per kind of $\lambda$ (derived; Higham Lemma
+# 3.5):
 #: a product by $\lambda\in\{0,1\}$ is exact, a real product rounds once, a complex product
-#: $|fl(\lambda h)-\lambda h|\le\sqrt2\gamma_2|\lambda||h|\le\gamma_3|\lambda||h|$ counts 3; every addition counts 1.
+# : $|fl(\lambda h)-\lambda h|\le\sqrt2\gamma_2|\lambda||h|\le\gamma_3|\lambda||h|$ counts 3; every addition
+# counts 1.
 PRODUCT_ROUNDINGS = {"zero-one": 0, "real": 1, "complex": 3}
 RECURRENCE_MODES = ("any", "loop", "parallel", "hillis-steele")
 
@@ -95,7 +99,8 @@ def lsa_path_length(T: int, d: int, d_k: int, d_v: int, heads: int, has_W_O: boo
 
 
 def lam_kind(lam: Tensor | str | None) -> str:
-    r"""Kind of $\lambda$ for the rounding count: ``"zero-one"`` (every entry 0 or 1: the product $\lambda h$ is
+    r"""Kind of $\lambda$ for the rounding count: ``"zero-one"`` (every entry 0 or 1: the product $\lambda h$
+    is
     exact, the constructions' neurons), ``"real"`` or ``"complex"``. ``None`` means an unknown real $\lambda$
     (``"real"``, the safe default); a string must be one of the three kinds."""
     if lam is None:
@@ -111,14 +116,16 @@ def lam_kind(lam: Tensor | str | None) -> str:
     return "zero-one" if bool(((lam == 0) | (lam == 1)).all()) else "real"
 
 
-def recurrence_path_length(T: int, lam: Tensor | str | None = None, *, mode: str = "any",
-                           block: int | None = None) -> int:
+def recurrence_path_length(
+    T: int, lam: Tensor | str | None = None, *, mode: str = "any", block: int | None = None
+) -> int:
     r"""Roundings along the longest path of the recurrence $h_t=\lambda_t h_{t-1}+u_t$ over ``T`` steps
     (derived from :mod:`constructions.scan`; docs/tolerance.md). With $p$ the cost of one product
     (:data:`PRODUCT_ROUNDINGS`: 0 for $\lambda\in\{0,1\}$, 1 real, 3 complex) and 1 per addition:
 
     - ``"loop"`` (``scan_loop``: multiply, then add, every step): $(p+1)T$;
-    - ``"parallel"`` (``scan_chunked`` with block $\ell$, default $\mathrm{round}(\sqrt T)$, $K=\lceil T/\ell\rceil$
+    - ``"parallel"`` (``scan_chunked`` with block $\ell$, default $\mathrm{round}(\sqrt T)$, $K=\lceil
+    T/\ell\rceil$
       blocks, last position $j=T-1-(K-1)\ell$): $(p+1)T$ if $K=1$, else
       $(p+1)\ell + (K-2)(p\ell+1) + p(j+1) + 1$ (fold and local steps of block 0, $K-2$ carry hops through
       the whole-block product, the fix-up with the partial product);
@@ -149,31 +156,54 @@ def recurrence_path_length(T: int, lam: Tensor | str | None = None, *, mode: str
     return (p + 1) * ell + (K - 2) * (p * ell + 1) + p * (j + 1) + 1
 
 
-def rnn_path_length(T: int, d: int, n: int, m: int, construction_depth: int = 0, *,
-                    lam: Tensor | str | None = None, mode: str = "any", block: int | None = None) -> int:
+def rnn_path_length(
+    T: int,
+    d: int,
+    n: int,
+    m: int,
+    construction_depth: int = 0,
+    *,
+    lam: Tensor | str | None = None,
+    mode: str = "any",
+    block: int | None = None,
+) -> int:
     r"""Roundings along one path of the gated RNN: two input-gate dot products ($d+1$) and their product,
     the recurrence (:func:`recurrence_path_length`: $T$ for $\lambda\in\{0,1\}$, $2T$ for a real
     $\lambda$ in the step loop, $4T$ for a complex one; ``lam`` is the tensor or its kind, ``None`` = unknown
     real), the output-gate dot products ($n$) and product, the readout ($m$), the rounding of the four weight
     factors (4), plus ``construction_depth`` roundings made when the weights themselves were computed at
     that precision."""
-    return (d + 1) + 1 + recurrence_path_length(T, lam, mode=mode, block=block) + n + 1 + m + construction_depth + 4
+    return (
+        (d + 1)
+        + 1
+        + recurrence_path_length(T, lam, mode=mode, block=block)
+        + n
+        + 1
+        + m
+        + construction_depth
+        + 4
+    )
 
 
 def template_path_length(A: Tensor, B: Tensor, C: Tensor, E: Tensor, D: Tensor) -> int:
     r"""Roundings along the longest path of the gated RNN's *non-recurrent* stages, from the weights' actual
-    entries (derived): a dot product with $k$ non-zero weights rounds at most $k-1$ times in its additions along
+    entries (derived): a dot product with $k$ non-zero weights rounds at most $k-1$ times in its additions
+    along
     any path and in any summation order (an exact zero adds nothing), plus once in its products unless every
-    non-zero weight of the row is $\pm2^j$ (exact products; underflow is the $n\eta$ term). The input gate costs
+    non-zero weight of the row is $\pm2^j$ (exact products; underflow is the $n\eta$ term). The input gate
+    costs
     $\max(r_A,r_B)+1$ and the output gating and readout $\max(r_C,r_E)+1+r_D$, $r_W$ the largest count over
     the rows of $W$. Complex weights count twice (Higham Lemma 3.5). The recurrence is not included."""
+
     def pow2(t: Tensor) -> Tensor:
         return torch.frexp(t.abs())[0] == 0.5  # |t| = 2^j exactly
 
     def r(W: Tensor) -> int:
         if not isinstance(W, Tensor) or W.ndim != 2:
-            raise TypeError(f"template_path_length takes the 2-D weight tensors A, B, C, E, D; got {type(W).__name__}"
-                            f"{'' if not isinstance(W, Tensor) else ' of shape ' + str(tuple(W.shape))}")
+            raise TypeError(
+                f"template_path_length takes the 2-D weight tensors A, B, C, E, D; got {type(W).__name__}"
+                f"{'' if not isinstance(W, Tensor) else ' of shape ' + str(tuple(W.shape))}"
+            )
         if not W.numel():
             return 0
         W = W.detach().to("cpu")
@@ -190,12 +220,12 @@ def template_path_length(A: Tensor, B: Tensor, C: Tensor, E: Tensor, D: Tensor) 
     return 2 * n if any(W.is_complex() for W in (A, B, C, E, D)) else n
 
 
-def error_bound(
-    M: Float[Tensor, "*shape"], n: int, dtype: torch.dtype
-) -> Float[Tensor, "*shape"]:
+def error_bound(M: Float[Tensor, "*shape"], n: int, dtype: torch.dtype) -> Float[Tensor, "*shape"]:
     r"""Elementwise bound $\gamma_n M + n\eta$ (float64)."""
     u = unit_roundoff(dtype)
-    eta = torch.finfo({torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)).tiny
+    eta = torch.finfo(
+        {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
+    ).tiny
     return gamma(n, u) * M.to(torch.float64).abs() + n * eta
 
 
@@ -252,11 +282,15 @@ def compare(
     working precision of the candidate (default: the candidate's dtype). NaN or Inf anywhere in the
     candidate, the reference or $M$ fails the comparison and says where; it never passes.
     """
-    if not (isinstance(candidate, Tensor) and isinstance(reference, Tensor) and isinstance(magnitude, Tensor)):
+    if not (
+        isinstance(candidate, Tensor) and isinstance(reference, Tensor) and isinstance(magnitude, Tensor)
+    ):
         raise TypeError("compare takes torch tensors (candidate, reference, magnitude)")
     if reference.is_complex() or magnitude.is_complex():
-        raise TypeError(f"reference and magnitude must be real (float64) tensors; got {reference.dtype} and "
-                        f"{magnitude.dtype}")
+        raise TypeError(
+            f"reference and magnitude must be real (float64) tensors; got {reference.dtype} and "
+            f"{magnitude.dtype}"
+        )
     if candidate.shape != reference.shape or magnitude.shape != reference.shape:
         raise ValueError(
             f"shapes differ: {label} {tuple(candidate.shape)}, reference {tuple(reference.shape)}, "
@@ -264,15 +298,26 @@ def compare(
         )
     dtype = dtype or candidate.dtype
     u = unit_roundoff(dtype)
-    cand = candidate.detach().to("cpu", torch.float64) if not candidate.is_complex() else \
-        candidate.detach().to("cpu", torch.complex128)
+    cand = (
+        candidate.detach().to("cpu", torch.float64)
+        if not candidate.is_complex()
+        else candidate.detach().to("cpu", torch.complex128)
+    )
     ref = reference.detach().to("cpu", torch.float64)
     M = magnitude.detach().to("cpu", torch.float64)
     for name, t in ((label, cand), ("reference", ref), ("magnitude", M)):
         if not bool(torch.isfinite(t).all()):
             idx = _first_bad(t)
             return ComparisonResult(
-                False, float("nan"), float("inf"), float("nan"), idx, float("nan"), n, u, str(dtype),
+                False,
+                float("nan"),
+                float("inf"),
+                float("nan"),
+                idx,
+                float("nan"),
+                n,
+                u,
+                str(dtype),
                 f"{name} contains NaN or Inf (first at index {idx}); a non-finite output never passes",
             )
     if cand.numel() == 0:
@@ -294,30 +339,39 @@ def compare(
         f"index {worst} (error {float(err[worst]):.3e}, bound {float(bound[worst]):.3e} = gamma_{n} * M with "
         f"u = {u:.3e} for {dtype}); rel. rms = {rel_rms:.2e}"
     )
-    return ComparisonResult(passed, max_err, ratio, float(bound[worst]), worst, rel_rms, n, u, str(dtype), msg)
+    return ComparisonResult(
+        passed, max_err, ratio, float(bound[worst]), worst, rel_rms, n, u, str(dtype), msg
+    )
 
 
 def recurrence_error_bound(
     lam: Tensor, H: Float[Tensor, "batch time n"], dtype: torch.dtype
 ) -> Float[Tensor, "batch time n"]:
     r"""Running error bound of the step loop $\hat h_t = fl(fl(\lambda_t\hat h_{t-1}) + \hat u_t)$ at the unit
-    roundoff of ``dtype`` (Higham §3.3 and Eq. 4.4, running error analysis; derived for the gated recurrence in
+    roundoff of ``dtype`` (Higham §3.3 and Eq. 4.4, running error analysis; derived for the gated recurrence
+    in
     docs/tolerance.md). ``H`` bounds the moduli of the exact states $|h_t|$ of the same recurrence on the
     computed inputs; ``lam`` is ``[n]`` or ``[batch, time, n]``. Returns $e_t \ge |\hat h_t - h_t|$:
 
     $$ e_t = \frac{(1+\mu)|\lambda_t|\,e_{t-1} + \mu|\lambda_t|\,H_{t-1} + u\,H_t}{1-u},\qquad e_0 = 0, $$
 
-    with $\mu = 0$ where $\lambda_t\in\{0,1\}$ (exact product), $u$ for a real and $\sqrt2\gamma_2$ for a complex
+    with $\mu = 0$ where $\lambda_t\in\{0,1\}$ (exact product), $u$ for a real and $\sqrt2\gamma_2$ for a
+    complex
     product. The sum is bounded through the computed states themselves ($u\sum_t|h_t|$ for
     $\lambda=1$), so cancellation in the state (random-sign terms: $|h_t|\sim\sqrt t$) is credited, which the
-    a-priori $\gamma_T M$ cannot do; it is what makes long recurrences checkable in fp16/bf16. Float64 on CPU."""
+    a-priori $\gamma_T M$ cannot do; it is what makes long recurrences checkable in fp16/bf16. Float64 on
+    CPU."""
     if not (isinstance(lam, Tensor) and isinstance(H, Tensor)):
         raise TypeError("recurrence_error_bound takes torch tensors (lam, H)")
     if H.is_complex() or H.ndim != 3:
-        raise ValueError(f"H must be a real [batch, time, n] tensor of state moduli; got {H.dtype} {tuple(H.shape)}")
+        raise ValueError(
+            f"H must be a real [batch, time, n] tensor of state moduli; got {H.dtype} {tuple(H.shape)}"
+        )
     if lam.shape not in ((H.shape[2],), tuple(H.shape)):
-        raise ValueError(f"lam must have shape [n] = {(H.shape[2],)} or [batch, time, n] = {tuple(H.shape)}; "
-                         f"got {tuple(lam.shape)}")
+        raise ValueError(
+            f"lam must have shape [n] = {(H.shape[2],)} or [batch, time, n] = {tuple(H.shape)}; "
+            f"got {tuple(lam.shape)}"
+        )
     u = unit_roundoff(dtype)
     H = H.detach().to("cpu", torch.float64)
     if lam.is_complex():
@@ -336,7 +390,7 @@ def recurrence_error_bound(
     with torch.no_grad():
         e, _ = scan_chunked(a, b, H.new_zeros(H.shape[0], H.shape[2]))
     # the float64 evaluation of this bound rounds too (relative <= ~(T+2) 2^-53): cover it
-    return e * (1 + 4 * H.shape[1] * 2.0 ** -53)
+    return e * (1 + 4 * H.shape[1] * 2.0**-53)
 
 
 def low_precision_bound(
@@ -348,7 +402,8 @@ def low_precision_bound(
     extra: int,
     mode: str = "loop",
 ) -> Float[Tensor, "batch time d_out"]:
-    r"""Elementwise bound for a gated RNN evaluated at a low precision (fp16/bf16), where $\gamma_n M$ with the
+    r"""Elementwise bound for a gated RNN evaluated at a low precision (fp16/bf16), where $\gamma_n M$ with
+    the
     recurrence's $n\propto T$ has $nu\ge1$ (derived; docs/tolerance.md):
 
     $$ |\hat y - y| \le \gamma_{n_0} M + n_0\eta + (1+\gamma_{n_0}) R, $$
@@ -370,8 +425,10 @@ def low_precision_bound(
     if not (hasattr(rnn, "weights") and hasattr(rnn, "lam")):
         raise TypeError(f"rnn must be a constructions.GatedLinearRNN; got {type(rnn).__name__}")
     if not (isinstance(x, Tensor) and isinstance(M, Tensor)) or x.ndim != 3 or M.shape[:2] != x.shape[:2]:
-        raise ValueError(f"x must be [batch, time, d] and M [batch, time, d_out] with the same batch and time; got "
-                         f"{getattr(x, 'shape', type(x).__name__)} and {getattr(M, 'shape', type(M).__name__)}")
+        raise ValueError(
+            f"x must be [batch, time, d] and M [batch, time, d_out] with the same batch and time; got "
+            f"{getattr(x, 'shape', type(x).__name__)} and {getattr(M, 'shape', type(M).__name__)}"
+        )
     if rnn.lam is None:
         raise ValueError("low_precision_bound needs a constant lambda (the template of Sec. 3); got a decay")
     A, B, lam, C, E, D = (w.detach().to("cpu") for w in rnn.weights())
@@ -383,9 +440,13 @@ def low_precision_bound(
     n0 = template_path_length(A, B, C, E, D) + extra
     g0 = gamma(n0, u)
     if math.isinf(g0):
-        raise ValueError(f"no guarantee left: the non-recurrent path has n0 = {n0} roundings and n0 u >= 1 at {dtype}; "
-                         "expected a smaller layer or a higher precision")
-    h, _ = scan_loop(lam, input_gate(A, B, augment(x64.to(cdt))), x64.new_zeros(x64.shape[0], A.shape[0]).to(cdt))
+        raise ValueError(
+            f"no guarantee left: the non-recurrent path has n0 = {n0} roundings and n0 u >= 1 at {dtype}; "
+            "expected a smaller layer or a higher precision"
+        )
+    h, _ = scan_loop(
+        lam, input_gate(A, B, augment(x64.to(cdt))), x64.new_zeros(x64.shape[0], A.shape[0]).to(cdt)
+    )
     Ua = input_gate(A.abs(), B.abs(), augment(x64.abs()))
     Mh, _ = scan_loop(lam.abs(), Ua, Ua.new_zeros(Ua.shape[0], Ua.shape[2]))
     H = h.abs() + g0 * Mh
@@ -395,8 +456,10 @@ def low_precision_bound(
     else:
         g_r = gamma(recurrence_path_length(T, lam, mode="parallel"), u)
         if math.isinf(g_r):
-            raise ValueError(f"no guarantee left for the parallel scan of a lambda outside {{0, 1}} over T={T} steps at "
-                             f"{dtype} (n u >= 1); expected mode='loop' (running error bound) or a higher precision")
+            raise ValueError(
+                f"no guarantee left for the parallel scan of a lambda outside {{0, 1}} over T={T} steps at "
+                f"{dtype} (n u >= 1); expected mode='loop' (running error bound) or a higher precision"
+            )
         e = g_r * Mh
     Ca, Ea, Da = C.abs(), E.abs(), D.abs()
     Ce, Ee, CH, EH = e @ Ca.T, e @ Ea.T, H @ Ca.T, H @ Ea.T
@@ -404,30 +467,47 @@ def low_precision_bound(
     return error_bound(M, n0, dtype) + (1 + g0) * R
 
 
-# -- rounding budgets of the LSA constructions (one formula; every caller uses these) --------------------------
+# -- rounding budgets of the LSA constructions (one formula; every caller uses these)
+# --------------------------
 def construction_depth(heads: int, d_k: int, d_v: int) -> int:
     r"""Roundings made when a construction's weights are computed from the LSA's at the working precision
-    (derived; the largest of the constructions'): the products $W^h_OW^h_V$ ($H d_v$ terms along a path, counted
-    per head: $H d_v$) and $W^{h\top}_KW^h_Q$ ($H d_k$), their product, the sum over heads and the symmetric fold
+    (derived; the largest of the constructions'): the products $W^h_OW^h_V$ ($H d_v$ terms along a path,
+    counted
+    per head: $H d_v$) and $W^{h\top}_KW^h_Q$ ($H d_k$), their product, the sum over heads and the symmetric
+    fold
     of the compressed store, and the rounding of the four weight factors and of their cast (8)."""
     return heads * (d_v + d_k) + 8
 
 
-def lsa_rnn_budget(T: int, d: int, d_k: int, d_v: int, heads: int, num_neurons: int, num_gates: int, *,
-                   has_W_O: bool = True, depth: int | None = None, lam: Tensor | str | None = "zero-one",
-                   mode: str = "any") -> int:
-    r"""Rounding budget $n$ for a gated RNN with ``num_neurons`` neurons and ``num_gates`` gates that implements an
+def lsa_rnn_budget(
+    T: int,
+    d: int,
+    d_k: int,
+    d_v: int,
+    heads: int,
+    num_neurons: int,
+    num_gates: int,
+    *,
+    has_W_O: bool = True,
+    depth: int | None = None,
+    lam: Tensor | str | None = "zero-one",
+    mode: str = "any",
+) -> int:
+    r"""Rounding budget $n$ for a gated RNN with ``num_neurons`` neurons and ``num_gates`` gates that
+    implements an
     LSA of these sizes at length ``T``: the LSA's own path (:func:`lsa_path_length`, the float64 reference's
     summation order), plus the RNN's (:func:`rnn_path_length`, $\lambda\in\{0,1\}$ by default: the
     constructions' memories and queries), with :func:`construction_depth` for its weights unless ``depth``."""
     depth = construction_depth(heads, d_k, d_v) if depth is None else int(depth)
-    return (lsa_path_length(T, d, d_k, d_v, heads, has_W_O=has_W_O)
-            + rnn_path_length(T, d, num_neurons, num_gates, construction_depth=depth, lam=lam, mode=mode))
+    return lsa_path_length(T, d, d_k, d_v, heads, has_W_O=has_W_O) + rnn_path_length(
+        T, d, num_neurons, num_gates, construction_depth=depth, lam=lam, mode=mode
+    )
 
 
 def rnn_template_budget(rnn, T: int, extra: int = 0) -> int:
     r"""Rounding budget $n$ of the gated RNN template itself at length ``T`` (:func:`rnn_path_length` for its
-    $\lambda$: $T$ when every $\lambda\in\{0,1\}$, $2T$ real, $4T$ complex; an input-dependent decay counts as an
+    $\lambda$: $T$ when every $\lambda\in\{0,1\}$, $2T$ real, $4T$ complex; an input-dependent decay counts as
+    an
     unknown real or complex $\lambda$), plus ``extra``."""
     lam = rnn.lam if rnn.lam is not None else ("complex" if rnn.is_complex else "real")
     return rnn_path_length(T, rnn.d, rnn.num_neurons, rnn.num_gates, lam=lam) + int(extra)
@@ -456,29 +536,38 @@ class ToleranceHooks(Protocol):
     def path_length(self, params: Any, T: int) -> int: ...
 
 
-# -- non-polynomial blocks: flush-to-zero, subnormals, saturation (derived; docs/tolerance.md) -----------------
-#: ``(u, log eta)`` of the arithmetics in which torch evaluates exp, sigmoid, silu, softplus, logsigmoid: float32
+# -- non-polynomial blocks: flush-to-zero, subnormals, saturation (derived; docs/tolerance.md)
+# -----------------
+# : ``(u, log eta)`` of the arithmetics in which torch evaluates exp, sigmoid, silu, softplus, logsigmoid:
+# float32
 #: "opmath" for float32, bfloat16 and float16 tensors (CPU and CUDA kernels upcast), float64 for float64.
-OPMATHS = ((2.0 ** -24, math.log(torch.finfo(torch.float32).tiny)),
-           (2.0 ** -53, math.log(torch.finfo(torch.float64).tiny)))
-#: largest smallest-normal number of the working dtypes (float16: $2^{-14}$). A rounding into a dtype's subnormal
-#: range errs by at most $u\eta$ absolutely (Higham Eq. 2.8), which is $\eta$ in units of $u$: the floor below.
+OPMATHS = (
+    (2.0**-24, math.log(torch.finfo(torch.float32).tiny)),
+    (2.0**-53, math.log(torch.finfo(torch.float64).tiny)),
+)
+# : largest smallest-normal number of the working dtypes (float16: $2^{-14}$). A rounding into a dtype's
+# subnormal
+# : range errs by at most $u\eta$ absolutely (Higham Eq. 2.8), which is $\eta$ in units of $u$: the floor
+# below.
 ETA_MAX = float(torch.finfo(torch.float16).tiny)
 #: the coarsest working precision whose pre-activations are modelled (bfloat16): the computed pre-activation
 #: $\hat g$ of a fan-in-$k$ dot product is within $(k+2)\,u_{bf16}\,L$ of $g$ ($L = |W||\tilde x|$)
-_U_COARSE = 2.0 ** -8
+_U_COARSE = 2.0**-8
 
 
 @dataclass(frozen=True)
 class PointwiseError:
-    r"""The error behaviour of a pointwise function $\phi$ at a working precision (derived; docs/tolerance.md).
+    r"""The error behaviour of a pointwise function $\phi$ at a working precision (derived;
+    docs/tolerance.md).
 
     - ``fn``: $\phi$ itself, evaluated exactly enough in float64;
     - ``slope``: a bound on $|\phi'(g)|$ (sensitivity to the rounding of the pre-activation $g$);
     - ``scale``: what $\phi$'s own evaluation rounds relative to (the computation on absolute values; for
       $\mathrm{elu}(g)+1$ it is $|\mathrm{elu}(g)|+1$, not $|\phi(g)|$);
-    - ``underflow``: ``(g, margin, log_eta) -> bool`` mask of where an evaluation in an arithmetic with smallest
-      normal $e^{\text{log\_eta}}$ may return 0 or a subnormal (flush-to-zero, $e^{g}$ below $\eta$, $1/(1+e^{-g})$
+    - ``underflow``: ``(g, margin, log_eta) -> bool`` mask of where an evaluation in an arithmetic with
+    smallest
+      normal $e^{\text{log\_eta}}$ may return 0 or a subnormal (flush-to-zero, $e^{g}$ below $\eta$,
+      $1/(1+e^{-g})$
       with $e^{-g}$ overflowing), for a computed pre-activation within ``margin`` of ``g``; there the whole
       value $|\phi(g)|$ may be lost (relative error 1), which no multiple of $u$ covers. ``None``: never.
     - ``roundings``: roundings of one evaluation into a dtype's subnormal range (each errs by $\le u\eta$).
@@ -493,12 +582,14 @@ class PointwiseError:
 
 
 def _exp_tail(g: Tensor, margin: Tensor, log_eta: float) -> Tensor:
-    """$\\phi(\\hat g) \\approx e^{\\hat g}$ or smaller may be subnormal / flushed: $\\hat g \\le \\log\\eta$."""
+    """$\\phi(\\hat g) \\approx e^{\\hat g}$ or smaller may be subnormal / flushed: $\\hat g \\le
+    \\log\\eta$."""
     return g - margin <= log_eta
 
 
 def _exp_neg_exp_tail(g: Tensor, margin: Tensor, log_eta: float) -> Tensor:
-    """$e^{-e^{\\hat g}}$ is subnormal / flushed once $e^{\\hat g} \\ge -\\log\\eta$ (and when $e^{\\hat g}$ overflows)."""
+    """$e^{-e^{\\hat g}}$ is subnormal / flushed once $e^{\\hat g} \\ge -\\log\\eta$ (and when $e^{\\hat g}$
+    overflows)."""
     return g + margin >= math.log(-log_eta)
 
 
@@ -507,39 +598,69 @@ def _silu(g: Tensor) -> Tensor:
 
 
 #: the pointwise functions of the shipped upstream blocks (``constructions.variants.upstream.FEATURE_FNS``)
-POINTWISE: dict[str, PointwiseError] = {m.name: m for m in (
-    PointwiseError("identity", lambda g: g, torch.ones_like, torch.abs, None, 0),
-    PointwiseError("relu", torch.relu, torch.ones_like, torch.relu, None, 0),
-    # elu(g) + 1 = expm1(g) + 1: rounds relative to |elu(g)| + 1 >= 1, so a lost e^g (< eta) is within u * scale
-    PointwiseError("elu+1", lambda g: torch.nn.functional.elu(g) + 1,
-                   lambda g: torch.where(g > 0, torch.ones_like(g), torch.exp(g.clamp(max=0))),
-                   lambda g: torch.nn.functional.elu(g).abs() + 1, None, 2),
-    PointwiseError("sigmoid", torch.sigmoid, lambda g: torch.sigmoid(g) * torch.sigmoid(-g), torch.sigmoid,
-                   _exp_tail),
-    PointwiseError("exp", torch.exp, torch.exp, torch.exp, _exp_tail),
-    PointwiseError("softplus", lambda g: torch.logaddexp(g, torch.zeros_like(g)), torch.sigmoid,
-                   lambda g: torch.logaddexp(g, torch.zeros_like(g)), _exp_tail),
-    PointwiseError("silu", _silu, lambda g: (torch.sigmoid(g) * (1 + g * torch.sigmoid(-g))).abs(),
-                   lambda g: _silu(g).abs(), _exp_tail),
-    PointwiseError("exp-neg-exp", lambda g: torch.exp(-torch.exp(g)), lambda g: torch.exp(g - torch.exp(g)),
-                   lambda g: torch.exp(-torch.exp(g)), _exp_neg_exp_tail),
-)}
+POINTWISE: dict[str, PointwiseError] = {
+    m.name: m
+    for m in (
+        PointwiseError("identity", lambda g: g, torch.ones_like, torch.abs, None, 0),
+        PointwiseError("relu", torch.relu, torch.ones_like, torch.relu, None, 0),
+        # elu(g) + 1 = expm1(g) + 1: rounds relative to |elu(g)| + 1 >= 1, so a lost e^g (< eta) is within u *
+        # scale
+        PointwiseError(
+            "elu+1",
+            lambda g: torch.nn.functional.elu(g) + 1,
+            lambda g: torch.where(g > 0, torch.ones_like(g), torch.exp(g.clamp(max=0))),
+            lambda g: torch.nn.functional.elu(g).abs() + 1,
+            None,
+            2,
+        ),
+        PointwiseError(
+            "sigmoid", torch.sigmoid, lambda g: torch.sigmoid(g) * torch.sigmoid(-g), torch.sigmoid, _exp_tail
+        ),
+        PointwiseError("exp", torch.exp, torch.exp, torch.exp, _exp_tail),
+        PointwiseError(
+            "softplus",
+            lambda g: torch.logaddexp(g, torch.zeros_like(g)),
+            torch.sigmoid,
+            lambda g: torch.logaddexp(g, torch.zeros_like(g)),
+            _exp_tail,
+        ),
+        PointwiseError(
+            "silu",
+            _silu,
+            lambda g: (torch.sigmoid(g) * (1 + g * torch.sigmoid(-g))).abs(),
+            lambda g: _silu(g).abs(),
+            _exp_tail,
+        ),
+        PointwiseError(
+            "exp-neg-exp",
+            lambda g: torch.exp(-torch.exp(g)),
+            lambda g: torch.exp(g - torch.exp(g)),
+            lambda g: torch.exp(-torch.exp(g)),
+            _exp_neg_exp_tail,
+        ),
+    )
+}
 
 
 def pointwise_floor(model: PointwiseError | str, g: Tensor, L: Tensor, fan_in: int) -> Tensor:
-    r"""The part of $\phi$'s error that is *absolute*, in units of $u$ (so that adding it, divided by $n$, to a
+    r"""The part of $\phi$'s error that is *absolute*, in units of $u$ (so that adding it, divided by $n$, to
+    a
     magnitude that the bound multiplies by $\gamma_n\ge nu$ covers it; derived, docs/tolerance.md):
 
-    $$ \phi_\text{lost}(g) = \max_{\text{opmath}}\ \frac{|\phi(g)|\,[\hat g\text{ may underflow}]}{u_\text{op}}
+    $$ \phi_\text{lost}(g) = \max_{\text{opmath}}\ \frac{|\phi(g)|\,[\hat g\text{ may
+    underflow}]}{u_\text{op}}
        \;+\; k\,\eta_\text{max}, $$
 
     the first term for the flush-to-zero / subnormal zone of each evaluation arithmetic (float32 opmath for
     float32/bf16/fp16 tensors, float64 for float64), with the computed pre-activation $\hat g$ within
     $(k_\text{in}+2)\,u_\text{bf16}\,L$ of $g$; the second, where $|\phi|$ may be below float16's smallest
-    normal, for $k$ roundings into a dtype's subnormal range ($\le u\eta$ each). ``g`` is the exact pre-activation, ``L`` $= |W||\tilde x|$ its absolute computation (float64)."""
+    normal, for $k$ roundings into a dtype's subnormal range ($\le u\eta$ each). ``g`` is the exact
+    pre-activation, ``L`` $= |W||\tilde x|$ its absolute computation (float64)."""
     m = POINTWISE[model] if isinstance(model, str) else model
     if not isinstance(m, PointwiseError):
-        raise TypeError(f"model must be a PointwiseError or one of {sorted(POINTWISE)}; got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a PointwiseError or one of {sorted(POINTWISE)}; got {type(model).__name__}"
+        )
     g, L = g.detach().to("cpu", torch.float64), L.detach().to("cpu", torch.float64)
     val = m.fn(g).abs()
     slack = m.slope(g).abs() * (fan_in + 2) * _U_COARSE * L  # |phi(g_hat) - phi(g)| to first order
@@ -554,14 +675,17 @@ def pointwise_floor(model: PointwiseError | str, g: Tensor, L: Tensor, fan_in: i
 
 def pointwise_magnitude(model: PointwiseError | str, g: Tensor, L: Tensor, fan_in: int, n: int) -> Tensor:
     r"""Error-inflated magnitude of $\phi(g)$ for the tolerance model's $M$ (float64, CPU):
-    $\text{scale}(g) + \big(|\phi'(g)|\,(k_\text{in}+2)\,L + \phi_\text{lost}(g)\big)/n$ — the evaluation's own
+    $\text{scale}(g) + \big(|\phi'(g)|\,(k_\text{in}+2)\,L + \phi_\text{lost}(g)\big)/n$ — the evaluation's
+    own
     rounding (relative to ``scale``), the first-order effect of the pre-activation's rounding (a fan-in
     $k_\text{in}$ dot product plus bias: $\le(k_\text{in}+2)uL$) and :func:`pointwise_floor`. This is the
     documented way for an upstream block to declare its error behaviour: its ``magnitude(x, n)`` returns this
     (or its own derivation) for each non-polynomial output."""
     m = POINTWISE[model] if isinstance(model, str) else model
     if not isinstance(m, PointwiseError):
-        raise TypeError(f"model must be a PointwiseError or one of {sorted(POINTWISE)}; got {type(model).__name__}")
+        raise TypeError(
+            f"model must be a PointwiseError or one of {sorted(POINTWISE)}; got {type(model).__name__}"
+        )
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"n must be an int >= 1 (the path length); got {n!r}")
     g64, L64 = g.detach().to("cpu", torch.float64), L.detach().to("cpu", torch.float64)
@@ -577,7 +701,9 @@ def decay_floor(log_lam: Tensor, margin: Tensor) -> Tensor:
     $\ell$, ``margin`` a bound on $|\hat\ell-\ell|$ (float64)."""
     ll = log_lam.detach().to("cpu", torch.float64)
     lam = torch.exp(ll)
-    out = torch.where(ll - margin <= math.log(2 * ETA_MAX), 2 * ETA_MAX, 0.0).to(torch.float64)  # fp16 subnormals
+    out = torch.where(ll - margin <= math.log(2 * ETA_MAX), 2 * ETA_MAX, 0.0).to(
+        torch.float64
+    )  # fp16 subnormals
     for u_op, log_eta in OPMATHS:
         out = out + torch.where(ll - margin <= log_eta, lam / u_op, torch.zeros_like(lam))
     return out

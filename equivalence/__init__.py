@@ -9,8 +9,14 @@ import importlib
 
 __all__ = ["ClaimResult", "ComparisonResult", "compare", "error_bound", "gamma", "unit_roundoff"]
 
-_LAZY = {"ClaimResult": ".claims", "ComparisonResult": ".tolerance", "compare": ".tolerance",
-         "error_bound": ".tolerance", "gamma": ".tolerance", "unit_roundoff": ".tolerance"}
+_LAZY = {
+    "ClaimResult": ".claims",
+    "ComparisonResult": ".tolerance",
+    "compare": ".tolerance",
+    "error_bound": ".tolerance",
+    "gamma": ".tolerance",
+    "unit_roundoff": ".tolerance",
+}
 
 
 def __getattr__(name: str):

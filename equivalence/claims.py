@@ -35,14 +35,47 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Literal
 
-__all__ = ["ClaimResult", "Status", "Trust", "STATUSES", "HOLDING", "OK_STATUSES", "STATUS_WORD", "TRUST_OF",
-           "digest", "count_statuses", "summary_line"]
+__all__ = [
+    "ClaimResult",
+    "Status",
+    "Trust",
+    "STATUSES",
+    "HOLDING",
+    "OK_STATUSES",
+    "STATUS_WORD",
+    "TRUST_OF",
+    "digest",
+    "count_statuses",
+    "summary_line",
+]
 
-Status = Literal["proved", "probable", "tested", "empirical", "expected-failure", "refuted", "failed",
-                 "not-supported", "unexpected-pass", "skipped", "error"]
+Status = Literal[
+    "proved",
+    "probable",
+    "tested",
+    "empirical",
+    "expected-failure",
+    "refuted",
+    "failed",
+    "not-supported",
+    "unexpected-pass",
+    "skipped",
+    "error",
+]
 #: every status, in the order the reports count them
-STATUSES: tuple[str, ...] = ("proved", "probable", "tested", "empirical", "expected-failure", "refuted", "failed",
-                             "not-supported", "unexpected-pass", "skipped", "error")
+STATUSES: tuple[str, ...] = (
+    "proved",
+    "probable",
+    "tested",
+    "empirical",
+    "expected-failure",
+    "refuted",
+    "failed",
+    "not-supported",
+    "unexpected-pass",
+    "skipped",
+    "error",
+)
 Trust = Literal["proved", "probable", "tested", "empirical", "assumed"]
 
 #: statuses under which a claim *holds* (skipped is not among them)
@@ -52,15 +85,32 @@ HOLDING = frozenset({"proved", "probable", "tested", "empirical", "expected-fail
 OK_STATUSES = HOLDING | {"skipped"}
 
 #: the word printed for a status in the CLI and the reports
-STATUS_WORD = {"proved": "PROVED", "probable": "PROBABLE", "tested": "TESTED", "empirical": "EMPIRICAL",
-               "expected-failure": "REFUTED (as expected)", "refuted": "REFUTED", "failed": "FAILED",
-               "not-supported": "NOT SUPPORTED", "unexpected-pass": "UNEXPECTED PASS", "skipped": "SKIPPED",
-               "error": "ERROR"}
+STATUS_WORD = {
+    "proved": "PROVED",
+    "probable": "PROBABLE",
+    "tested": "TESTED",
+    "empirical": "EMPIRICAL",
+    "expected-failure": "REFUTED (as expected)",
+    "refuted": "REFUTED",
+    "failed": "FAILED",
+    "not-supported": "NOT SUPPORTED",
+    "unexpected-pass": "UNEXPECTED PASS",
+    "skipped": "SKIPPED",
+    "error": "ERROR",
+}
 
 #: the default trust label of a claim, from its tier/kind (a producer may set ``trust`` explicitly)
-TRUST_OF = {"proved": "proved", "refuted": "proved", "expected-failure": "proved", "unexpected-pass": "proved",
-            "probable": "probable", "tested": "tested", "failed": "tested", "empirical": "empirical",
-            "not-supported": "empirical"}
+TRUST_OF = {
+    "proved": "proved",
+    "refuted": "proved",
+    "expected-failure": "proved",
+    "unexpected-pass": "proved",
+    "probable": "probable",
+    "tested": "tested",
+    "failed": "tested",
+    "empirical": "empirical",
+    "not-supported": "empirical",
+}
 
 
 def digest(text: str) -> str:

@@ -20,8 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m equivalence",
         description="Verify that gated linear RNNs implement linear self-attention exactly "
-                    "(Zucchet et al. 2023, arXiv 2309.01775): numeric checks, symbolic proofs, training "
-                    "checks and citable reports.",
+        "(Zucchet et al. 2023, arXiv 2309.01775): numeric checks, symbolic proofs, training "
+        "checks and citable reports.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:

@@ -6,7 +6,8 @@ where the mutation happens to be an equivalent one (e.g. perturbing a weight tha
 zero), which the reliability study counts separately. The kinds:
 
 - ``weight``: one non-zero entry of $A, B, C, E$ or $D$ multiplied by $1+\varepsilon$;
-- ``lambda``: one neuron's $\lambda$ moved by $\varepsilon$ towards the other value ($1\to1-\varepsilon$, $0\to\varepsilon$);
+- ``lambda``: one neuron's $\lambda$ moved by $\varepsilon$ towards the other value ($1\to1-\varepsilon$,
+$0\to\varepsilon$);
 - ``lambda-flip``: one neuron's $\lambda$ flipped ($0\leftrightarrow1$): a memory becomes a query or back;
 - ``swap-wiring``: the input wiring (rows of $A$ and $B$) of two neurons with different wiring exchanged;
 - ``drop-input-branch``: one neuron's input gate loses its $B$ branch ($u_k = A_k\tilde x$);
@@ -32,10 +33,25 @@ from constructions.scan import scan_loop
 
 __all__ = ["KINDS", "STRUCTURAL", "chunk_reset_layer", "evaluate_spec", "mutate", "mutate_spec"]
 
-KINDS = ("weight", "lambda", "lambda-flip", "swap-wiring", "drop-input-branch", "drop-output-branch",
-         "causal-lag", "causal-lead")
+KINDS = (
+    "weight",
+    "lambda",
+    "lambda-flip",
+    "swap-wiring",
+    "drop-input-branch",
+    "drop-output-branch",
+    "causal-lag",
+    "causal-lead",
+)
 #: kinds that do not depend on a size epsilon
-STRUCTURAL = ("lambda-flip", "swap-wiring", "drop-input-branch", "drop-output-branch", "causal-lag", "causal-lead")
+STRUCTURAL = (
+    "lambda-flip",
+    "swap-wiring",
+    "drop-input-branch",
+    "drop-output-branch",
+    "causal-lag",
+    "causal-lead",
+)
 
 
 def _pick(g: torch.Generator, n: int) -> int:
@@ -82,7 +98,9 @@ def mutate(rnn: GatedLinearRNN, kind: str, g: torch.Generator, eps: float = 0.0)
     return layer, what
 
 
-def mutate_spec(rnn: GatedLinearRNN, kind: str, g: torch.Generator, eps: float = 0.0) -> tuple[Callable, str, dict]:
+def mutate_spec(
+    rnn: GatedLinearRNN, kind: str, g: torch.Generator, eps: float = 0.0
+) -> tuple[Callable, str, dict]:
     """Like :func:`mutate`, plus the mutant as data: ``{"w": weights, "shift": s, "drop_output": m}`` (the
     template evaluated with memories' drive shifted by ``s`` steps and gate ``m``'s second branch dropped),
     so that an exact evaluator (the symbolic prover) can run the very same mutant."""
@@ -91,7 +109,9 @@ def mutate_spec(rnn: GatedLinearRNN, kind: str, g: torch.Generator, eps: float =
     w = _clone(rnn)
     n = rnn.num_neurons
     if kind == "weight":
-        entries = [(name, idx) for name in ("A", "B", "C", "E", "D") for idx in (w[name] != 0).nonzero().tolist()]
+        entries = [
+            (name, idx) for name in ("A", "B", "C", "E", "D") for idx in (w[name] != 0).nonzero().tolist()
+        ]
         if not entries:
             raise ValueError("the RNN has no non-zero weight to perturb")
         name, idx = entries[_pick(g, len(entries))]
@@ -133,7 +153,8 @@ def _spec(w: dict, shift: int = 0, drop_output: int | None = None) -> dict:
 
 
 def evaluate_spec(spec: dict, x, *, ones: Callable) -> list:
-    """The mutant on one sequence ``x`` (``[T, d]`` NumPy object array: exact numbers or polynomials), with the
+    """The mutant on one sequence ``x`` (``[T, d]`` NumPy object array: exact numbers or polynomials), with
+    the
     template's own stage functions; ``ones(shape)`` makes the constant-1 array of the backend. Returns
     ``[y_1, ..., y_T]`` (each ``[d_out]``)."""
     import numpy as np
@@ -167,8 +188,10 @@ def evaluate_spec(spec: dict, x, *, ones: Callable) -> list:
 
 
 def chunk_reset_layer(lsa, chunk: int = 16, index: int = 4, scale: float = 0.0) -> Callable[[Tensor], Tensor]:
-    r"""A chunked LSA layer (chunks of ``chunk`` tokens) with a planted bug: at the start of chunk ``index`` its
-    memory restarts from $S = \text{scale}\cdot S$ (``scale=0``: reset; the bug of a carried state dropped past a
+    r"""A chunked LSA layer (chunks of ``chunk`` tokens) with a planted bug: at the start of chunk ``index``
+    its
+    memory restarts from $S = \text{scale}\cdot S$ (``scale=0``: reset; the bug of a carried state dropped
+    past a
     chunk index), so $y_t$ is wrong only for $t \ge \text{index}\cdot\text{chunk}$, i.e. for $T > kC$. Exact
     elsewhere: the scores are the LSA's, masked."""
     if chunk < 1 or index < 1:

@@ -23,7 +23,16 @@ from torch import Tensor
 
 from constructions.tolerance import lsa_rnn_budget, rnn_template_budget
 
-__all__ = ["abs64", "cast_lsa", "lsa_budget", "lsa_magnitude", "rnn_budget", "rnn_magnitude", "rnn_state_magnitude", "to_cpu64"]
+__all__ = [
+    "abs64",
+    "cast_lsa",
+    "lsa_budget",
+    "lsa_magnitude",
+    "rnn_budget",
+    "rnn_magnitude",
+    "rnn_state_magnitude",
+    "to_cpu64",
+]
 
 
 def abs64(t: Tensor | None) -> Tensor | None:
@@ -44,7 +53,8 @@ def lsa_magnitude(lsa, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch
 
 
 def rnn_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch time d_out"]:
-    r"""$M$ for the gated RNN: the template on $|A|,|B|,|\lambda|,|C|,|E|,|D|$ and $|x|$ (float64, step loop)."""
+    r"""$M$ for the gated RNN: the template on $|A|,|B|,|\lambda|,|C|,|E|,|D|$ and $|x|$ (float64, step
+    loop)."""
     from constructions import GatedLinearRNN
 
     A, B, lam, C, E, D = (abs64(w) for w in rnn.weights())
@@ -66,12 +76,16 @@ def _features64(rnn, x: Tensor) -> Tensor:
 
 
 def rnn_state_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch n"]:
-    """$M$ for the final state $h_T$: the recurrence on $|A|,|B|,|\\lambda|$ and $|x|$ (float64, step loop)."""
+    """$M$ for the final state $h_T$: the recurrence on $|A|,|B|,|\\lambda|$ and $|x|$ (float64, step
+    loop)."""
     from constructions.rnn import augment, input_gate
     from constructions.scan import scan_loop
 
-    lam = abs64(rnn.lam) if rnn.lam is not None else abs64(rnn.lambdas(x.to(device=rnn.A.device,
-                                                                             dtype=rnn.A.real.dtype)))
+    lam = (
+        abs64(rnn.lam)
+        if rnn.lam is not None
+        else abs64(rnn.lambdas(x.to(device=rnn.A.device, dtype=rnn.A.real.dtype)))
+    )
     xt = augment(_features64(rnn, x))
     u = input_gate(abs64(rnn.A), abs64(rnn.B), xt)
     return scan_loop(lam, u, u.new_zeros(u.shape[0], u.shape[2]))[1]
@@ -79,8 +93,10 @@ def rnn_state_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, 
 
 def lsa_budget(lsa, T: int, *, num_neurons: int | None = None, num_gates: int | None = None) -> int:
     r"""Rounding budget $n$ for an implementation of ``lsa`` at length ``T``:
-    :func:`constructions.tolerance.lsa_rnn_budget` with the RNN's ``num_neurons`` / ``num_gates`` (default: the
-    direct construction's $H d_k (d_v+1)$ and $H d_k d_v$). A user's layer gets the direct construction's budget
+    :func:`constructions.tolerance.lsa_rnn_budget` with the RNN's ``num_neurons`` / ``num_gates`` (default:
+    the
+    direct construction's $H d_k (d_v+1)$ and $H d_k d_v$). A user's layer gets the direct construction's
+    budget
     (``docs/properties.md``)."""
     H, d_k, d, d_v = lsa.heads, lsa.d_k, lsa.d, lsa.d_v
     n = H * d_k * (d_v + 1) if num_neurons is None else num_neurons
@@ -94,8 +110,10 @@ def rnn_budget(rnn, T: int, extra: int = 0) -> int:
 
 
 def cast_lsa(lsa, dtype: torch.dtype, device: str | torch.device = "cpu"):
-    """A copy of ``lsa`` with its weights cast to ``dtype`` on ``device``, in fresh storage: a factory that edits
-    the weights it is given in place (``W_V.zero_()``) cannot reach the float64 reference (``.to`` alone returns
+    """A copy of ``lsa`` with its weights cast to ``dtype`` on ``device``, in fresh storage: a factory that
+    edits
+    the weights it is given in place (``W_V.zero_()``) cannot reach the float64 reference (``.to`` alone
+    returns
     the very same tensor when dtype and device already match)."""
     from constructions import LinearSelfAttention
 

@@ -1,4 +1,5 @@
-"""pytest plugin: run the property suite against your own layer (``pytest --pyargs properties --lsa-layer ...``).
+"""pytest plugin: run the property suite against your own layer (``pytest --pyargs properties --lsa-layer
+...``).
 
 Registered through the ``pytest11`` entry point of this distribution, so it is active wherever the package
 is installed (or load it explicitly with ``-p properties.plugin``). It only adds options, an ini key and the
@@ -28,34 +29,70 @@ PROFILES = ("dev", "ci", "thorough")
 
 
 def pytest_addoption(parser):
-    group = parser.getgroup("properties", "property suite for layers claimed to implement linear self-attention")
-    group.addoption("--lsa-layer", default=None, metavar="MODULE:ATTR",
-                    help="your layer factory: ATTR(lsa) -> layer, a callable [B,T,d] -> [B,T,d_out] claimed to "
-                         "compute the given LinearSelfAttention. MODULE is a dotted module (imported from the "
-                         "current directory or sys.path) or a path to a .py file. With --lsa-reference, ATTR is "
-                         "the layer itself.")
-    group.addoption("--lsa-reference", default=None, metavar="MODULE:ATTR",
-                    help="the one LinearSelfAttention (or a zero-argument function returning it) that the "
-                         "--lsa-layer layer implements; then only inputs are drawn")
-    group.addoption("--lsa-dtype", default=None, choices=DTYPES,
-                    help="dtype of the weights and inputs handed to your layer (default float64); outputs are "
-                         "judged against a float64 reference with this dtype's unit roundoff")
+    group = parser.getgroup(
+        "properties", "property suite for layers claimed to implement linear self-attention"
+    )
+    group.addoption(
+        "--lsa-layer",
+        default=None,
+        metavar="MODULE:ATTR",
+        help="your layer factory: ATTR(lsa) -> layer, a callable [B,T,d] -> [B,T,d_out] claimed to "
+        "compute the given LinearSelfAttention. MODULE is a dotted module (imported from the "
+        "current directory or sys.path) or a path to a .py file. With --lsa-reference, ATTR is "
+        "the layer itself.",
+    )
+    group.addoption(
+        "--lsa-reference",
+        default=None,
+        metavar="MODULE:ATTR",
+        help="the one LinearSelfAttention (or a zero-argument function returning it) that the "
+        "--lsa-layer layer implements; then only inputs are drawn",
+    )
+    group.addoption(
+        "--lsa-dtype",
+        default=None,
+        choices=DTYPES,
+        help="dtype of the weights and inputs handed to your layer (default float64); outputs are "
+        "judged against a float64 reference with this dtype's unit roundoff",
+    )
     group.addoption("--lsa-device", default=None, help="device for your layer: cpu (default) or cuda[:N]")
-    group.addoption("--lsa-exact", action="store_true", default=None,
-                    help="also require exact equality on small-integer weights and inputs (true of the paper's "
-                         "constructions; a layer that rescales internally may legitimately fail it)")
-    group.addoption("--lsa-variant", action="append", default=None, metavar="NAME",
-                    help="registered variant(s) whose construction the suite checks against its reference "
-                         "(repeatable; 'all' = every registered variant; default: all, unless --lsa-layer)")
-    group.addoption("--lsa-import", action="append", default=[], metavar="MODULE_OR_FILE",
-                    help="import a module or .py file first (e.g. one that registers variants)")
-    group.addoption("--lsa-profile", default=None, choices=PROFILES,
-                    help="Hypothesis profile: dev (25 examples), ci (100, derandomized), thorough (2000); "
-                         "default: ci when CI is set, else dev")
-    group.addoption("--lsa-counterexamples", default=None, metavar="DIR",
-                    help="where each failure writes its exact weights and inputs (a JSON file that "
-                         "'python -m equivalence replay FILE' replays; default: lsa-counterexamples/ in the "
-                         "pytest root directory, or $LSA_COUNTEREXAMPLES)")
+    group.addoption(
+        "--lsa-exact",
+        action="store_true",
+        default=None,
+        help="also require exact equality on small-integer weights and inputs (true of the paper's "
+        "constructions; a layer that rescales internally may legitimately fail it)",
+    )
+    group.addoption(
+        "--lsa-variant",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="registered variant(s) whose construction the suite checks against its reference "
+        "(repeatable; 'all' = every registered variant; default: all, unless --lsa-layer)",
+    )
+    group.addoption(
+        "--lsa-import",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
+        help="import a module or .py file first (e.g. one that registers variants)",
+    )
+    group.addoption(
+        "--lsa-profile",
+        default=None,
+        choices=PROFILES,
+        help="Hypothesis profile: dev (25 examples), ci (100, derandomized), thorough (2000); "
+        "default: ci when CI is set, else dev",
+    )
+    group.addoption(
+        "--lsa-counterexamples",
+        default=None,
+        metavar="DIR",
+        help="where each failure writes its exact weights and inputs (a JSON file that "
+        "'python -m equivalence replay FILE' replays; default: lsa-counterexamples/ in the "
+        "pytest root directory, or $LSA_COUNTEREXAMPLES)",
+    )
     parser.addini("lsa_layer", "default for --lsa-layer (MODULE:ATTR)", default="")
     parser.addini("lsa_reference", "default for --lsa-reference (MODULE:ATTR)", default="")
 
@@ -106,10 +143,21 @@ def _register_profiles() -> None:
     except InvalidArgument:
         pass
     settings.register_profile("dev", max_examples=25, deadline=None, print_blob=True)
-    settings.register_profile("ci", parent=settings.get_profile("ci"), max_examples=100, deadline=None,
-                              print_blob=True, suppress_health_check=[HealthCheck.too_slow])
-    settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True,
-                              suppress_health_check=[HealthCheck.too_slow])
+    settings.register_profile(
+        "ci",
+        parent=settings.get_profile("ci"),
+        max_examples=100,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    settings.register_profile(
+        "thorough",
+        max_examples=2000,
+        deadline=None,
+        print_blob=True,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
 
 
 def pytest_configure(config):
@@ -124,11 +172,17 @@ def pytest_configure(config):
     config._lsa_targets = None
     from .replay import set_counterexample_dir
 
-    if config.getoption("--lsa-counterexamples") or _opt(config, "layer") or any(
+    if (
+        config.getoption("--lsa-counterexamples")
+        or _opt(config, "layer")
+        or any(
             str(a) == "properties" or str(a).startswith("properties::") or "test_lsa_layer" in str(a)
-            for a in config.args):  # a property-suite session (not the project's own tests)
-        set_counterexample_dir(config.getoption("--lsa-counterexamples")
-                               or Path(str(config.rootpath)) / "lsa-counterexamples")
+            for a in config.args
+        )
+    ):  # a property-suite session (not the project's own tests)
+        set_counterexample_dir(
+            config.getoption("--lsa-counterexamples") or Path(str(config.rootpath)) / "lsa-counterexamples"
+        )
 
 
 def _targets(config):
@@ -168,8 +222,10 @@ def _targets(config):
             if not isinstance(fixed, LinearSelfAttention) and callable(fixed):
                 fixed = fixed()
             if not isinstance(fixed, LinearSelfAttention):
-                raise pytest.UsageError(f"--lsa-reference {ref_spec!r} must be a LinearSelfAttention (or return one); "
-                                        f"got {type(fixed).__name__}")
+                raise pytest.UsageError(
+                    f"--lsa-reference {ref_spec!r} must be a LinearSelfAttention (or return one); "
+                    f"got {type(fixed).__name__}"
+                )
             from .oracle import cast_lsa
 
             fixed = cast_lsa(fixed, torch.float64, "cpu")  # the reference stays float64 on CPU
@@ -178,12 +234,22 @@ def _targets(config):
                 return _layer
         else:
             build = obj
-        targets = [suite.user_target(build, name=f"--lsa-layer {layer_spec}", dtype=dtype, device=device,
-                                     fixed_lsa=fixed, exact=bool(config.getoption("--lsa-exact")),
-                                     info={"layer": layer_spec})]
+        targets = [
+            suite.user_target(
+                build,
+                name=f"--lsa-layer {layer_spec}",
+                dtype=dtype,
+                device=device,
+                fixed_lsa=fixed,
+                exact=bool(config.getoption("--lsa-exact")),
+                info={"layer": layer_spec},
+            )
+        ]
     else:  # the paper's constructions; with --lsa-variant, only the ones named (lsa-direct, lsa-compressed)
         names = config.getoption("--lsa-variant")
-        methods = [m for m in ("direct", "compressed") if names is None or "all" in names or f"lsa-{m}" in names]
+        methods = [
+            m for m in ("direct", "compressed") if names is None or "all" in names or f"lsa-{m}" in names
+        ]
         targets = [suite.construction_target(m, dtype=dtype, device=device, mode="both") for m in methods]
     config._lsa_targets = targets
     return targets
@@ -221,7 +287,8 @@ def _variant_only(config) -> bool:
 
 
 def pytest_collection_modifyitems(config, items):
-    """With ``--lsa-variant X``: deselect the suite's tests that are not about X (the paper constructions unless X
+    """With ``--lsa-variant X``: deselect the suite's tests that are not about X (the paper constructions
+    unless X
     is one of them, the template self-test), instead of running or skipping them."""
     if not _variant_only(config):
         return
@@ -229,7 +296,9 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         module = getattr(getattr(item, "module", None), "__name__", "")
         params = getattr(getattr(item, "callspec", None), "params", {})
-        about_x = "variant_name" in item.fixturenames or type(params.get("lsa_target")).__name__ == "LayerTarget"
+        about_x = (
+            "variant_name" in item.fixturenames or type(params.get("lsa_target")).__name__ == "LayerTarget"
+        )
         (keep if module != "properties.test_lsa_layer" or about_x else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -246,7 +315,9 @@ def pytest_report_header(config):
     layer = _opt(config, "layer")
     if not layer and not any("properties" in str(a) for a in config.args):
         return None
-    lines = [f"properties: target {'--lsa-layer ' + layer if layer else 'the paper constructions (lsa_to_rnn)'}"]
+    lines = [
+        f"properties: target {'--lsa-layer ' + layer if layer else 'the paper constructions (lsa_to_rnn)'}"
+    ]
     if layer:
         _targets(config)  # load the user's module now: a bad --lsa-layer is reported before collection
         mod_name = layer.rsplit(":", 1)[0]
@@ -254,15 +325,19 @@ def pytest_report_header(config):
             mod_name = f"_lsa_user_{Path(mod_name).stem}"
         mod = sys.modules.get(mod_name)
         if mod is not None:
-            lines.append(f"properties: module {mod_name} from {getattr(mod, '__file__', '?')}, "
-                         f"version {getattr(mod, '__version__', 'unknown')}")
+            lines.append(
+                f"properties: module {mod_name} from {getattr(mod, '__file__', '?')}, "
+                f"version {getattr(mod, '__version__', 'unknown')}"
+            )
     else:
         import constructions
 
         lines.append(f"properties: module constructions from {constructions.__file__}, version {_version()}")
     ref = _opt(config, "reference")
-    lines.append(f"properties: dtype {_opt(config, 'dtype') or 'float64'}, device {_opt(config, 'device') or 'cpu'}"
-                 + (f", reference {ref}" if ref else ""))
+    lines.append(
+        f"properties: dtype {_opt(config, 'dtype') or 'float64'}, device {_opt(config, 'device') or 'cpu'}"
+        + (f", reference {ref}" if ref else "")
+    )
     names = config.getoption("--lsa-variant")
     if names:
         lines.append(f"properties: variants {', '.join(names)}" + (" only" if _variant_only(config) else ""))
@@ -288,8 +363,10 @@ def _profile_line() -> str:
 
     cur = settings.default
     name = getattr(settings, "_current_profile", None) or "unknown"
-    return (f"Hypothesis profile {name!r} (max_examples={cur.max_examples}, derandomize={cur.derandomize}, "
-            f"database={'on' if cur.database is not None else 'off'})")
+    return (
+        f"Hypothesis profile {name!r} (max_examples={cur.max_examples}, derandomize={cur.derandomize}, "
+        f"database={'on' if cur.database is not None else 'off'})"
+    )
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):

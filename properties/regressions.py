@@ -4,7 +4,8 @@ r"""Regression cases shipped with the property suite: correct layers that an ear
 $o_t = \mathrm{SiLU}(W_g\tilde x_t)\odot h_t$ that the paper's layer applies after the recurrence):
 
 $$ f_t = \ell_b + (1-\ell_b)\,\sigma(W_f\tilde x_t),\quad c_t = \mathrm{SiLU}(W_c\tilde x_t),\quad
-   h_t = f_t\odot h_{t-1} + (1-f_t)\odot c_t,\quad y_t = W_O\,\big(\mathrm{SiLU}(W_g\tilde x_t)\odot h_t\big). $$
+   h_t = f_t\odot h_{t-1} + (1-f_t)\odot c_t,\quad y_t = W_O\,\big(\mathrm{SiLU}(W_g\tilde x_t)\odot h_t\big).
+   $$
 
 The construction is the shipped ``hgrn`` one with the query neuron of channel $c$ fed the upstream feature
 $\mathrm{SiLU}(W_g\tilde x_t)_c$ instead of the constant 1. In float32, torch evaluates $\sigma(g)$ as
@@ -59,11 +60,19 @@ class HGRNOutputGate(HGRN):
     oracle = ""
     description = "HGRN v1 with a SiLU output gate: the query neuron of each channel holds SiLU(W_g [x;1])."
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_out=None, channels=None,
-                      lower_bound=0.0, **_):
-        p = super().sample_params(d, heads, generator=generator, dtype=dtype, d_out=d_out, channels=channels,
-                                  lower_bound=lower_bound)
-        W_g = randn(generator, p.W_f.shape[0], d + 1, scale=d ** -0.5).to(dtype)
+    def sample_params(
+        self, d, heads=1, *, generator, dtype=torch.float64, d_out=None, channels=None, lower_bound=0.0, **_
+    ):
+        p = super().sample_params(
+            d,
+            heads,
+            generator=generator,
+            dtype=dtype,
+            d_out=d_out,
+            channels=channels,
+            lower_bound=lower_bound,
+        )
+        W_g = randn(generator, p.W_f.shape[0], d + 1, scale=d**-0.5).to(dtype)
         return HGRNGateParams(W_f=p.W_f, W_c=p.W_c, W_O=p.W_O, lower_bound=p.lower_bound, W_g=W_g)
 
     def reference(self, params: HGRNGateParams, x):
@@ -94,9 +103,14 @@ class HGRNOutputGate(HGRN):
         d = dp1 - 1
         lb = params.lower_bound
         dt, dev = params.W_f.dtype, params.W_f.device
-        up = Upstream(d, [HeadMap(params.W_f[:, None, :-1], "sigmoid", params.W_f[:, None, -1]),
-                          HeadMap(params.W_c[:, None, :-1], "silu", params.W_c[:, None, -1]),
-                          HeadMap(params.W_g[:, None, :-1], "silu", params.W_g[:, None, -1])])  # [sigma_f; c; g]
+        up = Upstream(
+            d,
+            [
+                HeadMap(params.W_f[:, None, :-1], "sigmoid", params.W_f[:, None, -1]),
+                HeadMap(params.W_c[:, None, :-1], "silu", params.W_c[:, None, -1]),
+                HeadMap(params.W_g[:, None, :-1], "silu", params.W_g[:, None, -1]),
+            ],
+        )  # [sigma_f; c; g]
         dz = up.width
         c = torch.arange(Dm, device=dev)
         Wq = torch.zeros(Dm, 1, dz + 1, dtype=dt, device=dev)
@@ -109,9 +123,11 @@ class HGRNOutputGate(HGRN):
         return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay_W=Wa, decay_link="affine", decay_per_key=True)
 
 
-def extreme_case(g: torch.Generator, *, d: int = 3, channels: int = 4, T: int = 48, batch: int = 2,
-                 d_out: int | None = 2) -> tuple[HGRNGateParams, Tensor]:
-    r"""A correct case in the float32 flush zone: output-gate logits $W_g\tilde x_t$ around $-88.8$ to $-93$ (SiLU
+def extreme_case(
+    g: torch.Generator, *, d: int = 3, channels: int = 4, T: int = 48, batch: int = 2, d_out: int | None = 2
+) -> tuple[HGRNGateParams, Tensor]:
+    r"""A correct case in the float32 flush zone: output-gate logits $W_g\tilde x_t$ around $-88.8$ to $-93$
+    (SiLU
     lost to 0 by torch's float32 sigmoid below $-88.72$), a long memory ($f\approx 0.95$) and values
     $c_t\approx 60$, so $|h_t|\sim 60$. Every number is exact in float32 (the cast adds no rounding)."""
     v = HGRNOutputGate()

@@ -1,5 +1,6 @@
 """Counterexample files of the property suite: every failure of a layer property writes the exact weights and
-inputs it used, and ``python -m equivalence replay FILE [--import mymodule.py]`` rebuilds the failure from that
+inputs it used, and ``python -m equivalence replay FILE [--import mymodule.py]`` rebuilds the failure from
+that
 file alone, in a fresh process (the shared file format and replayer: :mod:`equivalence.replay`).
 
 Where: ``$LSA_COUNTEREXAMPLES`` or the plugin's ``--lsa-counterexamples DIR`` (default
@@ -19,7 +20,13 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-__all__ = ["PROPERTIES", "ReplayOutcome", "counterexample_dir", "replay_payload", "write_property_counterexample"]
+__all__ = [
+    "PROPERTIES",
+    "ReplayOutcome",
+    "counterexample_dir",
+    "replay_payload",
+    "write_property_counterexample",
+]
 
 #: the properties a file can name: ``rerun.property`` -> check function of :mod:`properties.suite`
 PROPERTIES = ("equals_lsa", "exact_on_integers", "causal", "batch_independent")
@@ -61,8 +68,9 @@ def _pins(target) -> list[dict]:
         return []
 
 
-def write_property_counterexample(prop: str, target, lsa, x: Tensor, res=None, *, extra_inputs: dict | None = None,
-                                  message: str = "") -> Path | None:
+def write_property_counterexample(
+    prop: str, target, lsa, x: Tensor, res=None, *, extra_inputs: dict | None = None, message: str = ""
+) -> Path | None:
     """Write the failing case of ``prop`` (one of :data:`PROPERTIES`) for ``target`` and return the file, or
     ``None`` when it cannot be written (the failure is still raised, with its printed case)."""
     try:
@@ -70,31 +78,59 @@ def write_property_counterexample(prop: str, target, lsa, x: Tensor, res=None, *
     except ImportError:
         return None
     ws = {k: getattr(lsa, k) for k in ("W_Q", "W_K", "W_V", "W_O") if getattr(lsa, k) is not None}
-    sizes = {"H": lsa.heads, "d": lsa.d, "d_k": lsa.d_k, "d_v": lsa.d_v, "d_out": lsa.d_out,
-             "batch": int(x.shape[0]), "T": int(x.shape[1])}
+    sizes = {
+        "H": lsa.heads,
+        "d": lsa.d,
+        "d_k": lsa.d_k,
+        "d_v": lsa.d_v,
+        "d_out": lsa.d_out,
+        "batch": int(x.shape[0]),
+        "T": int(x.shape[1]),
+    }
     inputs = {"x": encode_tensor(x.detach().to("cpu", torch.float64))}
     for k, v in (extra_inputs or {}).items():
         inputs[k] = encode_tensor(v) if isinstance(v, Tensor) else v
     observed = expected = None
     if res is not None and getattr(res, "worst_index", None):
-        observed = {"max_abs_error": float(res.max_abs_error).hex(), "ratio": float(res.ratio).hex(),
-                    "worst_index": list(res.worst_index), "bound": float(res.bound_at_worst).hex()}
+        observed = {
+            "max_abs_error": float(res.max_abs_error).hex(),
+            "ratio": float(res.ratio).hex(),
+            "worst_index": list(res.worst_index),
+            "bound": float(res.bound_at_worst).hex(),
+        }
     from hypothesis import settings
 
-    rerun = {"property": prop, "target": "construction" if "method" in target.info else "user",
-             "method": target.info.get("method"), "mode": target.info.get("mode", "auto"),
-             "layer": target.info.get("layer"), "fixed_lsa": target.fixed_lsa is not None,
-             "exact": bool(target.exact), "device": target.device, "imports": _pins(target),
-             "profile": getattr(settings, "_current_profile", None)}
-    payload = {"schema": SCHEMA, "kind": "property", "claim": f"property {prop}", "variant": target.name,
-               "sizes": sizes, "dtype": str(target.dtype).replace("torch.", ""),
-               "params": {k: encode_tensor(v.detach().to("cpu", torch.float64)) for k, v in ws.items()},
-               "inputs": inputs, "rerun": rerun, "message": message[:2000]}
+    rerun = {
+        "property": prop,
+        "target": "construction" if "method" in target.info else "user",
+        "method": target.info.get("method"),
+        "mode": target.info.get("mode", "auto"),
+        "layer": target.info.get("layer"),
+        "fixed_lsa": target.fixed_lsa is not None,
+        "exact": bool(target.exact),
+        "device": target.device,
+        "imports": _pins(target),
+        "profile": getattr(settings, "_current_profile", None),
+    }
+    payload = {
+        "schema": SCHEMA,
+        "kind": "property",
+        "claim": f"property {prop}",
+        "variant": target.name,
+        "sizes": sizes,
+        "dtype": str(target.dtype).replace("torch.", ""),
+        "params": {k: encode_tensor(v.detach().to("cpu", torch.float64)) for k, v in ws.items()},
+        "inputs": inputs,
+        "rerun": rerun,
+        "message": message[:2000],
+    }
     if observed is not None:
         payload["observed"] = observed
     if expected is not None:
         payload["expected"] = expected
-    path = counterexample_dir() / f"counterexample-property-{prop.replace('_', '-')}-{_slug(target.name)}.json"
+    path = (
+        counterexample_dir() / f"counterexample-property-{prop.replace('_', '-')}-{_slug(target.name)}.json"
+    )
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         return write_counterexample(path, payload)
@@ -136,7 +172,8 @@ def _user_layer(spec: str):
 
 
 def replay_payload(payload: dict) -> ReplayOutcome:
-    """Re-run the recorded property on the recorded weights and inputs (called by :mod:`equivalence.replay`)."""
+    """Re-run the recorded property on the recorded weights and inputs (called by
+    :mod:`equivalence.replay`)."""
     from constructions import LinearSelfAttention
     from equivalence.replay import decode_tensor
     from equivalence.report.safe import UntrustedInput, tty
@@ -165,13 +202,22 @@ def replay_payload(payload: dict) -> ReplayOutcome:
         method = rerun.get("method")
         if method not in ("direct", "compressed", "auto"):
             raise UntrustedInput(f"rerun.method {tty(repr(method))[:40]} is not a construction method")
-        target = suite.construction_target(method, dtype=dtype, device=device, mode=str(rerun.get("mode", "auto")))
+        target = suite.construction_target(
+            method, dtype=dtype, device=device, mode=str(rerun.get("mode", "auto"))
+        )
     else:
         obj = _user_layer(rerun.get("layer"))
         fixed = lsa if rerun.get("fixed_lsa") else None
         build = (lambda _lsa, _o=obj: _o) if fixed is not None else obj
-        target = suite.user_target(build, name=payload["variant"], dtype=dtype, device=device, fixed_lsa=fixed,
-                                   exact=bool(rerun.get("exact")), info={"layer": rerun.get("layer")})
+        target = suite.user_target(
+            build,
+            name=payload["variant"],
+            dtype=dtype,
+            device=device,
+            fixed_lsa=fixed,
+            exact=bool(rerun.get("exact")),
+            info={"layer": rerun.get("layer")},
+        )
     inputs = payload["inputs"]
     try:
         with suite.no_counterexample_files():
@@ -186,4 +232,6 @@ def replay_payload(payload: dict) -> ReplayOutcome:
                 res = suite.check_batch_independent(target, lsa, x, perm)
     except suite.PropertyFailure as e:
         return ReplayOutcome(True, str(e).splitlines()[0][:1500])
-    return ReplayOutcome(False, f"the property holds on the recorded case now: {getattr(res, 'message', '')}"[:1500])
+    return ReplayOutcome(
+        False, f"the property holds on the recorded case now: {getattr(res, 'message', '')}"[:1500]
+    )

@@ -63,7 +63,8 @@ def exponent_range(dtype: torch.dtype) -> int:
     """Largest power-of-two scale exponent ``e`` (scales $2^{\\pm e}$) that keeps an LSA finite in ``dtype``.
 
     LSA is of degree 4 in the weights and 3 in the input, so float32 allows $2^{\\pm 10}\\approx 10^{\\pm3}$
-    per weight (the "badly scaled" range of the reliability study), float64 $2^{\\pm 40}$, fp16/bf16 $2^{\\pm 2}$.
+    per weight (the "badly scaled" range of the reliability study), float64 $2^{\\pm 40}$, fp16/bf16 $2^{\\pm
+    2}$.
     """
     if dtype in (torch.float64, torch.complex128):
         return 40
@@ -89,7 +90,8 @@ def generators() -> st.SearchStrategy[torch.Generator]:
 
 @dataclass(frozen=True)
 class LSASizes:
-    """Sizes of a multi-head LSA: ``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, ``W_O [d_out, H*d_v]`` or none."""
+    """Sizes of a multi-head LSA: ``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, ``W_O [d_out, H*d_v]`` or
+    none."""
 
     H: int
     d: int
@@ -106,8 +108,16 @@ class LSASizes:
 
 
 @st.composite
-def lsa_sizes(draw, *, max_heads: int = 3, max_d: int = 6, max_d_k: int = 4, max_d_v: int = 4,
-              max_d_out: int = 4, w_o: bool | None = None) -> LSASizes:
+def lsa_sizes(
+    draw,
+    *,
+    max_heads: int = 3,
+    max_d: int = 6,
+    max_d_k: int = 4,
+    max_d_v: int = 4,
+    max_d_out: int = 4,
+    w_o: bool | None = None,
+) -> LSASizes:
     """Sizes drawn as separate small integers (each shrinks to 1). ``w_o``: force (``True``), forbid
     (``False``) or draw (``None``) an output projection $W_O$."""
     H = draw(st.integers(1, max_heads), label="H")
@@ -141,8 +151,9 @@ def _rank_deficient(draw, shape: tuple[int, ...]) -> np.ndarray:
 
 
 @st.composite
-def weights(draw, shape: tuple[int, ...], kind: str = "generic", *,
-            dtype: torch.dtype = torch.float64) -> Float[Tensor, "..."]:
+def weights(
+    draw, shape: tuple[int, ...], kind: str = "generic", *, dtype: torch.dtype = torch.float64
+) -> Float[Tensor, "..."]:
     """A float64 weight tensor of ``shape`` (values exact in float32).
 
     ``kind="generic"``: independent entries in $[-2, 2]$. ``kind="degenerate"``: one of
@@ -159,7 +170,9 @@ def weights(draw, shape: tuple[int, ...], kind: str = "generic", *,
         which = draw(st.sampled_from(DEGENERATE_KINDS), label="degenerate kind")
         e = exponent_range(dtype)
         if which == "repeated":
-            arr = draw(hnp.arrays(np.float64, shape, elements=_elements()))  # default fill: few distinct values
+            arr = draw(
+                hnp.arrays(np.float64, shape, elements=_elements())
+            )  # default fill: few distinct values
         elif which == "zero":
             arr = np.zeros(shape)
         elif which == "rank-deficient" and len(shape) >= 2:
@@ -172,8 +185,13 @@ def weights(draw, shape: tuple[int, ...], kind: str = "generic", *,
 
 
 @st.composite
-def lsas(draw, sizes: st.SearchStrategy[LSASizes] | None = None, kind: str | None = None, *,
-         dtype: torch.dtype = torch.float64):
+def lsas(
+    draw,
+    sizes: st.SearchStrategy[LSASizes] | None = None,
+    kind: str | None = None,
+    *,
+    dtype: torch.dtype = torch.float64,
+):
     """A float64 :class:`~constructions.LinearSelfAttention` with drawn sizes and weights.
 
     ``kind``: ``"generic"``, ``"degenerate"`` or ``None`` (draw one per weight: mixtures such as a zero
@@ -193,8 +211,10 @@ def lsas(draw, sizes: st.SearchStrategy[LSASizes] | None = None, kind: str | Non
 
 @dataclass(frozen=True)
 class SequenceSpec:
-    """Everything needed to rebuild a batch of input sequences: ``build()`` is deterministic. ``d=None``: the width
-    of the layer under test (the suite fills it in, so a printed example never shows a width it did not use)."""
+    """Everything needed to rebuild a batch of input sequences: ``build()`` is deterministic. ``d=None``: the
+    width
+    of the layer under test (the suite fills it in, so a printed example never shows a width it did not
+    use)."""
 
     batch: int
     T: int
@@ -207,13 +227,17 @@ class SequenceSpec:
         if self.pattern not in SEQUENCE_PATTERNS:
             raise ValueError(f"pattern must be one of {SEQUENCE_PATTERNS}; got {self.pattern!r}")
         if self.batch < 1 or self.T < 0 or (self.d is not None and self.d < 1):
-            raise ValueError(f"need batch >= 1, T >= 0, d >= 1; got batch={self.batch}, T={self.T}, d={self.d}")
+            raise ValueError(
+                f"need batch >= 1, T >= 0, d >= 1; got batch={self.batch}, T={self.T}, d={self.d}"
+            )
 
     def build(self) -> Float[Tensor, "batch time d"]:
         """The float64 batch ``[batch, T, d]`` (values exact in float32), from ``torch.Generator(seed)``."""
         if self.d is None:
-            raise ValueError("SequenceSpec.d is None (the width of the layer under test): replace it first, e.g. "
-                             "dataclasses.replace(spec, d=lsa.d)")
+            raise ValueError(
+                "SequenceSpec.d is None (the width of the layer under test): replace it first, e.g. "
+                "dataclasses.replace(spec, d=lsa.d)"
+            )
         g = torch.Generator().manual_seed(self.seed)
         shape = (self.batch, self.T, self.d)
         if self.pattern == "zeros":
@@ -222,13 +246,16 @@ class SequenceSpec:
             x = torch.randn(self.batch, 1, self.d, generator=g, dtype=torch.float64).expand(shape).clone()
         elif self.pattern == "one-hot":
             idx = torch.randint(0, self.d, (self.batch, self.T), generator=g)
-            x = torch.nn.functional.one_hot(idx, self.d).to(torch.float64) if self.T else torch.zeros(shape,
-                                                                                                       dtype=torch.float64)
+            x = (
+                torch.nn.functional.one_hot(idx, self.d).to(torch.float64)
+                if self.T
+                else torch.zeros(shape, dtype=torch.float64)
+            )
         else:
             x = torch.randn(shape, generator=g, dtype=torch.float64)
             if self.pattern == "sparse":
                 x = x * (torch.rand(shape, generator=g, dtype=torch.float64) < 0.2)
-        x = x * 2.0 ** self.exponent
+        x = x * 2.0**self.exponent
         return x.to(torch.float32).to(torch.float64)
 
     def reproducer(self) -> str:
@@ -247,7 +274,8 @@ def boundary_lengths(max_T: int, min_T: int = 1) -> tuple[int, ...]:
 
 
 def lengths(min_T: int = 1, max_T: int = 64, long_max_T: int | None = None) -> st.SearchStrategy[int]:
-    r"""``T``: uniform in ``[min_T, max_T]`` (shrinks towards ``min_T``); with ``long_max_T``, also the stratum of
+    r"""``T``: uniform in ``[min_T, max_T]`` (shrinks towards ``min_T``); with ``long_max_T``, also the
+    stratum of
     long sequences $T\in(64, \text{long\_max\_T}]$ and the chunk boundaries (:func:`boundary_lengths`), each
     drawn a third of the time, so every profile, even 25 examples, draws $T > 64$ on purpose."""
     short = st.integers(min_T, max_T)
@@ -263,10 +291,19 @@ def lengths(min_T: int = 1, max_T: int = 64, long_max_T: int | None = None) -> s
 
 
 @st.composite
-def sequence_specs(draw, d: int | None, *, min_T: int = 1, max_T: int = 64, max_batch: int = 4,
-                   max_exponent: int = 2, patterns: tuple[str, ...] = SEQUENCE_PATTERNS,
-                   long_max_T: int | None = None) -> SequenceSpec:
-    """A :class:`SequenceSpec`: batch, ``T`` (:func:`lengths`; shrinks towards ``min_T``), seed, scale exponent,
+def sequence_specs(
+    draw,
+    d: int | None,
+    *,
+    min_T: int = 1,
+    max_T: int = 64,
+    max_batch: int = 4,
+    max_exponent: int = 2,
+    patterns: tuple[str, ...] = SEQUENCE_PATTERNS,
+    long_max_T: int | None = None,
+) -> SequenceSpec:
+    """A :class:`SequenceSpec`: batch, ``T`` (:func:`lengths`; shrinks towards ``min_T``), seed, scale
+    exponent,
     pattern."""
     batch = draw(st.integers(1, max_batch), label="batch")
     T = draw(lengths(min_T, max_T, long_max_T), label="T")
@@ -292,8 +329,10 @@ def lambdas(draw, n: int, kind: str = "real") -> Inexact[Tensor, " n"]:
     - ``"complex"``: $r e^{i\theta}$ with $r\in(0,1]$ (``r = 1`` on the unit circle) — complex128.
     """
     if kind == "construction":
-        return torch.tensor(draw(st.lists(st.sampled_from([0.0, 1.0]), min_size=n, max_size=n)), dtype=torch.float64)
-    near_one = st.integers(1, 30).map(lambda k: 1.0 - 2.0 ** -k)
+        return torch.tensor(
+            draw(st.lists(st.sampled_from([0.0, 1.0]), min_size=n, max_size=n)), dtype=torch.float64
+        )
+    near_one = st.integers(1, 30).map(lambda k: 1.0 - 2.0**-k)
     real = st.one_of(st.sampled_from([0.0, 1.0, -1.0]), near_one, _elements(1.0))
     if kind == "real":
         return torch.tensor(draw(st.lists(real, min_size=n, max_size=n)), dtype=torch.float64)
@@ -335,7 +374,9 @@ def integer_lsas(draw, sizes: st.SearchStrategy[LSASizes] | None = None, *, boun
     intermediate value is an integer far below $2^{53}$, so float64 evaluation is *exact* (no tolerance)."""
     from constructions import LinearSelfAttention
 
-    s = draw(sizes if sizes is not None else lsa_sizes(max_heads=2, max_d=4, max_d_k=3, max_d_v=3, max_d_out=3))
+    s = draw(
+        sizes if sizes is not None else lsa_sizes(max_heads=2, max_d=4, max_d_k=3, max_d_v=3, max_d_out=3)
+    )
 
     def w(*shape):
         arr = draw(hnp.arrays(np.int64, shape, elements=st.integers(-bound, bound)))
@@ -347,10 +388,15 @@ def integer_lsas(draw, sizes: st.SearchStrategy[LSASizes] | None = None, *, boun
 
 @st.composite
 def integer_sequences(draw, d: int, *, max_T: int = 16, max_batch: int = 3, bound: int = 3):
-    """Integer-valued float64 sequences ``[batch, T, d]`` from a seeded generator (see :func:`integer_lsas`)."""
+    """Integer-valued float64 sequences ``[batch, T, d]`` from a seeded generator (see
+    :func:`integer_lsas`)."""
     batch = draw(st.integers(1, max_batch), label="batch")
     T = draw(st.integers(1, max_T), label="T")
     seed = draw(seeds(), label="seed")
-    note(f"x = torch.randint(-{bound}, {bound + 1}, ({batch}, {T}, {d}), "
-         f"generator=torch.Generator().manual_seed({seed})).double()")
-    return torch.randint(-bound, bound + 1, (batch, T, d), generator=torch.Generator().manual_seed(seed)).double()
+    note(
+        f"x = torch.randint(-{bound}, {bound + 1}, ({batch}, {T}, {d}), "
+        f"generator=torch.Generator().manual_seed({seed})).double()"
+    )
+    return torch.randint(
+        -bound, bound + 1, (batch, T, d), generator=torch.Generator().manual_seed(seed)
+    ).double()

@@ -6,8 +6,10 @@ layer ``[B, T, d] -> [B, T, d_out]`` claimed to compute it: the paper's construc
 (:func:`construction_target`), or a user's own implementation (:func:`user_target`). Each ``check_*``
 function below states one property, evaluates it on concrete tensors, and raises
 :class:`PropertyFailure` (an ``AssertionError``) with the error, the bound, the worst position and a
-description of the case when it does not hold; it returns the :class:`~equivalence.tolerance.ComparisonResult`
-otherwise. Hypothesis drives them in ``properties/test_lsa_layer.py`` (run with ``pytest --pyargs properties``).
+description of the case when it does not hold; it returns the
+:class:`~constructions.tolerance.ComparisonResult`
+otherwise. Hypothesis drives them in ``properties/test_lsa_layer.py`` (run with ``pytest --pyargs
+properties``).
 
 Properties of a target (any layer):
 
@@ -73,8 +75,10 @@ def describe_lsa(lsa) -> str:
     """One line naming the LSA's sizes and weight statistics (for failure messages)."""
     ws = {k: getattr(lsa, k) for k in ("W_Q", "W_K", "W_V", "W_O") if getattr(lsa, k) is not None}
     stats = ", ".join(f"|{k}|max={float(v.abs().max()):.3g}" for k, v in ws.items())
-    return (f"LSA(H={lsa.heads}, d={lsa.d}, d_k={lsa.d_k}, d_v={lsa.d_v}, d_out={lsa.d_out}, "
-            f"W_O={'yes' if lsa.W_O is not None else 'no'}; {stats}; dtype={lsa.W_Q.dtype})")
+    return (
+        f"LSA(H={lsa.heads}, d={lsa.d}, d_k={lsa.d_k}, d_v={lsa.d_v}, d_out={lsa.d_out}, "
+        f"W_O={'yes' if lsa.W_O is not None else 'no'}; {stats}; dtype={lsa.W_Q.dtype})"
+    )
 
 
 @dataclass(frozen=True)
@@ -111,31 +115,48 @@ class LayerTarget:
         return lsa_budget(lsa, T)
 
     def run(self, layer, x: Tensor, **kw) -> Tensor:
-        """Call ``layer`` on ``x`` cast to the target's dtype and device; check the output's type and shape."""
+        """Call ``layer`` on ``x`` cast to the target's dtype and device; check the output's type and
+        shape."""
         y = layer(x.to(device=self.device, dtype=self.dtype, copy=True), **kw)  # a copy: x is reused
         if isinstance(y, tuple):
             y = y[0]
         if not isinstance(y, Tensor):
-            raise PropertyFailure(f"{self.name}: the layer returned {type(y).__name__}; expected a torch.Tensor "
-                                  f"[B, T, d_out]")
+            raise PropertyFailure(
+                f"{self.name}: the layer returned {type(y).__name__}; expected a torch.Tensor [B, T, d_out]"
+            )
         return y
 
 
-def construction_target(method: str = "direct", *, dtype: torch.dtype = torch.float64, device: str = "cpu",
-                        mode: str = "auto") -> LayerTarget:
+def construction_target(
+    method: str = "direct", *, dtype: torch.dtype = torch.float64, device: str = "cpu", mode: str = "auto"
+) -> LayerTarget:
     """The paper's construction ``lsa_to_rnn(lsa, method)`` as a target (``mode``: the RNN's forward path)."""
     from constructions import lsa_to_rnn
 
     def build(lsa):
         return lsa_to_rnn(lsa, method)
 
-    return LayerTarget(f"lsa_to_rnn(method={method!r})", build, dtype, device, exact=True,
-                       info={"method": method, "mode": mode})
+    return LayerTarget(
+        f"lsa_to_rnn(method={method!r})",
+        build,
+        dtype,
+        device,
+        exact=True,
+        info={"method": method, "mode": mode},
+    )
 
 
-def user_target(build: Callable, *, name: str = "user layer", dtype: torch.dtype = torch.float64,
-                device: str = "cpu", fixed_lsa=None, exact: bool = False, budget: Callable | None = None,
-                info: dict | None = None) -> LayerTarget:
+def user_target(
+    build: Callable,
+    *,
+    name: str = "user layer",
+    dtype: torch.dtype = torch.float64,
+    device: str = "cpu",
+    fixed_lsa=None,
+    exact: bool = False,
+    budget: Callable | None = None,
+    info: dict | None = None,
+) -> LayerTarget:
     """A user's layer factory ``lsa -> layer`` (or a fixed layer with ``fixed_lsa``) as a target. ``info``:
     ``{"layer": "MODULE:ATTR"}`` names it in counterexample files, so a failure replays in a fresh process."""
     if not callable(build):
@@ -146,7 +167,9 @@ def user_target(build: Callable, *, name: str = "user layer", dtype: torch.dtype
 # -- helpers -------------------------------------------------------------------------------------
 def _check_shape(target: LayerTarget, y: Tensor, expected: tuple[int, ...], what: str) -> None:
     if tuple(y.shape) != expected:
-        raise PropertyFailure(f"{target.name}: {what} has shape {tuple(y.shape)}; expected [B, T, d_out] = {expected}")
+        raise PropertyFailure(
+            f"{target.name}: {what} has shape {tuple(y.shape)}; expected [B, T, d_out] = {expected}"
+        )
 
 
 _WRITE = [True]
@@ -173,12 +196,15 @@ def _record(prop: str, target, lsa, x, res, message: str, extra: dict | None = N
         return ""
     layer = target.info.get("layer")
     imp = f" --import {layer.rsplit(':', 1)[0]}" if layer else ""
-    return (f"\n  exact weights and inputs: {path}"
-            f"\n  replay (fresh process): python -m equivalence replay {path}{imp}")
+    return (
+        f"\n  exact weights and inputs: {path}"
+        f"\n  replay (fresh process): python -m equivalence replay {path}{imp}"
+    )
 
 
 def _fail(prop: str, res, case: str, *, record: tuple | None = None) -> None:
-    """Raise :class:`PropertyFailure` when ``res`` failed; ``record = (name, target, lsa, x[, extra])`` also writes
+    """Raise :class:`PropertyFailure` when ``res`` failed; ``record = (name, target, lsa, x[, extra])`` also
+    writes
     the counterexample file and prints its replay command."""
     if not res.passed:
         msg = f"{prop} does not hold: {res.message}\n  case: {case}"
@@ -216,8 +242,12 @@ def check_equals_lsa(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"])
         y = target.run(layer, x, **kw)
         _check_shape(target, y, tuple(ref.shape), "the output")
         res = _compare(y, ref, M, n, target.dtype, f"{target.name}{_label(kw)}")
-        _fail("construction equals LSA", res, f"{describe_lsa(lsa)}; x {tuple(x.shape)}; {target.dtype} on {target.device}",
-              record=("equals_lsa", target, lsa, x))
+        _fail(
+            "construction equals LSA",
+            res,
+            f"{describe_lsa(lsa)}; x {tuple(x.shape)}; {target.dtype} on {target.device}",
+            record=("equals_lsa", target, lsa, x),
+        )
     return res
 
 
@@ -234,9 +264,12 @@ def check_exact_on_integers(target: LayerTarget, lsa, x: Float[Tensor, "batch ti
         diff = (y - ref).abs()
         if diff.numel() and not bool((diff == 0).all()):
             idx = tuple(int(i) for i in (diff == diff.max()).nonzero()[0])
-            msg = (f"exact equality on integer data does not hold for {target.name}{_label(kw)}: max |error| = "
-                   f"{float(diff.max()):.3e} at index {idx} (expected exactly 0: every value is an integer < 2^53)"
-                   f"\n  case: {describe_lsa(lsa)}; x {tuple(x.shape)}")
+            msg = (
+                f"exact equality on integer data does not hold for {target.name}{_label(kw)}: max |error| = "
+                f"{float(diff.max()):.3e} at index {idx} (expected exactly 0: every value is an integer < "
+                "2^53)"
+                f"\n  case: {describe_lsa(lsa)}; x {tuple(x.shape)}"
+            )
             raise PropertyFailure(msg + _record("exact_on_integers", target, lsa, x, None, msg))
     return ComparisonResult(True, 0.0, 0.0, 0.0, (), 0.0, 0, 0.0, str(target.dtype), "exact")
 
@@ -250,19 +283,30 @@ def check_causal(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"], t: 
     g = torch.Generator().manual_seed(seed)
     x2 = x.clone()
     scale = float(x.abs().max()) if x.numel() else 1.0
-    x2[:, t + 1:] = (torch.randn(x2[:, t + 1:].shape, generator=g, dtype=torch.float64) * max(scale, 1.0)
-                     ).to(torch.float32).to(torch.float64)
+    x2[:, t + 1 :] = (
+        (torch.randn(x2[:, t + 1 :].shape, generator=g, dtype=torch.float64) * max(scale, 1.0))
+        .to(torch.float32)
+        .to(torch.float64)
+    )
     M = torch.maximum(lsa_magnitude(lsa, x), lsa_magnitude(lsa, x2))[:, : t + 1]
     layer = target.layer_for(lsa)
     y1, y2 = target.run(layer, x), target.run(layer, x2)
     n = target.n(lsa, T, layer)
-    res = _compare(y2[:, : t + 1], y1[:, : t + 1], 2 * M, n, target.dtype, f"{target.name} with x[t+1:] changed")
-    _fail(f"causality (outputs up to t={t} unchanged when x after t changes)", res,
-          f"{describe_lsa(lsa)}; x {tuple(x.shape)}; seed {seed}", record=("causal", target, lsa, x, {"t": t, "seed": seed}))
+    res = _compare(
+        y2[:, : t + 1], y1[:, : t + 1], 2 * M, n, target.dtype, f"{target.name} with x[t+1:] changed"
+    )
+    _fail(
+        f"causality (outputs up to t={t} unchanged when x after t changes)",
+        res,
+        f"{describe_lsa(lsa)}; x {tuple(x.shape)}; seed {seed}",
+        record=("causal", target, lsa, x, {"t": t, "seed": seed}),
+    )
     return res
 
 
-def check_batch_independent(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"], perm: Int[Tensor, " batch"]):
+def check_batch_independent(
+    target: LayerTarget, lsa, x: Float[Tensor, "batch time d"], perm: Int[Tensor, " batch"]
+):
     """Each sequence's output is the same alone, in the batch, and in a permuted batch."""
     lsa = target.fixed_lsa if target.fixed_lsa is not None else lsa
     M = lsa_magnitude(lsa, x)
@@ -270,12 +314,25 @@ def check_batch_independent(target: LayerTarget, lsa, x: Float[Tensor, "batch ti
     y = target.run(layer, x)
     n = target.n(lsa, x.shape[1], layer)
     case = f"{describe_lsa(lsa)}; x {tuple(x.shape)}; perm {perm.tolist()}"
-    res = _compare(target.run(layer, x[perm]), y[perm], 2 * M[perm], n, target.dtype, f"{target.name} on a permuted batch")
+    res = _compare(
+        target.run(layer, x[perm]),
+        y[perm],
+        2 * M[perm],
+        n,
+        target.dtype,
+        f"{target.name} on a permuted batch",
+    )
     rec = ("batch_independent", target, lsa, x, {"perm": perm})
     _fail("batch independence (permuted batch)", res, case, record=rec)
     for b in range(x.shape[0]):
-        res = _compare(target.run(layer, x[b:b + 1]), y[b:b + 1], 2 * M[b:b + 1], n, target.dtype,
-                       f"{target.name} on sequence {b} alone")
+        res = _compare(
+            target.run(layer, x[b : b + 1]),
+            y[b : b + 1],
+            2 * M[b : b + 1],
+            n,
+            target.dtype,
+            f"{target.name} on sequence {b} alone",
+        )
         _fail(f"batch independence (sequence {b} alone)", res, case, record=rec)
     return res
 
@@ -288,8 +345,14 @@ def check_empty_sequence(target: LayerTarget, lsa, batch: int = 2):
     _check_shape(target, y, (batch, 0, lsa.d_out), "the output for T=0")
 
 
-def check_variant(variant, params, x: Float[Tensor, "batch time d"], *, dtype: torch.dtype = torch.float64,
-                  device: str = "cpu"):
+def check_variant(
+    variant,
+    params,
+    x: Float[Tensor, "batch time d"],
+    *,
+    dtype: torch.dtype = torch.float64,
+    device: str = "cpu",
+):
     """A registered variant's ``construct(params)`` equals its float64 ``reference(params, x)``.
 
     $M$ and $n$ come from the variant's ``magnitude`` / ``path_length`` hooks when present; otherwise $M$ is
@@ -300,16 +363,29 @@ def check_variant(variant, params, x: Float[Tensor, "batch time d"], *, dtype: t
     ref = variant.reference(params, x)
     rnn = variant.construct(params)
     M = variant.magnitude(params, x) if hasattr(variant, "magnitude") else rnn_magnitude(rnn, x)
-    n = (variant.path_length(params, x.shape[1]) if hasattr(variant, "path_length")
-         else rnn_budget(rnn, x.shape[1], extra=8))
+    n = (
+        variant.path_length(params, x.shape[1])
+        if hasattr(variant, "path_length")
+        else rnn_budget(rnn, x.shape[1], extra=8)
+    )
     if dtype != torch.float64 or device != "cpu":
-        low = _dc.replace(params, **{k: v.to(device=device, dtype=dtype) for k, v in vars(params).items()
-                                     if isinstance(v, Tensor) and v.is_floating_point()})
+        low = _dc.replace(
+            params,
+            **{
+                k: v.to(device=device, dtype=dtype)
+                for k, v in vars(params).items()
+                if isinstance(v, Tensor) and v.is_floating_point()
+            },
+        )
         rnn = variant.construct(low)
     y = rnn(x.to(device=device, dtype=dtype))
     res = _compare(y, ref, M, n, dtype, f"variant {variant.name!r} construction")
-    _fail(f"construction of variant {variant.name!r} equals its reference", res,
-          f"params sizes {[tuple(v.shape) for v in vars(params).values() if isinstance(v, Tensor)]}; x {tuple(x.shape)}")
+    _fail(
+        f"construction of variant {variant.name!r} equals its reference",
+        res,
+        f"params sizes {[tuple(v.shape) for v in vars(params).values() if isinstance(v, Tensor)]}; x "
+        f"{tuple(x.shape)}",
+    )
     return res
 
 
@@ -333,7 +409,8 @@ def check_loop_equals_parallel(rnn, x: Float[Tensor, "batch time d"]):
 
 
 def check_streaming(rnn, x: Float[Tensor, "batch time d"], cuts: list[int], mode: str = "auto"):
-    """Running ``x`` in chunks split at ``cuts`` with the carried state equals one pass (and the final states agree)."""
+    """Running ``x`` in chunks split at ``cuts`` with the carried state equals one pass (and the final states
+    agree)."""
     M = rnn_magnitude(rnn, x)
     x = x.to(device=rnn.A.device, dtype=rnn.A.real.dtype)
     T = x.shape[1]
@@ -352,26 +429,38 @@ def check_streaming(rnn, x: Float[Tensor, "batch time d"], cuts: list[int], mode
         err = (to_cpu64(state) - to_cpu64(h_full)).abs()
         bound = 2 * error_bound(rnn_state_magnitude(rnn, x), rnn_budget(rnn, T), _rnn_dtype(rnn))
         if not bool((err <= bound).all()):
-            raise PropertyFailure(f"streaming: the carried final state differs from one pass by "
-                                  f"{float(err.max()):.3e} > bound {float(bound.max()):.3e}\n  case: {_rnn_case(rnn, x)}")
+            raise PropertyFailure(
+                f"streaming: the carried final state differs from one pass by "
+                f"{float(err.max()):.3e} > bound {float(bound.max()):.3e}\n  case: {_rnn_case(rnn, x)}"
+            )
     return res
 
 
 def check_neuron_permutation(rnn, x: Float[Tensor, "batch time d"], perm: Int[Tensor, " n"]):
-    """Permuting the recurrent neurons (rows of $A, B$, entries of $\\lambda$, columns of $C, E$) keeps the function."""
+    """Permuting the recurrent neurons (rows of $A, B$, entries of $\\lambda$, columns of $C, E$) keeps the
+    function."""
     from constructions.invariances import permute_neurons
 
     M = rnn_magnitude(rnn, x)
     xd = x.to(device=rnn.A.device, dtype=rnn.A.real.dtype)
-    res = _compare(permute_neurons(rnn, perm)(xd), rnn(xd), 2 * M, rnn_budget(rnn, x.shape[1]), _rnn_dtype(rnn),
-                   f"neurons permuted by {perm.tolist()}")
+    res = _compare(
+        permute_neurons(rnn, perm)(xd),
+        rnn(xd),
+        2 * M,
+        rnn_budget(rnn, x.shape[1]),
+        _rnn_dtype(rnn),
+        f"neurons permuted by {perm.tolist()}",
+    )
     _fail("invariance under neuron permutation", res, _rnn_case(rnn, x))
     return res
 
 
-def check_branch_rescaling(rnn, x: Float[Tensor, "batch time d"], index: int, c: float, branch: str = "input"):
+def check_branch_rescaling(
+    rnn, x: Float[Tensor, "batch time d"], index: int, c: float, branch: str = "input"
+):
     r"""Scaling one gate branch by $c$ and the other by $1/c$ keeps the function: ``branch="input"`` scales
-    $A_k$ by $c$ and $B_k$ by $1/c$ (neuron ``index``); ``"output"`` scales $C_m$ by $c$ and $E_m$ by $1/c$."""
+    $A_k$ by $c$ and $B_k$ by $1/c$ (neuron ``index``); ``"output"`` scales $C_m$ by $c$ and $E_m$ by
+    $1/c$."""
     from constructions.invariances import rescale_input_branch, rescale_output_branches
 
     if branch == "input":
@@ -383,14 +472,23 @@ def check_branch_rescaling(rnn, x: Float[Tensor, "batch time d"], index: int, c:
     M = rnn_magnitude(rnn, x)
     xd = x.to(device=rnn.A.device, dtype=rnn.A.real.dtype)
     # three extra roundings: c * w, w / c, and D / (c * (1/c))
-    res = _compare(other(xd), rnn(xd), 2 * M, rnn_budget(rnn, x.shape[1], extra=3), _rnn_dtype(rnn),
-                   f"{branch} branch {index} scaled by c={c!r} and 1/c")
+    res = _compare(
+        other(xd),
+        rnn(xd),
+        2 * M,
+        rnn_budget(rnn, x.shape[1], extra=3),
+        _rnn_dtype(rnn),
+        f"{branch} branch {index} scaled by c={c!r} and 1/c",
+    )
     _fail(f"invariance under {branch}-gate branch rescaling (c, 1/c)", res, _rnn_case(rnn, x))
     return res
 
 
-# -- detection power ------------------------------------------------------------------------------------------
-def smallest_detectable_scale(lsa, x: Float[Tensor, "batch time d"], dtype: torch.dtype, n: int | None = None) -> float:
+# -- detection power
+# ------------------------------------------------------------------------------------------
+def smallest_detectable_scale(
+    lsa, x: Float[Tensor, "batch time d"], dtype: torch.dtype, n: int | None = None
+) -> float:
     r"""The smallest relative scale error $\varepsilon$ that :func:`check_equals_lsa` detects on this case at
     ``dtype``: a layer returning $(1+\varepsilon)\,y$ errs by $\varepsilon|y|$, which exceeds the bound
     $\gamma_nM + n\eta$ somewhere iff $\varepsilon > \min_{y\ne0} (\gamma_nM + n\eta)/|y|$ (``n``: the direct
@@ -414,6 +512,9 @@ def sensitivity_hint(dtype: torch.dtype, T: int = 64) -> str | None:
     lsa = LinearSelfAttention(*(torch.randn(2, 2, 4, generator=g, dtype=torch.float64) for _ in range(3)))
     x = torch.randn(2, T, 4, generator=g, dtype=torch.float64).to(torch.float32).to(torch.float64)
     lo, hi = smallest_detectable_scale(lsa, x, dtype), smallest_detectable_scale(lsa, x, torch.float64)
-    return (f"at {str(dtype).replace('torch.', '')} the equality checks see a relative error of about {lo:.1e} "
-            f"(a typical case, T={T}); at float64 about {hi:.1e}, {lo / hi:.0e}x finer: if your layer also runs in "
-            "float64, hunt bugs with --lsa-dtype float64")
+    return (
+        f"at {str(dtype).replace('torch.', '')} the equality checks see a relative error of about {lo:.1e} "
+        f"(a typical case, T={T}); at float64 about {hi:.1e}, {lo / hi:.0e}x finer: if your layer also runs "
+        "in "
+        "float64, hunt bugs with --lsa-dtype float64"
+    )

@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from properties import strategies as S
 from properties import suite
 
-SETTINGS = settings(deadline=None, print_blob=True,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+SETTINGS = settings(
+    deadline=None, print_blob=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -46,7 +47,10 @@ def _lsa(H=1, d=1, d_k=1, d_v=1, d_out=None, fill=None):
 EDGE = {
     "T=1, d=1": (_lsa(fill=1.0), S.SequenceSpec(1, 1, 1, 0)),
     "zero weights": (_lsa(2, 3, 2, 2, 3, fill=0.0), S.SequenceSpec(2, 5, 3, 1)),
-    "identity weights, all tokens equal": (_lsa(1, 3, 3, 3), S.SequenceSpec(2, 17, 3, 2, 0, "constant-token")),
+    "identity weights, all tokens equal": (
+        _lsa(1, 3, 3, 3),
+        S.SequenceSpec(2, 17, 3, 2, 0, "constant-token"),
+    ),
     "one-hot tokens, W_O": (_lsa(2, 4, 2, 3, 2, fill=0.5), S.SequenceSpec(3, 64, 4, 3, 0, "one-hot")),
     # past the 4th chunk of 16 and the 1st of 128: a state lost at a chunk boundary shows here
     "long, chunk boundary T=129": (_lsa(2, 4, 2, 3, 2), S.SequenceSpec(2, 129, 4, 4)),
@@ -68,8 +72,10 @@ def _with_edges(f):
 
 # -- a layer claimed to implement LSA --------------------------------------------------------------
 #: what test_equals_lsa draws (also used to measure its detection rate: benchmarks/reliability.py)
-EQUALS_LSA_STRATEGIES = {"lsa": S.lsas(dtype=torch.float32),
-                         "spec": S.sequence_specs(None, min_T=1, max_T=96, max_batch=4, long_max_T=520)}
+EQUALS_LSA_STRATEGIES = {
+    "lsa": S.lsas(dtype=torch.float32),
+    "spec": S.sequence_specs(None, min_T=1, max_T=96, max_batch=4, long_max_T=520),
+}
 
 
 @SETTINGS
@@ -81,8 +87,10 @@ def test_equals_lsa(lsa_target, lsa, spec):
 
 
 @SETTINGS
-@given(lsa=S.lsas(S.lsa_sizes(max_heads=2, max_d=4), dtype=torch.float64),
-       spec=S.sequence_specs(None, min_T=1, max_T=32, max_batch=3, max_exponent=8, long_max_T=160))
+@given(
+    lsa=S.lsas(S.lsa_sizes(max_heads=2, max_d=4), dtype=torch.float64),
+    spec=S.sequence_specs(None, min_T=1, max_T=32, max_batch=3, max_exponent=8, long_max_T=160),
+)
 def test_equals_lsa_wide_dynamic_range(lsa_target, lsa, spec):
     """float64 only: weights scaled by 2^-40..2^40 and inputs by 2^-8..2^8 stay within the bound."""
     if lsa_target.dtype != torch.float64:
@@ -91,7 +99,10 @@ def test_equals_lsa_wide_dynamic_range(lsa_target, lsa, spec):
 
 
 @SETTINGS
-@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(None, min_T=1, max_T=64, max_batch=4, long_max_T=300))
+@given(
+    lsa=S.lsas(dtype=torch.float32),
+    spec=S.sequence_specs(None, min_T=1, max_T=64, max_batch=4, long_max_T=300),
+)
 @_with_edges
 def test_float32_cpu_within_model(lsa_target, lsa, spec):
     """In float32 on CPU the layer stays within the float32 model bound of the float64 reference."""
@@ -101,7 +112,10 @@ def test_float32_cpu_within_model(lsa_target, lsa, spec):
 
 @pytest.mark.gpu
 @SETTINGS
-@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(None, min_T=1, max_T=64, max_batch=4, long_max_T=300))
+@given(
+    lsa=S.lsas(dtype=torch.float32),
+    spec=S.sequence_specs(None, min_T=1, max_T=64, max_batch=4, long_max_T=300),
+)
 def test_float32_cuda_within_model(lsa_target, lsa, spec):
     """Same on CUDA (TF32 off), when a GPU is present."""
     if not torch.cuda.is_available():
@@ -121,8 +135,12 @@ def test_exact_on_integers(lsa_target, lsa, x_seed, T, batch):
 
 
 @SETTINGS
-@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(None, min_T=2, max_T=64, max_batch=3, long_max_T=160),
-       where=st.floats(0, 1, exclude_max=True), seed=S.seeds())
+@given(
+    lsa=S.lsas(dtype=torch.float32),
+    spec=S.sequence_specs(None, min_T=2, max_T=64, max_batch=3, long_max_T=160),
+    where=st.floats(0, 1, exclude_max=True),
+    seed=S.seeds(),
+)
 def test_causal(lsa_target, lsa, spec, where, seed):
     """Changing the inputs after t leaves the outputs up to t unchanged."""
     x = _x(lsa_target, lsa, spec)
@@ -130,7 +148,11 @@ def test_causal(lsa_target, lsa, spec, where, seed):
 
 
 @SETTINGS
-@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(None, min_T=1, max_T=48, max_batch=5, long_max_T=160), data=st.data())
+@given(
+    lsa=S.lsas(dtype=torch.float32),
+    spec=S.sequence_specs(None, min_T=1, max_T=48, max_batch=5, long_max_T=160),
+    data=st.data(),
+)
 def test_batch_independent(lsa_target, lsa, spec, data):
     """Each sequence's output does not depend on the other sequences of the batch or their order."""
     x = _x(lsa_target, lsa, spec)
@@ -148,7 +170,9 @@ def _rnn_properties(rnn, x, data):
     suite.check_loop_equals_parallel(rnn, x)
     T = x.shape[1]
     cuts = data.draw(st.lists(st.integers(0, T), max_size=4), label="chunk boundaries")
-    if getattr(rnn.upstream, "memory", 0) == 0:  # a token-shift upstream reads past inputs the state does not carry
+    if (
+        getattr(rnn.upstream, "memory", 0) == 0
+    ):  # a token-shift upstream reads past inputs the state does not carry
         suite.check_streaming(rnn, x, cuts)
     if rnn.lam is None:
         return  # permutations of an input-dependent decay's outputs are the variant's business
@@ -162,9 +186,14 @@ def _rnn_properties(rnn, x, data):
 
 
 @SETTINGS
-@given(lsa=S.lsas(dtype=torch.float32), spec=S.sequence_specs(None, min_T=0, max_T=64, max_batch=3, long_max_T=160), data=st.data())
+@given(
+    lsa=S.lsas(dtype=torch.float32),
+    spec=S.sequence_specs(None, min_T=0, max_T=64, max_batch=3, long_max_T=160),
+    data=st.data(),
+)
 def test_rnn_properties_of_the_layer(lsa_target, lsa, spec, data):
-    """When the layer is a GatedLinearRNN: loop == parallel, streaming, permutation and rescaling invariance."""
+    """When the layer is a GatedLinearRNN: loop == parallel, streaming, permutation and rescaling
+    invariance."""
     from constructions import GatedLinearRNN
 
     layer = lsa_target.layer_for(lsa)
@@ -182,13 +211,17 @@ def _lam_edge(values, d=2, m=2):
     def w(*s):
         return torch.randn(*s, generator=g, dtype=torch.float64)
 
-    return GatedLinearRNN(w(n, d + 1), w(n, d + 1), torch.tensor(values, dtype=torch.float64), w(m, n), w(m, n), w(1, m))
+    return GatedLinearRNN(
+        w(n, d + 1), w(n, d + 1), torch.tensor(values, dtype=torch.float64), w(m, n), w(m, n), w(1, m)
+    )
 
 
 @SETTINGS
-@given(rnn=st.sampled_from(["real", "complex"]).flatmap(lambda k: S.rnns(lam_kind=k)),
-       spec=S.sequence_specs(None, min_T=0, max_T=80, max_batch=3, max_exponent=1, long_max_T=160),
-       data=st.data())
+@given(
+    rnn=st.sampled_from(["real", "complex"]).flatmap(lambda k: S.rnns(lam_kind=k)),
+    spec=S.sequence_specs(None, min_T=0, max_T=80, max_batch=3, max_exponent=1, long_max_T=160),
+    data=st.data(),
+)
 @example(rnn=_lam_edge([0.0, 0.0, 0.0]), spec=S.SequenceSpec(2, 9, 2, 0), data=None).via("lambda = 0")
 @example(rnn=_lam_edge([1.0, 1.0]), spec=S.SequenceSpec(2, 64, 2, 1), data=None).via("lambda = 1")
 @example(rnn=_lam_edge([1.0, 0.0, -1.0, 0.5]), spec=S.SequenceSpec(1, 1, 2, 2), data=None).via("T = 1")
@@ -209,9 +242,13 @@ def test_template_properties(lsa_user_layer, rnn, spec, data):
 
 # -- registered variants ----------------------------------------------------------------------------------
 @SETTINGS
-@given(d=st.integers(1, 5), heads=st.integers(1, 3), seed=S.seeds(),
-       spec=S.sequence_specs(None, min_T=1, max_T=48, max_batch=3, max_exponent=0, long_max_T=160),
-       data=st.data())
+@given(
+    d=st.integers(1, 5),
+    heads=st.integers(1, 3),
+    seed=S.seeds(),
+    spec=S.sequence_specs(None, min_T=1, max_T=48, max_batch=3, max_exponent=0, long_max_T=160),
+    data=st.data(),
+)
 def test_variant_construction(variant_name, d, heads, seed, spec, data):
     """A registered variant's construction equals its reference (and its RNN has the template properties)."""
     import constructions

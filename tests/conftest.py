@@ -16,16 +16,26 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     torch.set_num_threads(1)
 
 settings.register_profile("dev", max_examples=25, deadline=None)
-settings.register_profile("ci", parent=settings.get_profile("ci"), max_examples=100, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=2000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile(
+    "ci",
+    parent=settings.get_profile("ci"),
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile(
+    "thorough", max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 
 def pytest_addoption(parser):
-    parser.addoption("--device", action="store", default="cpu",
-                     help="device for candidate computations: cpu (default) or cuda")
+    parser.addoption(
+        "--device",
+        action="store",
+        default="cpu",
+        help="device for candidate computations: cpu (default) or cuda",
+    )
 
 
 @pytest.fixture(scope="session")

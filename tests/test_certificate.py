@@ -412,5 +412,6 @@ def test_forged_rerun_sizes_are_refused_not_run(certificate, tmp_path):
     t0 = time.perf_counter()
     assert not check_certificate(p, claims=["LSA-COMPRESSED-UNROLLED/v1"], echo=lines.append)
     assert time.perf_counter() - t0 < 30
-    assert any("NOT CONFIRMED: LSA-COMPRESSED-UNROLLED/v1" in ln and "beyond prove's limit" in ln
-               for ln in lines), lines
+    assert any(
+        "NOT CONFIRMED: LSA-COMPRESSED-UNROLLED/v1" in ln and "beyond prove's limit" in ln for ln in lines
+    ), lines

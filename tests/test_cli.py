@@ -6,12 +6,25 @@ import sys
 
 
 def run(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "equivalence", *args], check=False, capture_output=True, text=True, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "equivalence", *args], check=False, capture_output=True, text=True, **kw
+    )
 
 
 def test_verify_writes_report(tmp_path):
-    r = run("verify", "--profile", "dev", "--out", str(tmp_path / "rep"), "--no-progress",
-            "--variant", "lsa-direct", "--variant", "lsa-compressed", "--training")
+    r = run(
+        "verify",
+        "--profile",
+        "dev",
+        "--out",
+        str(tmp_path / "rep"),
+        "--no-progress",
+        "--variant",
+        "lsa-direct",
+        "--variant",
+        "lsa-compressed",
+        "--training",
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     for f in ("report.md", "report.html", "certificate.json"):
         assert (tmp_path / "rep" / f).is_file()
@@ -35,7 +48,9 @@ def test_help_explains_flags():
 
 def test_bad_input_is_a_clear_error(tmp_path):
     r = run("verify", "--variant", "no-such-variant", "--out", str(tmp_path))
-    assert r.returncode == 2 and "no variant named 'no-such-variant'" in r.stderr and "Traceback" not in r.stderr
+    assert (
+        r.returncode == 2 and "no variant named 'no-such-variant'" in r.stderr and "Traceback" not in r.stderr
+    )
     r = run("verify", "--device", "tpu", "--out", str(tmp_path))
     assert r.returncode == 2 and "--device" in r.stderr
     assert not any(tmp_path.iterdir())
@@ -65,7 +80,8 @@ def test_check_out_accepts_new_and_existing_folders(tmp_path):
     assert not (tmp_path / "new").exists()  # checking creates nothing
 
 
-# -- start-up: --help and argument errors must not import torch, SymPy or matplotlib ----------------------------
+# -- start-up: --help and argument errors must not import torch, SymPy or matplotlib
+# ----------------------------
 HEAVY = ("torch", "sympy", "matplotlib")
 STARTUP_PROBE = r"""
 import contextlib, io, json, sys
@@ -87,13 +103,16 @@ print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in HEAVY)))
 def test_startup_imports_no_heavy_library():
     """Building the parser, every --help and the argument errors import none of torch/SymPy/matplotlib (the
     cost of start-up: importing torch alone takes ~2 s of CPU); commands import them in ``run``."""
-    r = subprocess.run([sys.executable, "-c", STARTUP_PROBE], check=False, capture_output=True, text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable, "-c", STARTUP_PROBE], check=False, capture_output=True, text=True, timeout=600
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     assert json.loads(r.stdout.strip().splitlines()[-1]) == []
 
 
 def test_help_cpu_time_is_small():
-    """``python -m equivalence --help`` in well under 1 s of CPU (user + system of the child, not wall clock)."""
+    """``python -m equivalence --help`` in well under 1 s of CPU (user + system of the child, not wall
+    clock)."""
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -105,15 +124,19 @@ def test_help_cpu_time_is_small():
 
 
 def test_resource_arguments_are_usage_errors(tmp_path):
-    for argv in (["train-check", "teacher-student", "--threads", "1000000"], ["verify", "--threads", "0"],
-                 ["train-check", "icl-regression", "--steps", "0"]):
+    for argv in (
+        ["train-check", "teacher-student", "--threads", "1000000"],
+        ["verify", "--threads", "0"],
+        ["train-check", "icl-regression", "--steps", "0"],
+    ):
         r = run(*argv, "--out", str(tmp_path / "o"), timeout=600)
         assert r.returncode == 2 and "error:" in r.stderr and "Traceback" not in r.stderr, (argv, r.stderr)
         assert r.stderr.strip().count("\n") == 0, r.stderr  # one line
     assert not (tmp_path / "o").exists()
 
 
-# -- --import of broken user code: one line, exit 2 -------------------------------------------------------------
+# -- --import of broken user code: one line, exit 2
+# -------------------------------------------------------------
 BROKEN = {
     "syntax.py": "def f(:\n",
     "raises.py": "import math\nx = 1 / 0\n",
@@ -124,7 +147,10 @@ BROKEN = {
 def test_import_errors_are_one_line(tmp_path):
     for name, text in BROKEN.items():
         (tmp_path / name).write_text(text)
-    cases = {str(tmp_path / n): n for n in BROKEN} | {"no_such_module_xyz": "module", str(tmp_path / "nope.py"): "file"}
+    cases = {str(tmp_path / n): n for n in BROKEN} | {
+        "no_such_module_xyz": "module",
+        str(tmp_path / "nope.py"): "file",
+    }
     for spec, what in cases.items():
         for cmd in (["verify", "--profile", "dev", "--no-progress"], ["prove", "lsa-direct"]):
             r = run(*cmd, "--import", spec, "--out", str(tmp_path / "rep"), timeout=600)
@@ -155,21 +181,43 @@ class ConstructRaises(base):
 
 def test_a_variant_whose_construct_raises_is_an_error_claim(tmp_path):
     (tmp_path / "bad.py").write_text(BAD_CONSTRUCT)
-    r = run("verify", "--profile", "dev", "--no-progress", "--import", str(tmp_path / "bad.py"),
-            "--variant", "construct-raises", "--out", str(tmp_path / "rep"), timeout=600)
+    r = run(
+        "verify",
+        "--profile",
+        "dev",
+        "--no-progress",
+        "--import",
+        str(tmp_path / "bad.py"),
+        "--variant",
+        "construct-raises",
+        "--out",
+        str(tmp_path / "rep"),
+        timeout=600,
+    )
     assert r.returncode == 1, r.stderr[-3000:] + r.stdout[-2000:]
     assert "Traceback" not in r.stderr, r.stderr[-3000:]
     cert = json.loads((tmp_path / "rep" / "certificate.json").read_text())
     numeric = [c for c in cert["claims"] if c["kind"] == "numeric"]
-    assert numeric and all(c["status"] == "error" and "my construct is broken" in c["message"] for c in numeric)
+    assert numeric and all(
+        c["status"] == "error" and "my construct is broken" in c["message"] for c in numeric
+    )
     assert "ERROR" in r.stdout and "my construct is broken" in r.stdout
 
 
 def test_training_runs_only_when_selected(tmp_path):
     """``--variant`` verifies those variants' claims only: the training claims are listed as skipped, with the
     reason, in the report and its provenance (and re-running a skipped claim gives the same skipped claim)."""
-    r = run("verify", "--profile", "dev", "--no-progress", "--variant", "retention", "--out", str(tmp_path / "rep"),
-            timeout=600)
+    r = run(
+        "verify",
+        "--profile",
+        "dev",
+        "--no-progress",
+        "--variant",
+        "retention",
+        "--out",
+        str(tmp_path / "rep"),
+        timeout=600,
+    )
     assert r.returncode == 0, r.stderr[-3000:]
     cert = json.loads((tmp_path / "rep" / "certificate.json").read_text())
     learned = [c for c in cert["claims"] if c["kind"] == "learned"]

@@ -99,8 +99,9 @@ def test_complex_lambda_rotation():
     from constructions import GatedLinearRNN
 
     theta = 0.3
-    lam = torch.tensor([complex(torch.cos(torch.tensor(theta)), torch.sin(torch.tensor(theta)))],
-                       dtype=torch.complex128)
+    lam = torch.tensor(
+        [complex(torch.cos(torch.tensor(theta)), torch.sin(torch.tensor(theta)))], dtype=torch.complex128
+    )
     A = torch.tensor([[1.0, 0.0]], dtype=torch.complex128)
     B = torch.tensor([[0.0, 1.0]], dtype=torch.complex128)
     C = torch.ones(1, 1, dtype=torch.complex128)

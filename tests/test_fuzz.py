@@ -20,13 +20,18 @@ from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCUMENTED = (ValueError, TypeError)
-FUZZ = settings(max_examples=60, deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+FUZZ = settings(
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
 
 
 @contextlib.contextmanager
 def _no_hang(seconds=20):
     """Fail (instead of hanging the suite) if one call takes longer than ``seconds``."""
+
     def boom(*_):
         raise TimeoutError(f"call did not finish within {seconds} s")
 
@@ -52,8 +57,16 @@ def _call(f, *args, **kw):
             return None
 
 
-DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.complex64, torch.complex128,
-          torch.int64, torch.bool]
+DTYPES = [
+    torch.float64,
+    torch.float32,
+    torch.float16,
+    torch.bfloat16,
+    torch.complex64,
+    torch.complex128,
+    torch.int64,
+    torch.bool,
+]
 VALUES = [0.0, 1.0, -2.5, 1e-30, 1e30, math.inf, -math.inf, math.nan]
 
 
@@ -64,8 +77,11 @@ def tensors(draw, shape=None):
     dtype = draw(st.sampled_from(DTYPES))
     kind = draw(st.sampled_from(["randn", "const", "randn"]))
     g = torch.Generator().manual_seed(draw(st.integers(0, 2**16)))
-    t = torch.randn(shape, generator=g, dtype=torch.float64) if kind == "randn" else \
-        torch.full(shape, draw(st.sampled_from(VALUES)), dtype=torch.float64)
+    t = (
+        torch.randn(shape, generator=g, dtype=torch.float64)
+        if kind == "randn"
+        else torch.full(shape, draw(st.sampled_from(VALUES)), dtype=torch.float64)
+    )
     if dtype == torch.bool:
         return t > 0
     if not dtype.is_floating_point and not dtype.is_complex:
@@ -74,8 +90,14 @@ def tensors(draw, shape=None):
 
 
 def garbage():
-    return st.one_of(tensors(), st.none(), st.integers(-3, 3), st.floats(), st.text(max_size=3),
-                     st.lists(st.floats(-1, 1), max_size=3))
+    return st.one_of(
+        tensors(),
+        st.none(),
+        st.integers(-3, 3),
+        st.floats(),
+        st.text(max_size=3),
+        st.lists(st.floats(-1, 1), max_size=3),
+    )
 
 
 @st.composite
@@ -97,8 +119,12 @@ def test_lsa_api_fuzz(data, H, d, dk, dv):
     from constructions import LinearSelfAttention, lsa_to_rnn, rnn_to_lsa
     from constructions.lsa import attention_tensor
 
-    W = [data.draw(almost((H, dk, d))), data.draw(almost((H, dk, d))), data.draw(almost((H, dv, d))),
-         data.draw(st.one_of(st.none(), almost((2, H * dv))))]
+    W = [
+        data.draw(almost((H, dk, d))),
+        data.draw(almost((H, dk, d))),
+        data.draw(almost((H, dv, d))),
+        data.draw(st.one_of(st.none(), almost((2, H * dv)))),
+    ]
     lsa = _call(LinearSelfAttention, *W)
     if lsa is None:
         return
@@ -116,34 +142,54 @@ def test_lsa_api_fuzz(data, H, d, dk, dv):
 @given(data=st.data(), n=st.integers(1, 4), d=st.integers(1, 3), m=st.integers(1, 3))
 def test_rnn_api_fuzz(data, n, d, m):
     from constructions import GatedLinearRNN, invariances, rnn_to_lsa
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
-    args = [data.draw(almost((n, d + 1))), data.draw(almost((n, d + 1))), data.draw(st.one_of(almost((n,)), st.none())),
-            data.draw(almost((m, n))), data.draw(almost((m, n))), data.draw(almost((2, m)))]
+    args = [
+        data.draw(almost((n, d + 1))),
+        data.draw(almost((n, d + 1))),
+        data.draw(st.one_of(almost((n,)), st.none())),
+        data.draw(almost((m, n))),
+        data.draw(almost((m, n))),
+        data.draw(almost((2, m))),
+    ]
     rnn = _call(GatedLinearRNN, *args)
     if rnn is None:
         return
     x = data.draw(almost((2, data.draw(st.integers(0, 6)), d)))
     state = data.draw(st.one_of(st.none(), almost((2, n))))
-    y = _call(rnn, x, state, mode=data.draw(st.sampled_from(["auto", "loop", "parallel"])),
-              return_state=data.draw(st.booleans()))
+    y = _call(
+        rnn,
+        x,
+        state,
+        mode=data.draw(st.sampled_from(["auto", "loop", "parallel"])),
+        return_state=data.draw(st.booleans()),
+    )
     _call(rnn_to_lsa, rnn)
     k = data.draw(st.integers(-1, n))
     c = data.draw(st.sampled_from([2.0, 0.0, -1.0, math.inf]))
-    for f, a in ((invariances.rescale_input_branch, (k, c)), (invariances.rescale_neuron, (k, c)),
-                 (invariances.permute_neurons, (torch.tensor(data.draw(st.permutations(range(n)))),)),
-                 (invariances.permute_neurons, (torch.tensor([0] * n),)), (invariances.swap_input_branches, (k,))):
+    for f, a in (
+        (invariances.rescale_input_branch, (k, c)),
+        (invariances.rescale_neuron, (k, c)),
+        (invariances.permute_neurons, (torch.tensor(data.draw(st.permutations(range(n)))),)),
+        (invariances.permute_neurons, (torch.tensor([0] * n),)),
+        (invariances.swap_input_branches, (k,)),
+    ):
         _call(lambda f=f, a=a: f(rnn, *a)) if 0 <= k < n or f is invariances.permute_neurons else None
     if isinstance(y, torch.Tensor):
-        _call(compare, y, data.draw(almost(tuple(y.shape))), data.draw(almost(tuple(y.shape))),
-              n=data.draw(st.integers(0, 50)))
+        _call(
+            compare,
+            y,
+            data.draw(almost(tuple(y.shape))),
+            data.draw(almost(tuple(y.shape))),
+            n=data.draw(st.integers(0, 50)),
+        )
 
 
 @FUZZ
 @given(name=st.text(max_size=12), args=st.lists(garbage(), max_size=3))
 def test_registry_and_tolerance_fuzz(name, args):
     import constructions
-    from equivalence.tolerance import compare, gamma, unit_roundoff
+    from constructions.tolerance import compare, gamma, unit_roundoff
 
     with pytest.raises(KeyError, match="no variant named|available"):
         if name in constructions.available():
@@ -154,11 +200,12 @@ def test_registry_and_tolerance_fuzz(name, args):
     _call(gamma, -1, 0.1)
 
 
-# -- numerical hazards -------------------------------------------------------------------------------------------
+# -- numerical hazards
+# -------------------------------------------------------------------------------------------
 def test_overflow_is_reported_with_the_offending_neurons_and_never_passes():
     from constructions import GatedLinearRNN
     from constructions.rnn import NumericalHazardWarning
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     g = torch.Generator().manual_seed(0)
     n = 4
@@ -185,11 +232,15 @@ def test_complex_lambda_on_the_unit_circle_is_stable():
 
     g = torch.Generator().manual_seed(1)
     n, d = 6, 2
-    lam = torch.polar(torch.ones(n, dtype=torch.float64), torch.rand(n, generator=g, dtype=torch.float64) * 6.28)
+    lam = torch.polar(
+        torch.ones(n, dtype=torch.float64), torch.rand(n, generator=g, dtype=torch.float64) * 6.28
+    )
 
     def w(*s):
-        return torch.complex(torch.randn(*s, generator=g, dtype=torch.float64), torch.randn(*s, generator=g,
-                                                                                           dtype=torch.float64))
+        return torch.complex(
+            torch.randn(*s, generator=g, dtype=torch.float64),
+            torch.randn(*s, generator=g, dtype=torch.float64),
+        )
 
     rnn = GatedLinearRNN(w(n, d + 1), w(n, d + 1), lam, w(3, n), w(3, n), w(1, 3))
     x = torch.randn(1, 4096, d, generator=g, dtype=torch.float64)
@@ -199,11 +250,40 @@ def test_complex_lambda_on_the_unit_circle_is_stable():
     assert torch.isfinite(y32).all() and float(h32.abs().max()) < 1e4
 
 
-# -- the CLI ----------------------------------------------------------------------------------------------------
-TOKENS = ["verify", "prove", "check-certificate", "check_certificate", "train-check", "bogus", "--profile", "dev",
-          "thorough-ish", "--device", "cpu", "cuda", "tpu", "--seed", "0", "-1", "x", "--out", "@OUT", "@FILE",
-          "--variant", "nope", "no such", "--import", "no_such_module_xyz", "missing.py", "--no-progress", "",
-          "--frobnicate", "-h"]
+# -- the CLI
+# ----------------------------------------------------------------------------------------------------
+TOKENS = [
+    "verify",
+    "prove",
+    "check-certificate",
+    "check_certificate",
+    "train-check",
+    "bogus",
+    "--profile",
+    "dev",
+    "thorough-ish",
+    "--device",
+    "cpu",
+    "cuda",
+    "tpu",
+    "--seed",
+    "0",
+    "-1",
+    "x",
+    "--out",
+    "@OUT",
+    "@FILE",
+    "--variant",
+    "nope",
+    "no such",
+    "--import",
+    "no_such_module_xyz",
+    "missing.py",
+    "--no-progress",
+    "",
+    "--frobnicate",
+    "-h",
+]
 
 
 @settings(max_examples=40, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
@@ -222,8 +302,12 @@ def test_cli_fuzz_only_documented_outcomes(argv, tmp_path_factory):
         argv += ["--variant", "nope"]
     if "prove" in argv:
         argv += ["no-such-claim"]
-    with _no_hang(120), open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink), \
-            contextlib.redirect_stderr(sink):
+    with (
+        _no_hang(120),
+        open(os.devnull, "w") as sink,
+        contextlib.redirect_stdout(sink),
+        contextlib.redirect_stderr(sink),
+    ):
         try:
             rc = main(argv)
         except SystemExit as e:  # argparse: --help (0) or a usage error (2)
@@ -237,18 +321,36 @@ def test_cli_fuzz_only_documented_outcomes(argv, tmp_path_factory):
     assert a_file.read_text() == "not a directory"
 
 
-@pytest.mark.slow  # a whole verify run (minutes) before the write fails; fast once verify validates --out first
+# a whole verify run (minutes) before the write fails; fast once verify validates --out first
+@pytest.mark.slow
 def test_cli_out_is_a_file_is_a_clear_error(tmp_path):
     f = tmp_path / "f"
     f.write_text("x")
-    r = subprocess.run([sys.executable, "-m", "equivalence", "verify", "--profile", "dev", "--no-progress",
-                        "--variant", "lsa-direct", "--out", str(f)], check=False, capture_output=True, text=True,
-                       timeout=600)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "equivalence",
+            "verify",
+            "--profile",
+            "dev",
+            "--no-progress",
+            "--variant",
+            "lsa-direct",
+            "--out",
+            str(f),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr and "error:" in r.stderr, r.stderr[-2000:]
     assert f.read_text() == "x"
 
 
-# -- files: atomic writes, killed runs, determinism ---------------------------------------------------------------
+# -- files: atomic writes, killed runs, determinism
+# ---------------------------------------------------------------
 KILL_HARNESS = r"""
 import os, sys
 from pathlib import Path
@@ -271,7 +373,8 @@ EVENT_LIMIT = 600
 
 
 def _wait_for_line(stream, needle: str, p: subprocess.Popen, limit: float = EVENT_LIMIT) -> str:
-    """Read ``stream`` (a pipe from ``p``) until a line contains ``needle``; fail if ``p`` exits first or nothing
+    """Read ``stream`` (a pipe from ``p``) until a line contains ``needle``; fail if ``p`` exits first or
+    nothing
     comes within ``limit`` seconds. Synchronises on the child's own output, not on the wall clock."""
     import select
 
@@ -291,8 +394,12 @@ def _old_report(out: Path) -> dict:
     from equivalence.report.write import write_report
 
     claim = ClaimResult(id="OLD/v1", title="old", statement="old report", kind="numeric", status="tested")
-    write_report([claim], out, provenance={"date": "x", "package": {"version": "0"}, "git": {"commit": "c"},
-                                           "device": "cpu"}, command="old")
+    write_report(
+        [claim],
+        out,
+        provenance={"date": "x", "package": {"version": "0"}, "git": {"commit": "c"}, "device": "cpu"},
+        command="old",
+    )
     return {p.name: p.read_bytes() for p in out.iterdir()}
 
 
@@ -301,9 +408,17 @@ def test_a_killed_writer_leaves_the_previous_report_intact(tmp_path, sig):
     out = tmp_path / "rep"
     before = _old_report(out)
     log = tmp_path / "stderr.txt"
-    with open(log, "wb") as err, subprocess.Popen([sys.executable, "-c", KILL_HARNESS, str(out)], cwd=ROOT,
-                                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err,
-                                                  text=True) as p:
+    with (
+        open(log, "wb") as err,
+        subprocess.Popen(
+            [sys.executable, "-c", KILL_HARNESS, str(out)],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            text=True,
+        ) as p,
+    ):
         try:
             _wait_for_line(p.stdout, "in the critical window", p)
         except AssertionError as e:
@@ -323,9 +438,25 @@ def test_a_killed_verify_run_leaves_the_previous_report_intact(tmp_path):
     verify leaves the previous report as it was."""
     out = tmp_path / "rep"
     before = _old_report(out)
-    with subprocess.Popen([sys.executable, "-m", "equivalence", "verify", "--profile", "dev", "--variant",
-                           "lsa-direct", "--out", str(out)], cwd=ROOT, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True, env={**os.environ, "COLUMNS": "80"}) as p:
+    with subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "equivalence",
+            "verify",
+            "--profile",
+            "dev",
+            "--variant",
+            "lsa-direct",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "80"},
+    ) as p:
         _wait_for_line(p.stderr, "numeric checks", p)
         p.kill()
         p.wait(timeout=EVENT_LIMIT)
@@ -338,9 +469,29 @@ def test_a_killed_verify_run_leaves_the_previous_report_intact(tmp_path):
 
 def _verify(out: Path, seed: int) -> subprocess.CompletedProcess:
     env = {**os.environ, "SOURCE_DATE_EPOCH": "1700000000"}
-    return subprocess.run([sys.executable, "-m", "equivalence", "verify", "--profile", "dev", "--no-progress",
-                           "--variant", "lsa-direct", "--seed", str(seed), "--out", str(out)],
-                          check=False, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "equivalence",
+            "verify",
+            "--profile",
+            "dev",
+            "--no-progress",
+            "--variant",
+            "lsa-direct",
+            "--seed",
+            str(seed),
+            "--out",
+            str(out),
+        ],
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
 
 
 def _strip_timings(obj):
@@ -361,7 +512,8 @@ def test_same_seed_same_report(tmp_path):
     assert a["provenance"]["date"] == "2023-11-14T22:13:20Z"
 
 
-# -- loading never executes code ----------------------------------------------------------------------------------
+# -- loading never executes code
+# ----------------------------------------------------------------------------------
 def test_no_code_executing_loaders_in_the_sources():
     """No pickle, eval/exec, yaml.load, or torch.load without weights_only=True in the library. (The one
     intended exception is ``verify --import``, which imports the user's module on purpose.)"""
@@ -369,22 +521,34 @@ def test_no_code_executing_loaders_in_the_sources():
     for pkg in ("constructions", "equivalence", "properties"):
         for f in (ROOT / pkg).rglob("*.py"):
             src = f.read_text()
-            for pat in (r"\bpickle\.loads?\(", r"(?<![\w.])eval\(", r"(?<![\w.])exec\(", r"yaml\.load\(",
-                        r"torch\.load\((?![^)]*weights_only\s*=\s*True)"):
+            for pat in (
+                r"\bpickle\.loads?\(",
+                r"(?<![\w.])eval\(",
+                r"(?<![\w.])exec\(",
+                r"yaml\.load\(",
+                r"torch\.load\((?![^)]*weights_only\s*=\s*True)",
+            ):
                 bad += [f"{f.relative_to(ROOT)}: {m.group(0)}" for m in re.finditer(pat, src)]
     assert bad == [], bad
 
 
 def test_tampered_or_truncated_certificates_give_clear_errors(tmp_path, capsys):
-    mod = pytest.importorskip("equivalence.commands.check_certificate",
-                              reason="check-certificate not implemented in this version")
+    mod = pytest.importorskip(
+        "equivalence.commands.check_certificate", reason="check-certificate not implemented in this version"
+    )
     from equivalence.cli import main
 
     out = tmp_path / "rep"
     _old_report(out)
     good = (out / "certificate.json").read_text()
-    cases = [good[: len(good) // 2], "[]", '{"schema": "evil", "claims": "__import__(\'os\').system(\'touch PWNED\')"}',
-             good.replace('"old report"', '"a different statement"', 1), b"\x00\xff", ""]
+    cases = [
+        good[: len(good) // 2],
+        "[]",
+        '{"schema": "evil", "claims": "__import__(\'os\').system(\'touch PWNED\')"}',
+        good.replace('"old report"', '"a different statement"', 1),
+        b"\x00\xff",
+        "",
+    ]
     for i, text in enumerate(cases):
         f = tmp_path / f"c{i}.json"
         f.write_bytes(text) if isinstance(text, bytes) else f.write_text(text)

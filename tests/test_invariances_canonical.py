@@ -12,8 +12,14 @@ def _rnn(seed=0, n=6, d=3, m=5, d_out=2):
     def r(*s):
         return torch.randn(*s, generator=g, dtype=torch.float64)
 
-    return GatedLinearRNN(r(n, d + 1), r(n, d + 1), torch.rand(n, generator=g, dtype=torch.float64), r(m, n),
-                          r(m, n), r(d_out, m))
+    return GatedLinearRNN(
+        r(n, d + 1),
+        r(n, d + 1),
+        torch.rand(n, generator=g, dtype=torch.float64),
+        r(m, n),
+        r(m, n),
+        r(d_out, m),
+    )
 
 
 def _random_symmetry(rnn, seed):

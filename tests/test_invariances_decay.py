@@ -29,8 +29,13 @@ def test_permuting_an_input_dependent_decay_keeps_the_function(seed):
     y = rnn(x)
     torch.testing.assert_close(t(x), y, rtol=1e-12, atol=1e-12 * float(y.abs().max()))
     # the check can fail: permuting the weights but not the decay changes the function
-    stale = inv._rebuild(rnn, A=rnn.A.detach()[perm], B=rnn.B.detach()[perm], C=rnn.C.detach()[:, perm],
-                         E=rnn.E.detach()[:, perm])
+    stale = inv._rebuild(
+        rnn,
+        A=rnn.A.detach()[perm],
+        B=rnn.B.detach()[perm],
+        C=rnn.C.detach()[:, perm],
+        E=rnn.E.detach()[:, perm],
+    )
     assert float((stale(x) - y).abs().max()) > 1e-3 * float(y.abs().max())
 
 

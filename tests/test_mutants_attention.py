@@ -1,7 +1,8 @@
 """Mutation-testing kills for constructions/attention.py (docs/reliability.md, "Mutation testing").
 
 Full error messages, every size property with distinct sizes, dtype promotion, batch != heads (a memory
-``S`` allocated without its batch axis broadcasts wrongly) and a ``meta`` *default* device as a stand-in for a second
+``S`` allocated without its batch axis broadcasts wrongly) and a ``meta`` *default* device as a stand-in for a
+second
 device on CPU-only machines (a tensor created without ``device=`` would land on ``meta``)."""
 
 import pytest
@@ -18,8 +19,12 @@ def _lsa(H=2, d_k=3, d_v=4, d=5, d_out=6, dtype=torch.float64):
     from constructions import LinearSelfAttention
 
     W_O = None if d_out is None else _w(d_out, H * d_v, seed=4, dtype=dtype)
-    return LinearSelfAttention(_w(H, d_k, d, seed=1, dtype=dtype), _w(H, d_k, d, seed=2, dtype=dtype),
-                               _w(H, d_v, d, seed=3, dtype=dtype), W_O)
+    return LinearSelfAttention(
+        _w(H, d_k, d, seed=1, dtype=dtype),
+        _w(H, d_k, d, seed=2, dtype=dtype),
+        _w(H, d_v, d, seed=3, dtype=dtype),
+        W_O,
+    )
 
 
 def _msg(exc_type, f, *args):
@@ -51,8 +56,10 @@ def _loop_reference(lsa, x):
                 q = lsa.W_Q[h].double() @ x[b, t].double()
                 acc = torch.zeros(lsa.d_v, dtype=torch.float64)
                 for s in range(t + 1):
-                    acc += (lsa.W_V[h].double() @ x[b, s].double()) * (lsa.W_K[h].double() @ x[b, s].double() @ q)
-                ys[b, t, h * lsa.d_v:(h + 1) * lsa.d_v] = acc
+                    acc += (lsa.W_V[h].double() @ x[b, s].double()) * (
+                        lsa.W_K[h].double() @ x[b, s].double() @ q
+                    )
+                ys[b, t, h * lsa.d_v : (h + 1) * lsa.d_v] = acc
     return ys if lsa.W_O is None else ys @ lsa.W_O.double().T
 
 
@@ -108,7 +115,7 @@ def test_head_products_exact():
         W_O = torch.eye(8, dtype=torch.float64) if d_out is None else lsa.W_O
         assert P.shape == (2, W_O.shape[0], 5) and Q.shape == (2, 5, 5)
         for h in range(2):
-            assert torch.allclose(P[h], W_O[:, 4 * h:4 * h + 4] @ lsa.W_V[h], rtol=1e-14, atol=1e-14)
+            assert torch.allclose(P[h], W_O[:, 4 * h : 4 * h + 4] @ lsa.W_V[h], rtol=1e-14, atol=1e-14)
             assert torch.allclose(Q[h], lsa.W_K[h].T @ lsa.W_Q[h], rtol=1e-14, atol=1e-14)
         assert P.dtype == torch.float64
 
@@ -126,19 +133,27 @@ def test_results_stay_on_the_weights_device():
         for r, g in zip(ref, got):
             assert g.device.type == "cpu" and torch.equal(g, r)
     assert _msg(ValueError, _lsa(), torch.zeros(1, 2, 5, device="meta")) == (
-        "x is on meta but the attention weights are on cpu")
+        "x is on meta but the attention weights are on cpu"
+    )
 
 
 def test_input_messages_exact():
     lsa = _lsa()
     assert _msg(TypeError, lsa, [[1.0]]) == "x must be a torch.Tensor of floating dtype; got list"
     assert _msg(TypeError, lsa.forward_recurrent, torch.zeros(1, 2, 5, dtype=torch.complex128)) == (
-        "x must have a floating dtype; got torch.complex128" + TAIL)
+        "x must have a floating dtype; got torch.complex128" + TAIL
+    )
     assert _msg(TypeError, lsa, torch.zeros(1, 2, 5, dtype=torch.int64)) == (
-        "x must have a floating dtype; got torch.int64" + TAIL)
-    assert _msg(ValueError, lsa, torch.zeros(2, 5)) == "x must have 3 dimensions [batch, time, d]; got shape (2, 5)"
+        "x must have a floating dtype; got torch.int64" + TAIL
+    )
+    assert (
+        _msg(ValueError, lsa, torch.zeros(2, 5))
+        == "x must have 3 dimensions [batch, time, d]; got shape (2, 5)"
+    )
     assert _msg(ValueError, lsa, torch.zeros(1, 2, 4)) == (
-        "x has d=4 (dimension 2 of shape (1, 2, 4)); expected d=5 (the input dimension of the attention layer)")
+        "x has d=4 (dimension 2 of shape (1, 2, 4)); expected d=5 (the input dimension of the attention "
+        "layer)"
+    )
     x = torch.zeros(1, 2, 5)
     assert lsa.check_input(x) is x
 
@@ -149,42 +164,83 @@ def test_construction_messages_exact():
     w = torch.zeros(1, 2, 3)
     assert _msg(TypeError, L, [0.0], w, w) == "W_Q must be a torch.Tensor of floating dtype; got list"
     assert _msg(TypeError, L, w, w.int(), w) == "W_K must have a floating dtype; got torch.int32" + TAIL
-    assert _msg(TypeError, L, w, w, w.to(torch.complex64)) == "W_V must have a floating dtype; got torch.complex64" + TAIL
-    assert _msg(TypeError, L, w.to(torch.complex64), w, w) == "W_Q must have a floating dtype; got torch.complex64" + TAIL
-    assert _msg(ValueError, L, torch.zeros(2, 3), w, w) == "W_Q must have 3 dimensions [heads, rows, d]; got shape (2, 3)"
-    assert _msg(ValueError, L, w, w, torch.zeros(2, 3)) == "W_V must have 3 dimensions [heads, rows, d]; got shape (2, 3)"
+    assert (
+        _msg(TypeError, L, w, w, w.to(torch.complex64))
+        == "W_V must have a floating dtype; got torch.complex64" + TAIL
+    )
+    assert (
+        _msg(TypeError, L, w.to(torch.complex64), w, w)
+        == "W_Q must have a floating dtype; got torch.complex64" + TAIL
+    )
+    assert (
+        _msg(ValueError, L, torch.zeros(2, 3), w, w)
+        == "W_Q must have 3 dimensions [heads, rows, d]; got shape (2, 3)"
+    )
+    assert (
+        _msg(ValueError, L, w, w, torch.zeros(2, 3))
+        == "W_V must have 3 dimensions [heads, rows, d]; got shape (2, 3)"
+    )
     assert _msg(ValueError, L, w, torch.zeros(1, 3, 3), w) == (
-        "W_Q and W_K must have the same shape [H, d_k, d]; got W_Q (1, 2, 3) and W_K (1, 3, 3)")
+        "W_Q and W_K must have the same shape [H, d_k, d]; got W_Q (1, 2, 3) and W_K (1, 3, 3)"
+    )
     assert _msg(ValueError, L, w, w, torch.zeros(2, 2, 3)) == (
-        "W_V has H=2 (dimension 0 of shape (2, 2, 3)); expected H=1 (the number of heads of W_Q)")
+        "W_V has H=2 (dimension 0 of shape (2, 2, 3)); expected H=1 (the number of heads of W_Q)"
+    )
     assert _msg(ValueError, L, w, w, torch.zeros(1, 2, 4)) == (
-        "W_V has d=4 (dimension 2 of shape (1, 2, 4)); expected d=3 (the input dimension of W_Q)")
+        "W_V has d=4 (dimension 2 of shape (1, 2, 4)); expected d=3 (the input dimension of W_Q)"
+    )
     z = torch.zeros
-    assert _msg(ValueError, L, z(0, 2, 3), z(0, 2, 3), z(0, 2, 3)) == "LSA sizes must be positive; got H=0, d_k=2, d_v=2, d=3"
-    assert _msg(ValueError, L, z(1, 0, 3), z(1, 0, 3), z(1, 2, 3)) == "LSA sizes must be positive; got H=1, d_k=0, d_v=2, d=3"
-    assert _msg(ValueError, L, z(1, 2, 0), z(1, 2, 0), z(1, 2, 0)) == "LSA sizes must be positive; got H=1, d_k=2, d_v=2, d=0"
+    assert (
+        _msg(ValueError, L, z(0, 2, 3), z(0, 2, 3), z(0, 2, 3))
+        == "LSA sizes must be positive; got H=0, d_k=2, d_v=2, d=3"
+    )
+    assert (
+        _msg(ValueError, L, z(1, 0, 3), z(1, 0, 3), z(1, 2, 3))
+        == "LSA sizes must be positive; got H=1, d_k=0, d_v=2, d=3"
+    )
+    assert (
+        _msg(ValueError, L, z(1, 2, 0), z(1, 2, 0), z(1, 2, 0))
+        == "LSA sizes must be positive; got H=1, d_k=2, d_v=2, d=0"
+    )
     assert _msg(ValueError, L, w, w, z(1, 0, 3)) == "LSA sizes must be positive; got H=1, d_k=2, d_v=0, d=3"
     assert _msg(TypeError, L, w, w, w, [0.0]) == "W_O must be a torch.Tensor of floating dtype; got list"
     assert _msg(TypeError, L, w, w, w, z(2, 2, dtype=torch.complex64)) == (
-        "W_O must have a floating dtype; got torch.complex64" + TAIL)
+        "W_O must have a floating dtype; got torch.complex64" + TAIL
+    )
     assert _msg(ValueError, L, w, w, w, z(4)) == "W_O must have 2 dimensions [d_out, H*d_v]; got shape (4,)"
     assert _msg(ValueError, L, w, w, w, z(2, 3)) == (
-        "W_O has H*d_v=3 (dimension 1 of shape (2, 3)); expected H*d_v=2 (heads times value dimension)")
-    assert _msg(TypeError, L, w, w, w.double()) == "LSA weights must share one dtype; got ['torch.float32', 'torch.float64']"
-    assert _msg(TypeError, L, w, w.double(), w) == "LSA weights must share one dtype; got ['torch.float32', 'torch.float64']"
-    assert _msg(TypeError, L, w.double(), w, w) == "LSA weights must share one dtype; got ['torch.float32', 'torch.float64']"
+        "W_O has H*d_v=3 (dimension 1 of shape (2, 3)); expected H*d_v=2 (heads times value dimension)"
+    )
+    assert (
+        _msg(TypeError, L, w, w, w.double())
+        == "LSA weights must share one dtype; got ['torch.float32', 'torch.float64']"
+    )
+    assert (
+        _msg(TypeError, L, w, w.double(), w)
+        == "LSA weights must share one dtype; got ['torch.float32', 'torch.float64']"
+    )
+    assert (
+        _msg(TypeError, L, w.double(), w, w)
+        == "LSA weights must share one dtype; got ['torch.float32', 'torch.float64']"
+    )
     assert _msg(TypeError, L, w, w, w, z(2, 2, dtype=torch.float16)) == (
-        "LSA weights must share one dtype; got ['torch.float16', 'torch.float32']")
+        "LSA weights must share one dtype; got ['torch.float16', 'torch.float32']"
+    )
     m = torch.zeros(1, 2, 3, device="meta")
-    assert _msg(ValueError, L, w, w, m) == "all tensors must be on one device; got W_Q on cpu, W_K on cpu, W_V on meta"
+    assert (
+        _msg(ValueError, L, w, w, m)
+        == "all tensors must be on one device; got W_Q on cpu, W_K on cpu, W_V on meta"
+    )
     assert _msg(ValueError, L, w, w, w, z(2, 2, device="meta")) == (
-        "all tensors must be on one device; got W_Q on cpu, W_K on cpu, W_V on cpu, W_O on meta")
+        "all tensors must be on one device; got W_Q on cpu, W_K on cpu, W_V on cpu, W_O on meta"
+    )
     ok = L(w, w, w, z(2, 2))
     assert ok.W_O.shape == (2, 2)
 
 
 def test_non_finite_weights_and_inputs_are_refused_with_the_tensor_and_index():
-    """NaN/Inf weights or input used to pass silently into NaN outputs; now one ValueError names the tensor."""
+    """NaN/Inf weights or input used to pass silently into NaN outputs; now one ValueError names the
+    tensor."""
     import math
 
     from constructions import LinearSelfAttention
@@ -193,8 +249,11 @@ def test_non_finite_weights_and_inputs_are_refused_with_the_tensor_and_index():
     for name, bad in (("W_Q", 0), ("W_K", 1), ("W_V", 2)):
         ws = [w.clone(), w.clone(), w.clone()]
         ws[bad][0, 1, 2] = math.nan if bad != 1 else math.inf
-        with pytest.raises(ValueError, match=rf"^{name} contains 1 non-finite value\(s\) \(NaN or Inf\), first at "
-                                             r"index \(0, 1, 2\); expected finite values$"):
+        with pytest.raises(
+            ValueError,
+            match=rf"^{name} contains 1 non-finite value\(s\) \(NaN or Inf\), first at "
+            r"index \(0, 1, 2\); expected finite values$",
+        ):
             LinearSelfAttention(*ws)
     W_O = torch.ones(2, 2, dtype=torch.float64)
     W_O[1, 0] = -math.inf
@@ -204,6 +263,9 @@ def test_non_finite_weights_and_inputs_are_refused_with_the_tensor_and_index():
     x = torch.ones(1, 4, 3, dtype=torch.float64)
     x[0, 2, 1] = math.nan
     for f in (lsa, lsa.forward_recurrent):
-        with pytest.raises(ValueError, match=r"^x contains 1 non-finite value\(s\) \(NaN or Inf\), first at index "
-                                             r"\(0, 2, 1\)"):
+        with pytest.raises(
+            ValueError,
+            match=r"^x contains 1 non-finite value\(s\) \(NaN or Inf\), first at index "
+            r"\(0, 2, 1\)",
+        ):
             f(x)

@@ -9,11 +9,24 @@ import pytest
 def test_ok_statuses_and_digest_exact():
     from equivalence.claims import OK_STATUSES, ClaimResult, digest
 
-    assert OK_STATUSES == frozenset({"proved", "probable", "tested", "empirical", "expected-failure", "skipped"})
+    assert OK_STATUSES == frozenset(
+        {"proved", "probable", "tested", "empirical", "expected-failure", "skipped"}
+    )
     assert digest("abc") == hashlib.sha256(b"abc").hexdigest()
     assert digest("λ") == hashlib.sha256("λ".encode()).hexdigest()  # utf-8, not latin-1 or ascii
-    for status in ("proved", "probable", "refuted", "tested", "failed", "empirical", "not-supported",
-                   "expected-failure", "unexpected-pass", "error", "skipped"):
+    for status in (
+        "proved",
+        "probable",
+        "refuted",
+        "tested",
+        "failed",
+        "empirical",
+        "not-supported",
+        "expected-failure",
+        "unexpected-pass",
+        "error",
+        "skipped",
+    ):
         assert ClaimResult("X/v1", "t", "s", "numeric", status).ok is (status in OK_STATUSES)
 
 
@@ -22,10 +35,28 @@ def test_claim_defaults_and_to_dict():
 
     c = ClaimResult("X/v1", "title", "stmt", "symbolic", "proved")
     d = c.to_dict()
-    assert d == {"id": "X/v1", "title": "title", "statement": "stmt", "kind": "symbolic", "status": "proved",
-                 "construction": "", "tier": "", "sizes": {}, "latex": "", "statement_digest": "", "seconds": 0.0,
-                 "evidence": {}, "counterexample": None, "rerun": {}, "message": "", "trust": "proved",
-                 "epsilon": None, "assumptions": [], "depends_on": [], "replay": ""}
+    assert d == {
+        "id": "X/v1",
+        "title": "title",
+        "statement": "stmt",
+        "kind": "symbolic",
+        "status": "proved",
+        "construction": "",
+        "tier": "",
+        "sizes": {},
+        "latex": "",
+        "statement_digest": "",
+        "seconds": 0.0,
+        "evidence": {},
+        "counterexample": None,
+        "rerun": {},
+        "message": "",
+        "trust": "proved",
+        "epsilon": None,
+        "assumptions": [],
+        "depends_on": [],
+        "replay": "",
+    }
     assert json.loads(json.dumps(d)) == d
     a, b = ClaimResult("A", "t", "s", "numeric", "tested"), ClaimResult("B", "t", "s", "numeric", "tested")
     a.sizes["n"] = 1

@@ -44,13 +44,14 @@ def _decay_rnn(seed=0, n=4, d=2, m=3):
         return torch.randn(*s, generator=g, dtype=F64)
 
     W = w(n, d)
-    return GatedLinearRNN(w(n, d + 1), w(n, d + 1), None, w(m, n), w(m, n), w(2, m),
-                          decay=lambda z: torch.sigmoid(z @ W.T))
+    return GatedLinearRNN(
+        w(n, d + 1), w(n, d + 1), None, w(m, n), w(m, n), w(2, m), decay=lambda z: torch.sigmoid(z @ W.T)
+    )
 
 
 def _norm_bound(length):
     """|‖v/‖v‖‖ - 1| for a float64 vector of ``length`` entries: two norms and one division (Higham γ_n)."""
-    from equivalence.tolerance import gamma, unit_roundoff
+    from constructions.tolerance import gamma, unit_roundoff
 
     return gamma(2 * length + 1, unit_roundoff(F64))
 
@@ -63,15 +64,20 @@ def test_every_message_exactly():
 
     rnn = _rnn()
     assert _msg(ValueError, inv.permute_neurons, rnn, [0, 0, 1, 2]) == (
-        "neuron permutation must be a permutation of range(4); got [0, 0, 1, 2]")
+        "neuron permutation must be a permutation of range(4); got [0, 0, 1, 2]"
+    )
     assert _msg(ValueError, inv.permute_gates, rnn, [0, 1]) == (
-        "gate permutation must be a permutation of range(3); got [0, 1]")
+        "gate permutation must be a permutation of range(3); got [0, 1]"
+    )
     assert _msg(ValueError, inv.permute_neurons, rnn, list(range(25))) == (
-        f"neuron permutation must be a permutation of range(4); got {list(range(20))}")
+        f"neuron permutation must be a permutation of range(4); got {list(range(20))}"
+    )
     assert _msg(ValueError, inv.permute_gates, rnn, [[0, 1, 2]]) == (
-        "gate permutation must be a permutation of range(3); got [[0, 1, 2]]")
+        "gate permutation must be a permutation of range(3); got [[0, 1, 2]]"
+    )
     assert _msg(ValueError, inv.rescale_input_branch, rnn, 0, 0) == (
-        "alpha must be non-zero (the rescaling must be invertible)")
+        "alpha must be non-zero (the rescaling must be invertible)"
+    )
     assert (
         _msg(ValueError, inv.rescale_neuron, rnn, 0, 0.0)
         == "c must be non-zero (the rescaling must be invertible)"
@@ -125,7 +131,9 @@ def test_unit_exact_and_zero_vector():
 def test_sign_largest_positive_exact():
     from constructions.invariances import _sign_largest_positive as s
 
-    t = lambda *v: torch.tensor(v, dtype=F64)
+    def t(*v):
+        return torch.tensor(v, dtype=F64)
+
     assert s(t(0.1, -0.3)) == -1.0  # magnitudes below 0.5: rounding keeps 10 decimals, not 0
     assert s(t(-0.1, 0.3)) == 1.0
     assert s(t(0.3, -0.3)) == 1.0 and s(t(-0.3, 0.3)) == -1.0  # the first largest entry decides
@@ -252,7 +260,10 @@ def _check_conventions(c):
 
     A, B, lam, C, E, D = (w.detach() for w in c.weights())
     n, m, d = c.num_neurons, c.num_gates, c.d
-    rd = lambda v: round(float(v), KEY_DECIMALS)
+
+    def rd(v):
+        return round(float(v), KEY_DECIMALS)
+
     for k in range(n):
         if not (A[k].any() or B[k].any()):
             continue
@@ -260,7 +271,10 @@ def _check_conventions(c):
             float(B[k].norm()) - 1
         ) <= _norm_bound(d + 1)
         assert rd(B[k, d].abs()) >= rd(A[k, d].abs())  # the branch reading the appended 1 is B
-        first = lambda v: next(x for x in _key(v) if x != 0)
+
+        def first(v):
+            return next(x for x in _key(v) if x != 0)
+
         assert first(A[k]) > 0 and first(B[k]) > 0  # signs: largest lexicographic key
     keys = [(-rd(lam[k]), tuple(-v for v in _key(A[k])), tuple(-v for v in _key(B[k]))) for k in range(n)]
     assert keys == sorted(keys)  # lambda descending, then A, then B descending

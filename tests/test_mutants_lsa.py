@@ -21,8 +21,12 @@ def _w(*shape, seed=0):
 def _lsa(H=2, d_k=2, d_v=3, d=4, d_out=5):
     from constructions import LinearSelfAttention
 
-    return LinearSelfAttention(_w(H, d_k, d, seed=1), _w(H, d_k, d, seed=2), _w(H, d_v, d, seed=3),
-                               None if d_out is None else _w(d_out, H * d_v, seed=4))
+    return LinearSelfAttention(
+        _w(H, d_k, d, seed=1),
+        _w(H, d_k, d, seed=2),
+        _w(H, d_v, d, seed=3),
+        None if d_out is None else _w(d_out, H * d_v, seed=4),
+    )
 
 
 def _msg(exc_type, f, *args, **kwargs):
@@ -31,7 +35,8 @@ def _msg(exc_type, f, *args, **kwargs):
     return str(info.value)
 
 
-# -- the template weights, built independently -----------------------------------------------------------------
+# -- the template weights, built independently
+# -----------------------------------------------------------------
 def _direct_expected(W_Q, W_K, W_V, W_O):
     H, d_k, d = W_Q.shape
     d_v = W_V.shape[1]
@@ -57,7 +62,9 @@ def test_direct_weights_entry_by_entry(d_out):
 
     lsa = _lsa(d_out=d_out)
     got = direct_weights(lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O)
-    for name, g, e in zip(["A", "B", "lam", "C", "E", "D"], got, _direct_expected(lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O)):
+    for name, g, e in zip(
+        ["A", "B", "lam", "C", "E", "D"], got, _direct_expected(lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O)
+    ):
         assert g.shape == e.shape and g.dtype == F64, name
         assert torch.equal(g, e), name
 
@@ -67,7 +74,10 @@ def _compressed_expected(W_Q, W_K, W_V, W_O):
     d_v = W_V.shape[1]
     W_O = torch.eye(H * d_v, dtype=F64) if W_O is None else W_O
     d_out = W_O.shape[0]
-    T = sum(torch.einsum("oa,bc->oabc", W_O[:, h * d_v:(h + 1) * d_v] @ W_V[h], W_K[h].T @ W_Q[h]) for h in range(H))
+    T = sum(
+        torch.einsum("oa,bc->oabc", W_O[:, h * d_v : (h + 1) * d_v] @ W_V[h], W_K[h].T @ W_Q[h])
+        for h in range(H)
+    )
     pairs = [(a, b) for a in range(d) for b in range(a, d)]
     n_s, n = len(pairs), len(pairs) + d
     A, B, lam = torch.zeros(n, d + 1, dtype=F64), torch.zeros(n, d + 1, dtype=F64), torch.zeros(n, dtype=F64)
@@ -92,7 +102,9 @@ def test_compressed_weights_entry_by_entry(d_out):
 
     lsa = _lsa(d_out=d_out)
     got = compressed_weights(lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O)
-    for name, g, e in zip(["A", "B", "lam", "C", "E", "D"], got, _compressed_expected(lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O)):
+    for name, g, e in zip(
+        ["A", "B", "lam", "C", "E", "D"], got, _compressed_expected(lsa.W_Q, lsa.W_K, lsa.W_V, lsa.W_O)
+    ):
         assert g.shape == e.shape and g.dtype == F64, name
         assert torch.allclose(g, e, rtol=1e-13, atol=1e-13), name
         if name != "C":
@@ -153,7 +165,9 @@ def test_head_products_module_function_exact():
         P2, _Q2 = lsa.head_products()
         assert len(Ps) == len(Qs) == 2
         for h in range(2):
-            assert torch.allclose(Ps[h], P2[h], rtol=1e-14, atol=1e-14) and torch.equal(Qs[h], lsa.W_K[h].T @ lsa.W_Q[h])
+            assert torch.allclose(Ps[h], P2[h], rtol=1e-14, atol=1e-14) and torch.equal(
+                Qs[h], lsa.W_K[h].T @ lsa.W_Q[h]
+            )
         if d_out is None:  # concatenation: head h writes rows h*d_v .. (h+1)*d_v exactly
             assert torch.equal(Ps[1][3:6], lsa.W_V[1]) and not Ps[1][:3].any() and not Ps[0][3:].any()
 
@@ -176,11 +190,13 @@ def test_lsa_to_rnn_methods_messages_and_function():
     big_d = _lsa(H=1, d_k=1, d_v=1, d=4, d_out=None)  # direct 2 < compressed 14
     assert lsa_to_rnn(big_d, "auto").num_neurons == 2
     assert _msg(ValueError, lsa_to_rnn, lsa, "fast") == (
-        "method must be one of ('direct', 'compressed', 'auto'); got 'fast'")
+        "method must be one of ('direct', 'compressed', 'auto'); got 'fast'"
+    )
     assert _msg(TypeError, lsa_to_rnn, "lsa") == "lsa must be a LinearSelfAttention; got str"
 
 
-# -- rnn_to_lsa: every structural branch --------------------------------------------------------------------------
+# -- rnn_to_lsa: every structural branch
+# --------------------------------------------------------------------------
 def _tiny(lam=(1.0, 0.0)):
     """d = 2, one memory neuron (x0 * x1) and one query neuron (x0), one gate memory * query."""
     A = torch.tensor([[1.0, 0.0, 0.0], [1.0, 0.0, 0.0]], dtype=F64)
@@ -207,8 +223,14 @@ def test_rnn_to_lsa_tiny_round_trip_and_types():
 
     rnn = _make(**_tiny())
     lsa = rnn_to_lsa(rnn)
-    assert isinstance(lsa, LinearSelfAttention) and lsa.heads == 1 and (lsa.d, lsa.d_k, lsa.d_v, lsa.d_out) == (2, 2, 1, 1)
-    assert torch.equal(lsa.W_K, torch.eye(2, dtype=F64)[None]) and torch.equal(lsa.W_O, torch.ones(1, 1, dtype=F64))
+    assert (
+        isinstance(lsa, LinearSelfAttention)
+        and lsa.heads == 1
+        and (lsa.d, lsa.d_k, lsa.d_v, lsa.d_out) == (2, 2, 1, 1)
+    )
+    assert torch.equal(lsa.W_K, torch.eye(2, dtype=F64)[None]) and torch.equal(
+        lsa.W_O, torch.ones(1, 1, dtype=F64)
+    )
     assert _same_function(rnn, lsa)
     r32 = _make(**{k: v.float() for k, v in _tiny().items()})
     l32 = rnn_to_lsa(r32)
@@ -227,7 +249,8 @@ def test_rnn_to_lsa_query_branch_on_either_side():
     w["A"][1] = torch.tensor([0.5, 0.0, 0.0], dtype=F64)  # both branches read x: not a query
     assert _msg(ValueError, rnn_to_lsa, _make(**w)) == (
         "rnn_to_lsa: query (lambda=0) neuron 1 multiplies two input-dependent branches; "
-        "an attention query is linear in x_t (one branch must read only the constant 1)")
+        "an attention query is linear in x_t (one branch must read only the constant 1)"
+    )
 
 
 def test_rnn_to_lsa_structure_messages_exact():
@@ -236,9 +259,12 @@ def test_rnn_to_lsa_structure_messages_exact():
     w = _tiny(lam=(1.0, 0.5))
     assert _msg(ValueError, rnn_to_lsa, _make(**w)) == (
         "rnn_to_lsa: neurons [1] have lambda [0.5]; an RNN that implements linear self-attention uses only "
-        "lambda = 1 (memory) and lambda = 0 (query) neurons")
-    const = ("rnn_to_lsa: a memory (lambda=1) neuron's input gate uses the appended constant 1, so it accumulates "
-             "terms of degree < 2 in x; attention memories hold x_s x_s^T terms only")
+        "lambda = 1 (memory) and lambda = 0 (query) neurons"
+    )
+    const = (
+        "rnn_to_lsa: a memory (lambda=1) neuron's input gate uses the appended constant 1, so it accumulates "
+        "terms of degree < 2 in x; attention memories hold x_s x_s^T terms only"
+    )
     for branch in "AB":
         w = _tiny()
         w[branch][0, 2] = 0.5
@@ -247,35 +273,47 @@ def test_rnn_to_lsa_structure_messages_exact():
     w["E"] = torch.tensor([[1.0, 0.0]], dtype=F64)  # gate = memory * memory
     assert _msg(ValueError, rnn_to_lsa, _make(**w)) == (
         "rnn_to_lsa: the output multiplies two memory neurons (degree-4 terms in x); "
-        "attention multiplies a memory neuron by a query neuron only")
+        "attention multiplies a memory neuron by a query neuron only"
+    )
     w = _tiny()
     w["C"] = torch.tensor([[0.0, 1.0]], dtype=F64)  # gate = query * query
     assert _msg(ValueError, rnn_to_lsa, _make(**w)) == (
         "rnn_to_lsa: the output multiplies two query neurons (degree-2 terms in x_t); "
-        "attention multiplies a memory neuron by a query neuron only")
+        "attention multiplies a memory neuron by a query neuron only"
+    )
     cw = {k: v.to(torch.complex128) for k, v in _tiny().items()}
     assert _msg(ValueError, rnn_to_lsa, _make(**cw)) == (
-        "rnn_to_lsa needs real weights; this RNN is complex (realify conjugate pairs first)")
+        "rnn_to_lsa needs real weights; this RNN is complex (realify conjugate pairs first)"
+    )
     w = _tiny()
     del w["lam"]
     dec = _make(**w, lam=None, decay=lambda x: torch.ones(*x.shape[:2], 2, dtype=x.dtype))
     assert _msg(ValueError, rnn_to_lsa, dec) == (
-        "rnn_to_lsa needs a constant lambda; this RNN has an input-dependent decay")
+        "rnn_to_lsa needs a constant lambda; this RNN has an input-dependent decay"
+    )
 
 
 def test_rnn_to_lsa_lists_at_most_ten_bad_neurons():
     from constructions import rnn_to_lsa
 
     n = 12
-    w = {"A": torch.ones(n, 3, dtype=F64), "B": torch.ones(n, 3, dtype=F64), "lam": torch.full((n,), 0.5, dtype=F64),
-             "C": torch.ones(1, n, dtype=F64), "E": torch.ones(1, n, dtype=F64), "D": torch.ones(1, 1, dtype=F64)}
+    w = {
+        "A": torch.ones(n, 3, dtype=F64),
+        "B": torch.ones(n, 3, dtype=F64),
+        "lam": torch.full((n,), 0.5, dtype=F64),
+        "C": torch.ones(1, n, dtype=F64),
+        "E": torch.ones(1, n, dtype=F64),
+        "D": torch.ones(1, 1, dtype=F64),
+    }
     assert _msg(ValueError, rnn_to_lsa, _make(**w)) == (
         f"rnn_to_lsa: neurons {list(range(10))} have lambda {[0.5] * 10}; an RNN that implements linear "
-        "self-attention uses only lambda = 1 (memory) and lambda = 0 (query) neurons")
+        "self-attention uses only lambda = 1 (memory) and lambda = 0 (query) neurons"
+    )
 
 
 def test_rnn_to_lsa_ignores_unused_neurons_only():
-    """A neuron with a stray lambda is ignored iff it cannot reach the output (zero A, B, or C and E columns)."""
+    """A neuron with a stray lambda is ignored iff it cannot reach the output (zero A, B, or C and E
+    columns)."""
     from constructions import rnn_to_lsa
 
     def with_extra(a, b, c, e):
@@ -287,8 +325,11 @@ def test_rnn_to_lsa_ignores_unused_neurons_only():
         return _make(**w)
 
     one = [1.0, 1.0, 1.0]
-    for rnn in (with_extra([0.0] * 3, one, 1.0, 1.0), with_extra(one, [0.0] * 3, 1.0, 1.0),
-                with_extra(one, one, 0.0, 0.0)):
+    for rnn in (
+        with_extra([0.0] * 3, one, 1.0, 1.0),
+        with_extra(one, [0.0] * 3, 1.0, 1.0),
+        with_extra(one, one, 0.0, 0.0),
+    ):
         assert _same_function(rnn, rnn_to_lsa(rnn))
     for rnn in (with_extra(one, one, 1.0, 0.0), with_extra(one, one, 0.0, 1.0)):  # reaches the output
         with pytest.raises(ValueError, match=r"neurons \[2\] have lambda \[0.5\]"):
@@ -303,9 +344,9 @@ def test_rnn_to_lsa_tolerance_boundaries():
     for lam in ((0.625, 0.0), (1.0, 0.375)):
         with pytest.raises(ValueError, match="have lambda"):
             rnn_to_lsa(_make(**_tiny(lam=lam)), tol=0.25)
-    assert rnn_to_lsa(_make(**_tiny(lam=(1.0 + 2.0 ** -40, 2.0 ** -40)))).heads == 1  # default tol 1e-9
+    assert rnn_to_lsa(_make(**_tiny(lam=(1.0 + 2.0**-40, 2.0**-40)))).heads == 1  # default tol 1e-9
     with pytest.raises(ValueError, match="have lambda"):
-        rnn_to_lsa(_make(**_tiny(lam=(1.0 + 2.0 ** -20, 0.0))))
+        rnn_to_lsa(_make(**_tiny(lam=(1.0 + 2.0**-20, 0.0))))
     # a memory's constant column up to tol (inclusive) is accepted
     w = _tiny()
     w["A"][0, 2] = 0.25
@@ -326,19 +367,19 @@ def test_rnn_to_lsa_tolerance_boundaries():
     w = _tiny()
     w["C"] = torch.tensor([[1.0, 0.0], [1.0, 0.0]], dtype=F64)
     w["E"] = torch.tensor([[0.0, 1.0], [1.0, 0.0]], dtype=F64)
-    w["D"] = torch.tensor([[1.0, 2.0 ** -40]], dtype=F64)  # memory*memory with weight 2^-40 < tol * 1
+    w["D"] = torch.tensor([[1.0, 2.0**-40]], dtype=F64)  # memory*memory with weight 2^-40 < tol * 1
     assert rnn_to_lsa(_make(**w)).heads == 1
-    w["D"] = torch.tensor([[1.0, 2.0 ** -20]], dtype=F64)
+    w["D"] = torch.tensor([[1.0, 2.0**-20]], dtype=F64)
     with pytest.raises(ValueError, match="two memory neurons"):
         rnn_to_lsa(_make(**w))
-    w["D"] = torch.tensor([[2.0 ** 30, 2.0 ** -5]], dtype=F64)  # 2^-5 <= tol * |K| = 1e-9 * 2^30
+    w["D"] = torch.tensor([[2.0**30, 2.0**-5]], dtype=F64)  # 2^-5 <= tol * |K| = 1e-9 * 2^30
     assert rnn_to_lsa(_make(**w)).heads == 1
     w = _tiny()
     w["C"] = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=F64)
     w["E"] = torch.tensor([[0.0, 1.0], [0.0, 1.0]], dtype=F64)
-    w["D"] = torch.tensor([[1.0, 2.0 ** -40]], dtype=F64)
+    w["D"] = torch.tensor([[1.0, 2.0**-40]], dtype=F64)
     assert rnn_to_lsa(_make(**w)).heads == 1
-    w["D"] = torch.tensor([[1.0, 2.0 ** -20]], dtype=F64)
+    w["D"] = torch.tensor([[1.0, 2.0**-20]], dtype=F64)
     with pytest.raises(ValueError, match="two query neurons"):
         rnn_to_lsa(_make(**w))
 
@@ -355,13 +396,15 @@ def test_rnn_to_lsa_zero_function():
 
 
 def test_rnn_to_lsa_heads_with_parallel_output_maps_merge_with_sign():
-    """Heads whose P = W_O^h W_V^h are parallel (same or opposite direction) are one head of the recovered LSA."""
+    """Heads whose P = W_O^h W_V^h are parallel (same or opposite direction) are one head of the recovered
+    LSA."""
     from constructions import LinearSelfAttention, lsa_to_rnn, rnn_to_lsa
 
     v = _w(1, 1, 3, seed=5)
     for s in (2.0, -2.0):
-        lsa = LinearSelfAttention(_w(2, 1, 3, seed=6), _w(2, 1, 3, seed=7), torch.cat([v, s * v]),
-                                  torch.ones(1, 2, dtype=F64))
+        lsa = LinearSelfAttention(
+            _w(2, 1, 3, seed=6), _w(2, 1, 3, seed=7), torch.cat([v, s * v]), torch.ones(1, 2, dtype=F64)
+        )
         rec = rnn_to_lsa(lsa_to_rnn(lsa, "direct"))
         assert rec.heads == 1
         x = _w(2, 6, 3, seed=8)
@@ -397,7 +440,8 @@ def test_neuron_counts_are_ints():
 
 
 def _two_memories(weights, g1=1.0):
-    """d = 2: memories m0 = x0 x0, m1 = x1 x1 and queries q0 = x0, q1 = x1; one gate per (memory, query, output)
+    """d = 2: memories m0 = x0 x0, m1 = x1 x1 and queries q0 = x0, q1 = x1; one gate per (memory, query,
+    output)
     in ``weights``: a list of (memory, query, output row, weight, query side) with query side "E" or "C"."""
     A = torch.tensor([[1.0, 0.0, 0.0], [0.0, g1, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=F64)
     B = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]], dtype=F64)
@@ -420,7 +464,7 @@ def test_rnn_to_lsa_relative_cutoffs_exact():
     mixed = _two_memories([(0, 0, 0, 1.0, "E"), (0, 0, 0, 0.5, "C")])
     assert _same_function(mixed, rnn_to_lsa(mixed))
     # the memory-query adjacency cutoff is tol * max(|K|, 1): a 0.5 term beside a 2^30 one is dropped ...
-    assert rnn_to_lsa(_two_memories([(0, 0, 0, 2.0 ** 30, "E"), (1, 1, 1, 0.5, "E")])).heads == 1
+    assert rnn_to_lsa(_two_memories([(0, 0, 0, 2.0**30, "E"), (1, 1, 1, 0.5, "E")])).heads == 1
     # ... but kept beside a term of size 1 (floor 1, not 2): 1.5e-9 > 1e-9
     assert rnn_to_lsa(_two_memories([(0, 0, 0, 1.0, "E"), (1, 1, 1, 1.5e-9, "E")])).heads == 2
     # the cutoff is strict: exactly tol * 1 is not an edge
@@ -429,7 +473,8 @@ def test_rnn_to_lsa_relative_cutoffs_exact():
 
 
 def test_rnn_to_lsa_rank_cutoff_within_a_component():
-    """One component (memories m0, m1 share query q0; edges of weight k0, k1 > the adjacency cutoff) whose terms
+    """One component (memories m0, m1 share query q0; edges of weight k0, k1 > the adjacency cutoff) whose
+    terms
     have singular values s0 = k0 and s1 = k1 * g1 (m1's gate scaled by g1): s1 is kept iff s1 > tol * s0."""
     from constructions import rnn_to_lsa
 
@@ -464,11 +509,15 @@ def test_rnn_to_lsa_degree_checks_scale_and_boundary():
     for p, side_q in ((0, "mem"), (2, "qry")):
         base = _two_memories([(0, 0, 0, 1.0, "E")])
         w = {k: v.detach().clone() for k, v in base.weights()._asdict().items()}
-        C, E = torch.cat([w["C"], torch.zeros(1, 4, dtype=F64)]), torch.cat([w["E"], torch.zeros(1, 4, dtype=F64)])
+        C, E = (
+            torch.cat([w["C"], torch.zeros(1, 4, dtype=F64)]),
+            torch.cat([w["E"], torch.zeros(1, 4, dtype=F64)]),
+        )
         C[1, p], E[1, p] = 1.0, 1.0
         for wgt, ok in ((0.125, True), (0.1875, False)):
             rnn = _make(**{**w, "C": C, "E": E, "D": torch.tensor([[1.0, wgt]], dtype=F64)})
-            if ok:  # the structural check lets the term through; the final check may still see the function change
+            # the structural check lets the term through; the final check may still see the function change
+            if ok:
                 try:
                     assert rnn_to_lsa(rnn, tol=0.25).heads == 1
                 except ValueError as e:
@@ -477,7 +526,7 @@ def test_rnn_to_lsa_degree_checks_scale_and_boundary():
                 with pytest.raises(ValueError, match="two memory" if side_q == "mem" else "two query"):
                     rnn_to_lsa(rnn, tol=0.25)
         # relative to |K| = 2^30: a 2^-5 degree-2/4 term is below tol * scale
-        rnn = _make(**{**w, "C": C, "E": E, "D": torch.tensor([[2.0 ** 30, 2.0 ** -5]], dtype=F64)})
+        rnn = _make(**{**w, "C": C, "E": E, "D": torch.tensor([[2.0**30, 2.0**-5]], dtype=F64)})
         assert rnn_to_lsa(rnn).heads == 1
         # and the floor of the scale is 1, not 2: 0.75e-9 * 2 = 1.5e-9 > 1e-9 is rejected
         rnn = _make(**{**w, "C": C, "E": E, "D": torch.tensor([[1.0, 0.75e-9]], dtype=F64)})
@@ -506,7 +555,8 @@ def test_rnn_to_lsa_query_constant_scales_and_float64_internals():
 
 
 def test_template_weights_are_built_on_the_weights_device():
-    """Under a ``meta`` default device (a stand-in for a second device on CPU-only machines) the template is still
+    """Under a ``meta`` default device (a stand-in for a second device on CPU-only machines) the template is
+    still
     built on the LSA weights' device: every zeros/index tensor takes ``device=`` from the weights."""
     from constructions import lsa_to_rnn
 

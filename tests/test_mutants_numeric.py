@@ -48,7 +48,7 @@ def test_degenerate_every_kind_exact():
         assert torch.equal(degenerate_(t0.clone(), _g(2), 2), torch.round(t0 * 2) / 2)
         # 3: scaled by 10^e, e uniform in -3..3 from the generator
         e = float(torch.randint(-3, 4, (1,), generator=_g(3)))
-        assert torch.equal(degenerate_(t0.clone(), _g(3), 3), t0 * 10.0 ** e)
+        assert torch.equal(degenerate_(t0.clone(), _g(3), 3), t0 * 10.0**e)
         for kind in (4, 5, -1):
             assert torch.equal(degenerate_(t0.clone(), _g(2), kind), t0)
     one_row = torch.ones(1, 3, dtype=F64)
@@ -110,7 +110,9 @@ def test_draw_case_replays_the_generator():
             W[:1] = 0
         elif kind == 3:
             W = W * 10.0 ** float(torch.randint(-3, 4, (1,), generator=g))
-        assert torch.equal(params.W, W) and torch.equal(params.v, torch.ones(3, dtype=F64))  # 1-D: not a weight
+        assert torch.equal(params.W, W) and torch.equal(
+            params.v, torch.ones(3, dtype=F64)
+        )  # 1-D: not a weight
         ex = torch.randn(2, T, d, generator=g, dtype=F64)
         if kind == 3:
             ex = ex * 10.0 ** float(torch.randint(-2, 3, (1,), generator=g))
@@ -158,13 +160,22 @@ def test_passed_claim_fields_exact(tiny):
         assert c.id == f"LSA-DIRECT-NUMERIC-{dname.upper()}-CPU/v1"
         assert c.title == f"lsa-direct: construction equals reference numerically ({dname}, cpu)"
         assert c.statement == (
-            f"For 3 random cases (profile 'tiny', seed 5; sizes d<= 2, heads<= 2, T<= 5; generic and degenerate "
-            f"weights), the construction of 'lsa-direct' evaluated in {dname} on cpu equals the float64 reference "
-            f"within the tolerance model |y_hat - y| <= gamma_n M + n eta.")
+            "For 3 random cases (profile 'tiny', seed 5; sizes d<= 2, heads<= 2, T<= 5; generic and "
+            "degenerate "
+            f"weights), the construction of 'lsa-direct' evaluated in {dname} on cpu equals the float64 "
+            "reference "
+            f"within the tolerance model |y_hat - y| <= gamma_n M + n eta."
+        )
         assert (c.kind, c.construction, c.tier) == ("numeric", "lsa-direct", "random-cases")
         assert c.sizes == {"cases": 3, "max_d": 2, "max_heads": 2, "max_T": 5}
-        assert c.rerun == {"command": "numeric", "variant": "lsa-direct", "profile": "tiny", "seed": 5,
-                           "dtype": dname, "device": "cpu"}
+        assert c.rerun == {
+            "command": "numeric",
+            "variant": "lsa-direct",
+            "profile": "tiny",
+            "seed": 5,
+            "dtype": dname,
+            "device": "cpu",
+        }
         ev = c.evidence
         assert set(ev) == {"worst_error_over_bound", "max_rel_rms", "mode"} and ev["mode"] == "auto"
         assert 0 <= ev["worst_error_over_bound"] < 1 and 0 <= ev["max_rel_rms"] < 1e-3
@@ -215,12 +226,29 @@ def test_failed_claim_keeps_the_first_counterexample(tiny):
     c = check_variant_numeric(_Broken(), profile=tiny, seed=2)
     assert c.status == "failed" and not c.ok and c.sizes["cases"] == 1  # stops at the first failing case
     ce = c.counterexample
-    assert set(ce) == {"case", "seed", "sizes", "message", "worst_index", "max_abs_error", "mode", "params", "x",
-                       "observed", "expected", "bound"}  # parameters, inputs exactly (hex floats): replayable
-    assert ce["x"]["hex"] and all(v["hex"] for v in ce["params"].values() if isinstance(v, dict) and "hex" in v)
+    assert set(ce) == {
+        "case",
+        "seed",
+        "sizes",
+        "message",
+        "worst_index",
+        "max_abs_error",
+        "mode",
+        "params",
+        "x",
+        "observed",
+        "expected",
+        "bound",
+    }  # parameters, inputs exactly (hex floats): replayable
+    assert ce["x"]["hex"] and all(
+        v["hex"] for v in ce["params"].values() if isinstance(v, dict) and "hex" in v
+    )
     assert ce["case"] == 0 and ce["seed"] == 2 and ce["max_abs_error"] > 0
     assert isinstance(ce["worst_index"], list) and len(ce["worst_index"]) == 3
-    assert ce["message"].startswith("broken-lsa construction EXCEEDS the error bound") and c.message == ce["message"]
+    assert (
+        ce["message"].startswith("broken-lsa construction EXCEEDS the error bound")
+        and c.message == ce["message"]
+    )
     assert c.evidence["worst_error_over_bound"] > 1
     assert c.id == "BROKEN-LSA-NUMERIC-FLOAT64-CPU/v1"
 
@@ -230,8 +258,10 @@ def test_negative_controls_flip_the_status(tiny):
 
     caught = check_variant_numeric(_Broken(status="impossible"), profile=tiny)
     assert caught.status == "expected-failure" and caught.ok
-    assert caught.statement == ("Negative control: the template construction offered for 'broken-lsa' differs from "
-                                "its reference on at least one random case (float64, cpu); the suite can say no.")
+    assert caught.statement == (
+        "Negative control: the template construction offered for 'broken-lsa' differs from "
+        "its reference on at least one random case (float64, cpu); the suite can say no."
+    )
     missed = check_variant_numeric(_Broken(status="impossible", eps=0.0), profile=tiny)
     assert missed.status == "unexpected-pass" and not missed.ok and missed.counterexample is None
     assert missed.sizes["cases"] == 3
@@ -272,7 +302,8 @@ def test_fallbacks_accept_correct_and_reject_broken(tiny):
 
 
 def test_working_dtype_reaches_params_and_inputs(tiny):
-    """float32 claims compute in float32: the measured error is float32-sized (a float64 computation would give
+    """float32 claims compute in float32: the measured error is float32-sized (a float64 computation would
+    give
     a ratio ~1e-9), so the parameters and the input are really cast."""
     import constructions
     from equivalence.numeric import check_variant_numeric
@@ -287,7 +318,12 @@ def test_default_profile_is_ci(monkeypatch):
 
     monkeypatch.setitem(numeric.PROFILES, "ci", numeric.NumericProfile(**TINY))
     c = numeric.check_variant_numeric(constructions.get("lsa-direct"))
-    assert c.rerun["profile"] == "ci" and c.sizes["cases"] == 3 and c.rerun["seed"] == 0 and c.rerun["dtype"] == "float64"
+    assert (
+        c.rerun["profile"] == "ci"
+        and c.sizes["cases"] == 3
+        and c.rerun["seed"] == 0
+        and c.rerun["dtype"] == "float64"
+    )
 
 
 def test_variant_magnitude_and_path_length_are_used(tiny):
@@ -300,7 +336,7 @@ def test_variant_magnitude_and_path_length_are_used(tiny):
 
     class HugeN(_Broken):
         def path_length(self, params, T):
-            return 2 ** 53  # gamma_n = inf
+            return 2**53  # gamma_n = inf
 
     assert check_variant_numeric(HugeM(), profile=tiny).status == "tested"
     assert check_variant_numeric(HugeN(), profile=tiny).status == "tested"
@@ -329,7 +365,8 @@ def test_non_finite_evidence_is_json_text(tiny):
 
 
 def test_non_finite_counterexample_is_serialisable(tiny):
-    """A construction that outputs NaN fails with a JSON-safe counterexample (the certificate writer refuses NaN)."""
+    """A construction that outputs NaN fails with a JSON-safe counterexample (the certificate writer refuses
+    NaN)."""
     import json
 
     from constructions.rnn import NumericalHazardWarning

@@ -12,7 +12,17 @@ import os
 
 if "MUTANT_UNDER_TEST" in os.environ:
     os.environ["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    for _name in ("numpy", "torch", "jaxtyping", "constructions", "constructions.variants", "constructions.structured",
-                  "constructions.structured_attention", "constructions.invariances", "equivalence.claims",
-                  "equivalence.tolerance", "equivalence.numeric"):
+    for _name in (
+        "numpy",
+        "torch",
+        "jaxtyping",
+        "constructions",
+        "constructions.variants",
+        "constructions.structured",
+        "constructions.structured_attention",
+        "constructions.invariances",
+        "equivalence.claims",
+        "constructions.tolerance",
+        "equivalence.numeric",
+    ):
         importlib.import_module(_name)

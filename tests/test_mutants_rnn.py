@@ -68,7 +68,7 @@ def test_stage_functions_exact():
         recurrence_step,
     )
 
-    assert GATINGS == ("auto", "dense", "structured") and STRUCTURE_MIN_WORK == 2 ** 20
+    assert GATINGS == ("auto", "dense", "structured") and STRUCTURE_MIN_WORK == 2**20
     assert PATHS == ("auto", "loop", "scan", "structured")
     x = torch.tensor([[2.0, 3.0]], dtype=F64)
     xt = augment(x)
@@ -283,11 +283,11 @@ def test_every_path_equals_the_python_loop():
     assert torch.allclose(rnn(x), _loop(w, x)[0], rtol=1e-12, atol=1e-12)  # default state: zeros
     for T in (0, 1, 2, 3):  # auto is the loop for T <= 2, parallel above
         y, h = rnn(x[:, :T], h0, return_state=True)
-        r, l = _loop(w, x[:, :T], h0)
+        r, h_loop = _loop(w, x[:, :T], h0)
         assert (
             y.shape == (3, T, 2)
             and torch.allclose(y, r, rtol=1e-12, atol=1e-12)
-            and torch.allclose(h, l, rtol=1e-12, atol=1e-12)
+            and torch.allclose(h, h_loop, rtol=1e-12, atol=1e-12)
         )
     # streaming: two halves with the carried state equal one pass
     y1, h1 = rnn(x[:, :4], return_state=True)
@@ -407,7 +407,10 @@ def test_factored_decay_contract_and_messages():
     assert torch.allclose(y, ref, rtol=1e-12, atol=1e-12) and torch.allclose(h, last, rtol=1e-12, atol=1e-12)
     y, h = good(x, mode="parallel", gating="structured", return_state=True)
     assert torch.allclose(y, ref, rtol=1e-12, atol=1e-12) and torch.allclose(h, last, rtol=1e-12, atol=1e-12)
-    head = "decay.factored(x) must return (values [B, T, c], channel [n] long in [-1, c), const [n]) with B, T = (2, 7), n = 4; got "
+    head = (
+        "decay.factored(x) must return (values [B, T, c], channel [n] long in [-1, c), const [n]) with B, T "
+        "= (2, 7), n = 4; got "
+    )
     for out, got in (
         ((vals[0], channel, const), "(7, 2), (4,), (4,)"),
         ((vals[:, :6], channel, const), "(2, 6, 2), (4,), (4,)"),

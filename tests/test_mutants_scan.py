@@ -24,11 +24,20 @@ def test_default_mode_is_auto():
     assert torch.equal(h, h_auto) and torch.equal(last, last_auto)
 
 
-@pytest.mark.parametrize(("mode", "T", "path"), [
-    ("auto", 0, "loop"), ("auto", 1, "loop"), ("auto", 2, "loop"), ("auto", 3, "chunked"),
-    ("auto", 64, "chunked"),
-    ("loop", 64, "loop"), ("parallel", 1, "chunked"), ("parallel", 2, "chunked"), ("parallel", 64, "chunked"),
-])
+@pytest.mark.parametrize(
+    ("mode", "T", "path"),
+    [
+        ("auto", 0, "loop"),
+        ("auto", 1, "loop"),
+        ("auto", 2, "loop"),
+        ("auto", 3, "chunked"),
+        ("auto", 64, "chunked"),
+        ("loop", 64, "loop"),
+        ("parallel", 1, "chunked"),
+        ("parallel", 2, "chunked"),
+        ("parallel", 64, "chunked"),
+    ],
+)
 def test_dispatch_picks_the_documented_path(monkeypatch, mode, T, path):
     from constructions import scan as S
 
@@ -44,7 +53,7 @@ def test_dispatch_picks_the_documented_path(monkeypatch, mode, T, path):
 def test_mixed_dtypes_are_promoted():
     """float32 lambda, float64 inputs: the chunked scan works in float64, like the loop on promoted inputs."""
     from constructions.scan import scan_chunked, scan_loop
-    from equivalence.tolerance import compare, recurrence_path_length
+    from constructions.tolerance import compare, recurrence_path_length
 
     lam32, u, h0 = _case(37, dtype=torch.float32)
     h, last = scan_chunked(lam32, u, h0, block=8)
@@ -52,8 +61,9 @@ def test_mixed_dtypes_are_promoted():
     h_ref, _ = scan_loop(lam32.to(F64), u, h0)
     # both round in float64; the model bound covers both paths' roundings (gamma_n M, docs/tolerance.md)
     M, _ = scan_loop(lam32.to(F64).abs(), u.abs(), h0.abs())
-    n = (recurrence_path_length(37, "real", mode="parallel", block=8)
-         + recurrence_path_length(37, "real", mode="loop"))
+    n = recurrence_path_length(37, "real", mode="parallel", block=8) + recurrence_path_length(
+        37, "real", mode="loop"
+    )
     res = compare(h, h_ref, M, n=n, dtype=F64)
     assert res.passed, res.message
     lam, u32, h032 = _case(37)
@@ -65,7 +75,7 @@ def test_gradient_through_u_alone_matches_the_loop():
     """Only ``u`` requires a gradient (lam and h0 are constants): the chunked scan must still be
     differentiable."""
     from constructions.scan import scan_chunked, scan_loop
-    from equivalence.tolerance import compare, recurrence_path_length
+    from constructions.tolerance import compare, recurrence_path_length
 
     lam, u, h0 = _case(19)
     u1, u2 = u.clone().requires_grad_(True), u.clone().requires_grad_(True)

@@ -1,7 +1,8 @@
 """Mutation-testing kills for constructions/_validation.py (docs/reliability.md, "Mutation testing").
 
 Every message is compared in full and every branch is taken both ways, so a one-token mutant of a check, its
-message or its return value fails here. The ``meta`` device stands in for a second device on CPU-only machines."""
+message or its return value fails here. The ``meta`` device stands in for a second device on CPU-only
+machines."""
 
 import math
 import re
@@ -32,19 +33,27 @@ def test_require_tensor_accepts_and_returns_the_same_object():
 def test_require_tensor_messages_exact():
     from constructions._validation import require_tensor
 
-    assert _msg(TypeError, require_tensor, "W_Q", [1.0]) == "W_Q must be a torch.Tensor of floating dtype; got list"
+    assert (
+        _msg(TypeError, require_tensor, "W_Q", [1.0])
+        == "W_Q must be a torch.Tensor of floating dtype; got list"
+    )
     assert _msg(TypeError, require_tensor, "W_Q", __import__("numpy").zeros(2)) == (
         "W_Q must be a torch.Tensor of floating dtype; got ndarray"
-        " (convert with torch.as_tensor(..., dtype=torch.float64))")
+        " (convert with torch.as_tensor(..., dtype=torch.float64))"
+    )
     tail = " (integer and boolean tensors are not accepted: cast with .to(torch.float64))"
     assert _msg(TypeError, require_tensor, "x", torch.zeros(2, dtype=torch.int64)) == (
-        "x must have a floating or complex dtype; got torch.int64" + tail)
+        "x must have a floating or complex dtype; got torch.int64" + tail
+    )
     assert _msg(TypeError, require_tensor, "x", torch.zeros(2, dtype=torch.bool), allow_complex=False) == (
-        "x must have a floating dtype; got torch.bool" + tail)
-    assert _msg(TypeError, require_tensor, "x", torch.zeros(2, dtype=torch.complex128), allow_complex=False) == (
-        "x must have a floating dtype; got torch.complex128" + tail)
+        "x must have a floating dtype; got torch.bool" + tail
+    )
+    assert _msg(
+        TypeError, require_tensor, "x", torch.zeros(2, dtype=torch.complex128), allow_complex=False
+    ) == ("x must have a floating dtype; got torch.complex128" + tail)
     assert _msg(TypeError, require_tensor, "x", torch.zeros(2, 2).to_sparse()) == (
-        "x must be a dense (strided) tensor; got layout torch.sparse_coo")
+        "x must be a dense (strided) tensor; got layout torch.sparse_coo"
+    )
 
 
 def test_require_ndim_and_size_messages_exact():
@@ -53,12 +62,15 @@ def test_require_ndim_and_size_messages_exact():
     t = torch.zeros(2, 3)
     assert require_ndim("x", t, 2, "a, b") is None
     assert _msg(ValueError, require_ndim, "x", t, 3, "batch, time, d") == (
-        "x must have 3 dimensions [batch, time, d]; got shape (2, 3)")
+        "x must have 3 dimensions [batch, time, d]; got shape (2, 3)"
+    )
     assert require_size("x", t, 1, 3, "d") is None
     assert _msg(ValueError, require_size, "x", t, 1, 4, "d") == (
-        "x has d=3 (dimension 1 of shape (2, 3)); expected d=4")
+        "x has d=3 (dimension 1 of shape (2, 3)); expected d=4"
+    )
     assert _msg(ValueError, require_size, "x", t, 0, 5, "H", "(the heads)") == (
-        "x has H=2 (dimension 0 of shape (2, 3)); expected H=5 (the heads)")
+        "x has H=2 (dimension 0 of shape (2, 3)); expected H=5 (the heads)"
+    )
 
 
 def test_all_finite_every_branch():
@@ -82,10 +94,12 @@ def test_require_finite_message_exact():
 
     assert require_finite("w", torch.ones(3)) is None
     assert require_finite("w", torch.zeros(0)) is None
-    assert _msg(ValueError, require_finite, "w", torch.tensor([[0.0, math.nan, math.inf], [1.0, 1.0, -math.inf]])) == (
-        "w contains 3 non-finite value(s) (NaN or Inf), first at index (0, 1); expected finite values")
+    assert _msg(
+        ValueError, require_finite, "w", torch.tensor([[0.0, math.nan, math.inf], [1.0, 1.0, -math.inf]])
+    ) == ("w contains 3 non-finite value(s) (NaN or Inf), first at index (0, 1); expected finite values")
     assert _msg(ValueError, require_finite, "x", torch.tensor([1.0, 2.0, math.nan])) == (
-        "x contains 1 non-finite value(s) (NaN or Inf), first at index (2,); expected finite values")
+        "x contains 1 non-finite value(s) (NaN or Inf), first at index (2,); expected finite values"
+    )
 
 
 def test_require_same_device_returns_and_reports():
@@ -96,7 +110,8 @@ def test_require_same_device_returns_and_reports():
     assert require_same_device(a=a, skip=None, n=3) == torch.device("cpu")  # non-tensors are ignored
     assert require_same_device(m=torch.zeros(1, device="meta")) == torch.device("meta")
     assert _msg(ValueError, require_same_device, a=a, m=torch.zeros(1, device="meta")) == (
-        "all tensors must be on one device; got a on cpu, m on meta")
+        "all tensors must be on one device; got a on cpu, m on meta"
+    )
 
 
 def test_require_positive_int_every_branch():
@@ -105,7 +120,9 @@ def test_require_positive_int_every_branch():
     assert require_positive_int("k", 1) == 1 and require_positive_int("k", 7) == 7
     assert require_positive_int("k", 0, minimum=0) == 0 and require_positive_int("k", 5, minimum=5) == 5
     assert _msg(TypeError, require_positive_int, "k", True) == "k must be an int >= 1; got bool True"
-    assert _msg(TypeError, require_positive_int, "k", 2.0, minimum=2) == "k must be an int >= 2; got float 2.0"
+    assert (
+        _msg(TypeError, require_positive_int, "k", 2.0, minimum=2) == "k must be an int >= 2; got float 2.0"
+    )
     assert _msg(ValueError, require_positive_int, "k", 0) == "k must be >= 1; got 0"
     assert _msg(ValueError, require_positive_int, "k", 4, minimum=5) == "k must be >= 5; got 4"
 
@@ -133,7 +150,9 @@ def test_rnn_refuses_non_finite_weights_and_initial_state():
     def r(*s):
         return torch.randn(*s, generator=g, dtype=torch.float64)
 
-    rnn = GatedLinearRNN(r(2, 3), r(2, 3), torch.tensor([1.0, 0.0], dtype=torch.float64), r(2, 2), r(2, 2), r(1, 2))
+    rnn = GatedLinearRNN(
+        r(2, 3), r(2, 3), torch.tensor([1.0, 0.0], dtype=torch.float64), r(2, 2), r(2, 2), r(1, 2)
+    )
     x = r(1, 4, 2)
     for name in ("A", "B", "C", "E", "D"):
         w = getattr(rnn, name)

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.oracle
 
 
 @pytest.fixture(scope="module")
-def O():
+def fo():
     from constructions.variants import oracle
 
     reason = oracle.fla_status()
@@ -37,12 +37,12 @@ def _case(name, d=4, heads=2, T=70, seed=0, **kw):
     return p, torch.randn(2, T, d, generator=g, dtype=torch.float64)
 
 
-def _check(O, name, p, x, spec=None):
-    from equivalence.tolerance import compare
+def _check(fo, name, p, x, spec=None):
+    from constructions.tolerance import compare
 
     v = _v(name)
-    spec = spec or O.NAIVE[name]
-    y, extras = spec.adapter(p, x, O.load(spec.function), "cpu")
+    spec = spec or fo.NAIVE[name]
+    y, extras = spec.adapter(p, x, fo.load(spec.function), "cpu")
     ref = v.reference(p, x)
     M = v.magnitude(p, x)
     n = v.path_length(p, x.shape[1])
@@ -55,34 +55,35 @@ def _naive_names():
     return sorted(n for n in NAIVE if n != "normalized-linear-attention")  # compared after finish(), below
 
 
-#: every variant with an fla naive reference (the table enumerates the registry's adapters: no per-variant edits)
+# : every variant with an fla naive reference (the table enumerates the registry's adapters: no per-variant
+# edits)
 ORACLE_VARIANTS = _naive_names()
 
 
 @pytest.mark.parametrize("name", ORACLE_VARIANTS)
-def test_reference_agrees_with_fla_naive(O, name):
+def test_reference_agrees_with_fla_naive(fo, name):
     p, x = _case(name)
-    res, _ = _check(O, name, p, x)
+    res, _ = _check(fo, name, p, x)
     assert res.passed, res.message
 
 
-def test_every_shipped_variant_has_an_fla_oracle_or_a_stated_reason(O):
+def test_every_shipped_variant_has_an_fla_oracle_or_a_stated_reason(fo):
     import constructions
 
     # retention-complex: RETNET_NAIVE (fixed gammas) on RoPE-rotated q, k; mlstm: not in fla-core 0.6.0
-    have = set(O.NAIVE) | {"retention-complex", "mlstm"}
+    have = set(fo.NAIVE) | {"retention-complex", "mlstm"}
     shipped = {n for n in constructions.available() if type(_v(n)).__module__.startswith("constructions.")}
     assert shipped <= have, shipped - have
     assert "not in fla" in _v("mlstm").oracle
 
 
-def test_normalized_linear_attention_against_fla_normalize_true(O):
+def test_normalized_linear_attention_against_fla_normalize_true(fo):
     """fla's normalize=True output equals our finish(reachable): the division outside the template."""
-    from equivalence.tolerance import gamma
+    from constructions.tolerance import gamma
 
     v = _v("normalized-linear-attention")
     p, x = _case("normalized-linear-attention")
-    y, _ = O.oracle_output("normalized-linear-attention", p, x)
+    y, _ = fo.oracle_output("normalized-linear-attention", p, x)
     reach = v.reference(p, x)
     M = v.magnitude(p, x)
     n = v.path_length(p, x.shape[1])
@@ -98,21 +99,21 @@ def test_normalized_linear_attention_against_fla_normalize_true(O):
 
 
 @pytest.mark.parametrize("complex_form", [False, True])
-def test_retnet_naive_retention_with_retnet_gammas(O, complex_form):
+def test_retnet_naive_retention_with_retnet_gammas(fo, complex_form):
     name = "retention-complex" if complex_form else "retention"
     p, x = _case(name, gamma="retnet")
-    res, _ = _check(O, name, p, x, O.RETNET_NAIVE)
+    res, _ = _check(fo, name, p, x, fo.RETNET_NAIVE)
     assert res.passed, res.message
     with pytest.raises(ValueError, match="hard-wires"):
-        _check(O, "retention", *_case("retention"), O.RETNET_NAIVE)
+        _check(fo, "retention", *_case("retention"), fo.RETNET_NAIVE)
 
 
 @pytest.mark.parametrize("name", ["lsa-direct", "simple-gla", "gla", "retention", "delta-rule-onehot"])
-def test_fla_final_state_is_the_transpose_of_our_key_value_neurons(O, name):
+def test_fla_final_state_is_the_transpose_of_our_key_value_neurons(fo, name):
     """fla's state is [K, V] (o = S^T q); transposed it equals the direct construction's kv[h,i,j] neurons."""
     v = _v(name)
     p, x = _case(name, T=50)
-    _, extras = O.oracle_output(name, p, x)
+    _, extras = fo.oracle_output(name, p, x)
     S = extras["state"]  # [B, H, d_v, d_k], ours
     _, h = v.construct(p)(x, return_state=True)
     B, H, d_v, d_k = S.shape
@@ -123,135 +124,170 @@ def test_fla_final_state_is_the_transpose_of_our_key_value_neurons(O, name):
         assert float((S.transpose(-1, -2) - kv).abs().max()) > 1e-3 * scale  # the transposition matters
 
 
-def test_conventions_done_wrong_are_caught(O):
-    """Each conversion is needed: fla's default scale K^-1/2, gates passed as decays instead of log-decays, or a
+def test_conventions_done_wrong_are_caught(fo):
+    """Each conversion is needed: fla's default scale K^-1/2, gates passed as decays instead of log-decays, or
+    a
     sequence-first tensor passed as head-first all change the output beyond the tolerance model."""
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     v = _v("simple-gla")
     p, x = _case("simple-gla")
-    fn = O.load(O.NAIVE["simple-gla"].function)
+    fn = fo.load(fo.NAIVE["simple-gla"].function)
     ref, M, n = v.reference(p, x), v.magnitude(p, x), v.path_length(p, x.shape[1])
     from constructions.variants.reference import merge_heads, project
     from torch.nn import functional as F
 
     q, k, vv = project(x, p.W_Q), project(x, p.W_K), project(x, p.W_V)
-    log_a = (F.logsigmoid(O._gl(x, p.W_g)) / p.normalizer).transpose(1, 2).contiguous()
+    log_a = (F.logsigmoid(fo._gl(x, p.W_g)) / p.normalizer).transpose(1, 2).contiguous()
 
     def run(qq, kk, vvv, g, **kw):
-        o, _ = fn(O.sf(qq), O.sf(kk), O.sf(vvv), g, **kw)
-        return merge_heads(O.hf(o).to(torch.float64), p.W_O)
+        o, _ = fn(fo.sf(qq), fo.sf(kk), fo.sf(vvv), g, **kw)
+        return merge_heads(fo.hf(o).to(torch.float64), p.W_O)
 
     right = run(q, k, vv, log_a, scale=1.0)
     assert compare(right, ref, M, n=n, dtype=torch.float32).passed
     assert not compare(run(q, k, vv, log_a), ref, M, n=n, dtype=torch.float32).passed  # default scale K^-1/2
-    assert not compare(run(q, k, vv, log_a.exp(), scale=1.0), ref, M, n=n, dtype=torch.float32).passed  # not log
+    assert not compare(
+        run(q, k, vv, log_a.exp(), scale=1.0), ref, M, n=n, dtype=torch.float32
+    ).passed  # not log
     o, _ = fn(q.contiguous(), k.contiguous(), vv.contiguous(), log_a.transpose(1, 2).contiguous(), scale=1.0)
     wrong_layout = merge_heads(o.to(torch.float64), p.W_O)  # HF tensors passed where SF is expected
-    assert wrong_layout.shape != ref.shape or not compare(wrong_layout, ref, M, n=n, dtype=torch.float32).passed
+    assert (
+        wrong_layout.shape != ref.shape or not compare(wrong_layout, ref, M, n=n, dtype=torch.float32).passed
+    )
 
 
-def test_unknown_oracle_names(O):
+def test_unknown_oracle_names(fo):
     with pytest.raises(KeyError, match="no fla naive oracle"):
-        O.oracle_output("mlstm", *_case("mlstm"))
+        fo.oracle_output("mlstm", *_case("mlstm"))
     with pytest.raises(ValueError, match="kind"):
-        O.oracle_output("gla", *_case("gla"), kind="chunked")
+        fo.oracle_output("gla", *_case("gla"), kind="chunked")
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("name", ["lsa-direct", "simple-gla", "gla"])
-def test_constructed_rnn_on_cuda_matches_fla_fused_kernels(O, name):
-    """On a GPU: the constructed RNN (float32, CUDA) and fla's fused Triton kernel both stay within the tolerance
+def test_constructed_rnn_on_cuda_matches_fla_fused_kernels(fo, name):
+    """On a GPU: the constructed RNN (float32, CUDA) and fla's fused Triton kernel both stay within the
+    tolerance
     model of the float64 reference; the kernels may use TF32 dot products, so they get u = 2^-11."""
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     v = _v(name)
     p, x = _case(name, d=16, heads=2, T=256)
     ref, M, n = v.reference(p, x), v.magnitude(p, x), v.path_length(p, 256)
-    spec = O.FUSED[name]
-    y_fla, _ = spec.adapter(p, x, O.load(spec.function), "cuda")
-    p32 = dataclasses.replace(p, **{f.name: getattr(p, f.name).to("cuda", torch.float32)
-                                    for f in dataclasses.fields(p) if isinstance(getattr(p, f.name), torch.Tensor)})
+    spec = fo.FUSED[name]
+    y_fla, _ = spec.adapter(p, x, fo.load(spec.function), "cuda")
+    p32 = dataclasses.replace(
+        p,
+        **{
+            f.name: getattr(p, f.name).to("cuda", torch.float32)
+            for f in dataclasses.fields(p)
+            if isinstance(getattr(p, f.name), torch.Tensor)
+        },
+    )
     y_rnn = v.construct(p32)(x.to("cuda", torch.float32)).to("cpu", torch.float64)
-    tf32 = 2.0 ** -11
+    tf32 = 2.0**-11
     res_rnn = compare(y_rnn, ref, M, n=n, dtype=torch.float32, label="constructed RNN (CUDA)")
-    res_fla = compare(y_fla, ref, M * (tf32 / (torch.finfo(torch.float32).eps / 2)), n=n, dtype=torch.float32,
-                      label=f"fla {spec.function}")
+    res_fla = compare(
+        y_fla,
+        ref,
+        M * (tf32 / (torch.finfo(torch.float32).eps / 2)),
+        n=n,
+        dtype=torch.float32,
+        label=f"fla {spec.function}",
+    )
     assert res_rnn.passed, res_rnn.message
     assert res_fla.passed, res_fla.message
 
 
-# -- the modern family: cross-checks beyond output equality ----------------------------------------------------
+# -- the modern family: cross-checks beyond output equality
+# ----------------------------------------------------
 @pytest.mark.parametrize("T", [1, 2, 33])
-def test_new_variants_agree_with_fla_at_short_and_odd_lengths(O, T):
+def test_new_variants_agree_with_fla_at_short_and_odd_lengths(fo, T):
     """T = 1, 2 and an odd length (fla's chunked references need multiples of their chunk; the naive
     recurrent ones do not)."""
-    for name in ("mamba1", "hgrn", "lightning-attention", "rebased", "rwkv6", "gated-deltanet-no-erase",
-                 "gated-deltanet"):
+    for name in (
+        "mamba1",
+        "hgrn",
+        "lightning-attention",
+        "rebased",
+        "rwkv6",
+        "gated-deltanet-no-erase",
+        "gated-deltanet",
+    ):
         p, x = _case(name, T=T, seed=T)
-        res, _ = _check(O, name, p, x)
+        res, _ = _check(fo, name, p, x)
         assert res.passed, (name, res.message)
 
 
-def test_rwkv6_reads_the_state_before_the_step(O):
-    """fla's RWKV-6 output reads S_{t-1} (+ the bonus): a GLA-style readout of S_t (decay w_t included) differs
+def test_rwkv6_reads_the_state_before_the_step(fo):
+    """fla's RWKV-6 output reads S_{t-1} (+ the bonus): a GLA-style readout of S_t (decay w_t included)
+    differs
     beyond the tolerance model, so the token shift in the construction is needed."""
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     from constructions.variants.reference import la_recurrent
 
     v = _v("rwkv6")
     p, x = _case("rwkv6")
-    y, _ = O.oracle_output("rwkv6", p, x)
+    y, _ = fo.oracle_output("rwkv6", p, x)
     r, k, vv, w = v._rkvw(p, x)
-    gla_style = O.merge_heads(la_recurrent(r, k, vv, w), p.W_O)
+    gla_style = fo.merge_heads(la_recurrent(r, k, vv, w), p.W_O)
     M, n = v.magnitude(p, x), v.path_length(p, x.shape[1])
     assert compare(y, v.reference(p, x), M, n=n, dtype=torch.float32).passed
     assert not compare(gla_style, y, M, n=n, dtype=torch.float32).passed
 
 
-def test_gated_deltanet_reductions_against_fla(O):
-    """beta = 0: fla's gated delta rule outputs 0 (nothing written); the no-erase variant equals fla's gated delta
+def test_gated_deltanet_reductions_against_fla(fo):
+    """beta = 0: fla's gated delta rule outputs 0 (nothing written); the no-erase variant equals fla's gated
+    delta
     rule at T = 1 (the erase acts on S_0 = 0) and differs at T > 1 (the erase term matters)."""
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     v = _v("gated-deltanet-no-erase")
     p, x = _case("gated-deltanet-no-erase", T=12)
-    assert float(O.gated_delta_rule_output(p, x, beta_scale=0.0).abs().max()) == 0.0
+    assert float(fo.gated_delta_rule_output(p, x, beta_scale=0.0).abs().max()) == 0.0
     x1 = x[:, :1]
     M1, n1 = v.magnitude(p, x1), v.path_length(p, 1)
-    assert compare(O.gated_delta_rule_output(p, x1), v.reference(p, x1), M1, n=n1, dtype=torch.float32).passed
+    assert compare(
+        fo.gated_delta_rule_output(p, x1), v.reference(p, x1), M1, n=n1, dtype=torch.float32
+    ).passed
     M, n = v.magnitude(p, x), v.path_length(p, 12)
-    assert not compare(O.gated_delta_rule_output(p, x), v.reference(p, x), M, n=n, dtype=torch.float32).passed
+    assert not compare(
+        fo.gated_delta_rule_output(p, x), v.reference(p, x), M, n=n, dtype=torch.float32
+    ).passed
 
 
-def test_hgrn_final_state_is_the_constructed_state_neurons(O):
+def test_hgrn_final_state_is_the_constructed_state_neurons(fo):
     v = _v("hgrn")
     p, x = _case("hgrn", T=40)
-    _, extras = O.oracle_output("hgrn", p, x)
+    _, extras = fo.oracle_output("hgrn", p, x)
     _, h = v.construct(p)(x, return_state=True)
     D = p.W_f.shape[0]
     kv = h[:, :D]  # kv[c, 0, 0] of each channel-head
     assert float((extras["state"] - kv).abs().max()) <= 1e-5 * float(kv.abs().max())
 
 
-def test_every_family_row_with_variants_is_cross_checked(O):
+def test_every_family_row_with_variants_is_cross_checked(fo):
     """Each registered variant named in the classification has an fla naive adapter, or a stated reason."""
     from constructions.variants.families import FAMILIES
 
     stated = {"retention-complex": "RETNET_NAIVE", "mlstm": "not in fla"}
     for fam in FAMILIES:
         for name in fam.variants:
-            assert name in O.NAIVE or name in stated, (fam.family, name)
+            assert name in fo.NAIVE or name in stated, (fam.family, name)
 
 
 # -- where fla's own references fail (docs/variants/oracle.md); each pins the upstream behaviour -------------
-def _fla(O, path):
-    return O.load(path)
+def _fla(fo, path):
+    return fo.load(path)
 
 
-def test_fla_naive_chunk_hgrn_only_runs_at_t_equal_to_its_chunk_size(O):
-    f, rec = _fla(O, "fla.ops.hgrn.naive.naive_chunk_hgrn"), _fla(O, "fla.ops.hgrn.naive.naive_recurrent_hgrn")
+def test_fla_naive_chunk_hgrn_only_runs_at_t_equal_to_its_chunk_size(fo):
+    f, rec = (
+        _fla(fo, "fla.ops.hgrn.naive.naive_chunk_hgrn"),
+        _fla(fo, "fla.ops.hgrn.naive.naive_recurrent_hgrn"),
+    )
     x, g = torch.randn(1, 64, 3), -torch.rand(1, 64, 3)
     assert torch.allclose(f(x, g)[0], rec(x, g)[0])
     for T in (50, 128):  # g.view(B, chunk_size, D): every other length raises
@@ -259,25 +295,31 @@ def test_fla_naive_chunk_hgrn_only_runs_at_t_equal_to_its_chunk_size(O):
             f(torch.randn(1, T, 3), -torch.rand(1, T, 3))
 
 
-@pytest.mark.parametrize("path,hf_layout", [("fla.ops.linear_attn.naive.naive_chunk_linear_attn", False),
-                                            ("fla.ops.based.naive.naive_chunk_based", True)])
-def test_fla_naive_chunk_references_need_t_a_multiple_of_the_chunk(O, path, hf_layout):
-    f = _fla(O, path)
+@pytest.mark.parametrize(
+    "path,hf_layout",
+    [
+        ("fla.ops.linear_attn.naive.naive_chunk_linear_attn", False),
+        ("fla.ops.based.naive.naive_chunk_based", True),
+    ],
+)
+def test_fla_naive_chunk_references_need_t_a_multiple_of_the_chunk(fo, path, hf_layout):
+    f = _fla(fo, path)
     shape = (1, 2, 50, 4) if hf_layout else (1, 50, 2, 4)
     with pytest.raises(Exception, match="rearrange"):
         f(*(torch.randn(*shape) for _ in range(3)))
 
 
-def test_fla_naive_chunk_rwkv6_needs_t_a_multiple_of_the_chunk(O):
-    f = _fla(O, "fla.ops.rwkv6.chunk_naive.naive_chunk_rwkv6")
+def test_fla_naive_chunk_rwkv6_needs_t_a_multiple_of_the_chunk(fo):
+    f = _fla(fo, "fla.ops.rwkv6.chunk_naive.naive_chunk_rwkv6")
     with pytest.raises(AssertionError):
         f(*(torch.randn(1, 50, 2, 4) for _ in range(3)), -torch.rand(1, 50, 2, 4), torch.randn(2, 4))
 
 
-def test_fla_naive_parallel_simple_gla_is_nan_at_zero_decay(O):
-    """g = -inf (decay exactly 0): the recurrent reference is finite, the parallel one computes exp(-inf + inf)."""
-    par = _fla(O, "fla.ops.simple_gla.naive.naive_parallel_simple_gla")
-    rec = _fla(O, "fla.ops.simple_gla.naive.naive_recurrent_simple_gla")
+def test_fla_naive_parallel_simple_gla_is_nan_at_zero_decay(fo):
+    """g = -inf (decay exactly 0): the recurrent reference is finite, the parallel one computes exp(-inf +
+    inf)."""
+    par = _fla(fo, "fla.ops.simple_gla.naive.naive_parallel_simple_gla")
+    rec = _fla(fo, "fla.ops.simple_gla.naive.naive_recurrent_simple_gla")
     q, k, v = (torch.randn(1, 10, 2, 4) for _ in range(3))
     g = torch.full((1, 10, 2), -float("inf"))
     assert torch.isfinite(rec(q, k, v, g, scale=1.0)[0]).all()

@@ -48,11 +48,13 @@ def test_generic_weights_are_generic_and_degenerate_covers_every_kind():
 
     generic()
     assert sum(r == 6 for r in ranks) >= 0.8 * len(ranks), ranks
-    kinds = {"zero": lambda w: bool((w == 0).all()),
-             "rank-deficient": lambda w: int(torch.linalg.matrix_rank(w)) < 6 and bool((w != 0).any()),
-             "tiny": lambda w: 0 < float(w.abs().max()) < 2 ** -8,
-             "huge": lambda w: float(w.abs().max()) > 2 ** 12,
-             "repeated": lambda w: len(torch.unique(w)) <= 12 and bool((w != 0).any())}
+    kinds = {
+        "zero": lambda w: bool((w == 0).all()),
+        "rank-deficient": lambda w: int(torch.linalg.matrix_rank(w)) < 6 and bool((w != 0).any()),
+        "tiny": lambda w: 0 < float(w.abs().max()) < 2**-8,
+        "huge": lambda w: float(w.abs().max()) > 2**12,
+        "repeated": lambda w: len(torch.unique(w)) <= 12 and bool((w != 0).any()),
+    }
     seen = set()
 
     @settings(max_examples=200, deadline=None, phases=[Phase.generate], database=None)
@@ -88,7 +90,9 @@ def test_sequences_are_reproducible_and_never_touch_the_global_rng():
     state = torch.get_rng_state()
     spec = S.SequenceSpec(3, 20, 4, seed=123, exponent=1, pattern="sparse")
     assert torch.equal(spec.build(), spec.build())
-    assert torch.equal(eval(spec.reproducer().replace("properties.strategies.", "S."), {"S": S}), spec.build())
+    assert torch.equal(
+        eval(spec.reproducer().replace("properties.strategies.", "S."), {"S": S}), spec.build()
+    )
 
     @FAST
     @given(x=S.sequences(3), lam=S.lambdas(4, "complex"), rnn=S.rnns())
@@ -121,8 +125,9 @@ def _lsa_and_x(seed=0, H=2, d=3, T=12):
 
     g = torch.Generator().manual_seed(seed)
     w = [torch.randn(*s, generator=g, dtype=torch.float64) for s in ((H, 2, d), (H, 2, d), (H, 3, d))]
-    return LinearSelfAttention(*w, torch.randn(2, H * 3, generator=g, dtype=torch.float64)), \
-        torch.randn(3, T, d, generator=g, dtype=torch.float64)
+    return LinearSelfAttention(*w, torch.randn(2, H * 3, generator=g, dtype=torch.float64)), torch.randn(
+        3, T, d, generator=g, dtype=torch.float64
+    )
 
 
 def _mutant(kind, eps=0.0):
@@ -167,7 +172,7 @@ def test_target_properties_pass_on_the_constructions_and_fail_on_mutants():
     with pytest.raises(suite.PropertyFailure, match="shape"):
         suite.check_empty_sequence(suite.user_target(wrong_shape), lsa)
     with pytest.raises(suite.PropertyFailure, match="returned"):
-        suite.check_equals_lsa(suite.user_target(lambda lsa: (lambda x: x.tolist())), lsa, x)
+        suite.check_equals_lsa(suite.user_target(lambda lsa: lambda x: x.tolist()), lsa, x)
 
 
 def _broken_rnn(flaw):
@@ -192,8 +197,14 @@ def _broken_rnn(flaw):
     def w(*s):
         return torch.randn(*s, generator=g, dtype=torch.float64)
 
-    return Broken(w(n, d + 1), w(n, d + 1), torch.tensor([1.0, 0.5, 0.0, 0.9, -0.3], dtype=torch.float64),
-                  w(3, n), w(3, n), w(2, 3))
+    return Broken(
+        w(n, d + 1),
+        w(n, d + 1),
+        torch.tensor([1.0, 0.5, 0.0, 0.9, -0.3], dtype=torch.float64),
+        w(3, n),
+        w(3, n),
+        w(2, 3),
+    )
 
 
 def test_template_properties_pass_on_the_template_and_fail_on_broken_ones():
@@ -263,7 +274,8 @@ USER_LAYERS = textwrap.dedent('''
     def _fixed():
         from constructions import LinearSelfAttention
         g = torch.Generator().manual_seed(0)
-        return LinearSelfAttention(*(torch.randn(2, 3, 4, generator=g, dtype=torch.float64) for _ in range(3)))
+        return LinearSelfAttention(*(torch.randn(2, 3, 4, generator=g, dtype=torch.float64) for _ in
+        range(3)))
 
     lsa = _fixed()
     layer = make_layer(lsa)                   # a fixed layer for --lsa-reference
@@ -273,9 +285,28 @@ USER_LAYERS = textwrap.dedent('''
 def _pytest(tmp_path, *args, timeout=900):
     (tmp_path / "user_layers.py").write_text(USER_LAYERS)
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
-    return subprocess.run([sys.executable, "-m", "pytest", "--pyargs", "properties", "-p", "no:cacheprovider",
-                           "-p", "no:xdist", "--lsa-profile", "dev", *args],
-                          cwd=tmp_path, capture_output=True, text=True, timeout=timeout, env=env, check=False)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--pyargs",
+            "properties",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "--lsa-profile",
+            "dev",
+            *args,
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        check=False,
+    )
 
 
 def test_plugin_passes_a_correct_user_layer(tmp_path):
@@ -287,14 +318,17 @@ def test_plugin_passes_a_correct_user_layer(tmp_path):
 
 
 def test_plugin_catches_a_subtly_wrong_user_layer(tmp_path):
-    r = _pytest(tmp_path, "--lsa-layer", "user_layers.py:make_leaky_layer", "-k", "test_equals_lsa and not wide")
+    r = _pytest(
+        tmp_path, "--lsa-layer", "user_layers.py:make_leaky_layer", "-k", "test_equals_lsa and not wide"
+    )
     out = r.stdout + r.stderr
     assert r.returncode == 1, out[-4000:]
     assert "construction equals LSA does not hold" in out and "EXCEEDS the error bound" in out
     # caught by a pinned edge case or a generated one (which comes first, and the wording of Hypothesis's
     # header, depend on the run and version); either way the falsifying sequence is printed
     assert "SequenceSpec(" in out
-    # the exact weights and inputs are in a file, and one printed command replays the failure in a fresh process
+    # the exact weights and inputs are in a file, and one printed command replays the failure in a fresh
+    # process
     import re
 
     m = re.search(r"replay \(fresh process\): (python -m equivalence replay (\S+) --import (\S+))", out)
@@ -302,26 +336,45 @@ def test_plugin_catches_a_subtly_wrong_user_layer(tmp_path):
     path = Path(m.group(2))
     assert path.is_file() and path.parent == tmp_path / "lsa-counterexamples"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_ADDOPTS", "PYTEST_XDIST_WORKER")}
-    rep = subprocess.run([sys.executable, "-m", "equivalence", "replay", str(path), "--import", m.group(3)],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env, check=False)
+    rep = subprocess.run(
+        [sys.executable, "-m", "equivalence", "replay", str(path), "--import", m.group(3)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        check=False,
+    )
     assert rep.returncode == 1 and "REPRODUCED" in rep.stdout and "EXCEEDS the error bound" in rep.stdout, (
-        rep.stdout + rep.stderr)[-3000:]
+        rep.stdout + rep.stderr
+    )[-3000:]
     assert "properties: Hypothesis profile 'dev'" in out
 
 
 @pytest.mark.slow  # Hypothesis has to find and shrink a sequence longer than 70 tokens (about a minute)
 def test_plugin_catches_a_generated_case_with_a_reproducer(tmp_path):
-    r = _pytest(tmp_path, "--lsa-layer", "user_layers:make_windowed_layer", "-k", "test_equals_lsa and not wide")
+    r = _pytest(
+        tmp_path, "--lsa-layer", "user_layers:make_windowed_layer", "-k", "test_equals_lsa and not wide"
+    )
     out = r.stdout + r.stderr
     assert r.returncode == 1, out[-4000:]
-    assert "Falsifying example" in out and "@reproduce_failure" in out  # a generated case, with its reproducer
+    assert (
+        "Falsifying example" in out and "@reproduce_failure" in out
+    )  # a generated case, with its reproducer
     assert "T=71" in out  # shrunk to the shortest sequence that shows the bug (t = 70 is the 71st token)
     assert any((tmp_path / ".hypothesis" / "examples").iterdir())  # persisted: replayed first next time
 
 
 def test_plugin_fixed_layer_and_usage_errors(tmp_path):
-    r = _pytest(tmp_path, "--lsa-layer", "user_layers:layer", "--lsa-reference", "user_layers:lsa",
-                "-k", "equals_lsa and not wide")
+    r = _pytest(
+        tmp_path,
+        "--lsa-layer",
+        "user_layers:layer",
+        "--lsa-reference",
+        "user_layers:lsa",
+        "-k",
+        "equals_lsa and not wide",
+    )
     assert r.returncode == 0, (r.stdout + r.stderr)[-4000:]
     r = _pytest(tmp_path, "--lsa-layer", "user_layers:nothing_here")
     assert r.returncode == 4 and "has no attribute 'nothing_here'" in r.stderr
@@ -341,7 +394,8 @@ def test_packaged_suite_passes_on_every_registered_variant(tmp_path):
     assert r.returncode == 0, (r.stdout + r.stderr)[-6000:]
 
 
-# -- long sequences on purpose: a bug past a chunk index under every seed of the dev profile --------------------
+# -- long sequences on purpose: a bug past a chunk index under every seed of the dev profile
+# --------------------
 def _caught_by_generated_examples(layer_factory, seed: int) -> bool:
     """Run test_equals_lsa's own strategies under the dev profile (generated examples only, no database, no
     pinned edge cases) with Hypothesis seed ``seed``; True when the planted bug is found."""
@@ -370,7 +424,8 @@ def _caught_by_generated_examples(layer_factory, seed: int) -> bool:
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_state_reset_at_chunk_4_is_caught_under_every_dev_seed(seed):
-    """The bug only T > 64 shows (chunks of 16, state lost at chunk 4): every profile draws T > 64 and the chunk
+    """The bug only T > 64 shows (chunks of 16, state lost at chunk 4): every profile draws T > 64 and the
+    chunk
     boundaries on purpose, so the 25 generated examples of the dev profile find it under each seed."""
     from properties.mutations import chunk_reset_layer
     from properties.strategies import boundary_lengths, lengths
@@ -421,8 +476,9 @@ def test_smallest_detectable_scale_is_exact_and_the_float64_hint_says_how_much_f
         eps = suite.smallest_detectable_scale(lsa, x, dtype)
         for f, caught in ((0.5, False), (2.0, True)):  # y (1 + f eps), computed exactly enough in float64
             scale = 1 + f * eps
-            target = suite.user_target(lambda _l, s=scale: (lambda z: lsa(z.double()) * s), name="scaled",
-                                       dtype=dtype)
+            target = suite.user_target(
+                lambda _l, s=scale: lambda z: lsa(z.double()) * s, name="scaled", dtype=dtype
+            )
             if caught:
                 with pytest.raises(suite.PropertyFailure), suite.no_counterexample_files():
                     suite.check_equals_lsa(target, lsa, x)

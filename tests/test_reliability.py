@@ -29,8 +29,10 @@ def test_no_false_alarms_on_correct_cases(dtype):
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_low_precision_model_has_no_false_alarms(dtype):
-    """fp16/bf16 under the low-precision model (docs/tolerance.md), step loop and parallel path, including a long
-    (T >= 1024) case: the old relative model false-alarmed on exactly those (step loop, long and one-hot inputs)."""
+    """fp16/bf16 under the low-precision model (docs/tolerance.md), step loop and parallel path, including a
+    long
+    (T >= 1024) case: the old relative model false-alarmed on exactly those (step loop, long and one-hot
+    inputs)."""
     from benchmarks.reliability import false_alarms
 
     stats = false_alarms(dtype, 16, seed=3, progress=False)
@@ -43,11 +45,12 @@ def test_low_precision_model_has_no_false_alarms(dtype):
 
 
 def test_low_precision_exact_tier_is_exact_and_catches_100u():
-    """The small-integer cases are computed exactly by both constructions at fp16/bf16 (no false alarm without a
+    """The small-integer cases are computed exactly by both constructions at fp16/bf16 (no false alarm without
+    a
     tolerance), and a weight perturbed by 100u of the dtype is then visible."""
     from benchmarks.reliability import _cast, small_integer_case
     from constructions import lsa_to_rnn
-    from equivalence.tolerance import unit_roundoff
+    from constructions.tolerance import unit_roundoff
     from properties.mutations import mutate_spec
 
     for dtype in (torch.bfloat16, torch.float16):
@@ -69,7 +72,10 @@ def test_mutants_are_caught():
     from benchmarks.reliability import detection
     from properties.mutations import KINDS, mutate
 
-    rows = {(r["kind"], r["eps"]): r for r in detection(torch.float64, 3, seed=5, progress=False, prover_mutants=0)}
+    rows = {
+        (r["kind"], r["eps"]): r
+        for r in detection(torch.float64, 3, seed=5, progress=False, prover_mutants=0)
+    }
     for kind in ("swap-wiring", "drop-input-branch", "drop-output-branch", "causal-lag", "causal-lead"):
         assert rows[(kind, None)]["numeric"] == 1.0, rows[(kind, None)]
     assert rows[("weight", 1e-2)]["numeric"] == 1.0
@@ -89,13 +95,32 @@ def test_table_script_end_to_end(tmp_path):
     from benchmarks.reliability import main
 
     md, js = tmp_path / "t.md", tmp_path / "t.json"
-    rc = main(["--quick", "--cases", "24", "--low-precision-cases", "8", "--mutants", "1", "--prover-mutants", "0",
-               "--no-progress",
-               "--out", str(md), "--json", str(js)])
+    rc = main(
+        [
+            "--quick",
+            "--cases",
+            "24",
+            "--low-precision-cases",
+            "8",
+            "--mutants",
+            "1",
+            "--prover-mutants",
+            "0",
+            "--no-progress",
+            "--out",
+            str(md),
+            "--json",
+            str(js),
+        ]
+    )
     assert rc == 0
     text = md.read_text()
     assert "| **float64** | **all** |" in text and "### Detection power" in text and "causal-lag" in text
-    assert "| **bfloat16** | **all** |" in text and "| bfloat16 | weight |" in text and "| float16 | weight |" in text
+    assert (
+        "| **bfloat16** | **all** |" in text
+        and "| bfloat16 | weight |" in text
+        and "| float16 | weight |" in text
+    )
     raw = json.loads(js.read_text())
     assert raw["meta"]["seed"] == 0 and len(raw["detection"]) > 40
     with pytest.raises(SystemExit):
@@ -112,7 +137,11 @@ def test_prover_column_refutes_mutants_and_accepts_the_construction():
     params, _ = _integer_case(g)
     for method in ("direct", "compressed"):
         rnn = lsa_to_rnn(params.lsa(), method)
-        correct = {"w": {k: v.detach() for k, v in rnn.weights()._asdict().items()}, "shift": 0, "drop_output": None}
+        correct = {
+            "w": {k: v.detach() for k, v in rnn.weights()._asdict().items()},
+            "shift": 0,
+            "drop_output": None,
+        }
         assert not prover_refutes(correct, params)  # no false alarm: the construction is an exact identity
         for kind, eps in (("causal-lag", 0.0), ("weight", 1e-15)):
             _, _, spec = mutate_spec(rnn, kind, g, eps)

@@ -1,6 +1,8 @@
 """Tests that kill mutants of the code (mutmut; docs/reliability.md): exact values, boundaries and error paths
-of constructions/lsa.py, rnn.py, scan.py, attention.py, _validation.py, invariances.py and equivalence/tolerance.py.
-Each assertion pins a value a plausible one-token mutation (operator, constant, comparison, argument) would change."""
+of constructions/lsa.py, rnn.py, scan.py, attention.py, _validation.py, invariances.py and
+equivalence/tolerance.py.
+Each assertion pins a value a plausible one-token mutation (operator, constant, comparison, argument) would
+change."""
 
 import math
 
@@ -24,37 +26,40 @@ def _rnn(n=4, d=2, m=3, d_out=2, lam=None, seed=0):
     return GatedLinearRNN(w(n, d + 1), w(n, d + 1), lam, w(m, n), w(m, n), w(d_out, m))
 
 
-# -- equivalence/tolerance.py ---------------------------------------------------------------------------------
+# -- equivalence/tolerance.py
+# ---------------------------------------------------------------------------------
 def test_unit_roundoff_values():
-    from equivalence.tolerance import unit_roundoff
+    from constructions.tolerance import unit_roundoff
 
-    assert unit_roundoff(torch.float64) == 2.0 ** -53
-    assert unit_roundoff(torch.float32) == 2.0 ** -24
-    assert unit_roundoff(torch.float16) == 2.0 ** -11
-    assert unit_roundoff(torch.bfloat16) == 2.0 ** -8
-    assert unit_roundoff(torch.complex64) == 2.0 ** -24
-    assert unit_roundoff(torch.complex128) == 2.0 ** -53
+    assert unit_roundoff(torch.float64) == 2.0**-53
+    assert unit_roundoff(torch.float32) == 2.0**-24
+    assert unit_roundoff(torch.float16) == 2.0**-11
+    assert unit_roundoff(torch.bfloat16) == 2.0**-8
+    assert unit_roundoff(torch.complex64) == 2.0**-24
+    assert unit_roundoff(torch.complex128) == 2.0**-53
     with pytest.raises(TypeError, match="floating"):
         unit_roundoff(torch.int32)
 
 
 def test_gamma_and_error_bound_exact():
-    from equivalence.tolerance import error_bound, gamma
+    from constructions.tolerance import error_bound, gamma
 
-    u = 2.0 ** -24
+    u = 2.0**-24
     assert gamma(3, u) == 3 * u / (1 - 3 * u)
     assert gamma(0, u) == 0.0
-    assert gamma(2 ** 23, u) == (2 ** 23 * u) / (1 - 2 ** 23 * u)  # nu = 1/2: finite
-    assert math.isinf(gamma(2 ** 24, u)) and math.isinf(gamma(2 ** 25, u))
+    assert gamma(2**23, u) == (2**23 * u) / (1 - 2**23 * u)  # nu = 1/2: finite
+    assert math.isinf(gamma(2**24, u)) and math.isinf(gamma(2**25, u))
     with pytest.raises(ValueError, match="n must be >= 0"):
         gamma(-1, u)
     M = torch.tensor([2.0, -3.0], dtype=torch.float64)
     b = error_bound(M, 3, torch.float32)
     tiny = torch.finfo(torch.float32).tiny
-    assert torch.equal(b, torch.tensor([gamma(3, u) * 2 + 3 * tiny, gamma(3, u) * 3 + 3 * tiny], dtype=torch.float64))
+    assert torch.equal(
+        b, torch.tensor([gamma(3, u) * 2 + 3 * tiny, gamma(3, u) * 3 + 3 * tiny], dtype=torch.float64)
+    )
     assert b.dtype == torch.float64
     bc = error_bound(torch.tensor([1.0]), 2, torch.complex128)
-    assert float(bc) == gamma(2, 2.0 ** -53) + 2 * torch.finfo(torch.float64).tiny
+    assert float(bc) == gamma(2, 2.0**-53) + 2 * torch.finfo(torch.float64).tiny
     # the underflow term n * eta, alone where M = 0: eta of the working dtype (float64's for complex128)
     z = torch.zeros(1, dtype=torch.float64)
     assert float(error_bound(z, 3, torch.float32)) == 3 * torch.finfo(torch.float32).tiny
@@ -63,7 +68,7 @@ def test_gamma_and_error_bound_exact():
 
 
 def test_path_lengths_exact():
-    from equivalence.tolerance import lsa_path_length, rnn_path_length
+    from constructions.tolerance import lsa_path_length, rnn_path_length
 
     assert lsa_path_length(10, 3, 2, 4, 2) == 3 + 4 + 2 + 10 + 1 + 8
     assert lsa_path_length(10, 3, 2, 4, 2, has_W_O=False) == 3 + 4 + 2 + 10 + 1
@@ -74,37 +79,37 @@ def test_path_lengths_exact():
 
 
 def test_compare_values_boundary_and_messages():
-    from equivalence.tolerance import compare, error_bound
+    from constructions.tolerance import compare, error_bound
 
     ref = torch.tensor([[[1.0, 2.0], [3.0, 4.0]]], dtype=torch.float64)
     M = torch.tensor([[[1.0, 8.0], [8.0, 1.0]]], dtype=torch.float64)
     n = 4
     bound = error_bound(M, n, torch.float64)
     cand = ref.clone()
-    cand[0, 1, 0] = 3 + 8 * 2.0 ** -51  # error 2^-48, just under gamma_4 * 8
-    cand[0, 0, 1] = 2 + 2 * 2.0 ** -51  # error 2^-50: a quarter of the bound
+    cand[0, 1, 0] = 3 + 8 * 2.0**-51  # error 2^-48, just under gamma_4 * 8
+    cand[0, 0, 1] = 2 + 2 * 2.0**-51  # error 2^-50: a quarter of the bound
     err = (cand - ref).abs()
     res = compare(cand, ref, M, n=n, dtype=torch.float64)
     assert res.passed and bool(res) and "within" in res.message
     assert res.worst_index == (0, 1, 0) and 0.99 < res.ratio <= 1.0
-    assert res.n == n and res.unit_roundoff == 2.0 ** -53 and res.dtype == "torch.float64"
+    assert res.n == n and res.unit_roundoff == 2.0**-53 and res.dtype == "torch.float64"
     assert res.bound_at_worst == float(bound[0, 1, 0])
     assert res.ratio == float((err / bound).max())
     exp_rms = float(err.pow(2).mean().sqrt() / ref.pow(2).mean().sqrt())
     assert abs(res.rel_rms - exp_rms) <= 1e-12 * exp_rms
-    assert res.max_abs_error == 2.0 ** -48
+    assert res.max_abs_error == 2.0**-48
     assert f"gamma_{n}" in res.message and "u = 1.110e-16" in res.message
     d = res.to_dict()
     assert d["worst_index"] == [0, 1, 0] and d["passed"] is True
     res.raise_if_failed()
-    cand[0, 1, 1] = 4 + 3 * 2.0 ** -50  # error 3 * 2^-50 against gamma_4 * 1 ~ 2^-51: ratio ~ 6
+    cand[0, 1, 1] = 4 + 3 * 2.0**-50  # error 3 * 2^-50 against gamma_4 * 1 ~ 2^-51: ratio ~ 6
     bad = compare(cand, ref, M, n=n, dtype=torch.float64, label="cand")
     assert not bad.passed and not bool(bad) and bad.worst_index == (0, 1, 1) and "cand EXCEEDS" in bad.message
     assert 5.9 < bad.ratio < 6.1
     with pytest.raises(AssertionError, match="EXCEEDS"):
         bad.raise_if_failed()
     # the candidate's own dtype is the default working precision
-    assert compare(ref.float(), ref, M, n=n).unit_roundoff == 2.0 ** -24
+    assert compare(ref.float(), ref, M, n=n).unit_roundoff == 2.0**-24
     # zero reference: rel_rms falls back to the absolute rms
     z = torch.zeros(1, 1, 2, dtype=torch.float64)
     r0 = compare(z + torch.tensor([0.0, 1e-30], dtype=torch.float64), z, torch.ones_like(z), n=2)
@@ -112,22 +117,36 @@ def test_compare_values_boundary_and_messages():
 
 
 def test_compare_non_finite_and_errors():
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     y = torch.zeros(2, 3, 2, dtype=torch.float64)
     bad = y.clone()
     bad[1, 2, 0] = float("nan")
     bad[1, 2, 1] = float("inf")
-    for args, name in (((bad, y, y + 1), "candidate"), ((y, bad, y + 1), "reference"), ((y, y, bad), "magnitude")):
+    for args, name in (
+        ((bad, y, y + 1), "candidate"),
+        ((y, bad, y + 1), "reference"),
+        ((y, y, bad), "magnitude"),
+    ):
         r = compare(*args, n=3)
-        assert r.passed is False and r.worst_index == (1, 2, 0) and r.message.startswith(name) and math.isinf(r.ratio)
+        assert (
+            r.passed is False
+            and r.worst_index == (1, 2, 0)
+            and r.message.startswith(name)
+            and math.isinf(r.ratio)
+        )
         assert math.isnan(r.max_abs_error) and math.isnan(r.bound_at_worst) and math.isnan(r.rel_rms)
-        assert (r.n, r.unit_roundoff, r.dtype) == (3, 2.0 ** -53, "torch.float64") and bool(r) is False
+        assert (r.n, r.unit_roundoff, r.dtype) == (3, 2.0**-53, "torch.float64") and bool(r) is False
     empty = compare(torch.zeros(1, 0, 2), torch.zeros(1, 0, 2), torch.zeros(1, 0, 2), n=7)
     assert empty.passed is True and empty.message == "empty outputs (T=0): equal"
-    assert (empty.max_abs_error, empty.ratio, empty.bound_at_worst, empty.worst_index, empty.rel_rms) == \
-        (0.0, 0.0, 0.0, (), 0.0)
-    assert (empty.n, empty.unit_roundoff, empty.dtype) == (7, 2.0 ** -24, "torch.float32")
+    assert (empty.max_abs_error, empty.ratio, empty.bound_at_worst, empty.worst_index, empty.rel_rms) == (
+        0.0,
+        0.0,
+        0.0,
+        (),
+        0.0,
+    )
+    assert (empty.n, empty.unit_roundoff, empty.dtype) == (7, 2.0**-24, "torch.float32")
     # the pass/fail boundary: with M = 0 and n = 1 the bound is exactly eta = 2^-1022
     eta = torch.finfo(torch.float64).tiny
     z = torch.zeros(1, 1, 1, dtype=torch.float64)
@@ -138,28 +157,46 @@ def test_compare_non_finite_and_errors():
     assert on.message.startswith("candidate within the error bound")
     assert over.message.startswith("candidate EXCEEDS the error bound")
     # rel_rms is relative to rms(reference) also when that rms is below 1
-    half = compare(z + 0.5 + 2.0 ** -40, z + 0.5, z + 1, n=1)
-    assert half.rel_rms == 2.0 ** -40 / 0.5
+    half = compare(z + 0.5 + 2.0**-40, z + 0.5, z + 1, n=1)
+    assert half.rel_rms == 2.0**-40 / 0.5
     with pytest.raises(TypeError, match="^compare takes torch tensors"):
         compare([1.0], y, y, n=1)
     with pytest.raises(ValueError, match="shapes differ"):
         compare(y, y, torch.zeros(2, 3, 1), n=1)
-    c = compare(torch.ones(1, 1, 1, dtype=torch.complex128), torch.ones(1, 1, 1, dtype=torch.float64),
-                torch.ones(1, 1, 1, dtype=torch.float64), n=1)
+    c = compare(
+        torch.ones(1, 1, 1, dtype=torch.complex128),
+        torch.ones(1, 1, 1, dtype=torch.float64),
+        torch.ones(1, 1, 1, dtype=torch.float64),
+        n=1,
+    )
     assert c.passed and c.max_abs_error == 0.0
 
 
-# -- constructions/lsa.py ---------------------------------------------------------------------------------------
+# -- constructions/lsa.py
+# ---------------------------------------------------------------------------------------
 def test_layouts_and_counts_exact():
     from constructions.lsa import compressed_layout, direct_layout, num_neurons_compressed, num_neurons_direct
 
     neurons, gates = direct_layout(2, 2, 1)
-    assert neurons == ["kv[0,0,0]", "kv[0,0,1]", "kv[1,0,0]", "kv[1,0,1]", "q[0,0]", "q[0,1]", "q[1,0]", "q[1,1]"]
+    assert neurons == [
+        "kv[0,0,0]",
+        "kv[0,0,1]",
+        "kv[1,0,0]",
+        "kv[1,0,1]",
+        "q[0,0]",
+        "q[0,1]",
+        "q[1,0]",
+        "q[1,1]",
+    ]
     assert gates == ["g[0,0,0]", "g[0,0,1]", "g[1,0,0]", "g[1,0,1]"]
     neurons, gates = compressed_layout(2, 2)
     assert neurons == ["s[0,0]", "s[0,1]", "s[1,1]", "x[0]", "x[1]"]
     assert gates == ["g[0,0]", "g[0,1]", "g[1,0]", "g[1,1]"]
-    assert num_neurons_direct(2, 3, 4) == 30 and num_neurons_compressed(4) == 14 and num_neurons_compressed(1) == 2
+    assert (
+        num_neurons_direct(2, 3, 4) == 30
+        and num_neurons_compressed(4) == 14
+        and num_neurons_compressed(1) == 2
+    )
 
 
 def _lsa(H=2, d=3, d_k=2, d_v=2, d_out=4, seed=0):
@@ -181,7 +218,9 @@ def test_direct_weights_structure_exact():
     n_kv = 2 * 2 * 2
     assert torch.equal(lam, torch.tensor([1.0] * n_kv + [0.0] * 4, dtype=torch.float64))
     # kv[h,i,j] = (h*d_v + i)*d_k + j gets A = W_V[h,i], B = W_K[h,j]; constant column unused
-    assert torch.equal(A[(1 * 2 + 1) * 2 + 0, :3], lsa.W_V[1, 1]) and torch.equal(B[(1 * 2 + 1) * 2 + 0, :3], lsa.W_K[1, 0])
+    assert torch.equal(A[(1 * 2 + 1) * 2 + 0, :3], lsa.W_V[1, 1]) and torch.equal(
+        B[(1 * 2 + 1) * 2 + 0, :3], lsa.W_K[1, 0]
+    )
     assert float(A[:n_kv, 3].abs().sum()) == 0 and float(B[:n_kv, 3].abs().sum()) == 0
     # q[h,j] = n_kv + h*d_k + j: A = W_Q[h,j], B = constant 1
     assert torch.equal(A[n_kv + 1 * 2 + 1, :3], lsa.W_Q[1, 1]) and float(B[n_kv + 3, 3]) == 1.0
@@ -198,13 +237,17 @@ def test_compressed_weights_structure_exact():
     A, B, lam, C, E, D = compressed_weights(lsa.W_Q, lsa.W_K, lsa.W_V, None)
     assert torch.equal(lam, torch.tensor([1.0, 1.0, 1.0, 0.0, 0.0], dtype=torch.float64))
     assert A[:3].argmax(1).tolist() == [0, 0, 1] and B[:3].argmax(1).tolist() == [0, 1, 1]
-    assert torch.equal(A[3:, :2], torch.eye(2, dtype=torch.float64)) and torch.equal(B[3:, 2], torch.ones(2, dtype=torch.float64))
+    assert torch.equal(A[3:, :2], torch.eye(2, dtype=torch.float64)) and torch.equal(
+        B[3:, 2], torch.ones(2, dtype=torch.float64)
+    )
     P = lsa.W_V[0]  # [1, 2]
     Q = lsa.W_K[0].T @ lsa.W_Q[0]  # [2, 2]
     T = P[:, :, None, None] * Q[None, None]
     # gate g[0,c] = sum_{a<=b} T'[0,ab,c] s[a,b]: the off-diagonal pair is folded twice, the diagonal once
     for c in range(2):
-        assert torch.allclose(C[c, :3], torch.stack([T[0, 0, 0, c], T[0, 0, 1, c] + T[0, 1, 0, c], T[0, 1, 1, c]]))
+        assert torch.allclose(
+            C[c, :3], torch.stack([T[0, 0, 0, c], T[0, 0, 1, c] + T[0, 1, 0, c], T[0, 1, 1, c]])
+        )
         assert E[c].nonzero().tolist() == [[3 + c]]
     assert torch.equal(D, torch.ones(1, 2, dtype=torch.float64))
 
@@ -256,7 +299,8 @@ def test_rnn_to_lsa_round_trip_and_structure_errors():
         rnn_to_lsa(lsa)
 
 
-# -- constructions/scan.py --------------------------------------------------------------------------------------
+# -- constructions/scan.py
+# --------------------------------------------------------------------------------------
 @pytest.mark.parametrize("T", [1, 2, 3, 5, 16, 17, 40])
 def test_scans_agree_with_the_loop(T):
     from constructions.scan import block_size, scan, scan_chunked, scan_loop, scan_parallel
@@ -264,21 +308,27 @@ def test_scans_agree_with_the_loop(T):
     g = _g(T)
     u = torch.randn(2, T, 5, generator=g, dtype=torch.float64)
     h0 = torch.randn(2, 5, generator=g, dtype=torch.float64)
-    for lam in (torch.tensor([1.0, 0.0, 0.5, -0.9, 1.0], dtype=torch.float64),
-                torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0], dtype=torch.float64),
-                torch.rand(2, T, 5, generator=g, dtype=torch.float64)):
+    for lam in (
+        torch.tensor([1.0, 0.0, 0.5, -0.9, 1.0], dtype=torch.float64),
+        torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0], dtype=torch.float64),
+        torch.rand(2, T, 5, generator=g, dtype=torch.float64),
+    ):
         ref, last = scan_loop(lam, u, h0)
         for f in (scan_parallel, scan_chunked, lambda *a: scan(*a, "parallel"), lambda *a: scan(*a, "auto")):
             h, hl = f(lam, u, h0)
-            assert torch.allclose(h, ref, rtol=1e-13, atol=1e-13) and torch.allclose(hl, last, rtol=1e-13, atol=1e-13)
+            assert torch.allclose(h, ref, rtol=1e-13, atol=1e-13) and torch.allclose(
+                hl, last, rtol=1e-13, atol=1e-13
+            )
         for blk in (1, 2, 3, 7):
             h, _ = scan_chunked(lam, u, h0, block=blk)
             assert torch.allclose(h, ref, rtol=1e-13, atol=1e-13)
     lam01 = torch.tensor([1.0, 0.0, 1.0, 1.0, 0.0], dtype=torch.float64)
     for f in (scan_parallel, scan_chunked):  # lambda in {0, 1}: the masked cumsum adds in the loop's order
         assert torch.equal(f(lam01, u, h0)[0], scan_loop(lam01, u, h0)[0])
-        assert torch.equal(f(torch.ones(5, dtype=torch.float64), u, h0)[0], scan_loop(torch.ones(5, dtype=torch.float64),
-                                                                                   u, h0)[0])
+        assert torch.equal(
+            f(torch.ones(5, dtype=torch.float64), u, h0)[0],
+            scan_loop(torch.ones(5, dtype=torch.float64), u, h0)[0],
+        )
     assert block_size(1) == 1 and block_size(16) == 4 and block_size(17) == 4 and block_size(30) == 5
     with pytest.raises(ValueError, match="block"):
         scan_chunked(torch.tensor([0.5] * 5, dtype=torch.float64), u, h0, block=0)
@@ -307,7 +357,8 @@ def test_scan_edge_cases_exact():
     assert g.grad is not None and float(g.grad.abs().sum()) > 0
 
 
-# -- constructions/rnn.py, attention.py, _validation.py ---------------------------------------------------------
+# -- constructions/rnn.py, attention.py, _validation.py
+# ---------------------------------------------------------
 def test_rnn_sizes_repr_and_validation():
     from constructions import GatedLinearRNN
 
@@ -352,8 +403,10 @@ def test_rnn_decay_validation_and_overflow_warning():
 
     w = {k: v.detach() for k, v in _rnn().weights()._asdict().items()}
     x = torch.randn(1, 4, 2, dtype=torch.float64)
-    ok = GatedLinearRNN(**{**w, "lam": None}, decay=lambda x: torch.exp(torch.full((*x.shape[:2], 4), -math.inf,
-                                                                                    dtype=x.dtype)))
+    ok = GatedLinearRNN(
+        **{**w, "lam": None},
+        decay=lambda x: torch.exp(torch.full((*x.shape[:2], 4), -math.inf, dtype=x.dtype)),
+    )
     assert torch.isfinite(ok(x)).all()  # log-space gate -inf -> lambda 0: fine
     with pytest.raises(ValueError, match="decay\\(x\\) must return lambda_t of shape"):
         GatedLinearRNN(**{**w, "lam": None}, decay=lambda x: torch.zeros(3))(x)
@@ -362,7 +415,7 @@ def test_rnn_decay_validation_and_overflow_warning():
     grow = GatedLinearRNN(**{**w, "lam": torch.tensor([1.0, 4.0, 0.0, 0.5], dtype=torch.float64)})
     with pytest.warns(NumericalHazardWarning, match=r"\|lambda\| > 1: \[1\].*final state is Inf/NaN: \[1\]"):
         y = grow(torch.ones(1, 700, 2, dtype=torch.float64))
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     assert not compare(y, y, torch.ones_like(y), n=1).passed  # NaN == NaN never passes
 
@@ -384,13 +437,15 @@ def test_attention_validation_and_paths():
     assert torch.allclose(lsa(x)[0, 0], y1, rtol=1e-12, atol=1e-12)
     assert lsa(x[:, :0]).shape == (2, 0, 4) and lsa.forward_recurrent(x[:, :0]).shape == (2, 0, 4)
     w = torch.zeros(1, 2, 3)
-    for args, exc, msg in (((w, torch.zeros(1, 3, 3), w), ValueError, "same shape"),
-                           ((w, w, torch.zeros(2, 2, 3)), ValueError, "H=2"),
-                           ((w, w, torch.zeros(1, 2, 4)), ValueError, "d=4"),
-                           ((w, w, w, torch.zeros(2, 3)), ValueError, "H\\*d_v"),
-                           ((w, w, w.double()), TypeError, "one dtype"),
-                           ((w.int(), w, w), TypeError, "floating"),
-                           ((torch.zeros(0, 2, 3), torch.zeros(0, 2, 3), torch.zeros(0, 2, 3)), ValueError, "positive")):
+    for args, exc, msg in (
+        ((w, torch.zeros(1, 3, 3), w), ValueError, "same shape"),
+        ((w, w, torch.zeros(2, 2, 3)), ValueError, "H=2"),
+        ((w, w, torch.zeros(1, 2, 4)), ValueError, "d=4"),
+        ((w, w, w, torch.zeros(2, 3)), ValueError, "H\\*d_v"),
+        ((w, w, w.double()), TypeError, "one dtype"),
+        ((w.int(), w, w), TypeError, "floating"),
+        ((torch.zeros(0, 2, 3), torch.zeros(0, 2, 3), torch.zeros(0, 2, 3)), ValueError, "positive"),
+    ):
         with pytest.raises(exc, match=msg):
             LinearSelfAttention(*args)
     with pytest.raises(ValueError, match="d=2"):
@@ -418,7 +473,8 @@ def test_validation_helpers():
         v.require_tensor("w", __import__("numpy").zeros(2))
 
 
-# -- constructions/invariances.py ---------------------------------------------------------------------------------
+# -- constructions/invariances.py
+# ---------------------------------------------------------------------------------
 def test_invariance_maps_exact():
     from constructions import invariances as inv
 
@@ -430,31 +486,58 @@ def test_invariance_maps_exact():
     assert torch.equal(r.C, C[:, p]) and torch.equal(r.E, E[:, p]) and torch.equal(r.D, D)
     q = torch.tensor([1, 2, 0])
     r = inv.permute_gates(rnn, q)
-    assert torch.equal(r.C, C[q]) and torch.equal(r.E, E[q]) and torch.equal(r.D, D[:, q]) and torch.equal(r.A, A)
+    assert (
+        torch.equal(r.C, C[q])
+        and torch.equal(r.E, E[q])
+        and torch.equal(r.D, D[:, q])
+        and torch.equal(r.A, A)
+    )
     r = inv.rescale_input_branch(rnn, 1, 2.0)
     assert torch.equal(r.A[1], 2 * A[1]) and torch.equal(r.B[1], B[1] / 2) and torch.equal(r.A[0], A[0])
     r = inv.rescale_neuron(rnn, 2, 4.0)
-    assert torch.equal(r.A[2], 4 * A[2]) and torch.equal(r.C[:, 2], C[:, 2] / 4) and torch.equal(r.E[:, 2], E[:, 2] / 4)
+    assert (
+        torch.equal(r.A[2], 4 * A[2])
+        and torch.equal(r.C[:, 2], C[:, 2] / 4)
+        and torch.equal(r.E[:, 2], E[:, 2] / 4)
+    )
     assert torch.equal(r.B, B)
     r = inv.rescale_output_branches(rnn, 0, 2.0, 4.0)
-    assert torch.equal(r.C[0], 2 * C[0]) and torch.equal(r.E[0], 4 * E[0]) and torch.equal(r.D[:, 0], D[:, 0] / 8)
+    assert (
+        torch.equal(r.C[0], 2 * C[0])
+        and torch.equal(r.E[0], 4 * E[0])
+        and torch.equal(r.D[:, 0], D[:, 0] / 8)
+    )
     r = inv.swap_input_branches(rnn, 3)
     assert torch.equal(r.A[3], B[3]) and torch.equal(r.B[3], A[3]) and torch.equal(r.A[0], A[0])
     r = inv.swap_output_branches(rnn, 1)
     assert torch.equal(r.C[1], E[1]) and torch.equal(r.E[1], C[1])
     x = torch.randn(2, 7, 2, generator=_g(5), dtype=torch.float64)
-    for other in (inv.permute_neurons(rnn, p), inv.permute_gates(rnn, q), inv.rescale_input_branch(rnn, 1, 3.0),
-                  inv.rescale_neuron(rnn, 2, -3.0), inv.rescale_output_branches(rnn, 0, 3.0, 0.7),
-                  inv.swap_input_branches(rnn, 3), inv.swap_output_branches(rnn, 1)):
+    for other in (
+        inv.permute_neurons(rnn, p),
+        inv.permute_gates(rnn, q),
+        inv.rescale_input_branch(rnn, 1, 3.0),
+        inv.rescale_neuron(rnn, 2, -3.0),
+        inv.rescale_output_branches(rnn, 0, 3.0, 0.7),
+        inv.swap_input_branches(rnn, 3),
+        inv.swap_output_branches(rnn, 1),
+    ):
         assert torch.allclose(other(x), rnn(x), rtol=1e-12, atol=1e-12)
     for bad in ([0, 0, 1, 2], [0, 1, 2], [0, 1, 2, 4]):
         with pytest.raises(ValueError, match="permutation of range\\(4\\)"):
             inv.permute_neurons(rnn, torch.tensor(bad))
-    for f in (lambda: inv.rescale_input_branch(rnn, 0, 0), lambda: inv.rescale_neuron(rnn, 0, 0),
-              lambda: inv.rescale_output_branches(rnn, 0, 1.0, 0), lambda: inv.rescale_output_branches(rnn, 0, 0, 1.0)):
+    for f in (
+        lambda: inv.rescale_input_branch(rnn, 0, 0),
+        lambda: inv.rescale_neuron(rnn, 0, 0),
+        lambda: inv.rescale_output_branches(rnn, 0, 1.0, 0),
+        lambda: inv.rescale_output_branches(rnn, 0, 0, 1.0),
+    ):
         with pytest.raises(ValueError, match="non-zero"):
             f()
-    cr = _rnn(lam=torch.polar(torch.ones(4, dtype=torch.float64), torch.tensor([0.1, 1.0, 2.0, 3.0], dtype=torch.float64)))
+    cr = _rnn(
+        lam=torch.polar(
+            torch.ones(4, dtype=torch.float64), torch.tensor([0.1, 1.0, 2.0, 3.0], dtype=torch.float64)
+        )
+    )
     cr = type(cr)(*(w.detach().to(torch.complex128) for w in cr.weights()))
     conj = inv.conjugate(cr)
     assert torch.equal(conj.lam, cr.lam.conj()) and torch.allclose(conj(x), cr(x), rtol=1e-12, atol=1e-12)

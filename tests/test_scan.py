@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 def _bound(lam, u, h0, T, block, compare_dtype):
     from constructions.scan import block_size, scan_loop
-    from equivalence.tolerance import error_bound
+    from constructions.tolerance import error_bound
 
     M, _ = scan_loop(lam.abs().to(torch.float64), u.abs().to(torch.float64), h0.abs().to(torch.float64))
     ell = block or block_size(max(T, 1))
@@ -30,7 +30,7 @@ def scan_case(draw):
     T = draw(st.integers(0, 90))
     n = draw(st.integers(1, 6))
     kind = draw(st.sampled_from(["real", "zero-one", "complex", "varying", "tiny", "mixed"]))
-    seed = draw(st.integers(0, 2 ** 32 - 1))
+    seed = draw(st.integers(0, 2**32 - 1))
     block = draw(st.sampled_from([None, 1, 2, 5, 16]))
     return B, T, n, kind, seed, block
 
@@ -48,8 +48,10 @@ def _draw(B, T, n, kind, seed, dtype):
     elif kind == "mixed":  # 0, 1 and general values side by side
         lam = torch.tensor([0.0, 1.0, -0.5, 0.999, -1.0, 0.25], dtype=torch.float64)[:n]
     elif kind == "complex":
-        lam = torch.polar(torch.rand(n, generator=g, dtype=torch.float64) * 1.02,
-                          torch.rand(n, generator=g, dtype=torch.float64) * 6.3)
+        lam = torch.polar(
+            torch.rand(n, generator=g, dtype=torch.float64) * 1.02,
+            torch.rand(n, generator=g, dtype=torch.float64) * 6.3,
+        )
         u = torch.complex(u, torch.randn(B, T, n, generator=g, dtype=torch.float64))
         h0 = h0.to(torch.complex128)
     else:  # input dependent, with exact zeros (resets)
@@ -73,8 +75,10 @@ def test_chunked_scan_matches_loop(case):
     lam64, u64, h064 = _draw(B, T, n, kind, seed, torch.float64)
     ref, ref_last = scan_loop(lam64, u64, h064)
     bound = _bound(lam64, u64, h064, T, block, torch.float32)
-    for name, (h, h_last) in (("chunked", scan_chunked(lam, u, h0, block=block)),
-                              ("hillis-steele", scan_parallel(lam, u, h0))):
+    for name, (h, h_last) in (
+        ("chunked", scan_chunked(lam, u, h0, block=block)),
+        ("hillis-steele", scan_parallel(lam, u, h0)),
+    ):
         assert h.shape == ref.shape and h_last.shape == ref_last.shape, name
         assert bool(torch.isfinite(torch.view_as_real(h) if h.is_complex() else h).all()), name
         err = (h.to(ref.dtype) - ref).abs()
@@ -85,7 +89,7 @@ def test_chunked_scan_matches_loop(case):
             assert torch.equal(h_last, h0)
 
 
-@given(st.integers(1, 3), st.integers(1, 200), st.integers(1, 5), st.integers(0, 2 ** 32 - 1))
+@given(st.integers(1, 3), st.integers(1, 200), st.integers(1, 5), st.integers(0, 2**32 - 1))
 def test_zero_one_lambda_is_bit_identical_to_the_loop_in_float64(B, T, n, seed):
     """lambda in {0, 1}: a cumulative sum in the loop's order (float64 accumulates in float64: equal bit for
     bit; float32 on CPU accumulates in float64, so it is at least as accurate: covered by the bound above)."""

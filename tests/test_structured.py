@@ -23,7 +23,7 @@ def _reference(rnn, x, h0=None):
     """float64 dense step loop, its magnitude M (output and final state) and the rounding budget n."""
     from constructions import GatedLinearRNN
     from constructions.structured_attention import CHUNK
-    from equivalence.tolerance import rnn_path_length
+    from constructions.tolerance import rnn_path_length
 
     w = [_w64(t) for t in rnn.weights()]
     x64 = x.detach().to("cpu", torch.float64)
@@ -44,7 +44,7 @@ def _reference(rnn, x, h0=None):
 
 
 def _assert_within(cand, ref, M, n, dtype, what):
-    from equivalence.tolerance import error_bound
+    from constructions.tolerance import error_bound
 
     cand = _w64(cand)
     bound = error_bound(M, n, dtype)
@@ -58,8 +58,11 @@ def _lsa(H, d_k, d_v, d, with_W_O, kind, seed):
     from equivalence.numeric import degenerate_
 
     g = torch.Generator().manual_seed(seed)
-    ws = [torch.randn(H, d_k, d, generator=g, dtype=torch.float64), torch.randn(H, d_k, d, generator=g,
-          dtype=torch.float64), torch.randn(H, d_v, d, generator=g, dtype=torch.float64)]
+    ws = [
+        torch.randn(H, d_k, d, generator=g, dtype=torch.float64),
+        torch.randn(H, d_k, d, generator=g, dtype=torch.float64),
+        torch.randn(H, d_v, d, generator=g, dtype=torch.float64),
+    ]
     if kind < 4:  # degenerate weights: rank one, zero rows, repeated values, extreme scale
         for t in ws:
             degenerate_(t, g, kind)
@@ -662,7 +665,7 @@ def test_chunk_attention_input_dependent_against_the_recurrence(chunk, per_key, 
     ``special``: exact zeros, ones and sign flips (per head: the division-free products); without them, per
     head, Gamma = P_t / P_s."""
     from constructions.structured_attention import chunk_attention
-    from equivalence.tolerance import error_bound
+    from constructions.tolerance import error_bound
 
     g = torch.Generator().manual_seed(chunk)
     B, T, H, dk, dv = 2, 151, 2, 3, 2

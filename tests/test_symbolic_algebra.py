@@ -42,8 +42,10 @@ def test_kronecker_lazy_and_multivariate_agree(seed):
         return [("p", np.array(lhs, dtype=object), np.array(rhs, dtype=object))]
 
     for flip in (False, True):
-        verdicts = {m: decide_identity(lambda a, f=flip: fn(a, f), V, method=m).holds
-                    for m in ("kronecker", "lazy", "multivariate")}
+        verdicts = {
+            m: decide_identity(lambda a, f=flip: fn(a, f), V, method=m).holds
+            for m in ("kronecker", "lazy", "multivariate")
+        }
         assert set(verdicts.values()) == {not flip}, verdicts
 
 
@@ -57,14 +59,14 @@ def test_kronecker_base_grows_with_the_degree():
 
     def fn(arr):
         x0, x1 = arr["x"]
-        return [("p", np.array([(x0 * x1) ** 9], dtype=object), np.array([x0 ** 9 * x1 ** 9], dtype=object))]
+        return [("p", np.array([(x0 * x1) ** 9], dtype=object), np.array([x0**9 * x1**9], dtype=object))]
 
     res = decide_identity(fn, V, method="kronecker")
     assert res.holds and res.evidence["kronecker_base"] > 18
 
     def fn2(arr):  # x0^16 vs x1: identical images under z^(16^i) with base 16, different polynomials
         x0, x1 = arr["x"]
-        return [("p", np.array([x0 ** 16], dtype=object), np.array([x1], dtype=object))]
+        return [("p", np.array([x0**16], dtype=object), np.array([x1], dtype=object))]
 
     assert not decide_identity(fn2, V, method="kronecker").holds
 
@@ -88,8 +90,16 @@ def test_rational_constants_switch_to_QQ():
     from equivalence.symbolic.engine import decide_identity
 
     V = Variables().add("x", (1,))
-    res = decide_identity(lambda a: [("p", np.array([a["x"][0] * Fraction(1, 2) * 2], dtype=object),
-                                      np.array([a["x"][0]], dtype=object))], V)
+    res = decide_identity(
+        lambda a: [
+            (
+                "p",
+                np.array([a["x"][0] * Fraction(1, 2) * 2], dtype=object),
+                np.array([a["x"][0]], dtype=object),
+            )
+        ],
+        V,
+    )
     assert res.holds and res.evidence["coefficients"] == "QQ"
 
 
@@ -105,11 +115,15 @@ def test_uninterpreted_functions_are_shared_generators():
 
     def same(a):
         x0, x1 = a["x"]
-        return [("p", np.array([ell(x0 + x1) * x0], dtype=object), np.array([x0 * ell(x1 + x0)], dtype=object))]
+        return [
+            ("p", np.array([ell(x0 + x1) * x0], dtype=object), np.array([x0 * ell(x1 + x0)], dtype=object))
+        ]
 
     def other(a):
         x0, x1 = a["x"]
-        return [("p", np.array([ell(x0 + x1) * x0], dtype=object), np.array([x0 * ell(x1 - x0)], dtype=object))]
+        return [
+            ("p", np.array([ell(x0 + x1) * x0], dtype=object), np.array([x0 * ell(x1 - x0)], dtype=object))
+        ]
 
     for method in ("kronecker", "lazy"):
         assert decide_identity(same, V, method=method).holds

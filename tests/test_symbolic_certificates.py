@@ -14,9 +14,17 @@ def test_degree_certificates_are_computed_by_sympy():
     assert [dg for _, _, dg in delta_rule_degrees(3)] == [3, 5, 7]
 
 
-@pytest.mark.parametrize("cid", ["TEMPLATE-DEGREE-BOUND/v1", "IMPOSSIBLE-NO-OUTPUT-GATING/v1",
-                                 "IMPOSSIBLE-NO-INPUT-GATING/v1", "IMPOSSIBLE-DELTA-RULE/v1", "IMPOSSIBLE-SOFTMAX/v1",
-                                 "LSA-RECURRENT-FORM/v1"])
+@pytest.mark.parametrize(
+    "cid",
+    [
+        "TEMPLATE-DEGREE-BOUND/v1",
+        "IMPOSSIBLE-NO-OUTPUT-GATING/v1",
+        "IMPOSSIBLE-NO-INPUT-GATING/v1",
+        "IMPOSSIBLE-DELTA-RULE/v1",
+        "IMPOSSIBLE-SOFTMAX/v1",
+        "LSA-RECURRENT-FORM/v1",
+    ],
+)
 def test_global_claims_hold_with_their_argument(cid):
     from equivalence.symbolic import run_claim
 
@@ -71,8 +79,11 @@ def test_a_wrong_invariance_rule_is_rejected(monkeypatch):
     good = inv.MAPS["rescale_neuron"]
     bad_rules = dict(good.rules)
     bad_rules["E"] = inv.E[inv.mm, inv.k]
-    monkeypatch.setitem(inv.MAPS, "rescale_neuron", inv.InvarianceMap(good.key, good.title, bad_rules, good.state,
-                                                                       good.instances, good.torch_args))
+    monkeypatch.setitem(
+        inv.MAPS,
+        "rescale_neuron",
+        inv.InvarianceMap(good.key, good.title, bad_rules, good.state, good.instances, good.torch_args),
+    )
     res = inv.prove_invariance("rescale_neuron")
     assert not res["holds"] and res["failed"]["obligation"] == "readout"
 
@@ -147,23 +158,40 @@ def test_statement_digest_is_stable_across_processes():
     import subprocess
     import sys
 
-    code = ("from equivalence.symbolic import run_claim; "
-            "print(run_claim('LSA-DIRECT-ALLT/v1', sets=[{'d': 2, 'heads': 1}]).statement_digest)")
-    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                           env={**__import__("os").environ, "PYTHONHASHSEED": seed}).stdout.strip()
-            for seed in ("1", "2")}
+    code = (
+        "from equivalence.symbolic import run_claim; "
+        "print(run_claim('LSA-DIRECT-ALLT/v1', sets=[{'d': 2, 'heads': 1}]).statement_digest)"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**__import__("os").environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
     assert len(outs) == 1 and len(outs.pop()) == 64
 
 
-# -- certificates are declared by the control and checked on its own reference ------------------------------------
+# -- certificates are declared by the control and checked on its own reference
+# ------------------------------------
 def _lsa_exact(W_Q, W_K, W_V, W_O, x):
     import numpy as np
 
     outs = []
     for h in range(W_Q.shape[0]):
         q, k, v = ([W[h] @ xt for xt in x] for W in (W_Q, W_K, W_V))
-        outs.append(np.array([sum((v[s] * (k[s] @ q[t]) for s in range(t + 1)), np.zeros(W_V.shape[1], dtype=object))
-                              for t in range(len(x))], dtype=object))
+        outs.append(
+            np.array(
+                [
+                    sum((v[s] * (k[s] @ q[t]) for s in range(t + 1)), np.zeros(W_V.shape[1], dtype=object))
+                    for t in range(len(x))
+                ],
+                dtype=object,
+            )
+        )
     y = np.concatenate(outs, axis=1)
     return y if W_O is None else np.array([W_O @ r for r in y], dtype=object)
 
@@ -198,7 +226,9 @@ def test_lsa_described_as_softmax_is_never_an_expected_refutation(lsa_called_sof
 
     for name in ("t-lsa-declared-softmax", "t-lsa-worded-softmax"):
         claims = run_target(name, sets=[{"d": 2, "heads": 1, "T": 2}], seed=1)
-        assert {c.status for c in claims} == {"unexpected-pass"}, [(c.id, c.status, c.message) for c in claims]
+        assert {c.status for c in claims} == {"unexpected-pass"}, [
+            (c.id, c.status, c.message) for c in claims
+        ]
         imp = next(c for c in claims if c.id.endswith("-IMPOSSIBLE/v1"))
         assert "No impossibility certificate is attached" in imp.statement
     (imp,) = [c for c in run_target("t-lsa-declared-softmax", seed=1) if c.id.endswith("IMPOSSIBLE/v1")]
@@ -222,7 +252,8 @@ def test_deltanet_certificate_is_about_normalised_keys_and_checked_on_deltanet()
 
 def test_a_certificate_whose_hypothesis_fails_is_not_attached():
     """The unnormalised delta rule declaring the DeltaNet (normalised) certificate: on the witness line its
-    reference is a polynomial of degree 2, so the certificate does not apply; the claim falls back to a concrete
+    reference is a polynomial of degree 2, so the certificate does not apply; the claim falls back to a
+    concrete
     counterexample of the tried construction."""
     import constructions
     from constructions.variants.controls import DeltaNet

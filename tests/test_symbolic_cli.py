@@ -6,8 +6,13 @@ import textwrap
 
 
 def _prove(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "equivalence", "prove", *args], capture_output=True, text=True,
-                          check=False, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "equivalence", "prove", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=cwd,
+    )
 
 
 def test_prove_a_claim_and_a_construction():
@@ -21,7 +26,8 @@ def test_prove_a_claim_and_a_construction():
 
 def test_a_broken_construction_from_a_file_is_refuted(tmp_path):
     f = tmp_path / "my_variants.py"
-    f.write_text(textwrap.dedent("""
+    f.write_text(
+        textwrap.dedent("""
         import torch
         import constructions
         from constructions.registry import LSACompressed
@@ -33,15 +39,41 @@ def test_a_broken_construction_from_a_file_is_refuted(tmp_path):
                 with torch.no_grad():
                     rnn.C[1, 0] *= 2          # one weight wrong
                 return rnn
-    """))
-    r = _prove("--import", str(f), "my-compressed", "--tier", "unrolled", "--d", "2", "--T", "2",
-               "--out", str(tmp_path / "rep"))
+    """)
+    )
+    r = _prove(
+        "--import",
+        str(f),
+        "my-compressed",
+        "--tier",
+        "unrolled",
+        "--d",
+        "2",
+        "--T",
+        "2",
+        "--out",
+        str(tmp_path / "rep"),
+    )
     assert r.returncode == 1, r.stdout + r.stderr
     assert r.stdout.startswith("REFUTED") and "counterexample: t=" in r.stdout and "RNN " in r.stdout
     assert (tmp_path / "rep" / "certificate.json").is_file()
-    c = subprocess.run([sys.executable, "-m", "equivalence", "check-certificate", str(tmp_path / "rep" /
-                        "certificate.json"), "--import", str(f)], capture_output=True, text=True, check=False)
-    assert c.returncode == 0 and "confirmed: MY-COMPRESSED-UNROLLED/v1 (refuted)" in c.stdout, c.stdout + c.stderr
+    c = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "equivalence",
+            "check-certificate",
+            str(tmp_path / "rep" / "certificate.json"),
+            "--import",
+            str(f),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert c.returncode == 0 and "confirmed: MY-COMPRESSED-UNROLLED/v1 (refuted)" in c.stdout, (
+        c.stdout + c.stderr
+    )
 
 
 def test_bad_input_is_one_line():
@@ -56,11 +88,25 @@ def test_bad_input_is_one_line():
 
 
 def test_resource_arguments_are_bounded_usage_errors():
-    for args in (("--d", "100000"), ("--d", "2", "--heads", "100000"), ("--d", "2", "--seed", str(2 ** 70)),
-                 ("--d", "2", "--T", "100000"), ("--d", "2", "--d-k", "100000"), ("--d", "2", "--seed", "-1")):
-        r = subprocess.run([sys.executable, "-m", "equivalence", "prove", "lsa-direct", *args], capture_output=True,
-                           text=True, check=False, timeout=60)
-        assert r.returncode == 2 and r.stderr.startswith("error: --") and "Traceback" not in r.stderr, (args, r)
+    for args in (
+        ("--d", "100000"),
+        ("--d", "2", "--heads", "100000"),
+        ("--d", "2", "--seed", str(2**70)),
+        ("--d", "2", "--T", "100000"),
+        ("--d", "2", "--d-k", "100000"),
+        ("--d", "2", "--seed", "-1"),
+    ):
+        r = subprocess.run(
+            [sys.executable, "-m", "equivalence", "prove", "lsa-direct", *args],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+        assert r.returncode == 2 and r.stderr.startswith("error: --") and "Traceback" not in r.stderr, (
+            args,
+            r,
+        )
 
 
 def test_probable_is_its_own_word_and_the_summary_counts_each_status():
@@ -75,7 +121,8 @@ def test_probable_is_its_own_word_and_the_summary_counts_each_status():
 
 def test_a_request_that_only_skips_exits_non_zero_with_the_reasons(tmp_path):
     f = tmp_path / "skipping.py"
-    f.write_text(textwrap.dedent("""
+    f.write_text(
+        textwrap.dedent("""
         import constructions
         from constructions.registry import LSACompressed
 
@@ -83,7 +130,8 @@ def test_a_request_that_only_skips_exits_non_zero_with_the_reasons(tmp_path):
         class OnlySkips(LSACompressed):
             def sample_params(self, *a, **k):
                 return ("not", "a", "dataclass")
-    """))
+    """)
+    )
     r = _prove("--import", str(f), "t-only-skips", "--d", "2", "--T", "2")
     assert r.returncode == 1, r.stdout + r.stderr
     assert "skipped" in r.stdout.splitlines()[-1] and "nothing asked was proved" in r.stderr

@@ -19,7 +19,10 @@ def _template(w, x):
         xt1 = list(xt) + [Fraction(1)]
         u = [sum(a * b for a, b in zip(A[k], xt1)) * sum(a * b for a, b in zip(B[k], xt1)) for k in range(n)]
         h = [lam[k] * h[k] + u[k] for k in range(n)]
-        z = [sum(C[m][k] * h[k] for k in range(n)) * sum(E[m][k] * h[k] for k in range(n)) for m in range(len(C))]
+        z = [
+            sum(C[m][k] * h[k] for k in range(n)) * sum(E[m][k] * h[k] for k in range(n))
+            for m in range(len(C))
+        ]
         ys.append([sum(D[o][m] * z[m] for m in range(len(z))) for o in range(len(D))])
     return ys
 
@@ -49,16 +52,21 @@ def check_lifted_counterexample(variant, sizes, cx):
     through the variant's own torch construct() and reference(), give outputs that differ at (t, o)."""
     import dataclasses
 
-    p = variant.sample_params(sizes["d"], sizes.get("heads", 1), generator=torch.Generator().manual_seed(0),
-                              dtype=torch.float64)
+    p = variant.sample_params(
+        sizes["d"], sizes.get("heads", 1), generator=torch.Generator().manual_seed(0), dtype=torch.float64
+    )
     rr = cx["rerun"]
-    fields = {k: torch.tensor([float(Fraction(a)) for a in v], dtype=torch.float64).reshape(getattr(p, k).shape)
-              for k, v in rr["params"].items()}
+    fields = {
+        k: torch.tensor([float(Fraction(a)) for a in v], dtype=torch.float64).reshape(getattr(p, k).shape)
+        for k, v in rr["params"].items()
+    }
     p = dataclasses.replace(p, **fields)
     x = torch.tensor([[[float(Fraction(a)) for a in row] for row in rr["x"]]], dtype=torch.float64)
     t, o = cx["t"] - 1, cx["output_index"]
     y_rnn, y_ref = variant.construct(p)(x)[0], variant.reference(p, x)[0]
-    assert float(y_rnn[t, o]) == rr["rnn_float64"][t][o] and float(y_ref[t, o]) == rr["reference_float64"][t][o]
+    assert (
+        float(y_rnn[t, o]) == rr["rnn_float64"][t][o] and float(y_ref[t, o]) == rr["reference_float64"][t][o]
+    )
     assert abs(float(y_rnn[t, o] - y_ref[t, o])) > 1e-9
 
 
@@ -74,12 +82,27 @@ def check_counterexample_independently(cx):
     y_rnn, y_ref = _template(w, x), _lsa(p, x)
     assert y_rnn[t][o] == Fraction(cx["rnn_output"]) and y_ref[t][o] == Fraction(cx["reference_output"])
     assert y_rnn[t][o] != y_ref[t][o]
-    f64 = {k: torch.tensor([[float(a) for a in r] for r in v] if isinstance(v[0], list) else [float(a) for a in v],
-                           dtype=torch.float64) for k, v in w.items()}
+    f64 = {
+        k: torch.tensor(
+            [[float(a) for a in r] for r in v] if isinstance(v[0], list) else [float(a) for a in v],
+            dtype=torch.float64,
+        )
+        for k, v in w.items()
+    }
     rnn = GatedLinearRNN(f64["A"], f64["B"], f64["lam"], f64["C"], f64["E"], f64["D"])
-    lsa = LinearSelfAttention(*(None if p.get(k) is None else torch.tensor(
-        [[[float(a) for a in r] for r in m] for m in p[k]] if k != "W_O" else [[float(a) for a in r] for r in p[k]],
-        dtype=torch.float64) for k in ("W_Q", "W_K", "W_V", "W_O")))
+    lsa = LinearSelfAttention(
+        *(
+            None
+            if p.get(k) is None
+            else torch.tensor(
+                [[[float(a) for a in r] for r in m] for m in p[k]]
+                if k != "W_O"
+                else [[float(a) for a in r] for r in p[k]],
+                dtype=torch.float64,
+            )
+            for k in ("W_Q", "W_K", "W_V", "W_O")
+        )
+    )
     xt = torch.tensor([[[float(a) for a in r] for r in x]], dtype=torch.float64)
     gap = float(rnn(xt)[0, t, o] - lsa(xt)[0, t, o])
     exact = float(y_rnn[t][o] - y_ref[t][o])
@@ -119,8 +142,12 @@ def test_multivariate_ring_agrees_on_a_real_construction():
     from equivalence.symbolic.subjects import resolve
     from equivalence.symbolic.unrolled import unrolled
 
-    s = resolve(constructions.get("lsa-compressed"), {"d": 2, "heads": 2, "d_k": 1, "d_v": 2}, mode="symbolic")
-    assert unrolled(s, 2, method="multivariate").status == unrolled(s, 2, method="kronecker").status == "proved"
+    s = resolve(
+        constructions.get("lsa-compressed"), {"d": 2, "heads": 2, "d_k": 1, "d_v": 2}, mode="symbolic"
+    )
+    assert (
+        unrolled(s, 2, method="multivariate").status == unrolled(s, 2, method="kronecker").status == "proved"
+    )
 
 
 # -- refutations -------------------------------------------------------------------------------------------
@@ -167,7 +194,9 @@ def broken_variants():
             rnn = super().construct(params)
             lam = rnn.lam.detach().clone()
             lam[lam == 0] = 1
-            return GatedLinearRNN(rnn.A.detach(), rnn.B.detach(), lam, rnn.C.detach(), rnn.E.detach(), rnn.D.detach())
+            return GatedLinearRNN(
+                rnn.A.detach(), rnn.B.detach(), lam, rnn.C.detach(), rnn.E.detach(), rnn.D.detach()
+            )
 
     names = {"t-one-weight-wrong": OneWeightWrong, "t-no-hooks": NoHooks, "t-time-slip": TimeSlip}
     for n, cls in names.items():
@@ -185,7 +214,10 @@ def test_outside_construction_with_one_weight_wrong_is_refuted(broken_variants):
     for name in ("t-one-weight-wrong", "t-no-hooks"):
         for c in run_target(name, sets=[{"d": 2, "heads": 1, "T": 2}], profile="dev"):
             assert c.status in (("refuted", "failed") if c.id.endswith("-ALLT/v1") else ("refuted",)), (
-                c.id, c.status, c.message)
+                c.id,
+                c.status,
+                c.message,
+            )
             if c.counterexample and "rnn_weights" in c.counterexample.get("point", {}):
                 check_counterexample_independently(c.counterexample)
             elif c.counterexample and "rerun" in c.counterexample:  # lifted from the torch code
@@ -229,8 +261,14 @@ def test_a_wrong_compressed_wiring_is_refuted_by_every_tier():
 
         def construct(self, params):
             r = super().construct(params)
-            return GatedLinearRNN(r.A.detach(), r.B.detach(), r.lam.detach(), double_diagonal(r.C.detach(), r.d),
-                                  r.E.detach(), r.D.detach())
+            return GatedLinearRNN(
+                r.A.detach(),
+                r.B.detach(),
+                r.lam.detach(),
+                double_diagonal(r.C.detach(), r.d),
+                r.E.detach(),
+                r.D.detach(),
+            )
 
     constructions.register("t-double-diagonal", replace=True)(DoubleDiagonal)
     try:
@@ -279,7 +317,10 @@ def test_prime_field_arithmetic_is_exact():
     got = (Zp(a, 1, f) @ Zp(b, 1, f)).a
     want = [[sum(int(x) * int(y) for x, y in zip(a[i], b[:, j])) % p for j in range(2)] for i in range(3)]
     assert got.tolist() == want
-    S, dense = ZpSparse((5, 4), f), np.zeros((5, 4), dtype=np.int64)  # sparse zeros filled like the wiring does
+    S, dense = (
+        ZpSparse((5, 4), f),
+        np.zeros((5, 4), dtype=np.int64),
+    )  # sparse zeros filled like the wiring does
     S[np.array([0, 2, 4]), :2] = Zp(np.arange(6).reshape(3, 2), 1, f)
     dense[np.array([0, 2, 4]), :2] = np.arange(6).reshape(3, 2)
     S[np.array([1, 3]), np.array([3, 2])] = 7
@@ -318,8 +359,9 @@ def test_exceptions_never_cross_numpy_object_matmul(tmp_path):
     script = tmp_path / "loop.py"
     script.write_text(_CRASH_LOOP)
     env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    r = subprocess.run([sys.executable, str(script), "20"], check=False, capture_output=True, text=True, env=env,
-                       timeout=300)
+    r = subprocess.run(
+        [sys.executable, str(script), "20"], check=False, capture_output=True, text=True, env=env, timeout=300
+    )
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
 
 
@@ -340,11 +382,15 @@ def test_reliability_prover_loop_does_not_crash(tmp_path):
         "for it in range(30):\n"
         "    for kind in KINDS:\n"
         "        ip, _ = _integer_case(g)\n"
-        "        _, _, spec = mutate_spec(lsa_to_rnn(ip.lsa(), 'direct' if it % 2 else 'compressed'), kind, g, 1e-6)\n"
+        "        _, _, spec = mutate_spec(lsa_to_rnn(ip.lsa(), 'direct' if it % 2 else 'compressed'), kind, "
+        "g, 1e-6)\n"
         "        prover_refutes(spec, ip)\n"
-        "print('ok')\n")
+        "print('ok')\n"
+    )
     env = {**os.environ, "PYTHONPATH": os.getcwd() + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    r = subprocess.run([sys.executable, str(script)], check=False, capture_output=True, text=True, env=env, timeout=900)
+    r = subprocess.run(
+        [sys.executable, str(script)], check=False, capture_output=True, text=True, env=env, timeout=900
+    )
     assert r.returncode == 0 and r.stdout.strip() == "ok", (r.returncode, r.stderr[-2000:])
 
 
@@ -359,24 +405,41 @@ def test_atoms_prove_regrouped_identities_and_never_hide_a_difference():
 
     def regrouped(arr):  # (sum_j a_j b_j) c_k  ==  sum_j a_j (b_j c_k): only the left side has an atom
         a, b, c = arr["a"], arr["b"], arr["c"]
-        return [("y", np.array([(a @ b) * c[k] for k in range(20)], dtype=object),
-                 np.array([sum(a[j] * (b[j] * c[k]) for j in range(20)) for k in range(20)], dtype=object))]
+        return [
+            (
+                "y",
+                np.array([(a @ b) * c[k] for k in range(20)], dtype=object),
+                np.array([sum(a[j] * (b[j] * c[k]) for j in range(20)) for k in range(20)], dtype=object),
+            )
+        ]
 
     r = decide_identity(regrouped, V, method="lazy")
     assert r.holds and r.evidence["entries_expanded_fully"] == 20  # atoms disagree: decided by full expansion
 
     def same_atoms(arr):  # both sides form the leaf sum a.b (in different orders): decided over atoms
         a, b, c = arr["a"], arr["b"], arr["c"]
-        return [("y", np.array([(a @ b) * c[k] for k in range(20)], dtype=object),
-                 np.array([c[k] * sum(b[::-1] * a[::-1]) for k in range(20)], dtype=object))]
+        return [
+            (
+                "y",
+                np.array([(a @ b) * c[k] for k in range(20)], dtype=object),
+                np.array([c[k] * sum(b[::-1] * a[::-1]) for k in range(20)], dtype=object),
+            )
+        ]
 
     r = decide_identity(same_atoms, V, method="lazy")
     assert r.holds and r.evidence["entries_decided_over_atoms"] == 20
 
-    def wrong(arr):  # one term counted twice inside the leaf sum: a different atom, then a non-zero difference
+    def wrong(
+        arr,
+    ):  # one term counted twice inside the leaf sum: a different atom, then a non-zero difference
         a, b, c = arr["a"], arr["b"], arr["c"]
-        return [("y", np.array([(a @ b) * c[k] for k in range(20)], dtype=object),
-                 np.array([c[k] * (a @ b + a[3] * b[3]) for k in range(20)], dtype=object))]
+        return [
+            (
+                "y",
+                np.array([(a @ b) * c[k] for k in range(20)], dtype=object),
+                np.array([c[k] * (a @ b + a[3] * b[3]) for k in range(20)], dtype=object),
+            )
+        ]
 
     r = decide_identity(wrong, V, method="lazy")
     assert not r.holds and len(r.failing) == 20 and r.witness
@@ -423,10 +486,12 @@ def test_a_wrong_compressed_wiring_is_refuted_by_induction_at_a_lazy_size():
         constructions.unregister("t-dd-lazy")
 
 
-# -- Schwartz–Zippel: probable, seeded per run, float constants read exactly ---------------------------------------
+# -- Schwartz–Zippel: probable, seeded per run, float constants read exactly
+# ---------------------------------------
 @pytest.fixture
 def float_lambda_variants():
-    """LSA whose hook writes lambda = 1.0 as a Python float (correct), and a twin with lambda = 0.5 (broken)."""
+    """LSA whose hook writes lambda = 1.0 as a Python float (correct), and a twin with lambda = 0.5
+    (broken)."""
     import numpy as np
 
     import constructions
@@ -474,4 +539,4 @@ def test_schwartz_zippel_seed_is_drawn_per_run_recorded_and_reproducible():
     again = run_claim("LSA-DIRECT-SZ/v1", sets=a.rerun["sets"], seed=a.rerun["seed"])
     assert again.evidence["per_set"][0]["primes"] == primes and again.epsilon == a.epsilon
     with pytest.raises(ValueError, match="seed must be an int"):
-        run_claim("LSA-DIRECT-SZ/v1", sets=sets, seed=2 ** 70)
+        run_claim("LSA-DIRECT-SZ/v1", sets=sets, seed=2**70)

@@ -7,7 +7,7 @@ import torch
 
 
 def test_gamma():
-    from equivalence.tolerance import gamma
+    from constructions.tolerance import gamma
 
     assert gamma(0, 1e-8) == 0
     assert math.isclose(gamma(10, 2**-24), 10 * 2**-24 / (1 - 10 * 2**-24))
@@ -25,32 +25,35 @@ def _case(seed=0, T=64):
 
 
 def test_float32_construction_passes_and_ratio_is_meaningful():
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     v, p, x = _case()
     p32 = type(p)(*(t.float() if t is not None else None for t in (p.W_Q, p.W_K, p.W_V, p.W_O)))
     y = v.construct(p32)(x.float())
-    res = compare(y, v.reference(p, x), v.magnitude(p, x), n=v.path_length(p, x.shape[1]), dtype=torch.float32)
+    res = compare(
+        y, v.reference(p, x), v.magnitude(p, x), n=v.path_length(p, x.shape[1]), dtype=torch.float32
+    )
     assert res.passed, res.message
     assert 1e-4 < res.ratio < 1  # the bound is rigorous but not vacuous
 
 
 def test_perturbation_is_detected():
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     v, p, x = _case()
     rnn = v.construct(p)
     with torch.no_grad():
         rnn.D[0, 0] *= 1 + 1e-6
-    res = compare(rnn(x), v.reference(p, x), v.magnitude(p, x), n=v.path_length(p, x.shape[1]),
-                  dtype=torch.float64)
+    res = compare(
+        rnn(x), v.reference(p, x), v.magnitude(p, x), n=v.path_length(p, x.shape[1]), dtype=torch.float64
+    )
     assert not res.passed and "EXCEEDS" in res.message
     assert len(res.worst_index) == 3
 
 
 @pytest.mark.parametrize("bad", [float("nan"), float("inf")])
 def test_non_finite_never_passes(bad):
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     y = torch.zeros(1, 3, 2)
     y_bad = y.clone()
@@ -61,29 +64,36 @@ def test_non_finite_never_passes(bad):
 
 
 def test_shape_mismatch_is_an_error():
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     with pytest.raises(ValueError, match="shapes differ"):
         compare(torch.zeros(2, 3), torch.zeros(3, 2), torch.zeros(3, 2), n=1)
 
 
 def test_complex64_underflow_term_is_float32s():
-    from equivalence.tolerance import error_bound
+    from constructions.tolerance import error_bound
 
     z = torch.zeros(2, dtype=torch.float64)
-    assert torch.equal(error_bound(z, 3, torch.complex64), torch.full((2,), 3 * torch.finfo(torch.float32).tiny,
-                                                                       dtype=torch.float64))
+    assert torch.equal(
+        error_bound(z, 3, torch.complex64),
+        torch.full((2,), 3 * torch.finfo(torch.float32).tiny, dtype=torch.float64),
+    )
     assert float(error_bound(z, 1, torch.complex128)[0]) == torch.finfo(torch.float64).tiny
     assert torch.finfo(torch.float32).tiny != torch.finfo(torch.float64).tiny
 
 
 def test_recurrence_path_length_formulas():
-    from equivalence.tolerance import lam_kind
-    from equivalence.tolerance import recurrence_path_length as rpl
+    from constructions.tolerance import lam_kind
+    from constructions.tolerance import recurrence_path_length as rpl
 
     half, zero_one = torch.tensor([0.5, 1.0]), torch.tensor([0.0, 1.0, 1.0])
     cplx = torch.polar(torch.ones(2, dtype=torch.float64), torch.tensor([0.3, 2.0], dtype=torch.float64))
-    assert (lam_kind(half), lam_kind(zero_one), lam_kind(cplx), lam_kind(None)) == ("real", "zero-one", "complex", "real")
+    assert (lam_kind(half), lam_kind(zero_one), lam_kind(cplx), lam_kind(None)) == (
+        "real",
+        "zero-one",
+        "complex",
+        "real",
+    )
     for T in (0, 1, 7, 64, 1000):
         assert rpl(T, zero_one, mode="loop") == rpl(T, zero_one, mode="parallel") == rpl(T, "zero-one") == T
         assert rpl(T, half, mode="loop") == rpl(T, half) == rpl(T) == 2 * T  # multiply, then add, every step
@@ -96,8 +106,9 @@ def test_recurrence_path_length_formulas():
     # "any" bounds every path, for every block length (derived in docs/tolerance.md)
     for T in range(1, 90):
         for kind in ("real", "complex"):
-            paths = [rpl(T, kind, mode="hillis-steele")] + [rpl(T, kind, mode="parallel", block=b) for b in
-                                                            (None, 1, 2, 3, 5, 16, 100)]
+            paths = [rpl(T, kind, mode="hillis-steele")] + [
+                rpl(T, kind, mode="parallel", block=b) for b in (None, 1, 2, 3, 5, 16, 100)
+            ]
             assert max(paths) <= rpl(T, kind, mode="any") == rpl(T, kind, mode="loop"), (T, kind)
     with pytest.raises(ValueError, match="mode must be one of"):
         rpl(3, half, mode="sideways")
@@ -110,10 +121,11 @@ def test_recurrence_path_length_formulas():
 
 
 def test_loop_rounds_twice_per_step_when_lambda_is_not_zero_or_one():
-    """A correct bf16 step, h_1 = fl(fl(lambda h_0) + u_1), exceeds gamma_1 M (the old count, T) and stays within
+    """A correct bf16 step, h_1 = fl(fl(lambda h_0) + u_1), exceeds gamma_1 M (the old count, T) and stays
+    within
     gamma_2 M (the new one): the product rounds, then the sum (this u_1 is lost altogether)."""
     from constructions.scan import scan_loop
-    from equivalence.tolerance import compare, recurrence_path_length, rnn_path_length
+    from constructions.tolerance import compare, recurrence_path_length, rnn_path_length
 
     lam = torch.tensor([0.90625], dtype=torch.float64)  # all values exact in bfloat16
     h0 = torch.tensor([[1.125]], dtype=torch.float64)
@@ -129,10 +141,12 @@ def test_loop_rounds_twice_per_step_when_lambda_is_not_zero_or_one():
 
 
 def test_template_path_length_counts_actual_non_zeros():
-    from equivalence.tolerance import template_path_length
+    from constructions.tolerance import template_path_length
 
     eye = torch.eye(3, dtype=torch.float64)
-    assert template_path_length(eye, eye, eye, eye, eye) == 2  # selections by 1 are exact; the two gate products
+    assert (
+        template_path_length(eye, eye, eye, eye, eye) == 2
+    )  # selections by 1 are exact; the two gate products
     A = torch.tensor([[0.3, 1.0, 0.0]], dtype=torch.float64)  # 1 addition + an inexact product
     one = torch.ones(1, 1, dtype=torch.float64)
     assert template_path_length(A, 2 * A.sign().abs(), one, one, one) == 2 + 1 + 0 + 1 + 0
@@ -141,16 +155,20 @@ def test_template_path_length_counts_actual_non_zeros():
 
 
 def test_running_error_bound_covers_stagnation_and_credits_cancellation():
-    """Recursive sums over T = 1500. bf16: equal positive terms stagnate at 256 (error ~0.83 of the sum), which
-    the bound must, and does, cover (gamma_T M is infinite there). fp16: random-sign terms cancel (|h_t| ~ sqrt t)
+    """Recursive sums over T = 1500. bf16: equal positive terms stagnate at 256 (error ~0.83 of the sum),
+    which
+    the bound must, and does, cover (gamma_T M is infinite there). fp16: random-sign terms cancel (|h_t| ~
+    sqrt t)
     and the running bound stays far below gamma_T M."""
     from constructions.scan import scan_loop
-    from equivalence.tolerance import gamma, recurrence_error_bound, unit_roundoff
+    from constructions.tolerance import gamma, recurrence_error_bound, unit_roundoff
 
     T, one = 1500, torch.ones(1, dtype=torch.float64)
     g = torch.Generator().manual_seed(0)
-    for dtype, u in ((torch.bfloat16, torch.ones(1, T, 1, dtype=torch.float64)),
-                     (torch.float16, torch.randn(1, T, 1, generator=g, dtype=torch.float64).half().double())):
+    for dtype, u in (
+        (torch.bfloat16, torch.ones(1, T, 1, dtype=torch.float64)),
+        (torch.float16, torch.randn(1, T, 1, generator=g, dtype=torch.float64).half().double()),
+    ):
         ref, _ = scan_loop(one, u, torch.zeros(1, 1, dtype=torch.float64))
         h, _ = scan_loop(one.to(dtype), u.to(dtype), torch.zeros(1, 1, dtype=dtype))
         err = (h.double() - ref).abs()
@@ -159,14 +177,16 @@ def test_running_error_bound_covers_stagnation_and_credits_cancellation():
         assert float((err / e).max()) > 0.01  # not vacuous
         M = torch.cumsum(u.abs(), dim=1)
         if dtype == torch.bfloat16:
-            assert float(err[0, -1, 0]) > 0.8 * float(M[0, -1, 0]) and math.isinf(gamma(T, unit_roundoff(dtype)))
+            assert float(err[0, -1, 0]) > 0.8 * float(M[0, -1, 0]) and math.isinf(
+                gamma(T, unit_roundoff(dtype))
+            )
         else:  # credited cancellation: 100x below the a-priori gamma_T M
             assert float((e / M)[0, -1, 0]) < 0.01 * gamma(T, unit_roundoff(dtype))
 
 
 def test_low_precision_bound_passes_long_bf16_construction_and_catches_a_bug():
     import constructions
-    from equivalence.tolerance import low_precision_bound
+    from constructions.tolerance import low_precision_bound
 
     v = constructions.get("lsa-direct")
     g = torch.Generator().manual_seed(4)
@@ -174,7 +194,9 @@ def test_low_precision_bound_passes_long_bf16_construction_and_catches_a_bug():
     p = type(p)(*(t.bfloat16().double() if t is not None else None for t in (p.W_Q, p.W_K, p.W_V, p.W_O)))
     x = torch.randn(1, 1200, 2, generator=g, dtype=torch.float64).bfloat16().double()
     ref, M = p.lsa().forward_recurrent(x), v.magnitude(p, x)
-    low = v.construct(type(p)(*(t.bfloat16() if t is not None else None for t in (p.W_Q, p.W_K, p.W_V, p.W_O))))
+    low = v.construct(
+        type(p)(*(t.bfloat16() if t is not None else None for t in (p.W_Q, p.W_K, p.W_V, p.W_O)))
+    )
     bound = low_precision_bound(v.construct(p), x, M, dtype=torch.bfloat16, extra=0, mode="loop")
     err = (low(x.bfloat16(), mode="loop").double() - ref).abs()
     assert bool((err <= bound).all()) and float((err / bound).max()) > 1e-2
@@ -186,7 +208,7 @@ def test_low_precision_bound_passes_long_bf16_construction_and_catches_a_bug():
 
 
 def test_new_functions_reject_bad_input():
-    from equivalence.tolerance import low_precision_bound, recurrence_error_bound, template_path_length
+    from constructions.tolerance import low_precision_bound, recurrence_error_bound, template_path_length
 
     H = torch.ones(1, 3, 2, dtype=torch.float64)
     with pytest.raises(TypeError, match="torch tensors"):
@@ -196,29 +218,36 @@ def test_new_functions_reject_bad_input():
     with pytest.raises(ValueError, match="H must be"):
         recurrence_error_bound(torch.ones(2), H[0], torch.bfloat16)
     with pytest.raises(TypeError, match="2-D weight tensors"):
-        template_path_length(torch.ones(2), torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 2))
+        template_path_length(
+            torch.ones(2), torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 2), torch.ones(2, 2)
+        )
     with pytest.raises(TypeError, match="GatedLinearRNN"):
         low_precision_bound("rnn", H, H, dtype=torch.bfloat16, extra=0)
 
 
 def test_low_precision_bound_refuses_to_pass_without_a_guarantee():
     from constructions import GatedLinearRNN
-    from equivalence.tolerance import low_precision_bound
+    from constructions.tolerance import low_precision_bound
 
     g = torch.Generator().manual_seed(0)
-    rnn = GatedLinearRNN(*(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((2, 3), (2, 3))),
-                         torch.tensor([0.5, 0.9], dtype=torch.float64),
-                         *(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((2, 2), (2, 2), (1, 2))))
+    rnn = GatedLinearRNN(
+        *(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((2, 3), (2, 3))),
+        torch.tensor([0.5, 0.9], dtype=torch.float64),
+        *(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((2, 2), (2, 2), (1, 2))),
+    )
     x = torch.randn(1, 300, 2, generator=g, dtype=torch.float64)
     M = torch.ones(1, 300, 1, dtype=torch.float64)
-    assert bool(torch.isfinite(low_precision_bound(rnn, x, M, dtype=torch.bfloat16, extra=0, mode="loop")).all())
+    assert bool(
+        torch.isfinite(low_precision_bound(rnn, x, M, dtype=torch.bfloat16, extra=0, mode="loop")).all()
+    )
     with pytest.raises(ValueError, match="no guarantee left for the parallel scan"):
         low_precision_bound(rnn, x, M, dtype=torch.bfloat16, extra=0, mode="parallel")
     with pytest.raises(ValueError, match="no guarantee left: the non-recurrent path"):
         low_precision_bound(rnn, x, M, dtype=torch.bfloat16, extra=300, mode="loop")
 
 
-# -- non-polynomial blocks: flush-to-zero, subnormals, saturation (constructions.tolerance.POINTWISE) ---------
+# -- non-polynomial blocks: flush-to-zero, subnormals, saturation (constructions.tolerance.POINTWISE)
+# ---------
 def _gate_case_ratio(monkeypatch=None, seeds=range(4)):
     import dataclasses
 
@@ -232,14 +261,18 @@ def _gate_case_ratio(monkeypatch=None, seeds=range(4)):
         ref = v.reference(p, x)
         low = dataclasses.replace(p, **{k: getattr(p, k).float() for k in ("W_f", "W_c", "W_g", "W_O")})
         y = v.construct(low)(x.float())
-        worst = max(worst, compare(y, ref, v.magnitude(p, x), n=v.path_length(p, x.shape[1]),
-                                   dtype=torch.float32).ratio)
+        worst = max(
+            worst,
+            compare(y, ref, v.magnitude(p, x), n=v.path_length(p, x.shape[1]), dtype=torch.float32).ratio,
+        )
     return worst
 
 
 def test_float32_silu_flush_to_zero_is_no_false_alarm(monkeypatch):
-    """HGRN v1 with a SiLU output gate (properties.regressions): torch's float32 sigmoid returns 0 below -88.72
-    where SiLU is still a normal number; the state multiplies the lost value. The derived flush term covers it,
+    """HGRN v1 with a SiLU output gate (properties.regressions): torch's float32 sigmoid returns 0 below
+    -88.72
+    where SiLU is still a normal number; the state multiplies the lost value. The derived flush term covers
+    it,
     and without that term the same correct cases fail (so the term is needed, not decoration)."""
     import constructions.tolerance as tol
 
@@ -261,7 +294,8 @@ def test_every_feature_function_has_an_error_model():
 
 
 def test_pointwise_floor_is_zero_away_from_underflow_and_whole_value_inside():
-    """No detection power is given away on ordinary pre-activations; in the flush zone the whole value counts."""
+    """No detection power is given away on ordinary pre-activations; in the flush zone the whole value
+    counts."""
     from constructions.tolerance import ETA_MAX, POINTWISE, pointwise_floor
 
     g = torch.tensor([-1.0, 0.5, 3.0, 20.0], dtype=torch.float64)
@@ -272,7 +306,7 @@ def test_pointwise_floor_is_zero_away_from_underflow_and_whole_value_inside():
     assert float(pointwise_floor("sigmoid", torch.tensor([-20.0]), torch.tensor([21.0]), 3)) == 4 * ETA_MAX
     deep = torch.tensor([-95.0], dtype=torch.float64)
     lost = pointwise_floor("silu", deep, deep.abs(), 3)
-    assert float(lost) >= float(POINTWISE["silu"].fn(deep).abs()) / 2.0 ** -24
+    assert float(lost) >= float(POINTWISE["silu"].fn(deep).abs()) / 2.0**-24
     assert float(pointwise_floor("exp-neg-exp", torch.tensor([6.0]), torch.tensor([6.0]), 1)) > 0
 
 
@@ -292,7 +326,8 @@ def test_upstream_block_without_error_declaration_is_refused():
 
 
 def test_one_home_for_the_tolerance_model():
-    """constructions/ never imports the tolerance model from equivalence/ (its home is constructions.tolerance),
+    """constructions/ never imports the tolerance model from equivalence/ (its home is
+    constructions.tolerance),
     and the compatibility module re-exports the very same objects."""
     import pathlib
     import re
@@ -300,9 +335,10 @@ def test_one_home_for_the_tolerance_model():
     root = pathlib.Path(__file__).resolve().parents[1]
     for f in (root / "constructions").rglob("*.py"):
         src = f.read_text()
-        assert not re.search(r"^\s*from equivalence(\.tolerance)? import|^\s*import equivalence\.tolerance", src,
-                             re.MULTILINE), f
-    import equivalence.tolerance as shim
+        assert not re.search(
+            r"^\s*from equivalence(\.tolerance)? import|^\s*import equivalence\.tolerance", src, re.MULTILINE
+        ), f
+    import constructions.tolerance as shim
     from constructions import tolerance
 
     assert shim.compare is tolerance.compare and shim.lsa_rnn_budget is tolerance.lsa_rnn_budget

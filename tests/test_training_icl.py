@@ -1,4 +1,5 @@
-"""In-context regression pieces: the tasks, the one-step GD baseline, the 2d-neuron GD construction, metrics."""
+"""In-context regression pieces: the tasks, the one-step GD baseline, the 2d-neuron GD construction,
+metrics."""
 
 import pytest
 import torch
@@ -7,7 +8,8 @@ pytestmark = pytest.mark.training
 
 
 def _gd_rnn(d, N, eta):
-    """The gated RNN that implements one GD step (derived): d memories y*x_i (lambda=1), d queries x_i (lambda=0)."""
+    """The gated RNN that implements one GD step (derived): d memories y*x_i (lambda=1), d queries x_i
+    (lambda=0)."""
     from constructions import GatedLinearRNN
 
     D = d + 1  # token width; the template appends the constant as column D
@@ -31,7 +33,9 @@ def test_gd_prediction_is_one_gradient_step_on_the_context_loss():
     tokens, _ = sample_tasks(5, d, N, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     W = torch.zeros(d, dtype=torch.float64, requires_grad=True)
     x, y = tokens[:, :N, :d], tokens[:, :N, d]
-    loss = ((torch.einsum("bnd,d->bn", x, W) - y) ** 2).sum(1) / (2 * N)  # per task, summed over the batch below
+    loss = ((torch.einsum("bnd,d->bn", x, W) - y) ** 2).sum(1) / (
+        2 * N
+    )  # per task, summed over the batch below
     ref = []
     for b in range(5):
         (g,) = torch.autograd.grad(loss[b], W, retain_graph=True)

@@ -10,9 +10,11 @@ def _lsa(H=2, d_k=3, d_v=4, d=4, seed=0):
     from constructions import LinearSelfAttention
 
     g = torch.Generator().manual_seed(seed)
-    return LinearSelfAttention(torch.randn(H, d_k, d, generator=g, dtype=torch.float64),
-                               torch.randn(H, d_k, d, generator=g, dtype=torch.float64),
-                               torch.randn(H, d_v, d, generator=g, dtype=torch.float64))
+    return LinearSelfAttention(
+        torch.randn(H, d_k, d, generator=g, dtype=torch.float64),
+        torch.randn(H, d_k, d, generator=g, dtype=torch.float64),
+        torch.randn(H, d_v, d, generator=g, dtype=torch.float64),
+    )
 
 
 def _random_rnn(seed=0, n=7, d=3, m=5, d_out=2, lam=None):
@@ -63,7 +65,9 @@ def test_a_leaky_neuron_shows_up_as_lag_dependence():
     rnn = GatedLinearRNN(A, B, lam, C, E, D)
     ref = attention_tensor(lsa)
     assert relative_error(rnn_cubic_coefficients(rnn, 1), ref) > 1e-3
-    assert relative_error(rnn_cubic_coefficients(rnn, 40), ref) > relative_error(rnn_cubic_coefficients(rnn, 1), ref)
+    assert relative_error(rnn_cubic_coefficients(rnn, 40), ref) > relative_error(
+        rnn_cubic_coefficients(rnn, 1), ref
+    )
 
 
 def test_prune_removes_only_neurons_away_from_zero_and_one():
@@ -87,7 +91,13 @@ def test_prune_removes_only_neurons_away_from_zero_and_one():
     assert torch.allclose(pruned(x), rnn(x), rtol=1e-12, atol=1e-12)
     snapped = snap_lambdas(pruned, 0.1)
     assert torch.equal(snapped.lam, rnn0.lam) and torch.allclose(snapped(x), rnn0(x), rtol=1e-12, atol=1e-12)
-    assert near_zero_or_one(torch.tensor([0.0, 0.05, 0.5, 0.95, 1.0])).tolist() == [True, True, False, True, True]
+    assert near_zero_or_one(torch.tensor([0.0, 0.05, 0.5, 0.95, 1.0])).tolist() == [
+        True,
+        True,
+        False,
+        True,
+        True,
+    ]
     # pruning every neuron leaves a valid RNN computing zero
     leaky = GatedLinearRNN(A, B, torch.full_like(lam, 0.5), C, E, D)
     p_all, keep_all = prune(leaky, 0.1)

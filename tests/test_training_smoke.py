@@ -31,11 +31,22 @@ def test_teacher_student_smoke_discovers_the_construction(tmp_path):
 
     ts = _run("teacher-student", tmp_path)
     data = json.loads((tmp_path / "train-teacher-student.json").read_text())
-    for field in ("hidden_sizes", "final_loss", "lambda_histogram", "fraction_lambda_near_0_or_1", "pruned_loss",
-                  "recovered_attention_rel_error", "long_loss", "n_lambda_near_1", "targets", "figures"):
+    for field in (
+        "hidden_sizes",
+        "final_loss",
+        "lambda_histogram",
+        "fraction_lambda_near_0_or_1",
+        "pruned_loss",
+        "recovered_attention_rel_error",
+        "long_loss",
+        "n_lambda_near_1",
+        "targets",
+        "figures",
+    ):
         assert field in data, field
     assert len(data["final_loss"]) == len(data["hidden_sizes"])
-    # "well below" the construction's size: n <= (d(d+1)/2 + d) // 3 (here d = 2: n = 1; n = 2 is reported too)
+    # "well below" the construction's size: n <= (d(d+1)/2 + d) // 3 (here d = 2: n = 1; n = 2 is reported
+    # too)
     assert data["targets"]["loss_well_below"]["sizes"] == [1] and 2 in data["hidden_sizes"]
     failed = {k: v for k, v in data["targets"].items() if not v["met"]}
     assert not failed, failed
@@ -52,11 +63,14 @@ def test_teacher_student_smoke_discovers_the_construction(tmp_path):
     # the checkpoint reloads with weights_only=True and reproduces the students
     ckpt = load_checkpoint(tmp_path / ts["checkpoint"])
     name, meta = next(iter(ckpt["gated_meta"].items()))
-    ens = GatedRNNEnsemble(meta["sizes"], meta["d"], meta["d_out"], meta["gates"], seeds=meta["seeds"],
-                           lam_kind=meta["lam_kind"])
+    ens = GatedRNNEnsemble(
+        meta["sizes"], meta["d"], meta["d_out"], meta["gates"], seeds=meta["seeds"], lam_kind=meta["lam_kind"]
+    )
     ens.load_state_dict(ckpt["gated"][name])
     rec = next(s for s in ts["students"] if s["n"] == meta["sizes"][0] and s["seed"] == meta["seeds"][0])
-    assert torch.allclose(ens.student(0).lam, torch.tensor(rec["lambda"], dtype=torch.float64), rtol=0, atol=1e-7)
+    assert torch.allclose(
+        ens.student(0).lam, torch.tensor(rec["lambda"], dtype=torch.float64), rtol=0, atol=1e-7
+    )
     with pytest.raises(FileNotFoundError):
         load_checkpoint(tmp_path / "missing.pt")
     _check_learned_report(claims, ts, tmp_path)
@@ -74,13 +88,21 @@ def _check_learned_report(claims, ts, out):
 
     cert = write_report(claims, out, provenance=provenance("cpu"), command="python -m equivalence verify")
     md, html = (out / "report.md").read_text(), (out / "report.html").read_text()
-    learned = md[md.index("## Learned: empirical evidence"):md.index("## How to cite")]
+    learned = md[md.index("## Learned: empirical evidence") : md.index("## How to cite")]
     assert "### Experiment 1: teacher–student" in learned and "PROVED" not in learned
     best = ts["best"]
-    for v in (best["final_loss"], best["pruned_loss"], best["long_loss"], best["recovered_attention_rel_error"],
-              *ts["best_loss_per_size"]):
+    for v in (
+        best["final_loss"],
+        best["pruned_loss"],
+        best["long_loss"],
+        best["recovered_attention_rel_error"],
+        *ts["best_loss_per_size"],
+    ):
         assert format_cell(v) in learned, v
-    assert f"| fraction of lambda within 0.1 of {{0, 1}} | {format_cell(best['fraction_lambda_near_0_or_1'])} |" in learned
+    assert (
+        f"| fraction of lambda within 0.1 of {{0, 1}} | {format_cell(best['fraction_lambda_near_0_or_1'])} |"
+        in learned
+    )
     figures = ts["figures"]
     assert len(figures) == 12 and sum(f.endswith(".svg") for f in figures) == 6
     for f in figures:
@@ -119,7 +141,9 @@ def test_icl_smoke_learns_one_gd_step_and_reruns_bitwise(tmp_path, monkeypatch):
     # check-certificate's path: the recorded rerun arguments give the same claim again (CPU, one thread)
     claim = claims[1].to_dict()
     again = rerun_claim(claim["rerun"], out=tmp_path / "again").to_dict()
-    assert {k: v for k, v in again.items() if k != "seconds"} == {k: v for k, v in claim.items() if k != "seconds"}
+    assert {k: v for k, v in again.items() if k != "seconds"} == {
+        k: v for k, v in claim.items() if k != "seconds"
+    }
     # ... and byte-identical files: JSON (no timings), PNG and SVG figures, checkpoint
     assert data["seconds"] == 0.0 and data["timings"] == "omitted"
     names = [*icl["figures"], "train-icl-regression.json", icl["checkpoint"]]
@@ -128,8 +152,14 @@ def test_icl_smoke_learns_one_gd_step_and_reruns_bitwise(tmp_path, monkeypatch):
 
 
 def _cli(*args, **kw):
-    return subprocess.run([sys.executable, "-m", "equivalence", "train-check", *args], capture_output=True,
-                          text=True, timeout=600, check=False, **kw)
+    return subprocess.run(
+        [sys.executable, "-m", "equivalence", "train-check", *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+        **kw,
+    )
 
 
 def test_cli_rejects_bad_input_clearly(tmp_path):
@@ -150,7 +180,9 @@ def test_well_below_and_reference_rules():
     assert well_below_sizes(TS_PRESETS["smoke"]) == [1]
     assert well_below_sizes(TS_PRESETS["quick"]) == [4]  # N_c = 14: n <= 4 = d (too few for the leading term)
     assert well_below_sizes(TS_PRESETS["full"]) == [2, 4]
-    assert well_below_sizes(preset("quick", sizes=(5, 14))) == []  # then the target cannot be met (value None)
+    assert (
+        well_below_sizes(preset("quick", sizes=(5, 14))) == []
+    )  # then the target cannot be met (value None)
 
 
 @pytest.mark.gpu
@@ -168,4 +200,3 @@ def test_quick_mode_meets_the_issue_targets(tmp_path, experiment):
     assert r.returncode == 0, r.stdout + r.stderr
     data = json.loads((tmp_path / f"train-{experiment}.json").read_text())
     assert data["all_targets_met"] and data["mode"] == "quick"
-

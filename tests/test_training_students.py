@@ -9,8 +9,16 @@ pytestmark = pytest.mark.training
 def _ens(kind="clamp", sizes=(3, 5, 8), d=3, d_out=2, gates=4, dtype=torch.float64):
     from equivalence.training.students import GatedRNNEnsemble
 
-    return GatedRNNEnsemble(list(sizes), d, d_out, gates, seeds=list(range(len(sizes))), lam_kind=kind,
-                            lam_init=(0.0, 1.0), dtype=dtype)
+    return GatedRNNEnsemble(
+        list(sizes),
+        d,
+        d_out,
+        gates,
+        seeds=list(range(len(sizes))),
+        lam_kind=kind,
+        lam_init=(0.0, 1.0),
+        dtype=dtype,
+    )
 
 
 @pytest.mark.parametrize("kind", ["clamp", "sigmoid", "lru"])

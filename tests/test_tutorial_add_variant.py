@@ -1,4 +1,5 @@
-"""docs/tutorial_add_variant.md is executable: its Python blocks run in order in an empty folder (blocks starting
+"""docs/tutorial_add_variant.md is executable: its Python blocks run in order in an empty folder (blocks
+starting
 with `# file: NAME` are written to that file), and its `python -m equivalence ...` command runs as shown."""
 
 import os
@@ -46,8 +47,14 @@ def test_tutorial_verify_command_writes_a_report_with_the_variant(tmp_path):
     assert commands and commands[0].startswith("python -m equivalence verify")
     argv = shlex.split(commands[0])
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
-    r = subprocess.run([sys.executable] + argv[1:] + ["--no-progress"], cwd=tmp_path, env=env, capture_output=True,
-                       text=True, timeout=600)
+    r = subprocess.run(
+        [sys.executable] + argv[1:] + ["--no-progress"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     report = (tmp_path / "reports" / "channel-decay" / "report.md").read_text()
     assert "CHANNEL-DECAY-NUMERIC-FLOAT64-CPU/v1" in report

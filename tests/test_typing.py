@@ -14,10 +14,27 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_annotations_hold_under_the_jaxtyping_hook():
     r = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:properties",
-         "--jaxtyping-packages=constructions,equivalence,properties,beartype.beartype",
-         "tests/test_constructions.py", "tests/test_tolerance.py", "-k", "not bad_"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-p",
+            "no:properties",
+            "--jaxtyping-packages=constructions,equivalence,properties,beartype.beartype",
+            "tests/test_constructions.py",
+            "tests/test_tolerance.py",
+            "-k",
+            "not bad_",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert r.returncode == 0, r.stdout[-4000:] + r.stderr[-2000:]
 

@@ -1,4 +1,5 @@
-"""The shipped gating variants: registry contract, exactness on long and badly scaled inputs (float64, tolerance
+"""The shipped gating variants: registry contract, exactness on long and badly scaled inputs (float64,
+tolerance
 model), independent reference forms, the numeric check's verdicts (exact/partial pass, impossible refuted)."""
 
 import dataclasses
@@ -6,11 +7,38 @@ import dataclasses
 import pytest
 import torch
 
-SHIPPED = ["lsa-direct", "lsa-compressed", "retention", "retention-complex", "simple-gla", "simple-gla-compressed",
-           "gla", "hgrn2", "mamba2", "feature-map-attention", "based", "normalized-linear-attention", "mlstm",
-           "softmax-attention", "deltanet", "delta-rule-onehot"]
-EXACT = ["lsa-direct", "lsa-compressed", "retention", "retention-complex", "simple-gla", "simple-gla-compressed",
-         "gla", "hgrn2", "mamba2", "feature-map-attention", "based", "delta-rule-onehot"]
+SHIPPED = [
+    "lsa-direct",
+    "lsa-compressed",
+    "retention",
+    "retention-complex",
+    "simple-gla",
+    "simple-gla-compressed",
+    "gla",
+    "hgrn2",
+    "mamba2",
+    "feature-map-attention",
+    "based",
+    "normalized-linear-attention",
+    "mlstm",
+    "softmax-attention",
+    "deltanet",
+    "delta-rule-onehot",
+]
+EXACT = [
+    "lsa-direct",
+    "lsa-compressed",
+    "retention",
+    "retention-complex",
+    "simple-gla",
+    "simple-gla-compressed",
+    "gla",
+    "hgrn2",
+    "mamba2",
+    "feature-map-attention",
+    "based",
+    "delta-rule-onehot",
+]
 PARTIAL = ["normalized-linear-attention", "mlstm"]
 IMPOSSIBLE = ["softmax-attention", "deltanet"]
 
@@ -31,8 +59,9 @@ def _x(B, T, d, seed=1, scale=1.0):
 
 
 def _scaled(params, fields, factor):
-    return dataclasses.replace(params, **{f: getattr(params, f) * factor for f in fields
-                                          if getattr(params, f, None) is not None})
+    return dataclasses.replace(
+        params, **{f: getattr(params, f) * factor for f in fields if getattr(params, f, None) is not None}
+    )
 
 
 def test_every_shipped_variant_is_registered_with_a_valid_status():
@@ -53,7 +82,8 @@ def test_every_shipped_variant_is_registered_with_a_valid_status():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_contract_of_issue_5(name):
-    """The contract: sample_params(d=4, heads=2, generator=..., dtype=...), reference, construct -> GatedLinearRNN,
+    """The contract: sample_params(d=4, heads=2, generator=..., dtype=...), reference, construct ->
+    GatedLinearRNN,
     status, num_neurons; float32 params give a float32 construction."""
     from constructions import GatedLinearRNN
 
@@ -71,10 +101,22 @@ def test_contract_of_issue_5(name):
 
 
 NEURONS = {  # d = 4, H = 2, d_k = d_v = 4 unless the variant's default says otherwise
-    "lsa-direct": 2 * 4 * 5, "lsa-compressed": 4 * 5 // 2 + 4, "retention": 40, "retention-complex": 40,
-    "simple-gla": 40, "simple-gla-compressed": 2 * 10 + 4, "gla": 40, "hgrn2": 40, "mamba2": 40 + 2 * 4 + 1,
-    "feature-map-attention": 40, "based": 2 * (1 + 4 + 10) * 5, "normalized-linear-attention": 2 * 4 * 6,
-    "mlstm": 2 * 4 * 6, "softmax-attention": 40, "deltanet": 40, "delta-rule-onehot": 40,
+    "lsa-direct": 2 * 4 * 5,
+    "lsa-compressed": 4 * 5 // 2 + 4,
+    "retention": 40,
+    "retention-complex": 40,
+    "simple-gla": 40,
+    "simple-gla-compressed": 2 * 10 + 4,
+    "gla": 40,
+    "hgrn2": 40,
+    "mamba2": 40 + 2 * 4 + 1,
+    "feature-map-attention": 40,
+    "based": 2 * (1 + 4 + 10) * 5,
+    "normalized-linear-attention": 2 * 4 * 6,
+    "mlstm": 2 * 4 * 6,
+    "softmax-attention": 40,
+    "deltanet": 40,
+    "delta-rule-onehot": 40,
 }
 
 
@@ -86,32 +128,48 @@ def test_neuron_counts_match_the_docs(name):
 @pytest.mark.parametrize("name", EXACT)
 @pytest.mark.parametrize("x_scale,w_scale", [(1.0, 1.0), (1e3, 1e-3), (1e-3, 1e2)])
 def test_exact_variant_matches_reference_on_long_badly_scaled_inputs(name, x_scale, w_scale):
-    """T = 512, float64: |y_rnn - y_ref| <= gamma_n M + n eta, also when inputs and weights are scaled by 10^{+-3}."""
-    from equivalence.tolerance import compare
+    """T = 512, float64: |y_rnn - y_ref| <= gamma_n M + n eta, also when inputs and weights are scaled by
+    10^{+-3}."""
+    from constructions.tolerance import compare
 
     v = _variant(name)
-    p = _scaled(_sample(name, d=3, heads=2, d_out=2), v.free_fields, w_scale) if hasattr(v, "free_fields") else \
-        _scaled(_sample(name, d=3, heads=2, d_out=2), ("W_Q", "W_K", "W_V"), w_scale)
+    p = (
+        _scaled(_sample(name, d=3, heads=2, d_out=2), v.free_fields, w_scale)
+        if hasattr(v, "free_fields")
+        else _scaled(_sample(name, d=3, heads=2, d_out=2), ("W_Q", "W_K", "W_V"), w_scale)
+    )
     x = _x(2, 512, 3, scale=x_scale)
     ref = v.reference(p, x)
-    res = compare(v.construct(p)(x), ref, v.magnitude(p, x), n=v.path_length(p, 512), dtype=torch.float64,
-                  label=name)
+    res = compare(
+        v.construct(p)(x), ref, v.magnitude(p, x), n=v.path_length(p, 512), dtype=torch.float64, label=name
+    )
     assert res.passed, res.message
-    if w_scale == 1.0:  # scaled gates may saturate (e.g. HGRN2's key 1 - alpha = 0): only the plain case must be non-trivial
+    if (
+        w_scale == 1.0
+    ):  # scaled gates may saturate (e.g. HGRN2's key 1 - alpha = 0): only the plain case must be non-trivial
         assert float(ref.abs().max()) > 0
 
 
-ALTERNATIVE = {"retention": "reference_parallel", "retention-complex": "reference_recurrent",
-               "simple-gla": "reference_parallel", "gla": "reference_parallel", "hgrn2": "reference_parallel",
-               "mamba2": "reference_parallel", "feature-map-attention": "reference_parallel",
-               "based": "reference_recurrent", "softmax-attention": "reference_recurrent",
-               "deltanet": "reference_parallel", "delta-rule-onehot": "reference_parallel"}
+ALTERNATIVE = {
+    "retention": "reference_parallel",
+    "retention-complex": "reference_recurrent",
+    "simple-gla": "reference_parallel",
+    "gla": "reference_parallel",
+    "hgrn2": "reference_parallel",
+    "mamba2": "reference_parallel",
+    "feature-map-attention": "reference_parallel",
+    "based": "reference_recurrent",
+    "softmax-attention": "reference_recurrent",
+    "deltanet": "reference_parallel",
+    "delta-rule-onehot": "reference_parallel",
+}
 
 
 @pytest.mark.parametrize("name", sorted(ALTERNATIVE))
 def test_reference_agrees_with_an_independent_second_form(name):
-    """Recurrent vs parallel (or complex vs RoPE, online vs batch softmax) forms of the same layer, float64."""
-    from equivalence.tolerance import compare
+    """Recurrent vs parallel (or complex vs RoPE, online vs batch softmax) forms of the same layer,
+    float64."""
+    from constructions.tolerance import compare
 
     v = _variant(name)
     p = _sample(name, d=4, heads=2, d_out=3)
@@ -122,7 +180,8 @@ def test_reference_agrees_with_an_independent_second_form(name):
 
 
 def test_special_cases_reduce_to_linear_self_attention():
-    """Independent cross-checks against the base LSA: gamma = 1, saturated gates (a_t = 1), elu+1 replaced by the
+    """Independent cross-checks against the base LSA: gamma = 1, saturated gates (a_t = 1), elu+1 replaced by
+    the
     identity, beta = 1 one-hot delta rule with distinct slots, all equal plain LinearSelfAttention."""
     from constructions import LinearSelfAttention
     from constructions.variants.feature_maps import FeatureMapParams
@@ -152,15 +211,19 @@ def test_retention_with_gamma_zero_is_a_pointwise_map():
     x = _x(2, 30, 4)
     y = _variant("retention").reference(p0, x)
     # gamma = 0: o_t = v_t (k_t . q_t), no memory of the past
-    y1 = torch.cat([_variant("retention").reference(p0, x[:, t:t + 1]) for t in range(30)], dim=1)
+    y1 = torch.cat([_variant("retention").reference(p0, x[:, t : t + 1]) for t in range(30)], dim=1)
     assert torch.allclose(y, y1, rtol=1e-13, atol=1e-13)
     assert torch.allclose(_variant("retention").construct(p0)(x), y, rtol=1e-12, atol=1e-12)
 
 
-@pytest.mark.parametrize("name,dtype", [(n, torch.float32) for n in SHIPPED]
-                         + [(n, torch.float64) for n in IMPOSSIBLE + ["lsa-direct", "gla", "mlstm"]])
+@pytest.mark.parametrize(
+    "name,dtype",
+    [(n, torch.float32) for n in SHIPPED]
+    + [(n, torch.float64) for n in IMPOSSIBLE + ["lsa-direct", "gla", "mlstm"]],
+)
 def test_numeric_check_verdicts(name, dtype):
-    """equivalence.numeric.check_variant_numeric: exact and partial variants pass, negative controls are refuted."""
+    """equivalence.numeric.check_variant_numeric: exact and partial variants pass, negative controls are
+    refuted."""
     from equivalence.numeric import check_variant_numeric
 
     v = _variant(name)
@@ -174,7 +237,7 @@ def test_numeric_check_verdicts(name, dtype):
 
 def test_gla_compressed_construction_is_invalid_and_the_validator_says_why():
     from constructions.variants import Plan, build_rnn
-    from equivalence.tolerance import compare
+    from constructions.tolerance import compare
 
     gla = _variant("gla")
     p = _sample("gla", d=3, heads=2)
@@ -182,14 +245,17 @@ def test_gla_compressed_construction_is_invalid_and_the_validator_says_why():
     assert reason is not None and "per-key" in reason and "k-coordinates" in reason
     with pytest.raises(ValueError, match="per-key"):
         gla.construct_compressed(p)
-    # differential check of the validator: force the compressed wiring with head h's key-0 gate for the whole store
+    # differential check of the validator: force the compressed wiring with head h's key-0 gate for the whole
+    # store
     H, d_k, _ = p.W_Q.shape
     forced = gla.plan(p, "compressed")
     W = forced.decay_W.reshape(H, d_k, -1)[:, :1].expand(H, d_k, -1).reshape(H * d_k, -1)
     forced = dataclasses.replace(forced, decay=dataclasses.replace(forced.decay, W=W))
     x = _x(2, 50, 3)
     ref = gla.reference(p, x)
-    res = compare(build_rnn(forced)(x), ref, gla.magnitude(p, x), n=gla.path_length(p, 50), dtype=torch.float64)
+    res = compare(
+        build_rnn(forced)(x), ref, gla.magnitude(p, x), n=gla.path_length(p, 50), dtype=torch.float64
+    )
     assert not res.passed
     assert isinstance(forced, Plan)
     # tied key gates: the validator accepts, and the compressed construction is exact
@@ -197,7 +263,9 @@ def test_gla_compressed_construction_is_invalid_and_the_validator_says_why():
     assert gla.compressed_reason(pt) is None
     rnn = gla.construct_compressed(pt)
     assert rnn.num_neurons == 2 * 6 + 3
-    res = compare(rnn(x), gla.reference(pt, x), gla.magnitude(pt, x), n=gla.path_length(pt, 50), dtype=torch.float64)
+    res = compare(
+        rnn(x), gla.reference(pt, x), gla.magnitude(pt, x), n=gla.path_length(pt, 50), dtype=torch.float64
+    )
     assert res.passed, res.message
 
 
@@ -248,8 +316,10 @@ def test_complex_retention_conjugate_pairs_give_a_real_output_before_re():
     y = rnn(x)
     assert y.is_complex()
     assert float(y.imag.abs().max()) <= 1e-12 * float(y.real.abs().max())
-    half = RetentionParams(*(getattr(p, f.name) for f in dataclasses.fields(p) if f.name != "conjugate_pairs"),
-                           conjugate_pairs=False)
+    half = RetentionParams(
+        *(getattr(p, f.name) for f in dataclasses.fields(p) if f.name != "conjugate_pairs"),
+        conjugate_pairs=False,
+    )
     r2 = v.construct(half)
     assert r2.num_neurons == 20 and v.num_neurons(half) == 20
     assert torch.allclose(r2(x), v.reference(p, x), rtol=1e-10, atol=1e-10)
@@ -259,8 +329,9 @@ def test_complex_retention_conjugate_pairs_give_a_real_output_before_re():
 @pytest.mark.parametrize("name", PARTIAL)
 def test_partial_variants_reach_numerator_and_denominator_and_finish_divides(name):
     """construct(p)(x) equals the reachable [numerator; denominator]; finish() of it equals the full layer,
-    implemented independently (parallel form / stabilised mLSTM), within the bound propagated through the division."""
-    from equivalence.tolerance import gamma
+    implemented independently (parallel form / stabilised mLSTM), within the bound propagated through the
+    division."""
+    from constructions.tolerance import gamma
 
     v = _variant(name)
     p = _sample(name, d=4, heads=2, d_out=3)
@@ -320,8 +391,12 @@ def test_one_hot_delta_rule_with_ties_and_beta_one():
     for params in (p, p1):
         for dtype in (torch.float64, torch.float32):
             y = v.construct(params)(x.to(dtype)).to(torch.float64)
-            assert torch.allclose(y, v.reference(params, x), rtol=1e-5 if dtype == torch.float32 else 1e-12,
-                                  atol=1e-5 if dtype == torch.float32 else 1e-12)
+            assert torch.allclose(
+                y,
+                v.reference(params, x),
+                rtol=1e-5 if dtype == torch.float32 else 1e-12,
+                atol=1e-5 if dtype == torch.float32 else 1e-12,
+            )
 
 
 def _fifth_difference(f):
@@ -332,26 +407,33 @@ def _fifth_difference(f):
 
 
 def test_single_template_layer_has_degree_at_most_four_but_based_has_degree_five():
-    """Why Based needs an upstream k (x) k: along a ray x -> c x a constant-lambda template RNN is a polynomial of
+    """Why Based needs an upstream k (x) k: along a ray x -> c x a constant-lambda template RNN is a
+    polynomial of
     degree <= 4 in c (its 5th difference vanishes), while Based's output has degree 5 (and elu+1's is not
     polynomial): one template layer cannot equal them; with the upstream features it does (other tests)."""
     from constructions import GatedLinearRNN
 
     g = torch.Generator().manual_seed(5)
     n, m, d = 12, 9, 3
-    rnn = GatedLinearRNN(*(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((n, d + 1), (n, d + 1))),
-                         torch.rand(n, generator=g, dtype=torch.float64),
-                         *(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((m, n), (m, n), (2, m))))
+    rnn = GatedLinearRNN(
+        *(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((n, d + 1), (n, d + 1))),
+        torch.rand(n, generator=g, dtype=torch.float64),
+        *(torch.randn(*s, generator=g, dtype=torch.float64) for s in ((m, n), (m, n), (2, m))),
+    )
     x = _x(1, 5, 3) / 4
     y_rnn = lambda c: rnn(c * x)[0, -1]  # noqa: E731
     scale = max(float(y_rnn(c).abs().max()) for c in range(1, 7))
     assert float(_fifth_difference(y_rnn).abs().max()) <= 1e-9 * scale
     based, pb = _variant("based"), _sample("based", d=3, heads=1)
     y_b = lambda c: based.reference(pb, c * x)[0, -1]  # noqa: E731
-    assert float(_fifth_difference(y_b).abs().max()) > 1e-3 * max(float(y_b(c).abs().max()) for c in range(1, 7))
+    assert float(_fifth_difference(y_b).abs().max()) > 1e-3 * max(
+        float(y_b(c).abs().max()) for c in range(1, 7)
+    )
     fm, pf = _variant("feature-map-attention"), _sample("feature-map-attention", d=3, heads=1)
     y_f = lambda c: fm.reference(pf, c * x)[0, -1]  # noqa: E731
-    assert float(_fifth_difference(y_f).abs().max()) > 1e-6 * max(float(y_f(c).abs().max()) for c in range(1, 7))
+    assert float(_fifth_difference(y_f).abs().max()) > 1e-6 * max(
+        float(y_f(c).abs().max()) for c in range(1, 7)
+    )
 
 
 def test_degenerate_hook_keeps_params_in_domain():

@@ -43,9 +43,11 @@ USER_MODULE = textwrap.dedent('''
             return merge_heads(la_recurrent(project(x, p.W_Q), k, project(x, p.W_V)), None)
 
         def construct(self, p):
-            aff = lambda W, b=None: torch.cat([W, (torch.zeros_like(W[..., :1]) if b is None else b[..., None])], -1)
+            aff = lambda W, b=None: torch.cat([W, (torch.zeros_like(W[..., :1]) if b is None else b[...,
+            None])], -1)
             bias = p.b_K {broken}
-            return constructions.GatedLinearRNN(*affine_direct_weights(aff(p.W_Q), aff(p.W_K, bias), aff(p.W_V)))
+            return constructions.GatedLinearRNN(*affine_direct_weights(aff(p.W_Q), aff(p.W_K, bias),
+            aff(p.W_V)))
 
         def num_neurons(self, p):
             H, d_k, _ = p.W_Q.shape
@@ -80,7 +82,8 @@ def test_register_from_a_separate_file_and_check_numerically(tmp_path):
 
 
 def test_verify_import_reports_a_user_variant(tmp_path, monkeypatch):
-    """`verify --import file.py --variant name` puts the user's variant in the report (numeric section in process;
+    """`verify --import file.py --variant name` puts the user's variant in the report (numeric section in
+    process;
     the full command, with every section, runs as a subprocess in tests/test_tutorial_add_variant.py)."""
     import constructions
     from equivalence.cli import main
@@ -90,14 +93,29 @@ def test_verify_import_reports_a_user_variant(tmp_path, monkeypatch):
     f = _write(tmp_path, "user-key-bias")
     out = tmp_path / "reports"
     try:
-        rc = main(["verify", "--import", str(f), "--variant", "user-key-bias", "--profile", "dev", "--out", str(out),
-                   "--no-progress"])
+        rc = main(
+            [
+                "verify",
+                "--import",
+                str(f),
+                "--variant",
+                "user-key-bias",
+                "--profile",
+                "dev",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
     finally:
         constructions.unregister("user-key-bias")
     assert rc == 0
     cert = json.loads((out / "certificate.json").read_text())
     mine = [c for c in cert["claims"] if c["construction"] == "user-key-bias"]
-    assert {c["id"] for c in mine} == {"USER-KEY-BIAS-NUMERIC-FLOAT64-CPU/v1", "USER-KEY-BIAS-NUMERIC-FLOAT32-CPU/v1"}
+    assert {c["id"] for c in mine} == {
+        "USER-KEY-BIAS-NUMERIC-FLOAT64-CPU/v1",
+        "USER-KEY-BIAS-NUMERIC-FLOAT32-CPU/v1",
+    }
     assert all(c["status"] == "tested" for c in mine)
     assert "user-key-bias" in (out / "report.md").read_text()
 
@@ -116,6 +134,7 @@ def test_registry_rejects_bad_registrations():
 
     with pytest.raises(ValueError, match="partial_reason"):
         constructions.register("no-reason")(NoReason)
+
     class Fine(constructions.Variant):
         status = "exact"
 
@@ -143,20 +162,30 @@ def test_parameter_validation_says_what_was_expected():
     with pytest.raises(ValueError, match="gamma must have shape"):
         RetentionParams(W, W, W, torch.ones(3, dtype=torch.float64))
     with pytest.raises(ValueError, match="even d_k"):
-        RetentionParams(W, W, W, torch.ones(2, dtype=torch.float64), theta=torch.zeros(2, 1, dtype=torch.float64))
+        RetentionParams(
+            W, W, W, torch.ones(2, dtype=torch.float64), theta=torch.zeros(2, 1, dtype=torch.float64)
+        )
     with pytest.raises(ValueError, match=r"W_g must have shape \[2, 5\]"):
         SimpleGLAParams(W, W, W, torch.zeros(2, 4, dtype=torch.float64))
     with pytest.raises(ValueError, match="normalizer"):
         GLAParams(W, W, W, torch.zeros(2, 3, 5, dtype=torch.float64), normalizer=0.0)
     with pytest.raises(ValueError, match="A must be < 0"):
-        Mamba2Params(W, W, W, torch.zeros(2, 5, dtype=torch.float64), torch.zeros(2, dtype=torch.float64),
-                     torch.zeros(2, dtype=torch.float64))
+        Mamba2Params(
+            W,
+            W,
+            W,
+            torch.zeros(2, 5, dtype=torch.float64),
+            torch.zeros(2, dtype=torch.float64),
+            torch.zeros(2, dtype=torch.float64),
+        )
     with pytest.raises(ValueError, match=r"beta must lie in \[0, 1\]"):
         DeltaParams(W, W, W, torch.tensor([0.5, 2.0], dtype=torch.float64))
     with pytest.raises(TypeError, match="coords must be a torch.long"):
         OneHotDeltaParams(W, W, torch.zeros(2, 3), torch.ones(2, dtype=torch.float64))
     with pytest.raises(ValueError, match="cap must be None"):
-        MLSTMParams(W, W, W, torch.zeros(2, 5, dtype=torch.float64), torch.zeros(2, 5, dtype=torch.float64), cap=100.0)
+        MLSTMParams(
+            W, W, W, torch.zeros(2, 5, dtype=torch.float64), torch.zeros(2, 5, dtype=torch.float64), cap=100.0
+        )
     with pytest.raises(ValueError, match="W_V must have shape"):
         RetentionParams(W, W, W[:, :, :3], torch.ones(2, dtype=torch.float64))
     with pytest.raises(ValueError, match="non-finite"):
@@ -169,7 +198,8 @@ def test_parameter_validation_says_what_was_expected():
 
 
 def test_upstream_layer_in_the_template():
-    """An RNN with an upstream layer checks d_in, checks the feature shape, streams exactly, and its two scan modes
+    """An RNN with an upstream layer checks d_in, checks the feature shape, streams exactly, and its two scan
+    modes
     agree; lambdas(x) sees the features."""
     from constructions import GatedLinearRNN
 
@@ -204,7 +234,9 @@ def test_input_dependent_decay_validation():
     const = torch.zeros(3, dtype=torch.float64)
     dec = InputDependentDecay(W, ch, const)
     lam = dec(torch.zeros(1, 5, 3, dtype=torch.float64))
-    assert torch.allclose(lam[..., :2], torch.full((1, 5, 2), 0.5, dtype=torch.float64)) and bool((lam[..., 2] == 0).all())
+    assert torch.allclose(lam[..., :2], torch.full((1, 5, 2), 0.5, dtype=torch.float64)) and bool(
+        (lam[..., 2] == 0).all()
+    )
     with pytest.raises(ValueError, match="link"):
         InputDependentDecay(W, ch, const, link="tanh")
     with pytest.raises(ValueError, match=r"channel entries must be -1"):
@@ -225,16 +257,24 @@ def test_docs_table_matches_the_registry_and_every_variant_has_a_page():
     from constructions.registry import summary
 
     text = (ROOT / "docs" / "variants" / "README.md").read_text()
-    rows = {m[0]: (m[1], int(m[2])) for m in re.findall(r"^\| `([\w.-]+)` \| (\w+) \| (\d+) \|", text, flags=re.M)}
-    shipped = {r["name"]: r for r in summary() if type(constructions.get(r["name"])).__module__.startswith("constructions.")}
+    rows = {
+        m[0]: (m[1], int(m[2])) for m in re.findall(r"^\| `([\w.-]+)` \| (\w+) \| (\d+) \|", text, flags=re.M)
+    }
+    shipped = {
+        r["name"]: r
+        for r in summary()
+        if type(constructions.get(r["name"])).__module__.startswith("constructions.")
+    }
     assert set(rows) == set(shipped)
     for name, r in shipped.items():
         assert rows[name] == (r["status"], r["neurons"]), name
     for page in re.findall(r"\]\(([\w-]+\.md)\)", text):
         assert (ROOT / "docs" / "variants" / page).is_file(), page
-    assert all(name in (ROOT / "docs" / "variants").joinpath(p).read_text()
-               for name in shipped for p in [re.search(rf"^\| `{re.escape(name)}` .*\]\(([\w-]+\.md)\)", text,
-                                                       flags=re.M).group(1)])
+    assert all(
+        name in (ROOT / "docs" / "variants").joinpath(p).read_text()
+        for name in shipped
+        for p in [re.search(rf"^\| `{re.escape(name)}` .*\]\(([\w-]+\.md)\)", text, flags=re.M).group(1)]
+    )
 
 
 def test_permuting_neurons_with_an_e1_decay_needs_the_permuted_decay():

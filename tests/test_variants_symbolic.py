@@ -41,8 +41,16 @@ def _difference(name, d=2, heads=2, T=3, d_out=None, weights=None, **kw):
     import constructions
 
     v = constructions.get(name)
-    p = v.sample_params(d, heads, generator=torch.Generator().manual_seed(0), dtype=torch.float64, d_k=2, d_v=2,
-                        d_out=d_out, **kw)
+    p = v.sample_params(
+        d,
+        heads,
+        generator=torch.Generator().manual_seed(0),
+        dtype=torch.float64,
+        d_k=2,
+        d_v=2,
+        d_out=d_out,
+        **kw,
+    )
     arrays, x = _arrays(p, T, d)
     w = (weights or v.symbolic_weights)(*arrays)
     y_rnn = _run_template(w, x)
@@ -51,8 +59,16 @@ def _difference(name, d=2, heads=2, T=3, d_out=None, weights=None, **kw):
     return [sp.expand(a - b) for a, b in zip(y_rnn.ravel(), y_ref.ravel())]
 
 
-@pytest.mark.parametrize("name,d_out", [("retention", None), ("retention", 2), ("simple-gla", None), ("gla", 2),
-                                        ("simple-gla-compressed", None)])
+@pytest.mark.parametrize(
+    "name,d_out",
+    [
+        ("retention", None),
+        ("retention", 2),
+        ("simple-gla", None),
+        ("gla", 2),
+        ("simple-gla-compressed", None),
+    ],
+)
 def test_exact_variants_are_identities_on_symbols(name, d_out):
     assert all(e == 0 for e in _difference(name, d_out=d_out))
 
@@ -83,8 +99,23 @@ def test_a_broken_decay_wiring_is_caught():
 def test_e1_hooks_give_a_callable_decay_and_no_hook_for_upstream_variants():
     import constructions
 
-    assert callable(constructions.get("gla").symbolic_weights(*_arrays(
-        constructions.get("gla").sample_params(2, 1, generator=torch.Generator().manual_seed(0)), 1, 2)[0]).lam)
-    for name in ("hgrn2", "mamba2", "mlstm", "based", "feature-map-attention", "delta-rule-onehot",
-                 "retention-complex", "normalized-linear-attention"):
+    assert callable(
+        constructions.get("gla")
+        .symbolic_weights(
+            *_arrays(
+                constructions.get("gla").sample_params(2, 1, generator=torch.Generator().manual_seed(0)), 1, 2
+            )[0]
+        )
+        .lam
+    )
+    for name in (
+        "hgrn2",
+        "mamba2",
+        "mlstm",
+        "based",
+        "feature-map-attention",
+        "delta-rule-onehot",
+        "retention-complex",
+        "normalized-linear-attention",
+    ):
         assert not hasattr(constructions.get(name), "symbolic_weights"), name

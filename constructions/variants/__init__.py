@@ -16,5 +16,15 @@ from .family import PlanVariant
 from .plan import ConstantDecay, InputDecay, NoDecay, Plan, Skip, build_rnn, compressed_reason
 from .upstream import Upstream
 
-__all__ = ["InputDependentDecay", "PlanVariant", "Plan", "NoDecay", "ConstantDecay", "InputDecay", "Skip", "build_rnn",
-           "compressed_reason", "Upstream"]
+__all__ = [
+    "InputDependentDecay",
+    "PlanVariant",
+    "Plan",
+    "NoDecay",
+    "ConstantDecay",
+    "InputDecay",
+    "Skip",
+    "build_rnn",
+    "compressed_reason",
+    "Upstream",
+]

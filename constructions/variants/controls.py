@@ -1,4 +1,5 @@
-r"""Negative controls (status ``"impossible"``): softmax attention and the delta rule — and the one-hot delta rule,
+r"""Negative controls (status ``"impossible"``): softmax attention and the delta rule — and the one-hot delta
+rule,
 an exact special case that must pass.
 
 A negative control's ``construct`` returns the best template RNN one would try, so the numeric check, the
@@ -8,16 +9,20 @@ property suite and the prover have something concrete to refute; for an impossib
 - **Softmax attention** (Vaswani et al. 2017), causal, scale folded into $W_Q$. Tried construction: the
   LSA direct construction of the same $W_Q, W_K, W_V$ (the first-order kernel $q^\top k$ instead of
   $e^{q^\top k}$). Why no template RNN works (derived): with constant $\lambda$ a template output is a
-  polynomial in the inputs, $e^{q^\top k}$/normaliser is not; and $e^{q^\top k}$ is not a finite-rank separable
+  polynomial in the inputs, $e^{q^\top k}$/normaliser is not; and $e^{q^\top k}$ is not a finite-rank
+  separable
   kernel, so no finite state of $k_s$-features read out by a $q_t$-feature can hold it.
-- **DeltaNet** (Schlag et al. 2021; Yang et al. 2024): $S_t = S_{t-1}(I - \beta_h k_tk_t^\top) + \beta_h v_tk_t^\top$ with
+- **DeltaNet** (Schlag et al. 2021; Yang et al. 2024): $S_t = S_{t-1}(I - \beta_h k_tk_t^\top) + \beta_h
+v_tk_t^\top$ with
   $L_2$-normalised $q, k$. Tried construction: upstream normalised $q, k$ and the LSA construction with values
   $\beta_h v$ — the delta rule without its correction $-\beta S_{t-1}k_tk_t^\top$. Why no diagonal RNN works
   (derived): the transitions $I-\beta kk^\top$ are non-diagonal and do not commute across steps.
 - **One-hot delta rule** (exact; ``docs/variants.md``: "one-hot keys, then diagonal"): keys
   $k_t = e_{j^*(t)}$ with $j^*(t) = \arg\max_j x_{t,c_{h,j}}$ (an upstream one-hot router on designated input
-  coordinates). Then $k_tk_t^\top = \mathrm{diag}(k_t)$ and $S_{t-1}(I-\beta k_tk_t^\top) = S_{t-1}\mathrm{diag}(1 - \beta k_t)$:
-  a per-key E1 decay $\lambda_{t,h,j} = 1 - \beta_h k_{t,j}$, affine in the upstream feature. $H d_k(d_v+1)$ neurons.
+  coordinates). Then $k_tk_t^\top = \mathrm{diag}(k_t)$ and $S_{t-1}(I-\beta k_tk_t^\top) =
+  S_{t-1}\mathrm{diag}(1 - \beta k_t)$:
+  a per-key E1 decay $\lambda_{t,h,j} = 1 - \beta_h k_{t,j}$, affine in the upstream feature. $H d_k(d_v+1)$
+  neurons.
 """
 
 from dataclasses import dataclass
@@ -38,7 +43,14 @@ from .reference import (
 )
 from .upstream import HeadMap, Identity, OneHotArgmax, Upstream
 
-__all__ = ["DeltaNet", "DeltaParams", "OneHotDeltaParams", "OneHotDeltaRule", "SoftmaxAttention", "SoftmaxParams"]
+__all__ = [
+    "DeltaNet",
+    "DeltaParams",
+    "OneHotDeltaParams",
+    "OneHotDeltaRule",
+    "SoftmaxAttention",
+    "SoftmaxParams",
+]
 
 
 @dataclass(frozen=True)
@@ -57,25 +69,38 @@ class SoftmaxParams:
 def _qkv_sample(g, d, heads, d_k, d_v, d_out):
     d_k = d if d_k is None else d_k
     d_v = d if d_v is None else d_v
-    s = d ** -0.5
+    s = d**-0.5
     W_O = randn(g, d_out, heads * d_v, scale=s) if d_out else None
-    return randn(g, heads, d_k, d, scale=s), randn(g, heads, d_k, d, scale=s), randn(g, heads, d_v, d, scale=s), W_O
+    return (
+        randn(g, heads, d_k, d, scale=s),
+        randn(g, heads, d_k, d, scale=s),
+        randn(g, heads, d_v, d, scale=s),
+        W_O,
+    )
 
 
 class SoftmaxAttention(PlanVariant):
-    r"""Causal softmax attention: impossible; the tried RNN is the LSA construction of the same projections."""
+    r"""Causal softmax attention: impossible; the tried RNN is the LSA construction of the same
+    projections."""
 
     status = "impossible"
     source = "Vaswani et al. 2017, causal scaled dot-product attention (scale folded into W_Q)"
-    oracle = "fla.ops.attn.naive.naive_parallel_attn (SF, scale=1.0) or torch scaled_dot_product_attention(is_causal=True)"
-    description = ("Negative control: causal softmax attention. Tried construction: LSA direct construction of the "
-                   "same W_Q, W_K, W_V (kernel q.k instead of e^{q.k}); must be refuted.")
+    oracle = (
+        "fla.ops.attn.naive.naive_parallel_attn (SF, scale=1.0) or torch "
+        "scaled_dot_product_attention(is_causal=True)"
+    )
+    description = (
+        "Negative control: causal softmax attention. Tried construction: LSA direct construction of the "
+        "same W_Q, W_K, W_V (kernel q.k instead of e^{q.k}); must be refuted."
+    )
     #: the impossibility certificate this control rests on; the prover checks it on symbolic_reference
     impossibility_claim = "IMPOSSIBLE-SOFTMAX/v1"
 
     def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None):
         W_Q, W_K, W_V, W_O = _qkv_sample(generator, d, heads, d_k, d_v, d_out)
-        return SoftmaxParams(W_Q.to(dtype), W_K.to(dtype), W_V.to(dtype), None if W_O is None else W_O.to(dtype))
+        return SoftmaxParams(
+            W_Q.to(dtype), W_K.to(dtype), W_V.to(dtype), None if W_O is None else W_O.to(dtype)
+        )
 
     def reference(self, params: SoftmaxParams, x):
         """Parallel softmax (float64, max-subtracted)."""
@@ -85,7 +110,9 @@ class SoftmaxAttention(PlanVariant):
     def reference_recurrent(self, params: SoftmaxParams, x):
         """Online-softmax recurrence (independent second form)."""
         x = self._check(params, x)
-        return self._merge(params, softmax_attention_online(*heads_qkv(x, params.W_Q, params.W_K, params.W_V)))
+        return self._merge(
+            params, softmax_attention_online(*heads_qkv(x, params.W_Q, params.W_K, params.W_V))
+        )
 
     def magnitude(self, params: SoftmaxParams, x):
         """$M_t = \\sum_s p_{ts}|v_s|$ (probabilities are non-negative), then $|W_O|$; float64."""
@@ -122,7 +149,8 @@ def _cpu64(params):
 
 @dataclass(frozen=True)
 class DeltaParams:
-    r"""``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, ``beta [H]`` in $[0, 1]$, ``W_O``; ``normalize``: $L_2$-normalise
+    r"""``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, ``beta [H]`` in $[0, 1]$, ``W_O``; ``normalize``:
+    $L_2$-normalise
     $q$ and $k$ (DeltaNet; default ``True``)."""
 
     W_Q: Tensor
@@ -140,7 +168,9 @@ class DeltaParams:
 def _check_beta(beta, H):
     require_tensor("beta", beta, allow_complex=False)
     if beta.shape != (H,):
-        raise ValueError(f"beta must have shape [H] = {(H,)} (one writing strength per head); got {tuple(beta.shape)}")
+        raise ValueError(
+            f"beta must have shape [H] = {(H,)} (one writing strength per head); got {tuple(beta.shape)}"
+        )
     require_finite("beta", beta)
     if bool(((beta < 0) | (beta > 1)).any()):
         raise ValueError(f"beta must lie in [0, 1]; got range [{float(beta.min())}, {float(beta.max())}]")
@@ -156,19 +186,31 @@ class DeltaNet(PlanVariant):
 
     status = "impossible"
     extensions = ("upstream",)
-    source = "Schlag et al. 2021 (fast weight programmers), delta rule; Yang et al. 2024 (DeltaNet), L2-normalised q, k"
+    source = (
+        "Schlag et al. 2021 (fast weight programmers), delta rule; Yang et al. 2024 (DeltaNet), "
+        "L2-normalised q, k"
+    )
     oracle = "fla.ops.delta_rule.naive.delta_rule_recurrence (HF, fixed scale d_k^-1/2: pass q*sqrt(d_k))"
-    description = ("Negative control: the delta rule S_t = S_{t-1}(I - beta k k^T) + beta v k^T. Tried "
-                   "construction: LSA on normalised q, k with values beta v (no correction term); must be refuted.")
+    description = (
+        "Negative control: the delta rule S_t = S_{t-1}(I - beta k k^T) + beta v k^T. Tried "
+        "construction: LSA on normalised q, k with values beta v (no correction term); must be refuted."
+    )
     #: the impossibility certificate this control rests on (normalised keys, writing strength beta)
     impossibility_claim = "IMPOSSIBLE-DELTANET/v1"
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None,
-                      normalize=True):
+    def sample_params(
+        self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, normalize=True
+    ):
         W_Q, W_K, W_V, W_O = _qkv_sample(generator, d, heads, d_k, d_v, d_out)
         beta = 0.25 + 0.75 * torch.rand(heads, generator=generator, dtype=torch.float64)
-        return DeltaParams(W_Q.to(dtype), W_K.to(dtype), W_V.to(dtype), beta.to(dtype),
-                           None if W_O is None else W_O.to(dtype), normalize)
+        return DeltaParams(
+            W_Q.to(dtype),
+            W_K.to(dtype),
+            W_V.to(dtype),
+            beta.to(dtype),
+            None if W_O is None else W_O.to(dtype),
+            normalize,
+        )
 
     def _qkv(self, params, x):
         q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
@@ -185,8 +227,10 @@ class DeltaNet(PlanVariant):
         return self._merge(params, delta_rule_parallel(*self._qkv(params, x), params.beta))
 
     def magnitude(self, params: DeltaParams, x):
-        r"""Normwise $M_t = \|q_t\|\sum_{s\le t}\beta\|k_s\|\,\|v_s\|$ for every output row, then $|W_O|$ (derived: with
-        $\|k\|\le 1$, $\beta\in[0,1]$ each $I - \beta kk^\top$ has norm $\le 1$, so $\|S_t\|\le\sum_s\beta\|v_s\|\|k_s\|$)."""
+        r"""Normwise $M_t = \|q_t\|\sum_{s\le t}\beta\|k_s\|\,\|v_s\|$ for every output row, then $|W_O|$
+        (derived: with
+        $\|k\|\le 1$, $\beta\in[0,1]$ each $I - \beta kk^\top$ has norm $\le 1$, so
+        $\|S_t\|\le\sum_s\beta\|v_s\|\|k_s\|$)."""
         x64 = x.detach().to("cpu", torch.float64)
         p = _cpu64(params)
         q, k, v = self._qkv(p, x64)
@@ -226,7 +270,8 @@ class DeltaNet(PlanVariant):
         return delta_weights(W_Q, W_K, W_V, beta, W_O)
 
     def symbolic_reference(self, W_Q, W_K, W_V, beta, W_O, x):
-        r"""DeltaNet exactly, as :meth:`reference` computes it with ``normalize=True`` (the registered default):
+        r"""DeltaNet exactly, as :meth:`reference` computes it with ``normalize=True`` (the registered
+        default):
         $\hat q = q/\|q\|$, $\hat k = k/\|k\|$ (0 for a zero vector) with SymPy ``sqrt``, then
         $S_t = S_{t-1}(I - \beta\hat k_t\hat k_t^\top) + \beta v_t\hat k_t^\top$, $o_t = S_t\hat q_t$."""
         return _delta_exact(W_Q, W_K, W_V, beta, W_O, x)
@@ -259,7 +304,8 @@ def _delta_exact(W_Q, W_K, W_V, beta, W_O, x):
 
 @dataclass(frozen=True)
 class OneHotDeltaParams:
-    r"""``W_Q [H, d_k, d]``, ``W_V [H, d_v, d]``, router ``coords [H, d_k]`` (long: the input coordinate read for
+    r"""``W_Q [H, d_k, d]``, ``W_V [H, d_v, d]``, router ``coords [H, d_k]`` (long: the input coordinate read
+    for
     slot $j$), ``beta [H]`` in $[0, 1]$, ``W_O``."""
 
     W_Q: Tensor
@@ -270,13 +316,21 @@ class OneHotDeltaParams:
 
     def __post_init__(self):
         H, d_k, _, d = check_projections(self.W_Q, None, self.W_V, self.W_O)
-        if not isinstance(self.coords, Tensor) or self.coords.dtype != torch.long or self.coords.shape != (H, d_k):
-            raise TypeError(f"coords must be a torch.long tensor of shape [H, d_k] = {(H, d_k)}; got "
-                            f"{getattr(self.coords, 'dtype', type(self.coords).__name__)} "
-                            f"{tuple(getattr(self.coords, 'shape', ()))}")
+        if (
+            not isinstance(self.coords, Tensor)
+            or self.coords.dtype != torch.long
+            or self.coords.shape != (H, d_k)
+        ):
+            raise TypeError(
+                f"coords must be a torch.long tensor of shape [H, d_k] = {(H, d_k)}; got "
+                f"{getattr(self.coords, 'dtype', type(self.coords).__name__)} "
+                f"{tuple(getattr(self.coords, 'shape', ()))}"
+            )
         if self.coords.numel() and (int(self.coords.min()) < 0 or int(self.coords.max()) >= d):
-            raise ValueError(f"coords must index input coordinates 0..{d - 1}; got range "
-                             f"[{int(self.coords.min())}, {int(self.coords.max())}]")
+            raise ValueError(
+                f"coords must index input coordinates 0..{d - 1}; got range "
+                f"[{int(self.coords.min())}, {int(self.coords.max())}]"
+            )
         _check_beta(self.beta, H)
 
 
@@ -286,21 +340,32 @@ class OneHotDeltaRule(PlanVariant):
     status = "exact"
     extensions = ("E1", "upstream")
     free_fields = ("W_Q", "W_V", "W_O")
-    source = ("Schlag et al. 2021 (delta rule) with one-hot keys; docs/variants.md: exact special case of the "
-              "DeltaNet negative control")
+    source = (
+        "Schlag et al. 2021 (delta rule) with one-hot keys; docs/variants.md: exact special case of the "
+        "DeltaNet negative control"
+    )
     oracle = "fla.ops.delta_rule.naive.delta_rule_recurrence on one-hot keys (HF; pass q*sqrt(d_k))"
-    description = ("Delta rule with one-hot keys k_t = e_{argmax_j x_t[c_hj]} (upstream router): k k^T = diag(k), "
-                   "so kv[h,i,j] decays by 1 - beta_h k_t,j (E1, affine); H*d_k*(d_v+1) neurons.")
+    description = (
+        "Delta rule with one-hot keys k_t = e_{argmax_j x_t[c_hj]} (upstream router): k k^T = diag(k), "
+        "so kv[h,i,j] decays by 1 - beta_h k_t,j (E1, affine); H*d_k*(d_v+1) neurons."
+    )
 
     def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None):
         """``d_k = d`` slots by default, each reading a distinct input coordinate (a random permutation)."""
         d_k = d if d_k is None else d_k
         W_Q, _, W_V, W_O = _qkv_sample(generator, d, heads, d_k, d_v, d_out)
-        coords = torch.stack([torch.randperm(d, generator=generator)[:d_k] if d_k <= d
-                              else torch.randint(0, d, (d_k,), generator=generator) for _ in range(heads)])
+        coords = torch.stack(
+            [
+                torch.randperm(d, generator=generator)[:d_k]
+                if d_k <= d
+                else torch.randint(0, d, (d_k,), generator=generator)
+                for _ in range(heads)
+            ]
+        )
         beta = torch.rand(heads, generator=generator, dtype=torch.float64)
-        return OneHotDeltaParams(W_Q.to(dtype), W_V.to(dtype), coords, beta.to(dtype),
-                                 None if W_O is None else W_O.to(dtype))
+        return OneHotDeltaParams(
+            W_Q.to(dtype), W_V.to(dtype), coords, beta.to(dtype), None if W_O is None else W_O.to(dtype)
+        )
 
     def d_in(self, params):
         return params.W_Q.shape[2]

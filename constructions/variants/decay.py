@@ -1,4 +1,5 @@
-r"""Extension E1: an input-dependent decay $\lambda_t = \lambda(z_t)$ for the gated RNN, as a checkable object.
+r"""Extension E1: an input-dependent decay $\lambda_t = \lambda(z_t)$ for the gated RNN, as a checkable
+object.
 
 The paper's template has a constant $\lambda$ (Zucchet et al. 2023, Sec. 3); the modern linear-attention
 family lets the decay depend on the *current* input (extension E1 of ``docs/variants/README.md``). A
@@ -8,10 +9,12 @@ decay *channels*, a link, and a map from neurons to channels,
 $$ \lambda_t[n] = \begin{cases} \text{const}[n] & \text{channel}[n] < 0 \\
    \ell\big((W\tilde z_t)_{\text{channel}[n]}\big) & \text{otherwise} \end{cases} $$
 
-with links ``"exp-logsigmoid"``: $\ell(g) = \exp(s_c\,\log\sigma(g))$ (GLA / simple GLA / mLSTM forget gate with
+with links ``"exp-logsigmoid"``: $\ell(g) = \exp(s_c\,\log\sigma(g))$ (GLA / simple GLA / mLSTM forget gate
+with
 $s_c = 1/\text{normaliser}$; Mamba-2's $e^{\Delta A}$, $\Delta=\mathrm{softplus}(w\cdot\tilde z)$, is
 $s_c = -A$, $g = -w\cdot\tilde z$, since $\log\sigma(-u) = -\mathrm{softplus}(u)$) and ``"affine"``:
-$\ell(g) = g$ (HGRN2's $\lambda = \ell_b + (1-\ell_b) f_t$ with $f_t$ an upstream feature; the one-hot delta rule).
+$\ell(g) = g$ (HGRN2's $\lambda = \ell_b + (1-\ell_b) f_t$ with $f_t$ an upstream feature; the one-hot delta
+rule).
 
 So $\lambda_t$ depends on $z_t$ alone (no window, no state): exactly extension E1. It is an
 ``nn.Module``, usable as ``GatedLinearRNN(..., lam=None, decay=...)``.
@@ -36,7 +39,8 @@ LINKS = ("exp-logsigmoid", "affine")
 
 
 class InputDependentDecay(nn.Module):
-    r"""Input-dependent decay $\lambda_t = \ell(W\tilde z_t)[\text{channel}]$ (extension E1; see module docstring).
+    r"""Input-dependent decay $\lambda_t = \ell(W\tilde z_t)[\text{channel}]$ (extension E1; see module
+    docstring).
 
     **Arguments**
 
@@ -62,15 +66,21 @@ class InputDependentDecay(nn.Module):
         if link not in LINKS:
             raise ValueError(f"link must be one of {LINKS}; got {link!r}")
         if not isinstance(channel, Tensor) or channel.dtype != torch.long or channel.ndim != 1:
-            raise TypeError(f"channel must be a 1-D torch.long tensor [n]; got "
-                            f"{type(channel).__name__} {getattr(channel, 'dtype', '')}")
+            raise TypeError(
+                f"channel must be a 1-D torch.long tensor [n]; got "
+                f"{type(channel).__name__} {getattr(channel, 'dtype', '')}"
+            )
         c = W.shape[0]
         if channel.numel() and (int(channel.max()) >= c or int(channel.min()) < -1):
-            raise ValueError(f"channel entries must be -1 (constant) or in [0, {c}) (rows of W); got range "
-                             f"[{int(channel.min())}, {int(channel.max())}]")
+            raise ValueError(
+                f"channel entries must be -1 (constant) or in [0, {c}) (rows of W); got range "
+                f"[{int(channel.min())}, {int(channel.max())}]"
+            )
         require_tensor("const", const)
         if const.shape != channel.shape:
-            raise ValueError(f"const must have the shape of channel {tuple(channel.shape)}; got {tuple(const.shape)}")
+            raise ValueError(
+                f"const must have the shape of channel {tuple(channel.shape)}; got {tuple(const.shape)}"
+            )
         if scale is None:
             scale = torch.ones(c, dtype=W.dtype, device=W.device)
         require_tensor("scale", scale, allow_complex=False)
@@ -78,8 +88,10 @@ class InputDependentDecay(nn.Module):
             raise ValueError(f"scale must have shape [c] = {(c,)}; got {tuple(scale.shape)}")
         require_finite("scale", scale)
         if link == "exp-logsigmoid" and bool((scale < 0).any()):
-            raise ValueError(f"scale must be >= 0 for the exp-logsigmoid link (decays in [0, 1]); got min "
-                             f"{float(scale.min())}")
+            raise ValueError(
+                f"scale must be >= 0 for the exp-logsigmoid link (decays in [0, 1]); got min "
+                f"{float(scale.min())}"
+            )
         self.register_buffer("W", W)
         self.register_buffer("channel", channel.to(W.device))
         self.register_buffer("const", const.to(W.device))
@@ -125,20 +137,25 @@ class InputDependentDecay(nn.Module):
     def factored(self, z: Float[Tensor, "batch time d"]) -> tuple[Tensor, Tensor, Tensor]:
         """``(values [B, T, c], channel [n], const [n])`` with ``forward(z)[..., k]`` equal to
         ``values[..., channel[k]]`` (``channel[k] >= 0``) or ``const[k]``: the decay without its ``[B, T, n]``
-        spread, which the structured fast path (``constructions.structured.FactoredDecay``) never materialises."""
+        spread, which the structured fast path (``constructions.structured.FactoredDecay``) never
+        materialises."""
         return self.channel_values(z), self.channel, self.const
 
     def permuted(self, perm: Int[Tensor, " n"]) -> "InputDependentDecay":
-        """The same decay for neurons reordered by ``perm`` (new neuron ``k`` is old neuron ``perm[k]``): what a
-        neuron permutation of the RNN (``constructions.invariances.permute_neurons``) must apply to E1 decays."""
+        """The same decay for neurons reordered by ``perm`` (new neuron ``k`` is old neuron ``perm[k]``): what
+        a
+        neuron permutation of the RNN (``constructions.invariances.permute_neurons``) must apply to E1
+        decays."""
         perm = torch.as_tensor(perm, dtype=torch.long, device=self.channel.device)
-        if perm.shape != self.channel.shape or not torch.equal(torch.sort(perm).values,
-                                                                torch.arange(len(perm), device=perm.device)):
+        if perm.shape != self.channel.shape or not torch.equal(
+            torch.sort(perm).values, torch.arange(len(perm), device=perm.device)
+        ):
             raise ValueError(f"perm must be a permutation of range({self.channel.numel()})")
         return InputDependentDecay(self.W, self.channel[perm], self.const[perm], self.link, self.scale)
 
-    def magnitude(self, z: Float[Tensor, "batch time d"], z_mag: Float[Tensor, "batch time d"],
-                  n: int) -> Float[Tensor, "batch time n"]:
+    def magnitude(
+        self, z: Float[Tensor, "batch time d"], z_mag: Float[Tensor, "batch time d"], n: int
+    ) -> Float[Tensor, "batch time n"]:
         r"""Error-inflated $|\lambda_t| + \delta_t/n$ in float64 (module docstring): ``z`` the template input,
         ``z_mag`` its error-inflated magnitude, ``n`` the path length of the tolerance model."""
         z64, zm = z.detach().to("cpu", torch.float64), z_mag.detach().to("cpu", torch.float64)
@@ -152,7 +169,8 @@ class InputDependentDecay(nn.Module):
             lam = torch.exp(s * nn.functional.logsigmoid(g))
             loglam = (s * nn.functional.logsigmoid(g)).abs()
             delta = lam * ((self.d + 2) * s * torch.sigmoid(-g) * L + loglam)
-            # a lambda computed below the smallest normal may be flushed to 0 (constructions.tolerance.decay_floor)
-            floor = decay_floor(s * nn.functional.logsigmoid(g), (self.d + 2) * 2.0 ** -8 * s * L + 1.0)
+            # a lambda computed below the smallest normal may be flushed to 0
+            # (constructions.tolerance.decay_floor)
+            floor = decay_floor(s * nn.functional.logsigmoid(g), (self.d + 2) * 2.0**-8 * s * L + 1.0)
             per = lam + (delta + floor) / n
         return self._spread(per, self.const.detach().to("cpu").abs().to(torch.float64))

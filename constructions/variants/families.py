@@ -26,7 +26,8 @@ FLA_INFRASTRUCTURE = ("common", "cp", "utils")
 class Family:
     """One row: ``family`` (an ``fla/ops`` directory, or ``model:NAME`` for a family fla-core does not ship),
     ``variants`` (registered names; the first carries the status), ``status`` (only for rows without
-    variants: ``unresolved`` or ``out-of-scope``), ``formula`` (neurons), ``reason``, ``source``, ``oracle``."""
+    variants: ``unresolved`` or ``out-of-scope``), ``formula`` (neurons), ``reason``, ``source``,
+    ``oracle``."""
 
     family: str
     variants: tuple[str, ...] = ()
@@ -38,159 +39,393 @@ class Family:
 
     def __post_init__(self):
         if self.variants and self.status:
-            raise ValueError(f"{self.family}: a row with variants takes its status from them; got status={self.status!r}")
+            raise ValueError(
+                f"{self.family}: a row with variants takes its status from them; got status={self.status!r}"
+            )
         if not self.variants and self.status not in ("unresolved", "out-of-scope"):
-            raise ValueError(f"{self.family}: a row without variants is 'unresolved' or 'out-of-scope'; "
-                             f"got {self.status!r}")
+            raise ValueError(
+                f"{self.family}: a row without variants is 'unresolved' or 'out-of-scope'; "
+                f"got {self.status!r}"
+            )
         if not self.reason:
             raise ValueError(f"{self.family}: every row states its reason")
 
 
-_DELTA_WHY = ("contains the delta rule's erase term S(I - beta k k^T) (products of Householder-like factors; the "
-              "output's degree grows with T); a registered control with a checked certificate exists only for "
-              "DeltaNet and Gated DeltaNet, so this family is not machine-checked")
+_DELTA_WHY = (
+    "contains the delta rule's erase term S(I - beta k k^T) (products of Householder-like factors; the "
+    "output's degree grows with T); a registered control with a checked certificate exists only for "
+    "DeltaNet and Gated DeltaNet, so this family is not machine-checked"
+)
 
 FAMILIES: tuple[Family, ...] = (
     # -- exact ------------------------------------------------------------------------------------
-    Family("linear_attn", ("lsa-direct", "lsa-compressed", "feature-map-attention", "normalized-linear-attention"),
-           formula="H d_k(d_v+1); compressed d(d+1)/2 + d",
-           reason="linear self-attention is the paper's construction; feature maps from an upstream layer; the "
-                  "normalised form is partial (division outside the template)",
-           source="Katharopoulos et al. 2020; Zucchet et al. 2023", oracle="naive_recurrent_linear_attn"),
-    Family("retention", ("retention", "retention-complex"), formula="H d_k(d_v+1)",
-           reason="fixed per-head decay gamma_h (constant lambda); rotary form with complex lambda (E2)",
-           source="Sun et al. 2023 (RetNet)", oracle="naive_retention; naive_recurrent_simple_gla"),
-    Family("lightning_attn", ("lightning-attention",), formula="H d_k(d_v+1)",
-           reason="retention with Lightning's fixed decays exp(-(8/H)(1 - l/L) h)",
-           source="Qin et al. 2024 (Lightning Attention-2)",
-           oracle="naive_recurrent_simple_gla (lightning_attn ships no naive reference)"),
-    Family("simple_gla", ("simple-gla", "simple-gla-compressed"), formula="H d_k(d_v+1); compressed G d(d+1)/2 + d",
-           reason="data-dependent scalar decay per head (E1)", source="Yang et al. 2024 (GLA)",
-           oracle="naive_recurrent_simple_gla"),
-    Family("gla", ("gla",), formula="H d_k(d_v+1)", reason="per-key data-dependent decay (E1); compressed form invalid",
-           source="Yang et al. 2024 (GLA)", oracle="naive_recurrent_gla"),
-    Family("model:hgrn2", ("hgrn2",), formula="H d_k(d_v+1)",
-           reason="GLA with tied key 1 - alpha_t (fla runs HGRN2 through its gla op)", source="Qin et al. 2024 (HGRN2)",
-           oracle="naive_recurrent_gla"),
-    Family("hgrn", ("hgrn",), formula="2D",
-           reason="element-wise gated recurrence: one head per channel, d_k = d_v = 1 (E1 + upstream sigma, SiLU)",
-           source="Qin et al. 2023 (HGRN)", oracle="naive_recurrent_hgrn"),
-    Family("based", ("based",), formula="H K'(d_v+1), K' = 1 + d_k + d_k(d_k+1)/2",
-           reason="Taylor kernel 1 + s + s^2/2; key features k_a k_b from an upstream layer (cubic otherwise)",
-           source="Arora et al. 2024 (Based)", oracle="naive_parallel_based"),
-    Family("rebased", ("rebased",), formula="H K'(d_v+1), K' = d_k(d_k+1)/2",
-           reason="kernel (q.k)^2; key features from an upstream layer; use_norm=True would be partial",
-           source="Aksenov et al. 2024 (ReBased)", oracle="naive_parallel_rebased"),
-    Family("rwkv6", ("rwkv6",), formula="2 H d_k(d_v+1)",
-           reason="exact given a token-shift upstream block (one step of input memory, outside h): the output reads "
-                  "S_{t-1}, whose decay excludes w_t; the bonus u k_t v_t by lambda = 0 neurons",
-           source="Peng et al. 2024 (Eagle and Finch)", oracle="naive_recurrent_rwkv6"),
-    Family("model:mamba1", ("mamba1",), formula="2 D N + D + 1",
-           reason="selective SSM: one head per channel, keys B_t, queries C_t, value dt u (upstream), per-key decay "
-                  "exp(dt A) (E1); fla-core ships no Mamba-1 op",
-           source="Gu & Dao 2023 (Mamba); Ali et al. 2024 (hidden attention)",
-           oracle="naive_recurrent_gla, one head per channel"),
-    Family("model:mamba2", ("mamba2",), formula="H d_k(d_v+1) + H d_v + 1",
-           reason="SSD with scalar A per head = simple GLA with v = dt x (upstream) plus the skip D x",
-           source="Dao & Gu 2024 (Mamba-2)", oracle="naive_recurrent_simple_gla"),
-    Family("gated_delta_rule", ("gated-deltanet", "gated-deltanet-no-erase"), formula="H d_k(d_v+1) (tried)",
-           reason="with its erase term: out of reach (certificate on normalised q, k); without it (beta = 0 in the "
-                  "erase): Mamba-2 gating with input scale beta, exact (gated-deltanet-no-erase)",
-           source="Yang, Kautz & Hatamizadeh 2025 (Gated DeltaNet)", oracle="naive_recurrent_gated_delta_rule"),
+    Family(
+        "linear_attn",
+        ("lsa-direct", "lsa-compressed", "feature-map-attention", "normalized-linear-attention"),
+        formula="H d_k(d_v+1); compressed d(d+1)/2 + d",
+        reason="linear self-attention is the paper's construction; feature maps from an upstream layer; the "
+        "normalised form is partial (division outside the template)",
+        source="Katharopoulos et al. 2020; Zucchet et al. 2023",
+        oracle="naive_recurrent_linear_attn",
+    ),
+    Family(
+        "retention",
+        ("retention", "retention-complex"),
+        formula="H d_k(d_v+1)",
+        reason="fixed per-head decay gamma_h (constant lambda); rotary form with complex lambda (E2)",
+        source="Sun et al. 2023 (RetNet)",
+        oracle="naive_retention; naive_recurrent_simple_gla",
+    ),
+    Family(
+        "lightning_attn",
+        ("lightning-attention",),
+        formula="H d_k(d_v+1)",
+        reason="retention with Lightning's fixed decays exp(-(8/H)(1 - l/L) h)",
+        source="Qin et al. 2024 (Lightning Attention-2)",
+        oracle="naive_recurrent_simple_gla (lightning_attn ships no naive reference)",
+    ),
+    Family(
+        "simple_gla",
+        ("simple-gla", "simple-gla-compressed"),
+        formula="H d_k(d_v+1); compressed G d(d+1)/2 + d",
+        reason="data-dependent scalar decay per head (E1)",
+        source="Yang et al. 2024 (GLA)",
+        oracle="naive_recurrent_simple_gla",
+    ),
+    Family(
+        "gla",
+        ("gla",),
+        formula="H d_k(d_v+1)",
+        reason="per-key data-dependent decay (E1); compressed form invalid",
+        source="Yang et al. 2024 (GLA)",
+        oracle="naive_recurrent_gla",
+    ),
+    Family(
+        "model:hgrn2",
+        ("hgrn2",),
+        formula="H d_k(d_v+1)",
+        reason="GLA with tied key 1 - alpha_t (fla runs HGRN2 through its gla op)",
+        source="Qin et al. 2024 (HGRN2)",
+        oracle="naive_recurrent_gla",
+    ),
+    Family(
+        "hgrn",
+        ("hgrn",),
+        formula="2D",
+        reason="element-wise gated recurrence: one head per channel, d_k = d_v = 1 (E1 + upstream sigma, "
+        "SiLU)",
+        source="Qin et al. 2023 (HGRN)",
+        oracle="naive_recurrent_hgrn",
+    ),
+    Family(
+        "based",
+        ("based",),
+        formula="H K'(d_v+1), K' = 1 + d_k + d_k(d_k+1)/2",
+        reason="Taylor kernel 1 + s + s^2/2; key features k_a k_b from an upstream layer (cubic otherwise)",
+        source="Arora et al. 2024 (Based)",
+        oracle="naive_parallel_based",
+    ),
+    Family(
+        "rebased",
+        ("rebased",),
+        formula="H K'(d_v+1), K' = d_k(d_k+1)/2",
+        reason="kernel (q.k)^2; key features from an upstream layer; use_norm=True would be partial",
+        source="Aksenov et al. 2024 (ReBased)",
+        oracle="naive_parallel_rebased",
+    ),
+    Family(
+        "rwkv6",
+        ("rwkv6",),
+        formula="2 H d_k(d_v+1)",
+        reason="exact given a token-shift upstream block (one step of input memory, outside h): the output "
+        "reads "
+        "S_{t-1}, whose decay excludes w_t; the bonus u k_t v_t by lambda = 0 neurons",
+        source="Peng et al. 2024 (Eagle and Finch)",
+        oracle="naive_recurrent_rwkv6",
+    ),
+    Family(
+        "model:mamba1",
+        ("mamba1",),
+        formula="2 D N + D + 1",
+        reason="selective SSM: one head per channel, keys B_t, queries C_t, value dt u (upstream), per-key "
+        "decay "
+        "exp(dt A) (E1); fla-core ships no Mamba-1 op",
+        source="Gu & Dao 2023 (Mamba); Ali et al. 2024 (hidden attention)",
+        oracle="naive_recurrent_gla, one head per channel",
+    ),
+    Family(
+        "model:mamba2",
+        ("mamba2",),
+        formula="H d_k(d_v+1) + H d_v + 1",
+        reason="SSD with scalar A per head = simple GLA with v = dt x (upstream) plus the skip D x",
+        source="Dao & Gu 2024 (Mamba-2)",
+        oracle="naive_recurrent_simple_gla",
+    ),
+    Family(
+        "gated_delta_rule",
+        ("gated-deltanet", "gated-deltanet-no-erase"),
+        formula="H d_k(d_v+1) (tried)",
+        reason="with its erase term: out of reach (certificate on normalised q, k); without it (beta = 0 in "
+        "the "
+        "erase): Mamba-2 gating with input scale beta, exact (gated-deltanet-no-erase)",
+        source="Yang, Kautz & Hatamizadeh 2025 (Gated DeltaNet)",
+        oracle="naive_recurrent_gated_delta_rule",
+    ),
     # -- partial --------------------------------------------------------------------------------------
-    Family("model:mlstm", ("mlstm",), formula="H d_k(d_v+2)",
-           reason="numerator and normaliser reachable; the division by max(|n^T q|, 1) is outside the template",
-           source="Beck et al. 2024 (xLSTM)", oracle="none in fla-core 0.6 (not shipped)"),
+    Family(
+        "model:mlstm",
+        ("mlstm",),
+        formula="H d_k(d_v+2)",
+        reason="numerator and normaliser reachable; the division by max(|n^T q|, 1) is outside the template",
+        source="Beck et al. 2024 (xLSTM)",
+        oracle="none in fla-core 0.6 (not shipped)",
+    ),
     # -- impossible / refuted -------------------------------------------------------------------------
-    Family("attn", ("softmax-attention",), formula="H d_k(d_v+1) (tried)",
-           reason="softmax is not a polynomial (fifth-derivative witness)", source="Vaswani et al. 2017",
-           oracle="naive_parallel_attn"),
-    Family("delta_rule", ("deltanet", "delta-rule-onehot"), formula="H d_k(d_v+1) (tried)",
-           reason="products of (I - beta k k^T) (degree grows with T; certificate on normalised keys); exact for "
-                  "one-hot keys (delta-rule-onehot)",
-           source="Schlag et al. 2021; Yang et al. 2024 (DeltaNet)", oracle="delta_rule_recurrence"),
+    Family(
+        "attn",
+        ("softmax-attention",),
+        formula="H d_k(d_v+1) (tried)",
+        reason="softmax is not a polynomial (fifth-derivative witness)",
+        source="Vaswani et al. 2017",
+        oracle="naive_parallel_attn",
+    ),
+    Family(
+        "delta_rule",
+        ("deltanet", "delta-rule-onehot"),
+        formula="H d_k(d_v+1) (tried)",
+        reason="products of (I - beta k k^T) (degree grows with T; certificate on normalised keys); exact "
+        "for "
+        "one-hot keys (delta-rule-onehot)",
+        source="Schlag et al. 2021; Yang et al. 2024 (DeltaNet)",
+        oracle="delta_rule_recurrence",
+    ),
     # -- unresolved: an argument in words, no registered control --------------------------------------
-    Family("forgetting_attn", status="unresolved",
-           reason="softmax attention with a forget gate; at forget gates = 1 it is softmax attention (the softmax "
-                  "certificate's family), but no control with the gate's parameters is registered",
-           source="Lin et al. 2025 (Forgetting Transformer)", oracle="naive_forgetting_attn"),
-    Family("stickbreaking_attn", status="unresolved",
-           reason="stick-breaking weights prod (1 - sigmoid(q.k)) sigmoid(q.k): not polynomial in x; no control",
-           source="Tan et al. 2024 (Stick-breaking attention)", oracle="naive_stickbreaking_attn"),
-    Family("path_attn", status="unresolved",
-           reason="softmax over Householder-transformed positions (products of I - beta w w^T inside a softmax); no "
-                  "control", source="Yang et al. 2025 (PaTH attention)", oracle="naive_path_attn"),
-    Family("deltaformer", status="unresolved",
-           reason="softmax attention on delta-rule pseudo-values (a triangular solve inside a softmax); no control",
-           source="DeltaFormer (fla deltaformer)", oracle="naive_deltaformer_attn"),
-    Family("abc", status="unresolved",
-           reason="bounded-memory slots read through a softmax over slots; no control", source="Peng et al. 2022 (ABC)",
-           oracle="naive_recurrent_abc"),
-    Family("gsa", status="unresolved",
-           reason="gated slot attention: GLA-style slot memories read through a softmax over slots; no control",
-           source="Zhang et al. 2024 (Gated Slot Attention)", oracle="naive_recurrent_gsa"),
-    Family("log_linear_attn", status="unresolved",
-           reason="Fenwick-tree hierarchy of states with level weights: a sum of O(log T) decayed linear attentions "
-                  "whose level masks depend on t's binary digits (not a fixed diagonal recurrence); no variant",
-           source="Guo et al. 2025 (Log-linear attention)", oracle="naive_log_linear_attn"),
-    Family("parallax", status="unresolved",
-           reason="softmax-weighted values with a first-order correction (divisions by the softmax normaliser)",
-           source="Parallax, arXiv 2605.29157 (fla parallax)", oracle="naive_parallax"),
-    Family("wall_attn", status="unresolved", reason="softmax attention variant (window/wall masks); no control",
-           source="fla wall_attn", oracle="naive_wall_attn"),
-    Family("comba", status="unresolved", reason=_DELTA_WHY, source="Comba (fla comba)",
-           oracle="naive_recurrent_comba"),
-    Family("gated_delta_product", status="unresolved", reason=_DELTA_WHY,
-           source="Siems et al. 2025 (DeltaProduct)", oracle="naive_recurrent_gated_delta_product"),
-    Family("gdn2", status="unresolved", reason=_DELTA_WHY, source="fla GDN-2 (channel-wise erase/write gates)",
-           oracle="naive_recurrent_gdn2"),
-    Family("kda", status="unresolved", reason=_DELTA_WHY, source="Kimi Team 2025 (Kimi Delta Attention)",
-           oracle="naive_recurrent_kda"),
-    Family("precond_gated_delta_rule", status="unresolved", reason=_DELTA_WHY, source="fla preconditioned GDN",
-           oracle="naive_recurrent_precond_gated_delta_rule"),
-    Family("precond_kda", status="unresolved", reason=_DELTA_WHY, source="fla preconditioned KDA",
-           oracle="naive_recurrent_precond_kda"),
-    Family("momentum_delta_rule", status="unresolved", reason=_DELTA_WHY, source="fla momentum delta rule",
-           oracle="recurrent_momentum_delta_rule_ref"),
-    Family("generalized_delta_rule", status="unresolved", reason=_DELTA_WHY + " (DPLR / IPLR transitions)",
-           source="fla generalized delta rule (DPLR, IPLR)", oracle="fused_recurrent_dplr_delta_rule (no naive)"),
-    Family("gated_oja_rule", status="unresolved", reason="Oja-rule update S(I - beta k k^T)-like erase; " + _DELTA_WHY,
-           source="fla gated Oja rule", oracle="fused_recurrent_gated_oja_rule (no naive)"),
-    Family("rwkv7", status="unresolved", reason="generalised delta rule S(diag(w) - a b^T) + v k^T; " + _DELTA_WHY,
-           source="Peng et al. 2025 (RWKV-7 Goose)", oracle="fused_recurrent_rwkv7 (no naive)"),
-    Family("cyfa", status="unresolved", reason="delta-rule-style update with data-dependent rotations; " + _DELTA_WHY,
-           source="fla CyFA", oracle="naive_recurrent_cyfa"),
-    Family("mesa_net", status="unresolved",
-           reason="output solves (H_kk + lambda I) x = q (a linear solve, conjugate gradients): not polynomial",
-           source="von Oswald et al. 2025 (MesaNet)", oracle="naive_mesa_net_exact"),
-    Family("ttt", status="unresolved",
-           reason="test-time training: inner gradient steps with LayerNorm on the fast weights (non-polynomial)",
-           source="Sun et al. 2024 (TTT)", oracle="chunk_ttt_linear (no naive)"),
-    Family("titans", status="unresolved",
-           reason="neural memory with momentum and weight decay on a normalised inner loss (non-polynomial)",
-           source="Behrouz et al. 2024 (Titans)", oracle="chunk_titans_linear"),
-    Family("lightnet", status="unresolved",
-           reason="additive recurrence normalised by a running logsumexp of keys (division by a running sum)",
-           source="LightNet (fla lightnet)", oracle="fused_recurrent_lightnet (no naive)"),
-    Family("rwkv4", status="unresolved",
-           reason="WKV with exp(k) weights normalised by a running sum (division), with bonus u",
-           source="Peng et al. 2023 (RWKV-4)", oracle="fused_recurrent_rwkv4 (no naive)"),
-    Family("atk", status="unresolved",
-           reason="preconditioner for delta rules (a running sum of k^2 squashed through log/exp); " + _DELTA_WHY,
-           source="fla ATK", oracle="chunk_atk_fwd (no naive)"),
-    Family("model:slstm", status="unresolved",
-           reason="scalar LSTM with recurrent (hidden-to-hidden) weights and exponential gating: the gates read h_{t-1}, "
-                  "which the template's gates (functions of x_t only) cannot; normaliser division as in mLSTM",
-           source="Beck et al. 2024 (xLSTM)", oracle="none in fla-core 0.6"),
+    Family(
+        "forgetting_attn",
+        status="unresolved",
+        reason="softmax attention with a forget gate; at forget gates = 1 it is softmax attention (the "
+        "softmax "
+        "certificate's family), but no control with the gate's parameters is registered",
+        source="Lin et al. 2025 (Forgetting Transformer)",
+        oracle="naive_forgetting_attn",
+    ),
+    Family(
+        "stickbreaking_attn",
+        status="unresolved",
+        reason="stick-breaking weights prod (1 - sigmoid(q.k)) sigmoid(q.k): not polynomial in x; no control",
+        source="Tan et al. 2024 (Stick-breaking attention)",
+        oracle="naive_stickbreaking_attn",
+    ),
+    Family(
+        "path_attn",
+        status="unresolved",
+        reason="softmax over Householder-transformed positions (products of I - beta w w^T inside a "
+        "softmax); no "
+        "control",
+        source="Yang et al. 2025 (PaTH attention)",
+        oracle="naive_path_attn",
+    ),
+    Family(
+        "deltaformer",
+        status="unresolved",
+        reason="softmax attention on delta-rule pseudo-values (a triangular solve inside a softmax); no "
+        "control",
+        source="DeltaFormer (fla deltaformer)",
+        oracle="naive_deltaformer_attn",
+    ),
+    Family(
+        "abc",
+        status="unresolved",
+        reason="bounded-memory slots read through a softmax over slots; no control",
+        source="Peng et al. 2022 (ABC)",
+        oracle="naive_recurrent_abc",
+    ),
+    Family(
+        "gsa",
+        status="unresolved",
+        reason="gated slot attention: GLA-style slot memories read through a softmax over slots; no control",
+        source="Zhang et al. 2024 (Gated Slot Attention)",
+        oracle="naive_recurrent_gsa",
+    ),
+    Family(
+        "log_linear_attn",
+        status="unresolved",
+        reason="Fenwick-tree hierarchy of states with level weights: a sum of O(log T) decayed linear "
+        "attentions "
+        "whose level masks depend on t's binary digits (not a fixed diagonal recurrence); no variant",
+        source="Guo et al. 2025 (Log-linear attention)",
+        oracle="naive_log_linear_attn",
+    ),
+    Family(
+        "parallax",
+        status="unresolved",
+        reason="softmax-weighted values with a first-order correction (divisions by the softmax normaliser)",
+        source="Parallax, arXiv 2605.29157 (fla parallax)",
+        oracle="naive_parallax",
+    ),
+    Family(
+        "wall_attn",
+        status="unresolved",
+        reason="softmax attention variant (window/wall masks); no control",
+        source="fla wall_attn",
+        oracle="naive_wall_attn",
+    ),
+    Family(
+        "comba",
+        status="unresolved",
+        reason=_DELTA_WHY,
+        source="Comba (fla comba)",
+        oracle="naive_recurrent_comba",
+    ),
+    Family(
+        "gated_delta_product",
+        status="unresolved",
+        reason=_DELTA_WHY,
+        source="Siems et al. 2025 (DeltaProduct)",
+        oracle="naive_recurrent_gated_delta_product",
+    ),
+    Family(
+        "gdn2",
+        status="unresolved",
+        reason=_DELTA_WHY,
+        source="fla GDN-2 (channel-wise erase/write gates)",
+        oracle="naive_recurrent_gdn2",
+    ),
+    Family(
+        "kda",
+        status="unresolved",
+        reason=_DELTA_WHY,
+        source="Kimi Team 2025 (Kimi Delta Attention)",
+        oracle="naive_recurrent_kda",
+    ),
+    Family(
+        "precond_gated_delta_rule",
+        status="unresolved",
+        reason=_DELTA_WHY,
+        source="fla preconditioned GDN",
+        oracle="naive_recurrent_precond_gated_delta_rule",
+    ),
+    Family(
+        "precond_kda",
+        status="unresolved",
+        reason=_DELTA_WHY,
+        source="fla preconditioned KDA",
+        oracle="naive_recurrent_precond_kda",
+    ),
+    Family(
+        "momentum_delta_rule",
+        status="unresolved",
+        reason=_DELTA_WHY,
+        source="fla momentum delta rule",
+        oracle="recurrent_momentum_delta_rule_ref",
+    ),
+    Family(
+        "generalized_delta_rule",
+        status="unresolved",
+        reason=_DELTA_WHY + " (DPLR / IPLR transitions)",
+        source="fla generalized delta rule (DPLR, IPLR)",
+        oracle="fused_recurrent_dplr_delta_rule (no naive)",
+    ),
+    Family(
+        "gated_oja_rule",
+        status="unresolved",
+        reason="Oja-rule update S(I - beta k k^T)-like erase; " + _DELTA_WHY,
+        source="fla gated Oja rule",
+        oracle="fused_recurrent_gated_oja_rule (no naive)",
+    ),
+    Family(
+        "rwkv7",
+        status="unresolved",
+        reason="generalised delta rule S(diag(w) - a b^T) + v k^T; " + _DELTA_WHY,
+        source="Peng et al. 2025 (RWKV-7 Goose)",
+        oracle="fused_recurrent_rwkv7 (no naive)",
+    ),
+    Family(
+        "cyfa",
+        status="unresolved",
+        reason="delta-rule-style update with data-dependent rotations; " + _DELTA_WHY,
+        source="fla CyFA",
+        oracle="naive_recurrent_cyfa",
+    ),
+    Family(
+        "mesa_net",
+        status="unresolved",
+        reason="output solves (H_kk + lambda I) x = q (a linear solve, conjugate gradients): not polynomial",
+        source="von Oswald et al. 2025 (MesaNet)",
+        oracle="naive_mesa_net_exact",
+    ),
+    Family(
+        "ttt",
+        status="unresolved",
+        reason="test-time training: inner gradient steps with LayerNorm on the fast weights (non-polynomial)",
+        source="Sun et al. 2024 (TTT)",
+        oracle="chunk_ttt_linear (no naive)",
+    ),
+    Family(
+        "titans",
+        status="unresolved",
+        reason="neural memory with momentum and weight decay on a normalised inner loss (non-polynomial)",
+        source="Behrouz et al. 2024 (Titans)",
+        oracle="chunk_titans_linear",
+    ),
+    Family(
+        "lightnet",
+        status="unresolved",
+        reason="additive recurrence normalised by a running logsumexp of keys (division by a running sum)",
+        source="LightNet (fla lightnet)",
+        oracle="fused_recurrent_lightnet (no naive)",
+    ),
+    Family(
+        "rwkv4",
+        status="unresolved",
+        reason="WKV with exp(k) weights normalised by a running sum (division), with bonus u",
+        source="Peng et al. 2023 (RWKV-4)",
+        oracle="fused_recurrent_rwkv4 (no naive)",
+    ),
+    Family(
+        "atk",
+        status="unresolved",
+        reason="preconditioner for delta rules (a running sum of k^2 squashed through log/exp); "
+        + _DELTA_WHY,
+        source="fla ATK",
+        oracle="chunk_atk_fwd (no naive)",
+    ),
+    Family(
+        "model:slstm",
+        status="unresolved",
+        reason="scalar LSTM with recurrent (hidden-to-hidden) weights and exponential gating: the gates read "
+        "h_{t-1}, "
+        "which the template's gates (functions of x_t only) cannot; normaliser division as in mLSTM",
+        source="Beck et al. 2024 (xLSTM)",
+        oracle="none in fla-core 0.6",
+    ),
     # -- out of scope ---------------------------------------------------------------------------------
-    Family("nsa", status="out-of-scope",
-           reason="native sparse attention: top-k block selection (discontinuous in x) around softmax attention",
-           source="Yuan et al. 2025 (NSA)", oracle="naive_nsa"),
-    Family("moba", status="out-of-scope", reason="mixture of block attention: top-k block routing + softmax",
-           source="Lu et al. 2025 (MoBA)", oracle="parallel_moba (no naive)"),
-    Family("dsa", status="out-of-scope", reason="DeepSeek sparse attention: a top-k indexer selects keys for softmax",
-           source="DeepSeek 2025 (DSA)", oracle="naive_dsa"),
-    Family("attnres", status="out-of-scope",
-           reason="attention over residual streams of earlier layers (depth), not a mixer over time steps",
-           source="Attention Residuals (arXiv 2603.15031)", oracle="naive_attnres"),
+    Family(
+        "nsa",
+        status="out-of-scope",
+        reason="native sparse attention: top-k block selection (discontinuous in x) around softmax attention",
+        source="Yuan et al. 2025 (NSA)",
+        oracle="naive_nsa",
+    ),
+    Family(
+        "moba",
+        status="out-of-scope",
+        reason="mixture of block attention: top-k block routing + softmax",
+        source="Lu et al. 2025 (MoBA)",
+        oracle="parallel_moba (no naive)",
+    ),
+    Family(
+        "dsa",
+        status="out-of-scope",
+        reason="DeepSeek sparse attention: a top-k indexer selects keys for softmax",
+        source="DeepSeek 2025 (DSA)",
+        oracle="naive_dsa",
+    ),
+    Family(
+        "attnres",
+        status="out-of-scope",
+        reason="attention over residual streams of earlier layers (depth), not a mixer over time steps",
+        source="Attention Residuals (arXiv 2603.15031)",
+        oracle="naive_attnres",
+    ),
 )

@@ -24,8 +24,17 @@ from ..rnn import GatedLinearRNN
 from .plan import Plan, build_rnn, plan_magnitude, plan_num_neurons, plan_path_length
 from .reference import merge_heads, project
 
-__all__ = ["PlanVariant", "check_projections", "check_input", "randn", "to_float64", "degenerate_params",
-           "heads_qkv", "zeros_like_bias", "affine"]
+__all__ = [
+    "PlanVariant",
+    "check_projections",
+    "check_input",
+    "randn",
+    "to_float64",
+    "degenerate_params",
+    "heads_qkv",
+    "zeros_like_bias",
+    "affine",
+]
 
 
 def randn(g: torch.Generator, *shape: int, scale: float = 1.0) -> Tensor:
@@ -33,9 +42,11 @@ def randn(g: torch.Generator, *shape: int, scale: float = 1.0) -> Tensor:
     return torch.randn(*shape, generator=g, dtype=torch.float64) * scale
 
 
-def check_projections(W_Q: Tensor, W_K: Tensor | None, W_V: Tensor, W_O: Tensor | None,
-                      *, key_rows: int | None = None) -> tuple[int, int, int, int]:
-    """Validate ``W_Q [H, d_k, d]``, ``W_K`` (same shape, or ``None``), ``W_V [H, d_v, d]``, ``W_O [d_out, H*d_v]``;
+def check_projections(
+    W_Q: Tensor, W_K: Tensor | None, W_V: Tensor, W_O: Tensor | None, *, key_rows: int | None = None
+) -> tuple[int, int, int, int]:
+    """Validate ``W_Q [H, d_k, d]``, ``W_K`` (same shape, or ``None``), ``W_V [H, d_v, d]``, ``W_O [d_out,
+    H*d_v]``;
     return ``(H, d_k, d_v, d)``. Raises ``TypeError``/``ValueError`` saying what was expected."""
     for name, w in (("W_Q", W_Q), ("W_K", W_K), ("W_V", W_V)):
         if w is None:
@@ -48,7 +59,9 @@ def check_projections(W_Q: Tensor, W_K: Tensor | None, W_V: Tensor, W_O: Tensor 
     if W_K is not None and W_K.shape != W_Q.shape:
         raise ValueError(f"W_K must have the shape of W_Q {tuple(W_Q.shape)}; got {tuple(W_K.shape)}")
     if W_V.shape[0] != H or W_V.shape[2] != d:
-        raise ValueError(f"W_V must have shape [H, d_v, d] with H={H}, d={d} (from W_Q); got {tuple(W_V.shape)}")
+        raise ValueError(
+            f"W_V must have shape [H, d_v, d] with H={H}, d={d} (from W_Q); got {tuple(W_V.shape)}"
+        )
     if min(H, d_k, d, W_V.shape[1]) == 0:
         raise ValueError(f"sizes must be positive; got H={H}, d_k={d_k}, d_v={W_V.shape[1]}, d={d}")
     if key_rows is not None and d_k != key_rows:
@@ -56,7 +69,9 @@ def check_projections(W_Q: Tensor, W_K: Tensor | None, W_V: Tensor, W_O: Tensor 
     if W_O is not None:
         require_tensor("W_O", W_O, allow_complex=False)
         if W_O.ndim != 2 or W_O.shape[1] != H * W_V.shape[1]:
-            raise ValueError(f"W_O must have shape [d_out, H*d_v] = [d_out, {H * W_V.shape[1]}]; got {tuple(W_O.shape)}")
+            raise ValueError(
+                f"W_O must have shape [d_out, H*d_v] = [d_out, {H * W_V.shape[1]}]; got {tuple(W_O.shape)}"
+            )
         require_finite("W_O", W_O)
     return H, d_k, W_V.shape[1], d
 
@@ -82,13 +97,15 @@ def zeros_like_bias(W: Tensor) -> Tensor:
 
 
 def affine(W: Tensor, bias: Tensor | None = None) -> Tensor:
-    """``[H, r, d] -> [H, r, d+1]``: append the bias column (zeros by default) that multiplies the constant 1."""
+    """``[H, r, d] -> [H, r, d+1]``: append the bias column (zeros by default) that multiplies the constant
+    1."""
     b = zeros_like_bias(W) if bias is None else bias[..., None].to(W.dtype)
     return torch.cat([W, b], dim=-1)
 
 
 def to_float64(params: Any, device: str | torch.device = "cpu") -> Any:
     """Copy of a params dataclass with every floating tensor as float64 (complex128) on ``device``."""
+
     def cast(v):
         if isinstance(v, Tensor):
             if v.is_complex():
@@ -97,12 +114,16 @@ def to_float64(params: Any, device: str | torch.device = "cpu") -> Any:
                 return v.detach().to(device=device, dtype=torch.float64)
             return v.detach().to(device)
         return v
-    return dataclasses.replace(params, **{f.name: cast(getattr(params, f.name)) for f in dataclasses.fields(params)})
+
+    return dataclasses.replace(
+        params, **{f.name: cast(getattr(params, f.name)) for f in dataclasses.fields(params)}
+    )
 
 
 def degenerate_params(params: Any, fields: tuple[str, ...], g: torch.Generator, kind: int) -> Any:
     """New params with the ``fields`` made degenerate: 0 rank one, 1 zero rows, 2 values rounded to halves,
-    3 scaled by $10^e$, $e\\in\\{-3..3\\}$ (the kinds of ``equivalence.numeric.degenerate_``), other kinds: unchanged."""
+    3 scaled by $10^e$, $e\\in\\{-3..3\\}$ (the kinds of ``equivalence.numeric.degenerate_``), other kinds:
+    unchanged."""
     changes = {}
     for name in fields:
         t = getattr(params, name)
@@ -140,8 +161,10 @@ class PlanVariant(Variant):
 
     def _check(self, params: Any, x: object) -> Tensor:
         if not dataclasses.is_dataclass(params):
-            raise TypeError(f"{self.name}: params must be the dataclass returned by sample_params; got "
-                            f"{type(params).__name__}")
+            raise TypeError(
+                f"{self.name}: params must be the dataclass returned by sample_params; got "
+                f"{type(params).__name__}"
+            )
         return check_input(x, self.d_in(params))
 
     def construct(self, params: Any) -> GatedLinearRNN:
@@ -156,7 +179,9 @@ class PlanVariant(Variant):
     def magnitude(self, params: Any, x: Tensor) -> Tensor:
         """$M$ of the tolerance model (float64, CPU): :func:`.plan.plan_magnitude`."""
         p64 = to_float64(params)
-        return plan_magnitude(self.plan(p64), x.detach().to("cpu", torch.float64), self.path_length(p64, x.shape[1]))
+        return plan_magnitude(
+            self.plan(p64), x.detach().to("cpu", torch.float64), self.path_length(p64, x.shape[1])
+        )
 
     def degenerate(self, params: Any, g: torch.Generator, kind: int) -> Any:
         """In-domain degenerate params (only :attr:`free_fields` are perturbed)."""

@@ -2,12 +2,14 @@ r"""Feature-map linear attention (elu+1, ReLU) and Based (2nd-order Taylor): exa
 
 $$ o_t = \sum_{s\le t} v_s\,\phi(k_s)^\top\phi(q_t) $$
 
-(Katharopoulos et al. 2020, Eq. 4–6, unnormalised; $\phi(u) = \mathrm{elu}(u)+1$ there). Based (Arora et al. 2024)
+(Katharopoulos et al. 2020, Eq. 4–6, unnormalised; $\phi(u) = \mathrm{elu}(u)+1$ there). Based (Arora et al.
+2024)
 uses the kernel $1 + s + s^2/2$, $s = q^\top k$ (fla ``naive_parallel_based`` with ``use_norm=False``),
 i.e. $\phi(u) = [1, u, \{u_au_b\}_{a\le b}]$ up to weights: feature width $K' = 1 + d_k + d_k(d_k+1)/2$.
 
 **What one gated layer can and cannot do** (derived; ``docs/variants/feature-maps.md``). The template's input
-gate multiplies two affine functions of $\tilde x_t$, and with constant $\lambda$ its output is a polynomial of
+gate multiplies two affine functions of $\tilde x_t$, and with constant $\lambda$ its output is a polynomial
+of
 total degree $\le 4$ in $x_1..x_t$: degree $\le 2$ in $x_s$ for the stored part times degree $\le 2$ in $x_t$.
 Hence, on its own, a layer realises feature maps that are affine on the key side (the constant 1 of $\tilde x$
 gives Based's zeroth order, $k$ its first order) and of degree $\le 2$ on the query side ($q_aq_b$ fits a
@@ -51,15 +53,26 @@ class FeatureMapParams:
 def _sample(g, d, heads, d_k, d_v, d_out, dtype, **kw):
     d_k = d if d_k is None else d_k
     d_v = d if d_v is None else d_v
-    s = d ** -0.5
+    s = d**-0.5
     W_O = randn(g, d_out, heads * d_v, scale=s).to(dtype) if d_out else None
-    return FeatureMapParams(randn(g, heads, d_k, d, scale=s).to(dtype), randn(g, heads, d_k, d, scale=s).to(dtype),
-                            randn(g, heads, d_v, d, scale=s).to(dtype), W_O, **kw)
+    return FeatureMapParams(
+        randn(g, heads, d_k, d, scale=s).to(dtype),
+        randn(g, heads, d_k, d, scale=s).to(dtype),
+        randn(g, heads, d_v, d, scale=s).to(dtype),
+        W_O,
+        **kw,
+    )
 
 
-def feature_plan(W_V: Tensor, W_O: Tensor | None, key_block: torch.nn.Module, query_block: torch.nn.Module,
-                 value_ones: bool = False) -> Plan:
-    r"""Plan of LSA on upstream features $z = [x;\ \phi_k(x);\ \phi_q(x)]$: per head, ``W_K`` selects head $h$'s
+def feature_plan(
+    W_V: Tensor,
+    W_O: Tensor | None,
+    key_block: torch.nn.Module,
+    query_block: torch.nn.Module,
+    value_ones: bool = False,
+) -> Plan:
+    r"""Plan of LSA on upstream features $z = [x;\ \phi_k(x);\ \phi_q(x)]$: per head, ``W_K`` selects head
+    $h$'s
     block of $\phi_k$, ``W_Q`` of $\phi_q$, ``W_V`` applies $W^h_V$ to $x$. ``value_ones``: append a value row
     equal to 1 (its memory row accumulates $\sum_s\phi(k_s)$, the normaliser of :mod:`.normalized`)."""
     H, d_v, d = W_V.shape
@@ -81,18 +94,36 @@ def feature_plan(W_V: Tensor, W_O: Tensor | None, key_block: torch.nn.Module, qu
 
 
 class FeatureMapAttention(PlanVariant):
-    r"""Unnormalised feature-map linear attention $o_t = \sum_s v_s\phi(k_s)^\top\phi(q_t)$ (elu+1 by default)."""
+    r"""Unnormalised feature-map linear attention $o_t = \sum_s v_s\phi(k_s)^\top\phi(q_t)$ (elu+1 by
+    default)."""
 
     status = "exact"
     extensions = ("upstream",)
-    source = "Katharopoulos et al. 2020 (Transformers are RNNs), Eq. 4-6 without the normaliser, phi = elu + 1"
-    oracle = ("fla.ops.linear_attn.naive.naive_recurrent_linear_attn on phi(q), phi(k) (scale=1.0, normalize=False; "
-              "fla's layers apply the feature map before the op)")
-    description = ("Feature-map linear attention (elu+1; relu; identity): exact given phi(k), phi(q) from an "
-                   "upstream layer (not realisable by one template layer: non-polynomial); H*d_k*(d_v+1) neurons.")
+    source = (
+        "Katharopoulos et al. 2020 (Transformers are RNNs), Eq. 4-6 without the normaliser, phi = elu + 1"
+    )
+    oracle = (
+        "fla.ops.linear_attn.naive.naive_recurrent_linear_attn on phi(q), phi(k) (scale=1.0, "
+        "normalize=False; "
+        "fla's layers apply the feature map before the op)"
+    )
+    description = (
+        "Feature-map linear attention (elu+1; relu; identity): exact given phi(k), phi(q) from an "
+        "upstream layer (not realisable by one template layer: non-polynomial); H*d_k*(d_v+1) neurons."
+    )
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None,
-                      feature_map="elu+1"):
+    def sample_params(
+        self,
+        d,
+        heads=1,
+        *,
+        generator,
+        dtype=torch.float64,
+        d_k=None,
+        d_v=None,
+        d_out=None,
+        feature_map="elu+1",
+    ):
         return _sample(generator, d, heads, d_k, d_v, d_out, dtype, feature_map=feature_map)
 
     def _phi_qkv(self, params: FeatureMapParams, x: Tensor):
@@ -115,22 +146,26 @@ class FeatureMapAttention(PlanVariant):
 
 
 class Based(PlanVariant):
-    r"""Based's Taylor kernel $1 + q^\top k + (q^\top k)^2/2$, unnormalised; exact given $k\otimes k$ from upstream."""
+    r"""Based's Taylor kernel $1 + q^\top k + (q^\top k)^2/2$, unnormalised; exact given $k\otimes k$ from
+    upstream."""
 
     status = "exact"
     extensions = ("upstream",)
     source = "Arora et al. 2024 (Based), 2nd-order Taylor feature map of exp(q.k), without normalisation"
     oracle = "fla.ops.based.naive.naive_parallel_based (HF, scale=1.0, use_norm=False)"
-    description = ("Based (Taylor kernel 1 + s + s^2/2, unnormalised): key features [1, k, k_a k_b] from an upstream "
-                   "layer (the cubic k_a k_b v_i is beyond one bilinear gate); H*K'*(d_v+1) neurons, "
-                   "K' = 1 + d_k + d_k(d_k+1)/2.")
+    description = (
+        "Based (Taylor kernel 1 + s + s^2/2, unnormalised): key features [1, k, k_a k_b] from an upstream "
+        "layer (the cubic k_a k_b v_i is beyond one bilinear gate); H*K'*(d_v+1) neurons, "
+        "K' = 1 + d_k + d_k(d_k+1)/2."
+    )
 
     def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None):
         """Default ``d_k = min(d, 4)`` (Based uses a small feature dimension)."""
         return _sample(generator, d, heads, min(d, 4) if d_k is None else d_k, d_v, d_out, dtype)
 
     def reference(self, params: FeatureMapParams, x):
-        """Parallel form (float64): $o_t = \\sum_{s\\le t}(1 + s_{ts} + s_{ts}^2/2)\\,v_s$, $s_{ts} = q_t^\\top k_s$."""
+        """Parallel form (float64): $o_t = \\sum_{s\\le t}(1 + s_{ts} + s_{ts}^2/2)\\,v_s$, $s_{ts} =
+        q_t^\\top k_s$."""
         x = self._check(params, x)
         q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
         s = q @ k.transpose(-1, -2)

@@ -1,4 +1,5 @@
-r"""Gated DeltaNet without its erase term: Mamba-2's gating with input scale $\beta_t$ — exact (E1 + upstream).
+r"""Gated DeltaNet without its erase term: Mamba-2's gating with input scale $\beta_t$ — exact (E1 +
+upstream).
 
 Yang, Kautz & Hatamizadeh 2025 (*Gated Delta Networks*, Eq. 10; fla ``naive_recurrent_gated_delta_rule``):
 
@@ -6,9 +7,11 @@ $$ S_t = \alpha_t\,S_{t-1}\big(I - \beta_tk_tk_t^\top\big) + \beta_t\,v_tk_t^\to
 
 Two reductions (derived):
 
-- $\beta_t = 0$ literally: nothing is erased and nothing is written, $S_t = \alpha_tS_{t-1} = 0$, the output is
+- $\beta_t = 0$ literally: nothing is erased and nothing is written, $S_t = \alpha_tS_{t-1} = 0$, the output
+is
   identically 0 (fla's naive reference agrees; a test checks it) — a degenerate case, not a layer;
-- **no erase** (the delta correction $-\beta_tS_{t-1}k_tk_t^\top$ set to 0, i.e. $\beta = 0$ in the erase only):
+- **no erase** (the delta correction $-\beta_tS_{t-1}k_tk_t^\top$ set to 0, i.e. $\beta = 0$ in the erase
+only):
   $S_t = \alpha_tS_{t-1} + \beta_tv_tk_t^\top$, which is Mamba-2's gated update (Gated DeltaNet's
   Sec. 3 starting point) with the input scaled by $\beta_t = \sigma(W_\beta\tilde x_t)$ instead of $\Delta_t$.
   This is the registered variant: exact, with $\beta_tx_t$ from an upstream layer
@@ -16,7 +19,8 @@ Two reductions (derived):
   channel (Mamba-2's parametrisation, $A_h = -e^{A_{\log,h}} < 0$): $H d_k(d_v+1)$ neurons.
 
 Gated DeltaNet itself (with the erase term and L2-normalised $q, k$) is registered as a negative control,
-``gated-deltanet`` (:class:`GatedDeltaNet`, $\alpha_t = \sigma(W_\alpha x_t)$, $\beta_t = \sigma(W_\beta x_t)$): the tried
+``gated-deltanet`` (:class:`GatedDeltaNet`, $\alpha_t = \sigma(W_\alpha x_t)$, $\beta_t = \sigma(W_\beta
+x_t)$): the tried
 construction is the no-erase one, and it rests on the certificate ``IMPOSSIBLE-GATED-DELTANET/v1`` (a witness
 line on which the exact reference has a non-zero fifth derivative, so no template output, a polynomial of
 degree $\le 4$ there, equals it), whose hypotheses the prover checks on this variant's own
@@ -69,26 +73,36 @@ class GatedDeltaNetParams:
 
 
 class GatedDeltaNetNoErase(PlanVariant):
-    r"""Gated DeltaNet with the erase term dropped: $S_t = \alpha_tS_{t-1} + \beta_tv_tk_t^\top$ (E1 + upstream)."""
+    r"""Gated DeltaNet with the erase term dropped: $S_t = \alpha_tS_{t-1} + \beta_tv_tk_t^\top$ (E1 +
+    upstream)."""
 
     status = "exact"
     extensions = ("E1", "upstream")
     free_fields = ("W_Q", "W_K", "W_V", "W_a", "W_beta", "W_O")
-    source = ("Yang, Kautz & Hatamizadeh 2025 (Gated Delta Networks), Eq. 10 without the erase term "
-              "-beta S k k^T (= Mamba-2 gating, Dao & Gu 2024, with input scale beta_t)")
-    oracle = ("fla.ops.simple_gla.naive.naive_recurrent_simple_gla with v = beta*v, g = log alpha; "
-              "fla.ops.gated_delta_rule.naive.naive_recurrent_gated_delta_rule agrees at T = 1 and at beta = 0 only")
-    description = ("Gated DeltaNet without the erase term: decay alpha_t = exp(A softplus(w_a.[x;1])) per head (E1), "
-                   "beta_t x_t from an upstream layer (beta = sigmoid); H*d_k*(d_v+1) neurons.")
+    source = (
+        "Yang, Kautz & Hatamizadeh 2025 (Gated Delta Networks), Eq. 10 without the erase term "
+        "-beta S k k^T (= Mamba-2 gating, Dao & Gu 2024, with input scale beta_t)"
+    )
+    oracle = (
+        "fla.ops.simple_gla.naive.naive_recurrent_simple_gla with v = beta*v, g = log alpha; "
+        "fla.ops.gated_delta_rule.naive.naive_recurrent_gated_delta_rule agrees at T = 1 and at beta = 0 only"
+    )
+    description = (
+        "Gated DeltaNet without the erase term: decay alpha_t = exp(A softplus(w_a.[x;1])) per head (E1), "
+        "beta_t x_t from an upstream layer (beta = sigmoid); H*d_k*(d_v+1) neurons."
+    )
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, **_):
+    def sample_params(
+        self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, **_
+    ):
         W_Q, W_K, W_V, W_O = _sample_qkv(generator, d, heads, d_k, d_v, d_out)
-        W_a = randn(generator, heads, d + 1, scale=d ** -0.5)
+        W_a = randn(generator, heads, d + 1, scale=d**-0.5)
         W_a[:, -1] -= 1.0
         A_log = torch.rand(heads, generator=generator, dtype=torch.float64) * 2 - 1
-        W_beta = randn(generator, heads, d + 1, scale=d ** -0.5)
-        return GatedDeltaNetParams(*_cast(dtype, W_Q, W_K, W_V, W_a, A_log, W_beta),
-                                   W_O=None if W_O is None else W_O.to(dtype))
+        W_beta = randn(generator, heads, d + 1, scale=d**-0.5)
+        return GatedDeltaNetParams(
+            *_cast(dtype, W_Q, W_K, W_V, W_a, A_log, W_beta), W_O=None if W_O is None else W_O.to(dtype)
+        )
 
     def gates(self, params: GatedDeltaNetParams, x: Tensor) -> tuple[Tensor, Tensor]:
         r"""$\alpha_t$ and $\beta_t$ ``[B, H, T]`` (float64)."""
@@ -121,7 +135,9 @@ class GatedDeltaNetNoErase(PlanVariant):
         H, d_k, d = params.W_Q.shape
         d_v = params.W_V.shape[1]
         dt, dev = params.W_Q.dtype, params.W_Q.device
-        up = Upstream(d, [Identity(d), GatedCopy(params.W_beta, "sigmoid")])  # z = [x; beta_h x for each head]
+        up = Upstream(
+            d, [Identity(d), GatedCopy(params.W_beta, "sigmoid")]
+        )  # z = [x; beta_h x for each head]
         dz = up.width
         Wq = torch.zeros(H, d_k, dz + 1, dtype=dt, device=dev)
         Wk = torch.zeros_like(Wq)
@@ -129,7 +145,7 @@ class GatedDeltaNetNoErase(PlanVariant):
         Wq[:, :, :d] = params.W_Q
         Wk[:, :, :d] = params.W_K
         for h in range(H):
-            Wv[h, :, d + h * d: d + (h + 1) * d] = params.W_V[h]  # v = W_V (beta_h x)
+            Wv[h, :, d + h * d : d + (h + 1) * d] = params.W_V[h]  # v = W_V (beta_h x)
         Wdec = torch.zeros(H, dz + 1, dtype=dt, device=dev)
         Wdec[:, :d] = -params.W_a[:, :-1]
         Wdec[:, dz] = -params.W_a[:, -1]  # exp(-A logsigmoid(-w.x~)) = exp(A softplus(w.x~))
@@ -139,7 +155,8 @@ class GatedDeltaNetNoErase(PlanVariant):
 @dataclass(frozen=True)
 class GatedDeltaNetControlParams:
     r"""``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, gate weights ``W_alpha, W_beta [H, d]``
-    ($\alpha_t = \sigma(W_\alpha x_t)$, $\beta_t = \sigma(W_\beta x_t)$), ``W_O`` or ``None``: the fields of the
+    ($\alpha_t = \sigma(W_\alpha x_t)$, $\beta_t = \sigma(W_\beta x_t)$), ``W_O`` or ``None``: the fields of
+    the
     certificate ``IMPOSSIBLE-GATED-DELTANET/v1``."""
 
     W_Q: Tensor
@@ -167,19 +184,26 @@ class GatedDeltaNet(PlanVariant):
     extensions = ("E1", "upstream")
     free_fields = ("W_Q", "W_K", "W_V", "W_alpha", "W_beta", "W_O")
     source = "Yang, Kautz & Hatamizadeh 2025 (Gated Delta Networks), Eq. 10, L2-normalised q, k"
-    oracle = ("fla.ops.gated_delta_rule.naive.naive_recurrent_gated_delta_rule (SF, g = log alpha, fixed scale "
-              "d_k^-1/2: pass q*sqrt(d_k))")
-    description = ("Negative control: Gated DeltaNet S_t = alpha_t S_{t-1}(I - beta_t k k^T) + beta_t v k^T with "
-                   "normalised q, k. Tried construction: the no-erase gated LSA (values beta_t v); must be refuted.")
+    oracle = (
+        "fla.ops.gated_delta_rule.naive.naive_recurrent_gated_delta_rule (SF, g = log alpha, fixed scale "
+        "d_k^-1/2: pass q*sqrt(d_k))"
+    )
+    description = (
+        "Negative control: Gated DeltaNet S_t = alpha_t S_{t-1}(I - beta_t k k^T) + beta_t v k^T with "
+        "normalised q, k. Tried construction: the no-erase gated LSA (values beta_t v); must be refuted."
+    )
     #: the impossibility certificate this control rests on
     impossibility_claim = "IMPOSSIBLE-GATED-DELTANET/v1"
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, **_):
+    def sample_params(
+        self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, **_
+    ):
         W_Q, W_K, W_V, W_O = _sample_qkv(generator, d, heads, d_k, d_v, d_out)
-        W_alpha = randn(generator, heads, d, scale=d ** -0.5)
-        W_beta = randn(generator, heads, d, scale=d ** -0.5)
-        return GatedDeltaNetControlParams(*_cast(dtype, W_Q, W_K, W_V, W_alpha, W_beta),
-                                          W_O=None if W_O is None else W_O.to(dtype))
+        W_alpha = randn(generator, heads, d, scale=d**-0.5)
+        W_beta = randn(generator, heads, d, scale=d**-0.5)
+        return GatedDeltaNetControlParams(
+            *_cast(dtype, W_Q, W_K, W_V, W_alpha, W_beta), W_O=None if W_O is None else W_O.to(dtype)
+        )
 
     def _parts(self, params, x):
         x = x.to(torch.float64)
@@ -189,7 +213,8 @@ class GatedDeltaNet(PlanVariant):
         return _l2(q), _l2(k), v, alpha, beta
 
     def reference(self, params: GatedDeltaNetControlParams, x):
-        r"""The gated delta rule step by step (float64): $S_t = \alpha_tS_{t-1}(I-\beta_t\hat k\hat k^\top) + \beta_tv\hat k^\top$."""
+        r"""The gated delta rule step by step (float64): $S_t = \alpha_tS_{t-1}(I-\beta_t\hat k\hat k^\top) +
+        \beta_tv\hat k^\top$."""
         x = self._check(params, x)
         q, k, v, alpha, beta = self._parts(params, x)
         B, H, T, d_k = q.shape
@@ -197,26 +222,39 @@ class GatedDeltaNet(PlanVariant):
         out = []
         for t in range(T):
             kt, a, b = k[:, :, t], alpha[:, :, t, None, None], beta[:, :, t, None, None]
-            S = a * (S - b * (S @ kt[..., None]) * kt[..., None, :]) + b * v[:, :, t, :, None] * kt[..., None, :]
+            S = (
+                a * (S - b * (S @ kt[..., None]) * kt[..., None, :])
+                + b * v[:, :, t, :, None] * kt[..., None, :]
+            )
             out.append((S @ q[:, :, t, :, None])[..., 0])
         o = torch.stack(out, dim=2) if out else v.new_zeros(B, H, 0, v.shape[-1])
         return merge_heads(o, params.W_O)
 
     def magnitude(self, params: GatedDeltaNetControlParams, x):
-        r"""Normwise $M_t = \sum_{s\le t}\beta_s\|v_s\|$ per output row, then $|W_O|$ (derived: $\|\hat q\|, \|\hat k\|\le 1$,
+        r"""Normwise $M_t = \sum_{s\le t}\beta_s\|v_s\|$ per output row, then $|W_O|$ (derived: $\|\hat q\|,
+        \|\hat k\|\le 1$,
         $\alpha, \beta\in(0,1)$, so every $\alpha(I - \beta\hat k\hat k^\top)$ has norm $\le 1$)."""
         _, k, v, _, beta = self._parts(params, x.detach().to("cpu"))
         S = torch.cumsum(beta * v.norm(dim=-1), dim=-1)
         o = S[..., None].expand(*S.shape, v.shape[-1])
-        return merge_heads(o, None if params.W_O is None else params.W_O.detach().to("cpu", torch.float64).abs())
+        return merge_heads(
+            o, None if params.W_O is None else params.W_O.detach().to("cpu", torch.float64).abs()
+        )
 
     def plan(self, params: GatedDeltaNetControlParams) -> Plan:
         H, d_k, d = params.W_Q.shape
         d_v = params.W_V.shape[1]
         dt, dev = params.W_Q.dtype, params.W_Q.device
         wb = torch.cat([params.W_beta, torch.zeros(H, 1, dtype=dt, device=dev)], dim=1)
-        up = Upstream(d, [Identity(d), HeadMap(params.W_K, "l2norm"), HeadMap(params.W_Q, "l2norm"),
-                          GatedCopy(wb, "sigmoid")])
+        up = Upstream(
+            d,
+            [
+                Identity(d),
+                HeadMap(params.W_K, "l2norm"),
+                HeadMap(params.W_Q, "l2norm"),
+                GatedCopy(wb, "sigmoid"),
+            ],
+        )
         dz = up.width
         Wq = torch.zeros(H, d_k, dz + 1, dtype=dt, device=dev)
         Wk = torch.zeros_like(Wq)
@@ -226,9 +264,11 @@ class GatedDeltaNet(PlanVariant):
         for h in range(H):
             Wk[h, j, d + h * d_k + j] = 1
             Wq[h, j, d + H * d_k + h * d_k + j] = 1
-            Wv[h, :, off + h * d: off + (h + 1) * d] = params.W_V[h]  # v = W_V (beta_h x)
+            Wv[h, :, off + h * d : off + (h + 1) * d] = params.W_V[h]  # v = W_V (beta_h x)
         Wdec = torch.cat([params.W_alpha, torch.zeros(H, dz + 1 - d, dtype=dt, device=dev)], dim=1)
-        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay=InputDecay(Wdec))  # exp(logsigmoid(.)) = sigmoid
+        return Plan(
+            Wq, Wk, Wv, params.W_O, upstream=up, decay=InputDecay(Wdec)
+        )  # exp(logsigmoid(.)) = sigmoid
 
     def symbolic_reference(self, W_Q, W_K, W_V, W_alpha, W_beta, W_O, x):
         r"""Gated DeltaNet exactly on object arrays (SymPy ``sqrt``, ``exp``): as :meth:`reference`."""
@@ -237,7 +277,11 @@ class GatedDeltaNet(PlanVariant):
 
         def l2(u):
             n2 = sum(c * c for c in u)
-            return np.zeros(len(u), dtype=object) if n2 == 0 else np.array([c / sp.sqrt(n2) for c in u], dtype=object)
+            return (
+                np.zeros(len(u), dtype=object)
+                if n2 == 0
+                else np.array([c / sp.sqrt(n2) for c in u], dtype=object)
+            )
 
         def sig(u):
             return 1 / (1 + sp.exp(-u))

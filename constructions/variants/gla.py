@@ -1,22 +1,31 @@
-r"""Data-dependent decays (extension E1): simple GLA / Mamba-2 (one scalar per head) and GLA / HGRN2 (per key).
+r"""Data-dependent decays (extension E1): simple GLA / Mamba-2 (one scalar per head) and GLA / HGRN2 (per
+key).
 
 - **Simple GLA** (Yang et al. 2024, *Gated Linear Attention*, the scalar-gate case; "Gated RetNet"):
-  $S_t = a_t S_{t-1} + v_tk_t^\top$, $a_t = \exp(\log\sigma(w_g\cdot\tilde x_t)/\tau)$ per head ($\tau$: fla's gate
+  $S_t = a_t S_{t-1} + v_tk_t^\top$, $a_t = \exp(\log\sigma(w_g\cdot\tilde x_t)/\tau)$ per head ($\tau$: fla's
+  gate
   normaliser). Direct construction with ``kv[h,i,j]`` at $\lambda_t = a_{t,h}$: $H d_k(d_v+1)$ neurons. The
   **compressed** construction stays valid (derived): $S^h_t = W^h_V\,\Sigma^h_t\,W^{h\top}_K$ with one decayed
   store $\Sigma^h_t = a_{t,h}\Sigma^h_{t-1} + x_tx_t^\top$ per head (heads with identical gates share one):
   $H\,d(d+1)/2 + d$ neurons (``simple-gla-compressed``).
-- **Mamba-2 / SSD** (Dao & Gu 2024, Sec. 3–4, one head per group): $h_t = e^{\Delta_t A_h} h_{t-1} + (\Delta_t x^{(h)}_t) B_t^\top$,
-  $y^{(h)}_t = h_t C_t + D_h x^{(h)}_t$, $\Delta_t = \mathrm{softplus}(w_\Delta\cdot\tilde x_t)$: simple GLA with
-  $q = C$, $k = B$, $v = \Delta_t x^{(h)}$. The factor $\Delta_t$ (a softplus) on the input is not bilinear, so
-  $\Delta_t x_t$ comes from an upstream layer; the skip $D_h x^{(h)}_t$ uses $H d_v$ query-like neurons and one
+- **Mamba-2 / SSD** (Dao & Gu 2024, Sec. 3–4, one head per group): $h_t = e^{\Delta_t A_h} h_{t-1} + (\Delta_t
+x^{(h)}_t) B_t^\top$,
+  $y^{(h)}_t = h_t C_t + D_h x^{(h)}_t$, $\Delta_t = \mathrm{softplus}(w_\Delta\cdot\tilde x_t)$: simple GLA
+  with
+  $q = C$, $k = B$, $v = \Delta_t x^{(h)}$. The factor $\Delta_t$ (a softplus) on the input is not bilinear,
+  so
+  $\Delta_t x_t$ comes from an upstream layer; the skip $D_h x^{(h)}_t$ uses $H d_v$ query-like neurons and
+  one
   constant neuron: $H d_k(d_v+1) + H d_v + 1$ neurons.
 - **GLA** (Yang et al. 2024, Eq. for the recurrent form, fla ``naive_recurrent_gla``):
-  $S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $\alpha_t = \exp(\log\sigma(W_\alpha\tilde x_t)/\tau)\in(0,1]^{d_k}$.
-  Direct construction with ``kv[h,i,j]`` at $\lambda_t = \alpha_{t,h,j}$: $H d_k(d_v+1)$ neurons. The compressed
+  $S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $\alpha_t = \exp(\log\sigma(W_\alpha\tilde
+  x_t)/\tau)\in(0,1]^{d_k}$.
+  Direct construction with ``kv[h,i,j]`` at $\lambda_t = \alpha_{t,h,j}$: $H d_k(d_v+1)$ neurons. The
+  compressed
   construction is **invalid** (the decay acts on key coordinates, not on the store $\sum x x^\top$):
   :meth:`GLA.compressed_reason` says so, unless all key gates of each head are tied.
-- **HGRN2** (Qin et al. 2024): GLA with tied key $k_t = 1-\alpha_t$, $\alpha_t = \ell_b + (1-\ell_b)\sigma(W_f\tilde x_t)$,
+- **HGRN2** (Qin et al. 2024): GLA with tied key $k_t = 1-\alpha_t$, $\alpha_t = \ell_b +
+(1-\ell_b)\sigma(W_f\tilde x_t)$,
   $v_t = W_i x_t$ (fla's HGRN2 layer: ``k, g = 1 - f.sigmoid(), logsigmoid(f)`` at $\ell_b = 0$). The feature
   $f_t = \sigma(W_f\tilde x_t)$ comes from an upstream layer; key and decay are then *affine* in it.
 """
@@ -34,21 +43,34 @@ from .plan import InputDecay, Plan, Skip, compressed_reason
 from .reference import la_recurrent, la_parallel
 from .upstream import GatedCopy, HeadMap, Identity, Upstream, softplus
 
-__all__ = ["SimpleGLAParams", "GLAParams", "HGRN2Params", "Mamba2Params", "SimpleGLA", "SimpleGLACompressed", "GLA",
-           "HGRN2", "Mamba2"]
+__all__ = [
+    "SimpleGLAParams",
+    "GLAParams",
+    "HGRN2Params",
+    "Mamba2Params",
+    "SimpleGLA",
+    "SimpleGLACompressed",
+    "GLA",
+    "HGRN2",
+    "Mamba2",
+]
 
 
 def _check_gate(name: str, W: Tensor, shape: tuple[int, ...]) -> None:
     require_tensor(name, W, allow_complex=False)
     if tuple(W.shape) != shape:
-        raise ValueError(f"{name} must have shape {list(shape)} (logits of [x; 1], last column = bias); "
-                         f"got {tuple(W.shape)}")
+        raise ValueError(
+            f"{name} must have shape {list(shape)} (logits of [x; 1], last column = bias); "
+            f"got {tuple(W.shape)}"
+        )
     require_finite(name, W)
 
 
 def _check_normalizer(tau: float) -> None:
     if not isinstance(tau, (int, float)) or isinstance(tau, bool) or not tau > 0 or tau == float("inf"):
-        raise ValueError(f"normalizer must be a finite number > 0 (log-decay = logsigmoid(.)/normalizer); got {tau!r}")
+        raise ValueError(
+            f"normalizer must be a finite number > 0 (log-decay = logsigmoid(.)/normalizer); got {tau!r}"
+        )
 
 
 def _gate_logits(x: Tensor, W: Tensor) -> Tensor:
@@ -80,9 +102,14 @@ class SimpleGLAParams:
 def _sample_qkv(g, d, heads, d_k, d_v, d_out):
     d_k = d if d_k is None else d_k
     d_v = d if d_v is None else d_v
-    s = d ** -0.5
+    s = d**-0.5
     W_O = randn(g, d_out, heads * d_v, scale=s) if d_out else None
-    return randn(g, heads, d_k, d, scale=s), randn(g, heads, d_k, d, scale=s), randn(g, heads, d_v, d, scale=s), W_O
+    return (
+        randn(g, heads, d_k, d, scale=s),
+        randn(g, heads, d_k, d, scale=s),
+        randn(g, heads, d_v, d, scale=s),
+        W_O,
+    )
 
 
 def _cast(dtype, *ts):
@@ -90,7 +117,8 @@ def _cast(dtype, *ts):
 
 
 class _DecayedLinearAttention(PlanVariant):
-    r"""Shared references of the gated linear-attention variants: $S_t = S_{t-1}\,\mathrm{diag}(a_t) + v_tk_t^\top$,
+    r"""Shared references of the gated linear-attention variants: $S_t = S_{t-1}\,\mathrm{diag}(a_t) +
+    v_tk_t^\top$,
     $o_t = S_tq_t$, with the subclass's :meth:`decays` (scalar per head, or per key)."""
 
     def decays(self, params, x: Tensor) -> Tensor:  # pragma: no cover - abstract
@@ -122,20 +150,31 @@ class SimpleGLA(_DecayedLinearAttention):
     extensions = ("E1",)
     free_fields = ("W_Q", "W_K", "W_V", "W_O", "W_g")
     method = "direct"
-    source = "Yang et al. 2024 (GLA), scalar gate / fla simple_gla; Dao & Gu 2024 (Mamba-2 SSD), scalar A per head"
-    oracle = ("fla.ops.simple_gla.naive.naive_recurrent_simple_gla (SF, g = log a_t [B,T,H], scale=1.0); "
-              "naive_parallel_simple_gla")
-    description = ("Data-dependent scalar decay a_t = exp(logsigmoid(w_g.[x;1])/tau) per head (E1): direct "
-                   "construction, kv[h,i,j] at lambda_t = a_t,h; H*d_k*(d_v+1) neurons.")
+    source = (
+        "Yang et al. 2024 (GLA), scalar gate / fla simple_gla; Dao & Gu 2024 (Mamba-2 SSD), scalar A per head"
+    )
+    oracle = (
+        "fla.ops.simple_gla.naive.naive_recurrent_simple_gla (SF, g = log a_t [B,T,H], scale=1.0); "
+        "naive_parallel_simple_gla"
+    )
+    description = (
+        "Data-dependent scalar decay a_t = exp(logsigmoid(w_g.[x;1])/tau) per head (E1): direct "
+        "construction, kv[h,i,j] at lambda_t = a_t,h; H*d_k*(d_v+1) neurons."
+    )
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None,
-                      normalizer=1.0):
-        """Gaussian projections ($d^{-1/2}$) and gate logits ($\\mathcal N(0,1)$ weights, bias $\\sim U(0, 4)$)."""
+    def sample_params(
+        self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, normalizer=1.0
+    ):
+        """Gaussian projections ($d^{-1/2}$) and gate logits ($\\mathcal N(0,1)$ weights, bias $\\sim U(0,
+        4)$)."""
         W_Q, W_K, W_V, W_O = _sample_qkv(generator, d, heads, d_k, d_v, d_out)
-        W_g = randn(generator, heads, d + 1, scale=d ** -0.5)
+        W_g = randn(generator, heads, d + 1, scale=d**-0.5)
         W_g[:, -1] = 4 * torch.rand(heads, generator=generator, dtype=torch.float64)
-        return SimpleGLAParams(*_cast(dtype, W_Q, W_K, W_V, W_g), W_O=None if W_O is None else W_O.to(dtype),
-                               normalizer=normalizer)
+        return SimpleGLAParams(
+            *_cast(dtype, W_Q, W_K, W_V, W_g),
+            W_O=None if W_O is None else W_O.to(dtype),
+            normalizer=normalizer,
+        )
 
     def decays(self, params: SimpleGLAParams, x: Tensor) -> Tensor:
         """$a_t$ ``[B, H, T]`` in float64."""
@@ -144,22 +183,32 @@ class SimpleGLA(_DecayedLinearAttention):
     def plan(self, params: SimpleGLAParams) -> Plan:
         H = params.W_Q.shape[0]
         scale = torch.full((H,), 1.0 / params.normalizer, dtype=params.W_g.dtype, device=params.W_g.device)
-        return Plan(affine(params.W_Q), affine(params.W_K), affine(params.W_V), params.W_O,
-                    decay=InputDecay(params.W_g, scale=scale), method=self.method)
+        return Plan(
+            affine(params.W_Q),
+            affine(params.W_K),
+            affine(params.W_V),
+            params.W_O,
+            decay=InputDecay(params.W_g, scale=scale),
+            method=self.method,
+        )
 
     def symbolic_weights(self, W_Q, W_K, W_V, W_g, W_O=None):
         """The construction on object arrays with an uninterpreted decay link (``symbolic.gated_weights``)."""
         from .symbolic import gated_compressed_weights, gated_weights
 
-        return (gated_weights if self.method == "direct" else gated_compressed_weights)(W_Q, W_K, W_V, W_g, W_O)
+        return (gated_weights if self.method == "direct" else gated_compressed_weights)(
+            W_Q, W_K, W_V, W_g, W_O
+        )
 
 
 class SimpleGLACompressed(SimpleGLA):
     r"""Simple GLA with the compressed construction: one decayed symmetric store per head (derived)."""
 
     method = "compressed"
-    description = ("Data-dependent scalar decay per head, compressed construction: one decayed store "
-                   "sum a x x^T per head (heads with tied gates share one) plus d input neurons; H*d(d+1)/2 + d neurons.")
+    description = (
+        "Data-dependent scalar decay per head, compressed construction: one decayed store "
+        "sum a x x^T per head (heads with tied gates share one) plus d input neurons; H*d(d+1)/2 + d neurons."
+    )
 
 
 @dataclass(frozen=True)
@@ -186,21 +235,43 @@ class GLA(_DecayedLinearAttention):
     status = "exact"
     extensions = ("E1",)
     free_fields = ("W_Q", "W_K", "W_V", "W_O", "W_gk")
-    source = "Yang et al. 2024 (Gated Linear Attention), recurrent form S_t = S_{t-1} diag(alpha_t) + v_t k_t^T"
-    oracle = "fla.ops.gla.naive.naive_recurrent_gla (SF, gk = log alpha_t [B,T,H,K], fixed scale K^-1/2: pass q*sqrt(K))"
-    description = ("Per-key data-dependent decay alpha_t in (0,1]^{d_k} (GLA), E1: kv[h,i,j] at lambda_t = "
-                   "alpha_t,h,j; H*d_k*(d_v+1) neurons; compressed construction invalid (validator gives the reason).")
+    source = (
+        "Yang et al. 2024 (Gated Linear Attention), recurrent form S_t = S_{t-1} diag(alpha_t) + v_t k_t^T"
+    )
+    oracle = (
+        "fla.ops.gla.naive.naive_recurrent_gla (SF, gk = log alpha_t [B,T,H,K], fixed scale K^-1/2: pass "
+        "q*sqrt(K))"
+    )
+    description = (
+        "Per-key data-dependent decay alpha_t in (0,1]^{d_k} (GLA), E1: kv[h,i,j] at lambda_t = "
+        "alpha_t,h,j; H*d_k*(d_v+1) neurons; compressed construction invalid (validator gives the reason)."
+    )
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None,
-                      normalizer=1.0, tied=False):
-        """As :meth:`SimpleGLA.sample_params`, one gate per key (``tied=True``: all keys of a head share one)."""
+    def sample_params(
+        self,
+        d,
+        heads=1,
+        *,
+        generator,
+        dtype=torch.float64,
+        d_k=None,
+        d_v=None,
+        d_out=None,
+        normalizer=1.0,
+        tied=False,
+    ):
+        """As :meth:`SimpleGLA.sample_params`, one gate per key (``tied=True``: all keys of a head share
+        one)."""
         W_Q, W_K, W_V, W_O = _sample_qkv(generator, d, heads, d_k, d_v, d_out)
         dk = W_Q.shape[1]
-        W_gk = randn(generator, heads, 1 if tied else dk, d + 1, scale=d ** -0.5)
+        W_gk = randn(generator, heads, 1 if tied else dk, d + 1, scale=d**-0.5)
         W_gk[..., -1] = 4 * torch.rand(W_gk.shape[:-1], generator=generator, dtype=torch.float64)
         W_gk = W_gk.expand(heads, dk, d + 1).clone()
-        return GLAParams(*_cast(dtype, W_Q, W_K, W_V, W_gk), W_O=None if W_O is None else W_O.to(dtype),
-                         normalizer=normalizer)
+        return GLAParams(
+            *_cast(dtype, W_Q, W_K, W_V, W_gk),
+            W_O=None if W_O is None else W_O.to(dtype),
+            normalizer=normalizer,
+        )
 
     def decays(self, params: GLAParams, x: Tensor) -> Tensor:
         """$\\alpha_t$ ``[B, H, T, d_k]`` in float64."""
@@ -208,12 +279,21 @@ class GLA(_DecayedLinearAttention):
 
     def plan(self, params: GLAParams, method: str = "direct") -> Plan:
         H, d_k = params.W_Q.shape[:2]
-        scale = torch.full((H * d_k,), 1.0 / params.normalizer, dtype=params.W_gk.dtype, device=params.W_gk.device)
-        return Plan(affine(params.W_Q), affine(params.W_K), affine(params.W_V), params.W_O,
-                    decay=InputDecay(params.W_gk.reshape(H * d_k, -1), scale=scale, per_key=True), method=method)
+        scale = torch.full(
+            (H * d_k,), 1.0 / params.normalizer, dtype=params.W_gk.dtype, device=params.W_gk.device
+        )
+        return Plan(
+            affine(params.W_Q),
+            affine(params.W_K),
+            affine(params.W_V),
+            params.W_O,
+            decay=InputDecay(params.W_gk.reshape(H * d_k, -1), scale=scale, per_key=True),
+            method=method,
+        )
 
     def compressed_reason(self, params: GLAParams) -> str | None:
-        """Why the compressed construction does not apply to ``params`` (``None`` when it does: tied key gates)."""
+        """Why the compressed construction does not apply to ``params`` (``None`` when it does: tied key
+        gates)."""
         return compressed_reason(self.plan(params, "compressed"))
 
     def construct_compressed(self, params: GLAParams):
@@ -223,7 +303,8 @@ class GLA(_DecayedLinearAttention):
         return build_rnn(self.plan(params, "compressed"))
 
     def symbolic_weights(self, W_Q, W_K, W_V, W_gk, W_O=None):
-        """The direct construction on object arrays, per-key uninterpreted decay link (``symbolic.gated_weights``)."""
+        """The direct construction on object arrays, per-key uninterpreted decay link
+        (``symbolic.gated_weights``)."""
         from .symbolic import gated_weights
 
         return gated_weights(W_Q, W_K, W_V, W_gk, W_O)
@@ -231,7 +312,8 @@ class GLA(_DecayedLinearAttention):
 
 @dataclass(frozen=True)
 class HGRN2Params:
-    r"""``W_Q [H, d_k, d]``, forget logits ``W_F [H, d_k, d+1]``, input (value) map ``W_V [H, d_v, d]``, ``W_O``,
+    r"""``W_Q [H, d_k, d]``, forget logits ``W_F [H, d_k, d+1]``, input (value) map ``W_V [H, d_v, d]``,
+    ``W_O``,
     ``lower_bound`` $\ell_b\in[0,1)$."""
 
     W_Q: Tensor
@@ -253,19 +335,28 @@ class HGRN2(PlanVariant):
     status = "exact"
     extensions = ("E1", "upstream")
     free_fields = ("W_Q", "W_F", "W_V", "W_O")
-    source = "Qin et al. 2024 (HGRN2), state expansion: S_t = S_{t-1} diag(f_t) + i_t (1 - f_t)^T, o_t = S_t q_t"
-    oracle = "fla.ops.gla.naive.naive_recurrent_gla with k = 1 - alpha, gk = log alpha (fla HGRN2 layer convention)"
-    description = ("HGRN2: per-key decay alpha_t = lb + (1-lb) sigmoid(W_f [x;1]) with tied key 1 - alpha_t; "
-                   "sigmoid features from an upstream layer, then key and decay are affine in them; "
-                   "H*d_k*(d_v+1) neurons.")
+    source = (
+        "Qin et al. 2024 (HGRN2), state expansion: S_t = S_{t-1} diag(f_t) + i_t (1 - f_t)^T, o_t = S_t q_t"
+    )
+    oracle = (
+        "fla.ops.gla.naive.naive_recurrent_gla with k = 1 - alpha, gk = log alpha (fla HGRN2 layer "
+        "convention)"
+    )
+    description = (
+        "HGRN2: per-key decay alpha_t = lb + (1-lb) sigmoid(W_f [x;1]) with tied key 1 - alpha_t; "
+        "sigmoid features from an upstream layer, then key and decay are affine in them; "
+        "H*d_k*(d_v+1) neurons."
+    )
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None,
-                      lower_bound=0.0):
+    def sample_params(
+        self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, lower_bound=0.0
+    ):
         W_Q, _, W_V, W_O = _sample_qkv(generator, d, heads, d_k, d_v, d_out)
-        W_F = randn(generator, heads, W_Q.shape[1], d + 1, scale=d ** -0.5)
+        W_F = randn(generator, heads, W_Q.shape[1], d + 1, scale=d**-0.5)
         W_F[..., -1] += 2.0
-        return HGRN2Params(*_cast(dtype, W_Q, W_F, W_V), W_O=None if W_O is None else W_O.to(dtype),
-                           lower_bound=lower_bound)
+        return HGRN2Params(
+            *_cast(dtype, W_Q, W_F, W_V), W_O=None if W_O is None else W_O.to(dtype), lower_bound=lower_bound
+        )
 
     def d_in(self, params):
         return params.W_Q.shape[2]
@@ -278,7 +369,8 @@ class HGRN2(PlanVariant):
         return q, 1 - alpha, v, alpha
 
     def reference(self, params: HGRN2Params, x):
-        """Recurrent form (float64): $S_t = S_{t-1}\\mathrm{diag}(\\alpha_t) + v_t(1-\\alpha_t)^\\top$, $o_t = S_tq_t$."""
+        """Recurrent form (float64): $S_t = S_{t-1}\\mathrm{diag}(\\alpha_t) + v_t(1-\\alpha_t)^\\top$, $o_t =
+        S_tq_t$."""
         x = self._check(params, x)
         q, k, v, a = self._qkva(params, x)
         return self._merge(params, la_recurrent(q, k, v, a))
@@ -311,7 +403,8 @@ class HGRN2(PlanVariant):
 
 @dataclass(frozen=True)
 class Mamba2Params:
-    r"""Per head $h$: ``W_x [H, d_v, d]`` (the head's input $x^{(h)}$), ``W_B, W_C [H, d_k, d]`` (key $B_t$, query
+    r"""Per head $h$: ``W_x [H, d_v, d]`` (the head's input $x^{(h)}$), ``W_B, W_C [H, d_k, d]`` (key $B_t$,
+    query
     $C_t$; $d_k$ = state size $N$), step logits ``w_dt [H, d+1]``, ``A [H]`` $<0$, skip ``D [H]``, ``W_O``."""
 
     W_x: Tensor
@@ -335,25 +428,35 @@ class Mamba2Params:
 
 
 class Mamba2(PlanVariant):
-    r"""Mamba-2 SSD (one head per group): simple GLA with $q=C_t$, $k=B_t$, $v=\Delta_t x_t$, decay $e^{\Delta_tA}$, skip $Dx$."""
+    r"""Mamba-2 SSD (one head per group): simple GLA with $q=C_t$, $k=B_t$, $v=\Delta_t x_t$, decay
+    $e^{\Delta_tA}$, skip $Dx$."""
 
     status = "exact"
     extensions = ("E1", "upstream")
     free_fields = ("W_x", "W_B", "W_C", "W_O", "w_dt")
-    source = "Dao & Gu 2024 (Transformers are SSMs / Mamba-2), SSD recurrence with scalar A per head, ngroups = heads"
-    oracle = ("fla.ops.simple_gla.naive.naive_recurrent_simple_gla with q=C, k=B, v=dt*x, g=dt*A, scale=1.0 "
-              "(state [P,N] -> fla [N,P])")
-    description = ("Mamba-2 SSD head: decay exp(dt_t A_h), dt_t = softplus(w_dt.[x;1]) (E1); dt_t x_t from an "
-                   "upstream layer; skip D x_t by H*d_v query-like neurons and one constant neuron; "
-                   "H*d_k*(d_v+1) + H*d_v + 1 neurons.")
+    source = (
+        "Dao & Gu 2024 (Transformers are SSMs / Mamba-2), SSD recurrence with scalar A per head, ngroups = "
+        "heads"
+    )
+    oracle = (
+        "fla.ops.simple_gla.naive.naive_recurrent_simple_gla with q=C, k=B, v=dt*x, g=dt*A, scale=1.0 "
+        "(state [P,N] -> fla [N,P])"
+    )
+    description = (
+        "Mamba-2 SSD head: decay exp(dt_t A_h), dt_t = softplus(w_dt.[x;1]) (E1); dt_t x_t from an "
+        "upstream layer; skip D x_t by H*d_v query-like neurons and one constant neuron; "
+        "H*d_k*(d_v+1) + H*d_v + 1 neurons."
+    )
 
     def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None):
         W_C, W_B, W_x, W_O = _sample_qkv(generator, d, heads, d_k, d_v, d_out)
-        w_dt = randn(generator, heads, d + 1, scale=d ** -0.5)
+        w_dt = randn(generator, heads, d + 1, scale=d**-0.5)
         w_dt[:, -1] -= 1.0
         A = -torch.exp(torch.rand(heads, generator=generator, dtype=torch.float64) * 2 - 1)
         D = randn(generator, heads)
-        return Mamba2Params(*_cast(dtype, W_x, W_B, W_C, w_dt, A, D), W_O=None if W_O is None else W_O.to(dtype))
+        return Mamba2Params(
+            *_cast(dtype, W_x, W_B, W_C, w_dt, A, D), W_O=None if W_O is None else W_O.to(dtype)
+        )
 
     def d_in(self, params):
         return params.W_x.shape[2]
@@ -365,7 +468,8 @@ class Mamba2(PlanVariant):
         return q, k, dt[..., None] * xh, a, xh
 
     def reference(self, params: Mamba2Params, x):
-        """Recurrent form (float64): $h_t = e^{\\Delta_tA}h_{t-1} + (\\Delta_tx_t)B_t^\\top$, $y = h_tC_t + Dx_t$."""
+        """Recurrent form (float64): $h_t = e^{\\Delta_tA}h_{t-1} + (\\Delta_tx_t)B_t^\\top$, $y = h_tC_t +
+        Dx_t$."""
         x = self._check(params, x)
         q, k, v, a, xh = self._parts(params, x)
         o = la_recurrent(q, k, v, a) + params.D.to(torch.float64)[None, :, None, None] * xh
@@ -390,12 +494,14 @@ class Mamba2(PlanVariant):
         Wk[:, :, :d] = params.W_B
         Ws = torch.zeros_like(Wv)
         for h in range(H):
-            Wv[h, :, d + h * d: d + (h + 1) * d] = params.W_x[h]  # v = W_x (dt_h x) = dt_h x^(h)
+            Wv[h, :, d + h * d : d + (h + 1) * d] = params.W_x[h]  # v = W_x (dt_h x) = dt_h x^(h)
         Ws[:, :, :d] = params.D[:, None, None] * params.W_x
         Wdec = torch.zeros(H, dz + 1, dtype=dt_, device=dev)
         Wdec[:, :d] = -params.w_dt[:, :-1]
         Wdec[:, dz] = -params.w_dt[:, -1]  # exp(-A * logsigmoid(-w.x~)) = exp(A * softplus(w.x~))
-        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay=InputDecay(Wdec, scale=-params.A), skip=Skip(Ws))
+        return Plan(
+            Wq, Wk, Wv, params.W_O, upstream=up, decay=InputDecay(Wdec, scale=-params.A), skip=Skip(Ws)
+        )
 
 
 register("simple-gla")(SimpleGLA)

@@ -55,37 +55,48 @@ class HGRNParams:
         if self.W_O is not None:
             require_tensor("W_O", self.W_O, allow_complex=False)
             if self.W_O.ndim != 2 or self.W_O.shape[1] != self.W_f.shape[0]:
-                raise ValueError(f"W_O must have shape [d_out, D] = [d_out, {self.W_f.shape[0]}]; "
-                                 f"got {tuple(self.W_O.shape)}")
+                raise ValueError(
+                    f"W_O must have shape [d_out, D] = [d_out, {self.W_f.shape[0]}]; "
+                    f"got {tuple(self.W_O.shape)}"
+                )
             require_finite("W_O", self.W_O)
-        if isinstance(self.lower_bound, bool) or not isinstance(self.lower_bound, (int, float)) \
-                or not 0 <= self.lower_bound < 1:
+        if (
+            isinstance(self.lower_bound, bool)
+            or not isinstance(self.lower_bound, (int, float))
+            or not 0 <= self.lower_bound < 1
+        ):
             raise ValueError(f"lower_bound must be a number in [0, 1); got {self.lower_bound!r}")
 
 
 class HGRN(PlanVariant):
-    r"""HGRN v1: $h_t = f_t\odot h_{t-1} + (1-f_t)\odot\mathrm{SiLU}(W_c\tilde x_t)$, element-wise (E1 + upstream)."""
+    r"""HGRN v1: $h_t = f_t\odot h_{t-1} + (1-f_t)\odot\mathrm{SiLU}(W_c\tilde x_t)$, element-wise (E1 +
+    upstream)."""
 
     status = "exact"
     extensions = ("E1", "upstream")
     free_fields = ("W_f", "W_c", "W_O")
     source = "Qin et al. 2023 (HGRN), Eq. 3-6, real form (fla HGRN: x = (1 - f) c, g = log f)"
     oracle = "fla.ops.hgrn.naive.naive_recurrent_hgrn (x = (1-f)*c [B,T,D], g = log f)"
-    description = ("HGRN v1 element-wise recurrence: per channel a head with d_k = d_v = 1, key 1 - f_t, value "
-                   "SiLU(W_c [x;1]), decay f_t = lb + (1-lb) sigmoid(W_f [x;1]) (features from an upstream layer, "
-                   "E1 affine link); 2*D neurons.")
+    description = (
+        "HGRN v1 element-wise recurrence: per channel a head with d_k = d_v = 1, key 1 - f_t, value "
+        "SiLU(W_c [x;1]), decay f_t = lb + (1-lb) sigmoid(W_f [x;1]) (features from an upstream layer, "
+        "E1 affine link); 2*D neurons."
+    )
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_out=None, channels=None,
-                      lower_bound=0.0, **_):
-        """``D = channels`` (default ``d``; ``heads`` is ignored: one recurrence per channel); forget bias $+2$."""
+    def sample_params(
+        self, d, heads=1, *, generator, dtype=torch.float64, d_out=None, channels=None, lower_bound=0.0, **_
+    ):
+        """``D = channels`` (default ``d``; ``heads`` is ignored: one recurrence per channel); forget bias
+        $+2$."""
         Dm = d if channels is None else channels
-        s = d ** -0.5
+        s = d**-0.5
         W_f = randn(generator, Dm, d + 1, scale=s)
         W_f[:, -1] += 2.0
         W_c = randn(generator, Dm, d + 1, scale=s)
-        W_O = randn(generator, d_out, Dm, scale=Dm ** -0.5) if d_out else None
-        return HGRNParams(*_cast(dtype, W_f, W_c), W_O=None if W_O is None else W_O.to(dtype),
-                          lower_bound=lower_bound)
+        W_O = randn(generator, d_out, Dm, scale=Dm**-0.5) if d_out else None
+        return HGRNParams(
+            *_cast(dtype, W_f, W_c), W_O=None if W_O is None else W_O.to(dtype), lower_bound=lower_bound
+        )
 
     def d_in(self, params):
         return params.W_f.shape[1] - 1
@@ -111,7 +122,8 @@ class HGRN(PlanVariant):
         return run_recurrence(self.recurrence(params), x.to(torch.float64))
 
     def reference_parallel(self, params: HGRNParams, x):
-        r"""Unrolled form (independent of :meth:`reference`): $h_t = \sum_{s\le t}\big(\prod_{r=s+1}^t f_r\big)(1-f_s)c_s$."""
+        r"""Unrolled form (independent of :meth:`reference`): $h_t = \sum_{s\le t}\big(\prod_{r=s+1}^t
+        f_r\big)(1-f_s)c_s$."""
         x = self._check(params, x).to(torch.float64)
         f, c = self.gates(params, x)  # [B, T, D]
         L = torch.cumsum(torch.log(f), dim=1)
@@ -126,8 +138,13 @@ class HGRN(PlanVariant):
         d = dp1 - 1
         lb = params.lower_bound
         dt, dev = params.W_f.dtype, params.W_f.device
-        up = Upstream(d, [HeadMap(params.W_f[:, None, :-1], "sigmoid", params.W_f[:, None, -1]),
-                          HeadMap(params.W_c[:, None, :-1], "silu", params.W_c[:, None, -1])])  # z = [sigma_f; c]
+        up = Upstream(
+            d,
+            [
+                HeadMap(params.W_f[:, None, :-1], "sigmoid", params.W_f[:, None, -1]),
+                HeadMap(params.W_c[:, None, :-1], "silu", params.W_c[:, None, -1]),
+            ],
+        )  # z = [sigma_f; c]
         dz = up.width
         c = torch.arange(Dm, device=dev)
         Wq = torch.zeros(Dm, 1, dz + 1, dtype=dt, device=dev)

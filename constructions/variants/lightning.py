@@ -1,4 +1,5 @@
-r"""Lightning attention (TransNormerLLM's linear attention with fixed per-head decay): exact, constant $\lambda$.
+r"""Lightning attention (TransNormerLLM's linear attention with fixed per-head decay): exact, constant
+$\lambda$.
 
 Qin et al. 2024 (*Lightning Attention-2*; TransNormerLLM, Sec. 3.1): per head
 $S_t = \gamma_h S_{t-1} + v_tk_t^\top$, $o_t = S_tq_t$ with the ALiBi-like fixed decay rate of fla's
@@ -22,10 +23,13 @@ __all__ = ["LightningAttention", "lightning_gammas"]
 
 
 def lightning_gammas(H: int, layer_idx: int = 0, num_layers: int = 1) -> torch.Tensor:
-    r"""$\gamma_h = \exp(-\tfrac8H(1-\ell/L)h)$ (fla ``chunk_lightning_attn``'s ``g_gamma``), float64 ``[H]``."""
+    r"""$\gamma_h = \exp(-\tfrac8H(1-\ell/L)h)$ (fla ``chunk_lightning_attn``'s ``g_gamma``), float64
+    ``[H]``."""
     if not (isinstance(layer_idx, int) and isinstance(num_layers, int) and 0 <= layer_idx < num_layers):
-        raise ValueError(f"need integers 0 <= layer_idx < num_layers; got layer_idx={layer_idx!r}, "
-                         f"num_layers={num_layers!r}")
+        raise ValueError(
+            f"need integers 0 <= layer_idx < num_layers; got layer_idx={layer_idx!r}, "
+            f"num_layers={num_layers!r}"
+        )
     return torch.exp(-(8 / H * (1 - layer_idx / num_layers)) * torch.arange(H, dtype=torch.float64))
 
 
@@ -33,26 +37,48 @@ class LightningAttention(Retention):
     r"""Lightning attention: retention with $\log\gamma_h = -\tfrac8H(1-\ell/L)h$ (constant $\lambda$)."""
 
     status = "exact"
-    source = "Qin et al. 2024 (Lightning Attention-2; TransNormerLLM Sec. 3.1), decay of fla chunk_lightning_attn"
-    oracle = ("fla.ops.simple_gla.naive.naive_recurrent_simple_gla with constant g = log gamma_h (fla's "
-              "lightning_attn has no naive reference; its chunk kernel is simple GLA with g_gamma)")
-    description = ("Lightning attention: fixed per-head decay gamma_h = exp(-(8/H)(1 - l/L) h): direct construction "
-                   "with kv[h,i,j] at lambda = gamma_h, q[h,j] at 0; H*d_k*(d_v+1) neurons.")
+    source = (
+        "Qin et al. 2024 (Lightning Attention-2; TransNormerLLM Sec. 3.1), decay of fla chunk_lightning_attn"
+    )
+    oracle = (
+        "fla.ops.simple_gla.naive.naive_recurrent_simple_gla with constant g = log gamma_h (fla's "
+        "lightning_attn has no naive reference; its chunk kernel is simple GLA with g_gamma)"
+    )
+    description = (
+        "Lightning attention: fixed per-head decay gamma_h = exp(-(8/H)(1 - l/L) h): direct construction "
+        "with kv[h,i,j] at lambda = gamma_h, q[h,j] at 0; H*d_k*(d_v+1) neurons."
+    )
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None,
-                      layer_idx=0, num_layers=2, gamma=None):
-        """Gaussian projections ($d^{-1/2}$) and Lightning's decays for layer ``layer_idx`` of ``num_layers``."""
+    def sample_params(
+        self,
+        d,
+        heads=1,
+        *,
+        generator,
+        dtype=torch.float64,
+        d_k=None,
+        d_v=None,
+        d_out=None,
+        layer_idx=0,
+        num_layers=2,
+        gamma=None,
+    ):
+        """Gaussian projections ($d^{-1/2}$) and Lightning's decays for layer ``layer_idx`` of
+        ``num_layers``."""
         g = lightning_gammas(heads, layer_idx, num_layers) if gamma is None else gamma
-        return Retention.sample_params(self, d, heads, generator=generator, dtype=dtype, d_k=d_k, d_v=d_v,
-                                       d_out=d_out, gamma=g)
+        return Retention.sample_params(
+            self, d, heads, generator=generator, dtype=dtype, d_k=d_k, d_v=d_v, d_out=d_out, gamma=g
+        )
 
     def recurrence(self, params: RetentionParams):
         """One-step form (float64): $S \\leftarrow \\gamma_h S + v_tk_t^\\top$, readout $W_O[S q_t]_h$."""
         H, d_k = params.W_Q.shape[:2]
 
         def features(x_t):
-            q, k, v = (torch.einsum("bd,hrd->bhr", x_t.to(torch.float64), W.to(torch.float64))
-                       for W in (params.W_Q, params.W_K, params.W_V))
+            q, k, v = (
+                torch.einsum("bd,hrd->bhr", x_t.to(torch.float64), W.to(torch.float64))
+                for W in (params.W_Q, params.W_K, params.W_V)
+            )
             return StepFeatures(q, k, v, params.gamma.to(torch.float64)[None].expand(x_t.shape[0], H))
 
         return decayed_la(features, H, d_k, params.W_V.shape[1], params.W_O)
@@ -61,7 +87,9 @@ class LightningAttention(Retention):
         """Step by step (float64): ``run_recurrence(recurrence(params), x)``."""
         x = self._check(params, x)
         if params.theta is not None:
-            raise ValueError("lightning attention has real decays; params with theta belong to 'retention-complex'")
+            raise ValueError(
+                "lightning attention has real decays; params with theta belong to 'retention-complex'"
+            )
         return run_recurrence(self.recurrence(params), x.to(torch.float64))
 
 

@@ -3,11 +3,13 @@ r"""One-step (recurrent) forms of the decayed linear-attention references: ``rec
 A variant's ``recurrence(params)`` returns a :class:`Recurrence` ``(init, step, readout)`` (float64 torch):
 ``init(B, dtype)`` the initial state, ``step(state, x_t)`` the next state, ``readout(state, x_t)`` the output
 $y_t$ from the *new* state. :func:`run_recurrence` is the plain loop $s_t = \text{step}(s_{t-1}, x_t)$,
-$y_t = \text{readout}(s_t, x_t)$. The new variants' ``reference`` *is* ``run_recurrence(recurrence(params), x)``,
+$y_t = \text{readout}(s_t, x_t)$. The new variants' ``reference`` *is* ``run_recurrence(recurrence(params),
+x)``,
 so the symbolic lift proves the construction against exactly this one-step form.
 
 :func:`decayed_la` builds the form shared by every "decayed linear attention" (derived):
-$S_t = S_{t-1}\,\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $o_t = S_tq_t\ (+\ \text{skip}_t)$, heads merged by $W_O$,
+$S_t = S_{t-1}\,\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $o_t = S_tq_t\ (+\ \text{skip}_t)$, heads merged by
+$W_O$,
 from a per-step feature function $x_t\mapsto(q_t, k_t, v_t, \alpha_t, \text{skip}_t)$.
 
 ``Recurrence`` and ``run_recurrence`` live in :mod:`constructions.recurrence` (the symbolic lift's interface);
@@ -28,13 +30,16 @@ try:  # the shared interface (constructions/recurrence.py); optional until it la
 except ImportError:  # pragma: no cover - exercised only before constructions.recurrence exists
 
     class Recurrence(NamedTuple):  # type: ignore[no-redef]
-        """``init(B, dtype) -> state``, ``step(state, x_t [B, d]) -> state``, ``readout(state, x_t) -> y_t``."""
+        """``init(B, dtype) -> state``, ``step(state, x_t [B, d]) -> state``, ``readout(state, x_t) ->
+        y_t``."""
 
         init: Callable[[int, torch.dtype], tuple[Tensor, ...]]
         step: Callable[[tuple[Tensor, ...], Tensor], tuple[Tensor, ...]]
         readout: Callable[[tuple[Tensor, ...], Tensor], Tensor]
 
-    def run_recurrence(rec: "Recurrence", x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch time d_out"]:
+    def run_recurrence(
+        rec: "Recurrence", x: Float[Tensor, "batch time d"]
+    ) -> Float[Tensor, "batch time d_out"]:
         """The plain loop: $s_t = \\text{step}(s_{t-1}, x_t)$, $y_t = \\text{readout}(s_t, x_t)$."""
         B, T, _ = x.shape
         state = rec.init(B, x.dtype)
@@ -44,7 +49,9 @@ except ImportError:  # pragma: no cover - exercised only before constructions.re
             ys.append(rec.readout(state, x[:, t]))
         if ys:
             return torch.stack(ys, dim=1)
-        probe = rec.readout(rec.step(rec.init(B, x.dtype), x.new_zeros(B, x.shape[2])), x.new_zeros(B, x.shape[2]))
+        probe = rec.readout(
+            rec.step(rec.init(B, x.dtype), x.new_zeros(B, x.shape[2])), x.new_zeros(B, x.shape[2])
+        )
         return probe.new_zeros(B, 0, probe.shape[-1])
 
 
@@ -65,10 +72,13 @@ def _merge(o: Tensor, W_O: Tensor | None) -> Tensor:
     return flat if W_O is None else flat @ W_O.to(flat.dtype).T
 
 
-def decayed_la(features: Callable[[Tensor], StepFeatures], H: int, d_k: int, d_v: int,
-               W_O: Tensor | None) -> "Recurrence":
-    r"""One-step form of $S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $y_t = W_O[S_tq_t + \text{skip}_t]_h$
-    (float64; state ``(S,)`` with ``S [B, H, d_v, d_k]``); ``features(x_t)`` gives the :class:`StepFeatures`."""
+def decayed_la(
+    features: Callable[[Tensor], StepFeatures], H: int, d_k: int, d_v: int, W_O: Tensor | None
+) -> "Recurrence":
+    r"""One-step form of $S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $y_t = W_O[S_tq_t +
+    \text{skip}_t]_h$
+    (float64; state ``(S,)`` with ``S [B, H, d_v, d_k]``); ``features(x_t)`` gives the
+    :class:`StepFeatures`."""
 
     def init(B: int, dtype: torch.dtype):
         return (torch.zeros(B, H, d_v, d_k, dtype=torch.promote_types(dtype, torch.float64)),)

@@ -1,4 +1,5 @@
-r"""Adapters to flash-linear-attention (``fla-core``), the optional external oracle (``pip install .[oracle]``).
+r"""Adapters to flash-linear-attention (``fla-core``), the optional external oracle (``pip install
+.[oracle]``).
 
 fla keeps pure-PyTorch references next to its Triton kernels (``fla/ops/<family>/naive.py``); they are an
 implementation independent of ours. This module converts our parameters and inputs to fla's conventions,
@@ -35,7 +36,17 @@ from torch.nn import functional as F
 from .reference import merge_heads, project, rope
 from .upstream import softplus
 
-__all__ = ["fla_status", "load", "OracleSpec", "NAIVE", "FUSED", "oracle_output", "sf", "hf", "state_from_fla"]
+__all__ = [
+    "fla_status",
+    "load",
+    "OracleSpec",
+    "NAIVE",
+    "FUSED",
+    "oracle_output",
+    "sf",
+    "hf",
+    "state_from_fla",
+]
 
 
 def fla_status() -> str | None:
@@ -43,8 +54,10 @@ def fla_status() -> str | None:
     try:
         load("fla.ops.linear_attn.naive.naive_recurrent_linear_attn")
     except ImportError as e:
-        return (f"flash-linear-attention is not importable ({type(e).__name__}: {e}); install the extra with "
-                "`pip install .[oracle]` (fla-core needs `triton` importable, even on CPU)")
+        return (
+            f"flash-linear-attention is not importable ({type(e).__name__}: {e}); install the extra with "
+            "`pip install .[oracle]` (fla-core needs `triton` importable, even on CPU)"
+        )
     return None
 
 
@@ -97,14 +110,28 @@ def _qkv(x, p, names=("W_Q", "W_K", "W_V")):
 # -- adapters: naive references (CPU) ---------------------------------------------------------------
 def _linear_attn(p, x, fn, device):
     q, k, v = _qkv(x, p)
-    o, S = fn(sf(q).to(device), sf(k).to(device), sf(v).to(device), scale=1.0, output_final_state=True,
-              normalize=False)
-    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+    o, S = fn(
+        sf(q).to(device),
+        sf(k).to(device),
+        sf(v).to(device),
+        scale=1.0,
+        output_final_state=True,
+        normalize=False,
+    )
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {
+        "state": state_from_fla(S).to("cpu", torch.float64)
+    }
 
 
 def _simple_gla_from(q, k, v, log_a, fn, device):
-    o, S = fn(sf(q).to(device), sf(k).to(device), sf(v).to(device), log_a.transpose(1, 2).contiguous().to(device),
-              scale=1.0, output_final_state=True)
+    o, S = fn(
+        sf(q).to(device),
+        sf(k).to(device),
+        sf(v).to(device),
+        log_a.transpose(1, 2).contiguous().to(device),
+        scale=1.0,
+        output_final_state=True,
+    )
     return hf(o).to("cpu", torch.float64), state_from_fla(S).to("cpu", torch.float64)
 
 
@@ -121,11 +148,13 @@ def _retention_naive(p, x, fn, device):
 
     H, d_k = p.W_Q.shape[:2]
     if not torch.allclose(p.gamma.to(torch.float64), retnet_gammas(H), rtol=0, atol=1e-15):
-        raise ValueError("fla's naive_retention hard-wires gamma_h = 1 - 2^(-5-h); sample with gamma='retnet'")
+        raise ValueError(
+            "fla's naive_retention hard-wires gamma_h = 1 - 2^(-5-h); sample with gamma='retnet'"
+        )
     q, k, v = _qkv(x, p)
     if p.theta is not None:  # the fla layer rotates q, k before the op
         q, k = rope(q, p.theta), rope(k, p.theta)
-    o = fn((q * d_k ** 0.5).to(device), k.to(device), v.to(device))  # HF; fixed scale d_k^-1/2
+    o = fn((q * d_k**0.5).to(device), k.to(device), v.to(device))  # HF; fixed scale d_k^-1/2
     return merge_heads(o.to("cpu", torch.float64), p.W_O), {}
 
 
@@ -140,9 +169,16 @@ def _gla(p, x, fn, device):
     q, k, v = _qkv(x, p)
     gk = F.logsigmoid(_gl(x, p.W_gk)) / p.normalizer  # [B, H, T, d_k]
     d_k = q.shape[-1]
-    o, S = fn(sf(q * d_k ** 0.5).to(device), sf(k).to(device), sf(v).to(device), sf(gk).to(device),
-              output_final_state=True)
-    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+    o, S = fn(
+        sf(q * d_k**0.5).to(device),
+        sf(k).to(device),
+        sf(v).to(device),
+        sf(gk).to(device),
+        output_final_state=True,
+    )
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {
+        "state": state_from_fla(S).to("cpu", torch.float64)
+    }
 
 
 def _hgrn2(p, x, fn, device):
@@ -150,9 +186,16 @@ def _hgrn2(p, x, fn, device):
     lb = p.lower_bound
     alpha = lb + (1 - lb) * torch.sigmoid(_gl(x, p.W_F))
     d_k = q.shape[-1]
-    o, S = fn(sf(q * d_k ** 0.5).to(device), sf(1 - alpha).to(device), sf(v).to(device),
-              sf(torch.log(alpha)).to(device), output_final_state=True)
-    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+    o, S = fn(
+        sf(q * d_k**0.5).to(device),
+        sf(1 - alpha).to(device),
+        sf(v).to(device),
+        sf(torch.log(alpha)).to(device),
+        output_final_state=True,
+    )
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {
+        "state": state_from_fla(S).to("cpu", torch.float64)
+    }
 
 
 def _mamba2(p, x, fn, device):
@@ -168,9 +211,17 @@ def _feature_map(p, x, fn, device):
 
     phi = FEATURE_FNS[p.feature_map][0]
     q, k, v = _qkv(x, p)
-    o, S = fn(sf(phi(q)).to(device), sf(phi(k)).to(device), sf(v).to(device), scale=1.0, output_final_state=True,
-              normalize=False)
-    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+    o, S = fn(
+        sf(phi(q)).to(device),
+        sf(phi(k)).to(device),
+        sf(v).to(device),
+        scale=1.0,
+        output_final_state=True,
+        normalize=False,
+    )
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {
+        "state": state_from_fla(S).to("cpu", torch.float64)
+    }
 
 
 def _normalized(p, x, fn, device):
@@ -191,7 +242,7 @@ def _based(p, x, fn, device):
 def _delta(q, k, v, beta, fn, device):
     B, H, T, d_k = q.shape
     b = beta.to(torch.float64)[None, :, None].expand(B, H, T).contiguous()
-    o, S = fn((q * d_k ** 0.5).to(device), k.to(device), v.to(device), b.to(device), output_final_state=True)
+    o, S = fn((q * d_k**0.5).to(device), k.to(device), v.to(device), b.to(device), output_final_state=True)
     return o.to("cpu", torch.float64), state_from_fla(S).to("cpu", torch.float64)
 
 
@@ -224,7 +275,7 @@ def _mamba1(p, x, fn, device):
     dt = softplus(_gl(x, p.W_dt)).transpose(1, 2)  # [B, T, D]
     Bt, Ct = x @ p.W_B.to(torch.float64).T, x @ p.W_C.to(torch.float64).T  # [B, T, N]
     N = Bt.shape[-1]
-    q = (Ct * N ** 0.5)[:, :, None].expand(B_, T, Dm, N).contiguous()
+    q = (Ct * N**0.5)[:, :, None].expand(B_, T, Dm, N).contiguous()
     k = Bt[:, :, None].expand(B_, T, Dm, N).contiguous()
     gk = (dt[..., None] * (-torch.exp(p.A_log.to(torch.float64)))).contiguous()
     o, _ = fn(q.to(device), k.to(device), (dt * x)[..., None].to(device), gk.to(device))
@@ -251,9 +302,18 @@ def _rwkv6(p, x, fn, device):
     from .rwkv6 import RWKV6
 
     r, k, v, w = RWKV6()._rkvw(p, x.to(torch.float64))
-    o, S = fn(r.to(device), k.to(device), v.to(device), torch.log(w).to(device), p.u.to(torch.float64).to(device),
-              scale=1.0, output_final_state=True)  # HF; w is the log-decay
-    return merge_heads(o.to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+    o, S = fn(
+        r.to(device),
+        k.to(device),
+        v.to(device),
+        torch.log(w).to(device),
+        p.u.to(torch.float64).to(device),
+        scale=1.0,
+        output_final_state=True,
+    )  # HF; w is the log-decay
+    return merge_heads(o.to("cpu", torch.float64), p.W_O), {
+        "state": state_from_fla(S).to("cpu", torch.float64)
+    }
 
 
 def _gdn_no_erase(p, x, fn, device):
@@ -274,9 +334,13 @@ def gated_delta_rule_output(p, x, beta_scale: float = 1.0, device: str = "cpu") 
     q, k, v = _qkv(x, p)
     alpha, beta = GatedDeltaNetNoErase().gates(p, x.to(torch.float64))
     d_k = q.shape[-1]
-    o, _ = fn(sf(q * d_k ** 0.5).to(device), sf(k).to(device), sf(v).to(device),
-              (beta * beta_scale).transpose(1, 2).contiguous().to(device),
-              torch.log(alpha).transpose(1, 2).contiguous().to(device))
+    o, _ = fn(
+        sf(q * d_k**0.5).to(device),
+        sf(k).to(device),
+        sf(v).to(device),
+        (beta * beta_scale).transpose(1, 2).contiguous().to(device),
+        torch.log(alpha).transpose(1, 2).contiguous().to(device),
+    )
     return merge_heads(hf(o).to("cpu", torch.float64), p.W_O)
 
 
@@ -285,10 +349,17 @@ def _gated_deltanet(p, x, fn, device):
 
     q, k, v, alpha, beta = GatedDeltaNet()._parts(p, x.to(torch.float64))
     d_k = q.shape[-1]
-    o, S = fn(sf(q * d_k ** 0.5).to(device), sf(k).to(device), sf(v).to(device),
-              beta.transpose(1, 2).contiguous().to(device), torch.log(alpha).transpose(1, 2).contiguous().to(device),
-              output_final_state=True)
-    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {"state": state_from_fla(S).to("cpu", torch.float64)}
+    o, S = fn(
+        sf(q * d_k**0.5).to(device),
+        sf(k).to(device),
+        sf(v).to(device),
+        beta.transpose(1, 2).contiguous().to(device),
+        torch.log(alpha).transpose(1, 2).contiguous().to(device),
+        output_final_state=True,
+    )
+    return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {
+        "state": state_from_fla(S).to("cpu", torch.float64)
+    }
 
 
 _F32 = torch.float32
@@ -298,39 +369,119 @@ _GLA = "fla.ops.gla.naive.naive_recurrent_gla"
 _DELTA = "fla.ops.delta_rule.naive.delta_rule_recurrence"
 
 #: variant name -> fla's pure-PyTorch reference (runs on CPU)
-NAIVE: dict[str, OracleSpec] = {s.variant: s for s in (
-    OracleSpec("lsa-direct", _LA, "SF", _F32, _linear_attn, "scale=1.0, normalize=False"),
-    OracleSpec("lsa-compressed", _LA, "SF", _F32, _linear_attn, "scale=1.0, normalize=False"),
-    OracleSpec("retention", _SGLA, "SF", _F32, _retention_simple_gla, "constant g = log gamma_h, scale=1.0"),
-    OracleSpec("simple-gla", _SGLA, "SF", _F32, _simple_gla, "g = logsigmoid(.)/normalizer [B,T,H], scale=1.0"),
-    OracleSpec("simple-gla-compressed", _SGLA, "SF", _F32, _simple_gla, "as simple-gla"),
-    OracleSpec("mamba2", _SGLA, "SF", _F32, _mamba2, "q=C, k=B, v=dt*x, g=dt*A, scale=1.0; skip D x added here"),
-    OracleSpec("gla", _GLA, "SF", _F32, _gla, "gk = logsigmoid(.)/normalizer [B,T,H,K]; q*sqrt(K) (fixed scale)"),
-    OracleSpec("hgrn2", _GLA, "SF", _F32, _hgrn2, "k = 1 - alpha, gk = log alpha; q*sqrt(K)"),
-    OracleSpec("feature-map-attention", _LA, "SF", _F32, _feature_map, "phi applied before the op; scale=1.0"),
-    OracleSpec("normalized-linear-attention", _LA, "SF", _F32, _normalized,
-               "normalize=True (fla adds 1e-10 to the denominator); compare with finish(reference)"),
-    OracleSpec("based", "fla.ops.based.naive.naive_parallel_based", "HF", torch.float64, _based,
-               "scale=1.0, use_norm=False; computes in the input dtype"),
-    OracleSpec("deltanet", _DELTA, "HF", _F32, _deltanet, "q*sqrt(d_k) (fixed scale); q, k normalised before"),
-    OracleSpec("delta-rule-onehot", _DELTA, "HF", _F32, _delta_onehot, "one-hot keys; q*sqrt(d_k)"),
-    OracleSpec("softmax-attention", "fla.ops.attn.naive.naive_parallel_attn", "SF", torch.float64, _softmax,
-               "scale=1.0; computes in the input dtype"),
-    OracleSpec("mamba1", _GLA, "SF", _F32, _mamba1, "one head per channel: q = C*sqrt(N), k = B, v = dt*u, gk = dt*A"),
-    OracleSpec("hgrn", "fla.ops.hgrn.naive.naive_recurrent_hgrn", "SF", _F32, _hgrn, "x = (1-f)*c, g = log f"),
-    OracleSpec("lightning-attention", _SGLA, "SF", _F32, _retention_simple_gla, "constant g = log gamma_h, scale=1.0"),
-    OracleSpec("rebased", "fla.ops.rebased.naive.naive_parallel_rebased", "HF", torch.float64, _rebased,
-               "scale=1.0, use_norm=False; computes in the input dtype"),
-    OracleSpec("rwkv6", "fla.ops.rwkv6.recurrent_naive.naive_recurrent_rwkv6", "HF", _F32, _rwkv6,
-               "w = log-decay, u [H, K], scale=1.0"),
-    OracleSpec("gated-deltanet-no-erase", _SGLA, "SF", _F32, _gdn_no_erase, "v = beta*v, g = log alpha, scale=1.0"),
-    OracleSpec("gated-deltanet", "fla.ops.gated_delta_rule.naive.naive_recurrent_gated_delta_rule", "SF", _F32,
-               _gated_deltanet, "normalised q, k; g = log alpha; q*sqrt(d_k) (default scale d_k^-1/2)"),
-)}
+NAIVE: dict[str, OracleSpec] = {
+    s.variant: s
+    for s in (
+        OracleSpec("lsa-direct", _LA, "SF", _F32, _linear_attn, "scale=1.0, normalize=False"),
+        OracleSpec("lsa-compressed", _LA, "SF", _F32, _linear_attn, "scale=1.0, normalize=False"),
+        OracleSpec(
+            "retention", _SGLA, "SF", _F32, _retention_simple_gla, "constant g = log gamma_h, scale=1.0"
+        ),
+        OracleSpec(
+            "simple-gla", _SGLA, "SF", _F32, _simple_gla, "g = logsigmoid(.)/normalizer [B,T,H], scale=1.0"
+        ),
+        OracleSpec("simple-gla-compressed", _SGLA, "SF", _F32, _simple_gla, "as simple-gla"),
+        OracleSpec(
+            "mamba2", _SGLA, "SF", _F32, _mamba2, "q=C, k=B, v=dt*x, g=dt*A, scale=1.0; skip D x added here"
+        ),
+        OracleSpec(
+            "gla", _GLA, "SF", _F32, _gla, "gk = logsigmoid(.)/normalizer [B,T,H,K]; q*sqrt(K) (fixed scale)"
+        ),
+        OracleSpec("hgrn2", _GLA, "SF", _F32, _hgrn2, "k = 1 - alpha, gk = log alpha; q*sqrt(K)"),
+        OracleSpec(
+            "feature-map-attention", _LA, "SF", _F32, _feature_map, "phi applied before the op; scale=1.0"
+        ),
+        OracleSpec(
+            "normalized-linear-attention",
+            _LA,
+            "SF",
+            _F32,
+            _normalized,
+            "normalize=True (fla adds 1e-10 to the denominator); compare with finish(reference)",
+        ),
+        OracleSpec(
+            "based",
+            "fla.ops.based.naive.naive_parallel_based",
+            "HF",
+            torch.float64,
+            _based,
+            "scale=1.0, use_norm=False; computes in the input dtype",
+        ),
+        OracleSpec(
+            "deltanet", _DELTA, "HF", _F32, _deltanet, "q*sqrt(d_k) (fixed scale); q, k normalised before"
+        ),
+        OracleSpec("delta-rule-onehot", _DELTA, "HF", _F32, _delta_onehot, "one-hot keys; q*sqrt(d_k)"),
+        OracleSpec(
+            "softmax-attention",
+            "fla.ops.attn.naive.naive_parallel_attn",
+            "SF",
+            torch.float64,
+            _softmax,
+            "scale=1.0; computes in the input dtype",
+        ),
+        OracleSpec(
+            "mamba1",
+            _GLA,
+            "SF",
+            _F32,
+            _mamba1,
+            "one head per channel: q = C*sqrt(N), k = B, v = dt*u, gk = dt*A",
+        ),
+        OracleSpec(
+            "hgrn", "fla.ops.hgrn.naive.naive_recurrent_hgrn", "SF", _F32, _hgrn, "x = (1-f)*c, g = log f"
+        ),
+        OracleSpec(
+            "lightning-attention",
+            _SGLA,
+            "SF",
+            _F32,
+            _retention_simple_gla,
+            "constant g = log gamma_h, scale=1.0",
+        ),
+        OracleSpec(
+            "rebased",
+            "fla.ops.rebased.naive.naive_parallel_rebased",
+            "HF",
+            torch.float64,
+            _rebased,
+            "scale=1.0, use_norm=False; computes in the input dtype",
+        ),
+        OracleSpec(
+            "rwkv6",
+            "fla.ops.rwkv6.recurrent_naive.naive_recurrent_rwkv6",
+            "HF",
+            _F32,
+            _rwkv6,
+            "w = log-decay, u [H, K], scale=1.0",
+        ),
+        OracleSpec(
+            "gated-deltanet-no-erase",
+            _SGLA,
+            "SF",
+            _F32,
+            _gdn_no_erase,
+            "v = beta*v, g = log alpha, scale=1.0",
+        ),
+        OracleSpec(
+            "gated-deltanet",
+            "fla.ops.gated_delta_rule.naive.naive_recurrent_gated_delta_rule",
+            "SF",
+            _F32,
+            _gated_deltanet,
+            "normalised q, k; g = log alpha; q*sqrt(d_k) (default scale d_k^-1/2)",
+        ),
+    )
+}
 
 #: RetNet's own naive reference (fixed gammas); used when params have gamma = retnet_gammas(H)
-RETNET_NAIVE = OracleSpec("retention", "fla.ops.retention.naive.naive_retention", "HF", _F32, _retention_naive,
-                          "fixed gamma_h = 1-2^(-5-h), scale d_k^-1/2: q*sqrt(d_k); RoPE applied before for complex")
+RETNET_NAIVE = OracleSpec(
+    "retention",
+    "fla.ops.retention.naive.naive_retention",
+    "HF",
+    _F32,
+    _retention_naive,
+    "fixed gamma_h = 1-2^(-5-h), scale d_k^-1/2: q*sqrt(d_k); RoPE applied before for complex",
+)
 
 
 # -- adapters: fused Triton kernels (CUDA only; tests marked gpu) -----------------------------------
@@ -343,28 +494,39 @@ def _fused_la(p, x, fn, device):
 def _fused_sgla(p, x, fn, device):
     q, k, v = _qkv(x, p)
     log_a = F.logsigmoid(_gl(x, p.W_g)) / p.normalizer
-    o, _ = fn(*(sf(t).to(device, torch.float32) for t in (q, k, v)),
-              g=log_a.transpose(1, 2).contiguous().to(device, torch.float32), scale=1.0)
+    o, _ = fn(
+        *(sf(t).to(device, torch.float32) for t in (q, k, v)),
+        g=log_a.transpose(1, 2).contiguous().to(device, torch.float32),
+        scale=1.0,
+    )
     return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {}
 
 
 def _fused_gla(p, x, fn, device):
     q, k, v = _qkv(x, p)
     gk = F.logsigmoid(_gl(x, p.W_gk)) / p.normalizer
-    o, _ = fn(*(sf(t).to(device, torch.float32) for t in (q, k, v)), g=sf(gk).to(device, torch.float32), scale=1.0)
+    o, _ = fn(
+        *(sf(t).to(device, torch.float32) for t in (q, k, v)), g=sf(gk).to(device, torch.float32), scale=1.0
+    )
     return merge_heads(hf(o).to("cpu", torch.float64), p.W_O), {}
 
 
 #: variant name -> fla fused kernel (needs CUDA); the tolerance model grants TF32 (u = 2^-11)
-FUSED: dict[str, OracleSpec] = {s.variant: s for s in (
-    OracleSpec("lsa-direct", "fla.ops.linear_attn.fused_recurrent_linear_attn", "SF", _F32, _fused_la),
-    OracleSpec("simple-gla", "fla.ops.simple_gla.chunk_simple_gla", "SF", _F32, _fused_sgla),
-    OracleSpec("gla", "fla.ops.gla.chunk_gla", "SF", _F32, _fused_gla),
-)}
+FUSED: dict[str, OracleSpec] = {
+    s.variant: s
+    for s in (
+        OracleSpec("lsa-direct", "fla.ops.linear_attn.fused_recurrent_linear_attn", "SF", _F32, _fused_la),
+        OracleSpec("simple-gla", "fla.ops.simple_gla.chunk_simple_gla", "SF", _F32, _fused_sgla),
+        OracleSpec("gla", "fla.ops.gla.chunk_gla", "SF", _F32, _fused_gla),
+    )
+}
 
 
-def oracle_output(name: str, params, x: Tensor, *, kind: str = "naive", device: str = "cpu") -> tuple[Tensor, dict]:
-    """fla's output for registered variant ``name`` at ``params``, ``x``: ``(y [B, T, d_out] float64, extras)``
+def oracle_output(
+    name: str, params, x: Tensor, *, kind: str = "naive", device: str = "cpu"
+) -> tuple[Tensor, dict]:
+    """fla's output for registered variant ``name`` at ``params``, ``x``: ``(y [B, T, d_out] float64,
+    extras)``
     (extras: ``"state"``, the final state in our ``[B, H, d_v, d_k]`` convention, where fla returns one)."""
     table = NAIVE if kind == "naive" else FUSED if kind == "fused" else None
     if table is None:

@@ -5,8 +5,10 @@ path length $n$.
 Every exact variant here is "decayed linear attention on the template's input $z_t$" (derived):
 per head, affine maps $q = W_Q\tilde z$, $k = W_K\tilde z$, $v = W_V\tilde z$ (``[H, r, d_z+1]``) of
 $\tilde z_t = [z_t; 1]$, an optional output map $W_O$, an optional upstream feature layer $x_t\mapsto z_t$
-(:mod:`.upstream`), an optional skip term (:class:`Skip`), and exactly one of three decays of the key-value memory
-$S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$ (the ``decay`` part, one typed value, so no plan can carry two):
+(:mod:`.upstream`), an optional skip term (:class:`Skip`), and exactly one of three decays of the key-value
+memory
+$S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$ (the ``decay`` part, one typed value, so no plan can
+carry two):
 
 - :class:`NoDecay` ($\alpha = 1$, the paper's LSA);
 - :class:`ConstantDecay` per (head, key) ``kv [H, d_k]``, real or complex (RetNet, Lightning, complex RetNet,
@@ -15,7 +17,8 @@ $S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$ (the ``decay`` part, one ty
   (simple GLA, Mamba-2, mLSTM) or per (head, key) (GLA, HGRN2, Mamba-1, RWKV-6, one-hot delta rule).
 
 ``method="direct"``: :func:`.wiring.affine_direct_weights`, $H d_k (d_v + 1)$ neurons, key-value neuron
-``kv[h,i,j]`` decays like key $j$ of head $h$. ``method="compressed"``: :func:`.wiring.grouped_compressed_weights`,
+``kv[h,i,j]`` decays like key $j$ of head $h$. ``method="compressed"``:
+:func:`.wiring.grouped_compressed_weights`,
 valid only when the projections are linear in $z$ (no bias), real, and every store neuron of a group
 shares one decay: :func:`compressed_reason` says why not otherwise (style guide: validators give reasons).
 """
@@ -34,8 +37,20 @@ from .reference import la_magnitude, merge_heads, project
 from .upstream import Upstream
 from .wiring import affine_direct_weights, direct_channels, direct_kv_lam, grouped_compressed_weights
 
-__all__ = ["Plan", "NoDecay", "ConstantDecay", "InputDecay", "Decay", "Skip", "build_rnn", "compressed_reason", "plan_magnitude", "plan_path_length", "plan_num_neurons",
-           "conjugate_pair_weights"]
+__all__ = [
+    "Plan",
+    "NoDecay",
+    "ConstantDecay",
+    "InputDecay",
+    "Decay",
+    "Skip",
+    "build_rnn",
+    "compressed_reason",
+    "plan_magnitude",
+    "plan_path_length",
+    "plan_num_neurons",
+    "conjugate_pair_weights",
+]
 
 METHODS = ("direct", "compressed")
 
@@ -47,9 +62,11 @@ class NoDecay:
 
 @dataclass(frozen=True)
 class ConstantDecay:
-    r"""A constant decay per (head, key), ``kv [H, d_k]``, real or complex (RetNet, Lightning; complex RetNet).
+    r"""A constant decay per (head, key), ``kv [H, d_k]``, real or complex (RetNet, Lightning; complex
+    RetNet).
     ``conjugate_pairs``: realify a complex construction into conjugate pairs (complex ``kv`` only);
-    ``phase_bound``: an upper bound on $|\theta|$ of complex decays (their rounding costs $\sim T|\theta|$ ulps)."""
+    ``phase_bound``: an upper bound on $|\theta|$ of complex decays (their rounding costs $\sim T|\theta|$
+    ulps)."""
 
     kv: Tensor
     conjugate_pairs: bool = False
@@ -64,8 +81,10 @@ class ConstantDecay:
 
 @dataclass(frozen=True)
 class InputDecay:
-    r"""An input-dependent decay (extension E1, :class:`.decay.InputDependentDecay`): logits ``W [c, d_z+1]`` with
-    ``c = H`` (one channel per head) or ``H*d_k`` (``per_key``), a ``link`` and per-channel ``scale`` ``[c]``."""
+    r"""An input-dependent decay (extension E1, :class:`.decay.InputDependentDecay`): logits ``W [c, d_z+1]``
+    with
+    ``c = H`` (one channel per head) or ``H*d_k`` (``per_key``), a ``link`` and per-channel ``scale``
+    ``[c]``."""
 
     W: Tensor
     link: str = "exp-logsigmoid"
@@ -79,25 +98,38 @@ Decay = NoDecay | ConstantDecay | InputDecay
 
 @dataclass(frozen=True)
 class Skip:
-    r"""A skip term ``W [H, d_v, d_z+1]``: head ``h`` also outputs ``W[h] z~_t`` (Mamba-2's $Dx_t$); direct method."""
+    r"""A skip term ``W [H, d_v, d_z+1]``: head ``h`` also outputs ``W[h] z~_t`` (Mamba-2's $Dx_t$); direct
+    method."""
 
     W: Tensor
 
 
-_LEGACY = ("kv_decay", "decay_W", "decay_link", "decay_scale", "decay_per_key", "conjugate_pairs", "phase_bound",
-           "skip_W")
+_LEGACY = (
+    "kv_decay",
+    "decay_W",
+    "decay_link",
+    "decay_scale",
+    "decay_per_key",
+    "conjugate_pairs",
+    "phase_bound",
+    "skip_W",
+)
 
 
 @dataclass(frozen=True, init=False)
 class Plan:
     """Template plan of a variant (see module docstring), in three typed parts: the projections
-    ``W_Q, W_K [H, d_k, d_z+1]``, ``W_V [H, d_v, d_z+1]``, ``W_O [d_out, H*d_v]``; an optional ``upstream`` block;
-    the ``decay`` (:class:`NoDecay`, :class:`ConstantDecay` or :class:`InputDecay`); an optional :class:`Skip`;
+    ``W_Q, W_K [H, d_k, d_z+1]``, ``W_V [H, d_v, d_z+1]``, ``W_O [d_out, H*d_v]``; an optional ``upstream``
+    block;
+    the ``decay`` (:class:`NoDecay`, :class:`ConstantDecay` or :class:`InputDecay`); an optional
+    :class:`Skip`;
     and the ``method`` (``"direct"`` or ``"compressed"``).
 
     The flat keywords of earlier versions (``kv_decay=``, ``decay_W=``, ``decay_link=``, ``decay_scale=``,
-    ``decay_per_key=``, ``conjugate_pairs=``, ``phase_bound=``, ``skip_W=``) are still accepted and mapped onto
-    the typed parts (mixing them with ``decay=``/``skip=`` is an error); the same names read back as properties."""
+    ``decay_per_key=``, ``conjugate_pairs=``, ``phase_bound=``, ``skip_W=``) are still accepted and mapped
+    onto
+    the typed parts (mixing them with ``decay=``/``skip=`` is an error); the same names read back as
+    properties."""
 
     W_Q: Tensor
     W_K: Tensor
@@ -108,24 +140,43 @@ class Plan:
     skip: Skip | None
     method: str
 
-    def __init__(self, W_Q: Tensor, W_K: Tensor, W_V: Tensor, W_O: Tensor | None = None,
-                 upstream: Upstream | None = None, decay: Decay | None = None, skip: Skip | None = None,
-                 method: str = "direct", **legacy):
+    def __init__(
+        self,
+        W_Q: Tensor,
+        W_K: Tensor,
+        W_V: Tensor,
+        W_O: Tensor | None = None,
+        upstream: Upstream | None = None,
+        decay: Decay | None = None,
+        skip: Skip | None = None,
+        method: str = "direct",
+        **legacy,
+    ):
         unknown = set(legacy) - set(_LEGACY)
         if unknown:
             raise TypeError(f"Plan() got unexpected keyword(s) {sorted(unknown)}")
         if legacy:
             if decay is not None or skip is not None:
-                raise ValueError("give the decay and skip either as typed parts (decay=, skip=) or as the flat "
-                                 f"keywords {sorted(legacy)}, not both")
+                raise ValueError(
+                    "give the decay and skip either as typed parts (decay=, skip=) or as the flat "
+                    f"keywords {sorted(legacy)}, not both"
+                )
             decay, skip = _from_legacy(**legacy)
         decay = NoDecay() if decay is None else decay
         if not isinstance(decay, (NoDecay, ConstantDecay, InputDecay)):
             raise TypeError(f"decay must be NoDecay, ConstantDecay or InputDecay; got {type(decay).__name__}")
         if skip is not None and not isinstance(skip, Skip):
             raise TypeError(f"skip must be a Skip or None; got {type(skip).__name__}")
-        for name, value in (("W_Q", W_Q), ("W_K", W_K), ("W_V", W_V), ("W_O", W_O), ("upstream", upstream),
-                            ("decay", decay), ("skip", skip), ("method", method)):
+        for name, value in (
+            ("W_Q", W_Q),
+            ("W_K", W_K),
+            ("W_V", W_V),
+            ("W_O", W_O),
+            ("upstream", upstream),
+            ("decay", decay),
+            ("skip", skip),
+            ("method", method),
+        ):
             object.__setattr__(self, name, value)
         self._validate()
 
@@ -134,18 +185,26 @@ class Plan:
             raise ValueError(f"method must be one of {METHODS}; got {self.method!r}")
         H, d_k, dz1 = self.W_Q.shape
         if self.W_K.shape != self.W_Q.shape or self.W_V.shape[0] != H or self.W_V.shape[2] != dz1:
-            raise ValueError(f"plan projections disagree: W_Q {tuple(self.W_Q.shape)}, W_K {tuple(self.W_K.shape)}, "
-                             f"W_V {tuple(self.W_V.shape)}; expected [H, d_k, d_z+1] twice and [H, d_v, d_z+1]")
+            raise ValueError(
+                f"plan projections disagree: W_Q {tuple(self.W_Q.shape)}, W_K {tuple(self.W_K.shape)}, "
+                f"W_V {tuple(self.W_V.shape)}; expected [H, d_k, d_z+1] twice and [H, d_v, d_z+1]"
+            )
         if self.skip_W is not None and (self.skip_W.shape != self.W_V.shape or self.method != "direct"):
-            raise ValueError(f"skip_W must have the shape of W_V {tuple(self.W_V.shape)} and needs the direct method; "
-                             f"got {tuple(self.skip_W.shape)}, method {self.method!r}")
+            raise ValueError(
+                f"skip_W must have the shape of W_V {tuple(self.W_V.shape)} and needs the direct method; "
+                f"got {tuple(self.skip_W.shape)}, method {self.method!r}"
+            )
         if self.kv_decay is not None and self.kv_decay.shape != (H, d_k):
-            raise ValueError(f"kv_decay must have shape [H, d_k] = {(H, d_k)}; got {tuple(self.kv_decay.shape)}")
+            raise ValueError(
+                f"kv_decay must have shape [H, d_k] = {(H, d_k)}; got {tuple(self.kv_decay.shape)}"
+            )
         if self.decay_W is not None:
             c = H * d_k if self.decay_per_key else H
             if self.decay_W.shape != (c, dz1):
-                raise ValueError(f"decay_W must have shape [{'H*d_k' if self.decay_per_key else 'H'}, d_z+1] = "
-                                 f"{(c, dz1)}; got {tuple(self.decay_W.shape)}")
+                raise ValueError(
+                    f"decay_W must have shape [{'H*d_k' if self.decay_per_key else 'H'}, d_z+1] = "
+                    f"{(c, dz1)}; got {tuple(self.decay_W.shape)}"
+                )
 
     # -- read-only views of the typed parts (the names the wiring code uses) -------------------------
     @property
@@ -206,11 +265,21 @@ class Plan:
 
     @property
     def is_complex(self) -> bool:
-        return any(t is not None and t.is_complex() for t in (self.W_Q, self.W_K, self.W_V, self.W_O, self.kv_decay))
+        return any(
+            t is not None and t.is_complex() for t in (self.W_Q, self.W_K, self.W_V, self.W_O, self.kv_decay)
+        )
 
 
-def _from_legacy(kv_decay=None, decay_W=None, decay_link="exp-logsigmoid", decay_scale=None, decay_per_key=False,
-                 conjugate_pairs=False, phase_bound=0.0, skip_W=None) -> tuple[Decay, Skip | None]:
+def _from_legacy(
+    kv_decay=None,
+    decay_W=None,
+    decay_link="exp-logsigmoid",
+    decay_scale=None,
+    decay_per_key=False,
+    conjugate_pairs=False,
+    phase_bound=0.0,
+    skip_W=None,
+) -> tuple[Decay, Skip | None]:
     """The typed parts of the flat keywords (the one place the old "only with / not both" rules remain)."""
     if kv_decay is not None and decay_W is not None:
         raise ValueError("a plan has either a constant kv_decay or an input-dependent decay_W, not both")
@@ -239,27 +308,38 @@ def _rows_equal(t: Tensor) -> bool:
 
 
 def compressed_reason(plan: Plan) -> str | None:
-    """``None`` if the compressed (shared symmetric store) construction is valid for ``plan``; else why not."""
+    """``None`` if the compressed (shared symmetric store) construction is valid for ``plan``; else why
+    not."""
     if plan.is_complex:
-        return ("the compressed construction needs real projections and decays; this plan is complex "
-                "(rotary/complex decay): use the direct construction")
+        return (
+            "the compressed construction needs real projections and decays; this plan is complex "
+            "(rotary/complex decay): use the direct construction"
+        )
     for name, W in (("W_Q", plan.W_Q), ("W_K", plan.W_K), ("W_V", plan.W_V)):
         if bool((W[..., -1] != 0).any()):
-            return (f"the compressed construction stores sum z_s z_s^T, so it needs projections linear in z; {name} "
-                    "has a bias (uses the constant 1): use the direct construction")
+            return (
+                "the compressed construction stores sum z_s z_s^T, so it needs projections linear in z; "
+                f"{name} "
+                "has a bias (uses the constant 1): use the direct construction"
+            )
     if plan.kv_decay is not None and not _rows_equal(plan.kv_decay):
-        return ("the compressed construction needs one scalar decay shared by all store neurons of a head; this "
-                "plan has a different constant decay per key, which acts in k-coordinates, not on the store "
-                "sum z z^T in z-coordinates")
+        return (
+            "the compressed construction needs one scalar decay shared by all store neurons of a head; this "
+            "plan has a different constant decay per key, which acts in k-coordinates, not on the store "
+            "sum z z^T in z-coordinates"
+        )
     if plan.decay_W is not None and plan.decay_per_key:
         W = plan.decay_W.reshape(plan.H, plan.d_k, -1)
         s = None if plan.decay_scale is None else plan.decay_scale.reshape(plan.H, plan.d_k)
         tied = bool((W == W[:, :1]).all()) and (s is None or _rows_equal(s))
         if not tied:
-            return ("the compressed construction needs one scalar decay shared by all store neurons of a head; this "
-                    "plan has per-key data-dependent decay alpha_t in R^{d_k} (GLA/HGRN2), which acts in "
-                    "k-coordinates: S_t = S_{t-1} diag(alpha_t) + v k^T cannot be written as W_V (sum of decayed "
-                    "z z^T) W_K^T with one store")
+            return (
+                "the compressed construction needs one scalar decay shared by all store neurons of a head; "
+                "this "
+                "plan has per-key data-dependent decay alpha_t in R^{d_k} (GLA/HGRN2), which acts in "
+                "k-coordinates: S_t = S_{t-1} diag(alpha_t) + v k^T cannot be written as W_V (sum of decayed "
+                "z z^T) W_K^T with one store"
+            )
     return None
 
 
@@ -285,12 +365,15 @@ def _groups(plan: Plan) -> tuple[list[list[int]], list[int]]:
 
 def conjugate_pair_weights(w: RNNWeights) -> RNNWeights:
     r"""Realify a complex construction with real readout into conjugate pairs (derived): every neuron $k$ gets
-    a partner with $\bar A_k, \bar B_k, \bar\lambda_k$, every gate a partner on the partners, and $D\to[D, \bar D]/2$,
+    a partner with $\bar A_k, \bar B_k, \bar\lambda_k$, every gate a partner on the partners, and $D\to[D,
+    \bar D]/2$,
     so $y = \tfrac12(Dz + \overline{Dz}) = \mathrm{Re}(Dz)$: the output is real before any ``Re``."""
     A, B, lam, C, E, D = w
     Z = torch.zeros_like(C)
     return RNNWeights(
-        torch.cat([A, A.conj()]), torch.cat([B, B.conj()]), torch.cat([lam, lam.conj()]),
+        torch.cat([A, A.conj()]),
+        torch.cat([B, B.conj()]),
+        torch.cat([lam, lam.conj()]),
         torch.cat([torch.cat([C, Z], 1), torch.cat([Z, C.conj()], 1)]),
         torch.cat([torch.cat([E, Z], 1), torch.cat([Z, E.conj()], 1)]),
         torch.cat([D, D.conj()], 1) / 2,
@@ -311,8 +394,13 @@ def build_rnn(plan: Plan) -> GatedLinearRNN:
             lam = direct_kv_lam(plan.kv_decay.to(dtype), d_v)
         if plan.decay_W is not None:
             channel, const = direct_channels(H, d_k, d_v, plan.decay_per_key)
-            decay = InputDependentDecay(plan.decay_W, channel.to(W_Q.device), const.to(plan.decay_W.dtype),
-                                        plan.decay_link, plan.decay_scale)
+            decay = InputDependentDecay(
+                plan.decay_W,
+                channel.to(W_Q.device),
+                const.to(plan.decay_W.dtype),
+                plan.decay_link,
+                plan.decay_scale,
+            )
             lam = None
         w = RNNWeights(w.A, w.B, lam, w.C, w.E, w.D)
         if plan.skip_W is not None:
@@ -335,18 +423,26 @@ def build_rnn(plan: Plan) -> GatedLinearRNN:
             lam = torch.where(store, per_group[gidx.clamp(min=0)], lam)
         if plan.decay_W is not None:
             rep_chan = [r * d_k if plan.decay_per_key else r for r in reps]
-            channel = torch.where(store, torch.tensor(rep_chan, dtype=torch.long)[gidx.clamp(min=0)],
-                                  torch.full_like(gidx, -1))
-            decay = InputDependentDecay(plan.decay_W, channel, torch.zeros(len(group_of), dtype=plan.decay_W.dtype),
-                                        plan.decay_link, plan.decay_scale)
+            channel = torch.where(
+                store, torch.tensor(rep_chan, dtype=torch.long)[gidx.clamp(min=0)], torch.full_like(gidx, -1)
+            )
+            decay = InputDependentDecay(
+                plan.decay_W,
+                channel,
+                torch.zeros(len(group_of), dtype=plan.decay_W.dtype),
+                plan.decay_link,
+                plan.decay_scale,
+            )
             lam = None
         w = RNNWeights(w.A, w.B, lam, w.C, w.E, w.D)
     return GatedLinearRNN(*w, decay=decay, upstream=plan.upstream)
 
 
 def _append_skip(plan: Plan, w: RNNWeights, decay, dtype):
-    r"""Append the skip term (derived): neurons ``s[h,i]`` ($\lambda=0$, input $(W^{skip}_h\tilde z)_i\cdot 1$),
-    one constant neuron ``one`` ($\lambda=0$, input $1\cdot 1$), and gates ``s[h,i] * one`` read out into row $(h,i)$."""
+    r"""Append the skip term (derived): neurons ``s[h,i]`` ($\lambda=0$, input $(W^{skip}_h\tilde z)_i\cdot
+    1$),
+    one constant neuron ``one`` ($\lambda=0$, input $1\cdot 1$), and gates ``s[h,i] * one`` read out into
+    row $(h,i)$."""
     H, d_v, d_z = plan.H, plan.d_v, plan.d_z
     n0, m0 = w.A.shape[0], w.C.shape[0]
     ns = H * d_v
@@ -366,9 +462,13 @@ def _append_skip(plan: Plan, w: RNNWeights, decay, dtype):
     D = torch.cat([w.D, sel], dim=1)
     lam = None if w.lam is None else torch.cat([w.lam, torch.zeros(ns + 1, dtype=w.lam.dtype, device=dev)])
     if decay is not None:
-        decay = InputDependentDecay(decay.W, torch.cat([decay.channel, torch.full((ns + 1,), -1, device=dev)]),
-                                    torch.cat([decay.const, torch.zeros(ns + 1, dtype=decay.const.dtype, device=dev)]),
-                                    decay.link, decay.scale)
+        decay = InputDependentDecay(
+            decay.W,
+            torch.cat([decay.channel, torch.full((ns + 1,), -1, device=dev)]),
+            torch.cat([decay.const, torch.zeros(ns + 1, dtype=decay.const.dtype, device=dev)]),
+            decay.link,
+            decay.scale,
+        )
     return RNNWeights(torch.cat([w.A, A_s]), torch.cat([w.B, B_s]), lam, C, E, D), decay
 
 
@@ -397,9 +497,16 @@ def plan_path_length(plan: Plan, T: int) -> int:
     $t|\theta| u$), 6 for an input-dependent decay (logit, link, product), plus the upstream layer's depth;
     complex arithmetic counts twice (derived, Higham §3.6: $|fl(ab)-ab| \le \sqrt2\gamma_2|a||b|$)."""
     H, d_k, d_v = plan.H, plan.d_k, plan.d_v
-    n = lsa_path_length(T, plan.d_in, d_k, d_v, H) + rnn_path_length(  # lambda in {0, 1}; decays are added below
-        T, plan.d_z, plan_num_neurons(plan), _num_gates(plan), construction_depth=construction_depth(H, d_k, d_v),
-        lam="zero-one")
+    n = lsa_path_length(
+        T, plan.d_in, d_k, d_v, H
+    ) + rnn_path_length(  # lambda in {0, 1}; decays are added below
+        T,
+        plan.d_z,
+        plan_num_neurons(plan),
+        _num_gates(plan),
+        construction_depth=construction_depth(H, d_k, d_v),
+        lam="zero-one",
+    )
     if plan.kv_decay is not None:
         n += (3 + math.ceil(plan.phase_bound)) * T if plan.kv_decay.is_complex() else T
     if plan.decay_W is not None:
@@ -439,16 +546,22 @@ def plan_magnitude(plan: Plan, x: Float[Tensor, "batch time d"], n: int) -> Floa
         decay = plan.kv_decay.detach().to("cpu").abs().to(torch.float64)
     elif plan.decay_W is not None:
         channel = torch.arange(plan.decay_W.shape[0])
-        obj = InputDependentDecay(plan.decay_W.detach().to("cpu", torch.float64), channel,
-                                  torch.zeros(len(channel), dtype=torch.float64), plan.decay_link,
-                                  None if plan.decay_scale is None else plan.decay_scale.detach().to("cpu", torch.float64))
+        obj = InputDependentDecay(
+            plan.decay_W.detach().to("cpu", torch.float64),
+            channel,
+            torch.zeros(len(channel), dtype=torch.float64),
+            plan.decay_link,
+            None if plan.decay_scale is None else plan.decay_scale.detach().to("cpu", torch.float64),
+        )
         per = obj.magnitude(z64, z_mag, n)  # [B, T, c]
         B, T, _ = per.shape
-        decay = (per.reshape(B, T, plan.H, plan.d_k).permute(0, 2, 1, 3) if plan.decay_per_key
-                 else per.permute(0, 2, 1))
+        decay = (
+            per.reshape(B, T, plan.H, plan.d_k).permute(0, 2, 1, 3)
+            if plan.decay_per_key
+            else per.permute(0, 2, 1)
+        )
     W_O = None if plan.W_O is None else _absw(plan.W_O)
     o = la_magnitude(q, k, v, decay)
     if plan.skip_W is not None:
         o = o + absproj(plan.skip_W)
     return merge_heads(o, W_O)
-

@@ -32,18 +32,25 @@ class Rebased(PlanVariant):
 
     status = "exact"
     extensions = ("upstream",)
-    source = ("Aksenov et al. 2024 (ReBased: Linear Transformers with Learnable Kernel Functions), kernel "
-              "(q.k)^2 without normalisation")
+    source = (
+        "Aksenov et al. 2024 (ReBased: Linear Transformers with Learnable Kernel Functions), kernel "
+        "(q.k)^2 without normalisation"
+    )
     oracle = "fla.ops.rebased.naive.naive_parallel_rebased (HF, scale=1.0, use_norm=False)"
-    description = ("ReBased (kernel (q.k)^2, unnormalised): key features w_ab k_a k_b from an upstream layer, query "
-                   "features q_a q_b; H*K'*(d_v+1) neurons, K' = d_k(d_k+1)/2.")
+    description = (
+        "ReBased (kernel (q.k)^2, unnormalised): key features w_ab k_a k_b from an upstream layer, query "
+        "features q_a q_b; H*K'*(d_v+1) neurons, K' = d_k(d_k+1)/2."
+    )
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, **_):
+    def sample_params(
+        self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, **_
+    ):
         """Default ``d_k = min(d, 4)`` (ReBased uses a small feature dimension)."""
         return _sample(generator, d, heads, min(d, 4) if d_k is None else d_k, d_v, d_out, dtype)
 
     def recurrence(self, params: FeatureMapParams):
-        """One-step form (float64) on the quadratic features: $S\\leftarrow S + v_t\\phi_k(k_t)^\\top$, readout $S\\phi_q(q_t)$."""
+        """One-step form (float64) on the quadratic features: $S\\leftarrow S + v_t\\phi_k(k_t)^\\top$,
+        readout $S\\phi_q(q_t)$."""
         fk = Quadratic(params.W_K.to(torch.float64), "key")
         fq = Quadratic(params.W_Q.to(torch.float64), "query")
         H, d_k, _ = params.W_Q.shape
@@ -75,7 +82,9 @@ class Rebased(PlanVariant):
         return d_k * (d_k + 1) // 2
 
     def plan(self, params: FeatureMapParams) -> Plan:
-        return feature_plan(params.W_V, params.W_O, Quadratic(params.W_K, "key"), Quadratic(params.W_Q, "query"))
+        return feature_plan(
+            params.W_V, params.W_O, Quadratic(params.W_K, "key"), Quadratic(params.W_Q, "query")
+        )
 
 
 register("rebased")(Rebased)

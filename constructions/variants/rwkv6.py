@@ -21,7 +21,8 @@ $u_jk_{t,j}v_{t,i}$; both are read by the query neurons $r_t$:
 $2H d_k(d_v+1)$ neurons (two decayed-linear-attention heads per RWKV head, summed by $W_O$).
 The shift is the one upstream block with memory: one step of input, held outside the recurrent state $h$,
 so ``rnn(x2, state=h)`` continues a sequence only if ``x2`` starts with the last input of the first part.
-RWKV-6's model-level token shift of the inputs of $r, k, v, w$ (the data-dependent lerp of $x_t$ and $x_{t-1}$)
+RWKV-6's model-level token shift of the inputs of $r, k, v, w$ (the data-dependent lerp of $x_t$ and
+$x_{t-1}$)
 and the GroupNorm/gate after the op are outside this op, as in fla's ``naive_recurrent_rwkv6``.
 """
 
@@ -65,22 +66,28 @@ class RWKV6Params:
 
 
 class RWKV6(PlanVariant):
-    r"""RWKV-6 time mixing: $o_t = r_t^\top(S_{t-1} + \mathrm{diag}(u)k_tv_t^\top)$, E1 + a token-shift upstream block."""
+    r"""RWKV-6 time mixing: $o_t = r_t^\top(S_{t-1} + \mathrm{diag}(u)k_tv_t^\top)$, E1 + a token-shift
+    upstream block."""
 
     status = "exact"
     extensions = ("E1", "upstream", "token-shift")
     free_fields = ("W_R", "W_K", "W_V", "W_w", "u", "W_O")
     source = "Peng et al. 2024 (Eagle and Finch, RWKV-5/6), Eq. 16-19; fla naive_recurrent_rwkv6"
     oracle = "fla.ops.rwkv6.recurrent_naive.naive_recurrent_rwkv6 (HF, w = log-decay, scale=1.0)"
-    description = ("RWKV-6: token-shift upstream block z_t = [x_t; x_{t-1}; w_{t-1}]; memory neurons with input "
-                   "k_{t-1} v_{t-1} and lambda_t = w_{t-1} (E1 affine), bonus neurons u k_t v_t at lambda = 0, read by "
-                   "r_t; 2*H*d_k*(d_v+1) neurons.")
+    description = (
+        "RWKV-6: token-shift upstream block z_t = [x_t; x_{t-1}; w_{t-1}]; memory neurons with input "
+        "k_{t-1} v_{t-1} and lambda_t = w_{t-1} (E1 affine), bonus neurons u k_t v_t at lambda = 0, read by "
+        "r_t; 2*H*d_k*(d_v+1) neurons."
+    )
 
-    def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, **_):
-        """Gaussian projections ($d^{-1/2}$); decay logits with bias $U(-3, 0)$ ($w\\in(0.37, 0.95)$ at 0); $u\\sim\\mathcal N(0,1)$."""
+    def sample_params(
+        self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, **_
+    ):
+        """Gaussian projections ($d^{-1/2}$); decay logits with bias $U(-3, 0)$ ($w\\in(0.37, 0.95)$ at 0);
+        $u\\sim\\mathcal N(0,1)$."""
         W_R, W_K, W_V, W_O = _sample_qkv(generator, d, heads, d_k, d_v, d_out)
         dk = W_R.shape[1]
-        W_w = randn(generator, heads, dk, d + 1, scale=d ** -0.5)
+        W_w = randn(generator, heads, dk, d + 1, scale=d**-0.5)
         W_w[..., -1] = -3 * torch.rand(heads, dk, generator=generator, dtype=torch.float64)
         u = randn(generator, heads, dk)
         return RWKV6Params(*_cast(dtype, W_R, W_K, W_V, W_w, u), W_O=None if W_O is None else W_O.to(dtype))
@@ -93,7 +100,8 @@ class RWKV6(PlanVariant):
         return r, k, v, _decay_fn(_gate_logits(x, params.W_w))  # w [B, H, T, d_k]
 
     def recurrence(self, params: RWKV6Params) -> Recurrence:
-        r"""One-step form (float64), the token shift made explicit: state ``(G [B, H, d_v, d_k], x_prev [B, d])``,
+        r"""One-step form (float64), the token shift made explicit: state ``(G [B, H, d_v, d_k], x_prev [B,
+        d])``,
         $G\leftarrow G\,\mathrm{diag}(w(x_{t-1})) + v(x_{t-1})k(x_{t-1})^\top$ (so $G_t = S_{t-1}$), readout
         $W_O[G_tr_t + v_t(u\odot k_t)^\top r_t]_h$."""
         H, d_k, d = params.W_R.shape
@@ -127,7 +135,8 @@ class RWKV6(PlanVariant):
 
     def reference_parallel(self, params: RWKV6Params, x):
         r"""Masked parallel form (independent of :meth:`reference`):
-        $o_t = \sum_{s<t}\sum_j r_{t,j}k_{s,j}e^{L_{t-1,j}-L_{s,j}}v_s + (r_t\odot u\odot k_t)^\top\!\mathbf 1\,v_t$,
+        $o_t = \sum_{s<t}\sum_j r_{t,j}k_{s,j}e^{L_{t-1,j}-L_{s,j}}v_s + (r_t\odot u\odot k_t)^\top\!\mathbf
+        1\,v_t$,
         $L_t = \sum_{r\le t}\log w_r$."""
         x = self._check(params, x).to(torch.float64)
         r, k, v, w = self._rkvw(params, x)
@@ -144,8 +153,14 @@ class RWKV6(PlanVariant):
         H, d_k, d = params.W_R.shape
         d_v = params.W_V.shape[1]
         dt, dev = params.W_R.dtype, params.W_R.device
-        up = Upstream(d, [Identity(d), Shifted(Identity(d)),
-                          Shifted(HeadMap(params.W_w[..., :-1], "exp-neg-exp", params.W_w[..., -1]))])
+        up = Upstream(
+            d,
+            [
+                Identity(d),
+                Shifted(Identity(d)),
+                Shifted(HeadMap(params.W_w[..., :-1], "exp-neg-exp", params.W_w[..., -1])),
+            ],
+        )
         dz = up.width
         Wq = torch.zeros(2 * H, d_k, dz + 1, dtype=dt, device=dev)
         Wk = torch.zeros_like(Wq)
@@ -154,8 +169,8 @@ class RWKV6(PlanVariant):
         j = torch.arange(d_k, device=dev)
         for h in range(H):  # memory head h: inputs from x_{t-1}, decay w_{t-1}
             Wq[h, :, :d] = params.W_R[h]
-            Wk[h, :, d:2 * d] = params.W_K[h]
-            Wv[h, :, d:2 * d] = params.W_V[h]
+            Wk[h, :, d : 2 * d] = params.W_K[h]
+            Wv[h, :, d : 2 * d] = params.W_V[h]
             Wa[h, j, 2 * d + h * d_k + j] = 1
         b = slice(H, 2 * H)  # bonus heads: inputs from x_t, lambda = 0 (zero decay rows)
         Wq[b, :, :d] = params.W_R
@@ -163,8 +178,14 @@ class RWKV6(PlanVariant):
         Wv[b, :, :d] = params.W_V
         sel = torch.eye(H * d_v, dtype=dt, device=dev) if params.W_O is None else params.W_O
         W_O = torch.cat([sel, sel], dim=1)  # heads [memory; bonus], summed
-        return Plan(Wq, Wk, Wv, W_O, upstream=up, decay=InputDecay(Wa.reshape(2 * H * d_k, dz + 1), "affine",
-                                                                    per_key=True))
+        return Plan(
+            Wq,
+            Wk,
+            Wv,
+            W_O,
+            upstream=up,
+            decay=InputDecay(Wa.reshape(2 * H * d_k, dz + 1), "affine", per_key=True),
+        )
 
 
 register("rwkv6")(RWKV6)

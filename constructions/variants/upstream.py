@@ -4,7 +4,8 @@ Why they exist (derived; ``docs/variants/feature-maps.md``): the template's inpu
 *affine* functions of $\tilde x_t$, and with constant $\lambda$ each output is a polynomial of total degree
 $\le 4$ in $x_1,\dots,x_t$ (degree $\le 2$ per gating stage). Feature maps $\phi$ that are not affine
 (elu+1, ReLU, softmax features, Based's quadratic $k\otimes k$ on the key side, L2-normalised keys,
-HGRN2's $1-\sigma(\cdot)$ keys, mLSTM's $e^{\tilde\imath_t}$ and Mamba-2's $\Delta_t$ input scalings) cannot be
+HGRN2's $1-\sigma(\cdot)$ keys, mLSTM's $e^{\tilde\imath_t}$ and Mamba-2's $\Delta_t$ input scalings) cannot
+be
 produced inside one template layer; given the features from an upstream layer, the template realises
 the rest exactly. ``GatedLinearRNN(..., upstream=Upstream(...))`` runs the layer, then the template.
 
@@ -24,8 +25,19 @@ from torch.nn import functional as F
 from .._validation import require_finite, require_ndim, require_tensor
 from ..tolerance import pointwise_magnitude
 
-__all__ = ["Upstream", "Identity", "HeadMap", "Taylor2", "Quadratic", "GatedCopy", "OneHotArgmax", "Shifted",
-           "FEATURE_FNS", "softplus"]
+__all__ = [
+    "Upstream",
+    "Identity",
+    "HeadMap",
+    "Taylor2",
+    "Quadratic",
+    "GatedCopy",
+    "OneHotArgmax",
+    "Shifted",
+    "FEATURE_FNS",
+    "softplus",
+]
+
 
 def softplus(g: Tensor) -> Tensor:
     r"""$\log(1 + e^g)$ accurate everywhere (``torch.nn.functional.softplus`` returns ``g`` itself above its
@@ -38,18 +50,27 @@ def softplus(g: Tensor) -> Tensor:
 #: is relative to |elu(g)| + 1 (for g << 0 the result e^g is far below that: cancellation).
 FEATURE_FNS = {
     "identity": (lambda g: g, lambda g: torch.ones_like(g), torch.abs),
-    "elu+1": (lambda g: F.elu(g) + 1, lambda g: torch.where(g > 0, torch.ones_like(g), torch.exp(g.clamp(max=0))),
-              lambda g: F.elu(g).abs() + 1),
+    "elu+1": (
+        lambda g: F.elu(g) + 1,
+        lambda g: torch.where(g > 0, torch.ones_like(g), torch.exp(g.clamp(max=0))),
+        lambda g: F.elu(g).abs() + 1,
+    ),
     "relu": (F.relu, lambda g: torch.ones_like(g), lambda g: F.relu(g)),
     "sigmoid": (torch.sigmoid, lambda g: torch.sigmoid(g) * torch.sigmoid(-g), torch.sigmoid),
     "exp": (torch.exp, torch.exp, torch.exp),
     "softplus": (softplus, torch.sigmoid, softplus),
     # SiLU g*sigmoid(g) (HGRN's input): a product, so its rounding is relative to |g| sigmoid(g) = |silu(g)|
-    "silu": (lambda g: g * torch.sigmoid(g),
-             lambda g: torch.sigmoid(g) * (1 + g * torch.sigmoid(-g)), lambda g: (g * torch.sigmoid(g)).abs()),
+    "silu": (
+        lambda g: g * torch.sigmoid(g),
+        lambda g: torch.sigmoid(g) * (1 + g * torch.sigmoid(-g)),
+        lambda g: (g * torch.sigmoid(g)).abs(),
+    ),
     # RWKV-6's decay w = exp(-exp(g)) in (0, 1): |w'| = e^g w
-    "exp-neg-exp": (lambda g: torch.exp(-torch.exp(g)), lambda g: torch.exp(g - torch.exp(g)),
-                    lambda g: torch.exp(-torch.exp(g))),
+    "exp-neg-exp": (
+        lambda g: torch.exp(-torch.exp(g)),
+        lambda g: torch.exp(g - torch.exp(g)),
+        lambda g: torch.exp(-torch.exp(g)),
+    ),
 }
 
 
@@ -97,7 +118,9 @@ class HeadMap(nn.Module):
         g = self._pre(x.to(dtype), self.W.to(dtype), None if self.bias is None else self.bias.to(dtype))
         if self.fn == "l2norm":
             norm = g.norm(dim=-1, keepdim=True)
-            out = torch.where(norm > 0, g / torch.where(norm > 0, norm, torch.ones_like(norm)), torch.zeros_like(g))
+            out = torch.where(
+                norm > 0, g / torch.where(norm > 0, norm, torch.ones_like(norm)), torch.zeros_like(g)
+            )
         else:
             out = FEATURE_FNS[self.fn][0](g)
         return out.reshape(*x.shape[:2], self.width)
@@ -148,7 +171,11 @@ class Taylor2(nn.Module):
 
     def magnitude(self, x: Tensor, n: int) -> Tensor:
         k = torch.einsum("btd,hrd->bthr", _cpu64(x).abs(), _cpu64(self.W).abs())
-        return self._features(k.to(self.ia.device), self.w.to(torch.float64)).to("cpu").reshape(*x.shape[:2], self.width)
+        return (
+            self._features(k.to(self.ia.device), self.w.to(torch.float64))
+            .to("cpu")
+            .reshape(*x.shape[:2], self.width)
+        )
 
 
 class Quadratic(nn.Module):
@@ -183,7 +210,11 @@ class Quadratic(nn.Module):
 
     def magnitude(self, x: Tensor, n: int) -> Tensor:
         k = torch.einsum("btd,hrd->bthr", _cpu64(x).abs(), _cpu64(self.W).abs())
-        return self._features(k.to(self.ia.device), self.w.to(torch.float64)).to("cpu").reshape(*x.shape[:2], self.width)
+        return (
+            self._features(k.to(self.ia.device), self.w.to(torch.float64))
+            .to("cpu")
+            .reshape(*x.shape[:2], self.width)
+        )
 
 
 class Shifted(nn.Module):
@@ -211,7 +242,8 @@ class Shifted(nn.Module):
 
 
 class GatedCopy(nn.Module):
-    r"""$\phi(w^h\cdot\tilde x_t)\, x_t$ per head (width $H d$): mLSTM's input gate $e^{\tilde\imath_t}$ (``fn="exp"``),
+    r"""$\phi(w^h\cdot\tilde x_t)\, x_t$ per head (width $H d$): mLSTM's input gate $e^{\tilde\imath_t}$
+    (``fn="exp"``),
     Mamba-2's step $\Delta_t$ (``fn="softplus"``) scaling the input. ``w [H, d+1]`` (last column: bias).
     ``cap``: soft-cap the logit first, $g\mapsto c\tanh(g/c)$ (``None``: no cap)."""
 
@@ -259,7 +291,9 @@ class OneHotArgmax(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if self.coords.numel() and int(self.coords.max()) >= x.shape[-1]:
-            raise ValueError(f"coords refer to input coordinate {int(self.coords.max())} but x has d={x.shape[-1]}")
+            raise ValueError(
+                f"coords refer to input coordinate {int(self.coords.max())} but x has d={x.shape[-1]}"
+            )
         scores = x[..., self.coords]  # [B, T, H, r]
         hot = F.one_hot(scores.argmax(dim=-1), self.coords.shape[1]).to(x.dtype)
         return hot.reshape(*x.shape[:2], self.width)
@@ -281,7 +315,8 @@ class Upstream(nn.Module):
         self.d_in = int(d_in)
         self.blocks = nn.ModuleList(blocks)
         self.width = sum(b.width for b in blocks)
-        #: steps of past input the layer reads (0: per step; 1 with a token shift). The RNN's carried state does
+        # : steps of past input the layer reads (0: per step; 1 with a token shift). The RNN's carried state
+        # does
         #: not hold them: ``rnn(x2, state=h)`` continues a sequence only when this is 0.
         self.memory = max(getattr(b, "memory", 0) for b in blocks)
         self.offsets = []
@@ -304,11 +339,15 @@ class Upstream(nn.Module):
 
     def magnitude(self, x: Float[Tensor, "batch time d_in"], n: int) -> Float[Tensor, "batch time width"]:
         """Error-inflated magnitude of the features (float64, CPU): see the module docstring."""
-        for b in self.blocks:  # no safe default exists for an unknown non-polynomial block: refuse, saying why
+        for (
+            b
+        ) in self.blocks:  # no safe default exists for an unknown non-polynomial block: refuse, saying why
             if not callable(getattr(b, "magnitude", None)):
-                raise TypeError(f"upstream block {type(b).__name__} has no magnitude(x, n): every block must declare "
-                                "its error behaviour (constructions.tolerance.pointwise_magnitude; "
-                                "docs/tutorial_add_variant.md, 'Upstream blocks')")
+                raise TypeError(
+                    f"upstream block {type(b).__name__} has no magnitude(x, n): every block must declare "
+                    "its error behaviour (constructions.tolerance.pointwise_magnitude; "
+                    "docs/tutorial_add_variant.md, 'Upstream blocks')"
+                )
         out = torch.cat([b.magnitude(x, n) for b in self.blocks], dim=-1)
         require_finite("upstream magnitude", out)
         return out

@@ -65,7 +65,8 @@ def affine_direct_weights(W_Q, W_K, W_V, W_O=None) -> RNNWeights:
 
 
 def direct_kv_lam(kv_decay, d_v: int):
-    r"""$\lambda$ ``[n]`` of the direct layout: ``kv[h,i,j]`` gets ``kv_decay[h, j]`` (``[H, d_k]``), ``q[h,j]`` gets 0."""
+    r"""$\lambda$ ``[n]`` of the direct layout: ``kv[h,i,j]`` gets ``kv_decay[h, j]`` (``[H, d_k]``),
+    ``q[h,j]`` gets 0."""
     H, d_k = kv_decay.shape
     n_kv = H * d_v * d_k
     lam = _zeros(kv_decay, (n_kv + H * d_k,))
@@ -76,7 +77,8 @@ def direct_kv_lam(kv_decay, d_v: int):
 
 def direct_channels(H: int, d_k: int, d_v: int, per_key: bool) -> tuple[Tensor, Tensor]:
     """``(channel [n], constant [n])`` of the direct layout for an input-dependent decay: ``kv[h,i,j]`` reads
-    channel ``h`` (scalar per head) or ``h*d_k + j`` (per key); query neurons read none (``-1``, constant 0)."""
+    channel ``h`` (scalar per head) or ``h*d_k + j`` (per key); query neurons read none (``-1``, constant
+    0)."""
     chans = [h * d_k + j if per_key else h for h, _, j in itertools.product(range(H), range(d_v), range(d_k))]
     chans += [-1] * (H * d_k)
     channel = torch.tensor(chans, dtype=torch.long)
@@ -100,7 +102,8 @@ def _head_output_map(W_V, W_O, heads: list[int]):
 
 
 def grouped_compressed_weights(W_Q, W_K, W_V, W_O, groups: list[list[int]]) -> tuple[RNNWeights, list[int]]:
-    r"""Compressed construction with one store $\Sigma^g_t = \sum_s (\prod\text{decay}_g)\, z_s z_s^\top$ per group
+    r"""Compressed construction with one store $\Sigma^g_t = \sum_s (\prod\text{decay}_g)\, z_s z_s^\top$ per
+    group
     ``g`` of heads (derived). Returns the weights and, per neuron, its group (``-1``: input neuron ``x[c]``).
 
     Each group is :func:`constructions.lsa.compressed_weights` of its heads; the groups' input neurons

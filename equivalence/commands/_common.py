@@ -13,18 +13,36 @@ from pathlib import Path
 
 PROFILES = ("dev", "ci", "thorough")
 
-__all__ = ["PROFILES", "LazyChoices", "add_common", "available_cpus", "check_threads", "command_line", "import_user",
-           "resolve_device", "resolve_profile"]
+__all__ = [
+    "PROFILES",
+    "LazyChoices",
+    "add_common",
+    "available_cpus",
+    "check_threads",
+    "command_line",
+    "import_user",
+    "resolve_device",
+    "resolve_profile",
+]
 
 
 def add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--profile", choices=PROFILES, default=None,
-                   help="how much work: 'dev' (seconds, no training), 'ci' (the default; about a minute of CPU), "
-                        "'thorough' (many more cases and sizes, minutes). Default: ci")
-    p.add_argument("--device", default="cpu",
-                   help="torch device for the candidate computations: 'cpu' (default) or 'cuda[:N]'; "
-                        "references are always float64 on CPU")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0); same seed, same report")
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default=None,
+        help="how much work: 'dev' (seconds, no training), 'ci' (the default; about a minute of CPU), "
+        "'thorough' (many more cases and sizes, minutes). Default: ci",
+    )
+    p.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device for the candidate computations: 'cpu' (default) or 'cuda[:N]'; "
+        "references are always float64 on CPU",
+    )
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of every random draw (default 0); same seed, same report"
+    )
 
 
 def resolve_device(name: str) -> str:
@@ -34,8 +52,10 @@ def resolve_device(name: str) -> str:
         import torch  # only a CUDA request needs torch here
 
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {name} was requested but CUDA is not available on this machine "
-                             f"(torch {torch.__version__}); use --device cpu")
+            raise ValueError(
+                f"--device {name} was requested but CUDA is not available on this machine "
+                f"(torch {torch.__version__}); use --device cpu"
+            )
     return name
 
 
@@ -58,7 +78,9 @@ def check_threads(value: int | None, flag: str = "--threads") -> int | None:
         return None
     cap = available_cpus()
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= cap:
-        raise ValueError(f"{flag} must be between 1 and {cap} (the CPUs available to this process); got {value}")
+        raise ValueError(
+            f"{flag} must be between 1 and {cap} (the CPUs available to this process); got {value}"
+        )
     return value
 
 
@@ -108,14 +130,18 @@ def import_user(spec: str) -> None:
             raise
         raise ValueError(f"--import {spec}: {type(e).__name__}: {e}{_where(e, path)}") from e
     except ModuleNotFoundError as e:
-        raise ValueError(f"--import {spec}: no module named {e.name!r} (is it installed, or on PYTHONPATH? "
-                         "a file needs the .py suffix)") from e
+        raise ValueError(
+            f"--import {spec}: no module named {e.name!r} (is it installed, or on PYTHONPATH? "
+            "a file needs the .py suffix)"
+        ) from e
     except SyntaxError as e:
         raise ValueError(f"--import {spec}: syntax error: {e.msg}{_where(e, path)}") from e
     except (KeyboardInterrupt, SystemExit):
         raise
     except BaseException as e:  # the user's code may raise anything: report it in one line
-        raise ValueError(f"--import {spec}: importing it raised {type(e).__name__}: {e}{_where(e, path)}") from e
+        raise ValueError(
+            f"--import {spec}: importing it raised {type(e).__name__}: {e}{_where(e, path)}"
+        ) from e
 
 
 class LazyChoices:

@@ -26,35 +26,77 @@ def add_parser(sub) -> None:
     # the catalogue imports SymPy: its choices are read only when parsing needs them (cheap start-up)
     TIERS, PROFILES = (LazyChoices("equivalence.symbolic.catalogue", n) for n in ("TIERS", "PROFILES"))
     p = sub.add_parser(
-        "prove", help="prove symbolic claims (SymPy): a claim ID, a construction, or everything",
+        "prove",
+        help="prove symbolic claims (SymPy): a claim ID, a construction, or everything",
         description="Prove that registered constructions equal their references (fixed size, every length by "
-                    "induction, every size at index level, or Schwartz-Zippel at large sizes), and the "
-                    "impossibility and invariance certificates. Prints one line per claim; exits 1 on refutation.")
-    p.add_argument("target", nargs="?", default=None, metavar="CLAIM|CONSTRUCTION",
-                   help="a claim ID (e.g. LSA-DIRECT-ALLT/v1, alias LSA-RNN-DIRECT-ALLT) or a registered construction "
-                        "(e.g. lsa-direct: all its claims); default: every claim")
-    for flag, dest, what in (("--d", "d", "input dimension d"), ("--d-k", "d_k", "key dimension d_k"),
-                             ("--d-v", "d_v", "value dimension d_v"), ("--heads", "heads", "number of heads H"),
-                             ("--d-out", "d_out", "output dimension d_out (adds W_O; default: concatenated heads)"),
-                             ("--T", "T", "sequence length of the fixed-size tiers")):
+        "induction, every size at index level, or Schwartz-Zippel at large sizes), and the "
+        "impossibility and invariance certificates. Prints one line per claim; exits 1 on refutation.",
+    )
+    p.add_argument(
+        "target",
+        nargs="?",
+        default=None,
+        metavar="CLAIM|CONSTRUCTION",
+        help="a claim ID (e.g. LSA-DIRECT-ALLT/v1, alias LSA-RNN-DIRECT-ALLT) or a registered construction "
+        "(e.g. lsa-direct: all its claims); default: every claim",
+    )
+    for flag, dest, what in (
+        ("--d", "d", "input dimension d"),
+        ("--d-k", "d_k", "key dimension d_k"),
+        ("--d-v", "d_v", "value dimension d_v"),
+        ("--heads", "heads", "number of heads H"),
+        ("--d-out", "d_out", "output dimension d_out (adds W_O; default: concatenated heads)"),
+        ("--T", "T", "sequence length of the fixed-size tiers"),
+    ):
         p.add_argument(flag, dest=dest, type=int, default=None, help=what)
-    p.add_argument("--tier", choices=TIERS, default="auto", metavar="TIER",
-                   help="force a tier: with a construction, run only that tier's claim; with an UNROLLED/ALLT claim, "
-                        "'schwartz-zippel' decides it at random exact points and 'unrolled'/'induction' by exact "
-                        "expansion. 'auto' (default): exact expansion unless the estimated size is too large. TIER: %(choices)s")
-    p.add_argument("--mode", choices=("symbolic", "exact"), default=None,
-                   help="weights: 'symbolic' (all weights, needs the variant's symbolic_weights hook) or 'exact' "
-                        "(sampled parameters, exact rationals); default: symbolic when available")
-    p.add_argument("--profile", choices=PROFILES, default="ci", metavar="PROFILE",
-                   help="default sizes when none are given: %(choices)s (default: ci)")
-    p.add_argument("--seed", type=int, default=None,
-                   help="seed of sampled parameters and random points, in [0, 2^63) (default: drawn from the "
-                        "operating system for this run and recorded in the output, so --seed reproduces it)")
-    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
-                   help="import a module or .py file first (variants it registers can be proved)")
-    p.add_argument("--out", type=Path, default=None,
-                   help="also write report.md, report.html and certificate.json for these claims into this folder")
-    p.add_argument("--json", action="store_true", help="print the full claims as JSON instead of one line each")
+    p.add_argument(
+        "--tier",
+        choices=TIERS,
+        default="auto",
+        metavar="TIER",
+        help="force a tier: with a construction, run only that tier's claim; with an UNROLLED/ALLT claim, "
+        "'schwartz-zippel' decides it at random exact points and 'unrolled'/'induction' by exact "
+        "expansion. 'auto' (default): exact expansion unless the estimated size is too large. TIER: "
+        "%(choices)s",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("symbolic", "exact"),
+        default=None,
+        help="weights: 'symbolic' (all weights, needs the variant's symbolic_weights hook) or 'exact' "
+        "(sampled parameters, exact rationals); default: symbolic when available",
+    )
+    p.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="ci",
+        metavar="PROFILE",
+        help="default sizes when none are given: %(choices)s (default: ci)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of sampled parameters and random points, in [0, 2^63) (default: drawn from the "
+        "operating system for this run and recorded in the output, so --seed reproduces it)",
+    )
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
+        help="import a module or .py file first (variants it registers can be proved)",
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="also write report.md, report.html and certificate.json for these claims into this folder",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print the full claims as JSON instead of one line each"
+    )
     p.set_defaults(run=run)
 
 
@@ -95,8 +137,10 @@ def _line(c) -> str:
         s += f"\n{'':<23}{c.message[:300]}"
     cx = c.counterexample
     if isinstance(cx, dict) and "t" in cx:
-        s += (f"\n{'':<23}counterexample: t={cx['t']}, output {cx['output_index']}: RNN {cx['rnn_output']} vs "
-              f"reference {cx['reference_output']} (exact inputs and weights: --json or --out)")
+        s += (
+            f"\n{'':<23}counterexample: t={cx['t']}, output {cx['output_index']}: RNN {cx['rnn_output']} vs "
+            f"reference {cx['reference_output']} (exact inputs and weights: --json or --out)"
+        )
     return s
 
 
@@ -113,8 +157,15 @@ def run(args: argparse.Namespace) -> int:
     seed = _seed(args)
     for spec in args.imports:
         _import_user(spec)
-    claims = run_target(args.target, sets=sets, profile=args.profile, tier=args.tier, mode=args.mode,
-                        seed=seed, imports=tuple(args.imports))
+    claims = run_target(
+        args.target,
+        sets=sets,
+        profile=args.profile,
+        tier=args.tier,
+        mode=args.mode,
+        seed=seed,
+        imports=tuple(args.imports),
+    )
     if args.json:
         print(json.dumps([c.to_dict() for c in claims], indent=1, sort_keys=True))
     else:
@@ -137,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if not any(c.status in HOLDING for c in claims):
         reasons = "; ".join(f"{c.id}: {c.message or 'skipped'}" for c in claims) or "no claim matched"
-        print(f"error: nothing asked was proved: every requested claim was skipped ({reasons})", file=sys.stderr)
+        print(
+            f"error: nothing asked was proved: every requested claim was skipped ({reasons})", file=sys.stderr
+        )
         return 1
     return 0

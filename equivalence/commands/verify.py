@@ -28,33 +28,59 @@ SECTIONS = (
 )
 TRAINING_SECTION = "equivalence.training.verify_section"
 #: the claims of the training section (skipped claims carry these IDs when it does not run)
-TRAINING_CLAIMS = ("TRAIN-TS-LOSS-THRESHOLD/v1", "TRAIN-TS-DISCOVERS-CONSTRUCTION/v1", "TRAIN-ICL-LSA-IS-GD/v1",
-                   "TRAIN-ICL-GATED-RNN-IS-GD/v1")
+TRAINING_CLAIMS = (
+    "TRAIN-TS-LOSS-THRESHOLD/v1",
+    "TRAIN-TS-DISCOVERS-CONSTRUCTION/v1",
+    "TRAIN-ICL-LSA-IS-GD/v1",
+    "TRAIN-ICL-GATED-RNN-IS-GD/v1",
+)
 #: torch intra-op threads of verify unless --threads is given (see the module docstring)
 DEFAULT_THREADS = 1
 
 
 def add_parser(sub) -> None:
     p = sub.add_parser(
-        "verify", help="run all checks for every registered construction and write a report",
+        "verify",
+        help="run all checks for every registered construction and write a report",
         description="Run the numeric checks and symbolic proofs for every registered construction (or the "
-                    "--variant ones) and the training checks; write report.md, report.html and "
-                    "certificate.json. Training checks run with --training, or by default when every variant "
-                    "is verified at the ci or thorough profile; otherwise the report lists them as skipped.")
+        "--variant ones) and the training checks; write report.md, report.html and "
+        "certificate.json. Training checks run with --training, or by default when every variant "
+        "is verified at the ci or thorough profile; otherwise the report lists them as skipped.",
+    )
     add_common(p)
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
-    p.add_argument("--variant", action="append", default=None, metavar="NAME",
-                   help="only this registered variant's claims (repeatable; no training checks unless --training); "
-                        "default: every registered variant (constructions.available())")
-    p.add_argument("--training", action=argparse.BooleanOptionalAction, default=None,
-                   help="run (--training) or skip (--no-training) the training checks of the Learned section "
-                        "(teacher-student and in-context regression: about 20 s of CPU at the ci profile). "
-                        "Default: run them when no --variant is given and the profile is ci or thorough")
-    p.add_argument("--threads", type=int, default=None, metavar="N",
-                   help=f"torch CPU threads (default {DEFAULT_THREADS}: every check's tensors are small; "
-                        "more threads only pay off for large --device cpu work). At most the CPUs available")
-    p.add_argument("--import", dest="imports", action="append", default=[], metavar="MODULE_OR_FILE",
-                   help="import a Python module or .py file first, so variants it registers are verified too")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="only this registered variant's claims (repeatable; no training checks unless --training); "
+        "default: every registered variant (constructions.available())",
+    )
+    p.add_argument(
+        "--training",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run (--training) or skip (--no-training) the training checks of the Learned section "
+        "(teacher-student and in-context regression: about 20 s of CPU at the ci profile). "
+        "Default: run them when no --variant is given and the profile is ci or thorough",
+    )
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        metavar="N",
+        help=f"torch CPU threads (default {DEFAULT_THREADS}: every check's tensors are small; "
+        "more threads only pay off for large --device cpu work). At most the CPUs available",
+    )
+    p.add_argument(
+        "--import",
+        dest="imports",
+        action="append",
+        default=[],
+        metavar="MODULE_OR_FILE",
+        help="import a Python module or .py file first, so variants it registers are verified too",
+    )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     p.set_defaults(run=run)
 
@@ -71,7 +97,10 @@ def training_selected(args: argparse.Namespace, profile: str) -> tuple[bool, str
     if args.training is False:
         return False, "not requested: --no-training"
     if args.variant:
-        return False, "not requested: --variant selects those variants' claims only (add --training to run them)"
+        return (
+            False,
+            "not requested: --variant selects those variants' claims only (add --training to run them)",
+        )
     if profile == "dev":
         return False, "not requested: the dev profile runs no training (add --training to run them)"
     return True, f"the whole registry at the {profile} profile"
@@ -86,13 +115,17 @@ def _skipped(cid: str, reason: str):
     from ..claims import ClaimResult
 
     return ClaimResult(
-        id=cid, kind="learned", status="skipped", tier="training (not run)",
+        id=cid,
+        kind="learned",
+        status="skipped",
+        tier="training (not run)",
         title="Training check not run in this report",
         statement="A training check of the Learned section (Zucchet et al. 2023, Experiments 1 and 2); "
-                  "not run by this command.",
+        "not run by this command.",
         message=f"{reason}; run it with: python -m equivalence verify --training, or "
-                "python -m equivalence train-check teacher-student|icl-regression",
-        rerun={"command": "not-run", "module": __name__, "claim": cid, "reason": reason})
+        "python -m equivalence train-check teacher-student|icl-regression",
+        rerun={"command": "not-run", "module": __name__, "claim": cid, "reason": reason},
+    )
 
 
 def rerun_claim(rerun: dict):
@@ -104,18 +137,29 @@ def rerun_claim(rerun: dict):
 
 
 def _numeric_error(variant, dt, dev, e: BaseException, profile: str, seed: int):
-    """An ``error`` claim for a variant whose construction or reference raised (a user's variant, typically)."""
+    """An ``error`` claim for a variant whose construction or reference raised (a user's variant,
+    typically)."""
     from ..claims import ClaimResult
 
     dname = str(dt).replace("torch.", "")
     return ClaimResult(
-        id=f"{variant.name.upper()}-NUMERIC-{dname.upper()}-{dev.upper()}/v1", kind="numeric", status="error",
-        construction=variant.name, tier="random-cases",
+        id=f"{variant.name.upper()}-NUMERIC-{dname.upper()}-{dev.upper()}/v1",
+        kind="numeric",
+        status="error",
+        construction=variant.name,
+        tier="random-cases",
         title=f"{variant.name}: the numeric check could not run ({dname}, {dev})",
         statement=f"The construction of '{variant.name}' equals its reference numerically ({dname}, {dev}).",
         message=f"{type(e).__name__} while checking '{variant.name}': {e}"[:500],
-        rerun={"command": "numeric", "variant": variant.name, "profile": profile, "seed": seed, "dtype": dname,
-               "device": dev})
+        rerun={
+            "command": "numeric",
+            "variant": variant.name,
+            "profile": profile,
+            "seed": seed,
+            "dtype": dname,
+            "device": dev,
+        },
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -140,8 +184,12 @@ def run(args: argparse.Namespace) -> int:
 
     names = args.variant or constructions.available()
     variants = [constructions.get(n) for n in names]
-    jobs = [(v, dt, dev) for v in variants for dt, dev in
-            [(torch.float64, "cpu"), (torch.float32, "cpu")] + ([(torch.float32, device)] if device != "cpu" else [])]
+    jobs = [
+        (v, dt, dev)
+        for v in variants
+        for dt, dev in [(torch.float64, "cpu"), (torch.float32, "cpu")]
+        + ([(torch.float32, device)] if device != "cpu" else [])
+    ]
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     claims: list[ClaimResult] = []
@@ -170,16 +218,27 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(before)
     claims.sort(key=lambda c: c.id)
     prov = provenance(device)
-    prov["selection"] = {"variants": list(names), "training": train, "training_reason": why, "profile": profile}
-    prov["threads"] = {"torch_intra_op": threads, "policy": "--threads" if args.threads else
-                       f"default {DEFAULT_THREADS} (small tensors; docs/benchmarks.md)",
-                       "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset")}
+    prov["selection"] = {
+        "variants": list(names),
+        "training": train,
+        "training_reason": why,
+        "profile": profile,
+    }
+    prov["threads"] = {
+        "torch_intra_op": threads,
+        "policy": "--threads"
+        if args.threads
+        else f"default {DEFAULT_THREADS} (small tensors; docs/benchmarks.md)",
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+    }
     cert = write_report(claims, args.out, provenance=prov, command=command_line())
     bad = [c for c in claims if not c.ok]
     skipped = sum(c.status == "skipped" for c in claims)
-    print(f"{len(claims)} claims, {len(bad)} not holding"
-          + (f", {skipped} skipped" if skipped else "")
-          + f"; report written to {args.out}/ (report.md, report.html, certificate.json)")
+    print(
+        f"{len(claims)} claims, {len(bad)} not holding"
+        + (f", {skipped} skipped" if skipped else "")
+        + f"; report written to {args.out}/ (report.md, report.html, certificate.json)"
+    )
     if not train:
         print(f"  training checks: {why}")
     from ..report.trust import replay_lines

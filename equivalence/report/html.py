@@ -235,7 +235,7 @@ def _trust_section(cert: dict) -> list[str]:
             f"(digest <code>{_e(pkg.get('sha256', '')[:16])}…</code>)"
             + (f"; your modules {imps}" if imps else "")
             + f"; {vers}. <code>check-certificate</code> refuses to confirm a claim when any of them "
-              "changed.</p>"
+            "changed.</p>"
         )
     out.append(
         "<p>The digests in <code>certificate.json</code> detect accidental edits, not a forger who "

@@ -64,8 +64,10 @@ def loads(text: str, *, what: str = "file", max_depth: int = MAX_DEPTH):
     except UntrustedInput as e:
         raise UntrustedInput(f"{what} holds {e}") from None
     except json.JSONDecodeError as e:
-        raise UntrustedInput(f"{what} is not valid JSON (truncated or edited by hand?): {e.msg} at line "
-                             f"{e.lineno}, column {e.colno}") from None
+        raise UntrustedInput(
+            f"{what} is not valid JSON (truncated or edited by hand?): {e.msg} at line "
+            f"{e.lineno}, column {e.colno}"
+        ) from None
     except (ValueError, MemoryError) as e:
         raise UntrustedInput(f"{what} cannot be parsed: {type(e).__name__}: {tty(str(e))[:200]}") from None
     if isinstance(obj, dict | list) and _depth(obj, max_depth) > max_depth:
@@ -87,8 +89,10 @@ def load_json_file(path: Path, *, max_bytes: int, what: str = "file"):
     if not stat.S_ISREG(st.st_mode):
         raise UntrustedInput(f"{what} {tty(str(path))} is not a regular file")
     if st.st_size > max_bytes:
-        raise UntrustedInput(f"{what} {tty(str(path))} is {st.st_size} bytes; at most {max_bytes} are read "
-                             "(a real one is far smaller)")
+        raise UntrustedInput(
+            f"{what} {tty(str(path))} is {st.st_size} bytes; at most {max_bytes} are read "
+            "(a real one is far smaller)"
+        )
     try:
         with open(path, "rb") as f:
             data = f.read(max_bytes + 1)
@@ -109,8 +113,9 @@ def safe_member(folder: Path, name: object) -> Path:
     from .integrity import is_plain_name
 
     if not is_plain_name(name):
-        raise UntrustedInput(f"{tty(repr(name))[:120]} is not a plain file name inside the certificate's "
-                             "folder")
+        raise UntrustedInput(
+            f"{tty(repr(name))[:120]} is not a plain file name inside the certificate's folder"
+        )
     path = Path(folder) / name
     try:
         st = os.lstat(path)

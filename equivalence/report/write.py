@@ -223,7 +223,7 @@ DEFAULT_ASSUMPTIONS = {
     "numeric": (
         "the float64 torch reference is the layer's definition",
         (
-            "the tolerance model's bound |y_hat - y| <= gamma_n M + n eta (equivalence.tolerance) covers "
+            "the tolerance model's bound |y_hat - y| <= gamma_n M + n eta (constructions.tolerance) covers "
             "every "
             "correct evaluation at the working precision"
         ),

@@ -8,7 +8,8 @@ One way, four stages (each module one stage, importing only from earlier ones):
    :mod:`.impossibility`, :mod:`.invariance`) — the identities that must hold;
 3. **decide** (:mod:`.engine` with :mod:`.algebra`, :mod:`.atoms`; :mod:`.modular` for prime fields);
 4. **claim** (:mod:`.lifted_claims`, :mod:`.variant_claims`, :mod:`.global_claims`, :mod:`.catalogue`,
-   :mod:`.render`) — IDs, statuses (proved / probable / refuted / …), seeds, :class:`~equivalence.claims.ClaimResult`.
+   :mod:`.render`) — IDs, statuses (proved / probable / refuted / …), seeds,
+   :class:`~equivalence.claims.ClaimResult`.
 """
 
 from .catalogue import PROFILES, TIERS, claim_ids, resolve_claim, run_claim, run_target, variant_claim_ids
@@ -43,8 +44,19 @@ def verify_section(variants, args) -> list:
     return out
 
 
-def time_tier(construction: str, tier: str, *, d: int, T: int = 4, heads: int = 1, d_k: int | None = None,
-              d_v: int | None = None, d_out: int | None = None, seed: int = 0, decide: str = "auto"):
+def time_tier(
+    construction: str,
+    tier: str,
+    *,
+    d: int,
+    T: int = 4,
+    heads: int = 1,
+    d_k: int | None = None,
+    d_v: int | None = None,
+    d_out: int | None = None,
+    seed: int = 0,
+    decide: str = "auto",
+):
     """Run one tier of one construction at one size; return its :class:`~equivalence.claims.ClaimResult`
     (``.seconds`` is the proof time; ``.tier`` says how it was decided). For ``benchmarks/``.
 
@@ -53,9 +65,15 @@ def time_tier(construction: str, tier: str, *, d: int, T: int = 4, heads: int = 
     Schwartz–Zippel when the estimated number of terms is too large), ``"exact"`` or ``"schwartz-zippel"``.
     """
     suffix = {"unrolled": "UNROLLED", "induction": "ALLT", "index": "WIRING", "schwartz-zippel": "SZ"}[tier]
-    forced = {"auto": "auto", "schwartz-zippel": "schwartz-zippel", "exact": tier if tier in ("unrolled", "induction")
-              else "auto"}[decide]
-    sizes = {k: v for k, v in {"d": d, "heads": heads, "d_k": d_k, "d_v": d_v, "d_out": d_out, "T": T}.items()
-             if v is not None}
+    forced = {
+        "auto": "auto",
+        "schwartz-zippel": "schwartz-zippel",
+        "exact": tier if tier in ("unrolled", "induction") else "auto",
+    }[decide]
+    sizes = {
+        k: v
+        for k, v in {"d": d, "heads": heads, "d_k": d_k, "d_v": d_v, "d_out": d_out, "T": T}.items()
+        if v is not None
+    }
     cid = f"{construction.upper()}-{suffix}/v1"
     return run_claim(cid, sets=[sizes] if suffix != "WIRING" else None, tier=forced, seed=seed)

@@ -115,8 +115,9 @@ def to_fraction(v) -> Fraction:
         return Fraction(f)
     if hasattr(v, "p") and hasattr(v, "q"):  # sympy Rational / Integer
         return Fraction(int(v.p), int(v.q))
-    raise TypeError(f"expected an exact real number (int, Fraction, float, sympy Rational); got {type(v).__name__} "
-                    f"{v!r}")
+    raise TypeError(
+        f"expected an exact real number (int, Fraction, float, sympy Rational); got {type(v).__name__} {v!r}"
+    )
 
 
 def fraction_array(t) -> np.ndarray:
@@ -309,7 +310,9 @@ class Lazy:
         if isinstance(s, Fraction):
             return s
         if self.ctx is None:
-            return DEG_FAULTS.record(HasAtoms("no context to turn a SymPy function value into a generator"), 1)
+            return DEG_FAULTS.record(
+                HasAtoms("no context to turn a SymPy function value into a generator"), 1
+            )
         try:
             return self.ctx.from_sympy(s)
         except HasAtoms as e:  # deferred: see Faults
@@ -402,7 +405,8 @@ def expand_pair(u, v, ring, domain, bits: int):
         return ring.ground_new(coefficient(c, domain))
 
     def simple(m):
-        """``(exponent, coefficient)`` of a generator, a product of two generators, or a scaled one; else None."""
+        """``(exponent, coefficient)`` of a generator, a product of two generators, or a scaled one; else
+        None."""
         if type(m) is not Lazy:
             return None
         if m.op == "g":
@@ -567,8 +571,10 @@ class Context:
                 for _ in range(int(x.exp)):
                     r = r * base
             else:
-                raise HasAtoms(f"{type(x).__name__} {sp.sstr(x)[:80]} is neither a polynomial operation nor an "
-                               "uninterpreted function")
+                raise HasAtoms(
+                    f"{type(x).__name__} {sp.sstr(x)[:80]} is neither a polynomial operation nor an "
+                    "uninterpreted function"
+                )
             memo[x] = r
             return r
 
@@ -580,8 +586,10 @@ class Context:
         import sympy as sp
 
         if not isinstance(expr, sp.core.function.AppliedUndef):
-            raise HasAtoms(f"{type(expr).__name__} {sp.sstr(expr)[:80]} is not an uninterpreted function of "
-                           "the values; use the SymPy method")
+            raise HasAtoms(
+                f"{type(expr).__name__} {sp.sstr(expr)[:80]} is not an uninterpreted function of "
+                "the values; use the SymPy method"
+            )
         key = (expr.func.__name__, tuple(self._key(a) for a in expr.args))
         atoms = self.__dict__.setdefault("_atoms", {})
         if key not in atoms:
@@ -622,8 +630,14 @@ class Context:
                     i += 1
             else:
                 mono = {self.names[i]: k for i, k in enumerate(exps) if k}
-            out.append((Fraction(int(c.numerator), int(c.denominator)) if hasattr(c, "denominator")
-                        else Fraction(int(c)), mono))
+            out.append(
+                (
+                    Fraction(int(c.numerator), int(c.denominator))
+                    if hasattr(c, "denominator")
+                    else Fraction(int(c)),
+                    mono,
+                )
+            )
         out.sort(key=lambda cm: (sorted(cm[1].items()), cm[0]))
         return out[:limit] if limit is not None else out
 

@@ -30,7 +30,8 @@ class AtomTable:
 
     @staticmethod
     def _mono(m):
-        """``(sorted generator tuple, coefficient)`` of a generator / product of two / scaled one; else None."""
+        """``(sorted generator tuple, coefficient)`` of a generator / product of two / scaled one; else
+        None."""
         if type(m) is not Lazy:
             return (), (m if type(m) is int else to_fraction(m))
         op = m.op
@@ -58,7 +59,8 @@ class AtomTable:
                 self.by_id[id(n)] = -1
                 self._keep.append(n)
                 return None
-        # iterative post-order over the + chain: a + node is a leaf sum iff both operands are leaves or leaf sums
+        # iterative post-order over the + chain: a + node is a leaf sum iff both operands are leaves or leaf
+        # sums
         stack, order = [n], []
         while stack:
             m = stack.pop()
@@ -133,7 +135,8 @@ def expand_pair_atoms(u, v, bits: int, table: AtomTable):
         return None
 
     def simple(m):
-        """``(exponent, coefficient)`` of a variable, a product of two variables, or a scaled one; else None."""
+        """``(exponent, coefficient)`` of a variable, a product of two variables, or a scaled one; else
+        None."""
         e = var(m)
         if e is not None:
             return e, 1
@@ -150,7 +153,8 @@ def expand_pair_atoms(u, v, bits: int, table: AtomTable):
         return None
 
     def add_into(r, n, shift, depth):
-        """``r += n * z^shift`` for a non-simple Lazy leaf ``n``; a product (sum) x (variable) is streamed into
+        """``r += n * z^shift`` for a non-simple Lazy leaf ``n``; a product (sum) x (variable) is streamed
+        into
         ``r`` without building the sum's dictionary (``depth`` more levels of such products)."""
         get = r.get
         if depth and n.op == "*" and id(n) not in memo:

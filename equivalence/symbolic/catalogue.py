@@ -40,19 +40,31 @@ TIERS = ("auto", "unrolled", "induction", "index", "schwartz-zippel")
 
 #: size sets per profile and claim suffix (``grid``: the sizes at which WIRING checks direct_weights)
 PROFILES = {
-    "dev": {"UNROLLED": [{"d": 2, "heads": 1, "T": 3}],
-            "ALLT": [{"d": 3, "heads": 2, "d_k": 2, "d_v": 2}],
-            "SZ": [{"d": 8, "heads": 2, "d_k": 4, "d_v": 4, "d_out": 3, "T": 6}],
-            "grid": {"heads": 2, "d": 2}},
-    "ci": {"UNROLLED": [{"d": 3, "heads": 1, "T": 4}, {"d": 2, "heads": 2, "d_k": 2, "d_v": 3, "d_out": 2, "T": 3}],
-           "ALLT": [{"d": 4, "heads": 2}, {"d": 3, "heads": 2, "d_k": 2, "d_v": 3, "d_out": 2}],
-           "SZ": [{"d": 16, "heads": 2, "d_k": 8, "d_v": 8, "d_out": 4, "T": 8}],
-           "grid": {"heads": 2, "d": 2}},
-    "thorough": {"UNROLLED": [{"d": 4, "heads": 1, "T": 6}, {"d": 3, "heads": 2, "d_k": 2, "d_v": 3, "d_out": 2,
-                                                            "T": 5}, {"d": 8, "heads": 1, "T": 8}],
-                 "ALLT": [{"d": 8, "heads": 2}, {"d": 16, "heads": 2, "d_k": 8, "d_v": 8, "d_out": 4}],
-                 "SZ": [{"d": 48, "heads": 2, "d_k": 8, "d_v": 8, "d_out": 4, "T": 16}],
-                 "grid": {"heads": 2, "d": 3}},
+    "dev": {
+        "UNROLLED": [{"d": 2, "heads": 1, "T": 3}],
+        "ALLT": [{"d": 3, "heads": 2, "d_k": 2, "d_v": 2}],
+        "SZ": [{"d": 8, "heads": 2, "d_k": 4, "d_v": 4, "d_out": 3, "T": 6}],
+        "grid": {"heads": 2, "d": 2},
+    },
+    "ci": {
+        "UNROLLED": [
+            {"d": 3, "heads": 1, "T": 4},
+            {"d": 2, "heads": 2, "d_k": 2, "d_v": 3, "d_out": 2, "T": 3},
+        ],
+        "ALLT": [{"d": 4, "heads": 2}, {"d": 3, "heads": 2, "d_k": 2, "d_v": 3, "d_out": 2}],
+        "SZ": [{"d": 16, "heads": 2, "d_k": 8, "d_v": 8, "d_out": 4, "T": 8}],
+        "grid": {"heads": 2, "d": 2},
+    },
+    "thorough": {
+        "UNROLLED": [
+            {"d": 4, "heads": 1, "T": 6},
+            {"d": 3, "heads": 2, "d_k": 2, "d_v": 3, "d_out": 2, "T": 5},
+            {"d": 8, "heads": 1, "T": 8},
+        ],
+        "ALLT": [{"d": 8, "heads": 2}, {"d": 16, "heads": 2, "d_k": 8, "d_v": 8, "d_out": 4}],
+        "SZ": [{"d": 48, "heads": 2, "d_k": 8, "d_v": 8, "d_out": 4, "T": 16}],
+        "grid": {"heads": 2, "d": 3},
+    },
 }
 _VERSION = re.compile(r"^(.*?)(/[vV](\d+))?$")
 
@@ -69,7 +81,11 @@ def _capabilities(variant) -> set[str]:
     caps = {"UNROLLED", "ALLT"}
     if statement_path(variant):  # the prime-field tier runs against the LSA statement
         caps.add("SZ")
-    if isinstance(variant, _LSAVariant) and statement_path(variant) and getattr(variant, "method", None) == "direct":
+    if (
+        isinstance(variant, _LSAVariant)
+        and statement_path(variant)
+        and getattr(variant, "method", None) == "direct"
+    ):
         caps.add("WIRING")
     return caps
 
@@ -100,15 +116,19 @@ def resolve_claim(claim_id: str):
     if cid in GLOBAL_IDS:
         return cid, None, None
     if base.endswith("-ALLSIZES"):
-        raise KeyError(f"claim {claim_id!r} was renamed {base[:-len('-ALLSIZES')]}-WIRING/v1: it checks the wiring "
-                       "at a grid of sizes (and proves the role equations for every size); every size is not claimed")
+        raise KeyError(
+            f"claim {claim_id!r} was renamed {base[: -len('-ALLSIZES')]}-WIRING/v1: it checks the wiring "
+            "at a grid of sizes (and proves the role equations for every size); every size is not claimed"
+        )
     for name in constructions.available():
         v = constructions.get(name)
         for suffix in SUFFIXES:
             if base == f"{name.upper()}-{suffix}":
                 if cid not in variant_claim_ids(v):
-                    raise KeyError(f"claim {cid!r} does not exist for variant {name!r} (status {v.status}); "
-                                   f"its claims: {', '.join(variant_claim_ids(v))}")
+                    raise KeyError(
+                        f"claim {cid!r} does not exist for variant {name!r} (status {v.status}); "
+                        f"its claims: {', '.join(variant_claim_ids(v))}"
+                    )
                 return cid, v, suffix
     raise KeyError(f"no claim {claim_id!r}; known claims: {', '.join(claim_ids())}")
 
@@ -151,14 +171,15 @@ _NEGATIVE = {"refuted": "expected-failure", "proved": "unexpected-pass", "probab
 
 
 def _epsilon(evidence) -> float | None:
-    """Union bound over every Schwartz–Zippel run in ``evidence``: the sum of ``2**error_probability_log2``."""
+    """Union bound over every Schwartz–Zippel run in ``evidence``: the sum of
+    ``2**error_probability_log2``."""
     found = []
 
     def walk(v):
         if isinstance(v, dict):
             e = v.get("error_probability_log2")
             if isinstance(e, int | float):
-                found.append(2.0 ** e)
+                found.append(2.0**e)
             elif e == "-inf":
                 found.append(0.0)
             for k, u in v.items():
@@ -172,8 +193,16 @@ def _epsilon(evidence) -> float | None:
     return min(1.0, sum(found)) if found else None
 
 
-def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "ci", tier: str = "auto",
-              mode: str | None = None, seed: int | None = None, imports: tuple = ()) -> ClaimResult:
+def run_claim(
+    claim_id: str,
+    *,
+    sets: list[dict] | None = None,
+    profile: str = "ci",
+    tier: str = "auto",
+    mode: str | None = None,
+    seed: int | None = None,
+    imports: tuple = (),
+) -> ClaimResult:
     """Check one claim and return its :class:`ClaimResult` (never raises for a failing proof; a crash of the
     checker is reported with status ``error``). ``seed=None`` draws a fresh seed (:func:`draw_seed`); the seed
     used is recorded in ``rerun`` and in the evidence, and re-running with it reproduces the random points."""
@@ -198,11 +227,19 @@ def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "
         run = run_global(cid) if variant is None else run_variant_claim(variant, suffix, sets, opts)
         out = run.outcome
     except Exception as e:  # noqa: BLE001 - the checker itself failed: report it, never pretend
-        return ClaimResult(id=cid, title=cid, statement="the checker raised an exception", kind="symbolic",
-                           status="error", construction=variant.name if variant else "", tier=tier,
-                           sizes={"sets": sets}, seconds=round(time.perf_counter() - t0, 3),
-                           rerun=_rerun(cid, sets, tier, mode, seed, imports, profile),
-                           message=f"{type(e).__name__}: {e}")
+        return ClaimResult(
+            id=cid,
+            title=cid,
+            statement="the checker raised an exception",
+            kind="symbolic",
+            status="error",
+            construction=variant.name if variant else "",
+            tier=tier,
+            sizes={"sets": sets},
+            seconds=round(time.perf_counter() - t0, 3),
+            rerun=_rerun(cid, sets, tier, mode, seed, imports, profile),
+            message=f"{type(e).__name__}: {e}",
+        )
     seconds = time.perf_counter() - t0
     status = out.status
     epsilon = None
@@ -211,10 +248,17 @@ def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "
         status = "probable"
         if epsilon is None:
             status, out.message = "error", "a Schwartz-Zippel decision without an error bound in its evidence"
-    if suffix == "IMPOSSIBLE" or (variant is not None and variant.status == "impossible" and suffix == "UNROLLED"):
+    if suffix == "IMPOSSIBLE" or (
+        variant is not None and variant.status == "impossible" and suffix == "UNROLLED"
+    ):
         status = _NEGATIVE.get(status, status)
-    kind = ("impossibility" if cid.startswith("IMPOSSIBLE") or cid == "TEMPLATE-DEGREE-BOUND/v1" or suffix == "IMPOSSIBLE"
-            else "invariance" if cid.startswith("INVARIANCE") else "symbolic")
+    kind = (
+        "impossibility"
+        if cid.startswith("IMPOSSIBLE") or cid == "TEMPLATE-DEGREE-BOUND/v1" or suffix == "IMPOSSIBLE"
+        else "invariance"
+        if cid.startswith("INVARIANCE")
+        else "symbolic"
+    )
     has_objects = not (isinstance(run.objects, sp.Tuple) and len(run.objects) == 0)
     latex = latex_of(run.objects, run.prefix) if has_objects else ""
     evidence = dict(out.evidence)
@@ -222,27 +266,55 @@ def run_claim(claim_id: str, *, sets: list[dict] | None = None, profile: str = "
     evidence["seed"] = seed
     if has_objects:
         evidence["mathml"] = mathml_of(run.objects, run.prefix)
-    dig = statement_digest(sp.Symbol(cid), sp.Symbol(variant.name if variant else ""), sizes_object(sets),
-                           sp.Symbol(out.tier), run.objects, *run.digest_extra)
+    dig = statement_digest(
+        sp.Symbol(cid),
+        sp.Symbol(variant.name if variant else ""),
+        sizes_object(sets),
+        sp.Symbol(out.tier),
+        run.objects,
+        *run.digest_extra,
+    )
     return ClaimResult(
-        id=cid, title=run.title, statement=run.statement, kind=kind, status=status,
-        construction=variant.name if variant else "", tier=out.tier, sizes=_sizes_of(suffix, sets, grid), latex=latex,
-        statement_digest=dig, seconds=round(seconds, 3), evidence=_jsonable(evidence),
+        id=cid,
+        title=run.title,
+        statement=run.statement,
+        kind=kind,
+        status=status,
+        construction=variant.name if variant else "",
+        tier=out.tier,
+        sizes=_sizes_of(suffix, sets, grid),
+        latex=latex,
+        statement_digest=dig,
+        seconds=round(seconds, 3),
+        evidence=_jsonable(evidence),
         counterexample=_jsonable(out.counterexample) if out.counterexample is not None else None,
-        rerun=_rerun(cid, sets, tier, mode, seed, imports, profile), message=out.message, epsilon=epsilon,
-        assumptions=tuple(run.assumptions))
+        rerun=_rerun(cid, sets, tier, mode, seed, imports, profile),
+        message=out.message,
+        epsilon=epsilon,
+        assumptions=tuple(run.assumptions),
+    )
 
 
 def _sizes_of(suffix, sets, grid) -> dict:
     if suffix == "WIRING":  # what was checked where: the roles symbolically, the code on the grid
-        return {"role equations": "every H, d, d_k, d_v",
-                "direct_weights checked at": f"H <= {grid['heads']}, d, d_k, d_v <= {grid['d']}"}
+        return {
+            "role equations": "every H, d, d_k, d_v",
+            "direct_weights checked at": f"H <= {grid['heads']}, d, d_k, d_v <= {grid['d']}",
+        }
     return {"sets": sets}
 
 
 def _rerun(cid, sets, tier, mode, seed, imports, profile) -> dict:
-    return {"command": "prove", "claim": cid, "sets": sets, "tier": tier, "mode": mode, "seed": seed,
-            "profile": profile, "imports": list(imports)}
+    return {
+        "command": "prove",
+        "claim": cid,
+        "sets": sets,
+        "tier": tier,
+        "mode": mode,
+        "seed": seed,
+        "profile": profile,
+        "imports": list(imports),
+    }
 
 
 def _jsonable(v):
@@ -257,8 +329,16 @@ def _jsonable(v):
     return str(v)
 
 
-def run_target(target: str | None, *, sets: list[dict] | None = None, profile: str = "ci", tier: str = "auto",
-               mode: str | None = None, seed: int | None = None, imports: tuple = ()) -> list[ClaimResult]:
+def run_target(
+    target: str | None,
+    *,
+    sets: list[dict] | None = None,
+    profile: str = "ci",
+    tier: str = "auto",
+    mode: str | None = None,
+    seed: int | None = None,
+    imports: tuple = (),
+) -> list[ClaimResult]:
     """Run a claim (by ID), every claim of a construction (by variant name), or everything (``None``).
     ``seed=None``: one seed is drawn for the whole run."""
     if seed is None:
@@ -268,7 +348,12 @@ def run_target(target: str | None, *, sets: list[dict] | None = None, profile: s
     elif target in constructions.available():
         v = constructions.get(target)
         ids = variant_claim_ids(v)
-        wanted = {"unrolled": "UNROLLED", "induction": "ALLT", "index": "WIRING", "schwartz-zippel": "SZ"}.get(tier)
+        wanted = {
+            "unrolled": "UNROLLED",
+            "induction": "ALLT",
+            "index": "WIRING",
+            "schwartz-zippel": "SZ",
+        }.get(tier)
         if wanted is not None:
             ids = [i for i in ids if i.endswith(f"-{wanted}/v1")]
             if not ids:
@@ -281,6 +366,15 @@ def run_target(target: str | None, *, sets: list[dict] | None = None, profile: s
         claim_sets = sets if (sets is not None and suffix in ("UNROLLED", "SZ", "ALLT")) else None
         if claim_sets is not None and suffix != "ALLT":
             claim_sets = [{**s, "T": s.get("T") or 3} for s in claim_sets]
-        out.append(run_claim(cid, sets=claim_sets, profile=profile, tier=tier if suffix != "SZ" else "auto",
-                             mode=mode, seed=seed, imports=imports))
+        out.append(
+            run_claim(
+                cid,
+                sets=claim_sets,
+                profile=profile,
+                tier=tier if suffix != "SZ" else "auto",
+                mode=mode,
+                seed=seed,
+                imports=imports,
+            )
+        )
     return out

@@ -94,7 +94,8 @@ LAZY_ABOVE = 300
 
 
 class TooLarge(Exception):
-    """The estimated expansion exceeds the allowed number of terms; carries the estimate and a degree bound."""
+    """The estimated expansion exceeds the allowed number of terms; carries the estimate and a degree
+    bound."""
 
     def __init__(self, terms: int, degree: int):
         super().__init__(f"about {terms:.3g} polynomial terms")
@@ -177,16 +178,24 @@ def _decide_sympy(fn, variables: Variables) -> IdentityResult:
     for label, lhs, rhs in parts:
         for idx, u, v in _entries(lhs, rhs):
             diff = sp.expand(sp.sympify(u) - sp.sympify(v))
-            terms += len(sp.Add.make_args(sp.expand(sp.sympify(u)))) + len(sp.Add.make_args(sp.expand(sp.sympify(v))))
+            terms += len(sp.Add.make_args(sp.expand(sp.sympify(u)))) + len(
+                sp.Add.make_args(sp.expand(sp.sympify(v)))
+            )
             if diff != 0:
                 failing.append((label, idx))
                 if not witness:
                     witness = [sp.sstr(t) for t in sp.Add.make_args(diff)[:3]]
-    ev = {"generators": len(variables), "terms": terms, "ring": "sympy expand (uninterpreted functions as atoms)"}
+    ev = {
+        "generators": len(variables),
+        "terms": terms,
+        "ring": "sympy expand (uninterpreted functions as atoms)",
+    }
     return IdentityResult(not failing, failing, witness, ev)
 
 
-def _decide_lazy(fn, variables: Variables, max_terms: int | None = None, atoms: bool = True) -> IdentityResult:
+def _decide_lazy(
+    fn, variables: Variables, max_terms: int | None = None, atoms: bool = True
+) -> IdentityResult:
     """Lazy evaluation, then per entry: first over generators and atoms (:class:`~.algebra.AtomTable`: a zero
     difference there proves the entry), else a full local expansion. ``max_terms`` bounds the terms of the
     entries that need the full expansion (:class:`TooLarge` above it)."""
@@ -198,8 +207,11 @@ def _decide_lazy(fn, variables: Variables, max_terms: int | None = None, atoms: 
     ctx = variables.context(method="lazy")
     parts = fn(variables.symbolic(ctx))
     ctx.faults.reraise()
-    entries = [(label, idx, _native(ctx, u), _native(ctx, v)) for label, lhs, rhs in parts
-               for idx, u, v in _entries(lhs, rhs)]
+    entries = [
+        (label, idx, _native(ctx, u), _native(ctx, v))
+        for label, lhs, rhs in parts
+        for idx, u, v in _entries(lhs, rhs)
+    ]
     for domain in (ZZ, QQ):
         R, _ = _ring("z", domain)
         max_deg, terms, failing, witness, rest = 0, 0, [], [], []
@@ -230,8 +242,13 @@ def _decide_lazy(fn, variables: Variables, max_terms: int | None = None, atoms: 
                         witness = _decode_local(diff, order, bits, ctx.names)
         except NeedsRationals:
             continue
-        ev = {"generators": len(variables), "terms": terms, "max_degree": max_deg,
-              "ring": "kronecker (local, per entry)", "coefficients": str(domain)}
+        ev = {
+            "generators": len(variables),
+            "terms": terms,
+            "max_degree": max_deg,
+            "ring": "kronecker (local, per entry)",
+            "coefficients": str(domain),
+        }
         if atoms:
             ev["ring"] = "kronecker (local, per entry; leaf sums as atoms first)"
             ev["atoms"] = len(table.by_key)
@@ -241,7 +258,9 @@ def _decide_lazy(fn, variables: Variables, max_terms: int | None = None, atoms: 
     raise RuntimeError("unreachable: QQ accepts every rational constant")
 
 
-def decide_identity(fn, variables: Variables, *, method: str = "auto", max_terms: int | None = None) -> IdentityResult:
+def decide_identity(
+    fn, variables: Variables, *, method: str = "auto", max_terms: int | None = None
+) -> IdentityResult:
     """Expand every ``lhs - rhs`` of ``fn`` in a polynomial ring; see the module docstring.
 
     ``method``: ``"kronecker"`` (one global Kronecker ring), ``"lazy"`` (unexpanded evaluation, then one
@@ -285,8 +304,13 @@ def decide_identity(fn, variables: Variables, *, method: str = "auto", max_terms
         if not ctx.require_injective(max_deg):
             bits = ctx.bits_needed(max_deg) + 1
             continue
-        ev = {"generators": len(variables), "terms": terms, "max_degree": max_deg, "ring": method,
-              "coefficients": str(domain)}
+        ev = {
+            "generators": len(variables),
+            "terms": terms,
+            "max_degree": max_deg,
+            "ring": method,
+            "coefficients": str(domain),
+        }
         if method == "kronecker":
             ev["kronecker_base"] = ctx.base
         return IdentityResult(not failing, failing, witness, ev)
@@ -309,7 +333,9 @@ def formal_size(fn, variables: Variables) -> tuple[int, int]:
         parts = fn(variables.formal())
         DEG_FAULTS.reraise()
     except (SympifyError, HasAtoms, AttributeError, TypeError) as e:
-        raise NotPolynomial(f"the obligation applies SymPy functions to its values ({e}); no degree bound") from None
+        raise NotPolynomial(
+            f"the obligation applies SymPy functions to its values ({e}); no degree bound"
+        ) from None
     deg, terms = 0, 0
     for _, lhs, rhs in parts:
         for _, u, v in _entries(lhs, rhs):
@@ -319,7 +345,8 @@ def formal_size(fn, variables: Variables) -> tuple[int, int]:
 
 
 def evaluate_at(fn, variables: Variables, values):
-    """``fn`` at an exact point. If the plain run meets a float (the code wrote a constant such as ``1.0``), the
+    """``fn`` at an exact point. If the plain run meets a float (the code wrote a constant such as ``1.0``),
+    the
     point is re-run with :class:`~.arrays.ExactQ` numbers, which read every float operand as the rational it
     denotes; a float that still survives (e.g. ``math.sqrt`` of a value) is a :class:`~.arrays.FloatConstant`
     error, never a rounded comparison."""
@@ -328,9 +355,11 @@ def evaluate_at(fn, variables: Variables, values):
         return parts
     parts = fn(variables.numeric(values, exact=True))
     if has_float(parts):
-        raise FloatConstant("the code computes in floating point at an exact point even with float operands "
-                            "read exactly (a float produced by a function such as math.sqrt or float()); write "
-                            "its constants as int, fractions.Fraction or sympy.Rational")
+        raise FloatConstant(
+            "the code computes in floating point at an exact point even with float operands "
+            "read exactly (a float produced by a function such as math.sqrt or float()); write "
+            "its constants as int, fractions.Fraction or sympy.Rational"
+        )
     return parts
 
 
@@ -343,8 +372,9 @@ def first_difference(parts) -> tuple | None:
     return None
 
 
-def schwartz_zippel(fn, variables: Variables, *, trials: int = 3, bits: int = 64, seed: int = 0,
-                    degree: int | None = None):
+def schwartz_zippel(
+    fn, variables: Variables, *, trials: int = 3, bits: int = 64, seed: int = 0, degree: int | None = None
+):
     """Random exact evaluation; returns ``(holds, evidence, failing_values_or_None)``. ``degree``: a formal
     degree bound already computed for this ``fn`` (else computed here)."""
     if trials < 1 or bits < 2:
@@ -357,14 +387,29 @@ def schwartz_zippel(fn, variables: Variables, *, trials: int = 3, bits: int = 64
         if first_difference(evaluate_at(fn, variables, values)) is not None:
             return False, {"degree_bound": D, "trials_done": k + 1, "bits": bits}, values
     log2_bound = trials * (math.log2(D) - bits) if D > 0 else -math.inf
-    ev = {"degree_bound": D, "trials": trials, "set_size": f"2^{bits}", "bits": bits, "seed": seed,
-          "error_probability_log2": round(log2_bound, 3) if D > 0 else "-inf",
-          "error_probability": (f"<= ({D}/2^{bits})^{trials} = 2^{log2_bound:.1f}" if D > 0 else "0 (constant)")}
+    ev = {
+        "degree_bound": D,
+        "trials": trials,
+        "set_size": f"2^{bits}",
+        "bits": bits,
+        "seed": seed,
+        "error_probability_log2": round(log2_bound, 3) if D > 0 else "-inf",
+        "error_probability": (
+            f"<= ({D}/2^{bits})^{trials} = 2^{log2_bound:.1f}" if D > 0 else "0 (constant)"
+        ),
+    }
     return True, ev, None
 
 
-def find_counterexample(fn, variables: Variables, *, seed: int = 0, start: list | None = None,
-                        budget_s: float = 8.0, max_evals: int = 400) -> dict | None:
+def find_counterexample(
+    fn,
+    variables: Variables,
+    *,
+    seed: int = 0,
+    start: list | None = None,
+    budget_s: float = 8.0,
+    max_evals: int = 400,
+) -> dict | None:
     """Search exact integer points where ``fn`` differs, then shrink the point (greedy: zero, then ±1).
 
     Returns ``{"values": [...], "where": (label, index), "lhs": value, "rhs": value, "evaluations": n}``
@@ -380,8 +425,7 @@ def find_counterexample(fn, variables: Variables, *, seed: int = 0, start: list 
 
     found, point = None, None
     candidates = ([list(start)] if start is not None else []) + [
-        [rng.randint(-r, r) for _ in range(len(variables))]
-        for r in [3] * 6 + [100] * 6 + [1 << 30] * 6
+        [rng.randint(-r, r) for _ in range(len(variables))] for r in [3] * 6 + [100] * 6 + [1 << 30] * 6
     ]
     for values in candidates:
         found = check(values)
@@ -396,10 +440,16 @@ def find_counterexample(fn, variables: Variables, *, seed: int = 0, start: list 
         for trial in (0, 1, -1):
             if point[i] == trial or (trial != 0 and abs(point[i]) <= 1):
                 continue
-            cand = point[:i] + [trial] + point[i + 1:]
+            cand = point[:i] + [trial] + point[i + 1 :]
             r = check(cand)
             if r is not None:
                 point, found = cand, r
                 break
     label, idx, u, v = found
-    return {"values": point, "where": (label, tuple(int(k) for k in idx)), "lhs": u, "rhs": v, "evaluations": evals}
+    return {
+        "values": point,
+        "where": (label, tuple(int(k) for k in idx)),
+        "lhs": u,
+        "rhs": v,
+        "evaluations": evals,
+    }

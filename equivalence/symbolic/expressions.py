@@ -31,7 +31,12 @@ IDX = {"t": t, "s": s, "o": o, "eta": eta, "i": i, "j": j, "a": a, "b": b, "c": 
 class LSA:
     """The arrays of linear self-attention as ``IndexedBase`` objects."""
 
-    W_Q, W_K, W_V, W_O = sp.IndexedBase("W_Q"), sp.IndexedBase("W_K"), sp.IndexedBase("W_V"), sp.IndexedBase("W_O")
+    W_Q, W_K, W_V, W_O = (
+        sp.IndexedBase("W_Q"),
+        sp.IndexedBase("W_K"),
+        sp.IndexedBase("W_V"),
+        sp.IndexedBase("W_O"),
+    )
     x = sp.IndexedBase("x")
     S = sp.IndexedBase("S")  # the attention memory S^eta [d_v, d_k]
     M = sp.IndexedBase("M")  # the compressed store sum_s x_s x_s^T [d, d], symmetric
@@ -51,7 +56,8 @@ class LSA:
 
 
 def lsa_output(with_W_O: bool) -> tuple[sp.Expr, sp.Expr]:
-    """``(lhs index, rhs)`` of the LSA parallel form: ``y[t, o]`` (``W_O``) or ``y[t, eta*d_v + i]`` (concat)."""
+    """``(lhs index, rhs)`` of the LSA parallel form: ``y[t, o]`` (``W_O``) or ``y[t, eta*d_v + i]``
+    (concat)."""
     head = sp.Sum(LSA.v(eta, i, s) * sp.Sum(LSA.k(eta, j, s) * LSA.q(eta, j, t), (j, 0, d_k - 1)), (s, 1, t))
     if with_W_O:
         rhs = sp.Sum(sp.Sum(LSA.W_O[o, eta * d_v + i] * head, (i, 0, d_v - 1)), (eta, 0, H - 1))
@@ -99,7 +105,9 @@ class Evaluator:
             if label not in self.arrays:
                 raise KeyError(f"statement uses array {label!r}, which the evaluator was not given")
             arr = self.arrays[label]
-            if all(isinstance(k, sp.Symbol) for k in e.indices):  # fast path: indices bound by sums or the caller
+            if all(
+                isinstance(k, sp.Symbol) for k in e.indices
+            ):  # fast path: indices bound by sums or the caller
                 names = [k.name for k in e.indices]
                 if len(names) == 1:
                     (n0,) = names
@@ -143,19 +151,24 @@ class Evaluator:
         if isinstance(e, sp.KroneckerDelta):
             f, g = (self._compile(u) for u in e.args)
             return lambda env: 1 if f(env) == g(env) else 0
-        if isinstance(e, sp.core.function.AppliedUndef):  # e.g. a permutation pi(k): a callable in the scalars
+        if isinstance(
+            e, sp.core.function.AppliedUndef
+        ):  # e.g. a permutation pi(k): a callable in the scalars
             name, fs = e.func.__name__, [self._compile(u) for u in e.args]
             return lambda env: env[name](*(int(f(env)) for f in fs))
         if isinstance(e, sp.Sum):
             return self._compile_sum(e)
-        raise TypeError(f"cannot evaluate {type(e).__name__} {e}: statements use +, *, integer powers, "
-                        "Indexed arrays, symbols, KroneckerDelta, index functions and Sum only")
+        raise TypeError(
+            f"cannot evaluate {type(e).__name__} {e}: statements use +, *, integer powers, "
+            "Indexed arrays, symbols, KroneckerDelta, index functions and Sum only"
+        )
 
     def _compile_sum(self, e: sp.Sum):
         body = self._compile(e.function)
         limits = [(v.name, self._compile(lo), self._compile(hi)) for v, lo, hi in e.limits]
-        free = sorted(sym.name for sym in e.free_symbols if isinstance(sym, sp.Symbol)
-                      and sym.name not in self.arrays)
+        free = sorted(
+            sym.name for sym in e.free_symbols if isinstance(sym, sp.Symbol) and sym.name not in self.arrays
+        )
         memo, key0 = self._memo, id(e)
 
         last = len(limits) - 1

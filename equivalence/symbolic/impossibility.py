@@ -54,7 +54,7 @@ def zdeg(expr) -> int:
 
 def _generic(name: str, degree: int, index) -> sp.Expr:
     """A generic polynomial of degree ``degree`` in z with coefficient arrays ``name_p[index]``."""
-    return sum(sp.IndexedBase(f"{name}_{p}")[index] * z ** p for p in range(degree + 1))
+    return sum(sp.IndexedBase(f"{name}_{p}")[index] * z**p for p in range(degree + 1))
 
 
 def template_degrees(*, input_gating: bool = True, output_gating: bool = True) -> dict:
@@ -114,7 +114,8 @@ def delta_rule_degrees(T: int = 4) -> list[tuple[int, sp.Expr, int]]:
 
 
 def softmax_fifth_derivative():
-    """$f(x_2) = x_2 e^{x_2^2}/(1+e^{x_2^2})$ (softmax attention at $t=2$ on the line $x_1=0$) and $f^{(5)}(1)$."""
+    """$f(x_2) = x_2 e^{x_2^2}/(1+e^{x_2^2})$ (softmax attention at $t=2$ on the line $x_1=0$) and
+    $f^{(5)}(1)$."""
     x1, x2 = sp.symbols("x_1 x_2", real=True)
     y2 = (x1 * sp.exp(x2 * x1) + x2 * sp.exp(x2 * x2)) / (sp.exp(x2 * x1) + sp.exp(x2 * x2))
     f = sp.simplify(y2.subs(x1, 0))
@@ -123,11 +124,17 @@ def softmax_fifth_derivative():
     return y2, f, sp.simplify(f5), value
 
 
-CERTIFICATES = ("TEMPLATE-DEGREE-BOUND/v1", "IMPOSSIBLE-NO-OUTPUT-GATING/v1", "IMPOSSIBLE-NO-INPUT-GATING/v1",
-                "IMPOSSIBLE-DELTA-RULE/v1", "IMPOSSIBLE-SOFTMAX/v1")
+CERTIFICATES = (
+    "TEMPLATE-DEGREE-BOUND/v1",
+    "IMPOSSIBLE-NO-OUTPUT-GATING/v1",
+    "IMPOSSIBLE-NO-INPUT-GATING/v1",
+    "IMPOSSIBLE-DELTA-RULE/v1",
+    "IMPOSSIBLE-SOFTMAX/v1",
+)
 
 
-# -- certificates of a model family, checked on a variant's own exact reference --------------------------------
+# -- certificates of a model family, checked on a variant's own exact reference
+# --------------------------------
 @dataclass(frozen=True)
 class FamilyCertificate:
     r"""An impossibility certificate for a model family, by the line argument.
@@ -135,14 +142,16 @@ class FamilyCertificate:
     *Premise* (``TEMPLATE-DEGREE-BOUND/v1``): every template output is a polynomial of total degree $\le 4$ in
     the inputs, so along any affine line $x_s = a_s + z\,b_s$ it is a polynomial of degree $\le 4$ in $z$.
     *Witness*: at the parameters ``params`` (exact, by field name) and sizes ``sizes``, along the line
-    ``(a, b)``, output ``(t, o)`` of the model is either a polynomial in $z$ of degree $> 4$ or not a polynomial
+    ``(a, b)``, output ``(t, o)`` of the model is either a polynomial in $z$ of degree $> 4$ or not a
+    polynomial
     at all, certified by a non-zero fifth derivative at ``z0`` (SymPy, digits certified by
     ``evalf(strict=True)``). Then no template RNN, of any size (larger sizes embed the witness with zero
     weights elsewhere), equals the model for all weights and inputs.
 
     ``family`` computes the textbook formula of the family (the global claim); a negative control that names
     this certificate is checked on *its own* exact reference at the same witness (:func:`check_on_reference`):
-    the certificate is attached only when the variant's parameters have the witness's fields and shapes and its
+    the certificate is attached only when the variant's parameters have the witness's fields and shapes and
+    its
     own reference passes the same test.
     """
 
@@ -160,14 +169,22 @@ class FamilyCertificate:
 
 
 def _array(v):
-    return None if v is None else np.array(sp.sympify(v), dtype=object) if not isinstance(v, list) else np.array(
-        [_array(u) if isinstance(u, list) else sp.Rational(u) for u in v], dtype=object)
+    return (
+        None
+        if v is None
+        else np.array(sp.sympify(v), dtype=object)
+        if not isinstance(v, list)
+        else np.array([_array(u) if isinstance(u, list) else sp.Rational(u) for u in v], dtype=object)
+    )
 
 
 def line_inputs(cert: FamilyCertificate) -> np.ndarray:
-    """The witness inputs ``x[s] = a[s] + z b[s]`` as an object array ``[T, d]`` of SymPy expressions in ``z``."""
+    """The witness inputs ``x[s] = a[s] + z b[s]`` as an object array ``[T, d]`` of SymPy expressions in
+    ``z``."""
     a, b = _array(cert.line[0]), _array(cert.line[1])
-    return np.array([[a[s, c] + z * b[s, c] for c in range(a.shape[1])] for s in range(a.shape[0])], dtype=object)
+    return np.array(
+        [[a[s, c] + z * b[s, c] for c in range(a.shape[1])] for s in range(a.shape[0])], dtype=object
+    )
 
 
 def witness_test(y) -> dict:
@@ -205,30 +222,44 @@ def family_witness(cert: FamilyCertificate) -> dict:
 
 
 def check_on_reference(cert: FamilyCertificate, fields: list[tuple[str, tuple | None]], evaluate) -> dict:
-    """Does the certificate hold for a variant? ``fields``: the variant's parameter arrays at the witness sizes
+    """Does the certificate hold for a variant? ``fields``: the variant's parameter arrays at the witness
+    sizes
     (name, shape or ``None``); ``evaluate(params, x)``: the variant's own exact reference on object arrays.
     Returns ``{"applies": bool, "why": str, ...}``; ``applies`` is False when a hypothesis fails."""
     want = {k: (None if v is None else _array(v).shape) for k, v in cert.params.items()}
     have = dict(fields)
     if have != want:
-        return {"applies": False, "why": f"the variant's parameters at the witness sizes are {have}, not the "
-                                         f"family's {want}: it is not in the family of {cert.id}"}
+        return {
+            "applies": False,
+            "why": f"the variant's parameters at the witness sizes are {have}, not the "
+            f"family's {want}: it is not in the family of {cert.id}",
+        }
     P = {k: _array(cert.params[k]) for k, _ in fields}
     try:
         y = np.asarray(evaluate(P, line_inputs(cert)), dtype=object)
         out = sp.sympify(y[cert.t - 1, cert.o])
     except Exception as e:  # noqa: BLE001 - the reference cannot be evaluated on the witness line
-        return {"applies": False, "why": f"the variant's exact reference could not be evaluated on the witness "
-                                         f"line ({type(e).__name__}: {e})"}
+        return {
+            "applies": False,
+            "why": f"the variant's exact reference could not be evaluated on the witness "
+            f"line ({type(e).__name__}: {e})",
+        }
     res = decide_witness(out, cert.z0)
     fam = family_witness(cert)
     same = sp.simplify(out - fam["output"]) == 0
     res.update(output=sp.sstr(out), family_output=sp.sstr(fam["output"]), equals_family_output=bool(same))
     if not res["holds"]:
-        what = (f"a polynomial of degree {res['degree']} <= 4 in z" if res["kind"] == "polynomial"
-                else "a function whose fifth derivative at z0 is not certified non-zero")
-        return {"applies": False, **res, "why": f"on the witness line of {cert.id} the variant's reference is "
-                                                f"{what}: the certificate's hypothesis does not hold"}
+        what = (
+            f"a polynomial of degree {res['degree']} <= 4 in z"
+            if res["kind"] == "polynomial"
+            else "a function whose fifth derivative at z0 is not certified non-zero"
+        )
+        return {
+            "applies": False,
+            **res,
+            "why": f"on the witness line of {cert.id} the variant's reference is "
+            f"{what}: the certificate's hypothesis does not hold",
+        }
     return {"applies": True, **res, "why": ""}
 
 
@@ -244,7 +275,8 @@ def _l2(u):
 
 
 def delta_rule(q, k, v, beta, alpha=None):
-    r"""$S_t = \alpha_t S_{t-1}(I - \beta_t k_tk_t^\top) + \beta_t v_tk_t^\top$, $o_t = S_tq_t$ on object arrays
+    r"""$S_t = \alpha_t S_{t-1}(I - \beta_t k_tk_t^\top) + \beta_t v_tk_t^\top$, $o_t = S_tq_t$ on object
+    arrays
     ``q, k [T, d_k]``, ``v [T, d_v]``, ``beta, alpha [T]`` (``alpha=None``: 1). Returns ``o [T, d_v]``."""
     T, d_k = q.shape
     S = np.zeros((v.shape[1], d_k), dtype=object)
@@ -267,7 +299,10 @@ def _heads_delta(P, x, normalize: bool, gated: bool):
             q = np.array([_l2(r) for r in q], dtype=object)
             k = np.array([_l2(r) for r in k], dtype=object)
         if gated:
-            sig = lambda u: 1 / (1 + sp.exp(-u))
+
+            def sig(u):
+                return 1 / (1 + sp.exp(-u))
+
             beta = [sig(P["W_beta"][h] @ xt) for xt in x]
             alpha = [sig(P["W_alpha"][h] @ xt) for xt in x]
         else:
@@ -278,47 +313,104 @@ def _heads_delta(P, x, normalize: bool, gated: bool):
 
 
 _I2 = [[[1, 0], [0, 1]]]
-CERTIFICATE_FAMILIES = {c.id: c for c in (
-    FamilyCertificate(
-        "IMPOSSIBLE-SOFTMAX/v1", "Softmax attention is out of reach (not a polynomial)",
-        "causal softmax attention y_t = sum_s exp(q_t.k_s) v_s / sum_s exp(q_t.k_s) (Vaswani et al. 2017, scale "
-        "folded into W_Q)",
-        ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], optional W_O (absent at the witness)",
-         ("the variant's exact reference, at d = d_k = d_v = H = 1 and all weights 1, on the line x_1 = 0, "
-         "x_2 = z, has a non-zero fifth derivative in z at z = 1 at t = 2")),
-        {"d": 1, "heads": 1, "d_k": 1, "d_v": 1},
-        {"W_Q": [[[1]]], "W_K": [[[1]]], "W_V": [[[1]]], "W_O": None},
-        ([[0], [0]], [[0], [1]]), 2, 0, sp.Integer(1), _softmax_family),
-    FamilyCertificate(
-        "IMPOSSIBLE-DELTA-RULE/v1", "Delta rule (unnormalised keys) is out of reach (degree grows with T)",
-        "the delta rule S_t = S_{t-1}(I - beta k_t k_t^T) + beta v_t k_t^T, y_t = S_t q_t on unnormalised q, k "
-        "(Schlag et al. 2021)",
-        ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], beta [H], optional W_O (absent at the witness)",
-         ("the variant's exact reference, at d = d_k = d_v = H = 1, all weights 1 and beta = 1, on the line "
-         "x_1 = x_2 = z, is a polynomial of degree 5 > 4 in z at t = 2")),
-        {"d": 1, "heads": 1, "d_k": 1, "d_v": 1},
-        {"W_Q": [[[1]]], "W_K": [[[1]]], "W_V": [[[1]]], "beta": [1], "W_O": None},
-        ([[0], [0]], [[1], [1]]), 2, 0, sp.Integer(1), lambda P, x: _heads_delta(P, x, False, False)),
-    FamilyCertificate(
-        "IMPOSSIBLE-DELTANET/v1", "DeltaNet (L2-normalised q, k; writing strength beta) is out of reach",
-        "DeltaNet: S_t = S_{t-1}(I - beta k^_t k^_t^T) + beta v_t k^_t^T, y_t = S_t q^_t with q^ = q/|q|, "
-        "k^ = k/|k| (Schlag et al. 2021; Yang et al. 2024)",
-        ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], beta [H], optional W_O (absent at the witness)",
-         ("the variant's exact reference, at d = d_k = 2, d_v = H = 1, W_Q = W_K = I, W_V = (1, 0), beta = 1/2, "
-         "on the line x_1 = (1, 0), x_2 = (1, z), has a non-zero fifth derivative in z at z = 1 at t = 2 "
-         "(there y_2 = beta + beta(1 - beta)/sqrt(1 + z^2))")),
-        {"d": 2, "heads": 1, "d_k": 2, "d_v": 1},
-        {"W_Q": _I2, "W_K": _I2, "W_V": [[[1, 0]]], "beta": [sp.Rational(1, 2)], "W_O": None},
-        ([[1, 0], [1, 0]], [[0, 0], [0, 1]]), 2, 0, sp.Integer(1), lambda P, x: _heads_delta(P, x, True, False)),
-    FamilyCertificate(
-        "IMPOSSIBLE-GATED-DELTANET/v1", "Gated DeltaNet is out of reach",
-        "Gated DeltaNet: S_t = alpha_t S_{t-1}(I - beta_t k^_t k^_t^T) + beta_t v_t k^_t^T, y_t = S_t q^_t with "
-        "normalised q, k, alpha_t = sigmoid(W_alpha x_t), beta_t = sigmoid(W_beta x_t) per head (Yang et al. 2025)",
-        ("parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], W_alpha [H, d], W_beta [H, d], optional W_O",
-         ("the variant's exact reference, at d = d_k = 2, d_v = H = 1, W_Q = W_K = I, W_V = (1, 0), "
-         "W_alpha = W_beta = 0 (so alpha = beta = sigmoid(0) = 1/2), on the line x_1 = (1, 0), x_2 = (1, z), has "
-         "a non-zero fifth derivative in z at z = 1 at t = 2")),
-        {"d": 2, "heads": 1, "d_k": 2, "d_v": 1},
-        {"W_Q": _I2, "W_K": _I2, "W_V": [[[1, 0]]], "W_alpha": [[0, 0]], "W_beta": [[0, 0]], "W_O": None},
-        ([[1, 0], [1, 0]], [[0, 0], [0, 1]]), 2, 0, sp.Integer(1), lambda P, x: _heads_delta(P, x, True, True)),
-)}
+CERTIFICATE_FAMILIES = {
+    c.id: c
+    for c in (
+        FamilyCertificate(
+            "IMPOSSIBLE-SOFTMAX/v1",
+            "Softmax attention is out of reach (not a polynomial)",
+            "causal softmax attention y_t = sum_s exp(q_t.k_s) v_s / sum_s exp(q_t.k_s) (Vaswani et al. "
+            "2017, scale "
+            "folded into W_Q)",
+            (
+                "parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], optional W_O (absent at the witness)",
+                (
+                    "the variant's exact reference, at d = d_k = d_v = H = 1 and all weights 1, on the line "
+                    "x_1 = 0, "
+                    "x_2 = z, has a non-zero fifth derivative in z at z = 1 at t = 2"
+                ),
+            ),
+            {"d": 1, "heads": 1, "d_k": 1, "d_v": 1},
+            {"W_Q": [[[1]]], "W_K": [[[1]]], "W_V": [[[1]]], "W_O": None},
+            ([[0], [0]], [[0], [1]]),
+            2,
+            0,
+            sp.Integer(1),
+            _softmax_family,
+        ),
+        FamilyCertificate(
+            "IMPOSSIBLE-DELTA-RULE/v1",
+            "Delta rule (unnormalised keys) is out of reach (degree grows with T)",
+            "the delta rule S_t = S_{t-1}(I - beta k_t k_t^T) + beta v_t k_t^T, y_t = S_t q_t on "
+            "unnormalised q, k "
+            "(Schlag et al. 2021)",
+            (
+                "parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], beta [H], optional W_O (absent at the "
+                "witness)",
+                (
+                    "the variant's exact reference, at d = d_k = d_v = H = 1, all weights 1 and beta = 1, on "
+                    "the line "
+                    "x_1 = x_2 = z, is a polynomial of degree 5 > 4 in z at t = 2"
+                ),
+            ),
+            {"d": 1, "heads": 1, "d_k": 1, "d_v": 1},
+            {"W_Q": [[[1]]], "W_K": [[[1]]], "W_V": [[[1]]], "beta": [1], "W_O": None},
+            ([[0], [0]], [[1], [1]]),
+            2,
+            0,
+            sp.Integer(1),
+            lambda P, x: _heads_delta(P, x, False, False),
+        ),
+        FamilyCertificate(
+            "IMPOSSIBLE-DELTANET/v1",
+            "DeltaNet (L2-normalised q, k; writing strength beta) is out of reach",
+            "DeltaNet: S_t = S_{t-1}(I - beta k^_t k^_t^T) + beta v_t k^_t^T, y_t = S_t q^_t with q^ = "
+            "q/|q|, "
+            "k^ = k/|k| (Schlag et al. 2021; Yang et al. 2024)",
+            (
+                "parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], beta [H], optional W_O (absent at the "
+                "witness)",
+                (
+                    "the variant's exact reference, at d = d_k = 2, d_v = H = 1, W_Q = W_K = I, W_V = (1, "
+                    "0), beta = 1/2, "
+                    "on the line x_1 = (1, 0), x_2 = (1, z), has a non-zero fifth derivative in z at z = 1 "
+                    "at t = 2 "
+                    "(there y_2 = beta + beta(1 - beta)/sqrt(1 + z^2))"
+                ),
+            ),
+            {"d": 2, "heads": 1, "d_k": 2, "d_v": 1},
+            {"W_Q": _I2, "W_K": _I2, "W_V": [[[1, 0]]], "beta": [sp.Rational(1, 2)], "W_O": None},
+            ([[1, 0], [1, 0]], [[0, 0], [0, 1]]),
+            2,
+            0,
+            sp.Integer(1),
+            lambda P, x: _heads_delta(P, x, True, False),
+        ),
+        FamilyCertificate(
+            "IMPOSSIBLE-GATED-DELTANET/v1",
+            "Gated DeltaNet is out of reach",
+            "Gated DeltaNet: S_t = alpha_t S_{t-1}(I - beta_t k^_t k^_t^T) + beta_t v_t k^_t^T, y_t = S_t "
+            "q^_t with "
+            "normalised q, k, alpha_t = sigmoid(W_alpha x_t), beta_t = sigmoid(W_beta x_t) per head (Yang et "
+            "al. 2025)",
+            (
+                "parameters W_Q, W_K [H, d_k, d], W_V [H, d_v, d], W_alpha [H, d], W_beta [H, d], optional "
+                "W_O",
+                (
+                    "the variant's exact reference, at d = d_k = 2, d_v = H = 1, W_Q = W_K = I, W_V = (1, "
+                    "0), "
+                    "W_alpha = W_beta = 0 (so alpha = beta = sigmoid(0) = 1/2), on the line x_1 = (1, 0), "
+                    "x_2 = (1, z), has "
+                    "a non-zero fifth derivative in z at z = 1 at t = 2"
+                ),
+            ),
+            {"d": 2, "heads": 1, "d_k": 2, "d_v": 1},
+            {"W_Q": _I2, "W_K": _I2, "W_V": [[[1, 0]]], "W_alpha": [[0, 0]], "W_beta": [[0, 0]], "W_O": None},
+            ([[1, 0], [1, 0]], [[0, 0], [0, 1]]),
+            2,
+            0,
+            sp.Integer(1),
+            lambda P, x: _heads_delta(P, x, True, True),
+        ),
+    )
+}

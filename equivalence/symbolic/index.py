@@ -128,14 +128,26 @@ def direct_roles(with_W_O: bool) -> list[tuple[str, sp.Eq]]:
     """Role equations R1–R7 of the direct construction (``constructions.lsa`` module docstring)."""
     v, k, q = LSA.v(eta, i, t), LSA.k(eta, j, t), LSA.q(eta, j, t)
     if with_W_O:
-        y_rule = sp.Eq(y_[o], sp.Sum(LSA.W_O[o, eta * d_v + i] * z_[g(eta, i, j)],
-                                     (j, 0, d_k - 1), (i, 0, d_v - 1), (eta, 0, H - 1)))
+        y_rule = sp.Eq(
+            y_[o],
+            sp.Sum(
+                LSA.W_O[o, eta * d_v + i] * z_[g(eta, i, j)],
+                (j, 0, d_k - 1),
+                (i, 0, d_v - 1),
+                (eta, 0, H - 1),
+            ),
+        )
     else:
         y_rule = sp.Eq(y_[eta * d_v + i], sp.Sum(z_[g(eta, i, j)], (j, 0, d_k - 1)))
-    return [("R1", sp.Eq(lam_[kv(eta, i, j)], 1)), ("R2", sp.Eq(u_[kv(eta, i, j)], v * k)),
-            ("R3", sp.Eq(lam_[qn(eta, j)], 0)), ("R4", sp.Eq(u_[qn(eta, j)], q)),
-            ("R5", sp.Eq(Ch[g(eta, i, j)], h_[kv(eta, i, j)])), ("R6", sp.Eq(Eh[g(eta, i, j)], h_[qn(eta, j)])),
-            ("R7", y_rule)]
+    return [
+        ("R1", sp.Eq(lam_[kv(eta, i, j)], 1)),
+        ("R2", sp.Eq(u_[kv(eta, i, j)], v * k)),
+        ("R3", sp.Eq(lam_[qn(eta, j)], 0)),
+        ("R4", sp.Eq(u_[qn(eta, j)], q)),
+        ("R5", sp.Eq(Ch[g(eta, i, j)], h_[kv(eta, i, j)])),
+        ("R6", sp.Eq(Eh[g(eta, i, j)], h_[qn(eta, j)])),
+        ("R7", y_rule),
+    ]
 
 
 def direct_every_size(with_W_O: bool) -> tuple[list[sp.Eq], bool]:
@@ -152,11 +164,17 @@ def direct_every_size(with_W_O: bool) -> tuple[list[sp.Eq], bool]:
     gate = S[eta, i, j] * q
     y_rhs = roles["R7"].rhs.xreplace({z_[g(eta, i, j)]: gate})
     head = sp.Sum(S[eta, i, j] * q, (j, 0, d_k - 1))
-    target = (sp.Sum(sp.Sum(LSA.W_O[o, eta * d_v + i] * head, (i, 0, d_v - 1)), (eta, 0, H - 1))
-              if with_W_O else head)
+    target = (
+        sp.Sum(sp.Sum(LSA.W_O[o, eta * d_v + i] * head, (i, 0, d_v - 1)), (eta, 0, H - 1))
+        if with_W_O
+        else head
+    )
     eqs = [sp.Eq(Sn[eta, i, j], kv_step), sp.Eq(h_[qn(eta, j)], q_step), sp.Eq(roles["R7"].lhs, y_rhs)]
-    ok = (equal_every_size(kv_step, S[eta, i, j] + v * k) and equal_every_size(q_step, q)
-          and equal_every_size(y_rhs, target))
+    ok = (
+        equal_every_size(kv_step, S[eta, i, j] + v * k)
+        and equal_every_size(q_step, q)
+        and equal_every_size(y_rhs, target)
+    )
     return eqs, ok
 
 
@@ -191,13 +209,19 @@ def direct_conformance(sizes: dict, *, with_W_O: bool) -> tuple[bool, list]:
             nq = pos[f"q[{e},{jj}]"]
             L += [w.lam[nq], u[nq]]
             R += [0, ev(roles["R4"].rhs, eta=e, j=jj, t=1)]
-        zarr = {f"g[{e},{ii},{jj}]": arr["z"][gpos[f"g[{e},{ii},{jj}]"]]
-                for e, ii, jj in itertools.product(range(Hn), range(dvn), range(dkn))}
+        zarr = {
+            f"g[{e},{ii},{jj}]": arr["z"][gpos[f"g[{e},{ii},{jj}]"]]
+            for e, ii, jj in itertools.product(range(Hn), range(dvn), range(dkn))
+        }
         if with_W_O:
             for oo in range(d_outn):
                 L.append(y[oo])
-                R.append(sum(arr["W_O"][oo, e * dvn + ii] * zarr[f"g[{e},{ii},{jj}]"]
-                             for e, ii, jj in itertools.product(range(Hn), range(dvn), range(dkn))))
+                R.append(
+                    sum(
+                        arr["W_O"][oo, e * dvn + ii] * zarr[f"g[{e},{ii},{jj}]"]
+                        for e, ii, jj in itertools.product(range(Hn), range(dvn), range(dkn))
+                    )
+                )
         else:
             for e, ii in itertools.product(range(Hn), range(dvn)):
                 L.append(y[e * dvn + ii])

@@ -7,7 +7,8 @@ $\alpha,\beta,c\neq0$), every instance of the map (all permutations of $S_3$ / $
 gate index) is checked, on the stage functions of ``constructions.rnn``, by induction over time:
 
 - step: $\lambda'\odot\Psi(h) + u'(x) = \Psi(\lambda\odot h + u(x))$ for a symbolic state $h$,
-- readout: $y'(\Psi(h)) = y(h)$ (for conjugation: $y'(\bar h) = \overline{y(h)}$, so $\mathrm{Re}\,y' = \mathrm{Re}\,y$),
+- readout: $y'(\Psi(h)) = y(h)$ (for conjugation: $y'(\bar h) = \overline{y(h)}$, so $\mathrm{Re}\,y' =
+\mathrm{Re}\,y$),
 - base: $\Psi(0) = 0$ (every $\Psi$ here is linear),
 
 so the transformed RNN has $h'_t = \Psi(h_t)$ and the same output for every $T$ (meta-step in prose).
@@ -62,46 +63,97 @@ class InvarianceMap:
 
 MAPS = {
     "permute_neurons": InvarianceMap(
-        "permute_neurons", "neuron permutation",
+        "permute_neurons",
+        "neuron permutation",
         {"A": A[pi(k), a], "B": B[pi(k), a], "lambda": lam[pi(k)], "C": C[mm, pi(k)], "E": E[mm, pi(k)]},
-        h[pi(k)], lambda z: [{"pi": p} for p in itertools.permutations(range(z["n"]))],
-        lambda inst: (torch.tensor(inst["pi"]),)),
+        h[pi(k)],
+        lambda z: [{"pi": p} for p in itertools.permutations(range(z["n"]))],
+        lambda inst: (torch.tensor(inst["pi"]),),
+    ),
     "permute_gates": InvarianceMap(
-        "permute_gates", "gate permutation",
+        "permute_gates",
+        "gate permutation",
         {"C": C[sigma(mm), k], "E": E[sigma(mm), k], "D": D[o, sigma(mm)]},
-        h[k], lambda z: [{"sigma": p} for p in itertools.permutations(range(z["m"]))],
-        lambda inst: (torch.tensor(inst["sigma"]),)),
+        h[k],
+        lambda z: [{"sigma": p} for p in itertools.permutations(range(z["m"]))],
+        lambda inst: (torch.tensor(inst["sigma"]),),
+    ),
     "rescale_input_branch": InvarianceMap(
-        "rescale_input_branch", "input-branch rescaling",
+        "rescale_input_branch",
+        "input-branch rescaling",
         {"A": _scale(A[k, a], alpha, k, k0), "B": _scale(B[k, a], 1 / alpha, k, k0)},
-        h[k], lambda z: [{"k_0": i} for i in range(z["n"])], lambda inst: (inst["k_0"], 2.0)),
+        h[k],
+        lambda z: [{"k_0": i} for i in range(z["n"])],
+        lambda inst: (inst["k_0"], 2.0),
+    ),
     "rescale_neuron": InvarianceMap(
-        "rescale_neuron", "neuron rescaling",
-        {"A": _scale(A[k, a], c, k, k0), "B": B[k, a], "C": _scale(C[mm, k], 1 / c, k, k0),
-         "E": _scale(E[mm, k], 1 / c, k, k0)},
-        _scale(h[k], c, k, k0), lambda z: [{"k_0": i} for i in range(z["n"])], lambda inst: (inst["k_0"], 2.0)),
+        "rescale_neuron",
+        "neuron rescaling",
+        {
+            "A": _scale(A[k, a], c, k, k0),
+            "B": B[k, a],
+            "C": _scale(C[mm, k], 1 / c, k, k0),
+            "E": _scale(E[mm, k], 1 / c, k, k0),
+        },
+        _scale(h[k], c, k, k0),
+        lambda z: [{"k_0": i} for i in range(z["n"])],
+        lambda inst: (inst["k_0"], 2.0),
+    ),
     "rescale_output_branches": InvarianceMap(
-        "rescale_output_branches", "output-branch rescaling",
-        {"C": _scale(C[mm, k], alpha, mm, m0), "E": _scale(E[mm, k], beta, mm, m0),
-         "D": _scale(D[o, mm], 1 / (alpha * beta), mm, m0)},
-        h[k], lambda z: [{"m_0": i} for i in range(z["m"])], lambda inst: (inst["m_0"], 2.0, 0.5)),
+        "rescale_output_branches",
+        "output-branch rescaling",
+        {
+            "C": _scale(C[mm, k], alpha, mm, m0),
+            "E": _scale(E[mm, k], beta, mm, m0),
+            "D": _scale(D[o, mm], 1 / (alpha * beta), mm, m0),
+        },
+        h[k],
+        lambda z: [{"m_0": i} for i in range(z["m"])],
+        lambda inst: (inst["m_0"], 2.0, 0.5),
+    ),
     "swap_input_branches": InvarianceMap(
-        "swap_input_branches", "input-branch swap",
+        "swap_input_branches",
+        "input-branch swap",
         {"A": A[k, a] + KD(k, k0) * (B[k, a] - A[k, a]), "B": B[k, a] + KD(k, k0) * (A[k, a] - B[k, a])},
-        h[k], lambda z: [{"k_0": i} for i in range(z["n"])], lambda inst: (inst["k_0"],)),
+        h[k],
+        lambda z: [{"k_0": i} for i in range(z["n"])],
+        lambda inst: (inst["k_0"],),
+    ),
     "swap_output_branches": InvarianceMap(
-        "swap_output_branches", "output-branch swap",
-        {"C": C[mm, k] + KD(mm, m0) * (E[mm, k] - C[mm, k]), "E": E[mm, k] + KD(mm, m0) * (C[mm, k] - E[mm, k])},
-        h[k], lambda z: [{"m_0": i} for i in range(z["m"])], lambda inst: (inst["m_0"],)),
+        "swap_output_branches",
+        "output-branch swap",
+        {
+            "C": C[mm, k] + KD(mm, m0) * (E[mm, k] - C[mm, k]),
+            "E": E[mm, k] + KD(mm, m0) * (C[mm, k] - E[mm, k]),
+        },
+        h[k],
+        lambda z: [{"m_0": i} for i in range(z["m"])],
+        lambda inst: (inst["m_0"],),
+    ),
     "conjugate": InvarianceMap(
-        "conjugate", "complex conjugation (real readout)",
-        {name: sp.conjugate(base[INDEX[name]]) for name, base in
-         (("A", A), ("B", B), ("lambda", lam), ("C", C), ("E", E), ("D", D))},
-        sp.conjugate(h[k]), lambda z: [{}], lambda inst: ()),
+        "conjugate",
+        "complex conjugation (real readout)",
+        {
+            name: sp.conjugate(base[INDEX[name]])
+            for name, base in (("A", A), ("B", B), ("lambda", lam), ("C", C), ("E", E), ("D", D))
+        },
+        sp.conjugate(h[k]),
+        lambda z: [{}],
+        lambda inst: (),
+    ),
 }
 
-_SHAPES = lambda z: {"A": (z["n"], z["d"] + 1), "B": (z["n"], z["d"] + 1), "lambda": (z["n"],),
-                     "C": (z["m"], z["n"]), "E": (z["m"], z["n"]), "D": (z["d_out"], z["m"]), "h": (z["n"],)}
+
+def _SHAPES(z):
+    return {
+        "A": (z["n"], z["d"] + 1),
+        "B": (z["n"], z["d"] + 1),
+        "lambda": (z["n"],),
+        "C": (z["m"], z["n"]),
+        "E": (z["m"], z["n"]),
+        "D": (z["d_out"], z["m"]),
+        "h": (z["n"],),
+    }
 
 
 def statement(mp: InvarianceMap) -> sp.Tuple:
@@ -145,7 +197,9 @@ def _obligations(mp, arrays, inst, sizes, conj=None):
     conj = conj or (lambda v: v)
     cv = np.vectorize(conj, otypes=[object])
     step_old = recurrence_step(arrays["lambda"], arrays["h"], input_gate(arrays["A"], arrays["B"], xt))
-    _, psi_step = _transform(mp, {**arrays, "h": step_old}, inst, sizes, conj if mp.key == "conjugate" else None)
+    _, psi_step = _transform(
+        mp, {**arrays, "h": step_old}, inst, sizes, conj if mp.key == "conjugate" else None
+    )
     step_new = recurrence_step(new["lambda"], psi, input_gate(new["A"], new["B"], xt))
     y_old = output_readout(arrays["C"], arrays["E"], arrays["D"], arrays["h"])
     y_new = output_readout(new["C"], new["E"], new["D"], psi)
@@ -173,10 +227,12 @@ def prove_invariance(key: str, sizes: dict | None = None) -> dict:
     shapes, names = _symbols(sizes, cplx)
     if cplx:
         R, *gens = ring([f"g{i}" for i in range(len(names))], QQ_I)
-        I = R(QQ_I(0, 1))
+        I = R(QQ_I(0, 1))  # noqa: E741 (the imaginary unit)
 
         def conj(v):
-            return R.from_dict({mon: QQ_I(cf.x, -cf.y) for mon, cf in v.items()}) if hasattr(v, "items") else v
+            return (
+                R.from_dict({mon: QQ_I(cf.x, -cf.y) for mon, cf in v.items()}) if hasattr(v, "items") else v
+            )
     else:
         R, *gens = field([f"g{i}" for i in range(len(names))], QQ)
         conj = None
@@ -194,8 +250,11 @@ def prove_invariance(key: str, sizes: dict | None = None) -> dict:
         for label, lhs, rhs in _obligations(mp, arrays, inst, sizes, conj):
             for idx in np.ndindex(lhs.shape):
                 if lhs[idx] - rhs[idx] != 0:
-                    return {"holds": False, "instances": len(insts), "failed": {"instance": _js(inst),
-                            "obligation": label, "index": list(idx)}}
+                    return {
+                        "holds": False,
+                        "instances": len(insts),
+                        "failed": {"instance": _js(inst), "obligation": label, "index": list(idx)},
+                    }
     return {"holds": True, "instances": len(insts), "conformance": conformance(key, sizes)}
 
 
@@ -221,7 +280,9 @@ def conformance(key: str, sizes: dict | None = None, seed: int = 0) -> dict:
     for name in ("A", "B", "lambda", "C", "E", "D"):
         t = torch.round(torch.randn(*shapes[name], generator=g, dtype=torch.float64) * 8) / 8
         if cplx:
-            t = torch.complex(t, torch.round(torch.randn(*shapes[name], generator=g, dtype=torch.float64) * 8) / 8)
+            t = torch.complex(
+                t, torch.round(torch.randn(*shapes[name], generator=g, dtype=torch.float64) * 8) / 8
+            )
         w[name] = t.to(dt)
     rnn = GatedLinearRNN(w["A"], w["B"], w["lambda"], w["C"], w["E"], w["D"])
     fn = getattr(inv, mp.key)
@@ -234,8 +295,13 @@ def conformance(key: str, sizes: dict | None = None, seed: int = 0) -> dict:
             ok = all(torch.equal(got[nm].detach(), exp[nm]) for nm in got)
         else:
             ex = {name: fraction_array(w[name]) for name in w}
-            ex.update(h=np.zeros(sizes["n"], dtype=object), x=np.zeros(sizes["d"], dtype=object),
-                      alpha=Fraction(2), beta=Fraction(1, 2), c=Fraction(2))
+            ex.update(
+                h=np.zeros(sizes["n"], dtype=object),
+                x=np.zeros(sizes["d"], dtype=object),
+                alpha=Fraction(2),
+                beta=Fraction(1, 2),
+                c=Fraction(2),
+            )
             new, _ = _transform(mp, ex, inst, sizes)
             ok = all(np.array_equal(fraction_array(got[nm]), new[nm]) for nm in got)
         if not ok:

@@ -1,4 +1,5 @@
-r"""Schwartz–Zippel by evaluation over a prime field: the project's wiring and stage functions on $\mathbb Z/p$.
+r"""Schwartz–Zippel by evaluation over a prime field: the project's wiring and stage functions on $\mathbb
+Z/p$.
 
 At large sizes neither expansion nor exact evaluation on NumPy *object* arrays is practical (the direct
 construction at $d=d_k=d_v=128$ has $1.6\cdot10^4$ neurons and one-hot $C, E$ with $2.7\cdot10^8$ entries).
@@ -83,7 +84,8 @@ def random_prime(rng: random.Random) -> int:
             return n
 
 
-#: nonzero pattern of large matrices met by vector @ matrix, keyed by their memory; cleared on every assignment
+# : nonzero pattern of large matrices met by vector @ matrix, keyed by their memory; cleared on every
+# assignment
 _NONZERO: dict = {}
 
 
@@ -139,7 +141,9 @@ class _Field:
         if k > _MASK:  # chunk the inner dimension so each partial sum stays below 2^63
             out = 0
             for s in range(0, k, _MASK):
-                out = (out + self.matmul(a[..., s:s + _MASK], b[s:s + _MASK] if b.ndim == 1 else b[..., s:s + _MASK, :]))
+                out = out + self.matmul(
+                    a[..., s : s + _MASK], b[s : s + _MASK] if b.ndim == 1 else b[..., s : s + _MASK, :]
+                )
             return out % self.p
         lo, hi = b & _MASK, b >> 16
         return ((a @ hi) % self.p * (1 << 16) + (a @ lo)) % self.p
@@ -159,8 +163,10 @@ class Zp:
     def _checked(self, shape_a, shape_b):
         n = math.prod(np.broadcast_shapes(shape_a, shape_b))
         if n > MAX_ENTRIES:
-            raise TooLargeForMemory(f"a dense {np.broadcast_shapes(shape_a, shape_b)} array ({n:.3g} entries) would "
-                                    f"exceed {MAX_ENTRIES:.3g} entries")
+            raise TooLargeForMemory(
+                f"a dense {np.broadcast_shapes(shape_a, shape_b)} array ({n:.3g} entries) would "
+                f"exceed {MAX_ENTRIES:.3g} entries"
+            )
 
     # -- the lsa.py hook ---------------------------------------------------------------------------
     def backend_zeros(self, shape):
@@ -270,7 +276,9 @@ class ZpSparse:
 
     __array_ufunc__ = None
 
-    def __init__(self, shape, field: _Field, entries: dict | None = None, deg: int = 0, transposed: bool = False):
+    def __init__(
+        self, shape, field: _Field, entries: dict | None = None, deg: int = 0, transposed: bool = False
+    ):
         self.base_shape, self.field = tuple(shape), field
         self.entries = {} if entries is None else entries  # (row, col) of the untransposed matrix -> value
         self.deg, self.transposed = deg, transposed
@@ -297,7 +305,10 @@ class ZpSparse:
         rows = np.asarray(np.arange(self.base_shape[0])[key[0]])
         cols = np.asarray(np.arange(self.base_shape[1])[key[1]])
         if isinstance(key[0], slice) != isinstance(key[1], slice) and rows.ndim == cols.ndim == 1:
-            rows, cols = rows[:, None], cols[None, :]  # NumPy: an index array and a slice form an outer product
+            rows, cols = (
+                rows[:, None],
+                cols[None, :],
+            )  # NumPy: an index array and a slice form an outer product
         rows, cols, vals = np.broadcast_arrays(rows, cols, vals)
         for r, c, v in zip(rows.ravel().tolist(), cols.ravel().tolist(), vals.ravel().tolist()):
             self.entries[(r, c)] = v
@@ -366,8 +377,10 @@ def modular_schwartz_zippel(subject, T: int, *, trials: int = 3, seed: int = 0):
     """Prime-field Schwartz–Zippel on ``subject`` at length ``T`` (see the module docstring).
 
     Returns ``(holds, evidence, witness)``; ``witness`` (on failure) is
-    ``{"values": flat integer point in the order of subject.variables(T), "t": 1-based time, "o": output, "p": prime,
-    "rnn_mod_p", "reference_mod_p"}``. Raises :class:`NotModular` when the subject is not covered (non-symbolic
+    ``{"values": flat integer point in the order of subject.variables(T), "t": 1-based time, "o": output, "p":
+    prime,
+    "rnn_mod_p", "reference_mod_p"}``. Raises :class:`NotModular` when the subject is not covered
+    (non-symbolic
     mode, a reference that is not linear self-attention, or code the backend does not model).
     """
 
@@ -376,7 +389,8 @@ def modular_schwartz_zippel(subject, T: int, *, trials: int = 3, seed: int = 0):
     if subject.mode != "symbolic" or subject.reference.kind != "lsa":
         raise NotModular("the prime-field tier covers symbolic-mode claims against the LSA statement")
     variables = subject.variables(T)
-    # degree and coefficient bounds: bound mode on the RNN side, formal degrees / all-ones on the reference side
+    # degree and coefficient bounds: bound mode on the RNN side, formal degrees / all-ones on the reference
+    # side
     bound = _Field(None)
     y_b, deg_rnn = _rnn_side(subject, _arrays(subject, T, bound, None), T)
     formal = variables.formal()
@@ -399,8 +413,12 @@ def modular_schwartz_zippel(subject, T: int, *, trials: int = 3, seed: int = 0):
         p = random_prime(rng)
         primes.append(p)
         field = _Field(p)
-        vals = {nm: np.array([rng.randrange(p) for _ in range(math.prod(shapes[nm]))], dtype=np.int64)
-                .reshape(shapes[nm]) for nm in names}
+        vals = {
+            nm: np.array([rng.randrange(p) for _ in range(math.prod(shapes[nm]))], dtype=np.int64).reshape(
+                shapes[nm]
+            )
+            for nm in names
+        }
         _NONZERO.clear()
         y_rnn, _ = _rnn_side(subject, {nm: Zp(v, 1, field) for nm, v in vals.items()}, T)
         _NONZERO.clear()
@@ -411,14 +429,36 @@ def modular_schwartz_zippel(subject, T: int, *, trials: int = 3, seed: int = 0):
         if len(diff):
             t0, o = (int(z) for z in diff[0])
             flat = [int(v) for nm in names for v in vals[nm].ravel()]
-            ev = {"degree_bound": D, "trials_done": k + 1, "prime": p, "field": "Z/p, p prime in [2^30, 2^31)"}
-            return False, ev, {"values": flat, "t": t0 + 1, "o": o, "p": p, "rnn_mod_p": int(y_rnn[t0, o]),
-                               "reference_mod_p": int(ref_mod[t0, o])}
+            ev = {
+                "degree_bound": D,
+                "trials_done": k + 1,
+                "prime": p,
+                "field": "Z/p, p prime in [2^30, 2^31)",
+            }
+            return (
+                False,
+                ev,
+                {
+                    "values": flat,
+                    "t": t0 + 1,
+                    "o": o,
+                    "p": p,
+                    "rnn_mod_p": int(y_rnn[t0, o]),
+                    "reference_mod_p": int(ref_mod[t0, o]),
+                },
+            )
     log2_err = trials * math.log2(per_trial)
-    ev = {"method": "prime field: constructions' wiring and stage functions on int64 residues mod p",
-          "degree_bound": D, "degree_bound_rnn": deg_rnn, "degree_bound_reference": deg_ref,
-          "coefficient_l1_bound_log2": round(log2_B, 2), "trials": trials, "primes": primes, "seed": seed,
-          "per_trial_miss_probability": f"<= D/2^30 + ceil(log2(B)/30)/{PRIMES_IN_RANGE} = {per_trial:.3g}",
-          "error_probability_log2": round(log2_err, 1),
-          "error_probability": f"<= ({per_trial:.3g})^{trials} = 2^{log2_err:.1f}"}
+    ev = {
+        "method": "prime field: constructions' wiring and stage functions on int64 residues mod p",
+        "degree_bound": D,
+        "degree_bound_rnn": deg_rnn,
+        "degree_bound_reference": deg_ref,
+        "coefficient_l1_bound_log2": round(log2_B, 2),
+        "trials": trials,
+        "primes": primes,
+        "seed": seed,
+        "per_trial_miss_probability": f"<= D/2^30 + ceil(log2(B)/30)/{PRIMES_IN_RANGE} = {per_trial:.3g}",
+        "error_probability_log2": round(log2_err, 1),
+        "error_probability": f"<= ({per_trial:.3g})^{trials} = 2^{log2_err:.1f}",
+    }
     return True, ev, None

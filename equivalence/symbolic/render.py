@@ -21,8 +21,11 @@ def latex_of(obj, prefix=None) -> str:
     quantifier/condition object rendered in front."""
     body = r" \\ ".join(sp.latex(p) for p in _parts(obj))
     if prefix is not None:
-        return sp.latex(prefix) + r":\quad " + (r"\begin{gathered}" + body + r"\end{gathered}"
-                                                if isinstance(obj, sp.Tuple) else body)
+        return (
+            sp.latex(prefix)
+            + r":\quad "
+            + (r"\begin{gathered}" + body + r"\end{gathered}" if isinstance(obj, sp.Tuple) else body)
+        )
     return r"\begin{gathered}" + body + r"\end{gathered}" if isinstance(obj, sp.Tuple) else body
 
 
@@ -37,8 +40,12 @@ def mathml_of(obj, prefix=None) -> str:
 
 
 def sizes_object(size_sets: list[dict]) -> sp.Tuple:
-    return sp.Tuple(*[sp.Tuple(*[sp.Tuple(sp.Symbol(k), sp.Integer(v)) for k, v in sorted(s.items())
-                                 if v is not None]) for s in size_sets])
+    return sp.Tuple(
+        *[
+            sp.Tuple(*[sp.Tuple(sp.Symbol(k), sp.Integer(v)) for k, v in sorted(s.items()) if v is not None])
+            for s in size_sets
+        ]
+    )
 
 
 def exact_object(arrays: dict) -> sp.Tuple:

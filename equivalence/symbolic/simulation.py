@@ -387,8 +387,10 @@ def solve_phi(h_seq: list[list], s_seq: list[list]) -> tuple[list | None, list[i
         lead = row[min(row)]
         key = frozenset((j, Fraction(c) / lead) for j, c in row.items())
         unique.setdefault(key, row)
-    rows = {i: {j: QQ(int(Fraction(c).numerator), int(Fraction(c).denominator)) for j, c in row.items()}
-            for i, row in enumerate(unique.values())}
+    rows = {
+        i: {j: QQ(int(Fraction(c).numerator), int(Fraction(c).denominator)) for j, c in row.items()}
+        for i, row in enumerate(unique.values())
+    }
     R, pivots = SDM(rows, (len(rows), n + N), QQ).rref()
     unsolved = sorted({p - n for p in pivots if p >= n})
     if unsolved:

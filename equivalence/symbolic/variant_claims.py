@@ -1,4 +1,5 @@
-r"""Claims about one registered construction: fixed size, all T, all sizes, Schwartz–Zippel, negative controls.
+r"""Claims about one registered construction: fixed size, all T, all sizes, Schwartz–Zippel, negative
+controls.
 
 IDs (stable, versioned): ``{NAME}-UNROLLED/v1``, ``{NAME}-ALLT/v1``, ``{NAME}-WIRING/v1``, ``{NAME}-SZ/v1``
 and, for negative controls (status ``impossible``), ``{NAME}-IMPOSSIBLE/v1``; ``NAME`` is the variant's
@@ -35,9 +36,12 @@ def statement_path(variant) -> bool:
     (:mod:`.lifted_claims`); a reference is never *identified* as LSA by evaluating it."""
     from constructions.registry import _LSAVariant
 
-    return (isinstance(variant, _LSAVariant) and type(variant).reference is _LSAVariant.reference
-            and getattr(variant, "method", None) in ("direct", "compressed")
-            and not hasattr(variant, "symbolic_invariant"))
+    return (
+        isinstance(variant, _LSAVariant)
+        and type(variant).reference is _LSAVariant.reference
+        and getattr(variant, "method", None) in ("direct", "compressed")
+        and not hasattr(variant, "symbolic_invariant")
+    )
 
 
 def _lifted():
@@ -53,16 +57,22 @@ def _lifted_run(variant, sets, opts, *, allt: bool) -> Run:
     """UNROLLED / ALLT of a variant lifted from its torch code (construct() and the registered reference)."""
     lc = _lifted()
     tier = "simulation" if allt else "unrolled (lifted)"
-    title = (f"{variant.name}: RNN = reference for every length T (simulation)" if allt
-             else f"{variant.name}: RNN = reference for t ≤ T (fixed size, unrolled)")
+    title = (
+        f"{variant.name}: RNN = reference for every length T (simulation)"
+        if allt
+        else f"{variant.name}: RNN = reference for t ≤ T (fixed size, unrolled)"
+    )
     if lc is None:
         why = f"{variant.name}: the lift stage (equivalence.symbolic.lifted_claims) is not available"
         return Run(title, why, tier, sp.Tuple(), None, Outcome("skipped", tier, {}, None, why))
     outcomes, stmts, objs, assumptions = [], [], [], []
     for sizes in sets:
         z = {k: v for k, v in sizes.items() if k != "T"}
-        res = (lc.prove_allt(variant, z, seed=opts["seed"]) if allt
-               else lc.prove_unrolled(variant, z, sizes["T"], seed=opts["seed"]))
+        res = (
+            lc.prove_allt(variant, z, seed=opts["seed"])
+            if allt
+            else lc.prove_unrolled(variant, z, sizes["T"], seed=opts["seed"])
+        )
         o = res.outcome
         o.evidence.setdefault("params_mode", res.params_mode)
         outcomes.append(o)
@@ -71,8 +81,11 @@ def _lifted_run(variant, sets, opts, *, allt: bool) -> Run:
         assumptions += [a for a in res.assumptions if a not in assumptions]
     out = _combine(outcomes, tier)
     stmt = " | ".join(dict.fromkeys(stmts))
-    prefix = (sp.Ge(SIZE_SYMBOLS["T"], 1, evaluate=False) if allt else
-              sp.And(sp.Ge(t, 1, evaluate=False), sp.Le(t, SIZE_SYMBOLS["T"], evaluate=False), evaluate=False))
+    prefix = (
+        sp.Ge(SIZE_SYMBOLS["T"], 1, evaluate=False)
+        if allt
+        else sp.And(sp.Ge(t, 1, evaluate=False), sp.Le(t, SIZE_SYMBOLS["T"], evaluate=False), evaluate=False)
+    )
     return Run(title, stmt, out.tier, _unique(objs), prefix, out, assumptions=tuple(assumptions))
 
 
@@ -81,18 +94,28 @@ def _combine(outcomes: list[Outcome], tier: str) -> Outcome:
         bad = [o for o in outcomes if o.status == status]
         if bad:
             o = bad[0]
-            return Outcome(status, o.tier or tier, {"per_set": [x.evidence for x in outcomes]}, o.counterexample,
-                           o.message)
+            return Outcome(
+                status,
+                o.tier or tier,
+                {"per_set": [x.evidence for x in outcomes]},
+                o.counterexample,
+                o.message,
+            )
     tiers = sorted({o.tier for o in outcomes})
     return Outcome("proved", "+".join(tiers) if tiers else tier, {"per_set": [o.evidence for o in outcomes]})
 
 
 def _mode_words(subject: Subject) -> str:
     if subject.mode == "symbolic":
-        return ("for all real parameters (symbolic weights: the construction's symbolic_weights hook, the same "
-                "wiring code that construct() runs)")
-    return ("for the parameters θ sampled with the recorded seed (rounded to multiples of 1/8; exact values "
-            "digested into this statement), using the float64 weights of construct(θ) converted exactly to rationals")
+        return (
+            "for all real parameters (symbolic weights: the construction's symbolic_weights hook, the same "
+            "wiring code that construct() runs)"
+        )
+    return (
+        "for the parameters θ sampled with the recorded seed (rounded to multiples of 1/8; exact values "
+        "digested into this statement), using the float64 weights of construct(θ) converted exactly to "
+        "rationals"
+    )
 
 
 def _hook_check(variant, subject: Subject, sizes: dict, seed: int, T: int) -> Outcome | None:
@@ -103,21 +126,34 @@ def _hook_check(variant, subject: Subject, sizes: dict, seed: int, T: int) -> Ou
     chk = construct_matches_hook(variant, sizes, seed)
     if chk["matches"] is not False:
         return None
-    msg = (f"{variant.name}: construct() does not build the weights its symbolic_weights hook describes "
-           f"({ {k: v for k, v in chk.items() if k != 'matches'} })")
+    msg = (
+        f"{variant.name}: construct() does not build the weights its symbolic_weights hook describes "
+        f"({ {k: v for k, v in chk.items() if k != 'matches'} })"
+    )
     try:
         ex = unrolled(resolve(variant, sizes, seed=seed, mode="exact"), T, seed=seed)
     except Unavailable as e:
         return Outcome("error", "unrolled", {"hook_check": chk}, None, msg + f"; exact tier unavailable: {e}")
     if ex.status == "refuted":
-        return Outcome("refuted", "unrolled", {"hook_check": chk, **ex.evidence}, ex.counterexample,
-                       msg + "; the exact tier on construct() refutes: " + ex.message)
-    return Outcome("error", "unrolled", {"hook_check": chk}, None,
-                   msg + f"; the exact tier on construct() says {ex.status}: the hook is inconsistent")
+        return Outcome(
+            "refuted",
+            "unrolled",
+            {"hook_check": chk, **ex.evidence},
+            ex.counterexample,
+            msg + "; the exact tier on construct() refutes: " + ex.message,
+        )
+    return Outcome(
+        "error",
+        "unrolled",
+        {"hook_check": chk},
+        None,
+        msg + f"; the exact tier on construct() says {ex.status}: the hook is inconsistent",
+    )
 
 
 #: construct() is compared with the hook on dense weights; above this many neurons x gates (e.g. the direct
-#: construction at d = d_k = d_v = 128: 2.7e8 entries per gating matrix) it is compared at capped sizes (d <= 16)
+# : construction at d = d_k = d_v = 128: 2.7e8 entries per gating matrix) it is compared at capped sizes (d <=
+# 16)
 HOOK_CHECK_LIMIT = 1_000_000
 
 
@@ -128,7 +164,7 @@ def hook_check_sizes(sizes: dict) -> dict:
     d_, dk, dv = z["d"], z.get("d_k") or z["d"], z.get("d_v") or z["d"]
     n = max(z.get("heads", 1) * dk * (dv + 1), d_ * (d_ + 3) // 2)
     d_out = z.get("d_out") or z.get("heads", 1) * dv
-    if max(n * n, d_out * d_ ** 3) <= HOOK_CHECK_LIMIT:  # gating matrices; the compressed T tensor
+    if max(n * n, d_out * d_**3) <= HOOK_CHECK_LIMIT:  # gating matrices; the compressed T tensor
         return z
     return {k: (min(v, 16) if k in ("d", "d_k", "d_v", "d_out") and v else v) for k, v in z.items()}
 
@@ -140,15 +176,20 @@ def _hook_check_words(sets: list[dict]) -> str:
     pairs = [({k: v for k, v in z.items() if k != "T"}, hook_check_sizes(z)) for z in sets]
     same = [a for a, b in pairs if a == b]
     capped = [(a, b) for a, b in pairs if a != b]
-    out = ("construct(θ) is checked to produce exactly the hook's weights (parameters sampled with the recorded "
-           "seed, dyadic grid)")
+    out = (
+        "construct(θ) is checked to produce exactly the hook's weights (parameters sampled with the recorded "
+        "seed, dyadic grid)"
+    )
     if same:
         out += " at " + "; ".join(format_sizes({"sets": [a]}) for a in same)
     if capped:
-        out += ("; at " + "; ".join(format_sizes({"sets": [a]}) for a, _ in capped) + " comparing construct()'s "
-                "dense weights exactly is too expensive, so construct() was compared only at " + "; ".join(
-                    format_sizes({"sets": [b]}) for _, b in capped) + ", and at the listed sizes the claim is about "
-                "the hook's wiring (symbolic_weights), not about construct()")
+        out += (
+            "; at " + "; ".join(format_sizes({"sets": [a]}) for a, _ in capped) + " comparing construct()'s "
+            "dense weights exactly is too expensive, so construct() was compared only at "
+            + "; ".join(format_sizes({"sets": [b]}) for _, b in capped)
+            + ", and at the listed sizes the claim is about "
+            "the hook's wiring (symbolic_weights), not about construct()"
+        )
     return out + "."
 
 
@@ -163,8 +204,10 @@ def _decide(exact, probabilistic, tier: str):
         return exact(limit)
     except TooLarge as e:
         if tier in ("unrolled", "induction"):
-            raise Unavailable(f"exact expansion refused: {e} (limit {HARD_TERM_LIMIT:.0e}); use --tier "
-                              "schwartz-zippel or smaller sizes") from None
+            raise Unavailable(
+                f"exact expansion refused: {e} (limit {HARD_TERM_LIMIT:.0e}); use --tier "
+                "schwartz-zippel or smaller sizes"
+            ) from None
         return probabilistic(e.degree)
 
 
@@ -172,7 +215,7 @@ def _unique(objs: list) -> sp.Tuple:
     """The distinct statement objects of the size sets (e.g. with and without W_O), in order, as one Tuple."""
     out = []
     for o in objs:
-        for part in (o.args if isinstance(o, sp.Tuple) else (o,)):
+        for part in o.args if isinstance(o, sp.Tuple) else (o,):
             if part not in out:
                 out.append(part)
     return sp.Tuple(*out)
@@ -190,33 +233,55 @@ def _unrolled_run(variant, sets, opts, *, sz_claim: bool) -> Run:
             o = _hook_check(variant, subj, sizes, opts["seed"], T)
             if o is None and variant.status == "impossible":
                 cex = refutation(subj, T, seed=opts["seed"])
-                o = (Outcome("refuted", "counterexample", {"T": T}, cex,
-                             f"{variant.name}: a concrete input where the tried construction and the reference differ")
-                     if cex is not None else unrolled(subj, T, seed=opts["seed"], max_terms=EXACT_TERM_LIMIT))
+                o = (
+                    Outcome(
+                        "refuted",
+                        "counterexample",
+                        {"T": T},
+                        cex,
+                        f"{variant.name}: a concrete input where the tried construction and the reference "
+                        "differ",
+                    )
+                    if cex is not None
+                    else unrolled(subj, T, seed=opts["seed"], max_terms=EXACT_TERM_LIMIT)
+                )
             elif o is None:
-                o = _decide(lambda lim, s=subj, T=T: unrolled(s, T, seed=opts["seed"], max_terms=lim),
-                            lambda deg, s=subj, T=T: schwartz_zippel_tier(s, T, seed=opts["seed"], degree=deg),
-                            "schwartz-zippel" if sz_claim else opts["tier"])
+                o = _decide(
+                    lambda lim, s=subj, T=T: unrolled(s, T, seed=opts["seed"], max_terms=lim),
+                    lambda deg, s=subj, T=T: schwartz_zippel_tier(s, T, seed=opts["seed"], degree=deg),
+                    "schwartz-zippel" if sz_claim else opts["tier"],
+                )
                 checked_at = hook_check_sizes(sizes)
                 if subj.mode == "symbolic" and checked_at != {k: v for k, v in sizes.items() if k != "T"}:
-                    o.evidence["hook_check_sizes"] = checked_at  # construct() vs hook: dense weights too large
+                    o.evidence["hook_check_sizes"] = (
+                        checked_at  # construct() vs hook: dense weights too large
+                    )
         except (Unavailable, NotPolynomial) as e:
             o = Outcome("skipped", "schwartz-zippel" if sz_claim else "unrolled", {}, None, str(e))
         outcomes.append(o)
     out = _combine(outcomes, "schwartz-zippel" if sz_claim else "unrolled")
-    how = ("evaluated exactly at random integer points (Schwartz–Zippel; the error probability is in the "
-           "evidence)" if "schwartz" in out.tier else "expanded to the zero polynomial in SymPy's sparse "
-           "polynomial rings")
+    how = (
+        "evaluated exactly at random integer points (Schwartz–Zippel; the error probability is in the "
+        "evidence)"
+        if "schwartz" in out.tier
+        else "expanded to the zero polynomial in SymPy's sparse polynomial rings"
+    )
     ref = subj.reference.note if subj else "the reference"
-    stmt = (f"For every size set listed and every length t ≤ T: {_mode_words(subj) if subj else ''}, and for all "
-            f"inputs x_1..x_T, the gated linear RNN of '{variant.name}' (h_0 = 0, run through constructions.rnn's "
-            f"stage functions) outputs exactly the reference output y_t (RNN minus reference {how}). Reference: "
-            f"{ref}.")
+    stmt = (
+        f"For every size set listed and every length t ≤ T: {_mode_words(subj) if subj else ''}, and for all "
+        f"inputs x_1..x_T, the gated linear RNN of '{variant.name}' (h_0 = 0, run through "
+        "constructions.rnn's "
+        f"stage functions) outputs exactly the reference output y_t (RNN minus reference {how}). Reference: "
+        f"{ref}."
+    )
     if subj and subj.mode == "symbolic":
         stmt += " " + _hook_check_words(sets)
     objects = _unique(stmts) if len(_unique(stmts)) != 1 else _unique(stmts)[0]
-    title = (f"{variant.name}: RNN = reference at large sizes (Schwartz–Zippel)" if sz_claim
-             else f"{variant.name}: RNN = reference for t ≤ T (fixed size, unrolled)")
+    title = (
+        f"{variant.name}: RNN = reference at large sizes (Schwartz–Zippel)"
+        if sz_claim
+        else f"{variant.name}: RNN = reference for t ≤ T (fixed size, unrolled)"
+    )
     prefix = sp.And(sp.Ge(t, 1, evaluate=False), sp.Le(t, SIZE_SYMBOLS["T"], evaluate=False), evaluate=False)
     return Run(title, stmt, out.tier, objects, prefix, out, extra)
 
@@ -232,33 +297,56 @@ def _allt_run(variant, sets, opts) -> Run:
             if o is None:
                 inv = invariant_for(subj)
                 stmts.append(inv.statement())
-                o = _decide(lambda lim, s=subj: induction(s, seed=opts["seed"], max_terms=lim),
-                            lambda deg, s=subj: induction(s, probabilistic=True, seed=opts["seed"], trials=2,
-                                                          degree=deg),
-                            opts["tier"])
+                o = _decide(
+                    lambda lim, s=subj: induction(s, seed=opts["seed"], max_terms=lim),
+                    lambda deg, s=subj: induction(
+                        s, probabilistic=True, seed=opts["seed"], trials=2, degree=deg
+                    ),
+                    opts["tier"],
+                )
                 if o.status == "refuted":  # an obligation fails: look for a real counterexample
                     un = unrolled(subj, 3, seed=opts["seed"])
                     if un.status == "refuted":
-                        o = Outcome("refuted", o.tier, {**o.evidence, "obligation_failure": o.counterexample},
-                                    un.counterexample, o.message + "; and the unrolled identity fails: " + un.message)
+                        o = Outcome(
+                            "refuted",
+                            o.tier,
+                            {**o.evidence, "obligation_failure": o.counterexample},
+                            un.counterexample,
+                            o.message + "; and the unrolled identity fails: " + un.message,
+                        )
                     else:
-                        o = Outcome("error", o.tier, {**o.evidence, "obligation_failure": o.counterexample}, None,
-                                    o.message + "; no counterexample up to T=3: the invariant does not describe "
-                                    "this construction's state, the all-T claim is undecided")
+                        o = Outcome(
+                            "error",
+                            o.tier,
+                            {**o.evidence, "obligation_failure": o.counterexample},
+                            None,
+                            o.message + "; no counterexample up to T=3: the invariant does not describe "
+                            "this construction's state, the all-T claim is undecided",
+                        )
         except (Unavailable, NotPolynomial) as e:
             o = Outcome("skipped", "induction", {}, None, str(e))
         outcomes.append(o)
     out = _combine(outcomes, "induction")
-    stmt = (f"For every T ≥ 1 and every size set listed, {_mode_words(subj) if subj else ''}: the RNN of "
-            f"'{variant.name}' outputs y_t equal to the reference for all t ≤ T. Proof by induction on the state "
-            "invariant shown (base h_1, step for a symbolic memory and previous input, readout), each obligation "
-            "a polynomial identity checked on constructions.rnn's stage functions"
-            + (" at random exact points (Schwartz–Zippel)" if "schwartz" in out.tier else " by exact expansion")
-            + ". The induction principle (meta-step) is not machine-checked. For LSA the reference is its recurrent "
-            "form S_t = S_{t-1} + v_t k_t^T, y_t = W_O concat(S_t q_t), equal to the parallel form by "
-            "LSA-RECURRENT-FORM/v1.")
-    return Run(f"{variant.name}: RNN = reference for every length T (induction)", stmt, out.tier, _unique(stmts),
-               sp.Ge(SIZE_SYMBOLS["T"], 1, evaluate=False), out, extra)
+    stmt = (
+        f"For every T ≥ 1 and every size set listed, {_mode_words(subj) if subj else ''}: the RNN of "
+        f"'{variant.name}' outputs y_t equal to the reference for all t ≤ T. Proof by induction on the state "
+        "invariant shown (base h_1, step for a symbolic memory and previous input, readout), each obligation "
+        "a polynomial identity checked on constructions.rnn's stage functions"
+        + (" at random exact points (Schwartz–Zippel)" if "schwartz" in out.tier else " by exact expansion")
+        + ". The induction principle (meta-step) is not machine-checked. For LSA the reference is its "
+        "recurrent "
+        "form S_t = S_{t-1} + v_t k_t^T, y_t = W_O concat(S_t q_t), equal to the parallel form by "
+        "LSA-RECURRENT-FORM/v1."
+    )
+    return Run(
+        f"{variant.name}: RNN = reference for every length T (induction)",
+        stmt,
+        out.tier,
+        _unique(stmts),
+        sp.Ge(SIZE_SYMBOLS["T"], 1, evaluate=False),
+        out,
+        extra,
+    )
 
 
 def _wiring_run(variant, opts) -> Run:
@@ -267,22 +355,39 @@ def _wiring_run(variant, opts) -> Run:
     from .index import direct_conformance, direct_every_size, direct_roles, lsa_recurrent_form
 
     method = getattr(variant, "method", None)
-    builtin = (hasattr(variant, "symbolic_weights")
-               and type(variant).symbolic_weights is _LSAVariant.symbolic_weights)
+    builtin = (
+        hasattr(variant, "symbolic_weights")
+        and type(variant).symbolic_weights is _LSAVariant.symbolic_weights
+    )
     grid = opts["grid"]
-    title = (f"{variant.name}: role equations R1–R7 compute LSA (every size); direct_weights meets them on the "
-             f"grid H ≤ {grid['heads']}, d, d_k, d_v ≤ {grid['d']}")
+    title = (
+        f"{variant.name}: role equations R1–R7 compute LSA (every size); direct_weights meets them on the "
+        f"grid H ≤ {grid['heads']}, d, d_k, d_v ≤ {grid['d']}"
+    )
     if not (builtin and method == "direct"):
-        why = f"no index-level description of {variant.name}'s wiring (only the direct LSA construction has one)"
+        why = (
+            f"no index-level description of {variant.name}'s wiring (only the direct LSA construction has "
+            "one)"
+        )
         return Run(title, why, "index", sp.Tuple(), None, Outcome("skipped", "index", {}, None, why))
     small = {"d": 2, "heads": 1}
-    hook = _hook_check(variant, resolve(variant, small, seed=opts["seed"], mode="symbolic"), small, opts["seed"], 2)
+    hook = _hook_check(
+        variant, resolve(variant, small, seed=opts["seed"], mode="symbolic"), small, opts["seed"], 2
+    )
     if hook is not None:
-        return Run(title, "construct() must build the weights of the wiring checked on the grid", "index",
-                   sp.Tuple(), None, hook)
+        return Run(
+            title,
+            "construct() must build the weights of the wiring checked on the grid",
+            "index",
+            sp.Tuple(),
+            None,
+            hook,
+        )
     checked, failed = 0, None
     for with_W_O in (False, True):
-        for H_, d_, dk_, dv_ in itertools.product(range(1, grid["heads"] + 1), *[range(1, grid["d"] + 1)] * 3):
+        for H_, d_, dk_, dv_ in itertools.product(
+            range(1, grid["heads"] + 1), *[range(1, grid["d"] + 1)] * 3
+        ):
             sizes = {"heads": H_, "d": d_, "d_k": dk_, "d_v": dv_, "d_out": 2 if with_W_O else None}
             ok, where = direct_conformance(sizes, with_W_O=with_W_O)
             checked += 1
@@ -292,23 +397,43 @@ def _wiring_run(variant, opts) -> Run:
     eqs1, every1 = direct_every_size(True)
     rec_eq, rec_ok = lsa_recurrent_form()
     roles = [eq for _, eq in direct_roles(True)]
-    ev = {"conformance_sizes": checked, "grid": grid, "every_size_concat": every0, "every_size_W_O": every1,
-          "recurrent_form": rec_ok}
+    ev = {
+        "conformance_sizes": checked,
+        "grid": grid,
+        "every_size_concat": every0,
+        "every_size_W_O": every1,
+        "recurrent_form": rec_ok,
+    }
     if failed is not None:
-        out = Outcome("refuted", "index", ev, failed,
-                      "direct_weights does not satisfy the role equations R1-R7 at some size (see counterexample)")
+        out = Outcome(
+            "refuted",
+            "index",
+            ev,
+            failed,
+            "direct_weights does not satisfy the role equations R1-R7 at some size (see counterexample)",
+        )
     elif every0 and every1 and rec_ok:
         out = Outcome("proved", "index", ev)
     else:
-        out = Outcome("error", "index", ev, None, "an index-level identity did not reduce to equal normal forms")
-    stmt = (f"Two parts. (a) For every H, d, d_k, d_v ≥ 1, every T ≥ 1 and all weights: a wiring that satisfies the "
-            f"role equations R1–R7 shown (λ and input gate of every kv[η,i,j] and q[η,j] neuron, what gate g[η,i,j] reads, how D sums) "
-            "computes linear self-attention: the invariant step, query step and readout hold with symbolic sizes "
-            "(normal forms of sums: linearity and Fubini over rectangular ranges), and the recurrent form equals the "
-            "parallel form (LSA-RECURRENT-FORM/v1). (b) constructions.lsa.direct_weights satisfies R1–R7 at exactly "
-            f"the {checked} sizes with H ≤ {grid['heads']} and d, d_k, d_v ≤ {grid['d']}, with and without W_O "
-            "(identities in weights, inputs and a symbolic state). This claim does NOT say that direct_weights is "
-            "correct at any other size: the sizes of the UNROLLED, ALLT and SZ claims are checked by those claims.")
+        out = Outcome(
+            "error", "index", ev, None, "an index-level identity did not reduce to equal normal forms"
+        )
+    stmt = (
+        "Two parts. (a) For every H, d, d_k, d_v ≥ 1, every T ≥ 1 and all weights: a wiring that satisfies "
+        "the "
+        "role equations R1–R7 shown (λ and input gate of every kv[η,i,j] and q[η,j] neuron, what gate "
+        "g[η,i,j] reads, how D sums) "
+        "computes linear self-attention: the invariant step, query step and readout hold with symbolic sizes "
+        "(normal forms of sums: linearity and Fubini over rectangular ranges), and the recurrent form equals "
+        "the "
+        "parallel form (LSA-RECURRENT-FORM/v1). (b) constructions.lsa.direct_weights satisfies R1–R7 at "
+        "exactly "
+        f"the {checked} sizes with H ≤ {grid['heads']} and d, d_k, d_v ≤ {grid['d']}, with and without W_O "
+        "(identities in weights, inputs and a symbolic state). This claim does NOT say that direct_weights "
+        "is "
+        "correct at any other size: the sizes of the UNROLLED, ALLT and SZ claims are checked by those "
+        "claims."
+    )
     return Run(title, stmt, "index", sp.Tuple(*roles, *eqs1, rec_eq), None, out)
 
 
@@ -343,11 +468,16 @@ def _negative_control_run(variant, opts) -> Run:
     why, check = None, {}
     cert = CERTIFICATE_FAMILIES.get(arg) if arg else None
     if arg is None:
-        why = (f"{variant.name} declares no impossibility certificate (set impossibility_claim to one of "
-               f"{', '.join(CERTIFICATE_FAMILIES)})")
+        why = (
+            f"{variant.name} declares no impossibility certificate (set impossibility_claim to one of "
+            f"{', '.join(CERTIFICATE_FAMILIES)})"
+        )
     elif cert is None:
-        why = (f"{variant.name} declares impossibility_claim={arg!r}, which is not a certificate of a model family "
-               f"(known: {', '.join(CERTIFICATE_FAMILIES)})")
+        why = (
+            f"{variant.name} declares impossibility_claim={arg!r}, which is not a certificate of a model "
+            "family "
+            f"(known: {', '.join(CERTIFICATE_FAMILIES)})"
+        )
     else:
         try:
             fields, evaluate = _exact_reference(variant, cert.sizes, opts["seed"])
@@ -363,50 +493,94 @@ def _negative_control_run(variant, opts) -> Run:
     if why is None:
         fam = family_witness(cert)
         hyp = "; ".join(cert.hypotheses)
-        stmt = (f"No gated linear RNN of the template (any width, any weights, any size) equals the reference of "
-                f"'{variant.name}' for all weights and inputs. Hypotheses, checked for this variant: {hyp}. Checked: "
-                f"the variant's own exact reference (symbolic_reference) on that line gives y = {check['output']} "
-                f"({check['kind']}"
-                + (f", degree {check['degree']}" if check["kind"] == "polynomial" else
-                   f", fifth derivative {check['fifth_derivative']} at z = {check['z0']}") + "), while every template "
-                "output restricted to an affine line is a polynomial of degree <= 4 in z (TEMPLATE-DEGREE-BOUND/v1). "
-                f"The family: {cert.family_text}; its textbook formula gives y = {sp.sstr(fam['output'])}. Taken on "
-                "trust: that symbolic_reference is the variant's reference.")
+        stmt = (
+            f"No gated linear RNN of the template (any width, any weights, any size) equals the reference of "
+            f"'{variant.name}' for all weights and inputs. Hypotheses, checked for this variant: {hyp}. "
+            "Checked: "
+            "the variant's own exact reference (symbolic_reference) on that line gives y = "
+            f"{check['output']} "
+            f"({check['kind']}"
+            + (
+                f", degree {check['degree']}"
+                if check["kind"] == "polynomial"
+                else f", fifth derivative {check['fifth_derivative']} at z = {check['z0']}"
+            )
+            + "), while every template "
+            "output restricted to an affine line is a polynomial of degree <= 4 in z "
+            "(TEMPLATE-DEGREE-BOUND/v1). "
+            f"The family: {cert.family_text}; its textbook formula gives y = {sp.sstr(fam['output'])}. Taken "
+            "on "
+            "trust: that symbolic_reference is the variant's reference."
+        )
         objs = sp.Tuple(sp.Eq(sp.Function("y")(sp.Symbol("z")), sp.sympify(check["output"])))
-        ev = {"argument": arg, "hypotheses": list(cert.hypotheses), "variant_check": check,
-              "family_witness": {k: (sp.sstr(v) if isinstance(v, sp.Basic) else v) for k, v in fam.items()}}
-        return Run(title, stmt, "certificate", objs, None,
-                   Outcome("refuted", "certificate", ev, None, f"refuted by {arg}: {cert.title}"))
+        ev = {
+            "argument": arg,
+            "hypotheses": list(cert.hypotheses),
+            "variant_check": check,
+            "family_witness": {k: (sp.sstr(v) if isinstance(v, sp.Basic) else v) for k, v in fam.items()},
+        }
+        return Run(
+            title,
+            stmt,
+            "certificate",
+            objs,
+            None,
+            Outcome("refuted", "certificate", ev, None, f"refuted by {arg}: {cert.title}"),
+        )
     # no certificate applies: refute the tried construction at a concrete input, or report that it equals
     sets = [dict(s, T=s.get("T") or 3) for s in (opts.get("sets") or [{"d": 2, "heads": 1, "T": 3}])]
     un = run_variant_claim(variant, "UNROLLED", sets, opts)
     o = un.outcome
-    stmt = (f"No impossibility certificate is attached to '{variant.name}': {why}. Instead: " + (
+    stmt = f"No impossibility certificate is attached to '{variant.name}': {why}. Instead: " + (
         "the tried construction differs from the reference at the concrete exact input of the counterexample "
-        "(only that construction is refuted, not every template RNN)." if o.status == "refuted" else
-        "the tried construction EQUALS the reference at these sizes (a negative control that passes)."
-        if o.status == "proved" else f"the tried construction could not be decided ({o.message})."))
-    return Run(title, stmt, "counterexample" if o.status == "refuted" else o.tier, un.objects, un.prefix,
-               Outcome(o.status, "counterexample" if o.status == "refuted" else o.tier,
-                       {"argument": arg, "certificate_not_applied": why, **o.evidence}, o.counterexample,
-                       f"no certificate applies ({why}); " + (o.message or o.status)), un.digest_extra)
+        "(only that construction is refuted, not every template RNN)."
+        if o.status == "refuted"
+        else "the tried construction EQUALS the reference at these sizes (a negative control that passes)."
+        if o.status == "proved"
+        else f"the tried construction could not be decided ({o.message})."
+    )
+    return Run(
+        title,
+        stmt,
+        "counterexample" if o.status == "refuted" else o.tier,
+        un.objects,
+        un.prefix,
+        Outcome(
+            o.status,
+            "counterexample" if o.status == "refuted" else o.tier,
+            {"argument": arg, "certificate_not_applied": why, **o.evidence},
+            o.counterexample,
+            f"no certificate applies ({why}); " + (o.message or o.status),
+        ),
+        un.digest_extra,
+    )
 
 
 def run_variant_claim(variant, suffix: str, sets: list[dict], opts: dict) -> Run:
     # negative controls with an exact reference hook keep the hook path (the tried construction is refuted
     # against it); everything else that is not on the LSA-statement path is lifted from its torch code
-    lifted = not statement_path(variant) and not (variant.status == "impossible"
-                                                  and hasattr(variant, "symbolic_reference"))
+    lifted = not statement_path(variant) and not (
+        variant.status == "impossible" and hasattr(variant, "symbolic_reference")
+    )
     if suffix == "UNROLLED":
         if lifted:
             return _lifted_run(variant, sets, opts, allt=False)
         return _unrolled_run(variant, sets, opts, sz_claim=False)
     if suffix == "SZ":
         if not (statement_path(variant) or hasattr(variant, "symbolic_reference")):
-            why = (f"{variant.name}: Schwartz–Zippel needs the LSA statement or an exact symbolic_reference hook "
-                   "(a torch reference is never identified as LSA by evaluating it)")
-            return Run(f"{variant.name}: RNN = reference at large sizes (Schwartz–Zippel)", why, "schwartz-zippel",
-                       sp.Tuple(), None, Outcome("skipped", "schwartz-zippel", {}, None, why))
+            why = (
+                f"{variant.name}: Schwartz–Zippel needs the LSA statement or an exact symbolic_reference "
+                "hook "
+                "(a torch reference is never identified as LSA by evaluating it)"
+            )
+            return Run(
+                f"{variant.name}: RNN = reference at large sizes (Schwartz–Zippel)",
+                why,
+                "schwartz-zippel",
+                sp.Tuple(),
+                None,
+                Outcome("skipped", "schwartz-zippel", {}, None, why),
+            )
         return _unrolled_run(variant, sets, {**opts, "tier": "schwartz-zippel"}, sz_claim=True)
     if suffix == "ALLT":
         if lifted:

@@ -15,8 +15,16 @@ import torch
 
 from ..report.write import atomic_write
 
-__all__ = ["SVG_HASHSALT", "jsonable", "load_checkpoint", "render_figure", "save_checkpoint", "tight_bbox",
-           "write_figure", "write_json"]
+__all__ = [
+    "SVG_HASHSALT",
+    "jsonable",
+    "load_checkpoint",
+    "render_figure",
+    "save_checkpoint",
+    "tight_bbox",
+    "write_figure",
+    "write_json",
+]
 
 
 def jsonable(obj):
@@ -31,8 +39,9 @@ def jsonable(obj):
         return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
     if isinstance(obj, (bool, int, float, str)) or obj is None:
         return obj
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON "
-                    "(expected numbers, strings, lists, dicts, tensors)")
+    raise TypeError(
+        f"cannot write {type(obj).__name__} to JSON (expected numbers, strings, lists, dicts, tensors)"
+    )
 
 
 def write_json(path: Path, data: dict) -> Path:
@@ -65,8 +74,9 @@ def render_figure(fig, fmt: str, bbox=None) -> bytes:
     meta = {"Software": None} if fmt == "png" else {"Date": None}
     buf = io.BytesIO()
     with matplotlib.rc_context({"svg.hashsalt": SVG_HASHSALT, "svg.fonttype": "path"}):
-        fig.savefig(buf, format=fmt, dpi=110, bbox_inches=bbox if bbox is not None else "tight",
-                    metadata=meta)
+        fig.savefig(
+            buf, format=fmt, dpi=110, bbox_inches=bbox if bbox is not None else "tight", metadata=meta
+        )
     return buf.getvalue()
 
 

@@ -24,8 +24,15 @@ __all__ = ["sample_tasks", "gd_direction", "gd_prediction", "line_search_eta"]
 
 
 def sample_tasks(
-    batch: int, d: int, N: int, *, generator: torch.Generator, alpha_x: float = 1.0, alpha_w: float = 1.0,
-    dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu",
+    batch: int,
+    d: int,
+    N: int,
+    *,
+    generator: torch.Generator,
+    alpha_x: float = 1.0,
+    alpha_w: float = 1.0,
+    dtype: torch.dtype = torch.float32,
+    device: str | torch.device = "cpu",
 ) -> tuple[Float[Tensor, "batch tokens d_plus_1"], Float[Tensor, " batch"]]:
     """``(tokens [batch, N+1, d+1], y_test [batch])``: ``N`` context pairs and the query ``(x_test, 0)``."""
     for name, v in (("batch", batch), ("d", d), ("N", N)):
@@ -54,7 +61,8 @@ def gd_prediction(tokens: Float[Tensor, "batch tokens d_plus_1"], eta: float) ->
 
 
 def line_search_eta(d: int, N: int, *, tasks: int = 100_000, generator: torch.Generator) -> float:
-    r"""The MSE-optimal $\eta$ of one GD step, $\mathbb E[y\,g]/\mathbb E[g^2]$ over ``tasks`` fresh tasks (float64)."""
+    r"""The MSE-optimal $\eta$ of one GD step, $\mathbb E[y\,g]/\mathbb E[g^2]$ over ``tasks`` fresh tasks
+    (float64)."""
     tokens, y = sample_tasks(tasks, d, N, generator=generator, dtype=torch.float64)
     g = gd_prediction(tokens, 1.0)
     return float((y * g).mean() / (g * g).mean())

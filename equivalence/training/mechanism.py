@@ -10,7 +10,8 @@ $y_{t,o}=\sum_{s\le t}\sum_{abc}T_{oabc}\,x_{s,a}x_{s,b}x_{t,c}$, and only the s
 $\mathrm{Sym}_{ab}T$ (:func:`constructions.attention_tensor`) is determined by the function. For any
 differentiable sequence model $f$ and positions $s<t$,
 
-$$ \widehat T^{(s,t)}_{oabc} \;=\; \tfrac12\,\frac{\partial^3 f(x)_{t,o}}{\partial x_{s,a}\,\partial x_{s,b}\,\partial x_{t,c}}\Big|_{x=0}, $$
+$$ \widehat T^{(s,t)}_{oabc} \;=\; \tfrac12\,\frac{\partial^3 f(x)_{t,o}}{\partial x_{s,a}\,\partial
+x_{s,b}\,\partial x_{t,c}}\Big|_{x=0}, $$
 
 which equals $\mathrm{Sym}_{ab}T_{oabc}$ for an LSA, for every lag $t-s$. For a gated RNN the output is a
 polynomial of degree $\le 4$ in the inputs, so $\widehat T$ is exact (no Taylor remainder); a neuron with
@@ -27,8 +28,16 @@ from torch import Tensor
 
 from constructions import GatedLinearRNN
 
-__all__ = ["near_zero_or_one", "lambda_histogram", "prune", "snap_lambdas", "cubic_coefficients",
-           "rnn_cubic_coefficients", "relative_error", "gate_block_fraction"]
+__all__ = [
+    "near_zero_or_one",
+    "lambda_histogram",
+    "prune",
+    "snap_lambdas",
+    "cubic_coefficients",
+    "rnn_cubic_coefficients",
+    "relative_error",
+    "gate_block_fraction",
+]
 
 
 def near_zero_or_one(lam: Tensor, tol: float = 0.1) -> Tensor:
@@ -64,8 +73,9 @@ def prune(rnn: GatedLinearRNN, tol: float = 0.1) -> tuple[GatedLinearRNN, Tensor
         z = torch.zeros(1, dtype=lam.dtype, device=lam.device)
         return GatedLinearRNN(A[:1] * 0, B[:1] * 0, z, C[:, :1] * 0, E[:, :1] * 0, D.clone()), keep
     idx = keep.nonzero()[:, 0]
-    return GatedLinearRNN(A[idx].clone(), B[idx].clone(), lam[idx].clone(), C[:, idx].clone(), E[:, idx].clone(),
-                          D.clone()), keep
+    return GatedLinearRNN(
+        A[idx].clone(), B[idx].clone(), lam[idx].clone(), C[:, idx].clone(), E[:, idx].clone(), D.clone()
+    ), keep
 
 
 def snap_lambdas(rnn: GatedLinearRNN, tol: float = 0.1) -> GatedLinearRNN:
@@ -78,23 +88,33 @@ def snap_lambdas(rnn: GatedLinearRNN, tol: float = 0.1) -> GatedLinearRNN:
 
 
 def cubic_coefficients(
-    model: Callable[[Tensor], Tensor], d: int, s: int, t: int, *, dtype: torch.dtype = torch.float64,
+    model: Callable[[Tensor], Tensor],
+    d: int,
+    s: int,
+    t: int,
+    *,
+    dtype: torch.dtype = torch.float64,
     device: str | torch.device = "cpu",
 ) -> Float[Tensor, "d_out d d d"]:
-    r"""$\widehat T^{(s,t)}_{oabc}=\frac12\,\partial^3 f(x)_{t,o}/\partial x_{s,a}\partial x_{s,b}\partial x_{t,c}$ at $x=0$.
+    r"""$\widehat T^{(s,t)}_{oabc}=\frac12\,\partial^3 f(x)_{t,o}/\partial x_{s,a}\partial x_{s,b}\partial
+    x_{t,c}$ at $x=0$.
 
     ``model`` maps ``[B, T, d]`` to ``[B, T, d_out]`` (a :class:`~constructions.rnn.GatedLinearRNN`, an
     LSA, an LSTM wrapper...); it is evaluated on one sequence of length ``t + 1`` in ``dtype`` by nested
     reverse-mode differentiation ($d_\text{out}(1 + d(1 + d))$ backward passes). Requires ``0 <= s < t``.
     """
     if not (isinstance(s, int) and isinstance(t, int) and 0 <= s < t):
-        raise ValueError(f"positions must satisfy 0 <= s < t (the memory term is read at a later query); "
-                         f"got s={s!r}, t={t!r}")
+        raise ValueError(
+            f"positions must satisfy 0 <= s < t (the memory term is read at a later query); "
+            f"got s={s!r}, t={t!r}"
+        )
     x = torch.zeros(1, t + 1, d, dtype=dtype, device=device, requires_grad=True)
     y = model(x)
     if not isinstance(y, Tensor) or y.ndim != 3 or y.shape[:2] != (1, t + 1):
-        raise ValueError(f"model must map [1, {t + 1}, {d}] to [1, {t + 1}, d_out]; got "
-                         f"{tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__}")
+        raise ValueError(
+            f"model must map [1, {t + 1}, {d}] to [1, {t + 1}, d_out]; got "
+            f"{tuple(y.shape) if isinstance(y, Tensor) else type(y).__name__}"
+        )
     d_out = y.shape[2]
     out = torch.zeros(d_out, d, d, d, dtype=dtype, device=device)
 
@@ -114,7 +134,8 @@ def cubic_coefficients(
 
 
 def rnn_cubic_coefficients(rnn: GatedLinearRNN, lag: int) -> Float[Tensor, "d_out d d d"]:
-    r"""Closed form of :func:`cubic_coefficients` for a real, constant-λ gated RNN at lag $L=t-s\ge1$ (derived).
+    r"""Closed form of :func:`cubic_coefficients` for a real, constant-λ gated RNN at lag $L=t-s\ge1$
+    (derived).
 
     Split $A=[A_x, a_0]$, $B=[B_x, b_0]$ (the last column reads the appended 1). With inputs only at $s$ and
     $t$, $h_t=\bar h+\lambda^{L}\odot(\ell(x_s)+Q(x_s))+\ell(x_t)+Q(x_t)$ where
@@ -122,7 +143,8 @@ def rnn_cubic_coefficients(rnn: GatedLinearRNN, lag: int) -> Float[Tensor, "d_ou
     $y=D[(Ch)\odot(Eh)]$ pair $Q(x_s)$ with $\ell(x_t)$:
 
     $$ \widehat T_{oabc}=\sum_{k,k'}W_{okk'}\,\lambda_k^{L}\,G_{k,ab}\,\ell_{k'c},\quad
-       W_{okk'}=\sum_m D_{om}(C_{mk}E_{mk'}+E_{mk}C_{mk'}),\quad G_{k,ab}=\tfrac12(A_{ka}B_{kb}+A_{kb}B_{ka}). $$
+       W_{okk'}=\sum_m D_{om}(C_{mk}E_{mk'}+E_{mk}C_{mk'}),\quad G_{k,ab}=\tfrac12(A_{ka}B_{kb}+A_{kb}B_{ka}).
+       $$
 
     Checked against the autograd definition in ``tests/test_training_mechanism.py``.
     """
@@ -136,7 +158,7 @@ def rnn_cubic_coefficients(rnn: GatedLinearRNN, lag: int) -> Float[Tensor, "d_ou
     ell = a0[:, None] * Bx + b0[:, None] * Ax  # [n, c]
     W = torch.einsum("om,mk,mq->okq", D, C, E)
     W = W + W.transpose(1, 2)
-    return torch.einsum("okq,k,kab,qc->oabc", W, lam ** lag, G, ell)
+    return torch.einsum("okq,k,kab,qc->oabc", W, lam**lag, G, ell)
 
 
 def relative_error(estimate: Tensor, reference: Tensor) -> float:

@@ -33,8 +33,14 @@ from torch import Tensor, nn
 
 from constructions import GatedLinearRNN
 
-__all__ = ["LAMBDA_PARAMETERISATIONS", "GatedRNNEnsemble", "RecurrentBaseline", "lambda_of", "raw_of",
-           "seeded_module"]
+__all__ = [
+    "LAMBDA_PARAMETERISATIONS",
+    "GatedRNNEnsemble",
+    "RecurrentBaseline",
+    "lambda_of",
+    "raw_of",
+    "seeded_module",
+]
 
 LAMBDA_PARAMETERISATIONS = ("clamp", "sigmoid", "lru")
 _EDGE = 1e-4  # initial lambdas of sigmoid/LRU students are kept this far inside (0, 1) so that nu is finite
@@ -125,7 +131,7 @@ class GatedRNNEnsemble(nn.Module):
         init = {k: [] for k in (*shapes, "nu")}
         for n_k, seed in zip(sizes, seeds):
             g = torch.Generator().manual_seed(seed)
-            std = {"A": (d + 1) ** -0.5, "B": (d + 1) ** -0.5, "C": n_k ** -0.5, "E": n_k ** -0.5, "D": m ** -0.5}
+            std = {"A": (d + 1) ** -0.5, "B": (d + 1) ** -0.5, "C": n_k**-0.5, "E": n_k**-0.5, "D": m**-0.5}
             std = {k: v * init_scale for k, v in std.items()}
             for name, shape in shapes.items():
                 init[name].append(torch.randn(*shape, generator=g, dtype=torch.float64) * std[name])
@@ -198,8 +204,10 @@ class GatedRNNEnsemble(nn.Module):
         powers of $\lambda$: for the short training sequences this is the fastest exact form on CPU.
         """
         if x.ndim not in (3, 4) or x.shape[-1] != self.d or (x.ndim == 4 and x.shape[0] != self.K):
-            raise ValueError(f"x must be [batch, time, {self.d}] or [{self.K}, batch, time, {self.d}]; "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"x must be [batch, time, {self.d}] or [{self.K}, batch, time, {self.d}]; "
+                f"got {tuple(x.shape)}"
+            )
         u = self._drive(x)  # [K, B, T, n]
         T = u.shape[2]
         P = self._powers(T)  # [K, n, lag]
@@ -212,15 +220,24 @@ class GatedRNNEnsemble(nn.Module):
         return self._readout(h)
 
     # -- export --------------------------------------------------------------------------------
-    def student(self, k: int, *, dtype: torch.dtype = torch.float64,
-                device: str | torch.device = "cpu") -> GatedLinearRNN:
-        """Student ``k`` as a :class:`~constructions.rnn.GatedLinearRNN` (its ``n_k`` neurons, detached; float64 on
+    def student(
+        self, k: int, *, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
+    ) -> GatedLinearRNN:
+        """Student ``k`` as a :class:`~constructions.rnn.GatedLinearRNN` (its ``n_k`` neurons, detached;
+        float64 on
         CPU by default, where every measurement is made)."""
         if not 0 <= k < self.K:
             raise ValueError(f"student index must be in [0, {self.K}); got {k}")
         n = self.sizes[k]
         with torch.no_grad():
-            w = [self.A[k, :n], self.B[k, :n], self.lam()[k, :n], self.C[k, :, :n], self.E[k, :, :n], self.D[k]]
+            w = [
+                self.A[k, :n],
+                self.B[k, :n],
+                self.lam()[k, :n],
+                self.C[k, :, :n],
+                self.E[k, :, :n],
+                self.D[k],
+            ]
             return GatedLinearRNN(*(t.detach().to(device=device, dtype=dtype).clone() for t in w))
 
     def student_state(self, k: int) -> dict[str, Tensor]:
@@ -232,8 +249,17 @@ class GatedRNNEnsemble(nn.Module):
 class RecurrentBaseline(nn.Module):
     """An LSTM or GRU student (``torch.nn``) with a linear readout of every hidden state."""
 
-    def __init__(self, cell: str, d: int, d_out: int, hidden: int, *, seed: int,
-                 dtype: torch.dtype = torch.float32, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        cell: str,
+        d: int,
+        d_out: int,
+        hidden: int,
+        *,
+        seed: int,
+        dtype: torch.dtype = torch.float32,
+        device: str | torch.device = "cpu",
+    ):
         super().__init__()
         if cell not in ("lstm", "gru"):
             raise ValueError(f"cell must be 'lstm' or 'gru'; got {cell!r}")

@@ -62,7 +62,9 @@ def fit(
         raise ValueError(f"steps must be an int >= 1; got {steps!r}")
     params = list(params)
     if params and isinstance(params[0], dict):
-        groups = [{"params": [p for p in g["params"] if p.requires_grad], "lr": g.get("lr", lr)} for g in params]
+        groups = [
+            {"params": [p for p in g["params"] if p.requires_grad], "lr": g.get("lr", lr)} for g in params
+        ]
     else:
         groups = [{"params": [p for p in params if p.requires_grad], "lr": lr}]
     base = [g["lr"] for g in groups]
@@ -76,8 +78,10 @@ def fit(
         losses = loss_fn(step)
         if not bool(torch.isfinite(losses).all()):
             bad = (~torch.isfinite(losses)).nonzero()[:, 0].tolist()
-            raise FloatingPointError(f"{desc}: loss of model(s) {bad} is not finite at step {step}; "
-                                     "lower the learning rate or check the data")
+            raise FloatingPointError(
+                f"{desc}: loss of model(s) {bad} is not finite at step {step}; "
+                "lower the learning rate or check the data"
+            )
         opt.zero_grad(set_to_none=True)
         losses.sum().backward()
         opt.step()
