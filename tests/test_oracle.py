@@ -324,3 +324,42 @@ def test_fla_naive_parallel_simple_gla_is_nan_at_zero_decay(fo):
     g = torch.full((1, 10, 2), -float("inf"))
     assert torch.isfinite(rec(q, k, v, g, scale=1.0)[0]).all()
     assert torch.isnan(par(q, k, v, g, scale=1.0)[0]).any()
+
+
+# -- variants fla-core does not ship: an independent closed form instead ------------------------------------
+def _mlstm_parallel(p, x):
+    r"""xLSTM's parallel mLSTM (Beck et al. 2024, App. A.3) without the stabiliser, written from the paper:
+    $w_{ts} = (q_t\cdot k_s)\,e^{F_t - F_s + \tilde\imath_s}$ ($s\le t$, $F_t = \sum_{r\le t}\log f_r$),
+    $h_t = \sum_s w_{ts}v_s / \max(|\sum_s w_{ts}|, 1)$ per head, then ``W_O``."""
+    import torch.nn.functional as F
+
+    x = x.to(torch.float64)
+    q, k, v = (torch.einsum("btd,hrd->bhtr", x, W.to(torch.float64)) for W in (p.W_Q, p.W_K, p.W_V))
+    x1 = torch.cat([x, torch.ones_like(x[..., :1])], dim=-1)
+    ig = torch.einsum("btd,hd->bht", x1, p.w_i.to(torch.float64))
+    if p.cap is not None:
+        ig = p.cap * torch.tanh(ig / p.cap)
+    Fc = torch.cumsum(F.logsigmoid(torch.einsum("btd,hd->bht", x1, p.w_f.to(torch.float64))), dim=-1)
+    T = x.shape[1]
+    causal = torch.ones(T, T, dtype=torch.bool).tril()
+    logw = (Fc[..., :, None] - Fc[..., None, :] + ig[..., None, :]).masked_fill(~causal, float("-inf"))
+    w = (q @ k.transpose(-1, -2)) * torch.exp(logw)
+    h = (w @ v) / w.sum(-1, keepdim=True).abs().clamp(min=1.0)
+    flat = h.permute(0, 2, 1, 3).reshape(x.shape[0], T, -1)
+    return flat if p.W_O is None else flat @ p.W_O.to(torch.float64).T
+
+
+@pytest.mark.parametrize("T", [1, 17, 70])
+def test_mlstm_agrees_with_xlstm_parallel_form(T):
+    """mLSTM has no fla reference: ``finish(reference)`` and the stabilised ``layer`` against the paper's
+    parallel form, written independently here; a forget-gate bias off by 0.5 is caught."""
+    v = _v("mlstm")
+    p, x = _case("mlstm", T=T, seed=T)
+    want = _mlstm_parallel(p, x)
+    for got in (v.finish(p, v.reference(p, x)), v.layer(p, x)):
+        assert torch.allclose(got, want, rtol=1e-10, atol=1e-12), float((got - want).abs().max())
+    if T > 1:  # broken twin: the same comparison against a forget-gate bias off by 0.5 fails
+        off = p.w_f.clone()
+        off[:, -1] += 0.5
+        wrong = _mlstm_parallel(dataclasses.replace(p, w_f=off), x)
+        assert not torch.allclose(v.layer(p, x), wrong, rtol=1e-6)

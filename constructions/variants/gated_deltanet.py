@@ -36,7 +36,7 @@ from .._validation import require_finite, require_tensor
 from ..registry import register
 from .family import PlanVariant, check_projections, heads_qkv, randn
 from .gla import _cast, _check_gate, _gate_logits, _sample_qkv
-from .onestep import StepFeatures, decayed_la, run_recurrence
+from .onestep import StepFeatures, decayed_la, recurrent_reference
 from .plan import InputDecay, Plan
 from .reference import la_parallel
 from .reference import merge_heads
@@ -120,10 +120,8 @@ class GatedDeltaNetNoErase(PlanVariant):
         H, d_k, _ = params.W_Q.shape
         return decayed_la(lambda x_t: self._step(params, x_t), H, d_k, params.W_V.shape[1], params.W_O)
 
-    def reference(self, params: GatedDeltaNetParams, x):
-        """Step by step (float64): ``run_recurrence(recurrence(params), x)``."""
-        x = self._check(params, x)
-        return run_recurrence(self.recurrence(params), x.to(torch.float64))
+    #: step by step (float64): ``run_recurrence(recurrence(params), x)`` after ``_check``
+    reference = recurrent_reference
 
     def reference_parallel(self, params: GatedDeltaNetParams, x):
         x = self._check(params, x).to(torch.float64)

@@ -26,7 +26,7 @@ from .._validation import require_finite, require_tensor
 from ..registry import register
 from .family import PlanVariant, randn
 from .gla import _cast, _check_gate, _gate_logits
-from .onestep import StepFeatures, decayed_la, run_recurrence
+from .onestep import StepFeatures, decayed_la, recurrent_reference
 from .plan import InputDecay, Plan
 from .reference import merge_heads
 from .upstream import FEATURE_FNS, HeadMap, Upstream
@@ -116,10 +116,8 @@ class HGRN(PlanVariant):
         """One-step form (float64): ``h [B, D, 1, 1]``, $h \\leftarrow f h + (1-f) c$, readout $h$."""
         return decayed_la(lambda x_t: self._step(params, x_t), params.W_f.shape[0], 1, 1, params.W_O)
 
-    def reference(self, params: HGRNParams, x):
-        """Step by step (float64): ``run_recurrence(recurrence(params), x)``."""
-        x = self._check(params, x)
-        return run_recurrence(self.recurrence(params), x.to(torch.float64))
+    #: step by step (float64): ``run_recurrence(recurrence(params), x)`` after ``_check``
+    reference = recurrent_reference
 
     def reference_parallel(self, params: HGRNParams, x):
         r"""Unrolled form (independent of :meth:`reference`): $h_t = \sum_{s\le t}\big(\prod_{r=s+1}^t

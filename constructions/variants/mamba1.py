@@ -39,7 +39,7 @@ from .._validation import require_finite, require_tensor
 from ..registry import register
 from .family import PlanVariant, randn
 from .gla import _cast, _check_gate, _gate_logits
-from .onestep import StepFeatures, decayed_la, run_recurrence
+from .onestep import StepFeatures, decayed_la, recurrent_reference
 from .plan import InputDecay, Plan, Skip
 from .reference import la_parallel, merge_heads
 from .upstream import GatedCopy, Identity, Upstream, softplus
@@ -151,10 +151,8 @@ class Mamba1(PlanVariant):
         N, Dm = params.W_B.shape
         return decayed_la(lambda x_t: self._step(params, x_t), Dm, N, 1, params.W_O)
 
-    def reference(self, params: Mamba1Params, x):
-        """The selective scan step by step (float64): ``run_recurrence(recurrence(params), x)``."""
-        x = self._check(params, x)
-        return run_recurrence(self.recurrence(params), x.to(torch.float64))
+    #: step by step (float64): ``run_recurrence(recurrence(params), x)`` after ``_check``
+    reference = recurrent_reference
 
     def reference_parallel(self, params: Mamba1Params, x):
         r"""The hidden-attention form (independent of :meth:`reference`): $y = \sum_s\alpha_{ts}u_s +

@@ -20,39 +20,11 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
-from jaxtyping import Float
 from torch import Tensor
 
-__all__ = ["Recurrence", "run_recurrence", "decayed_la", "StepFeatures"]
+__all__ = ["Recurrence", "StepFeatures", "decayed_la", "recurrent_reference", "run_recurrence"]
 
-try:  # the shared interface (constructions/recurrence.py); optional until it lands
-    from ..recurrence import Recurrence, run_recurrence
-except ImportError:  # pragma: no cover - exercised only before constructions.recurrence exists
-
-    class Recurrence(NamedTuple):  # type: ignore[no-redef]
-        """``init(B, dtype) -> state``, ``step(state, x_t [B, d]) -> state``, ``readout(state, x_t) ->
-        y_t``."""
-
-        init: Callable[[int, torch.dtype], tuple[Tensor, ...]]
-        step: Callable[[tuple[Tensor, ...], Tensor], tuple[Tensor, ...]]
-        readout: Callable[[tuple[Tensor, ...], Tensor], Tensor]
-
-    def run_recurrence(
-        rec: "Recurrence", x: Float[Tensor, "batch time d"]
-    ) -> Float[Tensor, "batch time d_out"]:
-        """The plain loop: $s_t = \\text{step}(s_{t-1}, x_t)$, $y_t = \\text{readout}(s_t, x_t)$."""
-        B, T, _ = x.shape
-        state = rec.init(B, x.dtype)
-        ys = []
-        for t in range(T):
-            state = rec.step(state, x[:, t])
-            ys.append(rec.readout(state, x[:, t]))
-        if ys:
-            return torch.stack(ys, dim=1)
-        probe = rec.readout(
-            rec.step(rec.init(B, x.dtype), x.new_zeros(B, x.shape[2])), x.new_zeros(B, x.shape[2])
-        )
-        return probe.new_zeros(B, 0, probe.shape[-1])
+from ..recurrence import Recurrence, recurrent_reference, run_recurrence
 
 
 class StepFeatures(NamedTuple):

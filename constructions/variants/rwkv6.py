@@ -35,7 +35,7 @@ from .._validation import require_finite, require_tensor
 from ..registry import register
 from .family import PlanVariant, check_projections, heads_qkv, randn
 from .gla import _cast, _check_gate, _gate_logits, _sample_qkv
-from .onestep import Recurrence, run_recurrence
+from .onestep import Recurrence, recurrent_reference
 from .plan import InputDecay, Plan
 from .upstream import FEATURE_FNS, HeadMap, Identity, Shifted, Upstream
 
@@ -128,10 +128,8 @@ class RWKV6(PlanVariant):
 
         return Recurrence(init, step, readout)
 
-    def reference(self, params: RWKV6Params, x):
-        """Step by step (float64): ``run_recurrence(recurrence(params), x)``."""
-        x = self._check(params, x)
-        return run_recurrence(self.recurrence(params), x.to(torch.float64))
+    #: step by step (float64): ``run_recurrence(recurrence(params), x)`` after ``_check``
+    reference = recurrent_reference
 
     def reference_parallel(self, params: RWKV6Params, x):
         r"""Masked parallel form (independent of :meth:`reference`):
