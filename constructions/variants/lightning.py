@@ -16,7 +16,7 @@ The normalisation (SRMSNorm) after the op is left out.
 import torch
 
 from ..registry import register
-from .onestep import StepFeatures, decayed_la, run_recurrence
+from .onestep import StepFeatures, decayed_la, recurrent_reference
 from .retention import Retention, RetentionParams
 
 __all__ = ["LightningAttention", "lightning_gammas"]
@@ -83,14 +83,16 @@ class LightningAttention(Retention):
 
         return decayed_la(features, H, d_k, params.W_V.shape[1], params.W_O)
 
-    def reference(self, params: RetentionParams, x):
-        """Step by step (float64): ``run_recurrence(recurrence(params), x)``."""
-        x = self._check(params, x)
+    def _check(self, params: RetentionParams, x):
+        x = super()._check(params, x)
         if params.theta is not None:
             raise ValueError(
                 "lightning attention has real decays; params with theta belong to 'retention-complex'"
             )
-        return run_recurrence(self.recurrence(params), x.to(torch.float64))
+        return x
+
+    #: step by step (float64): ``run_recurrence(recurrence(params), x)`` after ``_check``
+    reference = recurrent_reference
 
 
 register("lightning-attention")(LightningAttention)
