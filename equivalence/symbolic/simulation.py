@@ -65,13 +65,24 @@ def _replace(params, changes: dict):
 
 
 def quantise(params):
-    """Parameters rounded to multiples of ``1/GRID`` (so products and sums of them are exact in float64)."""
-    changes = {
-        k: torch.round(v * GRID) / GRID
-        for k, v in tensor_fields(params)
-        if isinstance(v, torch.Tensor) and v.is_floating_point()
-    }
-    return _replace(params, changes)
+    r"""Parameters rounded to multiples of ``1/GRID`` (so products and sums of them are exact in float64).
+
+    A nonzero entry never rounds to zero (it becomes $\pm 1/\mathrm{GRID}$): a zero would be a degenerate
+    sample (e.g. a write strength $\beta = 0$ leaves the state unreachable, and the simulation's
+    obligations, stated for every state, then fail although the variant is sound)."""
+    return _replace(
+        params,
+        {
+            k: _grid(v)
+            for k, v in tensor_fields(params)
+            if isinstance(v, torch.Tensor) and v.is_floating_point()
+        },
+    )
+
+
+def _grid(v: torch.Tensor) -> torch.Tensor:
+    q = torch.round(v * GRID) / GRID
+    return torch.where((q == 0) & (v != 0), torch.sign(v) / GRID, q)
 
 
 def _arr(vals) -> np.ndarray:
