@@ -235,6 +235,40 @@ def check_artifacts(cert: dict, folder: Path) -> list[str]:
     return problems
 
 
+#: the types of the re-run record's fields the re-runners read (a field of another type is refused before
+#: anything is re-run, with or without --no-rerun)
+_RERUN_FIELDS = {
+    "claim": str,
+    "command": str,
+    "device": str,
+    "dtype": str,
+    "experiment": str,
+    "mode": (str, type(None)),
+    "module": str,
+    "profile": str,
+    "reason": str,
+    "seed": int,
+    "tier": str,
+    "variant": str,
+    "imports": list,
+    "sets": (list, type(None)),
+}
+
+
+def _validate_rerun(r: dict, where: str) -> list[str]:
+    errors = []
+    for k, t in _RERUN_FIELDS.items():
+        if k in r and (isinstance(r[k], bool) or not isinstance(r[k], t)):
+            errors.append(f"{where}: rerun.{k} must be {_type_name(t)}; got {type(r[k]).__name__}")
+    if isinstance(r.get("seed"), int) and not isinstance(r["seed"], bool) and abs(r["seed"]) > 1 << 63:
+        errors.append(f"{where}: rerun.seed is out of range")
+    if isinstance(r.get("imports"), list) and not all(isinstance(i, str) for i in r["imports"]):
+        errors.append(f"{where}: rerun.imports must be a list of strings")
+    if isinstance(r.get("sets"), list) and not all(isinstance(st, dict) for st in r["sets"]):
+        errors.append(f"{where}: rerun.sets must be a list of objects")
+    return errors
+
+
 def _type_name(t) -> str:
     return " or ".join(x.__name__ for x in t) if isinstance(t, tuple) else t.__name__
 
@@ -301,6 +335,8 @@ def validate(cert: object) -> list[str]:
         seen.add(c.get("id"))
         if isinstance(c.get("rerun"), dict) and c["rerun"] and not isinstance(c["rerun"].get("command"), str):
             errors.append(f"{where}: rerun.command must be a string naming how to re-run the claim")
+        elif isinstance(c.get("rerun"), dict):
+            errors += _validate_rerun(c["rerun"], where)
     if not errors:
         from ..claims import OK_STATUSES
 
