@@ -921,6 +921,46 @@ def variants_main(argv: list[str] | None = None) -> int:
     return 1 if bad else 0
 
 
+def summarise_variants(lines: list[dict]) -> str:
+    """Markdown table of ``variants`` JSON lines: per variant, the correct cases per dtype (all strata), the
+    false alarms, the largest error/bound per dtype and in the extreme-input stratum, and the vacuous
+    comparisons (bound >= the output's own scale) left out of the ratio."""
+    dts = ("float64", "float32", "bfloat16", "float16")
+    agg: dict[str, dict] = {}
+    for row in lines:
+        a = agg.setdefault(row["variant"], {dt: [0, 0, 0.0, 0.0, 0] for dt in dts})
+        for dt in dts:
+            for stratum, st in row["stats"].get(dt, {}).items():
+                a[dt][0] += st["cases"]
+                a[dt][1] += len(st["failures"])
+                a[dt][2] = max(a[dt][2], st["worst"] or 0.0)
+                if stratum == "extreme-input":
+                    a[dt][3] = max(a[dt][3], st["worst"] or 0.0)
+            a[dt][4] += row["vacuous"].get(dt, 0)
+    out = [
+        "| variant | cases compared (f64/f32/bf16/fp16) | vacuous | false alarms | worst error/bound | "
+        "extreme-input worst |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name in sorted(agg):
+        a = agg[name]
+        out.append(
+            f"| `{name}` | "
+            + " | ".join(
+                "/".join(fmt(a[dt]) for dt in dts)
+                for fmt in (
+                    lambda c: f"{c[0]:,}",
+                    lambda c: str(c[4]),
+                    lambda c: str(c[1]),
+                    lambda c: f"{c[2]:.2g}",
+                    lambda c: f"{c[3]:.2g}",
+                )
+            )
+            + " |"
+        )
+    return "\n".join(out) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.reliability", description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -1014,5 +1054,15 @@ if __name__ == "__main__":
     if sys.argv[1:2] == ["power"]:  # detection thresholds per dtype and T, and chunk-index detection rates
         torch.set_num_threads(1)
         print(json.dumps({"thresholds": detection_thresholds(), "chunks": chunk_detection()}, indent=1))
+        sys.exit(0)
+    if sys.argv[1:2] == ["summary"]:  # Markdown table of a `variants --jsonl FILE` run
+        if len(sys.argv) != 3:
+            sys.exit("usage: python -m benchmarks.reliability summary FILE.jsonl")
+        try:
+            with open(sys.argv[2], encoding="utf-8") as f:
+                rows = [json.loads(line) for line in f if line.strip()]
+        except (OSError, ValueError) as e:
+            sys.exit(f"error: cannot read {sys.argv[2]}: {e}")
+        print(summarise_variants(rows), end="")
         sys.exit(0)
     sys.exit(variants_main(sys.argv[2:]) if sys.argv[1:2] == ["variants"] else main())

@@ -146,3 +146,18 @@ def test_prover_column_refutes_mutants_and_accepts_the_construction():
         for kind, eps in (("causal-lag", 0.0), ("weight", 1e-15)):
             _, _, spec = mutate_spec(rnn, kind, g, eps)
             assert prover_refutes(spec, params), kind
+
+
+def test_variant_summary_counts_false_alarms_and_vacuous_cases():
+    from benchmarks.reliability import summarise_variants
+
+    DTS = ("float64", "float32", "bfloat16", "float16")
+    st = {"cases": 3, "sequences": 6, "worst": 0.5, "failures": [], "overflows": []}
+    bad = dict(st, worst=2.0, failures=["x"])
+    row = {
+        "variant": "v",
+        "vacuous": {"float64": 0, "float32": 0, "bfloat16": 4, "float16": 1},
+        "stats": {dt: {"ordinary": st, "extreme-input": bad} for dt in DTS},
+    }
+    table = summarise_variants([row, row])
+    assert "| `v` | 12/12/12/12 | 0/0/8/2 | 2/2/2/2 | 2/2/2/2 | 2/2/2/2 |" in table, table
