@@ -217,6 +217,30 @@ def test_tampered_certificates_are_refused_in_one_line(verified, tmp_path):
         if took > 5:
             slow.append((name, took))
     assert not slow, slow
+    for name in (
+        "duplicate-keys",
+        "non-utf8",
+        "huge-int",
+        "artifact-symlink",
+    ):  # the command line's exit status
+        r = _cli("check-certificate", str(paths[name]), "--no-rerun", cwd=tmp_path)
+        assert r.returncode in (1, 2), (name, r.stdout + r.stderr)
+        assert "Traceback" not in r.stdout + r.stderr, (name, r.stderr)
+
+
+@pytest.mark.slow
+def test_forged_certificates_fail_on_rerun(verified, tmp_path):
+    """(a) digests recomputed: the re-run (the authoritative check) names the claim concerned."""
+    cert = json.loads((verified / "rep" / "certificate.json").read_text())
+    folder = tmp_path / "rep"
+    folder.mkdir()
+    for f in (verified / "rep").iterdir():
+        (folder / f.name).write_bytes(f.read_bytes())
+    paths = {}
+    for name, text in _tampered(cert, folder).items():
+        if name.startswith("forged-"):
+            paths[name] = folder / f"{name}.json"
+            paths[name].write_text(text)
     # the forged ones whose digests are all right: the re-run (the authoritative check) names the difference
     for name in ("forged-flip", "forged-statement", "forged-evidence", "forged-extra"):
         r = _cli("check-certificate", str(paths[name]), "--import", str(verified / "mine.py"), cwd=tmp_path)
@@ -235,15 +259,6 @@ def test_tampered_certificates_are_refused_in_one_line(verified, tmp_path):
         cwd=tmp_path,
     )
     assert r.returncode == 0, r.stdout + r.stderr
-    for name in (
-        "duplicate-keys",
-        "non-utf8",
-        "huge-int",
-        "artifact-symlink",
-    ):  # the command line's exit status
-        r = _cli("check-certificate", str(paths[name]), "--no-rerun", cwd=tmp_path)
-        assert r.returncode in (1, 2), (name, r.stdout + r.stderr)
-        assert "Traceback" not in r.stdout + r.stderr, (name, r.stderr)
 
 
 def test_modules_a_certificate_names_never_run(verified, tmp_path):
@@ -275,7 +290,8 @@ def test_modules_a_certificate_names_never_run(verified, tmp_path):
         p = folder / f"c{i}.json"
         p.write_text(json.dumps(d))
         for extra in ((), ("--no-rerun",)):
-            r = _cli("check-certificate", str(p), *extra, cwd=tmp_path, env=env)  # cwd holds mine.py too
+            first = ("--claim", d["claims"][0]["id"])  # the claim whose re-run command is planted
+            r = _cli("check-certificate", str(p), *first, *extra, cwd=tmp_path, env=env)  # cwd has mine.py
             # forged digests without a re-run: nothing can tell (the re-run is the authoritative check)
             _one_line_error(r, 0 if (i, extra) == (0, ("--no-rerun",)) else 1)
             assert not marker.exists(), r.stdout
@@ -294,13 +310,14 @@ def test_modules_a_certificate_names_never_run(verified, tmp_path):
 def test_edited_user_module_is_code_changed(verified, tmp_path):
     """(c) mine.py edited (output gate weight changed) after verify: CODE CHANGED; no --import: refused."""
     cert = verified / "rep" / "certificate.json"
+    num = next(c["id"] for c in json.loads(cert.read_text())["claims"] if c["kind"] == "numeric")
     edited = tmp_path / "mine.py"
     edited.write_text(MINE.format(name="mine", scale=1.5))
-    r = _cli("check-certificate", str(cert), "--import", str(edited), cwd=tmp_path)
+    r = _cli("check-certificate", str(cert), "--claim", num, "--import", str(edited), cwd=tmp_path)
     _one_line_error(r, 1)
     assert "CODE CHANGED: mine.py" in r.stdout, r.stdout
     assert "CONFIRMED" not in r.stdout
-    r = _cli("check-certificate", str(cert), cwd=tmp_path)
+    r = _cli("check-certificate", str(cert), "--claim", num, cwd=tmp_path)
     _one_line_error(r, 1)
     assert "--import" in r.stdout and "mine.py" in r.stdout, r.stdout
     assert "CONFIRMED" not in r.stdout
