@@ -230,11 +230,16 @@ class Poly:
                 return self
             return Poly({m: c * o for m, c in self.terms.items()}, self.ring)
         t: dict = {}
-        red = self.ring.reduce if self.ring.onehot else None
+        oh = self.ring.onehot
+        red = self.ring.reduce if oh else None
+        # stored monomials are reduced, so only a product of two monomials that both hold a one-hot atom
+        # can need the relations
+        hot2 = {m2: any(g in oh for g in m2) for m2 in o.terms} if oh else None
         for m1, c1 in self.terms.items():
+            hot1 = red is not None and any(g in oh for g in m1)
             for m2, c2 in o.terms.items():
                 m = _mono_mul(m1, m2)
-                if red is not None:
+                if hot1 and hot2[m2]:
                     m = red(m)
                     if m is None:
                         continue
