@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 from ..claims import STATUSES  # one vocabulary
+from .safe import UntrustedInput, is_plain_name, safe_member, tty
 
 __all__ = [
     "SCHEMA",
@@ -76,7 +77,6 @@ _TOP_FIELDS = {
 #: top-level fields a certificate may omit (certificates without artifacts, e.g. from ``prove``)
 _OPTIONAL_TOP_FIELDS = {"artifacts": dict}
 _HEX64 = re.compile(r"[0-9a-f]{64}")
-_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
 _CLAIM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:/+-]{0,199}")
 
 
@@ -180,11 +180,6 @@ def integrity(cert: dict) -> dict:
     return {"claims": {c["id"]: claim_digest(c) for c in cert["claims"]}, "content": content_digest(cert)}
 
 
-def is_plain_name(name: object) -> bool:
-    """A file name inside the report folder: letters, digits, ``_ . -``, no path separator, not hidden."""
-    return isinstance(name, str) and bool(_PLAIN_NAME.fullmatch(name)) and ".." not in name
-
-
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -214,7 +209,6 @@ def artifact_digests(folder: Path, names) -> dict[str, str]:
 def check_artifacts(cert: dict, folder: Path) -> list[str]:
     """Findings (empty: all good) for the files listed in ``cert["artifacts"]``, looked up in ``folder`` (the
     certificate's folder): each must exist and have the recorded sha256."""
-    from .safe import UntrustedInput, safe_member, tty
 
     folder = Path(folder)
     problems = []

@@ -15,11 +15,21 @@ names, never follow a path out of its folder, and never hang or crash on a hosti
 
 import json
 import os
+import re
 import stat
 import unicodedata
 from pathlib import Path
 
-__all__ = ["MAX_DEPTH", "MAX_INT_DIGITS", "UntrustedInput", "load_json_file", "loads", "safe_member", "tty"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_INT_DIGITS",
+    "UntrustedInput",
+    "is_plain_name",
+    "load_json_file",
+    "loads",
+    "safe_member",
+    "tty",
+]
 
 MAX_DEPTH = 200
 MAX_INT_DIGITS = 60
@@ -107,11 +117,17 @@ def load_json_file(path: Path, *, max_bytes: int, what: str = "file"):
     return loads(text, what=f"{what} {tty(str(path))}")
 
 
+_PLAIN_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,199}")
+
+
+def is_plain_name(name: object) -> bool:
+    """A file name inside the report folder: letters, digits, ``_ . -``, no path separator, not hidden."""
+    return isinstance(name, str) and bool(_PLAIN_NAME.fullmatch(name)) and ".." not in name
+
+
 def safe_member(folder: Path, name: object) -> Path:
     """``folder / name`` for a plain file name that is a regular file directly inside ``folder`` and not a
     symbolic link; :class:`UntrustedInput` otherwise (``../x``, ``/etc/passwd``, a symlink, a folder)."""
-    from .integrity import is_plain_name
-
     if not is_plain_name(name):
         raise UntrustedInput(
             f"{tty(repr(name))[:120]} is not a plain file name inside the certificate's folder"
