@@ -3,8 +3,8 @@
 Calls the prover's public entry point ``equivalence.symbolic.time_tier(construction, tier, d=, T=, heads=)``
 (the ``proofs`` helper's module; "not available" when it is missing). Each series doubles the size until a
 call takes longer than the workload's budget (then the next, larger size is skipped and reported as such).
-Issue 7's targets: unrolled tier at d=8, T=8 under 30 s; all-T induction at d=d_k=d_v=32, H=2 under 30 s;
-the compressed construction at d=32 likewise; the Schwartz-Zippel tier at d=128.
+The symbolic tier's speed targets: unrolled tier at d=8, T=8 under 30 s; all-T induction at
+d=d_k=d_v=32, H=2 under 30 s; the compressed construction at d=32 likewise; the Schwartz-Zippel tier at d=128.
 """
 
 import time

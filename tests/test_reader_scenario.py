@@ -434,9 +434,6 @@ def test_no_tracker_references_in_the_report_code():
     assert not hits, hits
 
 
-@pytest.mark.xfail(
-    strict=True, reason="benchmarks/w3_symbolic.py still cites a tracker item in its docstring"
-)
 def test_no_tracker_references_in_any_source():
     """(e) every Python source of the project."""
     hits = _source_hits()
