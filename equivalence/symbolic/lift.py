@@ -38,7 +38,21 @@ import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
-__all__ = ["Atom", "Lifter", "Poly", "Ring", "Unliftable", "apply_fn", "evaluate", "is_number"]
+__all__ = [
+    "Atom",
+    "Cx",
+    "Lifter",
+    "Poly",
+    "Ring",
+    "Unliftable",
+    "apply_fn",
+    "conj",
+    "cx",
+    "evaluate",
+    "im_part",
+    "is_number",
+    "re_part",
+]
 
 aten = torch.ops.aten
 
@@ -367,6 +381,13 @@ def apply_fn(name: str, g, *, params: tuple = ()):
             return -apply_fn("tanh", -g)
     if name == "exp" and is_number(g) and g == 0:
         return 1
+    if name in ("cos", "sin"):
+        if is_number(g) and g == 0:
+            return 1 if name == "cos" else 0
+        cs = _angle_trig(g)
+        if cs is not None:
+            v = cs[0] if name == "cos" else cs[1]
+            return int(v) if v.denominator == 1 else v
     if name == "log":
         if is_number(g) and g == 1:
             return 0
@@ -414,6 +435,149 @@ def _as_atom(g) -> Atom | None:
     return None
 
 
+# -- complex values ----------------------------------------------------------------------------------
+class Cx:
+    r"""An exact complex value $a + ib$ with $a, b$ exact reals (numbers or :class:`Poly`), $b \ne 0$
+    (:func:`cx` returns the real $a$ when $b = 0$). Complex tensors are lifted with this type; their shadows
+    are stored as interleaved real and imaginary parts, so ``view_as_real`` aliases exactly."""
+
+    __slots__ = ("im", "re")
+
+    def __init__(self, re, im):
+        self.re, self.im = re, im
+
+    @staticmethod
+    def _parts(o):
+        if isinstance(o, Cx):
+            return o.re, o.im
+        if isinstance(o, Poly | int | Fraction) and not isinstance(o, bool):
+            return o, 0
+        if isinstance(o, bool | np.integer):
+            return int(o), 0
+        if isinstance(o, float | np.floating):
+            return exact_float(float(o)), 0
+        if isinstance(o, complex):
+            return exact_float(o.real), exact_float(o.imag)
+        return None
+
+    def __add__(self, o):
+        p = self._parts(o)
+        return NotImplemented if p is None else cx(self.re + p[0], self.im + p[1])
+
+    __radd__ = __add__
+
+    def __neg__(self):
+        return Cx(-self.re, -self.im)
+
+    def __sub__(self, o):
+        p = self._parts(o)
+        return NotImplemented if p is None else cx(self.re - p[0], self.im - p[1])
+
+    def __rsub__(self, o):
+        p = self._parts(o)
+        return NotImplemented if p is None else cx(p[0] - self.re, p[1] - self.im)
+
+    def __mul__(self, o):
+        p = self._parts(o)
+        if p is None:
+            return NotImplemented
+        a, b = p
+        return cx(self.re * a - self.im * b, self.re * b + self.im * a)
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, o):
+        p = self._parts(o)
+        if p is None:
+            return NotImplemented
+        return self * _cinv(*p)
+
+    def __rtruediv__(self, o):
+        p = self._parts(o)
+        return NotImplemented if p is None else cx(*p) * _cinv(self.re, self.im)
+
+    def conjugate(self):
+        return Cx(self.re, -self.im)
+
+    def __eq__(self, o):
+        p = self._parts(o)
+        return p is not None and _req(self.re, p[0]) and _req(self.im, p[1])
+
+    def __hash__(self):
+        return hash((value_key(self.re), value_key(self.im)))
+
+    def __bool__(self):
+        return True
+
+    def __repr__(self) -> str:
+        return f"({render(self.re)}) + i({render(self.im)})"
+
+
+def _req(a, b) -> bool:
+    d = a - b
+    return not isinstance(d, Poly) and d == 0
+
+
+def cx(re, im):
+    """The exact complex value ``re + i im``: the real ``re`` when ``im`` is exactly 0."""
+    if not isinstance(im, Poly) and im == 0:
+        return re
+    return Cx(re, im)
+
+
+def _cinv(a, b):
+    if not isinstance(b, Poly) and b == 0:
+        return _div1(1, a)
+    n = a * a + b * b
+    return cx(_div1(a, n), _div1(-b, n))
+
+
+def re_part(v):
+    """Real part of an exact value."""
+    return v.re if isinstance(v, Cx) else v
+
+
+def im_part(v):
+    """Imaginary part of an exact value."""
+    return v.im if isinstance(v, Cx) else 0
+
+
+def conj(v):
+    return v.conjugate() if isinstance(v, Cx) else v
+
+
+def _unit_power(c: Fraction, s: Fraction, n: int) -> tuple[Fraction, Fraction]:
+    """$(c + is)^n$ for a point $c + is$ on the unit circle ($n < 0$: the conjugate's power)."""
+    if n < 0:
+        c, s, n = c, -s, -n
+    re, im = Fraction(1), Fraction(0)
+    while n:
+        if n & 1:
+            re, im = re * c - im * s, re * s + im * c
+        n >>= 1
+        if n:
+            c, s = c * c - s * s, 2 * c * s
+    return re, im
+
+
+def _angle_trig(g):
+    r"""``(cos g, sin g)`` exactly when ``g`` is an integer combination of *angle atoms*
+    $\mathrm{atan2}(s, c)$ with rational $c^2 + s^2 = 1$ (sampled angles; de Moivre), else ``None``."""
+    if not isinstance(g, Poly):
+        return None
+    re, im = Fraction(1), Fraction(0)
+    for m, k in g.terms.items():
+        if len(m) != 1 or k.denominator != 1:
+            return None
+        a = g.ring.atoms.get(m[0])
+        if a is None or a.name != "atan2":
+            return None
+        s, c = a.args
+        pr, pi = _unit_power(Fraction(c), Fraction(s), int(k))
+        re, im = re * pr - im * pi, re * pi + im * pr
+    return re, im
+
+
 # -- numeric evaluation (counterexamples) ---------------------------------------------------------------
 def evaluate(v, point: dict[int, Fraction], *, prec: int = 60, as_float: bool = False):
     """Value of an exact value at ``point`` (generator number -> rational; atoms are evaluated from their
@@ -459,6 +623,9 @@ def _eval_atom(a: Atom, args):
     if a.name == "onehot":
         vals = [float(v) for v in args]
         return 1 if vals.index(max(vals)) == dict(a.params)["j"] else 0
+    if a.name == "atan2":
+        s, c = (mpmath.mpf(v.numerator) / v.denominator if isinstance(v, Fraction) else v for v in args)
+        return mpmath.atan2(s, c)
     x = args[0]
     xm = mpmath.mpf(x.numerator) / x.denominator if isinstance(x, Fraction) else mpmath.mpf(x)
     p = dict(a.params)
@@ -540,6 +707,11 @@ _VIEWS = _ops(
     "expand_copy.default",
     "view_copy.default",
     "permute_copy.default",
+    "_conj.default",
+    "conj.default",
+    "_neg_view.default",
+    "view_as_real.default",
+    "view_as_complex.default",
 )
 _TAINT = _ops(
     "isfinite.default",
@@ -608,6 +780,10 @@ _FACTORY = _ops(
     "randint.low",
     "randint.default",
 )
+_WHERE = _ops("where.self", "where.ScalarSelf", "where.ScalarOther", "where.Scalar")
+_CONJ_COPY = _ops(
+    "conj_physical.default", "resolve_conj.default", "_conj_copy.default", "resolve_neg.default"
+)
 _UNARY = {
     aten.exp.default: "exp",
     aten.log.default: "log",
@@ -665,7 +841,8 @@ class Lifter(TorchDispatchMode):
         return t.untyped_storage()._cdata
 
     def _index(self, t: torch.Tensor) -> np.ndarray:
-        """Flat storage element numbers of ``t``'s elements (shape of ``t``)."""
+        """Flat storage element numbers of ``t``'s elements (shape of ``t``; a complex tensor's elements in
+        its own units: element ``k`` is the real pair ``2k, 2k+1`` of the shadow)."""
         idx = np.full(tuple(t.shape), t.storage_offset(), dtype=np.int64)
         for ax, (n, s) in enumerate(zip(t.shape, t.stride())):
             shape = [1] * t.ndim
@@ -680,14 +857,20 @@ class Lifter(TorchDispatchMode):
         return isinstance(t, torch.Tensor) and self._sid(t) in self._tainted
 
     def _storage_values(self, t: torch.Tensor) -> np.ndarray:
+        """The storage's numeric values in real units (a complex storage as interleaved re, im)."""
         st = t.untyped_storage()
         n = st.nbytes() // t.element_size()
         flat = torch.empty(0, dtype=t.dtype, device=t.device).set_(st, 0, (n,), (1,))
+        if t.is_complex():
+            return self._numeric(torch.view_as_real(flat.resolve_conj().resolve_neg()).reshape(-1))
         return self._numeric(flat)
 
     def _numeric(self, t: torch.Tensor) -> np.ndarray:
         if t.is_complex():
-            raise Unliftable("complex arithmetic is not supported by the exact lift (real tensors only)")
+            t = t.resolve_conj().resolve_neg()
+            r = self._numeric(torch.view_as_real(t)[..., 0])
+            i = self._numeric(torch.view_as_real(t)[..., 1])
+            return _vmap2(cx, r, i)
         vals = t.detach().cpu()
         out = np.empty(tuple(vals.shape), dtype=object)
         flat = vals.reshape(-1).tolist()
@@ -712,7 +895,18 @@ class Lifter(TorchDispatchMode):
             )
         if sid in self._shadow:
             flat = self._shadow[sid][1]
-            return flat[self._index(t)] if t.ndim else np.array(flat[t.storage_offset()], dtype=object)
+            idx = self._index(t)
+            if t.is_complex():
+                vals = _vmap2(
+                    cx, np.asarray(flat[2 * idx], dtype=object), np.asarray(flat[2 * idx + 1], dtype=object)
+                )
+                if t.is_conj():
+                    vals = _vmap(conj, vals)
+            else:
+                vals = np.asarray(flat[idx], dtype=object)
+            if t.is_neg():
+                vals = _vmap(lambda u: -u, vals)
+            return vals if t.ndim else np.array(vals.reshape(-1)[0] if vals.size else vals, dtype=object)
         return self._numeric(t)
 
     def write(self, t: torch.Tensor, values) -> None:
@@ -720,8 +914,19 @@ class Lifter(TorchDispatchMode):
         if sid not in self._shadow:
             self._shadow[sid] = (t.untyped_storage(), self._storage_values(t).reshape(-1))
         flat = self._shadow[sid][1]
-        vals = np.broadcast_to(np.asarray(values, dtype=object), tuple(t.shape))
-        flat[self._index(t).reshape(-1)] = vals.reshape(-1)
+        vals = np.broadcast_to(np.asarray(values, dtype=object), tuple(t.shape)).reshape(-1)
+        if t.is_neg():
+            vals = _vmap(lambda u: -u, vals)
+        idx = self._index(t).reshape(-1)
+        if t.is_complex():
+            if t.is_conj():
+                vals = _vmap(conj, vals)
+            flat[2 * idx] = _vmap(re_part, vals)
+            flat[2 * idx + 1] = _vmap(im_part, vals)
+        else:
+            if any(isinstance(v, Cx) for v in vals):
+                self._fail("a complex value written into a real tensor")
+            flat[idx] = vals
         self._tainted.pop(sid, None)
 
     def symbolic(self, t: torch.Tensor, name: str) -> torch.Tensor:
@@ -765,6 +970,9 @@ class Lifter(TorchDispatchMode):
                 v = self.read(t).item()
                 if isinstance(v, Poly):
                     self.value_reads.append(f"a symbolic value read into Python ({func})")
+            elif self.tainted(t) and (t.is_floating_point() or t.is_complex()):
+                # a max/min/abs-max of symbolic values read into Python: a value the code may bake in
+                self.value_reads.append(f"a max/min of symbolic values read into Python ({func})")
             elif self.tainted(t) and not self.branches:
                 self.branches.append(
                     "Python control flow on a comparison of symbolic values (e.g. input "
@@ -783,6 +991,10 @@ class Lifter(TorchDispatchMode):
                     self._shadow[self._sid(v)] = (st, self._storage_values(v).reshape(-1))
         out = func(*args, **kwargs)
         if not tracked_in:
+            if func in _WHERE and all(not a.is_floating_point() and not a.is_complex() for a in tainted_in):
+                if tainted_in:  # a selection between constants by a comparison of symbolic values
+                    self._note_mask(args[0], func)
+                return out
             if tainted_in and func not in _VIEWS or tainted_in:
                 for o in _flatten(out):
                     if isinstance(o, torch.Tensor):
@@ -803,10 +1015,6 @@ class Lifter(TorchDispatchMode):
             )
             if msg not in self.branches:
                 self.branches.append(msg)
-        if any(a.is_complex() for a in flat_in) or any(
-            isinstance(o, torch.Tensor) and o.is_complex() for o in _flatten(out)
-        ):
-            self._fail(f"{func}: complex arithmetic is not supported by the exact lift (real tensors only)")
         if func is aten.argmax.default and args[0].is_floating_point():
             return self._argmax(args, kwargs, out)
         if func in _TAINT:
@@ -835,10 +1043,27 @@ class Lifter(TorchDispatchMode):
             self.write(args[0], R(args[1]))
             return
         if func is aten._to_copy.default or func is aten.to.dtype:
-            if not out.is_floating_point():
+            if not (out.is_floating_point() or out.is_complex()):
                 self._fail(f"{func}: conversion of a symbolic value to {out.dtype}")
-            self.write(out, R(args[0]))
+            v = R(args[0])
+            self.write(out, v if out.is_complex() else _vmap(re_part, v))  # complex -> real drops Im
             return
+        if func is aten.complex.default:
+            a, b = np.broadcast_arrays(
+                np.asarray(R(args[0]), dtype=object), np.asarray(R(args[1]), dtype=object)
+            )
+            return self.write(out, _vmap2(cx, a, b))
+        if func is aten.polar.default:
+            a, b = np.broadcast_arrays(
+                np.asarray(R(args[0]), dtype=object), np.asarray(R(args[1]), dtype=object)
+            )
+            return self.write(
+                out, _vmap2(lambda r, th: cx(r * apply_fn("cos", th), r * apply_fn("sin", th)), a, b)
+            )
+        if func in (aten.real.default, aten.imag.default):
+            return self.write(out, _vmap(re_part if func is aten.real.default else im_part, R(args[0])))
+        if func in _CONJ_COPY:
+            return self.write(out, _vmap(conj, R(args[0])))
         if func in (aten.fill_.Scalar, aten.fill_.Tensor, aten.zero_.default):
             v = 0 if func is aten.zero_.default else args[1]
             self.write(args[0], R(v) if isinstance(v, torch.Tensor) else _scalar(v))
@@ -1057,11 +1282,12 @@ class Lifter(TorchDispatchMode):
             pool[0] = fill
 
         def encode(a):
-            if isinstance(a, torch.Tensor) and (a.is_floating_point()):
+            if isinstance(a, torch.Tensor) and (a.is_floating_point() or a.is_complex()):
                 vals = self.read(a)
                 start = len(pool)
                 pool.extend(np.asarray(vals, dtype=object).reshape(-1).tolist())
-                return torch.arange(start, start + vals.size, dtype=torch.float64).reshape(a.shape)
+                codes = torch.arange(start, start + vals.size, dtype=torch.float64).reshape(a.shape)
+                return codes.to(torch.complex128) if a.is_complex() else codes
             return a
 
         new_args = _map(encode, args)
@@ -1085,7 +1311,10 @@ class Lifter(TorchDispatchMode):
         pool_arr = np.empty(len(pool), dtype=object)
         pool_arr[:] = pool
         for o, r in zip(outs, res_list):
-            codes = r.detach().cpu().numpy()
+            rr = r.detach().cpu()
+            if rr.is_complex():
+                rr = rr.resolve_conj().resolve_neg().real
+            codes = rr.numpy()
             if codes.dtype.kind == "f" and not np.all(codes == np.round(codes)):
                 self._fail(
                     f"{func}: the op does not move data (codes were combined); not interpretable exactly"
@@ -1129,7 +1358,7 @@ def _scalar(v):
     if isinstance(v, Fraction):
         return v
     if isinstance(v, complex):
-        raise Unliftable("a complex constant (the exact lift handles real values)")
+        return cx(exact_float(v.real), exact_float(v.imag))
     if isinstance(v, torch.Tensor):
         raise Unliftable("unexpected tensor where a scalar was expected")
     raise Unliftable(f"unsupported scalar {v!r}")
@@ -1155,6 +1384,10 @@ def _vmap2(fn, a, b):
 
 
 def _div1(u, v):
+    if isinstance(v, Cx):
+        return u * _cinv(v.re, v.im)
+    if isinstance(u, Cx):
+        return cx(_div1(u.re, v), _div1(u.im, v))
     if isinstance(v, Poly):
         return u * apply_fn("inv", v)
     if v == 0:

@@ -88,12 +88,18 @@ def _sizes_words(sizes: dict, params) -> str:
     return ", ".join(f"{k}={v}" for k, v in shown.items())
 
 
-def _mode_words(mode: str, seed: int) -> str:
+def _mode_words(mode: str, seed: int, angles=()) -> str:
     if mode == "symbolic":
         return "for all real parameter values θ (every floating parameter entry a generator)"
+    extra = (
+        f"; the angles {', '.join(sorted(angles))} sampled as 2·arctan(u), u a multiple of 1/{GRID}, so that "
+        "their cosines and sines are rational"
+        if angles
+        else ""
+    )
     return (
-        f"for the parameters θ sampled with seed {seed} and rounded to multiples of 1/{GRID} (the code reads "
-        "parameter values into Python, so the claim is about this sample only)"
+        f"for the parameters θ sampled with seed {seed} and rounded to multiples of 1/{GRID}{extra} (the "
+        "code reads parameter values into Python, so the claim is about this sample only)"
     )
 
 
@@ -138,7 +144,7 @@ def _checked_lift(variant, sizes: dict, seed: int, T: int, sides, modes=("symbol
             if mode != modes[-1]:
                 continue
             raise Unliftable(why)
-        lift.notes = notes
+        lift.notes = list(getattr(lift, "notes", [])) + notes
         return params, lift, outs
     raise Unliftable("no parameter mode could be lifted")
 
@@ -352,8 +358,9 @@ def _prove_unrolled(variant, sizes: dict, T: int, seed: int) -> LiftedClaim:
             Outcome("skipped", "unrolled", {"engine": ENGINE}, None, msg), msg, _objects("unrolled", sizes, T)
         )
     sw = _sizes_words(sizes, params)
+    mw = _mode_words(lift.mode, seed, lift.angles)
     statement = (
-        f"{_mode_words(lift.mode, seed)}, at {sw} and every t = 1..{T}: the output of construct(θ) (its "
+        f"{mw}, at {sw} and every t = 1..{T}: the output of construct(θ) (its "
         "template weights, decay and upstream features run through the template's stage functions) "
         "equals reference(θ, x) for every real input x, as an exact identity over Q[θ, x] with "
         f"{', '.join(ev['atoms']) or 'no'} non-polynomial functions as uninterpreted atoms"
@@ -384,6 +391,8 @@ def one_step_form(variant, params=None):
     if callable(getattr(variant, "recurrence", None)):
         return variant.recurrence, "the variant's recurrence(θ) hook", reference_is_recurrence(variant)
     if callable(getattr(variant, "plan", None)):
+        if params is not None and _complex_plan(variant, params):
+            return None, "", False  # the plan-derived one-step form is real-valued
         return (
             (lambda p: plan_recurrence(variant.plan(p))),
             "the one-step form derived from the variant's plan",
@@ -396,6 +405,15 @@ def one_step_form(variant, params=None):
             False,
         )
     return None, "", False
+
+
+def _complex_plan(variant, params) -> bool:
+    try:
+        plan = variant.plan(params)
+    except Exception:  # noqa: BLE001 - an unbuildable plan is reported by the lifts themselves
+        return False
+    ws = [getattr(plan, k, None) for k in ("W_Q", "W_K", "W_V", "W_O", "kv_decay")]
+    return any(isinstance(w, torch.Tensor) and w.is_complex() for w in ws)
 
 
 def _phi_words(rows: list[dict], lift: VariantLift, n: int, window: int) -> list[str]:
@@ -427,6 +445,8 @@ def _prove_allt(variant, sizes: dict, T_link: int, seed: int) -> LiftedClaim:
             f"{variant.name}: no one-step form to simulate (give the variant a recurrence(params) hook: "
             "constructions.recurrence.Recurrence)"
         )
+        if callable(getattr(variant, "plan", None)):
+            msg += "; the one-step form derived from a plan handles real plans only, and this plan is complex"
         return LiftedClaim(Outcome("skipped", "simulation", {"engine": ENGINE}, None, msg), msg, objs)
     t0 = time.perf_counter()
     ev: dict = {"engine": ENGINE, "one_step_form": note, "phi_steps": PHI_STEPS}
@@ -520,8 +540,9 @@ def _prove_allt(variant, sizes: dict, T_link: int, seed: int) -> LiftedClaim:
         return LiftedClaim(Outcome("skipped", "simulation", ev, None, msg), msg, objs)
     ev["seconds"] = round(time.perf_counter() - t0, 3)
     sw = _sizes_words(sizes, params)
+    mw = _mode_words(lift.mode, seed, lift.angles)
     statement = (
-        f"{_mode_words(lift.mode, seed)}, at {sw} and for every sequence length T >= 1 and every real input: "
+        f"{mw}, at {sw} and for every sequence length T >= 1 and every real input: "
         f"the output of construct(θ) equals run_recurrence of {note}. Proved by a simulation: a linear map "
         f"Φ from the RNN state{' (with the previous input, for the token shift)' if window else ''} to the "
         f"one-step state, solved exactly from the construction, satisfies Φ(h_0) = s_0, "

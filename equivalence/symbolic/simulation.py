@@ -39,7 +39,9 @@ import torch
 
 from constructions.rnn import input_gate, output_readout, recurrence_step
 
-from .lift import Lifter, Poly, Ring, Unliftable, exact_float
+import math
+
+from .lift import Cx, Lifter, Poly, Ring, Unliftable, exact_float, re_part
 
 __all__ = ["GRID", "VariantLift", "simulation_obligations", "solve_phi", "tensor_fields"]
 
@@ -102,7 +104,61 @@ class VariantLift:
         self.ring = Ring()
         self.branches: list[str] = []
         self.value_reads: list[str] = []
+        self.notes: list[str] = []
+        self.real_output = True
+        self.angles: dict[str, dict[tuple, tuple[Fraction, Fraction]]] = {}
+        if mode == "sampled":
+            self._sample_angles()
         self.d_in = self._d_in()
+
+    def _sample_angles(self):
+        r"""Sampled mode: parameter entries that the construction passes to ``cos``/``sin`` (found by a
+        symbolic lift of ``construct``) are sampled as angles with *rational* cosine and sine, $\alpha =
+        2\arctan u$ with $u = \tan(\theta/2)$ on the grid (so $\cos\alpha = (1-u^2)/(1+u^2)$,
+        $\sin\alpha = 2u/(1+u^2)$ and every multiple-angle value is exact in $\mathbb Q$ by de Moivre)."""
+        lf = Lifter(Ring())
+        try:
+            P = self._lifted_params(lf, mode="symbolic")
+            with lf:
+                self.variant.construct(P)
+        except Exception:  # noqa: BLE001 - the probe only finds angles; the lifts proper report failures
+            pass
+        ring = lf.ring
+        found: set[str] = set()
+        for a in ring.atoms.values():
+            if a.name in ("cos", "sin") and a.args and isinstance(a.args[0], Poly):
+                for m in a.args[0].terms:
+                    if len(m) == 1 and m[0] not in ring.atoms:
+                        found.add(ring.names[m[0]])
+        if not found:
+            return
+        changes = {}
+        for name, t in tensor_fields(self.params):
+            if not (isinstance(t, torch.Tensor) and t.is_floating_point()):
+                continue
+            a = t.detach().clone().to(torch.float64)
+            for idx in np.ndindex(*a.shape):
+                key = f"{name}[{','.join(map(str, idx))}]" if idx else name
+                if key not in found:
+                    continue
+                theta = float(a[idx])
+                u = Fraction(round(GRID * math.tan(theta / 2)), GRID)
+                if u == 0 and theta != 0:
+                    u = Fraction(1 if theta > 0 else -1, GRID)
+                c, s = (1 - u * u) / (1 + u * u), 2 * u / (1 + u * u)
+                self.angles.setdefault(name, {})[idx] = (c, s)
+                a[idx] = 2 * math.atan(u)
+            if name in self.angles:
+                changes[name] = a.to(t.dtype)
+        self.params = _replace(self.params, changes)
+        self.notes.append(
+            "sampled angles ("
+            + ", ".join(sorted(self.angles))
+            + ") are exact: 2*arctan(u) with u a multiple of 1/"
+            + str(GRID)
+            + " near tan(theta/2), so their cosines and sines are rational; the float64 tensors hold "
+            "their nearest binary64 values"
+        )
 
     # -- plumbing ----------------------------------------------------------------------------------
     def _d_in(self) -> int:
@@ -115,17 +171,20 @@ class VariantLift:
             raise Unliftable("the construction's upstream layer declares no input width d_in")
         return int(d)
 
-    def _lifted_params(self, lf: Lifter):
+    def _lifted_params(self, lf: Lifter, mode: str | None = None):
         changes = {}
         for name, t in tensor_fields(self.params):
             if t is None or not t.is_floating_point():
                 continue
             if t.is_complex():
                 raise Unliftable(f"parameter {name} is complex (the exact lift handles real values)")
-            if self.mode == "symbolic":
+            if (mode or self.mode) == "symbolic":
                 changes[name] = lf.symbolic(t, name)
             else:
-                changes[name] = lf.exact(t, lf._numeric(t.to(torch.float64)))
+                vals = lf._numeric(t.to(torch.float64))
+                for idx, (c, s) in self.angles.get(name, {}).items():
+                    vals[idx] = lf.ring.atom("atan2", (s, c))
+                changes[name] = lf.exact(t, vals)
         return _replace(self.params, changes)
 
     def _numeric_x(self, shape) -> torch.Tensor:
@@ -161,10 +220,7 @@ class VariantLift:
         try:
             with lf:
                 rnn = self.variant.construct(P)
-                if getattr(rnn, "is_complex", False):
-                    raise Unliftable(
-                        "the construction has complex weights (the exact lift handles real values)"
-                    )
+                self.real_output = bool(getattr(rnn, "real_output", True))
                 z = rnn.features(x)
                 lam = rnn.lam if rnn.lam is not None else rnn.lambdas(x)
                 ws = [rnn.A, rnn.B, rnn.C, rnn.E, rnn.D]
@@ -185,8 +241,17 @@ class VariantLift:
         for t in range(T):
             lam = L if L.ndim == 1 else L[t]
             h = recurrence_step(lam, h, input_gate(A, B, np.concatenate([z[t], np.ones(1, dtype=object)])))
-            ys.append(output_readout(C, E, D, h))
+            ys.append(self._real(output_readout(C, E, D, h)))
         return _arr(ys).reshape(T, D.shape[0])
+
+    def _real(self, y):
+        r"""The template's output: $\mathrm{Re}(y)$ of a complex computation (``real_output``)."""
+        y = _arr(y)
+        if any(isinstance(v, Cx) for v in y.reshape(-1)):
+            if not self.real_output:
+                raise Unliftable("the construction's output is complex (real_output=False)")
+            return _arr([re_part(v) for v in y.reshape(-1)]).reshape(y.shape)
+        return y
 
     # -- the reference side ------------------------------------------------------------------------
     def reference_unrolled(self, T: int, x_name: str = "x") -> np.ndarray:
@@ -332,7 +397,7 @@ class VariantLift:
             A, B, L, C, E, D, z = self.rnn_parts("", 2, x_values=np.stack([prev, x_t]))
             zt, lam = z[1], (L if L.ndim == 1 else L[1])
         h1 = recurrence_step(lam, h, input_gate(A, B, np.concatenate([zt, np.ones(1, dtype=object)])))
-        return h1, output_readout(C, E, D, h1), A.shape[0]
+        return h1, self._real(output_readout(C, E, D, h1)), A.shape[0]
 
 
 def _var_names(v: Poly, names: list[str]) -> set[str]:
