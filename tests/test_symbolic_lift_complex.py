@@ -12,6 +12,7 @@ from fractions import Fraction
 import torch
 
 import constructions
+from constructions.recurrence import Recurrence
 from constructions.variants.retention import RetentionComplex
 from equivalence.symbolic.lift import Cx, Lifter, Ring, apply_fn
 from equivalence.symbolic.lifted_claims import prove_allt, prove_unrolled
@@ -70,3 +71,56 @@ def test_allt_skipped_saying_why():
     assert a.outcome.status in ("skipped", "proved"), a.outcome.message
     if a.outcome.status == "skipped":
         assert "one-step form" in a.outcome.message
+
+
+def _complex_recurrence(params):
+    r"""Complex one-step form: $S_t = S_{t-1}\mathrm{diag}(\gamma e^{i\theta}) + v_t\hat k_t^\top$, $y_t =
+    W_O\,\mathrm{Re}(S_t\hat q_t)$ with $\hat q = q_{2j} + iq_{2j+1}$, $\hat k = k_{2j} - ik_{2j+1}$."""
+    H, d_k, _ = params.W_Q.shape
+    d_v = params.W_V.shape[1]
+    lam = params.gamma[:, None] * torch.exp(1j * params.theta)  # [H, d_k/2]
+
+    def features(x_t):
+        q, k, v = (torch.einsum("bd,hrd->bhr", x_t, W) for W in (params.W_Q, params.W_K, params.W_V))
+        return torch.complex(q[..., 0::2], q[..., 1::2]), torch.complex(k[..., 0::2], -k[..., 1::2]), v
+
+    def init(B, dtype):
+        return (torch.zeros(B, H, d_v, d_k // 2, dtype=torch.complex128),)
+
+    def step(state, x_t):
+        _, k, v = features(x_t)
+        return (state[0] * lam[None, :, None, :] + v.to(torch.complex128)[..., :, None] * k[..., None, :],)
+
+    def readout(state, x_t):
+        q, _, _ = features(x_t)
+        o = (state[0] @ q[..., None])[..., 0].real.reshape(x_t.shape[0], -1)
+        return o if params.W_O is None else o @ params.W_O.T
+
+    return Recurrence(init, step, readout)
+
+
+class _WithRecurrence(RetentionComplex):
+    """retention-complex with a complex one-step form (``recurrence`` hook)."""
+
+    name = "retention-complex-with-recurrence"
+
+    def recurrence(self, params):
+        return _complex_recurrence(params)
+
+
+class _DoubledAngleWithRecurrence(_DoubledAngle):
+    name = "retention-complex-doubled-angle-with-recurrence"
+
+    def recurrence(self, params):
+        return _complex_recurrence(params)
+
+
+def test_complex_simulation_proved_for_all_t():
+    a = prove_allt(_WithRecurrence(), SIZES, T_link=3)
+    assert a.outcome.status == "proved", a.outcome.message
+    assert "every sequence length" in a.statement
+
+
+def test_complex_simulation_refutes_a_changed_angle():
+    a = prove_allt(_DoubledAngleWithRecurrence(), SIZES, T_link=3)
+    assert a.outcome.status == "refuted", a.outcome.message

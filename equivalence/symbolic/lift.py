@@ -363,6 +363,11 @@ _CONST_RING = None
 
 def apply_fn(name: str, g, *, params: tuple = ()):
     """``name(g)`` as an exact value: a number when exactly known, else an atom (after canonical rewrites)."""
+    if isinstance(g, Cx):
+        if name == "exp":  # e^{a+ib} = e^a (cos b + i sin b)
+            e = apply_fn("exp", g.re)
+            return cx(e * apply_fn("cos", g.im), e * apply_fn("sin", g.im))
+        raise Unliftable(f"{name} of a complex value is not supported by the exact lift")
     if name == "logsigmoid":
         return -apply_fn("softplus", -g)
     if name == "silu":
@@ -937,8 +942,8 @@ class Lifter(TorchDispatchMode):
         return c
 
     def exact(self, t: torch.Tensor, values: np.ndarray) -> torch.Tensor:
-        """A float64 copy of ``t`` whose shadow is the given exact values."""
-        c = t.detach().to(torch.float64).clone().contiguous()
+        """A float64 (complex128) copy of ``t`` whose shadow is the given exact values."""
+        c = t.detach().to(torch.complex128 if t.is_complex() else torch.float64).clone().contiguous()
         self._keep.append(c)
         self.write(c, values)
         return c

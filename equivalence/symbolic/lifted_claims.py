@@ -418,6 +418,8 @@ def _complex_plan(variant, params) -> bool:
 
 def _phi_words(rows: list[dict], lift: VariantLift, n: int, window: int) -> list[str]:
     names = [f"h[{k}]" for k in range(n)] + [f"x_prev[{c}]" for c in range(lift.d_in if window else 0)]
+    if lift.complex:  # real coordinates (Re, Im) of every entry
+        names = [f"{part} {nm}" for nm in names for part in ("Re", "Im")]
     out = []
     for a, row in enumerate(rows):
         if row:
@@ -481,7 +483,7 @@ def _prove_allt(variant, sizes: dict, T_link: int, seed: int) -> LiftedClaim:
                 f"the RNN state on the states reached in {PHI_STEPS} steps",
             )
         ev["phi"] = _phi_words(rows, lift, n, window)[:64]
-        parts = simulation_obligations(lift, form, rows, window)
+        parts = simulation_obligations(lift, form, rows, window, h_seq)
         parts += time_invariance(lift, window, INVARIANCE_T)
         failing = [
             (label, idx, dv)
@@ -541,6 +543,12 @@ def _prove_allt(variant, sizes: dict, T_link: int, seed: int) -> LiftedClaim:
     ev["seconds"] = round(time.perf_counter() - t0, 3)
     sw = _sizes_words(sizes, params)
     mw = _mode_words(lift.mode, seed, lift.angles)
+    cw = (
+        "The construction is complex: Φ is real-linear on the real and imaginary parts, and h ranges over "
+        "the real subspace spanned by the reached states (an exact basis), proved invariant under rnn_step. "
+        if lift.complex
+        else ""
+    )
     statement = (
         f"{mw}, at {sw} and for every sequence length T >= 1 and every real input: "
         f"the output of construct(θ) equals run_recurrence of {note}. Proved by a simulation: a linear map "
@@ -548,8 +556,8 @@ def _prove_allt(variant, sizes: dict, T_link: int, seed: int) -> LiftedClaim:
         f"one-step state, solved exactly from the construction, satisfies Φ(h_0) = s_0, "
         "Φ(rnn_step(h, x)) = step(Φh, x) and rnn_out(rnn_step(h, x)) = readout(step(Φh, x), x) for "
         "symbolic h and x (exact identities, non-polynomial functions uninterpreted); induction on t. "
-        f"The construction's per-step features and decays were checked to be one map of (x_{{t-1}},) x_t for "
-        f"t = 1..{INVARIANCE_T} (assumed for every t). "
+        f"{cw}The construction's per-step features and decays were checked to be one map of (x_{{t-1}},) x_t "
+        f"for t = 1..{INVARIANCE_T} (assumed for every t). "
     )
     if link is None:
         statement += "The registered reference is run_recurrence(recurrence(θ)) itself."

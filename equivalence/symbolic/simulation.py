@@ -41,7 +41,7 @@ from constructions.rnn import input_gate, output_readout, recurrence_step
 
 import math
 
-from .lift import Cx, Lifter, Poly, Ring, Unliftable, exact_float, re_part
+from .lift import Cx, Lifter, Poly, Ring, Unliftable, cx, exact_float, im_part, re_part
 
 __all__ = ["GRID", "VariantLift", "simulation_obligations", "solve_phi", "tensor_fields"]
 
@@ -106,6 +106,7 @@ class VariantLift:
         self.value_reads: list[str] = []
         self.notes: list[str] = []
         self.real_output = True
+        self.complex: bool | None = None  # the construction computes in complex numbers (set by rnn_parts)
         self.angles: dict[str, dict[tuple, tuple[Fraction, Fraction]]] = {}
         if mode == "sampled":
             self._sample_angles()
@@ -230,6 +231,7 @@ class VariantLift:
         self._finish(lf)
         A, B, C, E, D = (lf.read(w) for w in ws)
         L = lf.read(lam)
+        self.complex = any(isinstance(v, Cx) for w in (A, B, C, E, D, L) for v in np.ravel(w))
         L = L if L.ndim == 1 else L[0]
         return A, B, L, C, E, D, lf.read(z)[0]
 
@@ -351,7 +353,10 @@ class VariantLift:
                             "the one-step state has a different number of parts than init() returns"
                         )
                     s_in = tuple(
-                        lf.exact(torch.zeros_like(s).to(torch.float64), _arr(v)[None])
+                        lf.exact(
+                            torch.zeros_like(s).to(torch.complex128 if s.is_complex() else torch.float64),
+                            _arr(v)[None],
+                        )
                         for s, v in zip(s0, state)
                     )
                 s1 = tuple(rec.step(s_in, x))
@@ -500,28 +505,88 @@ def _unflat(flat: list, shapes: list[tuple[int, ...]]) -> list[np.ndarray]:
     return out
 
 
+def coords(lift: VariantLift, vals) -> list:
+    """Real coordinates of a flat list of exact values: the values themselves, or for a complex construction
+    the pairs (Re, Im) of each (so that Phi is a real-linear map)."""
+    vals = list(vals)
+    if not lift.complex:
+        return vals
+    return [c for v in vals for c in (re_part(v), im_part(v))]
+
+
+def uncoords(lift: VariantLift, vals) -> list:
+    """Inverse of :func:`coords`."""
+    vals = list(vals)
+    if not lift.complex:
+        return vals
+    return [cx(vals[i], vals[i + 1]) for i in range(0, len(vals), 2)]
+
+
+def _is_complex(lift: VariantLift) -> bool:
+    if lift.complex is None:
+        lift.rnn_parts("", 1, x_values=np.zeros((1, lift.d_in), dtype=object))
+    return bool(lift.complex)
+
+
 def reachable(lift: VariantLift, form, K: int, window: int):
     """RNN states (augmented by the previous input when ``window``) and one-step states after ``1..K`` steps
     of symbolic input ``r[t,c]`` from the initial states: ``(h_seq, s_seq, s0)`` (flat lists)."""
     d, n = lift.d_in, _num_neurons(lift)
     x = lift.ring.array("r", (K, d))
+    _is_complex(lift)
     init, _, _ = lift.reference_step(form, None, x[0])
     state, h, prev = init, np.zeros(n, dtype=object), np.zeros(d, dtype=object)
     h_seq, s_seq = [], []
     for t in range(K):
         h, _, _ = lift.rnn_step(h, x[t], prev if (window and t) else None)
         _, state, _ = lift.reference_step(form, state, x[t])
-        h_seq.append(list(h) + (list(x[t]) if window else []))
-        s_seq.append(_flat(state))
+        h_seq.append(coords(lift, list(h) + (list(x[t]) if window else [])))
+        s_seq.append(coords(lift, _flat(state)))
         prev = x[t]
-    return h_seq, s_seq, _flat(init)
+    return h_seq, s_seq, coords(lift, _flat(init))
 
 
 def _num_neurons(lift: VariantLift) -> int:
     return int(lift.variant.construct(lift.params).num_neurons)
 
 
-def simulation_obligations(lift: VariantLift, form, rows: list[dict], window: int):
+def reachable_span(h_seq: list[list]) -> list[list[Fraction]]:
+    """A basis of the real span of the reached RNN states (coefficient vectors of every monomial of the
+    symbolic inputs and parameters), as rows of rationals."""
+    import sympy as sp
+
+    n = len(h_seq[0])
+    vecs: dict = {}
+    for h in h_seq:
+        local: dict = {}
+        for k, v in enumerate(h):
+            for m, c in _coeffs(v).items():
+                local.setdefault(m, [0] * n)[k] = Fraction(c)
+        for vec in local.values():
+            vecs[tuple(vec)] = vec
+    if not vecs:
+        return []
+    M = sp.Matrix([[sp.Rational(c.numerator, c.denominator) if c else 0 for c in v] for v in vecs.values()])
+    R, piv = M.rref()
+    return [
+        [Fraction(int(sp.fraction(R[i, j])[0]), int(sp.fraction(R[i, j])[1])) for j in range(n)]
+        for i in range(len(piv))
+    ]
+
+
+def _annihilator(basis: list[list[Fraction]], n: int) -> list[list[Fraction]]:
+    """Rows ``y`` with ``y . v = 0`` exactly for the ``v`` in the span of ``basis``."""
+    import sympy as sp
+
+    if not basis:
+        return [[Fraction(int(i == j)) for j in range(n)] for i in range(n)]
+    M = sp.Matrix([[sp.Rational(c.numerator, c.denominator) for c in v] for v in basis])
+    return [[Fraction(int(sp.fraction(c)[0]), int(sp.fraction(c)[1])) for c in y] for y in M.nullspace()]
+
+
+def simulation_obligations(
+    lift: VariantLift, form, rows: list[dict], window: int, h_seq: list[list] | None = None
+):
     """``[(label, lhs, rhs)]`` of init, step and readout (module docstring) with symbolic ``h[k]``, ``x[c]``;
     with a
     token shift the RNN state is augmented by the previous input ``p[c]``, and the first step (whose features
@@ -529,24 +594,43 @@ def simulation_obligations(lift: VariantLift, form, rows: list[dict], window: in
     d = lift.d_in
     n = _num_neurons(lift)
     shapes = lift.state_shapes(form)
-    h = lift.ring.array("h", (n,))
+    invariant = None
+    if _is_complex(lift):
+        # a complex construction reaches a real subspace V of its states (e.g. conjugate pairs): the
+        # obligations are stated for every h in V, h = sum_j a_j b_j, with the invariance rnn_step(V, x) in V
+        if window or h_seq is None:
+            raise Unliftable("a complex construction with a token shift is not supported by the simulation")
+        basis = reachable_span(h_seq)
+        a = lift.ring.array("a", (len(basis),))
+        hr = [sum((a[j] * b[i] for j, b in enumerate(basis) if b[i]), 0) for i in range(2 * n)]
+        h = _arr(uncoords(lift, hr))
+        invariant = _annihilator(basis, 2 * n)
+    else:
+        h = lift.ring.array("h", (n,))
     p = lift.ring.array("p", (d,)) if window else None
     x = lift.ring.array("x", (d,))
-    hh = np.concatenate([h, p]) if window else h
+    hh = coords(lift, np.concatenate([h, p]) if window else h)
     init, s1_from_init, y1_ref = lift.reference_step(form, None, x)
-    h0 = np.zeros(n + (d if window else 0), dtype=object)
-    parts = [("init", _arr(apply_phi(rows, h0)), _arr(_flat(init)))]
+    h0 = np.zeros(len(hh), dtype=object)
+    parts = [("init", _arr(apply_phi(rows, h0)), _arr(coords(lift, _flat(init))))]
     if window:  # t = 1: Phi(h_1, x_1) = step(s_0, x_1) and its readout, from h_0 = 0
         h1, y1, _ = lift.rnn_step(np.zeros(n, dtype=object), x, None)
         parts.append(
-            ("first step", _arr(apply_phi(rows, np.concatenate([h1, x]))), _arr(_flat(s1_from_init)))
+            (
+                "first step",
+                _arr(apply_phi(rows, coords(lift, np.concatenate([h1, x])))),
+                _arr(coords(lift, _flat(s1_from_init))),
+            )
         )
         parts.append(("first readout", _arr(y1), _arr(y1_ref)))
-    S = _unflat(apply_phi(rows, hh), shapes)
+    S = _unflat(uncoords(lift, apply_phi(rows, hh)), shapes)
     _, S1, y_ref = lift.reference_step(form, S, x)
     h1, y_rnn, _ = lift.rnn_step(h, x, p if window else None)
-    hh1 = np.concatenate([h1, x]) if window else h1
-    parts.append(("step", _arr(apply_phi(rows, hh1)), _arr(_flat(S1))))
+    hh1 = coords(lift, np.concatenate([h1, x]) if window else h1)
+    parts.append(("step", _arr(apply_phi(rows, hh1)), _arr(coords(lift, _flat(S1)))))
+    if invariant is not None:
+        lhs = [sum((y[i] * hh1[i] for i in range(len(y)) if y[i]), 0) for y in invariant]
+        parts.append(("invariant subspace", _arr(lhs), np.zeros(len(lhs), dtype=object)))
     parts.append(("readout", _arr(y_rnn), _arr(y_ref)))
     return parts
 
