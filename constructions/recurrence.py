@@ -24,6 +24,7 @@ from typing import Any, NamedTuple
 import torch
 from jaxtyping import Float
 from torch import Tensor
+from torch.nn import functional as F
 
 __all__ = [
     "Recurrence",
@@ -139,8 +140,6 @@ def plan_recurrence(plan: Any) -> Recurrence:
     $W^{skip}\tilde z_t$.
     The upstream block is applied to ``x_t`` alone, so the form assumes a per-step upstream (no token
     shift)."""
-    from torch.nn import functional as F
-
     H, d_k, d_v = plan.W_Q.shape[0], plan.W_Q.shape[1], plan.W_V.shape[1]
     kv, dW = plan.kv_decay, plan.decay_W
     skip_W = plan.skip_W

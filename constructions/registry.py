@@ -25,6 +25,7 @@ The shipped variants (``constructions.variants``, ``docs/variants/``) register o
 :func:`summary` tabulates every registered variant.
 """
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
@@ -41,6 +42,30 @@ __all__ = ["Variant", "register", "get", "available", "unregister", "summary", "
 
 STATUSES = ("exact", "partial", "impossible")
 _REGISTRY: dict[str, "Variant"] = {}
+
+
+def degenerate_params(params: Any, fields: tuple[str, ...], g: torch.Generator, kind: int) -> Any:
+    """New params with the ``fields`` made degenerate: 0 rank one, 1 zero rows, 2 values rounded to halves,
+    3 scaled by $10^e$, $e\\in\\{-3..3\\}$ (the kinds of ``equivalence.numeric.degenerate_``), other kinds:
+    unchanged."""
+    changes = {}
+    for name in fields:
+        t = getattr(params, name)
+        if t is None:
+            continue
+        t = t.detach().clone()
+        if kind == 0 and t.ndim >= 2:
+            a = torch.randn(*t.shape[:-1], 1, generator=g, dtype=torch.float64)
+            b = torch.randn(*t.shape[:-2], 1, t.shape[-1], generator=g, dtype=torch.float64)
+            t = (a * b).to(t.dtype)
+        elif kind == 1 and t.ndim >= 2:
+            t[..., : max(1, t.shape[-2] // 2), :] = 0
+        elif kind == 2:
+            t = torch.round(t * 2) / 2
+        elif kind == 3:
+            t = t * 10.0 ** float(torch.randint(-3, 4, (1,), generator=g))
+        changes[name] = t
+    return dataclasses.replace(params, **changes)
 
 
 class Variant:
@@ -228,8 +253,6 @@ class _LSAVariant(Variant):
     def degenerate(self, params, g, kind):
         """Degenerate weights (rank one, zero rows, halves, scaled by 10^(-3..3)): every LSA weight is
         free."""
-        from .variants.family import degenerate_params
-
         return degenerate_params(params, ("W_Q", "W_K", "W_V", "W_O"), g, kind)
 
     def symbolic_weights(self, W_Q, W_K, W_V, W_O=None):

@@ -5,13 +5,13 @@ r"""The classification table of the modern family, generated from the registry a
   ``formula``, ``tiers``, ``oracle``, ``source``, ``reason``); the report renders the same rows, passing
   ``tiers_of`` with the tiers that *held* in its run;
 - :func:`render_markdown` renders them as a Markdown table;
-- ``python -m constructions.table [--check]`` writes the table into ``docs/variants/README.md`` between the
-  ``<!-- families:begin -->`` / ``<!-- families:end -->`` markers (``--check``: exit 1 if it is stale), with
-  the
-  proof tiers the prover *claims* for each variant.
+- :func:`update_readme` puts a rendered table between the ``<!-- families:begin -->`` /
+  ``<!-- families:end -->`` markers of ``docs/variants/README.md`` (:data:`README`).
+
+The table in the docs is written by the developer tool ``python tools/variants_table.py [--check]``, which
+adds the proof tiers the prover claims for each variant (the prover sits above this package; the tool too).
 """
 
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -87,13 +87,6 @@ def render_markdown(rows: list[dict]) -> str:
     return head + body
 
 
-def _claimed_tiers(v: registry.Variant) -> list[str]:
-    # developer tool only: the tier names are the prover's (deliberately lazy: constructions never needs it)
-    from equivalence.symbolic.catalogue import variant_claim_ids
-
-    return [cid.split("/")[0].removeprefix(v.name.upper() + "-") for cid in variant_claim_ids(v)]
-
-
 def update_readme(text: str, table: str) -> str:
     """``text`` with the block between :data:`BEGIN` and :data:`END` replaced by ``table``."""
     if BEGIN not in text or END not in text:
@@ -101,25 +94,3 @@ def update_readme(text: str, table: str) -> str:
     head, rest = text.split(BEGIN, 1)
     _, tail = rest.split(END, 1)
     return f"{head}{BEGIN}\n{table}{END}{tail}"
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = list(sys.argv[1:] if argv is None else argv)
-    if args not in ([], ["--check"]):
-        print("usage: python -m constructions.table [--check]", file=sys.stderr)
-        return 2
-    text = README.read_text()
-    new = update_readme(text, render_markdown(family_rows(_claimed_tiers)))
-    if args == ["--check"]:
-        if new != text:
-            print(f"{README} is stale: run python -m constructions.table", file=sys.stderr)
-            return 1
-        return 0
-    tmp = README.with_suffix(".md.tmp")
-    tmp.write_text(new)
-    tmp.replace(README)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

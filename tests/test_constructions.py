@@ -209,3 +209,32 @@ def test_bad_method():
 
     with pytest.raises(ValueError, match="method"):
         lsa_to_rnn(_lsa(1, 2, 2, 2), "fancy")
+
+
+def _variants_table_tool():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "tools" / "variants_table.py"
+    spec = importlib.util.spec_from_file_location("variants_table", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_docs_families_table_is_in_sync(tmp_path):
+    """``python tools/variants_table.py --check`` passes on the docs, and fails on a stale copy (and refuses a
+    README without the markers in one line)."""
+    tool = _variants_table_tool()
+    from constructions.table import BEGIN, END, README
+
+    assert tool.main(["--check"]) == 0
+    stale = tmp_path / "README.md"
+    text = README.read_text(encoding="utf-8")
+    head, rest = text.split(BEGIN, 1)
+    stale.write_text(head + BEGIN + "\n| stale |\n" + END + rest.split(END, 1)[1], encoding="utf-8")
+    assert tool.main(["--check"], readme=stale) == 1
+    assert tool.main([], readme=stale) == 0 and tool.main(["--check"], readme=stale) == 0
+    stale.write_text("no markers", encoding="utf-8")
+    assert tool.main(["--check"], readme=stale) == 2
+    assert tool.main(["--bogus"]) == 2

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 
 from .._validation import require_finite, require_tensor
-from ..registry import Variant
+from ..registry import Variant, degenerate_params
 from ..rnn import GatedLinearRNN
 from .plan import Plan, build_rnn, plan_magnitude, plan_num_neurons, plan_path_length
 from .reference import merge_heads, project
@@ -118,30 +118,6 @@ def to_float64(params: Any, device: str | torch.device = "cpu") -> Any:
     return dataclasses.replace(
         params, **{f.name: cast(getattr(params, f.name)) for f in dataclasses.fields(params)}
     )
-
-
-def degenerate_params(params: Any, fields: tuple[str, ...], g: torch.Generator, kind: int) -> Any:
-    """New params with the ``fields`` made degenerate: 0 rank one, 1 zero rows, 2 values rounded to halves,
-    3 scaled by $10^e$, $e\\in\\{-3..3\\}$ (the kinds of ``equivalence.numeric.degenerate_``), other kinds:
-    unchanged."""
-    changes = {}
-    for name in fields:
-        t = getattr(params, name)
-        if t is None:
-            continue
-        t = t.detach().clone()
-        if kind == 0 and t.ndim >= 2:
-            a = torch.randn(*t.shape[:-1], 1, generator=g, dtype=torch.float64)
-            b = torch.randn(*t.shape[:-2], 1, t.shape[-1], generator=g, dtype=torch.float64)
-            t = (a * b).to(t.dtype)
-        elif kind == 1 and t.ndim >= 2:
-            t[..., : max(1, t.shape[-2] // 2), :] = 0
-        elif kind == 2:
-            t = torch.round(t * 2) / 2
-        elif kind == 3:
-            t = t * 10.0 ** float(torch.randint(-3, 4, (1,), generator=g))
-        changes[name] = t
-    return dataclasses.replace(params, **changes)
 
 
 class PlanVariant(Variant):
