@@ -8,7 +8,7 @@ r"""The classification table of the modern family, generated from the registry a
 - :func:`update_readme` puts a rendered table between the ``<!-- families:begin -->`` /
   ``<!-- families:end -->`` markers of ``docs/variants/README.md`` (:data:`README`).
 
-The table in the docs is written by the developer tool ``python tools/variants_table.py [--check]``, which
+The table in the docs is written by the developer tool ``python docs/generate_variants_table.py [--check]``, which
 adds the proof tiers the prover claims for each variant (the prover sits above this package; the tool too).
 """
 

@@ -1,7 +1,7 @@
 """Write the classification table of the modern family into ``docs/variants/README.md`` (developer tool, not
 installed).
 
-``python tools/variants_table.py`` rewrites the block between the ``<!-- families:begin -->`` /
+``python docs/generate_variants_table.py`` rewrites the block between the ``<!-- families:begin -->`` /
 ``<!-- families:end -->`` markers from the registry, :data:`constructions.variants.families.FAMILIES` and the
 proof tiers the prover claims for each variant; ``--check`` exits 1 when the block is stale (a test runs it).
 The rows themselves come from :func:`constructions.table.family_rows`.
@@ -26,7 +26,7 @@ def claimed_tiers(v: registry.Variant) -> list[str]:
 def main(argv: Sequence[str] | None = None, readme: Path = README) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args not in ([], ["--check"]):
-        print("usage: python tools/variants_table.py [--check]", file=sys.stderr)
+        print("usage: python docs/generate_variants_table.py [--check]", file=sys.stderr)
         return 2
     text = readme.read_text(encoding="utf-8")
     try:
@@ -36,7 +36,7 @@ def main(argv: Sequence[str] | None = None, readme: Path = README) -> int:
         return 2
     if args == ["--check"]:
         if new != text:
-            print(f"{readme} is stale: run python tools/variants_table.py", file=sys.stderr)
+            print(f"{readme} is stale: run python docs/generate_variants_table.py", file=sys.stderr)
             return 1
         return 0
     tmp = readme.with_suffix(".md.tmp")

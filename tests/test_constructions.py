@@ -215,7 +215,7 @@ def _variants_table_tool():
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "tools" / "variants_table.py"
+    path = Path(__file__).resolve().parents[1] / "docs" / "generate_variants_table.py"
     spec = importlib.util.spec_from_file_location("variants_table", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -223,7 +223,7 @@ def _variants_table_tool():
 
 
 def test_docs_families_table_is_in_sync(tmp_path):
-    """``python tools/variants_table.py --check`` passes on the docs, and fails on a stale copy (and refuses a
+    """``python docs/generate_variants_table.py --check`` passes on the docs, and fails on a stale copy (and refuses a
     README without the markers in one line)."""
     tool = _variants_table_tool()
     from constructions.table import BEGIN, END, README
