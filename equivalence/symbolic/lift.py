@@ -805,6 +805,16 @@ _UNARY = {
 }
 
 
+class _NonFinite:
+    """A non-finite float in storage the code never wrote (it must not reach arithmetic or an output)."""
+
+    def __repr__(self) -> str:
+        return "<non-finite>"
+
+
+_NONFINITE = _NonFinite()
+
+
 class ArgMax:
     """The shadow of an ``argmax`` index over symbolic scores (only its one-hot vector is interpreted)."""
 
@@ -862,12 +872,18 @@ class Lifter(TorchDispatchMode):
         return isinstance(t, torch.Tensor) and self._sid(t) in self._tainted
 
     def _storage_values(self, t: torch.Tensor) -> np.ndarray:
-        """The storage's numeric values in real units (a complex storage as interleaved re, im)."""
+        """The storage's numeric values in real units (a complex storage as interleaved re, im); a non-finite
+        element (e.g. uninitialised memory of ``torch.empty``) becomes a marker that no arithmetic accepts."""
         st = t.untyped_storage()
         n = st.nbytes() // t.element_size()
         flat = torch.empty(0, dtype=t.dtype, device=t.device).set_(st, 0, (n,), (1,))
         if t.is_complex():
-            return self._numeric(torch.view_as_real(flat.resolve_conj().resolve_neg()).reshape(-1))
+            flat = torch.view_as_real(flat.resolve_conj().resolve_neg()).reshape(-1)
+        if flat.is_floating_point() and not bool(torch.isfinite(flat).all()):
+            bad = ~torch.isfinite(flat)
+            vals = self._numeric(torch.where(bad, torch.zeros_like(flat), flat))
+            vals[bad.numpy()] = _NONFINITE
+            return vals
         return self._numeric(flat)
 
     def _numeric(self, t: torch.Tensor) -> np.ndarray:

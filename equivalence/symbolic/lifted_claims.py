@@ -40,6 +40,7 @@ from .simulation import (
     GRID,
     VariantLift,
     reachable,
+    reachable_span,
     simulation_obligations,
     solve_phi,
     tensor_fields,
@@ -408,12 +409,49 @@ def one_step_form(variant, params=None):
 
 
 def _complex_plan(variant, params) -> bool:
+    """The plan is complex and the plan-derived one-step form cannot run it (it raises, or warns that it
+    drops imaginary parts)."""
+    import warnings
+
+    from constructions.recurrence import plan_recurrence, run_recurrence
+
     try:
         plan = variant.plan(params)
     except Exception:  # noqa: BLE001 - an unbuildable plan is reported by the lifts themselves
         return False
     ws = [getattr(plan, k, None) for k in ("W_Q", "W_K", "W_V", "W_O", "kv_decay")]
-    return any(isinstance(w, torch.Tensor) and w.is_complex() for w in ws)
+    if not any(isinstance(w, torch.Tensor) and w.is_complex() for w in ws):
+        return False
+    d = variant.d_in(params) if callable(getattr(variant, "d_in", None)) else variant.construct(params).d_in
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            run_recurrence(plan_recurrence(plan), torch.zeros(1, 2, int(d), dtype=torch.float64))
+    except Exception:  # noqa: BLE001 - any failure means the form is unusable for this plan
+        return True
+    return False
+
+
+#: most steps of symbolic input on which a complex construction's reached subspace is grown
+COMPLEX_STEPS = 12
+
+
+def _reach(lift: VariantLift, form, window: int, ev: dict):
+    """States reached in ``PHI_STEPS`` steps; for a complex construction, in as many steps as it takes the
+    span of the reached states (a Krylov space) to stop growing (at most ``COMPLEX_STEPS``)."""
+    K = PHI_STEPS
+    h_seq, s_seq, _ = reachable(lift, form, K, window)
+    if lift.complex:
+        rank = len(reachable_span(h_seq))
+        while K < COMPLEX_STEPS:
+            h2, s2, _ = reachable(lift, form, K + 1, window)
+            r2 = len(reachable_span(h2))
+            h_seq, s_seq, K = h2, s2, K + 1
+            if r2 == rank:
+                break
+            rank = r2
+    ev["phi_steps"] = K
+    return h_seq, s_seq
 
 
 def _phi_words(rows: list[dict], lift: VariantLift, n: int, window: int) -> list[str]:
@@ -458,14 +496,14 @@ def _prove_allt(variant, sizes: dict, T_link: int, seed: int) -> LiftedClaim:
         sides = [_side("rnn"), _side("recurrence", form)]
         params, lift, _ = _checked_lift(variant, sizes, seed, 2, sides)
         window = lift.upstream_window()
-        h_seq, s_seq, _ = reachable(lift, form, PHI_STEPS, window)
+        h_seq, s_seq = _reach(lift, form, window, ev)
         rows, unsolved = solve_phi(h_seq, s_seq)
         if lift.mode == "symbolic" and (rows is None or lift.value_reads):
             # Phi depends on the parameters (e.g. the compressed store), or values were read: decide at the
             # sample
             params, lift, _ = _checked_lift(variant, sizes, seed, 2, sides, modes=("sampled",))
             window = lift.upstream_window()
-            h_seq, s_seq, _ = reachable(lift, form, PHI_STEPS, window)
+            h_seq, s_seq = _reach(lift, form, window, ev)
             rows, unsolved = solve_phi(h_seq, s_seq)
         n = int(variant.construct(lift.params).num_neurons)
         ev.update(params_mode=lift.mode, window=window, neurons=n)
