@@ -206,7 +206,9 @@ def test_a_variant_whose_construct_raises_is_an_error_claim(tmp_path):
 
 def test_training_runs_only_when_selected(tmp_path):
     """``--variant`` verifies those variants' claims only: the training claims are listed as skipped, with the
-    reason, in the report and its provenance (and re-running a skipped claim gives the same skipped claim)."""
+    reason, in the report and its provenance (and re-running a skipped claim gives the same skipped claim).
+    Of the global claims only those the selected claims cite run: the softmax impossibility claim rests on
+    the degree bound and the softmax certificate; the invariances are skipped."""
     r = run(
         "verify",
         "--profile",
@@ -214,6 +216,8 @@ def test_training_runs_only_when_selected(tmp_path):
         "--no-progress",
         "--variant",
         "retention",
+        "--variant",
+        "softmax-attention",
         "--out",
         str(tmp_path / "rep"),
         timeout=600,
@@ -230,6 +234,36 @@ def test_training_runs_only_when_selected(tmp_path):
     c = learned[0]
     assert rerun_claim(c["rerun"]).to_dict()["status"] == "skipped"
     assert "training checks: not requested" in r.stdout
+    status = {c["id"]: c["status"] for c in cert["claims"]}
+    assert status["TEMPLATE-DEGREE-BOUND/v1"] == "proved" and status["IMPOSSIBLE-SOFTMAX/v1"] == "proved"
+    assert status["SOFTMAX-ATTENTION-IMPOSSIBLE/v1"] == "expected-failure"
+    invariances = [c for c in cert["claims"] if c["id"].startswith("INVARIANCE-")]
+    assert invariances and all(
+        c["status"] == "skipped" and "--global-claims" in c["message"] for c in invariances
+    )
+    assert cert["provenance"]["selection"]["global_claims"] == "cited"
+    assert rerun_claim(invariances[0]["rerun"]).to_dict()["status"] == "skipped"
+    assert "global claims: not requested" in r.stdout
+
+
+def test_global_claim_selection_rules():
+    """Every global claim runs for the whole registry or with --global-claims; with --variant only the cited
+    ones (an ID named in a claim's statement or message)."""
+    import argparse
+
+    from equivalence.claims import ClaimResult
+    from equivalence.commands.verify import cited_globals, globals_selected
+
+    def ns(**kw):
+        return argparse.Namespace(**({"variant": None, "global_claims": False} | kw))
+
+    assert globals_selected(ns())[0] and globals_selected(ns(variant=["gla"], global_claims=True))[0]
+    assert not globals_selected(ns(variant=["gla"]))[0]
+    cites = ClaimResult(
+        id="X/v1", title="x", kind="symbolic", status="proved", statement="by A/v1", message="see C/v1"
+    )
+    assert cited_globals([cites], ("A/v1", "B/v1", "C/v1")) == ["A/v1", "C/v1"]
+    assert cited_globals([cites], ("B/v1",)) == []
 
 
 def test_training_selection_rules():

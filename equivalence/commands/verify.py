@@ -8,7 +8,11 @@ What runs (also in ``--help`` and in the report's provenance, ``"selection"``):
   for with ``--training``, or by default when the whole registry is verified at the ``ci`` or ``thorough``
   profile. With ``--variant`` (the claims of those variants only), with ``--profile dev`` or with
   ``--no-training`` they are listed in the report as ``skipped``, with the reason and the command that runs
-  them.
+  them;
+- the global claims (degree bound, impossibility certificates, the LSA recurrent form, the template's
+  invariances): all of them when the whole registry is verified or with ``--global-claims``; with
+  ``--variant``, only those that the selected variants' claims cite as premises (e.g. the degree bound behind
+  an impossibility claim), the others listed as ``skipped`` with the reason.
 
 Threads: the checks' tensors are tiny (d <= 8, T <= 64; training students of a few dozen neurons), where
 intra-op threads cost more than they bring and oversubscribe a shared machine, so ``verify`` runs torch on
@@ -26,6 +30,7 @@ SECTIONS = (
     "equivalence.symbolic.verify_section",
     "equivalence.training.verify_section",
 )
+SYMBOLIC_SECTION = "equivalence.symbolic.verify_section"
 TRAINING_SECTION = "equivalence.training.verify_section"
 #: the claims of the training section (skipped claims carry these IDs when it does not run)
 TRAINING_CLAIMS = (
@@ -45,7 +50,10 @@ def add_parser(sub) -> None:
         description="Run the numeric checks and symbolic proofs for every registered construction (or the "
         "--variant ones) and the training checks; write report.md, report.html and "
         "certificate.json. Training checks run with --training, or by default when every variant "
-        "is verified at the ci or thorough profile; otherwise the report lists them as skipped.",
+        "is verified at the ci or thorough profile; otherwise the report lists them as skipped. "
+        "Global claims (degree bound, impossibility certificates, LSA recurrent form, invariances) all run "
+        "when every variant is verified or with --global-claims; with --variant only those the selected "
+        "claims cite as premises run, the others are listed as skipped.",
     )
     add_common(p)
     p.add_argument("--out", type=Path, default=Path("reports"), help="output folder (default: reports/)")
@@ -64,6 +72,12 @@ def add_parser(sub) -> None:
         help="run (--training) or skip (--no-training) the training checks of the Learned section "
         "(teacher-student and in-context regression: about 20 s of CPU at the ci profile). "
         "Default: run them when no --variant is given and the profile is ci or thorough",
+    )
+    p.add_argument(
+        "--global-claims",
+        action="store_true",
+        help="with --variant, also run every global claim (default: only those the selected variants' "
+        "claims cite as premises; the others are listed as skipped)",
     )
     p.add_argument(
         "--threads",
@@ -106,6 +120,55 @@ def training_selected(args: argparse.Namespace, profile: str) -> tuple[bool, str
     return True, f"the whole registry at the {profile} profile"
 
 
+def globals_selected(args: argparse.Namespace) -> tuple[bool, str]:
+    """Whether every global claim runs (``True``) or only those the selected claims cite, and why."""
+    if getattr(args, "global_claims", False):
+        return True, "requested with --global-claims"
+    if args.variant:
+        return (
+            False,
+            "not requested: --variant runs the global claims its variants' claims cite as premises only "
+            "(add --global-claims to run every global claim)",
+        )
+    return True, "the whole registry"
+
+
+def _global_kind(cid: str) -> str:
+    return {"IMPOSSIBLE": "impossibility", "INVARIANCE": "invariance"}.get(cid.split("-", 1)[0], "symbolic")
+
+
+def cited_globals(claims, global_ids) -> list[str]:
+    """The global claims that ``claims`` cite as premises (their ID in a statement or message), in
+    ``global_ids`` order."""
+    text = " ".join(f"{c.statement} {c.message}" for c in claims)
+    return [g for g in global_ids if g in text]
+
+
+def symbolic_claims(variants, args, profile: str, every_global: bool, why: str) -> list:
+    """The symbolic section: every claim of every variant, then the global claims (all of them, or those the
+    variant claims cite; the rest ``skipped`` with ``why``)."""
+    if every_global:
+        import importlib
+
+        mod, fn = SYMBOLIC_SECTION.rsplit(".", 1)
+        return getattr(importlib.import_module(mod), fn)(variants, args)
+    from tqdm import tqdm
+
+    from ..symbolic import run_claim, variant_claim_ids
+    from ..symbolic.global_claims import GLOBAL_IDS
+
+    kw = {"profile": profile, "seed": args.seed or 0, "imports": tuple(args.imports or ())}
+    ids = [c for v in variants for c in variant_claim_ids(v)]
+    out = [
+        run_claim(cid, **kw)
+        for cid in tqdm(ids, desc="symbolic proofs", unit="claim", disable=args.no_progress)
+    ]
+    cited = cited_globals(out, GLOBAL_IDS)
+    out += [run_claim(cid, **kw) for cid in cited]
+    out += [_skipped(cid, why) for cid in GLOBAL_IDS if cid not in cited]
+    return out
+
+
 def skipped_training_claims(reason: str) -> list:
     """The training claims, each ``skipped`` with ``reason`` (re-running one gives the same skipped claim)."""
     return [_skipped(cid, reason) for cid in TRAINING_CLAIMS]
@@ -114,6 +177,19 @@ def skipped_training_claims(reason: str) -> list:
 def _skipped(cid: str, reason: str):
     from ..claims import ClaimResult
 
+    if cid not in TRAINING_CLAIMS:  # a global claim (symbolic section)
+        return ClaimResult(
+            id=cid,
+            kind=_global_kind(cid),
+            status="skipped",
+            tier="symbolic (not run)",
+            title="Global claim not run in this report",
+            statement="A global claim of the symbolic section (it does not depend on a registered variant); "
+            "not run by this command.",
+            message=f"{reason}; run it with: python -m equivalence verify --global-claims, or "
+            f"python -m equivalence prove {cid.split('/')[0]}",
+            rerun={"command": "not-run", "module": __name__, "claim": cid, "reason": reason},
+        )
     return ClaimResult(
         id=cid,
         kind="learned",
@@ -129,10 +205,12 @@ def _skipped(cid: str, reason: str):
 
 
 def rerun_claim(rerun: dict):
-    """``check-certificate``'s re-runner for a skipped training claim: the same skipped claim."""
+    """``check-certificate``'s re-runner for a skipped training or global claim: the same skipped claim."""
+    from ..symbolic.global_claims import GLOBAL_IDS
+
     cid, reason = rerun.get("claim"), rerun.get("reason")
-    if cid not in TRAINING_CLAIMS or not isinstance(reason, str):
-        raise ValueError(f"not a skipped training claim: {rerun}")
+    if cid not in TRAINING_CLAIMS + tuple(GLOBAL_IDS) or not isinstance(reason, str):
+        raise ValueError(f"not a skipped training or global claim: {rerun}")
     return _skipped(cid, reason)
 
 
@@ -172,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     profile = resolve_profile(args.profile)
     train, why = training_selected(args, profile)
+    every_global, why_global = globals_selected(args)
 
     import torch  # the checks themselves need torch from here on
     from tqdm import tqdm
@@ -207,6 +286,9 @@ def run(args: argparse.Namespace) -> int:
             if section == TRAINING_SECTION and not train:
                 claims.extend(skipped_training_claims(why))
                 continue
+            if section == SYMBOLIC_SECTION and not every_global:
+                claims.extend(symbolic_claims(variants, args, profile, every_global, why_global))
+                continue
             try:
                 fn = importlib.import_module(section.rsplit(".", 1)[0])
             except ModuleNotFoundError as e:
@@ -222,6 +304,8 @@ def run(args: argparse.Namespace) -> int:
         "variants": list(names),
         "training": train,
         "training_reason": why,
+        "global_claims": "all" if every_global else "cited",
+        "global_claims_reason": why_global,
         "profile": profile,
     }
     prov["threads"] = {
@@ -241,6 +325,8 @@ def run(args: argparse.Namespace) -> int:
     )
     if not train:
         print(f"  training checks: {why}")
+    if not every_global:
+        print(f"  global claims: {why_global}")
     from ..report.trust import replay_lines
 
     replays = replay_lines(cert, args.out)  # each failure: the one command that reproduces it from its file
