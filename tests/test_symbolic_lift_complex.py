@@ -66,11 +66,15 @@ def test_changed_decay_angle_refuted():
     assert "point" in u.outcome.counterexample
 
 
-def test_allt_skipped_saying_why():
+def test_retention_complex_proved_for_all_t():
     a = prove_allt(constructions.get("retention-complex"), SIZES, T_link=3)
-    assert a.outcome.status in ("skipped", "proved"), a.outcome.message
-    if a.outcome.status == "skipped":
-        assert "one-step form" in a.outcome.message
+    assert a.outcome.status == "proved", a.outcome.message
+    assert "complex" in a.statement and "every sequence length" in a.statement
+
+
+def test_changed_decay_angle_refuted_for_all_t():
+    a = prove_allt(_DoubledAngle(), SIZES, T_link=3)  # the plan's form agrees with the RNN; the link fails
+    assert a.outcome.status == "refuted", a.outcome.message
 
 
 def _complex_recurrence(params):

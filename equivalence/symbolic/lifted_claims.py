@@ -47,7 +47,14 @@ from .simulation import (
     time_invariance,
 )
 
-__all__ = ["ENGINE", "LiftedClaim", "one_step_form", "prove_allt", "prove_unrolled"]
+__all__ = [
+    "ENGINE",
+    "LiftedClaim",
+    "complex_plan_recurrence",
+    "one_step_form",
+    "prove_allt",
+    "prove_unrolled",
+]
 
 ENGINE = "lift: exact sparse polynomials over Q (dict monomial -> Fraction), uninterpreted function atoms"
 #: steps of symbolic input on which Phi is solved
@@ -393,7 +400,14 @@ def one_step_form(variant, params=None):
         return variant.recurrence, "the variant's recurrence(θ) hook", reference_is_recurrence(variant)
     if callable(getattr(variant, "plan", None)):
         if params is not None and _complex_plan(variant, params):
-            return None, "", False  # the plan-derived one-step form is real-valued
+            if not _complex_constant_plan(variant.plan(params)):
+                return None, "", False  # the plan-derived one-step form is real-valued
+            return (
+                (lambda p: complex_plan_recurrence(variant.plan(p))),
+                "the complex one-step form derived from the variant's plan (S_t = S_{t-1} diag(λ) + "
+                "v_t k_t^T with complex q, k, λ; y_t = Re(W_O[S_t q_t]_h))",
+                False,
+            )
         return (
             (lambda p: plan_recurrence(variant.plan(p))),
             "the one-step form derived from the variant's plan",
@@ -406,6 +420,46 @@ def one_step_form(variant, params=None):
             False,
         )
     return None, "", False
+
+
+def _complex_constant_plan(plan) -> bool:
+    """A complex plan without upstream features, skip or input-dependent decay (a constant complex decay)."""
+    return (
+        getattr(plan, "upstream", None) is None
+        and getattr(plan, "skip_W", None) is None
+        and getattr(plan, "decay_W", None) is None
+    )
+
+
+def complex_plan_recurrence(plan):
+    r"""One-step form of a complex constant-decay plan (RetNet's complex form, Sun et al. 2023, Sec. 2.1):
+    $q, k, v = W\tilde x_t$ (complex), $S_t = S_{t-1}\,\mathrm{diag}(\lambda) + v_tk_t^\top$ per head,
+    $y_t = \mathrm{Re}(W_O[S_tq_t]_h)$ (the template's real readout)."""
+    from constructions.recurrence import Recurrence
+
+    c = torch.complex128
+    H, d_k, d_v = plan.W_Q.shape[0], plan.W_Q.shape[1], plan.W_V.shape[1]
+    kv = plan.kv_decay
+
+    def features(x_t):
+        zt = torch.cat([x_t, torch.ones_like(x_t[:, :1])], dim=-1).to(c)
+        return tuple(torch.einsum("bz,hrz->bhr", zt, W.to(c)) for W in (plan.W_Q, plan.W_K, plan.W_V))
+
+    def init(B, dtype):
+        return (torch.zeros(B, H, d_v, d_k, dtype=c),)
+
+    def step(state, x_t):
+        _, k, v = features(x_t)
+        S = state[0] if kv is None else state[0] * kv.to(c)[None, :, None, :]
+        return (S + v[..., :, None] * k[..., None, :],)
+
+    def readout(state, x_t):
+        q, _, _ = features(x_t)
+        o = (state[0] @ q[..., None])[..., 0].reshape(x_t.shape[0], -1)
+        y = o if plan.W_O is None else o @ plan.W_O.to(c).T
+        return y.real
+
+    return Recurrence(init, step, readout)
 
 
 def _complex_plan(variant, params) -> bool:
