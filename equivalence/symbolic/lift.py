@@ -23,6 +23,12 @@ a parameter value into a constant: :attr:`Lifter.value_reads` is then non-empty 
 sampled parameters instead. An operation the lift cannot interpret exactly raises :class:`Unliftable` with the
 reason.
 
+Complex tensors are lifted exactly: a complex value is a pair $(a, b)$ of exact reals (:class:`Cx`), and a
+complex storage's shadow holds the interleaved real and imaginary parts, so ``view_as_real`` and the lazy
+conjugate views alias exactly. ``cos``/``sin`` of an integer combination of *angle atoms*
+$\mathrm{atan2}(s, c)$ with rational $c^2 + s^2 = 1$ (how sampled angles are represented,
+:mod:`.simulation`) are computed exactly by de Moivre; of anything else they stay atoms.
+
 Shadows live per *storage* (flat, indexed by storage offset and strides), so views and in-place writes alias
 exactly as torch's own tensors do. Pure data movement (views, ``cat``, ``index``, ``gather``, ``tril``,
 ``masked_fill``, ``where`` with a constant condition, ...) is interpreted by running the same op on tensors of

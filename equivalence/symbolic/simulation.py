@@ -25,6 +25,13 @@ variant's own torch code under :class:`~equivalence.symbolic.lift.Lifter`:
   reference state is only ever taken in the image of $\Phi$, and the readout obligation is stated on the
   stepped state (the template reads queries from neurons written in the same step).
 
+A complex construction (complex $\lambda$, extension E2) is simulated on real coordinates: $\Phi$ is
+real-linear on the (Re, Im) parts, and the obligations are stated for every $h$ in the real subspace $V$
+spanned by the reached states (grown until it stops growing), with the extra obligation
+$\mathrm{rnn\_step}(V, x)\subseteq V$, so the induction stays inside $V$ (conjugate pairs reach only
+$h_{\bar k} = \overline{h_k}$). In sampled mode, parameter entries that the construction passes to
+``cos``/``sin`` are sampled as angles $2\arctan u$ with rational cosine and sine.
+
 An upstream layer that looks back one step (RWKV-6's token shift) is handled by adding the previous input to
 the RNN's state ($\tilde h = (h, x_{t-1})$), after checking that the features depend on $x_{t-1}, x_t$ only.
 """
