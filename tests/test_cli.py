@@ -123,6 +123,20 @@ def test_help_cpu_time_is_small():
     assert cpu < 1.0, f"--help took {cpu:.2f} s of CPU"
 
 
+def test_argument_errors_cpu_time_is_small():
+    """An argument error (``prove --d 0``, an unknown flag) answers in well under 1 s of CPU: the user's
+    mistake is reported before torch or SymPy load (user + system of the child, not wall clock)."""
+    import resource
+
+    for args in (("prove", "--d", "0"), ("verify", "--bogus")):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        r = run(*args, timeout=600)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        assert r.returncode == 2 and "error" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert cpu < 1.0, f"{' '.join(args)} took {cpu:.2f} s of CPU"
+
+
 def test_resource_arguments_are_usage_errors(tmp_path):
     for argv in (
         ["train-check", "teacher-student", "--threads", "1000000"],
