@@ -260,6 +260,13 @@ def test_a_certificate_whose_hypothesis_fails_is_not_attached():
     from constructions.variants.symbolic import delta_reference
 
     class Unnormalised(DeltaNet):
+        def sample_params(self, *a, **k):
+            return super().sample_params(*a, **k, normalize=False)
+
+        def symbolic_reference(self, W_Q, W_K, W_V, beta, W_O, x):
+            return delta_reference(W_Q, W_K, W_V, beta, W_O, x)
+
+    class Lying(DeltaNet):  # reference() normalises, the hook does not: the hook is not this layer
         def symbolic_reference(self, W_Q, W_K, W_V, beta, W_O, x):
             return delta_reference(W_Q, W_K, W_V, beta, W_O, x)
 
@@ -268,6 +275,7 @@ def test_a_certificate_whose_hypothesis_fails_is_not_attached():
 
     constructions.register("t-delta-unnormalised")(Unnormalised)
     constructions.register("t-delta-unknown-cert")(Unknown)
+    constructions.register("t-delta-lying-hook")(Lying)
     try:
         from equivalence.symbolic import run_claim
 
@@ -276,7 +284,12 @@ def test_a_certificate_whose_hypothesis_fails_is_not_attached():
         assert "degree 2 <= 4" in c.evidence["certificate_not_applied"] and c.counterexample["t"] >= 1
         c = run_claim("T-DELTA-UNKNOWN-CERT-IMPOSSIBLE/v1", seed=2)
         assert c.tier == "counterexample" and "not a certificate" in c.evidence["certificate_not_applied"]
+        for claim in ("IMPOSSIBLE", "UNROLLED"):  # neither certificate nor counterexample rests on the hook
+            c = run_claim(f"T-DELTA-LYING-HOOK-{claim}/v1", seed=2)
+            assert c.status not in ("expected-failure", "refuted"), (c.status, c.message)
+            assert "the hook is not the variant's reference" in c.message, c.message
     finally:
+        constructions.unregister("t-delta-lying-hook")
         constructions.unregister("t-delta-unnormalised")
         constructions.unregister("t-delta-unknown-cert")
 

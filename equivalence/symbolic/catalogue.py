@@ -287,12 +287,33 @@ def run_claim(
         statement_digest=dig,
         seconds=round(seconds, 3),
         evidence=_jsonable(evidence),
-        counterexample=_jsonable(out.counterexample) if out.counterexample is not None else None,
+        counterexample=_jsonable(_uniform(out.counterexample)) if out.counterexample is not None else None,
         rerun=_rerun(cid, sets, tier, mode, seed, imports, profile),
         message=out.message,
         epsilon=epsilon,
         assumptions=tuple(run.assumptions),
     )
+
+
+def _uniform(cx):
+    """A counterexample at a time ``t`` names ``output_index``, ``rnn_output`` and ``reference_output`` (what
+    ``prove`` prints and the replay file records). A lifted counterexample carries the exact point and the
+    float64 rerun of both sides there: its values at ``(t, output_index)`` are taken from that rerun and
+    labelled as such; where no point was certified they are ``None``."""
+    if not isinstance(cx, dict) or "t" not in cx or "rnn_output" in cx:
+        return cx
+    cx = dict(cx)
+    o, t_ = cx.get("output_index"), cx.get("t")
+    cx.setdefault("output_index", None)
+    rerun = cx.get("rerun") if isinstance(cx.get("rerun"), dict) else {}
+    cx["rnn_output"] = cx["reference_output"] = None
+    try:
+        cx["rnn_output"] = rerun["rnn_float64"][t_ - 1][o]
+        cx["reference_output"] = rerun["reference_float64"][t_ - 1][o]
+        cx["output_values"] = "float64 rerun of both sides at the exact point (the decision is exact)"
+    except (KeyError, IndexError, TypeError):
+        cx["output_values"] = "no point certifying the difference was found: no output values"
+    return cx
 
 
 def _sizes_of(suffix, sets, grid) -> dict:

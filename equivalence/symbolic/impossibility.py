@@ -221,11 +221,50 @@ def family_witness(cert: FamilyCertificate) -> dict:
     return {"output": sp.sympify(y[cert.t - 1, cert.o]), **decide_witness(y[cert.t - 1, cert.o], cert.z0)}
 
 
-def check_on_reference(cert: FamilyCertificate, fields: list[tuple[str, tuple | None]], evaluate) -> dict:
+#: points of the witness line where the torch reference is compared with the exact hook
+TIE_POINTS = (sp.Rational(1, 2), sp.Integer(1), sp.Integer(2))
+#: relative tolerance of that float64 comparison (a hook that is the reference agrees to ~1e-15)
+TIE_RTOL = 1e-9
+
+
+def tie_on_line(cert: FamilyCertificate, out, torch_reference) -> dict:
+    """Compare the exact hook's witness output ``out(z)`` with the variant's registered torch ``reference``
+    in float64 at the points :data:`TIE_POINTS` of the witness line. ``torch_reference(P, x)`` takes the
+    witness parameters and inputs as float arrays and returns ``y [T, d_out]``. ``{"agrees": bool, ...}``: a
+    disagreement beyond :data:`TIE_RTOL` shows that the hook is not the variant's reference (the certificate
+    is then not attached); agreement at these points is a numeric check only, not a proof that it is."""
+    a, b = _array(cert.line[0]), _array(cert.line[1])
+    P = {
+        k: None if v is None else np.vectorize(float, otypes=[float])(_array(v))
+        for k, v in cert.params.items()
+    }
+    rows = []
+    for z0 in TIE_POINTS:
+        x = np.vectorize(float, otypes=[float])(a + z0 * b)
+        try:
+            got = float(np.asarray(torch_reference(P, x), dtype=float)[cert.t - 1, cert.o])
+        except Exception as e:  # noqa: BLE001 - the user's reference may raise anything: not tied
+            return {"agrees": False, "why": f"reference() raised {type(e).__name__}: {e} on the witness line"}
+        want = float(sp.N(sp.sympify(out).subs(z, z0), 30))
+        rows.append({"z": str(z0), "reference_float64": got, "symbolic_reference": want})
+        if not abs(got - want) <= TIE_RTOL * max(1.0, abs(want)):
+            return {
+                "agrees": False,
+                "points": rows,
+                "why": f"at z = {z0} on the witness line the variant's reference() gives {got!r} but its "
+                f"symbolic_reference gives {want!r}: the hook is not the variant's reference",
+            }
+    return {"agrees": True, "points": rows}
+
+
+def check_on_reference(
+    cert: FamilyCertificate, fields: list[tuple[str, tuple | None]], evaluate, torch_reference=None
+) -> dict:
     """Does the certificate hold for a variant? ``fields``: the variant's parameter arrays at the witness
-    sizes
-    (name, shape or ``None``); ``evaluate(params, x)``: the variant's own exact reference on object arrays.
-    Returns ``{"applies": bool, "why": str, ...}``; ``applies`` is False when a hypothesis fails."""
+    sizes (name, shape or ``None``); ``evaluate(params, x)``: the variant's own exact reference on object
+    arrays; ``torch_reference(P, x)`` (optional): its registered float64 reference on float arrays, which
+    must agree with ``evaluate`` on the witness line (:func:`tie_on_line`). Returns
+    ``{"applies": bool, "why": str, ...}``; ``applies`` is False when a hypothesis fails."""
     want = {k: (None if v is None else _array(v).shape) for k, v in cert.params.items()}
     have = dict(fields)
     if have != want:
@@ -260,6 +299,11 @@ def check_on_reference(cert: FamilyCertificate, fields: list[tuple[str, tuple | 
             "why": f"on the witness line of {cert.id} the variant's reference is "
             f"{what}: the certificate's hypothesis does not hold",
         }
+    if torch_reference is not None:
+        tie = tie_on_line(cert, out, torch_reference)
+        res["tie"] = tie
+        if not tie["agrees"]:
+            return {"applies": False, **res, "why": tie["why"]}
     return {"applies": True, **res, "why": ""}
 
 

@@ -183,11 +183,12 @@ def _actual_sizes(fields: dict, requested: dict) -> dict:
 def _quantise(params):
     if not dataclasses.is_dataclass(params):
         return params
-    changes = {
-        k: torch.round(v * GRID) / GRID
-        for k, v in tensor_fields(params)
-        if isinstance(v, torch.Tensor) and v.is_floating_point()
-    }
+    changes = {}
+    for k, v in tensor_fields(params):
+        if isinstance(v, torch.Tensor) and v.is_floating_point():
+            q = torch.round(v * GRID) / GRID
+            # a nonzero entry never rounds to 0 (a degenerate sample, e.g. a write strength beta < 1/16)
+            changes[k] = torch.where((q == 0) & (v != 0), torch.sign(v) / GRID, q)
     return dataclasses.replace(params, **changes)
 
 

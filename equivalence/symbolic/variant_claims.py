@@ -73,20 +73,55 @@ def _lifted_run(variant, sets, opts, *, allt: bool) -> Run:
             if allt
             else lc.prove_unrolled(variant, z, sizes["T"], seed=opts["seed"])
         )
-        o = res.outcome
+        o = _certified(res.outcome)
         o.evidence.setdefault("params_mode", res.params_mode)
         outcomes.append(o)
         stmts.append(res.statement)
         objs.append(res.objects)
         assumptions += [a for a in res.assumptions if a not in assumptions]
     out = _combine(outcomes, tier)
+    links = sorted({o.evidence["link"]["T"] for o in outcomes if isinstance(o.evidence.get("link"), dict)})
+    if allt and links:  # the one-step form is not the registered reference: linked to it up to T_link only
+        title = (
+            f"{variant.name}: RNN = one-step form for every length T (simulation); one-step form = reference "
+            f"for t ≤ {links[0]}"
+        )
     stmt = " | ".join(dict.fromkeys(stmts))
+    if opts.get("hook_not_reference"):
+        out.evidence["symbolic_reference_not_used"] = opts["hook_not_reference"]
+        out.message = f"symbolic_reference not used ({opts['hook_not_reference']}); " + (out.message or "")
+        stmt = (
+            f"The symbolic_reference hook is not used ({opts['hook_not_reference']}); decided on the lifted "
+            f"torch reference instead: {stmt}"
+        )
     prefix = (
         sp.Ge(SIZE_SYMBOLS["T"], 1, evaluate=False)
         if allt
         else sp.And(sp.Ge(t, 1, evaluate=False), sp.Le(t, SIZE_SYMBOLS["T"], evaluate=False), evaluate=False)
     )
     return Run(title, stmt, out.tier, _unique(objs), prefix, out, assumptions=tuple(assumptions))
+
+
+def _certified(o: Outcome) -> Outcome:
+    """A lifted refutation stands only with a point where the difference was certified non-zero (exactly, or
+    by evaluating its atoms). A difference that is non-zero only as a polynomial in *uninterpreted* atoms
+    (e.g. ``sigmoid(g)`` against ``exp(g - softplus(g))``, equal as real functions) refutes nothing about
+    the variant: the claim is then ``failed`` (not proved), never ``refuted``."""
+    cx = o.counterexample
+    if (
+        o.status != "refuted"
+        or not isinstance(cx, dict)
+        or "point" in cx
+        or "difference_polynomial" not in cx
+    ):
+        return o
+    msg = (
+        (o.message or "")
+        + "; the difference is non-zero as a polynomial in uninterpreted function atoms, but no point where "
+        "it is non-zero was certified, so nothing is refuted (the functions may satisfy an identity the "
+        "lift does not know)"
+    )
+    return Outcome("failed", o.tier, {**o.evidence, "uncertified_difference": cx}, None, msg)
 
 
 def _combine(outcomes: list[Outcome], tier: str) -> Outcome:
@@ -444,17 +479,103 @@ def impossibility_argument(variant) -> str | None:
     return arg if isinstance(arg, str) and arg else None
 
 
+def _torch_reference(variant, params):
+    """``(P, x) -> y [T, d_out]``: the variant's registered float64 ``reference`` with the tensor fields of
+    ``params`` replaced by the float arrays of ``P`` (absent ones stay ``None``), on one sequence
+    ``x [T, d]``."""
+    import dataclasses
+
+    import numpy as np
+    import torch
+
+    def run(P, x):
+        changes = {
+            k: None if v is None else torch.tensor(np.asarray(v, dtype=float), dtype=torch.float64)
+            for k, v in P.items()
+        }
+        p = (
+            dataclasses.replace(params, **changes)
+            if dataclasses.is_dataclass(params)
+            else {**params, **changes}
+        )
+        xt = torch.tensor(np.asarray(x, dtype=float), dtype=torch.float64)[None]
+        return variant.reference(p, xt)[0].detach().to(torch.float64).numpy()
+
+    return run
+
+
 def _exact_reference(variant, sizes: dict, seed: int):
-    """``(fields, evaluate)``: the variant's parameter arrays at ``sizes`` (name, shape or None) and its own
-    exact reference on object arrays (the ``symbolic_reference`` hook), or ``(fields, None)``."""
+    """``(fields, evaluate, torch_reference)``: the variant's parameter arrays at ``sizes`` (name, shape or
+    None), its own exact reference on object arrays (the ``symbolic_reference`` hook, or ``None``) and its
+    registered float64 reference on float arrays (:func:`_torch_reference`)."""
     from .subjects import sample, tensor_fields
 
     params = sample(variant, sizes, seed)
     fields = [(k, None if v is None else tuple(v.shape)) for k, v in tensor_fields(params)]
     hook = getattr(variant, "symbolic_reference", None)
     if hook is None:
-        return fields, None
-    return fields, lambda P, x: hook(*[P[k] for k, _ in fields], x)
+        return fields, None, None
+    return fields, (lambda P, x: hook(*[P[k] for k, _ in fields], x)), _torch_reference(variant, params)
+
+
+def _float30(v):
+    return sp.Float(sp.Rational(v.numerator, v.denominator) if hasattr(v, "denominator") else v, 30)
+
+
+#: a hook and the torch reference "agree" at a point when they differ by at most this (relative to 1)
+HOOK_TIE_RTOL = 1e-9
+
+
+def hook_tie(variant, sizes: dict, seed: int) -> dict:
+    """Is the ``symbolic_reference`` hook the variant's ``reference``? Both are evaluated at the parameters
+    sampled with ``seed`` (dyadic grid) and one input sequence of small dyadic numbers, the hook exactly
+    (then to 30 digits), the reference in float64. ``{"agrees": False, "why": ...}`` when they differ beyond
+    :data:`HOOK_TIE_RTOL` (the hook is then not used: a certificate or counterexample computed on it would
+    be about another layer). Agreement is a numeric check at one point, never a proof of equality."""
+    import random
+
+    import numpy as np
+
+    from .algebra import fraction_array
+    from .subjects import _quantise, sample, tensor_fields
+
+    z = {k: v for k, v in sizes.items() if k != "T"}
+    T = int(sizes.get("T") or 3)
+    params = _quantise(sample(variant, z, seed))
+    fields = tensor_fields(params)
+    # the hook runs on 30-digit floats (exact rationals would grow with T through sigmoid, sqrt, ...)
+    P = {
+        k: None if v is None else np.vectorize(_float30, otypes=[object])(fraction_array(v))
+        for k, v in fields
+    }
+    rng = random.Random(seed)
+    d = int(z["d"])
+    x = np.array([[sp.Float(rng.randint(-8, 8) / 4, 30) for _ in range(d)] for _ in range(T)], dtype=object)
+    try:
+        want = np.asarray(variant.symbolic_reference(*[P[k] for k, _ in fields], x), dtype=object)
+        got = _torch_reference(variant, params)(
+            {k: None if v is None else v.detach().numpy() for k, v in fields}, x.astype(float)
+        )
+    except Exception as e:  # noqa: BLE001 - user hooks may raise anything: then they are not tied
+        return {
+            "agrees": False,
+            "why": f"evaluating symbolic_reference and reference() raised {type(e).__name__}: {e}",
+        }
+    if want.shape != got.shape:
+        return {
+            "agrees": False,
+            "why": f"symbolic_reference has output shape {want.shape}, reference() {got.shape}",
+        }
+    for idx in np.ndindex(*want.shape):
+        w = float(sp.N(sp.sympify(want[idx]), 30))
+        if not abs(got[idx] - w) <= HOOK_TIE_RTOL * max(1.0, abs(w)):
+            return {
+                "agrees": False,
+                "why": f"at the sampled parameters and input (seed {seed}), output {list(idx)}: reference() "
+                f"gives {float(got[idx])!r} but symbolic_reference gives {w!r}, so the hook is not the "
+                "variant's reference",
+            }
+    return {"agrees": True, "seed": seed, "T": T}
 
 
 def _negative_control_run(variant, opts) -> Run:
@@ -480,14 +601,14 @@ def _negative_control_run(variant, opts) -> Run:
         )
     else:
         try:
-            fields, evaluate = _exact_reference(variant, cert.sizes, opts["seed"])
+            fields, evaluate, torch_ref = _exact_reference(variant, cert.sizes, opts["seed"])
         except (TypeError, ValueError, RuntimeError) as e:
-            fields, evaluate = None, None
+            fields, evaluate, torch_ref = None, None, None
             why = f"the variant cannot be sampled at the witness sizes {cert.sizes} ({type(e).__name__}: {e})"
         if fields is not None and evaluate is None:
             why = f"{variant.name} has no exact reference (symbolic_reference) to check {arg}'s hypotheses on"
         elif evaluate is not None:
-            check = check_on_reference(cert, fields, evaluate)
+            check = check_on_reference(cert, fields, evaluate, torch_ref)
             if not check["applies"]:
                 why = check["why"]
     if why is None:
@@ -508,9 +629,11 @@ def _negative_control_run(variant, opts) -> Run:
             + "), while every template "
             "output restricted to an affine line is a polynomial of degree <= 4 in z "
             "(TEMPLATE-DEGREE-BOUND/v1). "
-            f"The family: {cert.family_text}; its textbook formula gives y = {sp.sstr(fam['output'])}. Taken "
-            "on "
-            "trust: that symbolic_reference is the variant's reference."
+            f"The family: {cert.family_text}; its textbook formula gives y = {sp.sstr(fam['output'])}. The "
+            "variant's registered reference() agrees with symbolic_reference in float64 at z = "
+            + ", ".join(p["z"] for p in check["tie"]["points"])
+            + " on that line (a numeric check). Taken on trust: that symbolic_reference is the variant's "
+            "reference at every other point."
         )
         objs = sp.Tuple(sp.Eq(sp.Function("y")(sp.Symbol("z")), sp.sympify(check["output"])))
         ev = {
@@ -562,6 +685,11 @@ def run_variant_claim(variant, suffix: str, sets: list[dict], opts: dict) -> Run
     lifted = not statement_path(variant) and not (
         variant.status == "impossible" and hasattr(variant, "symbolic_reference")
     )
+    if not lifted and variant.status == "impossible" and hasattr(variant, "symbolic_reference") and sets:
+        tie = hook_tie(variant, sets[0], opts["seed"])
+        if not tie["agrees"]:  # the hook describes another layer: decide on the lifted torch reference
+            lifted = True
+            opts = {**opts, "hook_not_reference": tie["why"]}
     if suffix == "UNROLLED":
         if lifted:
             return _lifted_run(variant, sets, opts, allt=False)
