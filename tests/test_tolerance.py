@@ -342,3 +342,26 @@ def test_one_home_for_the_tolerance_model():
     from constructions import tolerance
 
     assert shim.compare is tolerance.compare and shim.lsa_rnn_budget is tolerance.lsa_rnn_budget
+
+
+def test_huge_gate_weights_give_a_finite_magnitude_and_no_false_alarm():
+    """Decay gates with huge pre-activations: the first-order inflation lambda + delta/n exceeds 1, and its
+    product over a long sequence used to overflow M to inf (a false alarm on a correct GLA); the capped form
+    (``constructions.variants.plan._capped_decay_magnitude``) keeps M finite; a broken twin still fails."""
+    import constructions
+    from benchmarks.reliability import VARIANT_STRATA, _draw_variant_case
+    from constructions.tolerance import compare
+
+    v = constructions.get("gla")
+    g = torch.Generator().manual_seed(2017)
+    strata = list(VARIANT_STRATA)
+    for i in range(58):  # case 57 of this seed: d=5, H=2, T=144, gate weights up to ~3.6e3
+        p, x, _ = _draw_variant_case(v, strata[i % len(strata)], g)
+    M = v.magnitude(p, x)
+    assert bool(torch.isfinite(M).all())
+    y = v.reference(p, x)
+    y_rnn = v.construct(p)(x)
+    n = v.path_length(p, x.shape[1])
+    res = compare(y_rnn, y, M, n=n)
+    assert res.passed, res.message
+    assert not compare(y_rnn * (1 + 1e-3), y, M, n=n).passed  # the bound still has power here

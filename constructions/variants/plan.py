@@ -524,6 +524,28 @@ def _absw(W: Tensor) -> Tensor:
     return W.abs().to(torch.float64)
 
 
+def _capped_decay_magnitude(
+    q: Tensor, k: Tensor, v: Tensor, per: Tensor, lam: Tensor
+) -> Float[Tensor, "batch heads time d_v"]:
+    r"""$M$ with the decay products bounded without inflating every factor: where the first-order inflation
+    $\lambda_r + e_r$ ($e_r = \delta_r/n$, :func:`plan_magnitude`) exceeds 1 (huge gate pre-activations),
+    $\prod_r(\lambda_r + e_r)$ overflows although every computed $\hat\lambda_r$ lies in $[0, 1]$. With
+    $c_r = \min(\lambda_r + e_r, 1) \ge \max(\lambda_r, \hat\lambda_r)$ (to first order),
+    $|\prod_r\hat\lambda_r - \prod_r\lambda_r| \le \sum_r e_r \prod_{q > r} c_q =: D_t$ (factors $\le 1$
+    dropped), a recurrence $D_t = c_t D_{t-1} + e_t$ that does not depend on where the product starts, so
+    $M \le \mathrm{LA}(q, k, v; c) + \mathrm{LA}(D \odot q, k, v)$. Both this and the inflated form bound
+    the same first-order error; :func:`plan_magnitude` takes the elementwise minimum."""
+    c = per.clamp_max(1.0)
+    e = (per - lam).clamp_min(0.0)
+    D = torch.empty_like(e)
+    acc = torch.zeros_like(e.select(2, 0))
+    for t in range(e.shape[2]):
+        acc = c.select(2, t) * acc + e.select(2, t)
+        D.select(2, t).copy_(acc)
+    qD = q * (D if D.dim() == q.dim() else D.unsqueeze(-1))
+    return la_magnitude(q, k, v, c) + la_magnitude(qD, k, v, None)
+
+
 def plan_magnitude(plan: Plan, x: Float[Tensor, "batch time d"], n: int) -> Float[Tensor, "batch time d_out"]:
     r"""The tolerance model's $M$ for ``plan`` at input ``x``: decayed linear attention on absolute values,
     float64 on CPU, with every non-polynomial quantity (upstream features, input-dependent decays) inflated by
@@ -541,7 +563,7 @@ def plan_magnitude(plan: Plan, x: Float[Tensor, "batch time d"], n: int) -> Floa
         return project(z_mag, Wa[..., :-1], Wa[..., -1])
 
     q, k, v = absproj(plan.W_Q), absproj(plan.W_K), absproj(plan.W_V)
-    decay = None
+    decay = lam = None
     if plan.kv_decay is not None:
         decay = plan.kv_decay.detach().to("cpu").abs().to(torch.float64)
     elif plan.decay_W is not None:
@@ -555,13 +577,21 @@ def plan_magnitude(plan: Plan, x: Float[Tensor, "batch time d"], n: int) -> Floa
         )
         per = obj.magnitude(z64, z_mag, n)  # [B, T, c]
         B, T, _ = per.shape
-        decay = (
-            per.reshape(B, T, plan.H, plan.d_k).permute(0, 2, 1, 3)
-            if plan.decay_per_key
-            else per.permute(0, 2, 1)
-        )
+
+        def heads_layout(t: Tensor) -> Tensor:
+            return (
+                t.reshape(B, T, plan.H, plan.d_k).permute(0, 2, 1, 3)
+                if plan.decay_per_key
+                else t.permute(0, 2, 1)
+            )
+
+        decay = heads_layout(per)
+        if plan.decay_link != "affine":
+            lam = heads_layout(obj.channel_values(z64).abs())
     W_O = None if plan.W_O is None else _absw(plan.W_O)
     o = la_magnitude(q, k, v, decay)
+    if lam is not None:
+        o = torch.minimum(o, _capped_decay_magnitude(q, k, v, decay, lam))
     if plan.skip_W is not None:
         o = o + absproj(plan.skip_W)
     return merge_heads(o, W_O)
