@@ -321,6 +321,7 @@ def _sizes_of(suffix, sets, grid) -> dict:
         return {
             "role equations": "every H, d, d_k, d_v",
             "direct_weights checked at": f"H <= {grid['heads']}, d, d_k, d_v <= {grid['d']}",
+            "construct() checked at": f"H <= {grid['heads']}, d, d_k, d_v <= {grid['d']}",
         }
     return {"sets": sets}
 
