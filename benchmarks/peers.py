@@ -2,14 +2,13 @@
 re-implementation of its pure-PyTorch reference.
 
 ``naive_recurrent_linear_attn`` below follows ``fla/ops/linear_attn/naive.py``
-(fla-org/flash-linear-attention,
-read at commit 20ceee5; MIT): seq-first ``[B, T, H, K]`` tensors cast to float32, a ``[B, H, K, V]`` state
-``S = S + k_t v_t^T`` and ``o_t = S^T (scale q_t)`` by ``torch.einsum`` at every step, written into a
-preallocated output. We call it with ``scale=1.0`` and ``normalize=False`` (the paper's LSA has neither).
-It is written here from that description, not copied, so the peer exists on machines where fla (which
-imports Triton at import time) cannot be installed; when ``fla`` imports, :func:`fla_naive` returns fla's own.
-On CUDA, :func:`fla_kernels` returns fla's fused Triton kernels (``fused_recurrent_linear_attn``,
-``chunk_linear_attn``) as the peer.
+(fla-org/flash-linear-attention, read at commit 20ceee5; MIT): seq-first ``[B, T, H, K]`` tensors cast to
+float32, a ``[B, H, K, V]`` state ``S = S + k_t v_t^T`` and ``o_t = S^T (scale q_t)`` by ``torch.einsum`` at
+every step, written into a preallocated output. We call it with ``scale=1.0`` and ``normalize=False`` (the
+paper's LSA has neither). It is written here from that description, not copied, so the peer exists on machines
+where fla (which imports Triton at import time) cannot be installed; when ``fla`` imports, :func:`fla_naive`
+returns fla's own. On CUDA, :func:`fla_kernels` returns fla's fused Triton kernels
+(``fused_recurrent_linear_attn``, ``chunk_linear_attn``) as the peer.
 """
 
 import warnings
@@ -85,10 +84,9 @@ def fla_naive() -> tuple[Callable, str]:
 
 def fla_simple_gla() -> dict[str, Callable]:
     """fla's pure-PyTorch simple-GLA references (``fla.ops.simple_gla.naive``: the step loop and the log-space
-    chunk
-    form, ``scale=1``), called as ``f(q, k, v, g)`` with ``g`` the log-decay ``[B, T, H]``; ``{}`` when fla is
-    not
-    importable (no re-implementation: these peers are reported only where fla is installed)."""
+    chunk form, ``scale=1``), called as ``f(q, k, v, g)`` with ``g`` the log-decay ``[B, T, H]``; ``{}``
+    when fla is not importable (no re-implementation: these peers are reported only where fla is
+    installed)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

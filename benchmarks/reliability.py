@@ -87,8 +87,7 @@ def _randint(g, lo, hi) -> int:
 
 def _f32(t: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """``t`` rounded to ``dtype`` (float32, or the case's fp16/bf16), held in float64: the cast of the case
-    adds no
-    rounding, so the candidate sees the very numbers of the reference."""
+    adds no rounding, so the candidate sees the very numbers of the reference."""
     return t.to(dtype).to(torch.float64)
 
 
@@ -201,14 +200,12 @@ def _lsa_ratio(params, x, method: str, dtype: torch.dtype, mode: str) -> tuple[f
 
 def low_precision_model(params, x, M, method: str, dtype: torch.dtype, mode: str) -> torch.Tensor:
     r"""The fp16/bf16 bound of :func:`constructions.tolerance.low_precision_bound` for the ``method``
-    construction of
-    ``params`` built at ``dtype`` (docs/tolerance.md). Its ``extra`` roundings: 4 for the LSA weights and 3
-    for the
-    input (the output is a product of three linear forms of $x$) unless they are exact at ``dtype``; the
-    construction's own weight products (:func:`constructions.tolerance.construction_depth`, plus any
-    extra non-zero the rounding made) unless the weights built at ``dtype`` equal the float64 ones exactly
-    (the
-    direct construction only copies weights)."""
+    construction of ``params`` built at ``dtype`` (docs/tolerance.md). Its ``extra`` roundings: 4 for the
+    LSA weights and 3 for the input (the output is a product of three linear forms of $x$) unless they are
+    exact at ``dtype``; the construction's own weight products
+    (:func:`constructions.tolerance.construction_depth`, plus any extra non-zero the rounding made) unless
+    the weights built at ``dtype`` equal the float64 ones exactly (the direct construction only copies
+    weights)."""
     from constructions.registry import get
     from constructions.tolerance import construction_depth, low_precision_bound, template_path_length
 
@@ -390,8 +387,7 @@ def _integer_case(g: torch.Generator):
 
 def _integer_peak(rnn, x) -> float:
     """Largest modulus of any value the template computes on ``x`` (weights, gates, states, output gates,
-    output and
-    every partial sum: all bounded by the template on absolute values)."""
+    output and every partial sum: all bounded by the template on absolute values)."""
     from constructions.rnn import augment
 
     A, B, _lam, C, E, D = (w.detach().abs().to(torch.float64) for w in rnn.weights())
@@ -407,12 +403,10 @@ def _integer_peak(rnn, x) -> float:
 
 def small_integer_case(g: torch.Generator, dtype: torch.dtype):
     """An LSA with weights in {-2, -1, 1, 2} and inputs in {-1, 0, 1}, small enough that *every* value both
-    constructions
-    compute is an integer of modulus <= 2^p (p = 8 for bfloat16, 11 for float16: the significand's bits), so
-    the
-    construction evaluated at ``dtype`` is exact (checked: the weights built at ``dtype`` equal the float64
-    ones).
-    The low-precision exact-integer tier: a correct construction gives the float64 reference bit for bit."""
+    constructions compute is an integer of modulus <= 2^p (p = 8 for bfloat16, 11 for float16: the
+    significand's bits), so the construction evaluated at ``dtype`` is exact (checked: the weights built at
+    ``dtype`` equal the float64 ones). The low-precision exact-integer tier: a correct construction gives
+    the float64 reference bit for bit."""
     from constructions import lsa_to_rnn
     from constructions.registry import LSAParams
 
@@ -502,9 +496,8 @@ def prover_refutes(spec: dict, params, T: int = 3) -> bool:
 
 def prover_row(kind: str, eps: float | None, seed: int, mutants: int) -> tuple[int, int]:
     """``(refuted, decided)`` for ``mutants`` integer-weight mutants of ``kind`` (the exact tier's cases: a
-    float
-    construction's own weight rounding, e.g. the compressed construction's products, would make even the
-    unmutated RNN inexact as rationals)."""
+    float construction's own weight rounding, e.g. the compressed construction's products, would make even
+    the unmutated RNN inexact as rationals)."""
     from constructions import lsa_to_rnn
     from properties.mutations import mutate_spec
 
@@ -552,8 +545,8 @@ def detection(
     dtype: torch.dtype, mutants: int, seed: int, *, progress: bool = True, prover_mutants: int | None = None
 ) -> list[dict]:
     """Fraction of mutants caught, per kind and epsilon: numeric model bound, exact-integer tier, and
-    (float64,
-    first ``prover_mutants`` of each row, default all) the symbolic prover on the very same mutants."""
+    (float64, first ``prover_mutants`` of each row, default all) the symbolic prover on the very same
+    mutants."""
     from constructions import lsa_to_rnn
     from properties.mutations import KINDS, STRUCTURAL, mutate_spec
 
@@ -732,15 +725,13 @@ def _draw_variant_case(v, stratum: str, g: torch.Generator):
 
 def variant_false_alarms(name: str, cases: int, seed: int, *, strata=tuple(VARIANT_STRATA)) -> dict:
     r"""False alarms of the tolerance model on ``cases`` correct cases of the shipped variant ``name`` per
-    stratum
-    (:data:`VARIANT_STRATA`, round-robin), each evaluated at float64, float32, bfloat16 and float16 exactly as
-    ``verify`` does (``Variant.magnitude`` / ``Variant.path_length`` /
+    stratum (:data:`VARIANT_STRATA`, round-robin), each evaluated at float64, float32, bfloat16 and float16
+    exactly as ``verify`` does (``Variant.magnitude`` / ``Variant.path_length`` /
     :func:`constructions.tolerance.compare`).
     A case is rounded to float32 (for float64/float32) or bfloat16 (for bf16/fp16) first, so the candidate
-    sees
-    the reference's very numbers. Returns ``{dtype: {stratum: Stats}}``; ``vacuous`` counts cases whose bound
-    is
-    infinite ($nu \ge 1$: no guarantee, not a pass) and ``overflows`` the candidates that are not finite."""
+    sees the reference's very numbers. Returns ``{dtype: {stratum: Stats}}``; ``vacuous`` counts cases
+    whose bound is infinite ($nu \ge 1$: no guarantee, not a pass) and ``overflows`` the candidates that
+    are not finite."""
     import constructions
     from constructions.tolerance import compare, gamma, unit_roundoff
     from properties.regressions import HGRNOutputGate
@@ -790,9 +781,8 @@ def detection_thresholds(
 ) -> list[dict]:
     r"""The smallest relative (scale) error that ``check_equals_lsa`` detects per dtype and $T$
     (:func:`properties.suite.smallest_detectable_scale`): median and 90th percentile over ``cases`` random
-    LSAs
-    ($H\le2$, $d\le4$, generic weights, inputs $\sim N(0,1)$ exact in the dtype), the direct construction's
-    budget."""
+    LSAs ($H\le2$, $d\le4$, generic weights, inputs $\sim N(0,1)$ exact in the dtype), the direct
+    construction's budget."""
     from constructions import LinearSelfAttention
     from properties.suite import smallest_detectable_scale
 
@@ -823,10 +813,9 @@ def detection_thresholds(
 
 def chunk_detection(chunks=(16, 32, 64), indices=(1, 2, 4), seeds: int = 10) -> list[dict]:
     r"""Detection rate of a state lost at the start of chunk $k$
-    (:func:`properties.mutations.chunk_reset_layer`,
-    chunks of $C$) by ``test_equals_lsa``'s own strategies under the dev profile (25 generated examples, no
-    pinned
-    edge cases, no database), over Hypothesis seeds ``0..seeds-1``."""
+    (:func:`properties.mutations.chunk_reset_layer`, chunks of $C$) by ``test_equals_lsa``'s own strategies
+    under the dev profile (25 generated examples, no pinned edge cases, no database), over Hypothesis seeds
+    ``0..seeds-1``."""
     from hypothesis import Phase, given, settings
     from hypothesis import seed as hseed
 
@@ -873,8 +862,7 @@ def chunk_detection(chunks=(16, 32, 64), indices=(1, 2, 4), seeds: int = 10) -> 
 
 def variants_main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.reliability variants [--cases N] [--variant NAME ...] [--jsonl FILE]``: append
-    one
-    JSON line per variant and round (``--rounds``) so a long background run leaves numbers at any time."""
+    one JSON line per variant and round (``--rounds``) so a long background run leaves numbers at any time."""
     import constructions
 
     p = argparse.ArgumentParser(

@@ -11,18 +11,15 @@ The direct construction (Zucchet et al. 2023, App. A) of one linear-attention he
 
 Variants at the same sizes: complex $\lambda$ (each head's memories decay by $\gamma e^{i\theta}$, RetNet/xPos
 style, real readout) and input-dependent $\lambda_t = \sigma(w_h\cdot x_t + 2)$ (one scalar decay per head and
-step,
-Mamba-2 / simple GLA style), in two forms: ``decay`` is the variants' E1 object
+step, Mamba-2 / simple GLA style), in two forms: ``decay`` is the variants' E1 object
 (:class:`~constructions.variants.decay.InputDependentDecay`, one channel per head: the fast path reads the
 ``[B, T, H]`` channel values), ``decay-callable`` the same function as a plain callable returning the
-template's
-``[B, T, n]`` $\lambda_t$ (the generic path). Full mode adds ``decay-per-key``: GLA's decay, one channel per
-head
-and key ($\lambda_t$ of ``kv[h, i, j]`` is $\sigma(w_{h,j}\cdot x_t + 2)$), evaluated by the per-key chunked
-form. For ``decay`` the peers are fla's naive simple-GLA references
+template's ``[B, T, n]`` $\lambda_t$ (the generic path). Full mode adds ``decay-per-key``: GLA's decay, one
+channel per head and key ($\lambda_t$ of ``kv[h, i, j]`` is $\sigma(w_{h,j}\cdot x_t + 2)$), evaluated by the
+per-key chunked form. For ``decay`` the peers are fla's naive simple-GLA references
 (``naive_recurrent_simple_gla``, ``naive_chunk_simple_gla``; installed fla only) on the same $q, k, v$ and
-log-decay.
-Ratios are ``baseline / candidate`` from interleaved rounds; peak memory from :mod:`benchmarks.memory`.
+log-decay. Ratios are ``baseline / candidate`` from interleaved rounds; peak memory from
+:mod:`benchmarks.memory`.
 """
 
 import math

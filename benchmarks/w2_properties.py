@@ -1,10 +1,9 @@
 r"""Workload 2: numeric property checks of the base construction, examples per second (docs/benchmarks.md).
 
 The property is the paper's theorem checked numerically: for the direct construction (Zucchet et al. 2023,
-App. A), ``construct(W)(x)`` in float32 equals the float64 LSA within the tolerance model
-$|\hat y-y|\le\gamma_nM+n\eta$ (:mod:`constructions.tolerance`). Our
-own Hypothesis harness draws, per example,
-the ``ci`` profile's sizes ($d\le6$, $H\le3$, $T\le64$, :data:`equivalence.numeric.PROFILES`), a seed, and a
+App. A), ``construct(W)(x)`` in float32 equals the float64 LSA within the tolerance model $|\hat
+y-y|\le\gamma_nM+n\eta$ (:mod:`constructions.tolerance`). Our own Hypothesis harness draws, per example, the
+``ci`` profile's sizes ($d\le6$, $H\le3$, $T\le64$, :data:`equivalence.numeric.PROFILES`), a seed, and a
 weight kind (generic or one of the degenerate kinds of :func:`equivalence.numeric.degenerate_`), and checks
 
 - **naive**: one sequence per example (``batch=1``);

@@ -32,9 +32,8 @@ class LinearSelfAttention(nn.Module):
       (then ``d_out = H*d_v``).
 
     Weights and inputs must be finite (NaN or Inf raises ``ValueError`` naming the tensor and the first bad
-    index).
-    The weights are stored as buffers (plain tensors, no gradient by default); the module keeps
-    their dtype and device. Call ``lsa(x)`` with ``x: [B, T, d]`` to get ``[B, T, d_out]``.
+    index). The weights are stored as buffers (plain tensors, no gradient by default); the module keeps their
+    dtype and device. Call ``lsa(x)`` with ``x: [B, T, d]`` to get ``[B, T, d_out]``.
     """
 
     W_Q: Tensor

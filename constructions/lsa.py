@@ -268,10 +268,9 @@ _PROBE_SEED, _PROBE_SHAPE = 20230905, (3, 7)
 
 def _check_recovered(rnn: GatedLinearRNN, lsa: LinearSelfAttention, tol: float) -> None:
     r"""Refuse a recovered LSA that does not compute the RNN's function: on seeded probes $x$ (``[3, 7, d]``),
-    $\max|y_        ext{RNN} - y_   ext{LSA}| \le   ext{tol}\cdot(\max M_   ext{RNN} + \max M_
-    ext{LSA})$, each $M$ the
-    computation on absolute weights and inputs (float64). Both are polynomials of degree 3 in $x$ (Sec. 3): a
-    wrong merge or a dropped term shows on random inputs with probability 1."""
+    $\max|y_        ext{RNN} - y_   ext{LSA}| \le   ext{tol}\cdot(\max M_   ext{RNN} + \max M_ ext{LSA})$,
+    each $M$ the computation on absolute weights and inputs (float64). Both are polynomials of degree 3 in
+    $x$ (Sec. 3): a wrong merge or a dropped term shows on random inputs with probability 1."""
     A, B, lam, C, E, D = (w.detach().to("cpu", torch.float64) for w in rnn.weights())
     x = torch.randn(
         *_PROBE_SHAPE, rnn.d, generator=torch.Generator().manual_seed(_PROBE_SEED), dtype=torch.float64
@@ -302,14 +301,13 @@ def rnn_to_lsa(rnn: GatedLinearRNN, *, tol: float = 1e-9) -> LinearSelfAttention
     r"""Recover the linear self-attention that a gated RNN implements (reverse of :func:`lsa_to_rnn`).
 
     The RNN must use only $\lambda=1$ memory neurons fed $x_s$-quadratic gates and $\lambda=0$ query neurons
-    fed $x_t$-linear gates, with output gates that multiply a memory by a query; otherwise ``ValueError``
-    says which neuron breaks the structure. Heads are the connected components of the memory–query
-    graph of the output gating, factored by SVD into rank-one terms $P\otimes Q$; terms that share one
-    output map $P$ (up to scale) form one head. The result has $d_k = d$, $d_v = d_\text{out}$ and $W_K = I$
-    for every head, and
-    computes the same function as ``rnn``. What is identified, per head, is $P_h\otimes Q_h$
-    ($P_h = W^h_O W^h_V$, $Q_h = W^{h\top}_K W^h_Q$, up to $P\to cP, Q\to Q/c$); for the compressed
-    construction, whose store is shared by all heads, only :func:`attention_tensor` is identified.
+    fed $x_t$-linear gates, with output gates that multiply a memory by a query; otherwise ``ValueError`` says
+    which neuron breaks the structure. Heads are the connected components of the memory–query graph of the
+    output gating, factored by SVD into rank-one terms $P\otimes Q$; terms that share one output map $P$ (up
+    to scale) form one head. The result has $d_k = d$, $d_v = d_\text{out}$ and $W_K = I$ for every head, and
+    computes the same function as ``rnn``. What is identified, per head, is $P_h\otimes Q_h$ ($P_h = W^h_O
+    W^h_V$, $Q_h = W^{h\top}_K W^h_Q$, up to $P\to cP, Q\to Q/c$); for the compressed construction, whose
+    store is shared by all heads, only :func:`attention_tensor` is identified.
 
     ``tol`` (a real number in $(0, 1)$, relative to the computation on absolute values) decides the structural
     zeros, which SVD terms count and which terms share a head; the result is then *checked*: on seeded probe

@@ -8,8 +8,9 @@ r"""The classification table of the modern family, generated from the registry a
 - :func:`update_readme` puts a rendered table between the ``<!-- families:begin -->`` /
   ``<!-- families:end -->`` markers of ``docs/variants/README.md`` (:data:`README`).
 
-The table in the docs is written by the developer tool ``python docs/generate_variants_table.py [--check]``, which
-adds the proof tiers the prover claims for each variant (the prover sits above this package; the tool too).
+The table in the docs is written by the developer script ``python docs/generate_variants_table.py
+[--check]``, which adds the proof tiers the prover claims for each variant (the prover sits above this
+package, and so does the script).
 """
 
 from collections.abc import Callable, Sequence
@@ -41,8 +42,8 @@ def _neurons(v: registry.Variant, d: int = 4, heads: int = 2) -> int:
 
 def family_rows(tiers_of: Callable[[registry.Variant], Sequence[str]] | None = None) -> list[dict]:
     """One row per family of :data:`FAMILIES`, variants taken from the registry (neurons at ``d = 4``, ``H =
-    2``,
-    the variant's default sizes). ``tiers_of(variant)``: the proof tiers to show (``None``: left empty)."""
+    2``, the variant's default sizes). ``tiers_of(variant)``: the proof tiers to show (``None``: left
+    empty)."""
     rows = []
     for fam in FAMILIES:
         vs = [registry.get(n) for n in fam.variants]

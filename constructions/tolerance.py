@@ -13,12 +13,11 @@ $|x|$, which also dominates every term of the RNN constructions (their weights a
 products of the same entries, so the triangle inequality bounds their absolute computation by $M$).
 A cancellation that makes $y\approx 0$ does not shrink $M$, so the bound never false-fails there.
 
-We add Higham's underflow term $n\,\eta$ ($\eta$ the smallest normal number) and nothing else.
-The reference is always float64 on CPU; a float64 candidate is checked against $u = 2^{-53}$.
-The recurrence's share of $n$ depends on $\lambda$ and the scan path (:func:`recurrence_path_length`).
-fp16/bf16, where $\gamma_n$ with $n \propto T$ is infinite, use :func:`low_precision_bound`: $\gamma_{n_0} M$
-for
-the non-recurrent stages plus a running error bound of the state accumulation (docs/tolerance.md).
+We add Higham's underflow term $n\,\eta$ ($\eta$ the smallest normal number) and nothing else. The reference
+is always float64 on CPU; a float64 candidate is checked against $u = 2^{-53}$. The recurrence's share of $n$
+depends on $\lambda$ and the scan path (:func:`recurrence_path_length`). fp16/bf16, where $\gamma_n$ with $n
+\propto T$ is infinite, use :func:`low_precision_bound`: $\gamma_{n_0} M$ for the non-recurrent stages plus a
+running error bound of the state accumulation (docs/tolerance.md).
 
 **This module is the one home of the tolerance model**: every rounding count $n$, every magnitude helper, the
 rounding budgets of the LSA constructions (:func:`construction_depth`, :func:`lsa_rnn_budget`), the error
@@ -100,9 +99,8 @@ def lsa_path_length(T: int, d: int, d_k: int, d_v: int, heads: int, has_W_O: boo
 
 def lam_kind(lam: Tensor | str | None) -> str:
     r"""Kind of $\lambda$ for the rounding count: ``"zero-one"`` (every entry 0 or 1: the product $\lambda h$
-    is
-    exact, the constructions' neurons), ``"real"`` or ``"complex"``. ``None`` means an unknown real $\lambda$
-    (``"real"``, the safe default); a string must be one of the three kinds."""
+    is exact, the constructions' neurons), ``"real"`` or ``"complex"``. ``None`` means an unknown real
+    $\lambda$ (``"real"``, the safe default); a string must be one of the three kinds."""
     if lam is None:
         return "real"
     if isinstance(lam, str):
@@ -188,12 +186,11 @@ def rnn_path_length(
 def template_path_length(A: Tensor, B: Tensor, C: Tensor, E: Tensor, D: Tensor) -> int:
     r"""Roundings along the longest path of the gated RNN's *non-recurrent* stages, from the weights' actual
     entries (derived): a dot product with $k$ non-zero weights rounds at most $k-1$ times in its additions
-    along
-    any path and in any summation order (an exact zero adds nothing), plus once in its products unless every
-    non-zero weight of the row is $\pm2^j$ (exact products; underflow is the $n\eta$ term). The input gate
-    costs
-    $\max(r_A,r_B)+1$ and the output gating and readout $\max(r_C,r_E)+1+r_D$, $r_W$ the largest count over
-    the rows of $W$. Complex weights count twice (Higham Lemma 3.5). The recurrence is not included."""
+    along any path and in any summation order (an exact zero adds nothing), plus once in its products
+    unless every non-zero weight of the row is $\pm2^j$ (exact products; underflow is the $n\eta$ term).
+    The input gate costs $\max(r_A,r_B)+1$ and the output gating and readout $\max(r_C,r_E)+1+r_D$, $r_W$
+    the largest count over the rows of $W$. Complex weights count twice (Higham Lemma 3.5). The recurrence
+    is not included."""
 
     def pow2(t: Tensor) -> Tensor:
         return torch.frexp(t.abs())[0] == 0.5  # |t| = 2^j exactly
@@ -349,18 +346,16 @@ def recurrence_error_bound(
 ) -> Float[Tensor, "batch time n"]:
     r"""Running error bound of the step loop $\hat h_t = fl(fl(\lambda_t\hat h_{t-1}) + \hat u_t)$ at the unit
     roundoff of ``dtype`` (Higham §3.3 and Eq. 4.4, running error analysis; derived for the gated recurrence
-    in
-    docs/tolerance.md). ``H`` bounds the moduli of the exact states $|h_t|$ of the same recurrence on the
+    in docs/tolerance.md). ``H`` bounds the moduli of the exact states $|h_t|$ of the same recurrence on the
     computed inputs; ``lam`` is ``[n]`` or ``[batch, time, n]``. Returns $e_t \ge |\hat h_t - h_t|$:
 
     $$ e_t = \frac{(1+\mu)|\lambda_t|\,e_{t-1} + \mu|\lambda_t|\,H_{t-1} + u\,H_t}{1-u},\qquad e_0 = 0, $$
 
     with $\mu = 0$ where $\lambda_t\in\{0,1\}$ (exact product), $u$ for a real and $\sqrt2\gamma_2$ for a
-    complex
-    product. The sum is bounded through the computed states themselves ($u\sum_t|h_t|$ for
-    $\lambda=1$), so cancellation in the state (random-sign terms: $|h_t|\sim\sqrt t$) is credited, which the
-    a-priori $\gamma_T M$ cannot do; it is what makes long recurrences checkable in fp16/bf16. Float64 on
-    CPU."""
+    complex product. The sum is bounded through the computed states themselves ($u\sum_t|h_t|$ for
+    $\lambda=1$), so cancellation in the state (random-sign terms: $|h_t|\sim\sqrt t$) is credited, which
+    the a-priori $\gamma_T M$ cannot do; it is what makes long recurrences checkable in fp16/bf16. Float64
+    on CPU."""
     if not (isinstance(lam, Tensor) and isinstance(H, Tensor)):
         raise TypeError("recurrence_error_bound takes torch tensors (lam, H)")
     if H.is_complex() or H.ndim != 3:
@@ -403,8 +398,7 @@ def low_precision_bound(
     mode: str = "loop",
 ) -> Float[Tensor, "batch time d_out"]:
     r"""Elementwise bound for a gated RNN evaluated at a low precision (fp16/bf16), where $\gamma_n M$ with
-    the
-    recurrence's $n\propto T$ has $nu\ge1$ (derived; docs/tolerance.md):
+    the recurrence's $n\propto T$ has $nu\ge1$ (derived; docs/tolerance.md):
 
     $$ |\hat y - y| \le \gamma_{n_0} M + n_0\eta + (1+\gamma_{n_0}) R, $$
 
@@ -472,10 +466,9 @@ def low_precision_bound(
 def construction_depth(heads: int, d_k: int, d_v: int) -> int:
     r"""Roundings made when a construction's weights are computed from the LSA's at the working precision
     (derived; the largest of the constructions'): the products $W^h_OW^h_V$ ($H d_v$ terms along a path,
-    counted
-    per head: $H d_v$) and $W^{h\top}_KW^h_Q$ ($H d_k$), their product, the sum over heads and the symmetric
-    fold
-    of the compressed store, and the rounding of the four weight factors and of their cast (8)."""
+    counted per head: $H d_v$) and $W^{h\top}_KW^h_Q$ ($H d_k$), their product, the sum over heads and the
+    symmetric fold of the compressed store, and the rounding of the four weight factors and of their cast
+    (8)."""
     return heads * (d_v + d_k) + 8
 
 
@@ -494,10 +487,10 @@ def lsa_rnn_budget(
     mode: str = "any",
 ) -> int:
     r"""Rounding budget $n$ for a gated RNN with ``num_neurons`` neurons and ``num_gates`` gates that
-    implements an
-    LSA of these sizes at length ``T``: the LSA's own path (:func:`lsa_path_length`, the float64 reference's
-    summation order), plus the RNN's (:func:`rnn_path_length`, $\lambda\in\{0,1\}$ by default: the
-    constructions' memories and queries), with :func:`construction_depth` for its weights unless ``depth``."""
+    implements an LSA of these sizes at length ``T``: the LSA's own path (:func:`lsa_path_length`, the
+    float64 reference's summation order), plus the RNN's (:func:`rnn_path_length`, $\lambda\in\{0,1\}$ by
+    default: the constructions' memories and queries), with :func:`construction_depth` for its weights
+    unless ``depth``."""
     depth = construction_depth(heads, d_k, d_v) if depth is None else int(depth)
     return lsa_path_length(T, d, d_k, d_v, heads, has_W_O=has_W_O) + rnn_path_length(
         T, d, num_neurons, num_gates, construction_depth=depth, lam=lam, mode=mode
@@ -506,9 +499,8 @@ def lsa_rnn_budget(
 
 def rnn_template_budget(rnn, T: int, extra: int = 0) -> int:
     r"""Rounding budget $n$ of the gated RNN template itself at length ``T`` (:func:`rnn_path_length` for its
-    $\lambda$: $T$ when every $\lambda\in\{0,1\}$, $2T$ real, $4T$ complex; an input-dependent decay counts as
-    an
-    unknown real or complex $\lambda$), plus ``extra``."""
+    $\lambda$: $T$ when every $\lambda\in\{0,1\}$, $2T$ real, $4T$ complex; an input-dependent decay counts
+    as an unknown real or complex $\lambda$), plus ``extra``."""
     lam = rnn.lam if rnn.lam is not None else ("complex" if rnn.is_complex else "real")
     return rnn_path_length(T, rnn.d, rnn.num_neurons, rnn.num_gates, lam=lam) + int(extra)
 
@@ -567,9 +559,9 @@ class PointwiseError:
     - ``underflow``: ``(g, margin, log_eta) -> bool`` mask of where an evaluation in an arithmetic with
     smallest
       normal $e^{\text{log\_eta}}$ may return 0 or a subnormal (flush-to-zero, $e^{g}$ below $\eta$,
-      $1/(1+e^{-g})$
-      with $e^{-g}$ overflowing), for a computed pre-activation within ``margin`` of ``g``; there the whole
-      value $|\phi(g)|$ may be lost (relative error 1), which no multiple of $u$ covers. ``None``: never.
+      $1/(1+e^{-g})$ with $e^{-g}$ overflowing), for a computed pre-activation within ``margin`` of ``g``;
+      there the whole value $|\phi(g)|$ may be lost (relative error 1), which no multiple of $u$ covers.
+      ``None``: never.
     - ``roundings``: roundings of one evaluation into a dtype's subnormal range (each errs by $\le u\eta$).
     """
 
@@ -644,8 +636,7 @@ POINTWISE: dict[str, PointwiseError] = {
 
 def pointwise_floor(model: PointwiseError | str, g: Tensor, L: Tensor, fan_in: int) -> Tensor:
     r"""The part of $\phi$'s error that is *absolute*, in units of $u$ (so that adding it, divided by $n$, to
-    a
-    magnitude that the bound multiplies by $\gamma_n\ge nu$ covers it; derived, docs/tolerance.md):
+    a magnitude that the bound multiplies by $\gamma_n\ge nu$ covers it; derived, docs/tolerance.md):
 
     $$ \phi_\text{lost}(g) = \max_{\text{opmath}}\ \frac{|\phi(g)|\,[\hat g\text{ may
     underflow}]}{u_\text{op}}
@@ -676,11 +667,10 @@ def pointwise_floor(model: PointwiseError | str, g: Tensor, L: Tensor, fan_in: i
 def pointwise_magnitude(model: PointwiseError | str, g: Tensor, L: Tensor, fan_in: int, n: int) -> Tensor:
     r"""Error-inflated magnitude of $\phi(g)$ for the tolerance model's $M$ (float64, CPU):
     $\text{scale}(g) + \big(|\phi'(g)|\,(k_\text{in}+2)\,L + \phi_\text{lost}(g)\big)/n$ — the evaluation's
-    own
-    rounding (relative to ``scale``), the first-order effect of the pre-activation's rounding (a fan-in
+    own rounding (relative to ``scale``), the first-order effect of the pre-activation's rounding (a fan-in
     $k_\text{in}$ dot product plus bias: $\le(k_\text{in}+2)uL$) and :func:`pointwise_floor`. This is the
-    documented way for an upstream block to declare its error behaviour: its ``magnitude(x, n)`` returns this
-    (or its own derivation) for each non-polynomial output."""
+    documented way for an upstream block to declare its error behaviour: its ``magnitude(x, n)`` returns
+    this (or its own derivation) for each non-polynomial output."""
     m = POINTWISE[model] if isinstance(model, str) else model
     if not isinstance(m, PointwiseError):
         raise TypeError(

@@ -154,8 +154,7 @@ def _spec(w: dict, shift: int = 0, drop_output: int | None = None) -> dict:
 
 def evaluate_spec(spec: dict, x, *, ones: Callable) -> list:
     """The mutant on one sequence ``x`` (``[T, d]`` NumPy object array: exact numbers or polynomials), with
-    the
-    template's own stage functions; ``ones(shape)`` makes the constant-1 array of the backend. Returns
+    the template's own stage functions; ``ones(shape)`` makes the constant-1 array of the backend. Returns
     ``[y_1, ..., y_T]`` (each ``[d_out]``)."""
     import numpy as np
 
@@ -189,11 +188,9 @@ def evaluate_spec(spec: dict, x, *, ones: Callable) -> list:
 
 def chunk_reset_layer(lsa, chunk: int = 16, index: int = 4, scale: float = 0.0) -> Callable[[Tensor], Tensor]:
     r"""A chunked LSA layer (chunks of ``chunk`` tokens) with a planted bug: at the start of chunk ``index``
-    its
-    memory restarts from $S = \text{scale}\cdot S$ (``scale=0``: reset; the bug of a carried state dropped
-    past a
-    chunk index), so $y_t$ is wrong only for $t \ge \text{index}\cdot\text{chunk}$, i.e. for $T > kC$. Exact
-    elsewhere: the scores are the LSA's, masked."""
+    its memory restarts from $S = \text{scale}\cdot S$ (``scale=0``: reset; the bug of a carried state
+    dropped past a chunk index), so $y_t$ is wrong only for $t \ge \text{index}\cdot\text{chunk}$, i.e. for
+    $T > kC$. Exact elsewhere: the scores are the LSA's, masked."""
     if chunk < 1 or index < 1:
         raise ValueError(f"chunk and index must be >= 1; got {chunk}, {index}")
 

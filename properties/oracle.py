@@ -94,10 +94,8 @@ def rnn_state_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, 
 def lsa_budget(lsa, T: int, *, num_neurons: int | None = None, num_gates: int | None = None) -> int:
     r"""Rounding budget $n$ for an implementation of ``lsa`` at length ``T``:
     :func:`constructions.tolerance.lsa_rnn_budget` with the RNN's ``num_neurons`` / ``num_gates`` (default:
-    the
-    direct construction's $H d_k (d_v+1)$ and $H d_k d_v$). A user's layer gets the direct construction's
-    budget
-    (``docs/properties.md``)."""
+    the direct construction's $H d_k (d_v+1)$ and $H d_k d_v$). A user's layer gets the direct
+    construction's budget (``docs/properties.md``)."""
     H, d_k, d, d_v = lsa.heads, lsa.d_k, lsa.d, lsa.d_v
     n = H * d_k * (d_v + 1) if num_neurons is None else num_neurons
     m = H * d_k * d_v if num_gates is None else num_gates
@@ -111,10 +109,8 @@ def rnn_budget(rnn, T: int, extra: int = 0) -> int:
 
 def cast_lsa(lsa, dtype: torch.dtype, device: str | torch.device = "cpu"):
     """A copy of ``lsa`` with its weights cast to ``dtype`` on ``device``, in fresh storage: a factory that
-    edits
-    the weights it is given in place (``W_V.zero_()``) cannot reach the float64 reference (``.to`` alone
-    returns
-    the very same tensor when dtype and device already match)."""
+    edits the weights it is given in place (``W_V.zero_()``) cannot reach the float64 reference (``.to``
+    alone returns the very same tensor when dtype and device already match)."""
     from constructions import LinearSelfAttention
 
     def c(t):

@@ -288,8 +288,7 @@ def _variant_only(config) -> bool:
 
 def pytest_collection_modifyitems(config, items):
     """With ``--lsa-variant X``: deselect the suite's tests that are not about X (the paper constructions
-    unless X
-    is one of them, the template self-test), instead of running or skipping them."""
+    unless X is one of them, the template self-test), instead of running or skipping them."""
     if not _variant_only(config):
         return
     keep, drop = [], []

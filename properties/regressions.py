@@ -127,8 +127,7 @@ def extreme_case(
     g: torch.Generator, *, d: int = 3, channels: int = 4, T: int = 48, batch: int = 2, d_out: int | None = 2
 ) -> tuple[HGRNGateParams, Tensor]:
     r"""A correct case in the float32 flush zone: output-gate logits $W_g\tilde x_t$ around $-88.8$ to $-93$
-    (SiLU
-    lost to 0 by torch's float32 sigmoid below $-88.72$), a long memory ($f\approx 0.95$) and values
+    (SiLU lost to 0 by torch's float32 sigmoid below $-88.72$), a long memory ($f\approx 0.95$) and values
     $c_t\approx 60$, so $|h_t|\sim 60$. Every number is exact in float32 (the cast adds no rounding)."""
     v = HGRNOutputGate()
     p = v.sample_params(d, generator=g, dtype=torch.float64, d_out=d_out, channels=channels)

@@ -1,7 +1,6 @@
 """Counterexample files of the property suite: every failure of a layer property writes the exact weights and
 inputs it used, and ``python -m equivalence replay FILE [--import mymodule.py]`` rebuilds the failure from
-that
-file alone, in a fresh process (the shared file format and replayer: :mod:`equivalence.replay`).
+that file alone, in a fresh process (the shared file format and replayer: :mod:`equivalence.replay`).
 
 Where: ``$LSA_COUNTEREXAMPLES`` or the plugin's ``--lsa-counterexamples DIR`` (default
 ``lsa-counterexamples/`` in pytest's root directory); outside pytest, the system's temporary directory. One

@@ -212,9 +212,8 @@ def lsas(
 @dataclass(frozen=True)
 class SequenceSpec:
     """Everything needed to rebuild a batch of input sequences: ``build()`` is deterministic. ``d=None``: the
-    width
-    of the layer under test (the suite fills it in, so a printed example never shows a width it did not
-    use)."""
+    width of the layer under test (the suite fills it in, so a printed example never shows a width it did
+    not use)."""
 
     batch: int
     T: int
@@ -275,9 +274,9 @@ def boundary_lengths(max_T: int, min_T: int = 1) -> tuple[int, ...]:
 
 def lengths(min_T: int = 1, max_T: int = 64, long_max_T: int | None = None) -> st.SearchStrategy[int]:
     r"""``T``: uniform in ``[min_T, max_T]`` (shrinks towards ``min_T``); with ``long_max_T``, also the
-    stratum of
-    long sequences $T\in(64, \text{long\_max\_T}]$ and the chunk boundaries (:func:`boundary_lengths`), each
-    drawn a third of the time, so every profile, even 25 examples, draws $T > 64$ on purpose."""
+    stratum of long sequences $T\in(64, \text{long\_max\_T}]$ and the chunk boundaries
+    (:func:`boundary_lengths`), each drawn a third of the time, so every profile, even 25 examples, draws
+    $T > 64$ on purpose."""
     short = st.integers(min_T, max_T)
     if long_max_T is None or long_max_T <= max(max_T, 64):
         return short
@@ -303,8 +302,7 @@ def sequence_specs(
     long_max_T: int | None = None,
 ) -> SequenceSpec:
     """A :class:`SequenceSpec`: batch, ``T`` (:func:`lengths`; shrinks towards ``min_T``), seed, scale
-    exponent,
-    pattern."""
+    exponent, pattern."""
     batch = draw(st.integers(1, max_batch), label="batch")
     T = draw(lengths(min_T, max_T, long_max_T), label="T")
     pattern = draw(st.sampled_from(patterns), label="pattern")

@@ -204,8 +204,7 @@ def _record(prop: str, target, lsa, x, res, message: str, extra: dict | None = N
 
 def _fail(prop: str, res, case: str, *, record: tuple | None = None) -> None:
     """Raise :class:`PropertyFailure` when ``res`` failed; ``record = (name, target, lsa, x[, extra])`` also
-    writes
-    the counterexample file and prints its replay command."""
+    writes the counterexample file and prints its replay command."""
     if not res.passed:
         msg = f"{prop} does not hold: {res.message}\n  case: {case}"
         raise PropertyFailure(msg + (_record(*record[:4], res, msg, *record[4:]) if record else ""))

@@ -152,15 +152,14 @@ def _path(cycle: list[str]) -> str:
 CYCLES = _cycles()
 
 
-def _pending(owner: str, what: str):
-    """xfail(strict=True) for a check whose fix is in progress elsewhere: it turns into a failure the moment
-    the
-    fix lands, so the mark is removed then (the lead flips these once the parallel work is merged)."""
-    return pytest.mark.xfail(strict=True, reason=f"pending: {what} (owner: {owner})")
+def _pending(what: str):
+    """xfail(strict=True) for a known, not yet fixed violation: it turns into a failure the moment the fix
+    lands, so the mark is removed with the fix."""
+    return pytest.mark.xfail(strict=True, reason=f"pending: {what}")
 
 
 #: the areas whose import graph must be acyclic (an area fails when a cycle has a module in it) and whose
-#: function-level imports must say why; a pending fix is marked with its owner
+#: function-level imports must say why; a known violation is marked pending
 AREAS = (
     "constructions",
     "equivalence.report",
@@ -171,29 +170,25 @@ AREAS = (
 )
 CYCLE_PENDING = {
     # report html/markdown/write/pins/trust/bibtex, integrity <-> safe, replay <-> report.write
-    "equivalence.report": _pending("H2", "report html/markdown/write and integrity <-> safe cycles"),
+    "equivalence.report": _pending("report html/markdown/write and integrity <-> safe cycles"),
     # catalogue <-> variant_claims (and variant_claims -> report.markdown)
-    "equivalence.symbolic": _pending("H1b", "catalogue/global_claims <-> variant_claims cycle"),
+    "equivalence.symbolic": _pending("catalogue/global_claims <-> variant_claims cycle"),
     # commands.check_certificate/verify <-> numeric <-> replay <-> report; training.section <->
     # commands.train_check
-    "equivalence": _pending(
-        "H2, H3", "commands <-> numeric <-> replay <-> report, training.section <-> train_check"
-    ),
+    "equivalence": _pending("commands <-> numeric <-> replay <-> report, training.section <-> train_check"),
     # properties.replay <-> properties.suite, properties.replay <-> equivalence.replay
-    "properties": _pending("H4, H2", "properties.replay <-> suite / equivalence.replay cycle"),
-    "benchmarks": _pending("H3", "benchmarks memory <-> w1_forward cycle"),
+    "properties": _pending("properties.replay <-> suite / equivalence.replay cycle"),
+    "benchmarks": _pending("benchmarks memory <-> w1_forward cycle"),
 }
 LAZY_PENDING = {
     "constructions": _pending(
-        "H6", "uncommented function-level imports in variants/ (controls, gated_deltanet, gla, oracle, ...)"
+        "uncommented function-level imports in variants/ (controls, gated_deltanet, gla, oracle, ...)"
     ),
-    "equivalence.report": _pending("H2", "uncommented function-level imports"),
-    "equivalence.symbolic": _pending("H1b, H1a", "uncommented function-level imports"),
-    "equivalence": _pending(
-        "H2, H3", "uncommented function-level imports (commands/, training/, numeric, replay)"
-    ),
-    "properties": _pending("H4", "uncommented function-level imports"),
-    "benchmarks": _pending("H3", "uncommented function-level imports"),
+    "equivalence.report": _pending("uncommented function-level imports"),
+    "equivalence.symbolic": _pending("uncommented function-level imports"),
+    "equivalence": _pending("uncommented function-level imports (commands/, training/, numeric, replay)"),
+    "properties": _pending("uncommented function-level imports"),
+    "benchmarks": _pending("uncommented function-level imports"),
 }
 
 

@@ -62,9 +62,8 @@ def test_smoke_run_writes_table_json_and_plots(tmp_path):
 
 def test_memory_measurement_sees_a_known_allocation():
     """The peak-memory method (VmHWM after clear_refs, MALLOC_MMAP_THRESHOLD_) against a case whose peak is
-    known:
-    fla's naive recurrent reference keeps q, k, v and o alive (4 x B*T*16 float32) plus small per-step
-    buffers."""
+    known: fla's naive recurrent reference keeps q, k, v and o alive (4 x B*T*16 float32) plus small
+    per-step buffers."""
     if not Path("/proc/self/clear_refs").exists():
         pytest.skip("needs Linux /proc/self/clear_refs")
     from benchmarks.memory import measure_in_child
@@ -160,8 +159,8 @@ def _running(pid: int) -> bool:
 
 def test_load_benchmark_measures_and_cleans_up(tmp_path):
     """The load benchmark's mechanics on two tiny tasks: every run has its wall and CPU time, exit status and
-    load
-    averages; the neighbours are running during the loaded phase and gone after it; the files are written."""
+    load averages; the neighbours are running during the loaded phase and gone after it; the files are
+    written."""
     import json
 
     from benchmarks import load as lb

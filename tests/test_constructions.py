@@ -223,8 +223,8 @@ def _variants_table_tool():
 
 
 def test_docs_families_table_is_in_sync(tmp_path):
-    """``python docs/generate_variants_table.py --check`` passes on the docs, and fails on a stale copy (and refuses a
-    README without the markers in one line)."""
+    """``python docs/generate_variants_table.py --check`` passes on the docs, and fails on a stale copy (and
+    refuses a README without the markers in one line)."""
     tool = _variants_table_tool()
     from constructions.table import BEGIN, END, README
 

@@ -374,8 +374,7 @@ EVENT_LIMIT = 600
 
 def _wait_for_line(stream, needle: str, p: subprocess.Popen, limit: float = EVENT_LIMIT) -> str:
     """Read ``stream`` (a pipe from ``p``) until a line contains ``needle``; fail if ``p`` exits first or
-    nothing
-    comes within ``limit`` seconds. Synchronises on the child's own output, not on the wall clock."""
+    nothing comes within ``limit`` seconds. Synchronises on the child's own output, not on the wall clock."""
     import select
 
     seen = []

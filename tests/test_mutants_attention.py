@@ -1,9 +1,8 @@
 """Mutation-testing kills for constructions/attention.py (docs/reliability.md, "Mutation testing").
 
 Full error messages, every size property with distinct sizes, dtype promotion, batch != heads (a memory
-``S`` allocated without its batch axis broadcasts wrongly) and a ``meta`` *default* device as a stand-in for a
-second
-device on CPU-only machines (a tensor created without ``device=`` would land on ``meta``)."""
+``S`` allocated without its batch axis broadcasts wrongly) and a ``meta`` *default* device as a stand-in
+for a second device on CPU-only machines (a tensor created without ``device=`` would land on ``meta``)."""
 
 import pytest
 import torch

@@ -441,8 +441,8 @@ def test_neuron_counts_are_ints():
 
 def _two_memories(weights, g1=1.0):
     """d = 2: memories m0 = x0 x0, m1 = x1 x1 and queries q0 = x0, q1 = x1; one gate per (memory, query,
-    output)
-    in ``weights``: a list of (memory, query, output row, weight, query side) with query side "E" or "C"."""
+    output) in ``weights``: a list of (memory, query, output row, weight, query side) with query side "E"
+    or "C"."""
     A = torch.tensor([[1.0, 0.0, 0.0], [0.0, g1, 0.0], [1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=F64)
     B = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0], [0.0, 0.0, 1.0]], dtype=F64)
     lam = torch.tensor([1.0, 1.0, 0.0, 0.0], dtype=F64)
@@ -474,8 +474,8 @@ def test_rnn_to_lsa_relative_cutoffs_exact():
 
 def test_rnn_to_lsa_rank_cutoff_within_a_component():
     """One component (memories m0, m1 share query q0; edges of weight k0, k1 > the adjacency cutoff) whose
-    terms
-    have singular values s0 = k0 and s1 = k1 * g1 (m1's gate scaled by g1): s1 is kept iff s1 > tol * s0."""
+    terms have singular values s0 = k0 and s1 = k1 * g1 (m1's gate scaled by g1): s1 is kept iff s1 > tol *
+    s0."""
     from constructions import rnn_to_lsa
 
     def heads(k0, k1, g1, tol=0.25):
@@ -556,8 +556,7 @@ def test_rnn_to_lsa_query_constant_scales_and_float64_internals():
 
 def test_template_weights_are_built_on_the_weights_device():
     """Under a ``meta`` default device (a stand-in for a second device on CPU-only machines) the template is
-    still
-    built on the LSA weights' device: every zeros/index tensor takes ``device=`` from the weights."""
+    still built on the LSA weights' device: every zeros/index tensor takes ``device=`` from the weights."""
     from constructions import lsa_to_rnn
 
     lsa = _lsa()

@@ -303,8 +303,7 @@ def test_fallbacks_accept_correct_and_reject_broken(tiny):
 
 def test_working_dtype_reaches_params_and_inputs(tiny):
     """float32 claims compute in float32: the measured error is float32-sized (a float64 computation would
-    give
-    a ratio ~1e-9), so the parameters and the input are really cast."""
+    give a ratio ~1e-9), so the parameters and the input are really cast."""
     import constructions
     from equivalence.numeric import check_variant_numeric
 

@@ -126,8 +126,7 @@ def test_fla_final_state_is_the_transpose_of_our_key_value_neurons(fo, name):
 
 def test_conventions_done_wrong_are_caught(fo):
     """Each conversion is needed: fla's default scale K^-1/2, gates passed as decays instead of log-decays, or
-    a
-    sequence-first tensor passed as head-first all change the output beyond the tolerance model."""
+    a sequence-first tensor passed as head-first all change the output beyond the tolerance model."""
     from constructions.tolerance import compare
 
     v = _v("simple-gla")
@@ -168,8 +167,7 @@ def test_unknown_oracle_names(fo):
 @pytest.mark.parametrize("name", ["lsa-direct", "simple-gla", "gla"])
 def test_constructed_rnn_on_cuda_matches_fla_fused_kernels(fo, name):
     """On a GPU: the constructed RNN (float32, CUDA) and fla's fused Triton kernel both stay within the
-    tolerance
-    model of the float64 reference; the kernels may use TF32 dot products, so they get u = 2^-11."""
+    tolerance model of the float64 reference; the kernels may use TF32 dot products, so they get u = 2^-11."""
     from constructions.tolerance import compare
 
     v = _v(name)
@@ -222,8 +220,7 @@ def test_new_variants_agree_with_fla_at_short_and_odd_lengths(fo, T):
 
 def test_rwkv6_reads_the_state_before_the_step(fo):
     """fla's RWKV-6 output reads S_{t-1} (+ the bonus): a GLA-style readout of S_t (decay w_t included)
-    differs
-    beyond the tolerance model, so the token shift in the construction is needed."""
+    differs beyond the tolerance model, so the token shift in the construction is needed."""
     from constructions.tolerance import compare
 
     from constructions.variants.reference import la_recurrent
@@ -240,8 +237,7 @@ def test_rwkv6_reads_the_state_before_the_step(fo):
 
 def test_gated_deltanet_reductions_against_fla(fo):
     """beta = 0: fla's gated delta rule outputs 0 (nothing written); the no-erase variant equals fla's gated
-    delta
-    rule at T = 1 (the erase acts on S_0 = 0) and differs at T > 1 (the erase term matters)."""
+    delta rule at T = 1 (the erase acts on S_0 = 0) and differs at T > 1 (the erase term matters)."""
     from constructions.tolerance import compare
 
     v = _v("gated-deltanet-no-erase")

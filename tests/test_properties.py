@@ -425,8 +425,7 @@ def _caught_by_generated_examples(layer_factory, seed: int) -> bool:
 @pytest.mark.parametrize("seed", [0, 1, 2, 3, 4])
 def test_state_reset_at_chunk_4_is_caught_under_every_dev_seed(seed):
     """The bug only T > 64 shows (chunks of 16, state lost at chunk 4): every profile draws T > 64 and the
-    chunk
-    boundaries on purpose, so the 25 generated examples of the dev profile find it under each seed."""
+    chunk boundaries on purpose, so the 25 generated examples of the dev profile find it under each seed."""
     from properties.mutations import chunk_reset_layer
     from properties.strategies import boundary_lengths, lengths
 

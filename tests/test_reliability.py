@@ -30,9 +30,8 @@ def test_no_false_alarms_on_correct_cases(dtype):
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_low_precision_model_has_no_false_alarms(dtype):
     """fp16/bf16 under the low-precision model (docs/tolerance.md), step loop and parallel path, including a
-    long
-    (T >= 1024) case: the old relative model false-alarmed on exactly those (step loop, long and one-hot
-    inputs)."""
+    long (T >= 1024) case: the old relative model false-alarmed on exactly those (step loop, long and
+    one-hot inputs)."""
     from benchmarks.reliability import false_alarms
 
     stats = false_alarms(dtype, 16, seed=3, progress=False)
@@ -46,8 +45,7 @@ def test_low_precision_model_has_no_false_alarms(dtype):
 
 def test_low_precision_exact_tier_is_exact_and_catches_100u():
     """The small-integer cases are computed exactly by both constructions at fp16/bf16 (no false alarm without
-    a
-    tolerance), and a weight perturbed by 100u of the dtype is then visible."""
+    a tolerance), and a weight perturbed by 100u of the dtype is then visible."""
     from benchmarks.reliability import _cast, small_integer_case
     from constructions import lsa_to_rnn
     from constructions.tolerance import unit_roundoff

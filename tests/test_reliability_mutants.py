@@ -1,8 +1,7 @@
 """Tests that kill mutants of the code (mutmut; docs/reliability.md): exact values, boundaries and error paths
 of constructions/lsa.py, rnn.py, scan.py, attention.py, _validation.py, invariances.py and
-equivalence/tolerance.py.
-Each assertion pins a value a plausible one-token mutation (operator, constant, comparison, argument) would
-change."""
+equivalence/tolerance.py. Each assertion pins a value a plausible one-token mutation (operator, constant,
+comparison, argument) would change."""
 
 import math
 

@@ -230,7 +230,8 @@ def test_html_escapes_certificate_text_and_mathml(tmp_path):
 
 
 def test_reports_name_no_internal_tracker(tmp_path):
-    """Generated reports and the documentation cite no tracker (an issue number or a section sign before a number)."""
+    """Generated reports and the documentation cite no tracker (an issue number, or a section sign before a
+    number)."""
     import re
     from pathlib import Path
 

@@ -122,8 +122,7 @@ def test_recurrence_path_length_formulas():
 
 def test_loop_rounds_twice_per_step_when_lambda_is_not_zero_or_one():
     """A correct bf16 step, h_1 = fl(fl(lambda h_0) + u_1), exceeds gamma_1 M (the old count, T) and stays
-    within
-    gamma_2 M (the new one): the product rounds, then the sum (this u_1 is lost altogether)."""
+    within gamma_2 M (the new one): the product rounds, then the sum (this u_1 is lost altogether)."""
     from constructions.scan import scan_loop
     from constructions.tolerance import compare, recurrence_path_length, rnn_path_length
 
@@ -156,10 +155,8 @@ def test_template_path_length_counts_actual_non_zeros():
 
 def test_running_error_bound_covers_stagnation_and_credits_cancellation():
     """Recursive sums over T = 1500. bf16: equal positive terms stagnate at 256 (error ~0.83 of the sum),
-    which
-    the bound must, and does, cover (gamma_T M is infinite there). fp16: random-sign terms cancel (|h_t| ~
-    sqrt t)
-    and the running bound stays far below gamma_T M."""
+    which the bound must, and does, cover (gamma_T M is infinite there). fp16: random-sign terms cancel
+    (|h_t| ~ sqrt t) and the running bound stays far below gamma_T M."""
     from constructions.scan import scan_loop
     from constructions.tolerance import gamma, recurrence_error_bound, unit_roundoff
 
@@ -272,8 +269,7 @@ def test_float32_silu_flush_to_zero_is_no_false_alarm(monkeypatch):
     """HGRN v1 with a SiLU output gate (properties.regressions): torch's float32 sigmoid returns 0 below
     -88.72
     where SiLU is still a normal number; the state multiplies the lost value. The derived flush term covers
-    it,
-    and without that term the same correct cases fail (so the term is needed, not decoration)."""
+    it, and without that term the same correct cases fail (so the term is needed, not decoration)."""
     import constructions.tolerance as tol
 
     x = torch.tensor([-88.8, -90.0], dtype=torch.float32)
@@ -327,8 +323,7 @@ def test_upstream_block_without_error_declaration_is_refused():
 
 def test_one_home_for_the_tolerance_model():
     """constructions/ never imports the tolerance model from equivalence/ (its home is
-    constructions.tolerance),
-    and the compatibility module re-exports the very same objects."""
+    constructions.tolerance), and the compatibility module re-exports the very same objects."""
     import pathlib
     import re
 

@@ -1,6 +1,6 @@
 """docs/tutorial_add_variant.md is executable: its Python blocks run in order in an empty folder (blocks
-starting
-with `# file: NAME` are written to that file), and its `python -m equivalence ...` command runs as shown."""
+starting with `# file: NAME` are written to that file), and its `python -m equivalence ...` command runs as
+shown."""
 
 import os
 import re

@@ -1,6 +1,6 @@
 """The shipped gating variants: registry contract, exactness on long and badly scaled inputs (float64,
-tolerance
-model), independent reference forms, the numeric check's verdicts (exact/partial pass, impossible refuted)."""
+tolerance model), independent reference forms, the numeric check's verdicts (exact/partial pass, impossible
+refuted)."""
 
 import dataclasses
 
@@ -83,8 +83,7 @@ def test_every_shipped_variant_is_registered_with_a_valid_status():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_contract_of_issue_5(name):
     """The contract: sample_params(d=4, heads=2, generator=..., dtype=...), reference, construct ->
-    GatedLinearRNN,
-    status, num_neurons; float32 params give a float32 construction."""
+    GatedLinearRNN, status, num_neurons; float32 params give a float32 construction."""
     from constructions import GatedLinearRNN
 
     v = _variant(name)
@@ -181,8 +180,7 @@ def test_reference_agrees_with_an_independent_second_form(name):
 
 def test_special_cases_reduce_to_linear_self_attention():
     """Independent cross-checks against the base LSA: gamma = 1, saturated gates (a_t = 1), elu+1 replaced by
-    the
-    identity, beta = 1 one-hot delta rule with distinct slots, all equal plain LinearSelfAttention."""
+    the identity, beta = 1 one-hot delta rule with distinct slots, all equal plain LinearSelfAttention."""
     from constructions import LinearSelfAttention
     from constructions.variants.feature_maps import FeatureMapParams
     from constructions.variants.gla import GLAParams, SimpleGLAParams
@@ -408,9 +406,9 @@ def _fifth_difference(f):
 
 def test_single_template_layer_has_degree_at_most_four_but_based_has_degree_five():
     """Why Based needs an upstream k (x) k: along a ray x -> c x a constant-lambda template RNN is a
-    polynomial of
-    degree <= 4 in c (its 5th difference vanishes), while Based's output has degree 5 (and elu+1's is not
-    polynomial): one template layer cannot equal them; with the upstream features it does (other tests)."""
+    polynomial of degree <= 4 in c (its 5th difference vanishes), while Based's output has degree 5 (and
+    elu+1's is not polynomial): one template layer cannot equal them; with the upstream features it does
+    (other tests)."""
     from constructions import GatedLinearRNN
 
     g = torch.Generator().manual_seed(5)

@@ -44,10 +44,8 @@ USER_MODULE = textwrap.dedent('''
 
         def construct(self, p):
             aff = lambda W, b=None: torch.cat([W, (torch.zeros_like(W[..., :1]) if b is None else b[...,
-            None])], -1)
-            bias = p.b_K {broken}
-            return constructions.GatedLinearRNN(*affine_direct_weights(aff(p.W_Q), aff(p.W_K, bias),
-            aff(p.W_V)))
+            None])], -1) bias = p.b_K {broken} return
+            constructions.GatedLinearRNN(*affine_direct_weights(aff(p.W_Q), aff(p.W_K, bias), aff(p.W_V)))
 
         def num_neurons(self, p):
             H, d_k, _ = p.W_Q.shape
@@ -83,8 +81,8 @@ def test_register_from_a_separate_file_and_check_numerically(tmp_path):
 
 def test_verify_import_reports_a_user_variant(tmp_path, monkeypatch):
     """`verify --import file.py --variant name` puts the user's variant in the report (numeric section in
-    process;
-    the full command, with every section, runs as a subprocess in tests/test_tutorial_add_variant.py)."""
+    process; the full command, with every section, runs as a subprocess in
+    tests/test_tutorial_add_variant.py)."""
     import constructions
     from equivalence.cli import main
     from equivalence.commands import verify
@@ -199,8 +197,7 @@ def test_parameter_validation_says_what_was_expected():
 
 def test_upstream_layer_in_the_template():
     """An RNN with an upstream layer checks d_in, checks the feature shape, streams exactly, and its two scan
-    modes
-    agree; lambdas(x) sees the features."""
+    modes agree; lambdas(x) sees the features."""
     from constructions import GatedLinearRNN
 
     v = _v("hgrn2")

@@ -1,17 +1,15 @@
 r"""Negative controls (status ``"impossible"``): softmax attention and the delta rule — and the one-hot delta
-rule,
-an exact special case that must pass.
+rule, an exact special case that must pass.
 
 A negative control's ``construct`` returns the best template RNN one would try, so the numeric check, the
 property suite and the prover have something concrete to refute; for an impossible variant they must
 *find a counterexample* (reported as ``expected-failure``), never pass it.
 
 - **Softmax attention** (Vaswani et al. 2017), causal, scale folded into $W_Q$. Tried construction: the
-  LSA direct construction of the same $W_Q, W_K, W_V$ (the first-order kernel $q^\top k$ instead of
-  $e^{q^\top k}$). Why no template RNN works (derived): with constant $\lambda$ a template output is a
-  polynomial in the inputs, $e^{q^\top k}$/normaliser is not; and $e^{q^\top k}$ is not a finite-rank
-  separable
-  kernel, so no finite state of $k_s$-features read out by a $q_t$-feature can hold it.
+  LSA direct construction of the same $W_Q, W_K, W_V$ (the first-order kernel $q^\top k$ instead of $e^{q^\top
+  k}$). Why no template RNN works (derived): with constant $\lambda$ a template output is a polynomial in the
+  inputs, $e^{q^\top k}$/normaliser is not; and $e^{q^\top k}$ is not a finite-rank separable kernel, so no
+  finite state of $k_s$-features read out by a $q_t$-feature can hold it.
 - **DeltaNet** (Schlag et al. 2021; Yang et al. 2024): $S_t = S_{t-1}(I - \beta_h k_tk_t^\top) + \beta_h
 v_tk_t^\top$ with
   $L_2$-normalised $q, k$. Tried construction: upstream normalised $q, k$ and the LSA construction with values
@@ -20,9 +18,8 @@ v_tk_t^\top$ with
 - **One-hot delta rule** (exact; ``docs/variants.md``: "one-hot keys, then diagonal"): keys
   $k_t = e_{j^*(t)}$ with $j^*(t) = \arg\max_j x_{t,c_{h,j}}$ (an upstream one-hot router on designated input
   coordinates). Then $k_tk_t^\top = \mathrm{diag}(k_t)$ and $S_{t-1}(I-\beta k_tk_t^\top) =
-  S_{t-1}\mathrm{diag}(1 - \beta k_t)$:
-  a per-key E1 decay $\lambda_{t,h,j} = 1 - \beta_h k_{t,j}$, affine in the upstream feature. $H d_k(d_v+1)$
-  neurons.
+  S_{t-1}\mathrm{diag}(1 - \beta k_t)$: a per-key E1 decay $\lambda_{t,h,j} = 1 - \beta_h k_{t,j}$, affine in
+  the upstream feature. $H d_k(d_v+1)$ neurons.
 """
 
 from dataclasses import dataclass
@@ -150,8 +147,7 @@ def _cpu64(params):
 @dataclass(frozen=True)
 class DeltaParams:
     r"""``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, ``beta [H]`` in $[0, 1]$, ``W_O``; ``normalize``:
-    $L_2$-normalise
-    $q$ and $k$ (DeltaNet; default ``True``)."""
+    $L_2$-normalise $q$ and $k$ (DeltaNet; default ``True``)."""
 
     W_Q: Tensor
     W_K: Tensor
@@ -228,8 +224,7 @@ class DeltaNet(PlanVariant):
 
     def magnitude(self, params: DeltaParams, x):
         r"""Normwise $M_t = \|q_t\|\sum_{s\le t}\beta\|k_s\|\,\|v_s\|$ for every output row, then $|W_O|$
-        (derived: with
-        $\|k\|\le 1$, $\beta\in[0,1]$ each $I - \beta kk^\top$ has norm $\le 1$, so
+        (derived: with $\|k\|\le 1$, $\beta\in[0,1]$ each $I - \beta kk^\top$ has norm $\le 1$, so
         $\|S_t\|\le\sum_s\beta\|v_s\|\|k_s\|$)."""
         x64 = x.detach().to("cpu", torch.float64)
         p = _cpu64(params)
@@ -271,8 +266,7 @@ class DeltaNet(PlanVariant):
 
     def symbolic_reference(self, W_Q, W_K, W_V, beta, W_O, x):
         r"""DeltaNet exactly, as :meth:`reference` computes it with ``normalize=True`` (the registered
-        default):
-        $\hat q = q/\|q\|$, $\hat k = k/\|k\|$ (0 for a zero vector) with SymPy ``sqrt``, then
+        default): $\hat q = q/\|q\|$, $\hat k = k/\|k\|$ (0 for a zero vector) with SymPy ``sqrt``, then
         $S_t = S_{t-1}(I - \beta\hat k_t\hat k_t^\top) + \beta v_t\hat k_t^\top$, $o_t = S_t\hat q_t$."""
         return _delta_exact(W_Q, W_K, W_V, beta, W_O, x)
 
@@ -305,8 +299,7 @@ def _delta_exact(W_Q, W_K, W_V, beta, W_O, x):
 @dataclass(frozen=True)
 class OneHotDeltaParams:
     r"""``W_Q [H, d_k, d]``, ``W_V [H, d_v, d]``, router ``coords [H, d_k]`` (long: the input coordinate read
-    for
-    slot $j$), ``beta [H]`` in $[0, 1]$, ``W_O``."""
+    for slot $j$), ``beta [H]`` in $[0, 1]$, ``W_O``."""
 
     W_Q: Tensor
     W_V: Tensor

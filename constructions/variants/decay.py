@@ -10,11 +10,9 @@ $$ \lambda_t[n] = \begin{cases} \text{const}[n] & \text{channel}[n] < 0 \\
    \ell\big((W\tilde z_t)_{\text{channel}[n]}\big) & \text{otherwise} \end{cases} $$
 
 with links ``"exp-logsigmoid"``: $\ell(g) = \exp(s_c\,\log\sigma(g))$ (GLA / simple GLA / mLSTM forget gate
-with
-$s_c = 1/\text{normaliser}$; Mamba-2's $e^{\Delta A}$, $\Delta=\mathrm{softplus}(w\cdot\tilde z)$, is
-$s_c = -A$, $g = -w\cdot\tilde z$, since $\log\sigma(-u) = -\mathrm{softplus}(u)$) and ``"affine"``:
-$\ell(g) = g$ (HGRN2's $\lambda = \ell_b + (1-\ell_b) f_t$ with $f_t$ an upstream feature; the one-hot delta
-rule).
+with $s_c = 1/\text{normaliser}$; Mamba-2's $e^{\Delta A}$, $\Delta=\mathrm{softplus}(w\cdot\tilde z)$, is
+$s_c = -A$, $g = -w\cdot\tilde z$, since $\log\sigma(-u) = -\mathrm{softplus}(u)$) and ``"affine"``: $\ell(g)
+= g$ (HGRN2's $\lambda = \ell_b + (1-\ell_b) f_t$ with $f_t$ an upstream feature; the one-hot delta rule).
 
 So $\lambda_t$ depends on $z_t$ alone (no window, no state): exactly extension E1. It is an
 ``nn.Module``, usable as ``GatedLinearRNN(..., lam=None, decay=...)``.
@@ -143,8 +141,7 @@ class InputDependentDecay(nn.Module):
 
     def permuted(self, perm: Int[Tensor, " n"]) -> "InputDependentDecay":
         """The same decay for neurons reordered by ``perm`` (new neuron ``k`` is old neuron ``perm[k]``): what
-        a
-        neuron permutation of the RNN (``constructions.invariances.permute_neurons``) must apply to E1
+        a neuron permutation of the RNN (``constructions.invariances.permute_neurons``) must apply to E1
         decays."""
         perm = torch.as_tensor(perm, dtype=torch.long, device=self.channel.device)
         if perm.shape != self.channel.shape or not torch.equal(

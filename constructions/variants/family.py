@@ -46,8 +46,7 @@ def check_projections(
     W_Q: Tensor, W_K: Tensor | None, W_V: Tensor, W_O: Tensor | None, *, key_rows: int | None = None
 ) -> tuple[int, int, int, int]:
     """Validate ``W_Q [H, d_k, d]``, ``W_K`` (same shape, or ``None``), ``W_V [H, d_v, d]``, ``W_O [d_out,
-    H*d_v]``;
-    return ``(H, d_k, d_v, d)``. Raises ``TypeError``/``ValueError`` saying what was expected."""
+    H*d_v]``; return ``(H, d_k, d_v, d)``. Raises ``TypeError``/``ValueError`` saying what was expected."""
     for name, w in (("W_Q", W_Q), ("W_K", W_K), ("W_V", W_V)):
         if w is None:
             continue

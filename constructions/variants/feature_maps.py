@@ -3,20 +3,18 @@ r"""Feature-map linear attention (elu+1, ReLU) and Based (2nd-order Taylor): exa
 $$ o_t = \sum_{s\le t} v_s\,\phi(k_s)^\top\phi(q_t) $$
 
 (Katharopoulos et al. 2020, Eq. 4–6, unnormalised; $\phi(u) = \mathrm{elu}(u)+1$ there). Based (Arora et al.
-2024)
-uses the kernel $1 + s + s^2/2$, $s = q^\top k$ (fla ``naive_parallel_based`` with ``use_norm=False``),
+2024) uses the kernel $1 + s + s^2/2$, $s = q^\top k$ (fla ``naive_parallel_based`` with ``use_norm=False``),
 i.e. $\phi(u) = [1, u, \{u_au_b\}_{a\le b}]$ up to weights: feature width $K' = 1 + d_k + d_k(d_k+1)/2$.
 
 **What one gated layer can and cannot do** (derived; ``docs/variants/feature-maps.md``). The template's input
 gate multiplies two affine functions of $\tilde x_t$, and with constant $\lambda$ its output is a polynomial
-of
-total degree $\le 4$ in $x_1..x_t$: degree $\le 2$ in $x_s$ for the stored part times degree $\le 2$ in $x_t$.
-Hence, on its own, a layer realises feature maps that are affine on the key side (the constant 1 of $\tilde x$
-gives Based's zeroth order, $k$ its first order) and of degree $\le 2$ on the query side ($q_aq_b$ fits a
-$\lambda = 0$ neuron), but *not* Based's key-side $k_ak_bv_i$ (cubic in $x_s$: total degree 5) and no
-non-polynomial $\phi$ (elu+1, ReLU, softmax/Hedgehog features): a polynomial cannot equal them on an open
-set. Given $z_t = [x_t;\ \phi(k_t);\ \phi(q_t)]$ from an upstream layer the rest is LSA on $z$, exact,
-with $H K'(d_v+1)$ neurons.
+of total degree $\le 4$ in $x_1..x_t$: degree $\le 2$ in $x_s$ for the stored part times degree $\le 2$ in
+$x_t$. Hence, on its own, a layer realises feature maps that are affine on the key side (the constant 1 of
+$\tilde x$ gives Based's zeroth order, $k$ its first order) and of degree $\le 2$ on the query side ($q_aq_b$
+fits a $\lambda = 0$ neuron), but *not* Based's key-side $k_ak_bv_i$ (cubic in $x_s$: total degree 5) and no
+non-polynomial $\phi$ (elu+1, ReLU, softmax/Hedgehog features): a polynomial cannot equal them on an open set.
+Given $z_t = [x_t;\ \phi(k_t);\ \phi(q_t)]$ from an upstream layer the rest is LSA on $z$, exact, with $H
+K'(d_v+1)$ neurons.
 """
 
 from dataclasses import dataclass
@@ -72,9 +70,9 @@ def feature_plan(
     value_ones: bool = False,
 ) -> Plan:
     r"""Plan of LSA on upstream features $z = [x;\ \phi_k(x);\ \phi_q(x)]$: per head, ``W_K`` selects head
-    $h$'s
-    block of $\phi_k$, ``W_Q`` of $\phi_q$, ``W_V`` applies $W^h_V$ to $x$. ``value_ones``: append a value row
-    equal to 1 (its memory row accumulates $\sum_s\phi(k_s)$, the normaliser of :mod:`.normalized`)."""
+    $h$'s block of $\phi_k$, ``W_Q`` of $\phi_q$, ``W_V`` applies $W^h_V$ to $x$. ``value_ones``: append a
+    value row equal to 1 (its memory row accumulates $\sum_s\phi(k_s)$, the normaliser of
+    :mod:`.normalized`)."""
     H, d_v, d = W_V.shape
     K = key_block.width // H
     up = Upstream(d, [Identity(d), key_block, query_block])

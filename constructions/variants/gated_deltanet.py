@@ -20,11 +20,10 @@ only):
 
 Gated DeltaNet itself (with the erase term and L2-normalised $q, k$) is registered as a negative control,
 ``gated-deltanet`` (:class:`GatedDeltaNet`, $\alpha_t = \sigma(W_\alpha x_t)$, $\beta_t = \sigma(W_\beta
-x_t)$): the tried
-construction is the no-erase one, and it rests on the certificate ``IMPOSSIBLE-GATED-DELTANET/v1`` (a witness
-line on which the exact reference has a non-zero fifth derivative, so no template output, a polynomial of
-degree $\le 4$ there, equals it), whose hypotheses the prover checks on this variant's own
-``symbolic_reference``.
+x_t)$): the tried construction is the no-erase one, and it rests on the certificate
+``IMPOSSIBLE-GATED-DELTANET/v1`` (a witness line on which the exact reference has a non-zero fifth derivative,
+so no template output, a polynomial of degree $\le 4$ there, equals it), whose hypotheses the prover checks on
+this variant's own ``symbolic_reference``.
 """
 
 from dataclasses import dataclass
@@ -153,9 +152,8 @@ class GatedDeltaNetNoErase(PlanVariant):
 @dataclass(frozen=True)
 class GatedDeltaNetControlParams:
     r"""``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, gate weights ``W_alpha, W_beta [H, d]``
-    ($\alpha_t = \sigma(W_\alpha x_t)$, $\beta_t = \sigma(W_\beta x_t)$), ``W_O`` or ``None``: the fields of
-    the
-    certificate ``IMPOSSIBLE-GATED-DELTANET/v1``."""
+    ($\alpha_t = \sigma(W_\alpha x_t)$, $\beta_t = \sigma(W_\beta x_t)$), ``W_O`` or ``None``: the fields
+    of the certificate ``IMPOSSIBLE-GATED-DELTANET/v1``."""
 
     W_Q: Tensor
     W_K: Tensor
@@ -230,8 +228,8 @@ class GatedDeltaNet(PlanVariant):
 
     def magnitude(self, params: GatedDeltaNetControlParams, x):
         r"""Normwise $M_t = \sum_{s\le t}\beta_s\|v_s\|$ per output row, then $|W_O|$ (derived: $\|\hat q\|,
-        \|\hat k\|\le 1$,
-        $\alpha, \beta\in(0,1)$, so every $\alpha(I - \beta\hat k\hat k^\top)$ has norm $\le 1$)."""
+        \|\hat k\|\le 1$, $\alpha, \beta\in(0,1)$, so every $\alpha(I - \beta\hat k\hat k^\top)$ has norm
+        $\le 1$)."""
         _, k, v, _, beta = self._parts(params, x.detach().to("cpu"))
         S = torch.cumsum(beta * v.norm(dim=-1), dim=-1)
         o = S[..., None].expand(*S.shape, v.shape[-1])

@@ -3,26 +3,22 @@ key).
 
 - **Simple GLA** (Yang et al. 2024, *Gated Linear Attention*, the scalar-gate case; "Gated RetNet"):
   $S_t = a_t S_{t-1} + v_tk_t^\top$, $a_t = \exp(\log\sigma(w_g\cdot\tilde x_t)/\tau)$ per head ($\tau$: fla's
-  gate
-  normaliser). Direct construction with ``kv[h,i,j]`` at $\lambda_t = a_{t,h}$: $H d_k(d_v+1)$ neurons. The
+  gate normaliser). Direct construction with ``kv[h,i,j]`` at $\lambda_t = a_{t,h}$: $H d_k(d_v+1)$ neurons.
+  The
   **compressed** construction stays valid (derived): $S^h_t = W^h_V\,\Sigma^h_t\,W^{h\top}_K$ with one decayed
   store $\Sigma^h_t = a_{t,h}\Sigma^h_{t-1} + x_tx_t^\top$ per head (heads with identical gates share one):
   $H\,d(d+1)/2 + d$ neurons (``simple-gla-compressed``).
 - **Mamba-2 / SSD** (Dao & Gu 2024, Sec. 3–4, one head per group): $h_t = e^{\Delta_t A_h} h_{t-1} + (\Delta_t
 x^{(h)}_t) B_t^\top$,
   $y^{(h)}_t = h_t C_t + D_h x^{(h)}_t$, $\Delta_t = \mathrm{softplus}(w_\Delta\cdot\tilde x_t)$: simple GLA
-  with
-  $q = C$, $k = B$, $v = \Delta_t x^{(h)}$. The factor $\Delta_t$ (a softplus) on the input is not bilinear,
-  so
-  $\Delta_t x_t$ comes from an upstream layer; the skip $D_h x^{(h)}_t$ uses $H d_v$ query-like neurons and
-  one
-  constant neuron: $H d_k(d_v+1) + H d_v + 1$ neurons.
+  with $q = C$, $k = B$, $v = \Delta_t x^{(h)}$. The factor $\Delta_t$ (a softplus) on the input is not
+  bilinear, so $\Delta_t x_t$ comes from an upstream layer; the skip $D_h x^{(h)}_t$ uses $H d_v$ query-like
+  neurons and one constant neuron: $H d_k(d_v+1) + H d_v + 1$ neurons.
 - **GLA** (Yang et al. 2024, Eq. for the recurrent form, fla ``naive_recurrent_gla``):
   $S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $\alpha_t = \exp(\log\sigma(W_\alpha\tilde
-  x_t)/\tau)\in(0,1]^{d_k}$.
-  Direct construction with ``kv[h,i,j]`` at $\lambda_t = \alpha_{t,h,j}$: $H d_k(d_v+1)$ neurons. The
-  compressed
-  construction is **invalid** (the decay acts on key coordinates, not on the store $\sum x x^\top$):
+  x_t)/\tau)\in(0,1]^{d_k}$. Direct construction with ``kv[h,i,j]`` at $\lambda_t = \alpha_{t,h,j}$: $H
+  d_k(d_v+1)$ neurons. The compressed construction is **invalid** (the decay acts on key coordinates, not on
+  the store $\sum x x^\top$):
   :meth:`GLA.compressed_reason` says so, unless all key gates of each head are tied.
 - **HGRN2** (Qin et al. 2024): GLA with tied key $k_t = 1-\alpha_t$, $\alpha_t = \ell_b +
 (1-\ell_b)\sigma(W_f\tilde x_t)$,
@@ -118,8 +114,7 @@ def _cast(dtype, *ts):
 
 class _DecayedLinearAttention(PlanVariant):
     r"""Shared references of the gated linear-attention variants: $S_t = S_{t-1}\,\mathrm{diag}(a_t) +
-    v_tk_t^\top$,
-    $o_t = S_tq_t$, with the subclass's :meth:`decays` (scalar per head, or per key)."""
+    v_tk_t^\top$, $o_t = S_tq_t$, with the subclass's :meth:`decays` (scalar per head, or per key)."""
 
     def decays(self, params, x: Tensor) -> Tensor:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -313,8 +308,7 @@ class GLA(_DecayedLinearAttention):
 @dataclass(frozen=True)
 class HGRN2Params:
     r"""``W_Q [H, d_k, d]``, forget logits ``W_F [H, d_k, d+1]``, input (value) map ``W_V [H, d_v, d]``,
-    ``W_O``,
-    ``lower_bound`` $\ell_b\in[0,1)$."""
+    ``W_O``, ``lower_bound`` $\ell_b\in[0,1)$."""
 
     W_Q: Tensor
     W_F: Tensor
@@ -404,8 +398,8 @@ class HGRN2(PlanVariant):
 @dataclass(frozen=True)
 class Mamba2Params:
     r"""Per head $h$: ``W_x [H, d_v, d]`` (the head's input $x^{(h)}$), ``W_B, W_C [H, d_k, d]`` (key $B_t$,
-    query
-    $C_t$; $d_k$ = state size $N$), step logits ``w_dt [H, d+1]``, ``A [H]`` $<0$, skip ``D [H]``, ``W_O``."""
+    query $C_t$; $d_k$ = state size $N$), step logits ``w_dt [H, d+1]``, ``A [H]`` $<0$, skip ``D [H]``,
+    ``W_O``."""
 
     W_x: Tensor
     W_B: Tensor

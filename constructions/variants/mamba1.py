@@ -9,10 +9,9 @@ $$ h_t[c,n] = e^{\Delta_{t,c}A_{c,n}}\,h_{t-1}[c,n] + \Delta_{t,c}B_{t,n}\,u_{t,
    y_{t,c} = \sum_n C_{t,n}h_t[c,n] + D_cu_{t,c}, $$
 
 $\Delta_t = \mathrm{softplus}(W_\Delta\tilde x_t)$ (``[D]``; Mamba's low-rank ``dt_proj`` is a factored
-$W_\Delta$),
-$B_t = W_Bx_t$, $C_t = W_Cx_t$ (``[N]``, shared by all channels), $A = -e^{A_{\log}}$ (``[D, N]``, $<0$).
-Unrolled (Ali et al. 2024, *The Hidden Attention of Mamba Models*, Eq. 9–11) this is causal attention per
-channel with the data-dependent matrix
+$W_\Delta$), $B_t = W_Bx_t$, $C_t = W_Cx_t$ (``[N]``, shared by all channels), $A = -e^{A_{\log}}$ (``[D,
+N]``, $<0$). Unrolled (Ali et al. 2024, *The Hidden Attention of Mamba Models*, Eq. 9–11) this is causal
+attention per channel with the data-dependent matrix
 
 $$ \alpha^{(c)}_{t,s} = \sum_n C_{t,n}\Big(\prod_{r=s+1}^{t}
 e^{\Delta_{r,c}A_{c,n}}\Big)\Delta_{s,c}B_{s,n},\qquad
@@ -24,10 +23,9 @@ e^{\Delta_{r,c}A_{c,n}}\Big)\Delta_{s,c}B_{s,n},\qquad
 $v_{t,c} = \Delta_{t,c}u_{t,c}$. The factor $\Delta_{t,c}$ (a softplus) on the input is not bilinear, so
 $\Delta_tx_t$ comes from an upstream layer (:class:`.upstream.GatedCopy`, as for Mamba-2); the decay of key
 $n$ of head $c$ is the E1 channel $e^{-A_{c,n}\log\sigma(-W_\Delta\tilde x_t)} = e^{\Delta_{t,c}A_{c,n}}$ (per
-key:
-$A$ differs per $n$, unlike Mamba-2's scalar). The skip $D_cu_{t,c}$ uses $D$ query-like neurons and one
-constant neuron: $2DN + D + 1$ neurons. Mamba's conv1d, SiLU and the gate $z$ around the SSM are outside
-the op (as in ``selective_scan_ref`` with ``z=None``).
+key: $A$ differs per $n$, unlike Mamba-2's scalar). The skip $D_cu_{t,c}$ uses $D$ query-like neurons and one
+constant neuron: $2DN + D + 1$ neurons. Mamba's conv1d, SiLU and the gate $z$ around the SSM are outside the
+op (as in ``selective_scan_ref`` with ``z=None``).
 """
 
 from dataclasses import dataclass
@@ -114,8 +112,8 @@ class Mamba1(PlanVariant):
 
     def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_state=None, d_out=None, **_):
         """``D = d`` channels (``heads`` is ignored: Mamba-1 has one SSM per channel), ``N = d_state``
-        (default
-        ``min(d, 4)``); $A_{\\log}\\sim U(-1, 1)$, step bias $-1$ (Mamba initialises $\\Delta$ small)."""
+        (default ``min(d, 4)``); $A_{\\log}\\sim U(-1, 1)$, step bias $-1$ (Mamba initialises $\\Delta$
+        small)."""
         N = min(d, 4) if d_state is None else d_state
         s = d**-0.5
         W_B, W_C = randn(generator, N, d, scale=s), randn(generator, N, d, scale=s)

@@ -160,8 +160,7 @@ class NormalizedLinearAttention(_Partial):
 @dataclass(frozen=True)
 class MLSTMParams:
     r"""``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, input/forget gate logits ``w_i, w_f [H, d+1]``,
-    ``W_O``,
-    input-gate soft-cap ``cap`` (``None``: off)."""
+    ``W_O``, input-gate soft-cap ``cap`` (``None``: off)."""
 
     W_Q: Tensor
     W_K: Tensor
@@ -253,8 +252,8 @@ class MLSTM(_Partial):
 
     def layer(self, params: MLSTMParams, x):
         """The stabilised mLSTM (xLSTM Sec. 2.3: $m_t = \\max(\\log f_t + m_{t-1}, \\tilde\\imath_t)$, states
-        scaled by
-        $e^{-m_t}$, $\\tilde h_t = \\tilde C_tq_t/\\max(|\\tilde n_t^\\top q_t|, e^{-m_t})$), float64."""
+        scaled by $e^{-m_t}$, $\\tilde h_t = \\tilde C_tq_t/\\max(|\\tilde n_t^\\top q_t|, e^{-m_t})$),
+        float64."""
         x = self._check(params, x)
         q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
         log_i, log_f = self._gates(params, x)

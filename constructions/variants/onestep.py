@@ -2,15 +2,13 @@ r"""One-step (recurrent) forms of the decayed linear-attention references: ``rec
 
 A variant's ``recurrence(params)`` returns a :class:`Recurrence` ``(init, step, readout)`` (float64 torch):
 ``init(B, dtype)`` the initial state, ``step(state, x_t)`` the next state, ``readout(state, x_t)`` the output
-$y_t$ from the *new* state. :func:`run_recurrence` is the plain loop $s_t = \text{step}(s_{t-1}, x_t)$,
-$y_t = \text{readout}(s_t, x_t)$. The new variants' ``reference`` *is* ``run_recurrence(recurrence(params),
-x)``,
-so the symbolic lift proves the construction against exactly this one-step form.
+$y_t$ from the *new* state. :func:`run_recurrence` is the plain loop $s_t = \text{step}(s_{t-1}, x_t)$, $y_t =
+\text{readout}(s_t, x_t)$. The new variants' ``reference`` *is* ``run_recurrence(recurrence(params), x)``, so
+the symbolic lift proves the construction against exactly this one-step form.
 
 :func:`decayed_la` builds the form shared by every "decayed linear attention" (derived):
 $S_t = S_{t-1}\,\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $o_t = S_tq_t\ (+\ \text{skip}_t)$, heads merged by
-$W_O$,
-from a per-step feature function $x_t\mapsto(q_t, k_t, v_t, \alpha_t, \text{skip}_t)$.
+$W_O$, from a per-step feature function $x_t\mapsto(q_t, k_t, v_t, \alpha_t, \text{skip}_t)$.
 
 ``Recurrence`` and ``run_recurrence`` live in :mod:`constructions.recurrence` (the symbolic lift's interface);
 until that module exists this file defines the same two names (same fields, same loop).
@@ -48,8 +46,7 @@ def decayed_la(
     features: Callable[[Tensor], StepFeatures], H: int, d_k: int, d_v: int, W_O: Tensor | None
 ) -> "Recurrence":
     r"""One-step form of $S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $y_t = W_O[S_tq_t +
-    \text{skip}_t]_h$
-    (float64; state ``(S,)`` with ``S [B, H, d_v, d_k]``); ``features(x_t)`` gives the
+    \text{skip}_t]_h$ (float64; state ``(S,)`` with ``S [B, H, d_v, d_k]``); ``features(x_t)`` gives the
     :class:`StepFeatures`."""
 
     def init(B: int, dtype: torch.dtype):

@@ -526,8 +526,8 @@ def oracle_output(
     name: str, params, x: Tensor, *, kind: str = "naive", device: str = "cpu"
 ) -> tuple[Tensor, dict]:
     """fla's output for registered variant ``name`` at ``params``, ``x``: ``(y [B, T, d_out] float64,
-    extras)``
-    (extras: ``"state"``, the final state in our ``[B, H, d_v, d_k]`` convention, where fla returns one)."""
+    extras)`` (extras: ``"state"``, the final state in our ``[B, H, d_v, d_k]`` convention, where fla
+    returns one)."""
     table = NAIVE if kind == "naive" else FUSED if kind == "fused" else None
     if table is None:
         raise ValueError(f"kind must be 'naive' or 'fused'; got {kind!r}")

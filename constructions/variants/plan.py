@@ -2,13 +2,11 @@ r"""A *plan*: how a linear-attention-like variant is laid onto the gated RNN tem
 that turns a plan into a :class:`~constructions.rnn.GatedLinearRNN`, a tolerance-model magnitude $M$ and a
 path length $n$.
 
-Every exact variant here is "decayed linear attention on the template's input $z_t$" (derived):
-per head, affine maps $q = W_Q\tilde z$, $k = W_K\tilde z$, $v = W_V\tilde z$ (``[H, r, d_z+1]``) of
-$\tilde z_t = [z_t; 1]$, an optional output map $W_O$, an optional upstream feature layer $x_t\mapsto z_t$
-(:mod:`.upstream`), an optional skip term (:class:`Skip`), and exactly one of three decays of the key-value
-memory
-$S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$ (the ``decay`` part, one typed value, so no plan can
-carry two):
+Every exact variant here is "decayed linear attention on the template's input $z_t$" (derived): per head,
+affine maps $q = W_Q\tilde z$, $k = W_K\tilde z$, $v = W_V\tilde z$ (``[H, r, d_z+1]``) of $\tilde z_t = [z_t;
+1]$, an optional output map $W_O$, an optional upstream feature layer $x_t\mapsto z_t$ (:mod:`.upstream`), an
+optional skip term (:class:`Skip`), and exactly one of three decays of the key-value memory $S_t =
+S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$ (the ``decay`` part, one typed value, so no plan can carry two):
 
 - :class:`NoDecay` ($\alpha = 1$, the paper's LSA);
 - :class:`ConstantDecay` per (head, key) ``kv [H, d_k]``, real or complex (RetNet, Lightning, complex RetNet,
@@ -63,10 +61,9 @@ class NoDecay:
 @dataclass(frozen=True)
 class ConstantDecay:
     r"""A constant decay per (head, key), ``kv [H, d_k]``, real or complex (RetNet, Lightning; complex
-    RetNet).
-    ``conjugate_pairs``: realify a complex construction into conjugate pairs (complex ``kv`` only);
-    ``phase_bound``: an upper bound on $|\theta|$ of complex decays (their rounding costs $\sim T|\theta|$
-    ulps)."""
+    RetNet). ``conjugate_pairs``: realify a complex construction into conjugate pairs (complex ``kv``
+    only); ``phase_bound``: an upper bound on $|\theta|$ of complex decays (their rounding costs $\sim
+    T|\theta|$ ulps)."""
 
     kv: Tensor
     conjugate_pairs: bool = False
@@ -82,8 +79,7 @@ class ConstantDecay:
 @dataclass(frozen=True)
 class InputDecay:
     r"""An input-dependent decay (extension E1, :class:`.decay.InputDependentDecay`): logits ``W [c, d_z+1]``
-    with
-    ``c = H`` (one channel per head) or ``H*d_k`` (``per_key``), a ``link`` and per-channel ``scale``
+    with ``c = H`` (one channel per head) or ``H*d_k`` (``per_key``), a ``link`` and per-channel ``scale``
     ``[c]``."""
 
     W: Tensor
@@ -120,15 +116,13 @@ _LEGACY = (
 class Plan:
     """Template plan of a variant (see module docstring), in three typed parts: the projections
     ``W_Q, W_K [H, d_k, d_z+1]``, ``W_V [H, d_v, d_z+1]``, ``W_O [d_out, H*d_v]``; an optional ``upstream``
-    block;
-    the ``decay`` (:class:`NoDecay`, :class:`ConstantDecay` or :class:`InputDecay`); an optional
+    block; the ``decay`` (:class:`NoDecay`, :class:`ConstantDecay` or :class:`InputDecay`); an optional
     :class:`Skip`;
     and the ``method`` (``"direct"`` or ``"compressed"``).
 
     The flat keywords of earlier versions (``kv_decay=``, ``decay_W=``, ``decay_link=``, ``decay_scale=``,
     ``decay_per_key=``, ``conjugate_pairs=``, ``phase_bound=``, ``skip_W=``) are still accepted and mapped
-    onto
-    the typed parts (mixing them with ``decay=``/``skip=`` is an error); the same names read back as
+    onto the typed parts (mixing them with ``decay=``/``skip=`` is an error); the same names read back as
     properties."""
 
     W_Q: Tensor
@@ -366,8 +360,8 @@ def _groups(plan: Plan) -> tuple[list[list[int]], list[int]]:
 def conjugate_pair_weights(w: RNNWeights) -> RNNWeights:
     r"""Realify a complex construction with real readout into conjugate pairs (derived): every neuron $k$ gets
     a partner with $\bar A_k, \bar B_k, \bar\lambda_k$, every gate a partner on the partners, and $D\to[D,
-    \bar D]/2$,
-    so $y = \tfrac12(Dz + \overline{Dz}) = \mathrm{Re}(Dz)$: the output is real before any ``Re``."""
+    \bar D]/2$, so $y = \tfrac12(Dz + \overline{Dz}) = \mathrm{Re}(Dz)$: the output is real before any
+    ``Re``."""
     A, B, lam, C, E, D = w
     Z = torch.zeros_like(C)
     return RNNWeights(
@@ -440,9 +434,8 @@ def build_rnn(plan: Plan) -> GatedLinearRNN:
 
 def _append_skip(plan: Plan, w: RNNWeights, decay, dtype):
     r"""Append the skip term (derived): neurons ``s[h,i]`` ($\lambda=0$, input $(W^{skip}_h\tilde z)_i\cdot
-    1$),
-    one constant neuron ``one`` ($\lambda=0$, input $1\cdot 1$), and gates ``s[h,i] * one`` read out into
-    row $(h,i)$."""
+    1$), one constant neuron ``one`` ($\lambda=0$, input $1\cdot 1$), and gates ``s[h,i] * one`` read out
+    into row $(h,i)$."""
     H, d_v, d_z = plan.H, plan.d_v, plan.d_z
     n0, m0 = w.A.shape[0], w.C.shape[0]
     ns = H * d_v

@@ -1,26 +1,23 @@
 r"""Fixed per-head decay (RetNet retention without normalisation, Lightning/TransNormer): $\lambda =
-\gamma_h$;
-and its complex form with rotary relative positions (RetNet's $\gamma e^{i\theta}$, xPos/RoPE): $\lambda =
-\gamma_h e^{i\theta_{h,j}}$.
+\gamma_h$; and its complex form with rotary relative positions (RetNet's $\gamma e^{i\theta}$, xPos/RoPE):
+$\lambda = \gamma_h e^{i\theta_{h,j}}$.
 
 Sun et al. 2023 (*Retentive Network*, Sec. 2.1): per head $S_t = \gamma S_{t-1} + v_t k_t^\top$, $o_t = S_t
-q_t$,
-whose parallel form is $(QK^\top\odot D)V$, $D_{ts} = \gamma^{t-s}$ ($s\le t$); RetNet uses
-$\gamma_h = 1 - 2^{-5-h}$ (fla ``naive_retention``) and applies a rotation $e^{in\theta}$ to $q_n$, $k_n$ (the
-real form of
-which is RoPE). Normalisation (GroupNorm, the $D$ rescaling) is left out: it is not part of the recurrence.
+q_t$, whose parallel form is $(QK^\top\odot D)V$, $D_{ts} = \gamma^{t-s}$ ($s\le t$); RetNet uses $\gamma_h =
+1 - 2^{-5-h}$ (fla ``naive_retention``) and applies a rotation $e^{in\theta}$ to $q_n$, $k_n$ (the real form
+of which is RoPE). Normalisation (GroupNorm, the $D$ rescaling) is left out: it is not part of the recurrence.
 
 Constructions (derived):
 
 - ``retention``: the direct construction with ``kv[h,i,j]`` at $\lambda = \gamma_h$ — $H d_k(d_v+1)$ neurons.
 - ``retention-complex``: write pairs $(2j, 2j+1)$ as complex numbers, $\hat q_j = q_{2j} + i q_{2j+1}$,
   $\hat k_j = k_{2j} - i k_{2j+1}$ (conjugated). Then $\tilde q_t^\top\tilde k_s = \mathrm{Re}\sum_j \hat
-  q_{t,j}\hat k_{s,j}
-  e^{i(t-s)\theta_j}$, so complex neurons ``kv[h,i,j]`` with $\lambda = \gamma_h e^{i\theta_{h,j}}$ and input
-  $v_i\hat k_j$, complex query neurons $\hat q_j$, and the real readout give RetNet exactly (extension E2).
-  With ``conjugate_pairs=True`` (default) every complex neuron and gate has its conjugate partner and
-  $D\to[D,\bar D]/2$, so the output is real before the ``Re`` (the realified, LRU-style form):
-  $H d_k (d_v+1)$ complex neurons in $H d_k(d_v+1)/2$ conjugate pairs; ``False``: half as many with ``Re``.
+  q_{t,j}\hat k_{s,j} e^{i(t-s)\theta_j}$, so complex neurons ``kv[h,i,j]`` with $\lambda = \gamma_h
+  e^{i\theta_{h,j}}$ and input $v_i\hat k_j$, complex query neurons $\hat q_j$, and the real readout give
+  RetNet exactly (extension E2). With ``conjugate_pairs=True`` (default) every complex neuron and gate has its
+  conjugate partner and $D\to[D,\bar D]/2$, so the output is real before the ``Re`` (the realified, LRU-style
+  form): $H d_k (d_v+1)$ complex neurons in $H d_k(d_v+1)/2$ conjugate pairs; ``False``: half as many with
+  ``Re``.
 """
 
 from dataclasses import dataclass
@@ -45,8 +42,7 @@ def retnet_gammas(H: int) -> Tensor:
 @dataclass(frozen=True)
 class RetentionParams:
     r"""``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, ``gamma [H]`` with $|\gamma_h|\le 1$, ``W_O [d_out, H
-    d_v]``
-    or ``None``; complex form: ``theta [H, d_k/2]`` (any real angles; ``d_k`` even) and
+    d_v]`` or ``None``; complex form: ``theta [H, d_k/2]`` (any real angles; ``d_k`` even) and
     ``conjugate_pairs``."""
 
     W_Q: Tensor
@@ -102,8 +98,7 @@ class Retention(PlanVariant):
         self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, gamma=None
     ):
         """Gaussian projections scaled $d^{-1/2}$; ``gamma``: ``"retnet"`` ($1-2^{-5-h}$), a tensor ``[H]``,
-        or
-        ``None``: $1 - 2^{-u}$, $u\\sim U(0, 8)$ (decays from 0 to 0.996)."""
+        or ``None``: $1 - 2^{-u}$, $u\\sim U(0, 8)$ (decays from 0 to 0.996)."""
         d_k = d if d_k is None else d_k
         d_v = d if d_v is None else d_v
         s = d**-0.5

@@ -13,17 +13,16 @@ through the bonus.
 
 **Why the template needs help** (derived): the template's input gate at step $t$ sees $\tilde x_t$ only
 and its decay $\lambda_t$ depends on $x_t$ only (E1), while the memory $G_t = S_{t-1}$ must receive
-$k_{t-1}v_{t-1}^\top$ and decay by $w_{t-1}$ at step $t$. No choice of template weights gives that from
-$x_t$ alone. With an upstream **token-shift** block (:class:`.upstream.Shifted`: $z_t = [x_t;\ x_{t-1};\
-w_{t-1}]$, zero at $t = 0$), it is exact: memory neurons ``g[h,i,j]`` with input $k_{t-1,j}v_{t-1,i}$ and
-$\lambda_t = w_{t-1,j}$ (E1, affine link) hold $G_t[j,i]$; bonus neurons ``b[h,i,j]`` at $\lambda = 0$ hold
-$u_jk_{t,j}v_{t,i}$; both are read by the query neurons $r_t$:
-$2H d_k(d_v+1)$ neurons (two decayed-linear-attention heads per RWKV head, summed by $W_O$).
-The shift is the one upstream block with memory: one step of input, held outside the recurrent state $h$,
-so ``rnn(x2, state=h)`` continues a sequence only if ``x2`` starts with the last input of the first part.
-RWKV-6's model-level token shift of the inputs of $r, k, v, w$ (the data-dependent lerp of $x_t$ and
-$x_{t-1}$)
-and the GroupNorm/gate after the op are outside this op, as in fla's ``naive_recurrent_rwkv6``.
+$k_{t-1}v_{t-1}^\top$ and decay by $w_{t-1}$ at step $t$. No choice of template weights gives that from $x_t$
+alone. With an upstream **token-shift** block (:class:`.upstream.Shifted`: $z_t = [x_t;\ x_{t-1};\ w_{t-1}]$,
+zero at $t = 0$), it is exact: memory neurons ``g[h,i,j]`` with input $k_{t-1,j}v_{t-1,i}$ and $\lambda_t =
+w_{t-1,j}$ (E1, affine link) hold $G_t[j,i]$; bonus neurons ``b[h,i,j]`` at $\lambda = 0$ hold
+$u_jk_{t,j}v_{t,i}$; both are read by the query neurons $r_t$: $2H d_k(d_v+1)$ neurons (two
+decayed-linear-attention heads per RWKV head, summed by $W_O$). The shift is the one upstream block with
+memory: one step of input, held outside the recurrent state $h$, so ``rnn(x2, state=h)`` continues a sequence
+only if ``x2`` starts with the last input of the first part. RWKV-6's model-level token shift of the inputs of
+$r, k, v, w$ (the data-dependent lerp of $x_t$ and $x_{t-1}$) and the GroupNorm/gate after the op are outside
+this op, as in fla's ``naive_recurrent_rwkv6``.
 """
 
 from dataclasses import dataclass
@@ -101,9 +100,8 @@ class RWKV6(PlanVariant):
 
     def recurrence(self, params: RWKV6Params) -> Recurrence:
         r"""One-step form (float64), the token shift made explicit: state ``(G [B, H, d_v, d_k], x_prev [B,
-        d])``,
-        $G\leftarrow G\,\mathrm{diag}(w(x_{t-1})) + v(x_{t-1})k(x_{t-1})^\top$ (so $G_t = S_{t-1}$), readout
-        $W_O[G_tr_t + v_t(u\odot k_t)^\top r_t]_h$."""
+        d])``, $G\leftarrow G\,\mathrm{diag}(w(x_{t-1})) + v(x_{t-1})k(x_{t-1})^\top$ (so $G_t = S_{t-1}$),
+        readout $W_O[G_tr_t + v_t(u\odot k_t)^\top r_t]_h$."""
         H, d_k, d = params.W_R.shape
         d_v = params.W_V.shape[1]
         W_O = params.W_O
@@ -133,9 +131,8 @@ class RWKV6(PlanVariant):
 
     def reference_parallel(self, params: RWKV6Params, x):
         r"""Masked parallel form (independent of :meth:`reference`):
-        $o_t = \sum_{s<t}\sum_j r_{t,j}k_{s,j}e^{L_{t-1,j}-L_{s,j}}v_s + (r_t\odot u\odot k_t)^\top\!\mathbf
-        1\,v_t$,
-        $L_t = \sum_{r\le t}\log w_r$."""
+        $o_t = \sum_{s<t}\sum_j r_{t,j}k_{s,j}e^{L_{t-1,j}-L_{s,j}}v_s + (r_t\odot u\odot
+        k_t)^\top\!\mathbf 1\,v_t$, $L_t = \sum_{r\le t}\log w_r$."""
         x = self._check(params, x).to(torch.float64)
         r, k, v, w = self._rkvw(params, x)
         L = torch.cumsum(torch.log(w), dim=2)  # [B, H, T, K]

@@ -2,12 +2,11 @@ r"""Upstream feature layers: per-step maps $x_t\mapsto z_t$ computed *before* th
 
 Why they exist (derived; ``docs/variants/feature-maps.md``): the template's input gate is a product of two
 *affine* functions of $\tilde x_t$, and with constant $\lambda$ each output is a polynomial of total degree
-$\le 4$ in $x_1,\dots,x_t$ (degree $\le 2$ per gating stage). Feature maps $\phi$ that are not affine
-(elu+1, ReLU, softmax features, Based's quadratic $k\otimes k$ on the key side, L2-normalised keys,
-HGRN2's $1-\sigma(\cdot)$ keys, mLSTM's $e^{\tilde\imath_t}$ and Mamba-2's $\Delta_t$ input scalings) cannot
-be
-produced inside one template layer; given the features from an upstream layer, the template realises
-the rest exactly. ``GatedLinearRNN(..., upstream=Upstream(...))`` runs the layer, then the template.
+$\le 4$ in $x_1,\dots,x_t$ (degree $\le 2$ per gating stage). Feature maps $\phi$ that are not affine (elu+1,
+ReLU, softmax features, Based's quadratic $k\otimes k$ on the key side, L2-normalised keys, HGRN2's
+$1-\sigma(\cdot)$ keys, mLSTM's $e^{\tilde\imath_t}$ and Mamba-2's $\Delta_t$ input scalings) cannot be
+produced inside one template layer; given the features from an upstream layer, the template realises the rest
+exactly. ``GatedLinearRNN(..., upstream=Upstream(...))`` runs the layer, then the template.
 
 An :class:`Upstream` concatenates *blocks* (each an ``nn.Module`` with ``width``, ``forward`` and
 ``magnitude``). ``magnitude(x, n)`` is the tolerance model's input magnitude: the block on absolute
@@ -243,9 +242,8 @@ class Shifted(nn.Module):
 
 class GatedCopy(nn.Module):
     r"""$\phi(w^h\cdot\tilde x_t)\, x_t$ per head (width $H d$): mLSTM's input gate $e^{\tilde\imath_t}$
-    (``fn="exp"``),
-    Mamba-2's step $\Delta_t$ (``fn="softplus"``) scaling the input. ``w [H, d+1]`` (last column: bias).
-    ``cap``: soft-cap the logit first, $g\mapsto c\tanh(g/c)$ (``None``: no cap)."""
+    (``fn="exp"``), Mamba-2's step $\Delta_t$ (``fn="softplus"``) scaling the input. ``w [H, d+1]`` (last
+    column: bias). ``cap``: soft-cap the logit first, $g\mapsto c\tanh(g/c)$ (``None``: no cap)."""
 
     def __init__(self, w: Float[Tensor, "heads d_plus_1"], fn: str, cap: float | None = None):
         super().__init__()

@@ -103,8 +103,8 @@ def _head_output_map(W_V, W_O, heads: list[int]):
 
 def grouped_compressed_weights(W_Q, W_K, W_V, W_O, groups: list[list[int]]) -> tuple[RNNWeights, list[int]]:
     r"""Compressed construction with one store $\Sigma^g_t = \sum_s (\prod\text{decay}_g)\, z_s z_s^\top$ per
-    group
-    ``g`` of heads (derived). Returns the weights and, per neuron, its group (``-1``: input neuron ``x[c]``).
+    group ``g`` of heads (derived). Returns the weights and, per neuron, its group (``-1``: input neuron
+    ``x[c]``).
 
     Each group is :func:`constructions.lsa.compressed_weights` of its heads; the groups' input neurons
     ``x[c]`` are identical and shared, and so are the output gates ``g[o,c]`` (their $E$ rows all select

@@ -3,8 +3,7 @@
 ``python -m equivalence train-check teacher-student|icl-regression [--quick] [--device] [--seed] [--out]``
 trains the students, writes ``train-<experiment>.json``, the figures (PNG and SVG) and a checkpoint
 (``train-<experiment>.pt``, state dicts; load with ``torch.load(..., weights_only=True)``) into ``--out``,
-prints
-the targets table and exits 0 when every target holds, 1 otherwise (2 for bad arguments). With
+prints the targets table and exits 0 when every target holds, 1 otherwise (2 for bad arguments). With
 ``SOURCE_DATE_EPOCH`` set, run times are written as 0 (``"timings": "omitted"``) so that the same run gives
 byte-identical files.
 """

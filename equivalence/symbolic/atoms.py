@@ -154,8 +154,7 @@ def expand_pair_atoms(u, v, bits: int, table: AtomTable):
 
     def add_into(r, n, shift, depth):
         """``r += n * z^shift`` for a non-simple Lazy leaf ``n``; a product (sum) x (variable) is streamed
-        into
-        ``r`` without building the sum's dictionary (``depth`` more levels of such products)."""
+        into ``r`` without building the sum's dictionary (``depth`` more levels of such products)."""
         get = r.get
         if depth and n.op == "*" and id(n) not in memo:
             a_, b_ = n.a, n.b

@@ -346,10 +346,9 @@ def formal_size(fn, variables: Variables) -> tuple[int, int]:
 
 def evaluate_at(fn, variables: Variables, values):
     """``fn`` at an exact point. If the plain run meets a float (the code wrote a constant such as ``1.0``),
-    the
-    point is re-run with :class:`~.arrays.ExactQ` numbers, which read every float operand as the rational it
-    denotes; a float that still survives (e.g. ``math.sqrt`` of a value) is a :class:`~.arrays.FloatConstant`
-    error, never a rounded comparison."""
+    the point is re-run with :class:`~.arrays.ExactQ` numbers, which read every float operand as the
+    rational it denotes; a float that still survives (e.g. ``math.sqrt`` of a value) is a
+    :class:`~.arrays.FloatConstant` error, never a rounded comparison."""
     parts = fn(variables.numeric(values))
     if not has_float(parts):
         return parts

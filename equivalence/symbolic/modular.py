@@ -376,12 +376,10 @@ def _ref_side(subject, arrays_int: dict):
 def modular_schwartz_zippel(subject, T: int, *, trials: int = 3, seed: int = 0):
     """Prime-field Schwartz–Zippel on ``subject`` at length ``T`` (see the module docstring).
 
-    Returns ``(holds, evidence, witness)``; ``witness`` (on failure) is
-    ``{"values": flat integer point in the order of subject.variables(T), "t": 1-based time, "o": output, "p":
-    prime,
-    "rnn_mod_p", "reference_mod_p"}``. Raises :class:`NotModular` when the subject is not covered
-    (non-symbolic
-    mode, a reference that is not linear self-attention, or code the backend does not model).
+    Returns ``(holds, evidence, witness)``; ``witness`` (on failure) is ``{"values": flat integer point in the
+    order of subject.variables(T), "t": 1-based time, "o": output, "p": prime, "rnn_mod_p",
+    "reference_mod_p"}``. Raises :class:`NotModular` when the subject is not covered (non-symbolic mode, a
+    reference that is not linear self-attention, or code the backend does not model).
     """
 
     if trials < 1:

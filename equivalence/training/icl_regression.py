@@ -144,8 +144,7 @@ def icl_preset(name: str, **overrides) -> ICLConfig:
 
 class TrainableLSA(nn.Module):
     r"""One head of linear self-attention with trainable $W_Q, W_K, W_V$ (``[1, D, D]``) and $W_O$ (``[1,
-    D]``),
-    evaluated at the last token only: $\hat y=W_O\sum_s v_s\,(k_s^\top q_T)$ (the causal LSA of
+    D]``), evaluated at the last token only: $\hat y=W_O\sum_s v_s\,(k_s^\top q_T)$ (the causal LSA of
     :class:`~constructions.LinearSelfAttention` at $t=T$). :meth:`export` returns that class, float64."""
 
     def __init__(self, D: int, *, seed: int, init_std: float = 0.05, dtype=torch.float32, device="cpu"):
@@ -170,8 +169,7 @@ class TrainableLSA(nn.Module):
 
 def gd_tensor(d: int, N: int, eta: float) -> Tensor:
     r"""The symmetrised cubic coefficient tensor of one GD step over token coordinates (``[1, d+1, d+1,
-    d+1]``):
-    $\widehat T_{0,y,a,a}=\widehat T_{0,a,y,a}=\eta/(2N)$ for $a<d$ ($y$ is coordinate $d$), zero
+    d+1]``): $\widehat T_{0,y,a,a}=\widehat T_{0,a,y,a}=\eta/(2N)$ for $a<d$ ($y$ is coordinate $d$), zero
     elsewhere."""
     T = torch.zeros(1, d + 1, d + 1, d + 1, dtype=torch.float64)
     for a in range(d):

@@ -1,6 +1,6 @@
 """The report's "Learned" section: training checks turned into claims (status ``empirical`` or
-``not-supported``,
-never ``proved``: a trained network is evidence about what gradient descent finds, not a proof).
+``not-supported``, never ``proved``: a trained network is evidence about what gradient descent finds, not a
+proof).
 
 What ``verify`` runs, per profile (documented in ``docs/training_teacher_student.md``):
 
@@ -490,11 +490,10 @@ def _run_claims(
 
 def rerun_claim(rerun: dict, *, out: Path | None = None) -> ClaimResult:
     """Re-run a training claim from its ``rerun`` record (``check-certificate``): the same experiment, mode,
-    seed
-    and device, single-threaded, writing its artifacts into ``out`` (default: a temporary folder, deleted). On
-    CPU the result is bitwise reproducible on the same machine and library versions (and so are the JSON,
-    figures and checkpoint under ``SOURCE_DATE_EPOCH``); elsewhere the numbers may differ in the last
-    digits."""
+    seed and device, single-threaded, writing its artifacts into ``out`` (default: a temporary folder,
+    deleted). On CPU the result is bitwise reproducible on the same machine and library versions (and so
+    are the JSON, figures and checkpoint under ``SOURCE_DATE_EPOCH``); elsewhere the numbers may differ in
+    the last digits."""
     import tempfile
 
     for key in ("experiment", "mode", "seed"):

@@ -224,8 +224,7 @@ class GatedRNNEnsemble(nn.Module):
         self, k: int, *, dtype: torch.dtype = torch.float64, device: str | torch.device = "cpu"
     ) -> GatedLinearRNN:
         """Student ``k`` as a :class:`~constructions.rnn.GatedLinearRNN` (its ``n_k`` neurons, detached;
-        float64 on
-        CPU by default, where every measurement is made)."""
+        float64 on CPU by default, where every measurement is made)."""
         if not 0 <= k < self.K:
             raise ValueError(f"student index must be in [0, {self.K}); got {k}")
         n = self.sizes[k]

@@ -448,11 +448,9 @@ def run_teacher_student(
 
 def _best_figures(groups, best: dict, data: _Data, cfg: TeacherStudentConfig) -> dict:
     """Arrays the plots need for the reference student (its canonical pruned weights, the recovered tensor),
-    and
-    the outcome of the weight-level route :func:`~constructions.rnn_to_lsa` (recorded in
-    ``best["rnn_to_lsa"]``):
-    learned query neurons usually multiply two affine branches whose extra terms cancel downstream, which that
-    exact structural reading rejects although the function is the attention."""
+    and the outcome of the weight-level route :func:`~constructions.rnn_to_lsa` (recorded in
+    ``best["rnn_to_lsa"]``): learned query neurons usually multiply two affine branches whose extra terms
+    cancel downstream, which that exact structural reading rejects although the function is the attention."""
     for ens in groups.values():
         for k in range(ens.K):
             if ens.lam_kind == best["kind"] and ens.sizes[k] == best["n"] and ens.seeds[k] == best["seed"]:
