@@ -130,7 +130,7 @@ def test_wiring_claim_names_the_grid_it_checked_and_claims_no_other_size():
     c = run_claim("LSA-DIRECT-WIRING/v1", profile="dev")
     assert c.status == "proved" and c.evidence["conformance_sizes"] == 32
     assert "R1" not in c.latex and r"\lambda" in c.latex  # rendered from the SymPy role equations
-    assert "does NOT say that direct_weights is correct at any other size" in c.statement
+    assert "does NOT say that direct_weights or construct() is correct at any other size" in c.statement
     assert c.sizes["direct_weights checked at"] == "H <= 2, d, d_k, d_v <= 2"
     assert not any("ALLSIZES" in i for i in claim_ids()) and "LSA-COMPRESSED-WIRING/v1" not in claim_ids()
     with pytest.raises(KeyError, match="renamed LSA-DIRECT-WIRING/v1"):
