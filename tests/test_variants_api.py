@@ -43,9 +43,12 @@ USER_MODULE = textwrap.dedent('''
             return merge_heads(la_recurrent(project(x, p.W_Q), k, project(x, p.W_V)), None)
 
         def construct(self, p):
-            aff = lambda W, b=None: torch.cat([W, (torch.zeros_like(W[..., :1]) if b is None else b[...,
-            None])], -1) bias = p.b_K {broken} return
-            constructions.GatedLinearRNN(*affine_direct_weights(aff(p.W_Q), aff(p.W_K, bias), aff(p.W_V)))
+            def aff(W, b=None):
+                col = torch.zeros_like(W[..., :1]) if b is None else b[..., None]
+                return torch.cat([W, col], -1)
+            bias = p.b_K {broken}
+            w = affine_direct_weights(aff(p.W_Q), aff(p.W_K, bias), aff(p.W_V))
+            return constructions.GatedLinearRNN(*w)
 
         def num_neurons(self, p):
             H, d_k, _ = p.W_Q.shape
