@@ -675,3 +675,12 @@ def test_prove_exit_codes_and_summary_for_user_variants(user_module):
     r = _prove(user_module, "u-softmax-worded", "--d", "2", "--T", "3")
     assert r.returncode == 1 and "2 unexpected pass" in r.stdout.splitlines()[-1], r.stdout
     assert "as expected" not in r.stdout
+
+
+def test_a_rerun_with_the_recorded_seed_reproduces_lifted_claims_exactly(user_module):
+    """check-certificate compares every field but ``seconds``: the evidence holds no wall-clock times."""
+    for name in ("u-bias", "u-bias-dropped"):
+        for suffix, sets in (("UNROLLED", [{"d": 2, "heads": 1, "T": 3}]), ("ALLT", [{"d": 2, "heads": 1}])):
+            a, b = (_claim(user_module, name, suffix, sets).to_dict() for _ in range(2))
+            a.pop("seconds"), b.pop("seconds")
+            assert a == b, (name, suffix)
