@@ -300,6 +300,14 @@ class UConstructBugAtD3(UFixedDecay):
         return rnn
 
 
+@constructions.register("u-input-decay-doubled")
+class UInputDecayDoubled(UInputDecay):
+    description = "broken: the reference decays with sigmoid(2 g), the construction with exp(logsigmoid(g))"
+
+    def decay_of(self, p, xt):
+        return torch.sigmoid(2 * (torch.einsum("hd,bd->bh", p.W_Q[:, 0], xt) + p.rho))
+
+
 @constructions.register("u-input-decay-logsigmoid")
 class UInputDecayLogsigmoid(UInputDecay):
     description = "data-dependent decay a_t = exp(logsigmoid(w_h . x_t + c_h)) per head"
@@ -541,11 +549,18 @@ def test_a_data_dependent_decay_written_with_sigmoid_is_never_refuted(user_modul
         assert c.status not in ("refuted", "error"), _why(c)
 
 
-@pytest.mark.xfail(strict=True, reason="the lift does not yet identify sigmoid(g) with exp(g - softplus(g))")
 def test_a_data_dependent_decay_written_with_sigmoid_is_proved(user_module):
+    """sigmoid(g) in the reference, exp(logsigmoid(g)) = exp(g - softplus(g)) in the construction: the lift
+    rewrites both to one atom, so the identity is proved for every g."""
     for suffix, sets in (("UNROLLED", [{"d": 2, "heads": 1, "T": 3}]), ("ALLT", [{"d": 2, "heads": 1}])):
         c = _claim(user_module, "u-input-decay", suffix, sets)
         assert c.status == "proved", _why(c)
+
+
+def test_a_sigmoid_decay_with_a_doubled_logit_is_refuted(user_module):
+    """The broken twin: sigmoid(2 g) against exp(g - softplus(g)) differ, at a certified point."""
+    for suffix, sets in (("UNROLLED", [{"d": 2, "heads": 1, "T": 3}]), ("ALLT", [{"d": 2, "heads": 1}])):
+        _refuted_with_point(_claim(user_module, "u-input-decay-doubled", suffix, sets))
 
 
 # -- broken twins: refuted by every tier, with a certified counterexample ---------------------------------

@@ -45,6 +45,32 @@ def test_lift_is_exact_and_canonical():
     assert isinstance(Z[0], Poly)
 
 
+def test_sigmoid_spellings_meet_and_a_changed_logit_does_not():
+    """sigmoid(g), exp(logsigmoid(g)), exp(g - softplus(g)) and 1 / (1 + exp(-g)) are one value for every g
+    (so their identity is proved); sigmoid(2 g) is a different one (a broken twin must stay distinct)."""
+    F = torch.nn.functional
+    lf = Lifter(Ring())
+    a = lf.symbolic(torch.randn(3, dtype=torch.float64), "a")
+    with lf:
+        zero = torch.zeros(3, dtype=torch.float64)
+        same = [
+            torch.sigmoid(a),
+            torch.exp(F.logsigmoid(a)),
+            torch.exp(a - torch.logaddexp(a, zero)),
+            1 / (1 + torch.exp(-a)),
+            1 - torch.exp(F.logsigmoid(-a)),
+        ]
+        log_forms = [F.logsigmoid(a), torch.log(torch.sigmoid(a))]
+        twin = torch.sigmoid(2 * a)
+    vals = [lf.read(v) for v in same]
+    for v in vals[1:]:
+        assert all(v[i] - vals[0][i] == 0 for i in range(3)), (v, vals[0])
+    L = [lf.read(v) for v in log_forms]
+    assert all(L[1][i] - L[0][i] == 0 for i in range(3))
+    T = lf.read(twin)
+    assert all(isinstance(T[i] - vals[0][i], Poly) for i in range(3))  # non-zero difference
+
+
 def test_lift_names_unsupported_ops():
     lf = Lifter(Ring())
     a = lf.symbolic(torch.randn(3, dtype=torch.float64), "a")

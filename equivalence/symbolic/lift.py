@@ -390,8 +390,14 @@ def apply_fn(name: str, g, *, params: tuple = ()):
             return 0
         if _negative(g):
             return -apply_fn("tanh", -g)
-    if name == "exp" and is_number(g) and g == 0:
-        return 1
+    if name == "exp":
+        if is_number(g) and g == 0:
+            return 1
+        if isinstance(g, Poly):
+            split = _exp_sigmoid_factors(g)
+            if split is not None:
+                factor, rest = split
+                return factor * apply_fn("exp", rest)
     if name in ("cos", "sin"):
         if is_number(g) and g == 0:
             return 1 if name == "cos" else 0
@@ -405,6 +411,11 @@ def apply_fn(name: str, g, *, params: tuple = ()):
         a = _as_atom(g)
         if a is not None and a.name == "exp":
             return a.args[0]
+        if a is not None and a.name == "sigmoid":  # log sigma(h) = h - softplus(h)
+            return a.args[0] - apply_fn("softplus", a.args[0])
+        h = _one_plus_atom(g, "sigmoid", -1)
+        if h is not None:  # log(1 - sigma(h)) = log sigma(-h) = -softplus(h)
+            return -apply_fn("softplus", h)
     if name in ("relu", "abs") and is_number(g):
         return max(g, 0) if name == "relu" else abs(g)
     if (
@@ -419,10 +430,49 @@ def apply_fn(name: str, g, *, params: tuple = ()):
         if g == 0:
             raise Unliftable("division by an exact zero")
         return Fraction(1) / g
+    if name == "inv":
+        h = _one_plus_atom(g, "exp", 1)
+        if h is not None:  # 1 / (1 + e^h) = sigma(-h)
+            return apply_fn("sigmoid", -h)
     ring = _ring_of(g)
     if ring is None:
         ring = _const_ring()
     return ring.atom(name, (g,), params)
+
+
+def _one_plus_atom(g, name: str, sign: int):
+    """The argument ``h`` when ``g`` is exactly ``1 + sign * name(h)``, else ``None``."""
+    if not isinstance(g, Poly) or len(g.terms) != 2 or g.terms.get(()) != 1:
+        return None
+    ((m, c),) = [(m, c) for m, c in g.terms.items() if m]
+    if c != sign or len(m) != 1:
+        return None
+    a = g.ring.atoms.get(m[0])
+    return a.args[0] if a is not None and a.name == name else None
+
+
+def _exp_sigmoid_factors(g: Poly):
+    r"""Split $e^{g}$ at a term $-\mathrm{softplus}(h)$ of $g$ (the log-sigmoid spellings of a gate):
+    $e^{h - \mathrm{softplus}(h) + r} = \sigma(h)\,e^{r}$ when every term of $h$ is a term of $g$, else
+    $e^{-\mathrm{softplus}(h) + r} = (1 - \sigma(h))\,e^{r}$ (both true for every real $h$, as
+    $\log\sigma(h) = h - \mathrm{softplus}(h)$ and $\log\sigma(-h) = -\mathrm{softplus}(h)$). Returns
+    ``(factor, r)`` or ``None`` when $g$ has no such term. With the rewrite ``sigmoid(-h) = 1 - sigmoid(h)``
+    this makes ``sigmoid(g)``, ``exp(logsigmoid(g))``, ``exp(g - softplus(g))`` and ``1 / (1 + exp(-g))``
+    one value."""
+    atoms = g.ring.atoms
+    for m, c in g.terms.items():
+        if len(m) != 1 or c != -1:
+            continue
+        a = atoms.get(m[0])
+        if a is None or a.name != "softplus":
+            continue
+        h = a.args[0]
+        sp = Poly({m: 1}, g.ring)
+        hterms = h.terms.items() if isinstance(h, Poly) else [((), h)]
+        if all(g.terms.get(mh) == ch for mh, ch in hterms):
+            return apply_fn("sigmoid", h), g - h + sp
+        return 1 - apply_fn("sigmoid", h), g + sp
+    return None
 
 
 def _const_ring() -> Ring:
