@@ -11,15 +11,25 @@ allocations, and the profiler's per-op counters do not give an instantaneous pea
 0.2 MiB (pages the interpreter itself returns to the kernel during the call are subtracted from the count).
 On CUDA: ``torch.cuda.reset_peak_memory_stats`` / ``max_memory_allocated`` around the call, in process.
 
-Run as ``python -m benchmarks.memory '<json spec>'``; prints one JSON line.
+The case comes from a *builder* ``build(spec) -> (run, info)``: a zero-argument callable running the case,
+and sizes info. This module knows no case itself; a workload passes its builder (in process) or names it as
+``"module:function"`` (in a child). Run as ``python -m benchmarks.memory '<json spec>' [module:function]``
+(default builder: :data:`DEFAULT_BUILDER`); prints one JSON line.
 """
 
+import importlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 
-__all__ = ["measure", "measure_in_child"]
+import torch
+
+__all__ = ["DEFAULT_BUILDER", "measure", "measure_in_child"]
+
+#: the builder a child uses when none is named: the forward workload's cases
+DEFAULT_BUILDER = "benchmarks.w1_forward:build_case"
 
 
 def _status() -> dict[str, int]:
@@ -32,12 +42,17 @@ def _status() -> dict[str, int]:
     return out
 
 
-def measure(spec: dict) -> dict:
-    """In this process: peak extra bytes of ``spec``'s case (see module docstring)."""
-    import torch
+def _builder(name: str) -> Callable:
+    """The builder named ``module:function`` (a module of this repository's ``benchmarks`` package)."""
+    module, _, attr = name.partition(":")
+    if not module.startswith("benchmarks.") or not attr.isidentifier():
+        raise ValueError(f"builder {name!r}: expected 'benchmarks.<module>:<function>'")
+    return getattr(importlib.import_module(module), attr)
 
-    from .w1_forward import build_case
 
+def measure(spec: dict, build_case: Callable) -> dict:
+    """In this process: peak extra bytes of ``spec``'s case, built by ``build_case(spec) -> (run, info)``
+    (see module docstring)."""
     torch.set_num_threads(int(spec.get("threads", torch.get_num_threads())))
     device = spec.get("device", "cpu")
     run, info = build_case(spec)
@@ -70,12 +85,13 @@ def measure(spec: dict) -> dict:
     }
 
 
-def measure_in_child(spec: dict, timeout: float = 600) -> dict:
-    """Run :func:`measure` in a fresh interpreter (clean allocator state, resettable peak counter)."""
+def measure_in_child(spec: dict, timeout: float = 600, builder: str = DEFAULT_BUILDER) -> dict:
+    """Run :func:`measure` in a fresh interpreter (clean allocator state, resettable peak counter) on the
+    case of ``builder`` (``"module:function"``)."""
     env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="65536", PYTHONHASHSEED="0")
     env.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     r = subprocess.run(
-        [sys.executable, "-m", "benchmarks.memory", json.dumps(spec)],
+        [sys.executable, "-m", "benchmarks.memory", json.dumps(spec), builder],
         capture_output=True,
         check=False,
         text=True,
@@ -89,4 +105,5 @@ def measure_in_child(spec: dict, timeout: float = 600) -> dict:
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(json.loads(sys.argv[1]))))
+    _spec = json.loads(sys.argv[1])
+    print(json.dumps(measure(_spec, _builder(sys.argv[2] if len(sys.argv) > 2 else DEFAULT_BUILDER))))

@@ -5,6 +5,8 @@ import json
 import math
 from pathlib import Path
 
+from equivalence.report.staging import atomic_write
+
 from .common import WorkloadResult
 
 __all__ = ["table", "write_all"]
@@ -79,10 +81,10 @@ def _png(fig) -> bytes:
 
 
 def plots(results: list[WorkloadResult], info: dict) -> dict[str, bytes]:
-    import matplotlib
+    import matplotlib  # lazy: start-up time (only the plots need matplotlib), and the backend is set first
 
     matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after matplotlib.use: the headless backend
 
     out: dict[str, bytes] = {}
     where = info["cpu"] if "gpu" not in info else info["gpu"]["name"]
@@ -171,8 +173,6 @@ def plots(results: list[WorkloadResult], info: dict) -> dict[str, bytes]:
 
 def write_all(results: list[WorkloadResult], info: dict, out: Path, command: str) -> list[Path]:
     """Write ``benchmarks.json``, ``benchmarks.txt`` and the PNG plots into ``out``; return the paths."""
-    from equivalence.report.write import atomic_write
-
     out = Path(out)
     doc = {
         "schema": "attention-rnn-equivalence/benchmarks/v1",

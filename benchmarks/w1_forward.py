@@ -26,7 +26,13 @@ import math
 
 import torch
 
+from constructions import GatedLinearRNN, LinearSelfAttention, lsa_to_rnn
+from constructions.structured_attention import CHUNK
+from constructions.tolerance import compare, lsa_path_length, rnn_path_length
+from constructions.variants import InputDependentDecay
+
 from .common import Case, WorkloadResult, interleaved, ratio
+from .memory import measure, measure_in_child
 from .peers import fla_kernels, fla_naive, fla_simple_gla, merge, project_qkv
 
 __all__ = ["run", "build_case", "SIZES", "QUICK_SIZES", "KINDS"]
@@ -34,12 +40,12 @@ __all__ = ["run", "build_case", "SIZES", "QUICK_SIZES", "KINDS"]
 SIZES = {"B": 8, "T": 4096, "d": 64, "H": 1, "dk": 16, "dv": 16}
 QUICK_SIZES = dict(SIZES)
 KINDS = ("lsa", "complex", "decay", "decay-callable", "decay-per-key")
+#: :func:`build_case` as a child process of :mod:`benchmarks.memory` names it
+BUILDER = "benchmarks.w1_forward:build_case"
 
 
 def build_rnn(spec: dict):
     """The LSA and the RNN of ``spec`` (kind ``lsa``, ``complex`` or ``decay``), float32 on the device."""
-    from constructions import GatedLinearRNN, LinearSelfAttention, lsa_to_rnn
-
     g = torch.Generator().manual_seed(spec.get("seed", 0))
     H, dk, dv, d = spec["H"], spec["dk"], spec["dv"], spec["d"]
     dtype = getattr(torch, spec.get("dtype", "float32"))
@@ -65,8 +71,6 @@ def build_rnn(spec: dict):
     elif (
         kind == "decay-per-key"
     ):  # GLA: kv[h, i, j] decays by sigmoid(w_{h,j} . x_t + 2), one channel per key
-        from constructions.variants import InputDependentDecay
-
         n_kv = H * dk * dv
         heads = torch.arange(H, device=device).repeat_interleave(dk * dv)
         keys = torch.arange(dk, device=device).repeat(H * dv) + dk * heads
@@ -79,8 +83,6 @@ def build_rnn(spec: dict):
         )
         rnn = GatedLinearRNN(rnn.A, rnn.B, None, rnn.C, rnn.E, rnn.D, decay=e1)
     elif kind in ("decay", "decay-callable"):
-        from constructions.variants import InputDependentDecay
-
         n_kv = H * dk * dv
         wa = w(H, d)
         # lambda_t = sigmoid(w_h . x_t + 2) = exp(logsigmoid(.)) on head h's memories, 0 on the queries
@@ -165,20 +167,15 @@ def _flops(s: dict) -> dict:
     """Multiply-add counts x 2 of each evaluation (derived from the shapes)."""
     B, T, d, H, dk, dv = s["B"], s["T"], s["d"], s["H"], s["dk"], s["dv"]
     n, m, d_out = H * dk * (dv + 1), H * dk * dv, H * dv
-    from constructions.structured_attention import CHUNK as L
-
     dense = 2 * B * T * (2 * (d + 1) * n + 2 * n * m + m * d_out) + 4 * B * T * n
     proj = 2 * B * T * d * H * (2 * dk + dv)
-    chunked = proj + 2 * B * T * H * (L * (dk + dv) + 2 * dk * dv)
+    chunked = proj + 2 * B * T * H * (CHUNK * (dk + dv) + 2 * dk * dv)
     minimal = proj + 4 * B * T * H * dk * dv  # recurrent form: S += v k^T and S q per step
     return {"dense_template": dense, "structured_chunked": chunked, "minimal": minimal}
 
 
 def _check(lsa, rnn, x, y, kind) -> dict:
     """The fast output against the float64 reference, under the tolerance model (gamma_n M)."""
-    from constructions import GatedLinearRNN, LinearSelfAttention
-    from constructions.tolerance import compare, lsa_path_length, rnn_path_length
-
     x64 = x.detach().to("cpu", torch.float64)
     w64 = [None if t is None else t.detach().to("cpu") for t in rnn.weights()]
     w64 = [
@@ -226,8 +223,6 @@ def run(
     sizes: dict | None = None,
     long_T: int | None = None,
 ) -> list[WorkloadResult]:
-    from .memory import measure, measure_in_child
-
     s = dict(sizes or (QUICK_SIZES if quick else SIZES))
     reps = repeats or (5 if quick else 7)
     results = []
@@ -310,7 +305,11 @@ def run(
                     else ("rnn parallel",)
                 ):
                     mspec = dict(spec, case=c, threads=torch.get_num_threads())
-                    m = measure(mspec) if device.startswith("cuda") else measure_in_child(mspec)
+                    m = (
+                        measure(mspec, build_case)
+                        if device.startswith("cuda")
+                        else measure_in_child(mspec, builder=BUILDER)
+                    )
                     if "error" not in m:
                         lam_b = m.get("lambda_t_bytes", 0)  # counted as an input of the recurrence (see docs)
                         base = m["output_bytes"] + m["input_bytes"] + lam_b

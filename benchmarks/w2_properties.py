@@ -17,10 +17,18 @@ run until it finds the bug, time to detection over several Hypothesis seeds. Onl
 ``constructions.tolerance.compare``); the project's own property suite lives in ``properties/``.
 """
 
+import dataclasses
 import statistics
 import time
 
 import torch
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import seed as hseed
+from hypothesis import strategies as st
+
+from constructions import GatedLinearRNN, get
+from constructions.tolerance import compare
+from equivalence.numeric import PROFILES, degenerate_
 
 from .common import Case, Ratio, WorkloadResult
 
@@ -28,9 +36,6 @@ __all__ = ["run", "MUTANTS", "harness"]
 
 
 def _case(d, H, T, seed, kind, batch):
-    from constructions import get
-    from equivalence.numeric import degenerate_
-
     v = get("lsa-direct")
     g = torch.Generator().manual_seed(seed)
     params = v.sample_params(d, H, generator=g, dtype=torch.float64)
@@ -42,8 +47,6 @@ def _case(d, H, T, seed, kind, batch):
 
 
 def _cast(params, dtype):
-    import dataclasses
-
     return dataclasses.replace(
         params, **{k: t.to(dtype) for k, t in vars(params).items() if isinstance(t, torch.Tensor)}
     )
@@ -51,8 +54,6 @@ def _cast(params, dtype):
 
 def check_one(d, H, T, seed, kind, *, batch, mode="auto", mutant=None):
     """One example: raise ``AssertionError`` if the float32 construction leaves the tolerance bound."""
-    from constructions.tolerance import compare
-
     v, params, x = _case(d, H, T, seed, kind, batch)
     ref = v.reference(params, x)
     M = v.magnitude(params, x)
@@ -84,8 +85,6 @@ def _rare_input(v, params):
 
 def _third_head(v, params):
     """Weight-triggered: with 3 heads, head 2's queries read head 0's W_Q."""
-    import dataclasses
-
     if params.W_Q.shape[0] == 3:
         W_Q = params.W_Q.clone()
         W_Q[2] = W_Q[0]
@@ -95,8 +94,6 @@ def _third_head(v, params):
 
 def _leaky_memory(v, params):
     """Precision-triggered: memories decay by lambda = 1 - 2^-14 instead of 1 (visible only for long T)."""
-    from constructions import GatedLinearRNN
-
     rnn = v.construct(params)
     lam = rnn.lam.detach().clone()
     lam[lam == 1] = 1 - 2.0**-14
@@ -112,12 +109,6 @@ MUTANTS = {
 
 def harness(*, batch: int, examples: int, seed: int, mode: str = "auto", mutant=None) -> dict:
     """Run our Hypothesis harness; returns examples run, seconds, and whether (and when) it failed."""
-    from hypothesis import HealthCheck, Phase, given, settings
-    from hypothesis import seed as hseed
-    from hypothesis import strategies as st
-
-    from equivalence.numeric import PROFILES
-
     prof = PROFILES["ci"]
     count = [0]
     t_fail = [None]

@@ -1,13 +1,15 @@
 """Workload 3: time of each symbolic proof tier as d and T grow (docs/benchmarks.md).
 
-Calls the prover's public entry point ``equivalence.symbolic.time_tier(construction, tier, d=, T=, heads=)``
-(the ``proofs`` helper's module; "not available" when it is missing). Each series doubles the size until a
+Calls the prover's public entry point ``equivalence.symbolic.time_tier(construction, tier, d=, T=, heads=)``.
+Each series doubles the size until a
 call takes longer than the workload's budget (then the next, larger size is skipped and reported as such).
 The symbolic tier's speed targets: unrolled tier at d=8, T=8 under 30 s; all-T induction at
 d=d_k=d_v=32, H=2 under 30 s; the compressed construction at d=32 likewise; the Schwartz-Zippel tier at d=128.
 """
 
 import time
+
+from equivalence.symbolic import time_tier
 
 from .common import Case, WorkloadResult
 
@@ -31,14 +33,6 @@ TARGETS = {
 
 def run(*, quick: bool, smoke: bool = False, budget_s: float | None = None) -> list[WorkloadResult]:
     r = WorkloadResult("w3", "Symbolic proof tiers (time per proof, one call each)", {})
-    try:
-        from equivalence.symbolic import time_tier
-    except ImportError as e:  # the prover is another helper's module: report, do not fail the run
-        r.available = False
-        r.notes.append(
-            f"equivalence.symbolic.time_tier not importable ({e}); rerun when the prover is installed"
-        )
-        return [r]
     budget = budget_s or (2.0 if smoke else (10.0 if quick else 120.0))
     for label, construction, tier, key, sizes, fixed in SERIES:
         if smoke:

@@ -8,14 +8,18 @@ Two parts:
   forward + backward + update; the step loop (``mode="loop"``) against the chunked scan (``mode="parallel"``;
   gradients always take the dense template); plus an in-context linear regression batch (tokens $[x_i; y_i]$,
   query token $[x_q; 0]$) of the same shape;
-- **the project's training checks** (``equivalence.training``, the ``training`` helper's module): timed
-  through its public ``time_steps`` when it exists, else reported as not available.
+- **the project's training checks** (``equivalence.training``): its public ``run_teacher_student`` and
+  ``run_icl_regression``, timed on their presets.
 """
 
 import math
 import time
+from dataclasses import replace
 
 import torch
+
+from constructions import GatedLinearRNN, LinearSelfAttention
+from equivalence.training import ICL_PRESETS, TS_PRESETS, run_icl_regression, run_teacher_student
 
 from .common import Case, WorkloadResult, interleaved, ratio
 
@@ -23,8 +27,6 @@ __all__ = ["run"]
 
 
 def _teacher_student(d, H, dk, dv, B, T, device, seed=0):
-    from constructions import GatedLinearRNN, LinearSelfAttention
-
     g = torch.Generator().manual_seed(seed)
 
     def w(*s):
@@ -131,16 +133,6 @@ def _project_training(*, quick: bool, device: str, smoke: bool) -> WorkloadResul
         "Training checks of equivalence.training (steps/s; full mode: quick preset end to end)",
         {"device": device},
     )
-    try:
-        from dataclasses import replace
-
-        from equivalence.training import ICL_PRESETS, TS_PRESETS, run_icl_regression, run_teacher_student
-    except ImportError as e:  # another helper's module: report, do not fail the run
-        r.available = False
-        r.notes.append(
-            f"equivalence.training (run_teacher_student, run_icl_regression, presets) not importable: {e}"
-        )
-        return r
     jobs = (
         ("teacher-student", run_teacher_student, TS_PRESETS),
         ("icl-regression", run_icl_regression, ICL_PRESETS),

@@ -117,6 +117,12 @@ HOOKS: tuple[Hook, ...] = (
         "(params) -> constructions.variants.plan.Plan",
         "how a PlanVariant sits on the template",
     ),
+    Hook(
+        "d_in",
+        False,
+        "(params) -> int",
+        "width of the input x when it is not d (upstream blocks); else construct(params).d_in",
+    ),
     Hook("free_fields", False, "ClassVar[tuple[str, ...]]", "params fields that may take any real value"),
     Hook(
         "extensions",

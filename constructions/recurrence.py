@@ -26,6 +26,8 @@ from jaxtyping import Float
 from torch import Tensor
 from torch.nn import functional as F
 
+from .contract import hook
+
 __all__ = [
     "Recurrence",
     "lsa_recurrence",
@@ -77,7 +79,7 @@ def reference_is_recurrence(variant: object) -> bool:
     by
     a flag a variant could set wrongly)."""
     return getattr(type(variant), "reference", None) is recurrent_reference and callable(
-        getattr(variant, "recurrence", None)
+        hook(variant, "recurrence")
     )
 
 

@@ -27,7 +27,7 @@ The shipped variants (``constructions.variants``, ``docs/variants/``) register o
 
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -190,7 +190,6 @@ class LSAParams:
     W_K: Tensor
     W_V: Tensor
     W_O: Tensor | None = None
-    extra: dict = field(default_factory=dict)
 
     def lsa(self) -> LinearSelfAttention:
         return LinearSelfAttention(self.W_Q, self.W_K, self.W_V, self.W_O)

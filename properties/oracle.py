@@ -21,6 +21,9 @@ import torch
 from jaxtyping import Float
 from torch import Tensor
 
+from constructions import GatedLinearRNN, LinearSelfAttention
+from constructions.rnn import augment, input_gate
+from constructions.scan import scan_loop
 from constructions.tolerance import lsa_rnn_budget, rnn_template_budget
 
 __all__ = [
@@ -47,16 +50,12 @@ def to_cpu64(t: Tensor) -> Tensor:
 
 def lsa_magnitude(lsa, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch time d_out"]:
     """$M$ for LSA: the same LSA on absolute weights and inputs, float64 on CPU."""
-    from constructions import LinearSelfAttention
-
     return LinearSelfAttention(abs64(lsa.W_Q), abs64(lsa.W_K), abs64(lsa.W_V), abs64(lsa.W_O))(abs64(x))
 
 
 def rnn_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch time d_out"]:
     r"""$M$ for the gated RNN: the template on $|A|,|B|,|\lambda|,|C|,|E|,|D|$ and $|x|$ (float64, step
     loop)."""
-    from constructions import GatedLinearRNN
-
     A, B, lam, C, E, D = (abs64(w) for w in rnn.weights())
     z = _features64(rnn, x)
     if lam is None:  # input-dependent decay (extension E1): |lambda_t| along the same inputs
@@ -78,9 +77,6 @@ def _features64(rnn, x: Tensor) -> Tensor:
 def rnn_state_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch n"]:
     """$M$ for the final state $h_T$: the recurrence on $|A|,|B|,|\\lambda|$ and $|x|$ (float64, step
     loop)."""
-    from constructions.rnn import augment, input_gate
-    from constructions.scan import scan_loop
-
     lam = (
         abs64(rnn.lam)
         if rnn.lam is not None
@@ -111,7 +107,6 @@ def cast_lsa(lsa, dtype: torch.dtype, device: str | torch.device = "cpu"):
     """A copy of ``lsa`` with its weights cast to ``dtype`` on ``device``, in fresh storage: a factory that
     edits the weights it is given in place (``W_V.zero_()``) cannot reach the float64 reference (``.to``
     alone returns the very same tensor when dtype and device already match)."""
-    from constructions import LinearSelfAttention
 
     def c(t):
         return None if t is None else t.detach().to(device=device, dtype=dtype, copy=True)

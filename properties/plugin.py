@@ -170,7 +170,7 @@ def pytest_configure(config):
         _register_profiles()
         settings.load_profile(profile or ("ci" if os.environ.get("CI") else "dev"))
     config._lsa_targets = None
-    from .replay import set_counterexample_dir
+    from .counterexamples import set_counterexample_dir
 
     if (
         config.getoption("--lsa-counterexamples")
@@ -341,7 +341,7 @@ def pytest_report_header(config):
     if names:
         lines.append(f"properties: variants {', '.join(names)}" + (" only" if _variant_only(config) else ""))
     lines.append(f"properties: {_profile_line()}")
-    from .replay import counterexample_dir
+    from .counterexamples import counterexample_dir
 
     lines.append(f"properties: failures write their exact weights and inputs to {counterexample_dir()}/")
     return lines

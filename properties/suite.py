@@ -30,6 +30,7 @@ Comparisons between two candidates use $2\gamma_n M$ (each is within $\gamma_n M
 """
 
 import contextlib
+import dataclasses
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,12 @@ import torch
 from jaxtyping import Float, Int
 from torch import Tensor
 
+from constructions import GatedLinearRNN, LinearSelfAttention, lsa_to_rnn
+from constructions.contract import hook
+from constructions.invariances import permute_neurons, rescale_input_branch, rescale_output_branches
+from constructions.tolerance import ComparisonResult, compare, error_bound
+
+from .counterexamples import write_property_counterexample
 from .oracle import (
     cast_lsa,
     lsa_budget,
@@ -108,7 +115,6 @@ class LayerTarget:
     def n(self, lsa, T: int, layer) -> int:
         if self.budget is not None:
             return int(self.budget(lsa, T, layer))
-        from constructions import GatedLinearRNN
 
         if isinstance(layer, GatedLinearRNN):
             return lsa_budget(lsa, T, num_neurons=layer.num_neurons, num_gates=layer.num_gates)
@@ -131,7 +137,6 @@ def construction_target(
     method: str = "direct", *, dtype: torch.dtype = torch.float64, device: str = "cpu", mode: str = "auto"
 ) -> LayerTarget:
     """The paper's construction ``lsa_to_rnn(lsa, method)`` as a target (``mode``: the RNN's forward path)."""
-    from constructions import lsa_to_rnn
 
     def build(lsa):
         return lsa_to_rnn(lsa, method)
@@ -189,8 +194,6 @@ def _record(prop: str, target, lsa, x, res, message: str, extra: dict | None = N
     """Write the failing case to a counterexample file; the lines that name it and replay it (or '')."""
     if not _WRITE[-1] or target is None:
         return ""
-    from .replay import write_property_counterexample
-
     path = write_property_counterexample(prop, target, lsa, x, res, extra_inputs=extra, message=message)
     if path is None:
         return ""
@@ -211,8 +214,6 @@ def _fail(prop: str, res, case: str, *, record: tuple | None = None) -> None:
 
 
 def _compare(candidate, reference, M, n, dtype, label):
-    from constructions.tolerance import compare
-
     return compare(to_cpu64(candidate), to_cpu64(reference), M, n=n, dtype=dtype, label=label)
 
 
@@ -221,8 +222,6 @@ def _label(kw: dict) -> str:
 
 
 def _modes(target: LayerTarget, layer) -> list[dict]:
-    from constructions import GatedLinearRNN
-
     if isinstance(layer, GatedLinearRNN):
         mode = target.info.get("mode", "auto")
         return [{"mode": "loop"}, {"mode": "parallel"}] if mode == "both" else [{"mode": mode}]
@@ -253,8 +252,6 @@ def check_equals_lsa(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"])
 def check_exact_on_integers(target: LayerTarget, lsa, x: Float[Tensor, "batch time d"]):
     """On integer weights and inputs whose every intermediate value is an integer below $2^{53}$, float64
     evaluation is exact: the layer must equal the LSA with no tolerance at all (the sharpest detector)."""
-    from constructions.tolerance import ComparisonResult
-
     ref = lsa(x)  # before the layer is built (isolation: the factory gets a copy)
     layer = target.layer_for(lsa)
     for kw in _modes(target, layer):
@@ -357,18 +354,13 @@ def check_variant(
     $M$ and $n$ come from the variant's ``magnitude`` / ``path_length`` hooks when present; otherwise $M$ is
     the constructed RNN on absolute values (:func:`properties.oracle.rnn_magnitude`, which bounds the
     candidate's own rounding) and $n$ the template's path plus 8 roundings for computing its weights."""
-    import dataclasses as _dc
-
     ref = variant.reference(params, x)
     rnn = variant.construct(params)
-    M = variant.magnitude(params, x) if hasattr(variant, "magnitude") else rnn_magnitude(rnn, x)
-    n = (
-        variant.path_length(params, x.shape[1])
-        if hasattr(variant, "path_length")
-        else rnn_budget(rnn, x.shape[1], extra=8)
-    )
+    magnitude, path_length = hook(variant, "magnitude"), hook(variant, "path_length")
+    M = magnitude(params, x) if magnitude is not None else rnn_magnitude(rnn, x)
+    n = path_length(params, x.shape[1]) if path_length is not None else rnn_budget(rnn, x.shape[1], extra=8)
     if dtype != torch.float64 or device != "cpu":
-        low = _dc.replace(
+        low = dataclasses.replace(
             params,
             **{
                 k: v.to(device=device, dtype=dtype)
@@ -423,8 +415,6 @@ def check_streaming(rnn, x: Float[Tensor, "batch time d"], cuts: list[int], mode
     res = _compare(y_chunks, y_full, 2 * M, rnn_budget(rnn, T), _rnn_dtype(rnn), f"chunks {bounds}")
     _fail("streaming in chunks equals one pass", res, _rnn_case(rnn, x))
     if T > 0:  # the carried final state, against the same model on the state's own magnitude
-        from constructions.tolerance import error_bound
-
         err = (to_cpu64(state) - to_cpu64(h_full)).abs()
         bound = 2 * error_bound(rnn_state_magnitude(rnn, x), rnn_budget(rnn, T), _rnn_dtype(rnn))
         if not bool((err <= bound).all()):
@@ -438,8 +428,6 @@ def check_streaming(rnn, x: Float[Tensor, "batch time d"], cuts: list[int], mode
 def check_neuron_permutation(rnn, x: Float[Tensor, "batch time d"], perm: Int[Tensor, " n"]):
     """Permuting the recurrent neurons (rows of $A, B$, entries of $\\lambda$, columns of $C, E$) keeps the
     function."""
-    from constructions.invariances import permute_neurons
-
     M = rnn_magnitude(rnn, x)
     xd = x.to(device=rnn.A.device, dtype=rnn.A.real.dtype)
     res = _compare(
@@ -460,8 +448,6 @@ def check_branch_rescaling(
     r"""Scaling one gate branch by $c$ and the other by $1/c$ keeps the function: ``branch="input"`` scales
     $A_k$ by $c$ and $B_k$ by $1/c$ (neuron ``index``); ``"output"`` scales $C_m$ by $c$ and $E_m$ by
     $1/c$."""
-    from constructions.invariances import rescale_input_branch, rescale_output_branches
-
     if branch == "input":
         other = rescale_input_branch(rnn, index, c)
     elif branch == "output":
@@ -492,8 +478,6 @@ def smallest_detectable_scale(
     ``dtype``: a layer returning $(1+\varepsilon)\,y$ errs by $\varepsilon|y|$, which exceeds the bound
     $\gamma_nM + n\eta$ somewhere iff $\varepsilon > \min_{y\ne0} (\gamma_nM + n\eta)/|y|$ (``n``: the direct
     construction's budget by default). ``inf`` when no guarantee is left ($nu \ge 1$) or $y = 0$."""
-    from constructions.tolerance import error_bound
-
     n = lsa_budget(lsa, x.shape[1]) if n is None else n
     y = lsa(x).abs()
     b = error_bound(lsa_magnitude(lsa, x), n, dtype)
@@ -505,7 +489,6 @@ def sensitivity_hint(dtype: torch.dtype, T: int = 64) -> str | None:
     """One line for a run at a low precision: how much more a float64 run would see (``None`` at float64)."""
     if dtype == torch.float64:
         return None
-    from constructions import LinearSelfAttention
 
     g = torch.Generator().manual_seed(0)
     lsa = LinearSelfAttention(*(torch.randn(2, 2, 4, generator=g, dtype=torch.float64) for _ in range(3)))

@@ -14,6 +14,8 @@ import torch
 from hypothesis import HealthCheck, example, given, note, settings
 from hypothesis import strategies as st
 
+import constructions
+from constructions import GatedLinearRNN, LinearSelfAttention
 from properties import strategies as S
 from properties import suite
 
@@ -34,7 +36,6 @@ def _torch_settings():
 
 def _lsa(H=1, d=1, d_k=1, d_v=1, d_out=None, fill=None):
     """Edge-case LSAs for @example: ones (fill=1.0), zeros (0.0) or identities (None)."""
-    from constructions import LinearSelfAttention
 
     def w(*shape):
         if fill is None:
@@ -194,8 +195,6 @@ def _rnn_properties(rnn, x, data):
 def test_rnn_properties_of_the_layer(lsa_target, lsa, spec, data):
     """When the layer is a GatedLinearRNN: loop == parallel, streaming, permutation and rescaling
     invariance."""
-    from constructions import GatedLinearRNN
-
     layer = lsa_target.layer_for(lsa)
     if not isinstance(layer, GatedLinearRNN):
         pytest.skip("the layer is not a constructions.GatedLinearRNN (template properties do not apply)")
@@ -203,8 +202,6 @@ def test_rnn_properties_of_the_layer(lsa_target, lsa, spec, data):
 
 
 def _lam_edge(values, d=2, m=2):
-    from constructions import GatedLinearRNN
-
     g = torch.Generator().manual_seed(7)
     n = len(values)
 
@@ -251,8 +248,6 @@ def test_template_properties(lsa_user_layer, rnn, spec, data):
 )
 def test_variant_construction(variant_name, d, heads, seed, spec, data):
     """A registered variant's construction equals its reference (and its RNN has the template properties)."""
-    import constructions
-
     v = constructions.get(variant_name)
     if v.status != "exact":
         pytest.skip(f"variant {variant_name!r} is {v.status!r}: its reference is not claimed equal")

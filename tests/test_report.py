@@ -67,7 +67,7 @@ def test_a_failed_write_leaves_the_previous_report(tmp_path, monkeypatch):
     def boom(cert):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("equivalence.report.html.render_html", boom)
+    monkeypatch.setattr(write, "render_html", boom)  # the renderer write_report calls
     with pytest.raises(RuntimeError):
         write.write_report(claims, tmp_path, provenance=provenance("cpu"), command="other")
     assert (tmp_path / "report.md").read_bytes() == before

@@ -35,7 +35,7 @@ from torch.nn import functional as F
 from .._validation import require_finite, require_tensor
 from ..registry import register
 from .family import PlanVariant, affine, check_projections, heads_qkv, randn
-from .plan import InputDecay, Plan, Skip, compressed_reason
+from .plan import InputDecay, Plan, Skip, build_rnn, compressed_reason
 from .reference import la_recurrent, la_parallel
 from .upstream import GatedCopy, HeadMap, Identity, Upstream, softplus
 
@@ -133,7 +133,7 @@ class _DecayedLinearAttention(PlanVariant):
 
     def symbolic_reference(self, W_Q, W_K, W_V, W_gate, W_O, x):
         """The gated recurrence on object arrays (``symbolic.gated_reference``)."""
-        from .symbolic import gated_reference
+        from .symbolic import gated_reference  # lazy: start-up time (SymPy)
 
         return gated_reference(W_Q, W_K, W_V, W_gate, W_O, x)
 
@@ -189,7 +189,7 @@ class SimpleGLA(_DecayedLinearAttention):
 
     def symbolic_weights(self, W_Q, W_K, W_V, W_g, W_O=None):
         """The construction on object arrays with an uninterpreted decay link (``symbolic.gated_weights``)."""
-        from .symbolic import gated_compressed_weights, gated_weights
+        from .symbolic import gated_compressed_weights, gated_weights  # lazy: start-up time (SymPy)
 
         return (gated_weights if self.method == "direct" else gated_compressed_weights)(
             W_Q, W_K, W_V, W_g, W_O
@@ -293,14 +293,12 @@ class GLA(_DecayedLinearAttention):
 
     def construct_compressed(self, params: GLAParams):
         """The compressed construction; ``ValueError`` with :meth:`compressed_reason` when it is invalid."""
-        from .plan import build_rnn
-
         return build_rnn(self.plan(params, "compressed"))
 
     def symbolic_weights(self, W_Q, W_K, W_V, W_gk, W_O=None):
         """The direct construction on object arrays, per-key uninterpreted decay link
         (``symbolic.gated_weights``)."""
-        from .symbolic import gated_weights
+        from .symbolic import gated_weights  # lazy: start-up time (SymPy)
 
         return gated_weights(W_Q, W_K, W_V, W_gk, W_O)
 

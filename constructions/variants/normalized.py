@@ -53,10 +53,6 @@ def _split(y: Tensor, H: int) -> tuple[Tensor, Tensor]:
     return y[..., :-1], y[..., -1:]
 
 
-def _join(num: Tensor, den: Tensor) -> Tensor:
-    return merge_heads(torch.cat([num, den], dim=-1), None)
-
-
 class NormalizedLAParams(FeatureMapParams):
     """``W_Q, W_K [H, d_k, d]``, ``W_V [H, d_v, d]``, ``W_O`` or ``None``, ``feature_map`` (``"elu+1"``,
     ``"relu"``, ``"identity"``): the fields and checks of :class:`FeatureMapParams`."""

@@ -146,13 +146,13 @@ class Retention(PlanVariant):
 
     def symbolic_weights(self, W_Q, W_K, W_V, gamma, W_O=None, theta=None):
         """The construction on object arrays (``symbolic.retention_weights``)."""
-        from .symbolic import retention_weights
+        from .symbolic import retention_weights  # lazy: start-up time (SymPy)
 
         return retention_weights(W_Q, W_K, W_V, gamma, W_O, theta)
 
     def symbolic_reference(self, W_Q, W_K, W_V, gamma, W_O, theta, x):
         """The recurrence on object arrays (``symbolic.retention_reference``)."""
-        from .symbolic import retention_reference
+        from .symbolic import retention_reference  # lazy: start-up time (SymPy)
 
         return retention_reference(W_Q, W_K, W_V, gamma, W_O, theta, x)
 

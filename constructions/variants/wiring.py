@@ -31,7 +31,6 @@ __all__ = [
     "direct_kv_lam",
     "direct_channels",
     "grouped_compressed_weights",
-    "num_neurons_grouped_compressed",
 ]
 
 
@@ -83,11 +82,6 @@ def direct_channels(H: int, d_k: int, d_v: int, per_key: bool) -> tuple[Tensor, 
     chans += [-1] * (H * d_k)
     channel = torch.tensor(chans, dtype=torch.long)
     return channel, torch.zeros(len(chans), dtype=torch.float64)
-
-
-def num_neurons_grouped_compressed(d: int, groups: int) -> int:
-    """``groups * d(d+1)/2 + d``: one symmetric store per decay group, one shared set of input neurons."""
-    return groups * d * (d + 1) // 2 + d
 
 
 def _head_output_map(W_V, W_O, heads: list[int]):

@@ -1,5 +1,7 @@
 """BibTeX entries: the report itself (keyed by its certificate's content digest) and the paper."""
 
+from .trust import headline, variants
+
 __all__ = ["PAPER_BIBTEX", "report_bibtex"]
 
 PAPER_BIBTEX = """@article{zucchet2023gated,
@@ -20,8 +22,6 @@ def report_bibtex(cert: dict) -> str:
     """A ``@misc`` entry for this report: the variants, version, commit, date, the claim counts (the same
     as the
     report's headline) and the content digest."""
-    from .trust import headline, variants
-
     p = cert["provenance"]
     digest = cert["integrity"]["content"]
     date = p.get("date", "")

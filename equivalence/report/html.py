@@ -3,12 +3,15 @@ objects (browsers render MathML natively: no script, no CDN, works offline); sty
 
 import html
 import json
+import re
+import xml.etree.ElementTree as ET
+from html.entities import html5
 
-from ..claims import HOLDING
+from ..claims import HOLDING, STATUS_WORD
 from .bibtex import PAPER_BIBTEX, report_bibtex
 from .learned import LEARNED_INTRO, STATUS_WORDS, format_cell, groups, href, is_learned
 from .markdown import format_evidence, format_sizes
-from .trust import replay_line
+from .trust import assumptions, headline, replay_line, trust_rows
 
 __all__ = ["render_html", "safe_mathml"]
 
@@ -42,9 +45,7 @@ def _e(s) -> str:
 
 
 def render_html(cert: dict) -> str:
-    from .trust import headline
-    from .write import STATUS_MARK
-
+    """``report.html`` of the certificate ``cert``: one standalone file (rendered from it only)."""
     p = cert["provenance"]
     omitted = cert.get("timings") == "omitted"
     all_hold, head, counts = headline(cert)
@@ -85,7 +86,7 @@ def render_html(cert: dict) -> str:
         secs = "—" if omitted else f"{c['seconds']:.2f} s"
         out.append(
             f'<tr><td><a href="#{anchor}"><code>{_e(c["id"])}</code></a></td>'
-            f'<td class="{_cls(c["status"])}">{_e(STATUS_MARK.get(c["status"], c["status"]))}</td>'
+            f'<td class="{_cls(c["status"])}">{_e(STATUS_WORD.get(c["status"], c["status"]))}</td>'
             f"<td>{_e(c['kind'])}</td><td>{_e(c['construction'])}</td><td>{_e(c['tier'])}</td>"
             f"<td>{_e(secs)}</td></tr>"
         )
@@ -94,7 +95,7 @@ def render_html(cert: dict) -> str:
     if others:
         out.append("<h2>Claims</h2>")
     for c in others:
-        out += _claim(c, "h3", STATUS_MARK.get(c["status"], c["status"]), replay_line(cert, c))
+        out += _claim(c, "h3", STATUS_WORD.get(c["status"], c["status"]), replay_line(cert, c))
     learned = groups(cert)
     if learned:
         out += [
@@ -107,7 +108,7 @@ def render_html(cert: dict) -> str:
             out += _claim(
                 c,
                 "h4",
-                STATUS_WORDS.get(c["status"], STATUS_MARK.get(c["status"], c["status"])),
+                STATUS_WORDS.get(c["status"], STATUS_WORD.get(c["status"], c["status"])),
                 replay_line(cert, c),
             )
         if g["figures"]:
@@ -154,12 +155,8 @@ def safe_mathml(mml) -> str | None:
     holds
     another element. SymPy's output passes unchanged in meaning; a ``<script>`` or an ``onload=`` never
     does."""
-    import xml.etree.ElementTree as ET
-
     if not isinstance(mml, str) or not mml.strip() or len(mml) > 2_000_000 or "<!" in mml:
         return None
-    import re
-    from html.entities import html5
 
     def entity(
         m,
@@ -209,8 +206,6 @@ def safe_mathml(mml) -> str | None:
 
 
 def _trust_section(cert: dict) -> list[str]:
-    from .trust import assumptions, trust_rows
-
     out = ["<h2>What is proved, what is tested, what is assumed</h2>", "<ul>"]
     for heading, n, meaning, ids in trust_rows(cert):
         shown = ", ".join(f'<a href="#{_e(i.replace("/", "-"))}"><code>{_e(i)}</code></a>' for i in ids[:8])
@@ -248,8 +243,6 @@ def _trust_section(cert: dict) -> list[str]:
 
 def _md_inline(text: str) -> str:
     """Escaped text with Markdown's **bold** and `code` spans turned into HTML (for shared prose)."""
-    import re
-
     t = _e(text)
     t = re.sub(r"\*\*(.+?)\*\*", r"<strong>\1</strong>", t)
     return re.sub(r"`(.+?)`", r"<code>\1</code>", t)

@@ -17,7 +17,7 @@ import os
 import re
 from pathlib import Path
 
-from ..claims import STATUSES  # one vocabulary
+from ..claims import OK_STATUSES, STATUSES  # one vocabulary
 from .safe import UntrustedInput, is_plain_name, safe_member, tty
 
 __all__ = [
@@ -332,8 +332,6 @@ def validate(cert: object) -> list[str]:
         elif isinstance(c.get("rerun"), dict):
             errors += _validate_rerun(c["rerun"], where)
     if not errors:
-        from ..claims import OK_STATUSES
-
         all_ok = all(c["status"] in OK_STATUSES for c in cert["claims"])
         if cert["all_ok"] != all_ok:
             errors.append(f"all_ok is {cert['all_ok']} but the claims' statuses say {all_ok}")

@@ -2,8 +2,10 @@
 
 import json
 
+from ..claims import STATUS_WORD, summary_line
 from .bibtex import PAPER_BIBTEX, report_bibtex
 from .learned import LEARNED_INTRO, STATUS_WORDS, format_cell, groups, href, is_learned
+from .trust import assumptions, headline, replay_line, trust_rows
 
 __all__ = ["HIDDEN_EVIDENCE", "format_evidence", "format_sizes", "render_markdown", "summary_counts"]
 
@@ -15,15 +17,11 @@ HIDDEN_EVIDENCE = ("mathml", "tables", "figure_captions")
 def summary_counts(cert: dict) -> str:
     """The claim counts (:func:`equivalence.claims.summary_line`), as the headline and the BibTeX note give
     them."""
-    from ..claims import summary_line
-
     return summary_line(c["status"] for c in cert["claims"])
 
 
 def trust_section(cert: dict) -> list[str]:
     """The opening section: what is proved, what is tested, what is assumed (and what does not hold)."""
-    from .trust import assumptions, trust_rows
-
     lines = ["## What is proved, what is tested, what is assumed", ""]
     for heading, n, meaning, ids in trust_rows(cert):
         shown = ", ".join(f"`{i}`" for i in ids[:8]) + (f" and {len(ids) - 8} more" if len(ids) > 8 else "")
@@ -160,12 +158,9 @@ def _claim(c: dict, level: str, status: str, replay_cmd: str | None = None) -> l
 
 
 def render_markdown(cert: dict) -> str:
-    from .write import STATUS_MARK
-
+    """``report.md`` of the certificate ``cert`` (rendered from it only)."""
     p = cert["provenance"]
     dirty = " (dirty)" if p.get("git", {}).get("dirty") else ""
-    from .trust import headline, replay_line
-
     _, head, counts = headline(cert)
     lines = [
         "# Equivalence report: gated linear RNNs vs linear self-attention",
@@ -194,14 +189,14 @@ def render_markdown(cert: dict) -> str:
     ]
     for c in cert["claims"]:
         lines.append(
-            f"| `{c['id']}` | {STATUS_MARK.get(c['status'], c['status'])} | {c['kind']} | "
+            f"| `{c['id']}` | {STATUS_WORD.get(c['status'], c['status'])} | {c['kind']} | "
             f"{c['construction']} | {c['tier']} | {_time(cert, c)} |"
         )
     others = [c for c in cert["claims"] if not is_learned(c)]
     if others:
         lines += ["", "## Claims", ""]
     for c in others:
-        lines += _claim(c, "###", STATUS_MARK.get(c["status"], c["status"]), replay_line(cert, c))
+        lines += _claim(c, "###", STATUS_WORD.get(c["status"], c["status"]), replay_line(cert, c))
     learned = groups(cert)
     if learned:
         lines += ["", "## Learned: empirical evidence from training (not proofs)", "", LEARNED_INTRO, ""]
@@ -211,7 +206,7 @@ def render_markdown(cert: dict) -> str:
             lines += _claim(
                 c,
                 "####",
-                STATUS_WORDS.get(c["status"], STATUS_MARK.get(c["status"], c["status"])),
+                STATUS_WORDS.get(c["status"], STATUS_WORD.get(c["status"], c["status"])),
                 replay_line(cert, c),
             )
         if g["figures"]:

@@ -23,6 +23,7 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from ..commands._common import import_user
 from .safe import tty
 
 __all__ = [
@@ -128,7 +129,7 @@ def depends_on(claim, pins: dict, variant_import: dict[str, str]) -> tuple[str, 
 
 def variant_imports(import_specs) -> dict[str, str]:
     """Registered variant name -> the ``--import`` name whose file defines its class."""
-    import constructions
+    import constructions  # lazy: start-up time (the model imports torch; a report without variants does not)
 
     files, modnames = {}, {}
     for spec in import_specs:
@@ -183,14 +184,6 @@ def code_changes(pins: dict) -> list[str]:
     return out
 
 
-def _import_user(spec: str) -> None:
-    try:
-        from ..commands._common import import_user as fn  # where the one --import implementation lives
-    except ImportError:
-        from ..commands.verify import _import_user as fn
-    fn(spec)
-
-
 def import_pinned(specs, pins, *, strict: bool) -> list[str]:
     """Import the reader's ``--import`` arguments ``specs``, each checked against the recorded ``pins``
     (``[{"name", "sha256"}]``). A file whose sha256 differs from the pinned one of its name is a
@@ -216,5 +209,5 @@ def import_pinned(specs, pins, *, strict: bool) -> list[str]:
             )
             if strict:
                 continue
-        _import_user(spec)
+        import_user(spec)
     return findings

@@ -25,9 +25,21 @@ import os
 import secrets
 import shutil
 import stat
+import tempfile
 from pathlib import Path
 
-__all__ = ["REPORT_FILES", "StagingError", "commit", "discard", "previous_set", "stage_for", "staging_dir"]
+from .safe import UntrustedInput, is_plain_name, load_json_file
+
+__all__ = [
+    "REPORT_FILES",
+    "StagingError",
+    "atomic_write",
+    "commit",
+    "discard",
+    "previous_set",
+    "stage_for",
+    "staging_dir",
+]
 
 REPORT_FILES = ("certificate.json", "report.md", "report.html")
 _ACTIVE: dict[str, Path] = {}
@@ -45,6 +57,26 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and ``os.replace``: a reader
+    sees the old file or the new one, never a half-written one. Created ``0666 & ~umask``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = "wb" if isinstance(data, bytes) else "w"
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": "\n"})) as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; reports are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
 
 
 def _pid_alive(pid: int) -> bool:
@@ -120,8 +152,6 @@ def discard(out: Path) -> None:
 def previous_set(out: Path) -> set[str]:
     """File names of the report set now in ``out`` (its three report files and its certificate's
     artifacts)."""
-    from .safe import UntrustedInput, load_json_file
-
     out = Path(out)
     names = {n for n in REPORT_FILES if (out / n).exists()}
     try:
@@ -130,8 +160,6 @@ def previous_set(out: Path) -> set[str]:
         return names
     arts = cert.get("artifacts") if isinstance(cert, dict) else None
     if isinstance(arts, dict):
-        from .integrity import is_plain_name
-
         names |= {n for n in arts if is_plain_name(n) and os.path.lexists(out / n)}
     return names
 

@@ -7,7 +7,11 @@ skipped claim is never counted as holding.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from ..claims import HOLDING, count_statuses, summary_line
+from .counterexample import replay_command
+from .safe import is_plain_name
 
 __all__ = ["TRUST_ROWS", "assumptions", "headline", "replay_line", "replay_lines", "trust_rows", "variants"]
 
@@ -110,9 +114,6 @@ def variants(cert: dict) -> list[str]:
 
 def replay_line(cert: dict, claim: dict) -> str | None:
     """The one-line replay command of a claim's counterexample file, or ``None``."""
-    from ..replay import replay_command
-    from .integrity import is_plain_name
-
     name = claim.get("replay")
     if not name or not is_plain_name(name):
         return None
@@ -127,10 +128,6 @@ def replay_line(cert: dict, claim: dict) -> str | None:
 def replay_lines(cert: dict, out) -> dict[str, str]:
     """``{claim id: "python -m equivalence replay OUT/FILE [--import ...]"}`` for every claim with a
     counterexample file: the one line a command prints under a failure (paths as seen from here)."""
-    from pathlib import Path
-
-    from ..replay import replay_command
-
     lines = {}
     for c in cert["claims"]:
         line = replay_line(cert, c)

@@ -27,16 +27,25 @@ the claim IDs with a digest of each statement, both covered by the content diges
 program opens for writing, not ``mkstemp``'s private ``0600``: reports are meant to be read and served.
 """
 
+import dataclasses
 import itertools
 import json
 import os
 import re
 import shlex
+import shutil
+import stat
 import tempfile
 from pathlib import Path
 
 from ..claims import STATUS_WORD, ClaimResult
-from .integrity import SCHEMA, artifact_digests, integrity
+from .counterexample import file_name, payload_from_claim, write_counterexample
+from .html import render_html
+from .integrity import SCHEMA, artifact_digests, integrity, manifest, validate
+from .markdown import render_markdown
+from .pins import code_pins, depends_on, import_pins, variant_imports
+from .safe import is_plain_name
+from .staging import StagingError, atomic_write, commit, discard, stage_for
 
 __all__ = [
     "ARTIFACT_KEYS",
@@ -79,30 +88,6 @@ def claim_artifacts(claims) -> list[str]:
     return names
 
 
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, data: str | bytes) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    mode = "wb" if isinstance(data, bytes) else "w"
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, mode, **({} if mode == "wb" else {"encoding": "utf-8", "newline": "\n"})) as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; reports are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def normalise_command(command: str) -> str:
     """Drop ``--out PATH`` / ``--out=PATH`` and ``--no-progress`` (they change no result)."""
     try:
@@ -137,9 +122,6 @@ def certificate(
     """The certificate of ``claims`` (see the module docstring); ``artifacts``: ``{file name: sha256}`` of the
     files next to it (omitted when empty); ``code``: the code pins (:func:`equivalence.report.pins.code_pins`,
     computed now when not given)."""
-    from .integrity import manifest
-    from .pins import code_pins
-
     if code is None:
         code = code_pins(_import_specs(command))
     reproducible = os.environ.get("SOURCE_DATE_EPOCH") is not None
@@ -249,10 +231,6 @@ DEFAULT_ASSUMPTIONS = {
 def normalise_claim(c: ClaimResult, code: dict, variant_import: dict[str, str]) -> ClaimResult:
     """A claim as the certificate records it: ``depends_on`` (code pins) and ``assumptions`` filled in when
     the producer left them empty. ``check-certificate`` normalises a re-run the same way before comparing."""
-    import dataclasses
-
-    from .pins import depends_on
-
     changes = {}
     if not c.depends_on:
         changes["depends_on"] = depends_on(c, code, variant_import)
@@ -267,11 +245,6 @@ REPLAY_STATUSES = ("refuted", "failed")
 def _stage_artifacts(names: list[str], stage: Path, out: Path) -> None:
     """Bring the artifacts ``names`` into the staging folder: written there by the training section, or (from
     callers that write them into ``out`` first) linked or copied from ``out``. Never follows a symlink."""
-    import shutil
-    import stat as _stat
-
-    from .integrity import is_plain_name
-
     for name in names:
         if not is_plain_name(name):
             raise ValueError(f"artifact {name!r} must be a plain file name inside the report folder")
@@ -282,7 +255,7 @@ def _stage_artifacts(names: list[str], stage: Path, out: Path) -> None:
             st = os.lstat(src)
         except FileNotFoundError:
             raise ValueError(f"artifact {name!r} is listed by a claim but {src} does not exist") from None
-        if not _stat.S_ISREG(st.st_mode):
+        if not stat.S_ISREG(st.st_mode):
             raise ValueError(f"artifact {name!r}: {src} is not a regular file (links are not followed)")
         try:
             os.link(src, stage / name, follow_symlinks=False)
@@ -298,14 +271,6 @@ def write_report(claims: list[ClaimResult], out: Path, *, provenance: dict, comm
     failed claim — is assembled in a staging folder (:mod:`equivalence.report.staging`; the training section
     writes its artifacts there) and swapped into ``out`` only when complete. Artifacts may also already lie
     in ``out`` (``ValueError`` if one is missing)."""
-    import dataclasses
-
-    from ..replay import file_name, payload_from_claim, write_counterexample
-    from .html import render_html
-    from .markdown import render_markdown
-    from .pins import code_pins, import_pins, variant_imports
-    from .staging import StagingError, commit, discard, stage_for
-
     out = Path(out)
     check_out_dir(out)
     specs = _import_specs(command)
@@ -330,8 +295,6 @@ def write_report(claims: list[ClaimResult], out: Path, *, provenance: dict, comm
         names = list(dict.fromkeys(names))
         _stage_artifacts(names, stage, out)
         cert = certificate(claims, provenance, command, artifacts=artifact_digests(stage, names), code=code)
-        from .integrity import validate
-
         problems = validate(cert)  # never write a certificate that check-certificate would call invalid
         if problems:
             raise ValueError("the report's certificate would be invalid: " + "; ".join(problems[:5]))
@@ -354,15 +317,3 @@ def write_report(claims: list[ClaimResult], out: Path, *, provenance: dict, comm
         discard(out)
         raise
     return cert
-
-
-def render_markdown(cert: dict) -> str:
-    from .markdown import render_markdown as _r
-
-    return _r(cert)
-
-
-def render_html(cert: dict) -> str:
-    from .html import render_html as _r
-
-    return _r(cert)
