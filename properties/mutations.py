@@ -156,9 +156,10 @@ def evaluate_spec(spec: dict, x, *, ones: Callable) -> list:
     """The mutant on one sequence ``x`` (``[T, d]`` NumPy object array: exact numbers or polynomials), with
     the template's own stage functions; ``ones(shape)`` makes the constant-1 array of the backend. Returns
     ``[y_1, ..., y_T]`` (each ``[d_out]``)."""
+    # lazy: start-up time (NumPy and SymPy load only for the exact evaluation of a mutant)
     import numpy as np
 
-    from equivalence.symbolic.algebra import fraction_array
+    from equivalence.symbolic.algebra import fraction_array  # lazy: as above
 
     A, B, lam, C, E, D = (fraction_array(spec["w"][k]) for k in ("A", "B", "lam", "C", "E", "D"))
     T = x.shape[0]

@@ -134,8 +134,9 @@ def load_object(spec: str, what: str):
 
 
 def _register_profiles() -> None:
+    # lazy: the plugin loads in every pytest run; the project's packages only when used
     from hypothesis import HealthCheck, settings
-    from hypothesis.errors import InvalidArgument
+    from hypothesis.errors import InvalidArgument  # lazy: as above
 
     try:
         settings.get_profile("thorough")
@@ -165,11 +166,13 @@ def pytest_configure(config):
     profile = config.getoption("--lsa-profile")
     user_profile = config.getoption("--hypothesis-profile", default=None)
     if profile is not None or (_opt(config, "layer") and user_profile is None):
+        # lazy: the plugin loads in every pytest run; the project's packages only when used
         from hypothesis import settings
 
         _register_profiles()
         settings.load_profile(profile or ("ci" if os.environ.get("CI") else "dev"))
     config._lsa_targets = None
+    # lazy: the plugin loads in every pytest run; the project's packages only when used
     from .counterexamples import set_counterexample_dir
 
     if (
@@ -189,9 +192,10 @@ def _targets(config):
     """The targets of this session (built once, lazily)."""
     if getattr(config, "_lsa_targets", None) is not None:
         return config._lsa_targets
+    # lazy: the plugin loads in every pytest run; the project's packages only when used
     import torch
 
-    from . import suite
+    from . import suite  # lazy: as above
 
     for spec in config.getoption("--lsa-import"):
         if spec.endswith(".py"):
@@ -216,6 +220,7 @@ def _targets(config):
             raise pytest.UsageError(f"--lsa-layer {layer_spec!r} is a {type(obj).__name__}, not callable")
         fixed = None
         if ref_spec:
+            # lazy: the plugin loads in every pytest run; the project's packages only when used
             from constructions import LinearSelfAttention
 
             fixed = load_object(ref_spec, "--lsa-reference")
@@ -226,6 +231,7 @@ def _targets(config):
                     f"--lsa-reference {ref_spec!r} must be a LinearSelfAttention (or return one); "
                     f"got {type(fixed).__name__}"
                 )
+            # lazy: the plugin loads in every pytest run; the project's packages only when used
             from .oracle import cast_lsa
 
             fixed = cast_lsa(fixed, torch.float64, "cpu")  # the reference stays float64 on CPU
@@ -256,6 +262,7 @@ def _targets(config):
 
 
 def _variants(config) -> list[str]:
+    # lazy: the plugin loads in every pytest run; the project's packages only when used
     import constructions
 
     names = config.getoption("--lsa-variant")
@@ -329,6 +336,7 @@ def pytest_report_header(config):
                 f"version {getattr(mod, '__version__', 'unknown')}"
             )
     else:
+        # lazy: the plugin loads in every pytest run; the project's packages only when used
         import constructions
 
         lines.append(f"properties: module constructions from {constructions.__file__}, version {_version()}")
@@ -341,6 +349,7 @@ def pytest_report_header(config):
     if names:
         lines.append(f"properties: variants {', '.join(names)}" + (" only" if _variant_only(config) else ""))
     lines.append(f"properties: {_profile_line()}")
+    # lazy: the plugin loads in every pytest run; the project's packages only when used
     from .counterexamples import counterexample_dir
 
     lines.append(f"properties: failures write their exact weights and inputs to {counterexample_dir()}/")
@@ -348,6 +357,7 @@ def pytest_report_header(config):
 
 
 def _version() -> str:
+    # lazy: the plugin loads in every pytest run; the project's packages only when used
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -358,6 +368,7 @@ def _version() -> str:
 
 def _profile_line() -> str:
     """The active Hypothesis profile, named, with the settings that decide what is drawn."""
+    # lazy: the plugin loads in every pytest run; the project's packages only when used
     from hypothesis import settings
 
     cur = settings.default
@@ -373,9 +384,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     targets = getattr(config, "_lsa_targets", None)
     if exitstatus != 0 or not targets:
         return
+    # lazy: the plugin loads in every pytest run; the project's packages only when used
     import torch
 
-    from .suite import sensitivity_hint
+    from .suite import sensitivity_hint  # lazy: as above
 
     for dt in sorted({t.dtype for t in targets if t.dtype != torch.float64}, key=str):
         hint = sensitivity_hint(dt)
