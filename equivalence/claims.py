@@ -5,23 +5,9 @@ A *claim* is a checked statement with a stable identifier (``LSA-RNN-DIRECT-ALLT
 supports it, the sizes it covers, its status and the evidence. Claims are plain data: the report only
 renders them, and ``check-certificate`` re-runs them from their ``rerun`` description.
 
-One vocabulary, used by the CLI, the reports, the certificate and the docs:
-
-========================  ======================================================================
-status                    meaning
-========================  ======================================================================
-``proved``                decided exactly over every value the statement names (trust: proved)
-``probable``              a Schwartz–Zippel check at random points; wrong with probability ≤ ε
-``tested``                a numeric check passed on N cases under the tolerance model
-``empirical``             a training check met its targets (never "proved")
-``expected-failure``      a negative control shown to fail, as it must
-``refuted``               a symbolic claim shown false (an exact counterexample is attached)
-``failed``                a numeric check failed (a replayable counterexample is attached)
-``not-supported``         a training check missed a target
-``unexpected-pass``       a negative control that did not fail
-``skipped``               not checked (the message says why); never counted as holding
-``error``                 the checker itself crashed
-========================  ======================================================================
+One vocabulary, used by the CLI, the reports, the certificate and the docs: :data:`STATUS_TABLE` (each
+status, the word printed for it, its default trust label, whether the claim holds, what it means); the other
+names below are derived from it.
 
 Every claim also carries a *trust label* (:data:`Trust`): how much the status can be leaned on —
 ``proved`` (exact), ``probable`` (with ``epsilon``), ``tested``, ``empirical`` — and a list of
@@ -32,8 +18,8 @@ definition).
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass, field
 from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 __all__ = [
@@ -43,6 +29,8 @@ __all__ = [
     "STATUSES",
     "HOLDING",
     "OK_STATUSES",
+    "STATUS_MEANING",
+    "STATUS_TABLE",
     "STATUS_WORD",
     "TRUST_OF",
     "digest",
@@ -50,68 +38,55 @@ __all__ = [
     "summary_line",
 ]
 
-Status = Literal[
-    "proved",
-    "probable",
-    "tested",
-    "empirical",
-    "expected-failure",
-    "refuted",
-    "failed",
-    "not-supported",
-    "unexpected-pass",
-    "skipped",
-    "error",
-]
-#: every status, in the order the reports count them
-STATUSES: tuple[str, ...] = (
-    "proved",
-    "probable",
-    "tested",
-    "empirical",
-    "expected-failure",
-    "refuted",
-    "failed",
-    "not-supported",
-    "unexpected-pass",
-    "skipped",
-    "error",
+#: (status, the word printed for it, default trust label, whether the claim holds, what it means), in the
+#: order the reports count them
+STATUS_TABLE: tuple[tuple[str, str, str | None, bool, str], ...] = (
+    ("proved", "PROVED", "proved", True, "decided exactly over every value the statement names"),
+    (
+        "probable",
+        "PROBABLE",
+        "probable",
+        True,
+        "a Schwartz–Zippel check at random points; wrong with probability ≤ ε",
+    ),
+    ("tested", "TESTED", "tested", True, "a numeric check passed on N cases under the tolerance model"),
+    ("empirical", "EMPIRICAL", "empirical", True, 'a training check met its targets (never "proved")'),
+    (
+        "expected-failure",
+        "REFUTED (as expected)",
+        "proved",
+        True,
+        "a negative control shown to fail, as it must",
+    ),
+    (
+        "refuted",
+        "REFUTED",
+        "proved",
+        False,
+        "a symbolic claim shown false (an exact counterexample is attached)",
+    ),
+    ("failed", "FAILED", "tested", False, "a numeric check failed (a replayable counterexample is attached)"),
+    ("not-supported", "NOT SUPPORTED", "empirical", False, "a training check missed a target"),
+    ("unexpected-pass", "UNEXPECTED PASS", "proved", False, "a negative control that did not fail"),
+    ("skipped", "SKIPPED", None, False, "not checked (the message says why); never counted as holding"),
+    ("error", "ERROR", None, False, "the checker itself crashed"),
 )
+#: every status, in the order the reports count them
+STATUSES: tuple[str, ...] = tuple(row[0] for row in STATUS_TABLE)
+Status = Literal[STATUSES]  # the same names as a type (Literal of a tuple: one Literal per entry)
 Trust = Literal["proved", "probable", "tested", "empirical", "assumed"]
 
 #: statuses under which a claim *holds* (skipped is not among them)
-HOLDING = frozenset({"proved", "probable", "tested", "empirical", "expected-failure"})
+HOLDING = frozenset(row[0] for row in STATUS_TABLE if row[3])
 #: statuses that do not make ``verify`` / ``prove`` fail (a run whose requested claims are *all* skipped
 #: still fails: it proved nothing it was asked)
 OK_STATUSES = HOLDING | {"skipped"}
-
 #: the word printed for a status in the CLI and the reports
-STATUS_WORD = {
-    "proved": "PROVED",
-    "probable": "PROBABLE",
-    "tested": "TESTED",
-    "empirical": "EMPIRICAL",
-    "expected-failure": "REFUTED (as expected)",
-    "refuted": "REFUTED",
-    "failed": "FAILED",
-    "not-supported": "NOT SUPPORTED",
-    "unexpected-pass": "UNEXPECTED PASS",
-    "skipped": "SKIPPED",
-    "error": "ERROR",
-}
-
-#: the default trust label of a claim, from its tier/kind (a producer may set ``trust`` explicitly)
-TRUST_OF = {
-    "proved": "proved",
-    "refuted": "proved",
-    "expected-failure": "proved",
-    "unexpected-pass": "proved",
-    "probable": "probable",
-    "tested": "tested",
-    "failed": "tested",
-    "empirical": "empirical",
-    "not-supported": "empirical",
-}
+STATUS_WORD = {row[0]: row[1] for row in STATUS_TABLE}
+#: the default trust label of a claim, from its status (a producer may set ``trust`` explicitly)
+TRUST_OF = {row[0]: row[2] for row in STATUS_TABLE if row[2] is not None}
+#: what each status means (the reports' legend)
+STATUS_MEANING = {row[0]: row[4] for row in STATUS_TABLE}
 
 
 def digest(text: str) -> str:

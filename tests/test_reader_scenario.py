@@ -5,10 +5,10 @@ references and honest counts."""
 
 import json
 import os
+import runpy
 import re
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -16,23 +16,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-MINE = textwrap.dedent('''
-    import torch
-    import constructions
-
-    _base = type(constructions.get("lsa-direct"))
-
-
-    @constructions.register("{name}")
-    class Variant(_base):
-        """lsa-direct with its readout (output gate weights) scaled by {scale}."""
-
-        def construct(self, params):
-            rnn = super().construct(params)
-            with torch.no_grad():
-                rnn.D.mul_({scale})
-            return rnn
-    ''')
+MINE = runpy.run_path(str(Path(__file__).with_name("_variant_templates.py")))["SCALED_READOUT"]
 
 
 def _cli(*args, cwd, env=None, timeout=600):

@@ -4,30 +4,15 @@ alone."""
 import json
 import math
 import os
+import runpy
 import subprocess
 import sys
-import textwrap
+from pathlib import Path
 
 import pytest
 import torch
 
-BROKEN = textwrap.dedent('''
-    import torch
-    import constructions
-
-    _base = type(constructions.get("lsa-direct"))
-
-
-    @constructions.register("{name}")
-    class BrokenDirect(_base):
-        """lsa-direct with its readout scaled by {scale}: a planted bug."""
-
-        def construct(self, params):
-            rnn = super().construct(params)
-            with torch.no_grad():
-                rnn.D.mul_({scale})
-            return rnn
-    ''')
+BROKEN = runpy.run_path(str(Path(__file__).with_name("_variant_templates.py")))["SCALED_READOUT"]
 
 
 def _cli(*args, cwd=None):
