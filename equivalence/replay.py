@@ -219,10 +219,10 @@ def _replay_symbolic(payload: dict) -> ReplayResult:
     # lazy: start-up time (torch, SymPy and the symbolic section load only for a symbolic replay)
     import torch
 
-    from constructions.rnn import RNNWeights
+    from constructions.rnn import RNNWeights  # lazy: as above
 
-    from .symbolic.algebra import fraction_array
-    from .symbolic.subjects import resolve, run_template, sample
+    from .symbolic.algebra import fraction_array  # lazy: as above
+    from .symbolic.subjects import resolve, run_template, sample  # lazy: as above
 
     sizes = {k: v for k, v in payload["sizes"].items() if k != "T"}
     for k, v in sizes.items():
@@ -298,7 +298,7 @@ def _rerun_symbolic_claim(payload: dict) -> ReplayResult:
 
 def _replay_property(payload: dict) -> ReplayResult:
     try:  # lazy: start-up time (the property suite imports torch and Hypothesis)
-        from properties.replay import replay_payload
+        from properties.replay import replay_payload  # lazy: as above
     except ImportError:
         raise UntrustedInput(
             "property-suite counterexamples cannot be replayed by this version (properties.replay is missing)"

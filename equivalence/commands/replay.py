@@ -35,7 +35,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..replay import replay
+    from ..replay import replay  # lazy: start-up time (the CLI builds every parser before any command runs)
 
     res = replay(args.file, imports=tuple(args.imports))
     for line in res.lines():
