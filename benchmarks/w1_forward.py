@@ -334,7 +334,7 @@ def run(
             elif kind == "decay-per-key":
                 r.notes.append(
                     "GLA-style decay per key (InputDependentDecay, one channel per key): the per-key "
-                    "chunked form; no target (the issue's configuration has one decay per head)"
+                    "chunked form; no target (the benchmark's targets are set for one decay per head)"
                 )
             elif kind == "decay-callable":
                 r.notes.append(

@@ -25,7 +25,7 @@ from torch import Tensor
 from constructions.variants.family import randn
 from constructions.variants.gla import _check_gate, _gate_logits
 from constructions.variants.hgrn import HGRN, HGRNParams
-from constructions.variants.plan import Plan
+from constructions.variants.plan import InputDecay, Plan
 from constructions.variants.reference import merge_heads
 from constructions.variants.upstream import HeadMap, Upstream
 
@@ -120,7 +120,7 @@ class HGRNOutputGate(HGRN):
         Wv[c, 0, Dm + c] = 1
         Wa = torch.zeros(Dm, dz + 1, dtype=dt, device=dev)
         Wa[c, c], Wa[c, dz] = 1 - lb, lb
-        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay_W=Wa, decay_link="affine", decay_per_key=True)
+        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay=InputDecay(Wa, "affine", per_key=True))
 
 
 def extreme_case(

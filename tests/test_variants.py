@@ -81,7 +81,7 @@ def test_every_shipped_variant_is_registered_with_a_valid_status():
 
 
 @pytest.mark.parametrize("name", SHIPPED)
-def test_contract_of_issue_5(name):
+def test_contract(name):
     """The contract: sample_params(d=4, heads=2, generator=..., dtype=...), reference, construct ->
     GatedLinearRNN, status, num_neurons; float32 params give a float32 construction."""
     from constructions import GatedLinearRNN

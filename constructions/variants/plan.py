@@ -100,7 +100,7 @@ class Skip:
     W: Tensor
 
 
-_LEGACY = (
+_FLAT = (
     "kv_decay",
     "decay_W",
     "decay_link",
@@ -120,10 +120,9 @@ class Plan:
     :class:`Skip`;
     and the ``method`` (``"direct"`` or ``"compressed"``).
 
-    The flat keywords of earlier versions (``kv_decay=``, ``decay_W=``, ``decay_link=``, ``decay_scale=``,
-    ``decay_per_key=``, ``conjugate_pairs=``, ``phase_bound=``, ``skip_W=``) are still accepted and mapped
-    onto the typed parts (mixing them with ``decay=``/``skip=`` is an error); the same names read back as
-    properties."""
+    The flat keywords ``kv_decay=``, ``decay_W=``, ``decay_link=``, ``decay_scale=``, ``decay_per_key=``,
+    ``conjugate_pairs=``, ``phase_bound=``, ``skip_W=`` are a shorthand mapped onto the typed parts (mixing
+    them with ``decay=``/``skip=`` is an error); the same names read back as properties."""
 
     W_Q: Tensor
     W_K: Tensor
@@ -144,18 +143,18 @@ class Plan:
         decay: Decay | None = None,
         skip: Skip | None = None,
         method: str = "direct",
-        **legacy,
+        **flat,
     ):
-        unknown = set(legacy) - set(_LEGACY)
+        unknown = set(flat) - set(_FLAT)
         if unknown:
             raise TypeError(f"Plan() got unexpected keyword(s) {sorted(unknown)}")
-        if legacy:
+        if flat:
             if decay is not None or skip is not None:
                 raise ValueError(
                     "give the decay and skip either as typed parts (decay=, skip=) or as the flat "
-                    f"keywords {sorted(legacy)}, not both"
+                    f"keywords {sorted(flat)}, not both"
                 )
-            decay, skip = _from_legacy(**legacy)
+            decay, skip = _from_flat(**flat)
         decay = NoDecay() if decay is None else decay
         if not isinstance(decay, (NoDecay, ConstantDecay, InputDecay)):
             raise TypeError(f"decay must be NoDecay, ConstantDecay or InputDecay; got {type(decay).__name__}")
@@ -264,7 +263,7 @@ class Plan:
         )
 
 
-def _from_legacy(
+def _from_flat(
     kv_decay=None,
     decay_W=None,
     decay_link="exp-logsigmoid",
@@ -274,7 +273,7 @@ def _from_legacy(
     phase_bound=0.0,
     skip_W=None,
 ) -> tuple[Decay, Skip | None]:
-    """The typed parts of the flat keywords (the one place the old "only with / not both" rules remain)."""
+    """The typed parts of the flat keywords (the one place their "only with / not both" rules are checked)."""
     if kv_decay is not None and decay_W is not None:
         raise ValueError("a plan has either a constant kv_decay or an input-dependent decay_W, not both")
     if decay_W is not None:
