@@ -1,8 +1,8 @@
 """Workload 3: time of each symbolic proof tier as d and T grow (docs/benchmarks.md).
 
 Calls the prover's public entry point ``equivalence.symbolic.time_tier(construction, tier, d=, T=, heads=)``.
-Each series doubles the size until a
-call takes longer than the workload's budget (then the next, larger size is skipped and reported as such).
+Each series doubles the size until a call takes longer than the workload's budget (then the next, larger
+size is skipped and reported as such).
 The symbolic tier's speed targets: unrolled tier at d=8, T=8 under 30 s; all-T induction at
 d=d_k=d_v=32, H=2 under 30 s; the compressed construction at d=32 likewise; the Schwartz-Zippel tier at d=128.
 """

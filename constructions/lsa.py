@@ -18,9 +18,8 @@ $S^h_t = W^h_V \Sigma_t W^{h\top}_K$ with the symmetric $\Sigma_t = \sum_{s\le t
 - store neuron ``s[a, b]`` ($a\le b$): $\lambda=1$, input gate $x_a x_b$, holds $\Sigma_t[a,b]$;
 - input neuron ``x[c]``: $\lambda=0$, input gate $x_c\cdot 1$, holds $x_{t,c}$;
 - output gate ``g[o, c]`` $= \big(\sum_{a\le b} T'_{o,ab,c}\,\Sigma_t[a,b]\big)\, x_{t,c}$ and the readout
-sums over $c$,
-  where $T_{oabc} = \sum_h (W^h_O W^h_V)_{oa} (W^{h\top}_K W^h_Q)_{bc}$ and $T'$ folds the symmetric pair
-  $(a,b),(b,a)$.
+  sums over $c$, where $T_{oabc} = \sum_h (W^h_O W^h_V)_{oa} (W^{h\top}_K W^h_Q)_{bc}$ and $T'$ folds the
+  symmetric pair $(a,b),(b,a)$.
 
 The wiring functions use only indexing, ``@``, ``*`` and ``+``, so the symbolic prover runs them
 on NumPy object arrays of SymPy symbols: the proof is about this code, not a copy of it.

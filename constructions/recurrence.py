@@ -76,8 +76,7 @@ def recurrent_reference(
 
 def reference_is_recurrence(variant: object) -> bool:
     """Whether ``variant.reference`` is :func:`recurrent_reference` (decided by identity of the function, not
-    by
-    a flag a variant could set wrongly)."""
+    by a flag a variant could set wrongly)."""
     return getattr(type(variant), "reference", None) is recurrent_reference and callable(
         hook(variant, "recurrence")
     )

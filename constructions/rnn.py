@@ -153,8 +153,7 @@ class GatedLinearRNN(nn.Module):
     - ``decay``: optional callable ``x [B, T, d] -> lambda_t [B, T, n]`` (input-dependent decay).
     - ``real_output``: take $\mathrm{Re}(y)$ when the computation is complex (default ``True``).
     - ``upstream``: optional callable (usually an ``nn.Module``) ``x [B, T, d_in] -> z [B, T, d]`` computed
-      per
-      time step before the template; ``A`` then has ``d+1`` columns for ``z``. If it has an ``int``
+      per time step before the template; ``A`` then has ``d+1`` columns for ``z``. If it has an ``int``
       attribute ``d_in``, inputs are checked against it. ``None`` (default): the template reads ``x`` itself.
     - ``trainable``: make the six arrays trainable ``nn.Parameter`` s (default ``False``).
 

@@ -122,9 +122,8 @@ def recurrence_path_length(
     (:data:`PRODUCT_ROUNDINGS`: 0 for $\lambda\in\{0,1\}$, 1 real, 3 complex) and 1 per addition:
 
     - ``"loop"`` (``scan_loop``: multiply, then add, every step): $(p+1)T$;
-    - ``"parallel"`` (``scan_chunked`` with block $\ell$, default $\mathrm{round}(\sqrt T)$, $K=\lceil
-    T/\ell\rceil$
-      blocks, last position $j=T-1-(K-1)\ell$): $(p+1)T$ if $K=1$, else
+    - ``"parallel"`` (``scan_chunked`` with block $\ell$, default $\mathrm{round}(\sqrt T)$,
+      $K=\lceil T/\ell\rceil$ blocks, last position $j=T-1-(K-1)\ell$): $(p+1)T$ if $K=1$, else
       $(p+1)\ell + (K-2)(p\ell+1) + p(j+1) + 1$ (fold and local steps of block 0, $K-2$ carry hops through
       the whole-block product, the fix-up with the partial product);
     - ``"hillis-steele"`` (``scan_parallel``): $pT + 1 + \lceil\log_2 T\rceil$ (every $\lambda$ factor joins
@@ -557,8 +556,7 @@ class PointwiseError:
     - ``scale``: what $\phi$'s own evaluation rounds relative to (the computation on absolute values; for
       $\mathrm{elu}(g)+1$ it is $|\mathrm{elu}(g)|+1$, not $|\phi(g)|$);
     - ``underflow``: ``(g, margin, log_eta) -> bool`` mask of where an evaluation in an arithmetic with
-    smallest
-      normal $e^{\text{log\_eta}}$ may return 0 or a subnormal (flush-to-zero, $e^{g}$ below $\eta$,
+      smallest normal $e^{\text{log\_eta}}$ may return 0 or a subnormal (flush-to-zero, $e^{g}$ below $\eta$,
       $1/(1+e^{-g})$ with $e^{-g}$ overflowing), for a computed pre-activation within ``margin`` of ``g``;
       there the whole value $|\phi(g)|$ may be lost (relative error 1), which no multiple of $u$ covers.
       ``None``: never.

@@ -164,9 +164,9 @@ def retention_parallel(
     theta: Float[Tensor, "heads pairs"] | None = None,
 ) -> Float[Tensor, "batch heads time d_v"]:
     r"""RetNet's parallel retention without normalisation (Sun et al. 2023, Sec. 2.1):
-    $o = (\tilde Q \tilde K^\top \odot D) V$, $D_{ts} = \gamma^{t-s}$ for $s\le t$, with rotary $\tilde Q,
-    \tilde K$
-    when ``theta`` is given (the real form of $Q_n e^{in\theta}$, $K_m e^{-im\theta}$)."""
+    $o = (\tilde Q \tilde K^\top \odot D) V$, $D_{ts} = \gamma^{t-s}$ for $s\le t$, with rotary
+    $\tilde Q, \tilde K$ when ``theta`` is given (the real form of $Q_n e^{in\theta}$,
+    $K_m e^{-im\theta}$)."""
     B, H, T, K = q.shape
     if theta is not None:
         q, k = rope(q, theta), rope(k, theta)

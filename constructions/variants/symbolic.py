@@ -1,6 +1,5 @@
 r"""Symbolic hooks of the variants: the same wiring code on NumPy object arrays (SymPy symbols), and
-references
-written with ``@``, ``*``, ``+`` and indexing, for the prover (``equivalence/symbolic``).
+references written with ``@``, ``*``, ``+`` and indexing, for the prover (``equivalence/symbolic``).
 
 Convention (the prover's, ``equivalence/symbolic/subjects.py``): ``symbolic_weights(*arrays)`` and
 ``symbolic_reference(*arrays, x)`` receive one object array (or ``None``) per *tensor* field of the params

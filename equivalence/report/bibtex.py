@@ -20,8 +20,7 @@ def _esc(s: str) -> str:
 
 def report_bibtex(cert: dict) -> str:
     """A ``@misc`` entry for this report: the variants, version, commit, date, the claim counts (the same
-    as the
-    report's headline) and the content digest."""
+    as the report's headline) and the content digest."""
     p = cert["provenance"]
     digest = cert["integrity"]["content"]
     date = p.get("date", "")

@@ -152,9 +152,8 @@ _MML_ATTRS = frozenset(_MML_ATTRS_TEXT.split())
 def safe_mathml(mml) -> str | None:
     """MathML rebuilt from a parsed tree keeping only presentation elements and plain attributes, with every
     text and attribute escaped; ``None`` (the LaTeX is shown instead) for anything that does not parse or
-    holds
-    another element. SymPy's output passes unchanged in meaning; a ``<script>`` or an ``onload=`` never
-    does."""
+    holds another element. SymPy's output passes unchanged in meaning; a ``<script>`` or an ``onload=``
+    never does."""
     if not isinstance(mml, str) or not mml.strip() or len(mml) > 2_000_000 or "<!" in mml:
         return None
 

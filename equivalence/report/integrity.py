@@ -190,8 +190,8 @@ def file_sha256(path: Path) -> str:
 
 def artifact_digests(folder: Path, names) -> dict[str, str]:
     """``{name: sha256}`` of the files ``names`` in ``folder`` (sorted by name). ``ValueError`` for a name
-    that
-    is not a plain file name or a file that does not exist: a report must never list what is not there."""
+    that is not a plain file name or a file that does not exist: a report must never list what is not
+    there."""
     folder = Path(folder)
     out = {}
     for name in sorted(set(names)):

@@ -11,9 +11,8 @@ killed process is removed by the next run that writes the same folder.
 
 Files in ``--out`` that are not part of the previous set (e.g. the user's own notes) are hard-linked into the
 staging folder before the swap, so they stay. When ``--out`` holds sub-folders (or other entries that
-cannot be
-linked), or the atomic exchange is not supported by the file system, the set is moved in file by file
-instead (artifacts first, ``certificate.json`` last), which still never leaves a half-written file.
+cannot be linked), or the atomic exchange is not supported by the file system, the set is moved in file by
+file instead (artifacts first, ``certificate.json`` last), which still never leaves a half-written file.
 """
 
 from __future__ import annotations

@@ -154,11 +154,9 @@ def certificate(
 
 def check_out_dir(out: Path) -> None:
     """``ValueError`` if the folder ``out`` (``--out``) cannot receive output files: it is an existing
-    file, lies
-    below a file, or its nearest existing folder is not writable (tried by creating and removing an empty
-    hidden
-    file there: permission bits say nothing for root, ``/proc`` or a read-only mount). Commands call it before
-    any work, and :func:`write_report` again before writing."""
+    file, lies below a file, or its nearest existing folder is not writable (tried by creating and removing
+    an empty hidden file there: permission bits say nothing for root, ``/proc`` or a read-only mount).
+    Commands call it before any work, and :func:`write_report` again before writing."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(
