@@ -7,20 +7,37 @@ zero rows, repeated values, scales from 1e-3 to 1e3) and a batch of sequences fr
 ($|\hat y-y|\le\gamma_n M + n\eta$). A claim passes when every case passes; the first failing case is
 kept as the counterexample with its seed, so ``--seed`` reproduces it. For ``impossible`` variants
 (negative controls) the roles flip: the claim holds (``expected-failure``) when a counterexample is found.
+
+Inputs are drawn representable in float32 (and in the working dtype), so the float64 and the float32 checks
+of one variant see the same cases and :func:`check_variant_numeric_targets` computes each case's float64
+reference, magnitude $M$ and path length once for every working dtype and device (the reference side is most
+of a check's time). Each claim is exactly the one :func:`check_variant_numeric` gives for its dtype alone.
 """
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+from jaxtyping import Float64
+from torch import Tensor
 
 from constructions.registry import Variant
 from constructions.tolerance import compare, lsa_rnn_budget
 
 from .claims import ClaimResult
 
-__all__ = ["PROFILES", "NumericProfile", "check_variant_numeric", "degenerate_", "draw_case", "evaluate_case"]
+__all__ = [
+    "PROFILES",
+    "NumericProfile",
+    "check_variant_numeric",
+    "check_variant_numeric_targets",
+    "degenerate_",
+    "draw_case",
+    "evaluate_case",
+    "input_dtype",
+]
 
 
 @dataclass(frozen=True)
@@ -73,8 +90,14 @@ def draw_case(variant: Variant, profile: NumericProfile, g: torch.Generator, dty
     x = torch.randn(profile.batch, T, d, generator=g, dtype=torch.float64)
     if kind == 3:
         x = x * 10.0 ** float(torch.randint(-2, 3, (1,), generator=g))
-    x = x.to(dtype).to(torch.float64)  # representable at the working dtype, so inputs carry no rounding
+    x = x.to(input_dtype(dtype)).to(torch.float64)  # representable at the working dtype: no input rounding
     return params, x, {"d": d, "heads": heads, "T": T, "batch": profile.batch, "weights": kind}
+
+
+def input_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype the inputs of a check at ``dtype`` are rounded to: float32 for float64 and float32 (one draw,
+    and one float64 reference, serves both), the working dtype when it is coarser (float16, bfloat16)."""
+    return torch.float32 if dtype in (torch.float64, torch.float32) else dtype
 
 
 def _cast_params(params, dtype, device):
@@ -97,32 +120,30 @@ def _json_float(v: float) -> float | str:
     return v if math.isfinite(v) else str(v)
 
 
-def evaluate_case(
-    variant: Variant,
-    params,
-    x: torch.Tensor,
-    sizes: dict,
-    *,
-    dtype: torch.dtype,
-    device: str = "cpu",
-    mode: str = "auto",
-):
-    """One case: ``construct(params)`` at ``dtype`` on ``device`` against the float64 ``reference(params, x)``
-    under the tolerance model. Returns ``(ComparisonResult, candidate output, reference output)``; the
-    replay of a numeric counterexample (:mod:`equivalence.replay`) calls exactly this."""
+def reference_side(variant: Variant, params, x: Float64[Tensor, "batch time d"]):
+    """The float64 ``reference(params, x)`` and the tolerance model's magnitude $M$ (the variant's own, else
+    the reference's size per sequence): shared by the checks of every working dtype."""
     ref = variant.reference(params, x)
     if hasattr(variant, "magnitude"):
         M = variant.magnitude(params, x)
     else:  # no absolute computation available: relative to the reference's own size
         M = ref.abs().amax(dim=(1, 2), keepdim=True).expand_as(ref).to(torch.float64)
+    return ref, M
+
+
+def _candidate(variant, params, x, sizes, ref, M, *, dtype, device, mode, path_length=None):
+    """``construct(params)`` at ``dtype`` on ``device`` on ``x``, compared with ``ref`` under the tolerance
+    model (path length ``path_length`` when the variant declares one, else the template's budget)."""
     low = _cast_params(params, dtype, device)
     rnn = variant.construct(low)
     y = rnn(x.to(device=device, dtype=dtype), mode=mode)
     T = x.shape[1]
-    n = (
-        variant.path_length(params, T)
-        if hasattr(variant, "path_length")
-        else lsa_rnn_budget(
+    if path_length is not None:
+        n = path_length
+    elif hasattr(variant, "path_length"):
+        n = variant.path_length(params, T)
+    else:
+        n = lsa_rnn_budget(
             T,
             sizes["d"],
             sizes["d"],
@@ -133,8 +154,25 @@ def evaluate_case(
             depth=0,
             lam=rnn.lam,
         )
-    )
     res = compare(y, ref, M, n=n, dtype=dtype, label=f"{variant.name} construction")
+    return res, y
+
+
+def evaluate_case(
+    variant: Variant,
+    params,
+    x: Float64[Tensor, "batch time d"],
+    sizes: dict,
+    *,
+    dtype: torch.dtype,
+    device: str = "cpu",
+    mode: str = "auto",
+):
+    """One case: ``construct(params)`` at ``dtype`` on ``device`` against the float64 ``reference(params, x)``
+    under the tolerance model. Returns ``(ComparisonResult, candidate output, reference output)``; the
+    replay of a numeric counterexample (:mod:`equivalence.replay`) calls exactly this."""
+    ref, M = reference_side(variant, params, x)
+    res, y = _candidate(variant, params, x, sizes, ref, M, dtype=dtype, device=device, mode=mode)
     return res, y, ref
 
 
@@ -172,23 +210,80 @@ def check_variant_numeric(
     mode: str = "auto",
 ) -> ClaimResult:
     """Run ``profile``'s cases for ``variant`` at ``dtype`` on ``device``; return one claim."""
+    return check_variant_numeric_targets(variant, [(dtype, device)], profile=profile, seed=seed, mode=mode)[0]
+
+
+def check_variant_numeric_targets(
+    variant: Variant,
+    targets: Sequence[tuple[torch.dtype, str]],
+    *,
+    profile: str = "ci",
+    seed: int = 0,
+    mode: str = "auto",
+) -> list[ClaimResult]:
+    """One claim per ``(dtype, device)`` of ``targets``, each equal to ``check_variant_numeric`` at that
+    dtype and device, with the reference side of every case computed once for all targets that round their
+    inputs alike (:func:`input_dtype`): the cases are drawn once per such group from the same seed. A target
+    stops at its first failing case (its counterexample); the others go on."""
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {sorted(PROFILES)}; got {profile!r}")
+    targets = [(dt, dev) for dt, dev in targets]
+    if not targets:
+        return []
+    groups: dict[torch.dtype, list[int]] = {}
+    for i, (dt, _) in enumerate(targets):
+        groups.setdefault(input_dtype(dt), []).append(i)
+    out: list[ClaimResult | None] = [None] * len(targets)
+    for members in groups.values():
+        for i, claim in zip(
+            members, _check_group(variant, [targets[i] for i in members], profile, seed, mode)
+        ):
+            out[i] = claim
+    return [c for c in out if c is not None]
+
+
+@dataclass
+class _Tally:
+    """What one target has measured so far."""
+
+    worst_ratio: float = 0.0
+    rel_rms: float = 0.0
+    n_cases: int = 0
+    seconds: float = 0.0
+    counterexample: dict | None = None
+
+
+def _check_group(variant, targets, profile: str, seed: int, mode: str) -> list[ClaimResult]:
     prof = PROFILES[profile]
     g = torch.Generator().manual_seed(seed)
-    t0 = time.perf_counter()
-    worst_ratio, counterexample, n_cases, rel_rms = 0.0, None, 0, 0.0
-    dname = str(dtype).replace("torch.", "")
+    tallies = [_Tally() for _ in targets]
     for case in range(prof.cases):
-        params, x, sizes = draw_case(variant, prof, g, dtype)
-        res, y, ref = evaluate_case(variant, params, x, sizes, dtype=dtype, device=device, mode=mode)
-        n_cases += 1
-        rel_rms = max(rel_rms, res.rel_rms if res.rel_rms == res.rel_rms else float("inf"))
-        worst_ratio = max(worst_ratio, res.ratio)
-        if not res.passed and counterexample is None:
-            counterexample = _counterexample(case, seed, sizes, res, params, x, y, ref, mode)
+        active = [i for i, t in enumerate(tallies) if t.counterexample is None]
+        if not active:
             break
-    seconds = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        params, x, sizes = draw_case(variant, prof, g, targets[active[0]][0])
+        ref, M = reference_side(variant, params, x)
+        pl = variant.path_length(params, x.shape[1]) if hasattr(variant, "path_length") else None
+        shared = (time.perf_counter() - t0) / len(active)  # the reference side, split among the targets
+        for i in active:
+            dt, dev, t = *targets[i], tallies[i]
+            t1 = time.perf_counter()
+            res, y = _candidate(
+                variant, params, x, sizes, ref, M, dtype=dt, device=dev, mode=mode, path_length=pl
+            )
+            t.n_cases += 1
+            t.rel_rms = max(t.rel_rms, res.rel_rms if res.rel_rms == res.rel_rms else float("inf"))
+            t.worst_ratio = max(t.worst_ratio, res.ratio)
+            if not res.passed:
+                t.counterexample = _counterexample(case, seed, sizes, res, params, x, y, ref, mode)
+            t.seconds += shared + time.perf_counter() - t1
+    return [_claim(variant, dt, dev, t, profile, prof, seed, mode) for (dt, dev), t in zip(targets, tallies)]
+
+
+def _claim(variant, dtype, device, t: _Tally, profile, prof, seed, mode) -> ClaimResult:
+    counterexample, n_cases = t.counterexample, t.n_cases
+    dname = str(dtype).replace("torch.", "")
     found = counterexample is not None
     if variant.status == "impossible":
         status = "expected-failure" if found else "unexpected-pass"
@@ -213,10 +308,10 @@ def check_variant_numeric(
         construction=variant.name,
         tier="random-cases",
         sizes={"cases": n_cases, "max_d": prof.max_d, "max_heads": prof.max_heads, "max_T": prof.max_T},
-        seconds=round(seconds, 3),
+        seconds=round(t.seconds, 3),
         evidence={
-            "worst_error_over_bound": _json_float(worst_ratio),
-            "max_rel_rms": _json_float(rel_rms),
+            "worst_error_over_bound": _json_float(t.worst_ratio),
+            "max_rel_rms": _json_float(t.rel_rms),
             "mode": mode,
         },
         counterexample=counterexample,

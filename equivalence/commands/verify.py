@@ -240,6 +240,30 @@ def _numeric_error(variant, dt, dev, e: BaseException, profile: str, seed: int):
     )
 
 
+def numeric_claims(variant, targets, profile: str, seed: int) -> list:
+    """The numeric claims of ``variant`` at every ``(dtype, device)`` of ``targets``, the float64 reference of
+    each case computed once for all of them (:func:`equivalence.numeric.check_variant_numeric_targets`). A
+    variant that raises (often the user's) is checked once per target instead, and each target that raises
+    becomes an ``error`` claim."""
+    from ..numeric import check_variant_numeric, check_variant_numeric_targets
+
+    try:
+        return check_variant_numeric_targets(variant, targets, profile=profile, seed=seed)
+    except (KeyboardInterrupt, MemoryError):
+        raise
+    except Exception:  # noqa: BLE001 - find which targets raise, each on its own
+        pass
+    out = []
+    for dt, dev in targets:
+        try:
+            out.append(check_variant_numeric(variant, profile=profile, seed=seed, dtype=dt, device=dev))
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as e:  # noqa: BLE001 - a variant that raises: an error claim
+            out.append(_numeric_error(variant, dt, dev, e, profile, seed))
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from ..report.write import check_out_dir
 
@@ -258,28 +282,19 @@ def run(args: argparse.Namespace) -> int:
     import constructions
 
     from ..claims import ClaimResult
-    from ..numeric import check_variant_numeric
     from ..report import provenance, write_report
 
     names = args.variant or constructions.available()
     variants = [constructions.get(n) for n in names]
-    jobs = [
-        (v, dt, dev)
-        for v in variants
-        for dt, dev in [(torch.float64, "cpu"), (torch.float32, "cpu")]
-        + ([(torch.float32, device)] if device != "cpu" else [])
-    ]
+    targets = [(torch.float64, "cpu"), (torch.float32, "cpu")] + (
+        [(torch.float32, device)] if device != "cpu" else []
+    )
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     claims: list[ClaimResult] = []
     try:
-        for v, dt, dev in tqdm(jobs, desc="numeric checks", disable=args.no_progress, unit="check"):
-            try:
-                claims.append(check_variant_numeric(v, profile=profile, seed=args.seed, dtype=dt, device=dev))
-            except (KeyboardInterrupt, MemoryError):
-                raise
-            except Exception as e:  # noqa: BLE001 - a variant (often the user's) that raises: an error claim
-                claims.append(_numeric_error(v, dt, dev, e, profile, args.seed))
+        for v in tqdm(variants, desc="numeric checks", disable=args.no_progress, unit="variant"):
+            claims.extend(numeric_claims(v, targets, profile, args.seed))
         import importlib
 
         for section in SECTIONS:
