@@ -38,17 +38,30 @@ def test_global_claims_hold_with_their_argument(cid):
 
 
 def test_negative_controls_are_refuted_with_their_argument():
+    """Every negative control is refuted as expected; its IMPOSSIBLE claim rests on the certificate it
+    declares when it declares one, else on a concrete counterexample (saying that no certificate applies)."""
     import constructions
+    from constructions.contract import hook
     from equivalence.symbolic import run_target, variant_claim_ids
 
     impossible = [n for n in constructions.available() if constructions.get(n).status == "impossible"]
     assert impossible, "the registry should carry negative controls"
+    declared = 0
     for name in impossible:
-        assert f"{name.upper()}-IMPOSSIBLE/v1" in variant_claim_ids(constructions.get(name))
+        v = constructions.get(name)
+        assert f"{name.upper()}-IMPOSSIBLE/v1" in variant_claim_ids(v)
         for c in run_target(name, profile="dev"):
             assert c.status in ("expected-failure", "skipped"), (c.id, c.status, c.message)
-            if c.id.endswith("-IMPOSSIBLE/v1") and c.status == "expected-failure":
-                assert c.evidence["argument"].startswith("IMPOSSIBLE-") and c.latex
+            if not (c.id.endswith("-IMPOSSIBLE/v1") and c.status == "expected-failure"):
+                continue
+            if hook(v, "impossibility_claim") is not None:
+                declared += 1
+                assert c.tier == "certificate", (c.id, c.message)
+                assert c.evidence["argument"] == hook(v, "impossibility_claim") and c.latex
+            else:
+                assert c.tier == "counterexample" and c.evidence["argument"] is None, c.id
+                assert "declares no impossibility certificate" in c.evidence["certificate_not_applied"]
+    assert declared >= 3  # softmax-attention, deltanet, gated-deltanet
 
 
 def test_softmax_and_delta_rule_controls_get_concrete_counterexamples():

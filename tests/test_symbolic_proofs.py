@@ -540,3 +540,62 @@ def test_schwartz_zippel_seed_is_drawn_per_run_recorded_and_reproducible():
     assert again.evidence["per_set"][0]["primes"] == primes and again.epsilon == a.epsilon
     with pytest.raises(ValueError, match="seed must be an int"):
         run_claim("LSA-DIRECT-SZ/v1", sets=sets, seed=2**70)
+
+
+# -- the package is a one-way pipeline (the rule stated in equivalence/symbolic/__init__.py) -----------------
+def _package_imports() -> dict[str, set[str]]:
+    """Module of ``equivalence.symbolic`` -> the modules of the package it imports (relative imports, at any
+    depth: a function-level import counts), read with ``ast``."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "equivalence" / "symbolic"
+    names = {p.stem for p in root.glob("*.py") if p.stem != "__init__"}
+    out = {}
+    for name in sorted(names):
+        found = set()
+        for node in ast.walk(ast.parse((root / f"{name}.py").read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                targets = [node.module] if node.module else [a.name for a in node.names]
+                found |= {t.split(".")[0] for t in targets if t.split(".")[0] in names}
+        out[name] = found - {name}
+    return out
+
+
+def _stage_violations(stages: dict, imports: dict) -> list[str]:
+    order = {m: k for k, (_, mods) in enumerate(stages.items()) for m in mods}
+    rank = {s: k for k, s in enumerate(stages)}
+    bad = []
+    for m, targets in imports.items():
+        for t in sorted(targets):
+            ok = order[t] <= order[m] or (order[m] == rank["obligations"] and order[t] == rank["decide"])
+            if not ok:
+                bad.append(f"{m} ({list(stages)[order[m]]}) imports {t} ({list(stages)[order[t]]})")
+    return bad
+
+
+def test_every_module_has_one_stage_and_imports_run_one_way():
+    """Every module of the package is in exactly one stage of ``STAGES``, and imports only from its own
+    stage, an earlier one or (an obligation module) the decision procedures; the stage order is
+    arithmetic -> lift -> obligations -> decide -> claim."""
+    from equivalence.symbolic import STAGES
+
+    assert list(STAGES) == ["arithmetic", "lift", "obligations", "decide", "claim"]
+    imports = _package_imports()
+    listed = [m for mods in STAGES.values() for m in mods]
+    assert sorted(listed) == sorted(imports), "modules not in exactly one stage"
+    assert _stage_violations(STAGES, imports) == []
+
+
+def test_the_stage_rule_can_fail():
+    """Power check: a planted upward import (the engine importing a claim module, the lift importing an
+    obligation module) is reported."""
+    from equivalence.symbolic import STAGES
+
+    imports = _package_imports()
+    imports["engine"] = imports["engine"] | {"catalogue"}
+    imports["lift"] = imports["lift"] | {"simulation"}
+    assert _stage_violations(STAGES, imports) == [
+        "engine (decide) imports catalogue (claim)",
+        "lift (lift) imports simulation (obligations)",
+    ]

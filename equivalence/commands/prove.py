@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from ..claims import HOLDING, OK_STATUSES, summary_line
+from ._common import LazyChoices, command_line
 
 __all__ = ["LIMITS", "add_parser", "run"]
 
@@ -21,8 +22,6 @@ LIMITS = {"d": 256, "d_k": 256, "d_v": 256, "d_out": 1024, "heads": 16, "T": 64}
 
 
 def add_parser(sub) -> None:
-    from ._common import LazyChoices
-
     # the catalogue imports SymPy: its choices are read only when parsing needs them (cheap start-up)
     TIERS, PROFILES = (LazyChoices("equivalence.symbolic.catalogue", n) for n in ("TIERS", "PROFILES"))
     p = sub.add_parser(
@@ -116,7 +115,7 @@ def _sizes(args) -> list[dict] | None:
 
 
 def _seed(args) -> int:
-    from ..symbolic.catalogue import SEED_LIMIT, draw_seed
+    from ..symbolic.catalogue import SEED_LIMIT, draw_seed  # lazy: start-up time (SymPy, torch)
 
     if args.seed is None:
         return draw_seed()
@@ -126,8 +125,9 @@ def _seed(args) -> int:
 
 
 def _line(c) -> str:
+    # lazy: start-up time (the report writer is slow to import)
     from ..report.markdown import format_sizes
-    from ..report.write import STATUS_MARK
+    from ..report.write import STATUS_MARK  # lazy: start-up time
 
     s = f"{STATUS_MARK.get(c.status, c.status):<22} {c.id:<42} {c.tier:<26} {format_sizes(c.sizes)}"
     if c.epsilon is not None:
@@ -136,23 +136,28 @@ def _line(c) -> str:
     if c.status not in ("proved", "probable") and c.message:
         s += f"\n{'':<23}{c.message[:300]}"
     cx = c.counterexample
-    if isinstance(cx, dict) and "t" in cx:
-        s += (
-            f"\n{'':<23}counterexample: t={cx['t']}, output {cx['output_index']}: RNN {cx['rnn_output']} vs "
-            f"reference {cx['reference_output']} (exact inputs and weights: --json or --out)"
+    if isinstance(cx, dict) and "t" in cx:  # a lifted counterexample may lack the output fields
+        where = f"t={cx['t']}" + (
+            f", output {cx['output_index']}" if cx.get("output_index") is not None else ""
         )
+        values = (
+            f": RNN {cx['rnn_output']} vs reference {cx['reference_output']}"
+            if cx.get("rnn_output") is not None and cx.get("reference_output") is not None
+            else ""
+        )
+        s += f"\n{'':<23}counterexample: {where}{values} (exact inputs and weights: --json or --out)"
     return s
 
 
 def run(args: argparse.Namespace) -> int:
-    from .verify import _import_user
+    from .verify import _import_user  # lazy: start-up time (verify loads the numeric suite)
 
     sets = _sizes(args)  # before importing SymPy (the catalogue): bad sizes are answered at once
     if args.out is not None:  # a bad --out is answered before any proof runs
-        from ..report.write import check_out_dir
+        from ..report.write import check_out_dir  # lazy: start-up time
 
         check_out_dir(args.out)
-    from ..symbolic.catalogue import run_target
+    from ..symbolic.catalogue import run_target  # lazy: start-up time (SymPy, torch)
 
     seed = _seed(args)
     for spec in args.imports:
@@ -172,12 +177,11 @@ def run(args: argparse.Namespace) -> int:
         for c in claims:
             print(_line(c))
     if args.out is not None:
-        from ..report import provenance, write_report
-        from ._common import command_line
+        from ..report import provenance, write_report  # lazy: start-up time
 
         cert = write_report(claims, args.out, provenance=provenance("cpu"), command=command_line())
         print(f"report written to {args.out}/ (report.md, report.html, certificate.json)")
-        from ..report.trust import replay_lines
+        from ..report.trust import replay_lines  # lazy: start-up time
 
         for cid, line in replay_lines(cert, args.out).items():  # each failure: the command that reproduces it
             print(f"  replay {cid}: {line}")

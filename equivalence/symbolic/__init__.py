@@ -1,21 +1,33 @@
 """Symbolic proofs that gated linear RNN constructions equal their references (``docs/proofs.md``).
 
-One way, four stages (each module one stage, importing only from earlier ones):
+A claim travels one way through four stages (:data:`STAGES`), after the exact arithmetic they share:
 
-1. **lift** (:mod:`.lift`; the LSA-statement path: :mod:`.subjects`, :mod:`.arrays`, :mod:`.expressions`) —
-   the variant's torch code, or the built-in wiring and the paper's statement, as exact programs;
-2. **obligations** (:mod:`.simulation`, :mod:`.unrolled`, :mod:`.induction`, :mod:`.index`,
-   :mod:`.impossibility`, :mod:`.invariance`) — the identities that must hold;
-3. **decide** (:mod:`.engine` with :mod:`.algebra`, :mod:`.atoms`; :mod:`.modular` for prime fields);
-4. **claim** (:mod:`.lifted_claims`, :mod:`.variant_claims`, :mod:`.global_claims`, :mod:`.catalogue`,
-   :mod:`.render`) — IDs, statuses (proved / probable / refuted / …), seeds,
+1. **lift** — the code under proof as exact programs: :mod:`.lift` runs the variant's torch code on exact
+   polynomials; :mod:`.subjects` is the statement path (the built-in LSA wiring against the paper's
+   statement, negative controls against their exact hooks); :mod:`.params` samples and rounds parameters;
+2. **obligations** — the identities that must hold: :mod:`.simulation` (unrolled and one-step obligations of
+   lifted variants), :mod:`.unrolled`, :mod:`.induction`, :mod:`.index` (statement path),
+   :mod:`.impossibility`, :mod:`.invariance`;
+3. **decide** — :mod:`.engine` (exact expansion, Schwartz–Zippel, counterexample search) and :mod:`.modular`
+   (prime fields);
+4. **claim** — :mod:`.lifted_claims`, :mod:`.variant_claims`, :mod:`.global_claims`, :mod:`.catalogue`,
+   :mod:`.render`: IDs, statuses (proved / probable / refuted / …), seeds,
    :class:`~equivalence.claims.ClaimResult`.
+
+A module imports only from its own stage, an earlier stage or the shared arithmetic (:mod:`.algebra`,
+:mod:`.atoms`, :mod:`.arrays`, :mod:`.expressions`), with one exception: an obligation module hands the
+identities it builds to the decision procedures (it imports :mod:`.engine` / :mod:`.modular`), which import
+only the shared arithmetic. ``tests/test_symbolic_proofs.py`` checks this against the real imports.
 """
 
+from tqdm import tqdm
+
 from .catalogue import PROFILES, TIERS, claim_ids, resolve_claim, run_claim, run_target, variant_claim_ids
+from .global_claims import GLOBAL_IDS
 
 __all__ = [
     "PROFILES",
+    "STAGES",
     "TIERS",
     "claim_ids",
     "resolve_claim",
@@ -26,14 +38,19 @@ __all__ = [
     "verify_section",
 ]
 
+#: the modules of this package by pipeline stage, in order (``arithmetic`` is shared by every stage)
+STAGES = {
+    "arithmetic": ("algebra", "atoms", "arrays", "expressions"),
+    "lift": ("params", "lift", "subjects"),
+    "obligations": ("simulation", "unrolled", "induction", "index", "impossibility", "invariance"),
+    "decide": ("engine", "modular"),
+    "claim": ("lifted_claims", "variant_claims", "global_claims", "render", "catalogue"),
+}
+
 
 def verify_section(variants, args) -> list:
     """The symbolic section of ``python -m equivalence verify``: global claims once, then every claim of
     every variant, at the sizes of ``args.profile`` (``None`` -> ``"ci"``)."""
-    from tqdm import tqdm
-
-    from .global_claims import GLOBAL_IDS
-
     profile = getattr(args, "profile", None) or "ci"
     seed = getattr(args, "seed", 0) or 0
     imports = tuple(getattr(args, "imports", ()) or ())

@@ -19,10 +19,12 @@ import time
 import sympy as sp
 
 import constructions
+from constructions.contract import hook
 
 from ..claims import ClaimResult
 from .global_claims import GLOBAL_IDS, run_global
 from .render import latex_of, mathml_of, sizes_object, statement_digest
+from .subjects import statement_path
 from .variant_claims import SUFFIXES, run_variant_claim
 
 __all__ = [
@@ -74,18 +76,10 @@ def _capabilities(variant) -> set[str]:
     LSA constructions against the LSA statement; every other variant lifted from its torch code); SZ for the
     built-in LSA constructions (prime fields, against the LSA statement: large sizes); WIRING for the built-in
     direct LSA construction."""
-    from constructions.registry import _LSAVariant
-
-    from .variant_claims import statement_path
-
     caps = {"UNROLLED", "ALLT"}
     if statement_path(variant):  # the prime-field tier runs against the LSA statement
         caps.add("SZ")
-    if (
-        isinstance(variant, _LSAVariant)
-        and statement_path(variant)
-        and getattr(variant, "method", None) == "direct"
-    ):
+    if statement_path(variant) and hook(variant, "method") == "direct":
         caps.add("WIRING")
     return caps
 

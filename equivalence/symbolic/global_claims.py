@@ -6,6 +6,7 @@ import sympy as sp
 
 from .engine import Outcome, Run
 from .expressions import LSA
+from .index import lsa_recurrent_form
 from .impossibility import (
     CERTIFICATE_FAMILIES,
     deg,
@@ -187,8 +188,6 @@ def _family(cid: str) -> Run:
 
 
 def _recurrent_form() -> Run:
-    from .index import lsa_recurrent_form
-
     eq, ok = lsa_recurrent_form()
     stmt = (
         "For every H, d, d_k, d_v, every t >= 1, every head eta and row i: the parallel form of causal "

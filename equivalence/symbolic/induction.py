@@ -12,7 +12,8 @@ check, on the project's own stage functions:
 - **step**: $\lambda\odot\Phi(S, x_{t-1}) + u(x_t) = \Phi(\mathrm{update}(S, x_t), x_t)$ for a symbolic memory
 $S$;
 - **readout**: $D[(C\,\Phi(S,x_t))\odot(E\,\Phi(S,x_t))] = \mathrm{readout}(S, x_t)$;
-- any ``extra`` lemma (the compressed construction's $W_V M' W_K^\top = W_V M W_K^\top + v_t k_t^\top$).
+- any index-level ``lemma``, with symbolic sizes (the compressed construction's
+  $W_V M' W_K^\top = W_V M W_K^\top + v_t k_t^\top$ and its readout association, by :mod:`.index`).
 
 *Meta-step (prose, not machine-checked):* by induction on $t$, base and step give
 $h_t = \Phi(S_t, x_t)$ with $S_t = \mathrm{update}(S_{t-1}, x_t)$, $S_0 = 0$ — the reference's own recurrent
@@ -25,11 +26,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import sympy as sp
 
+from constructions.contract import hook
+from constructions.lsa import compressed_layout, direct_layout
 from constructions.rnn import input_gate, output_readout, recurrence_step
 
 from .arrays import Variables, to_jsonable
 from .engine import Outcome, decide_identity, find_counterexample, schwartz_zippel
 from .expressions import IDX, LSA, Evaluator, H, d, d_k, d_v
+from .index import equal_every_size
 from .subjects import Subject, Unavailable
 
 __all__ = ["Invariant", "Role", "induction", "invariant_for", "lsa_invariant", "obligations_fn"]
@@ -55,9 +59,6 @@ class Invariant:
     update: dict  # memory name -> expression of the updated entry (memory and x at time t)
     readout: tuple  # (lhs index symbols, expression) of the reference output y[o] at time t
     layout: object  # sizes -> list of neuron names in storage order
-    extra: tuple = field(
-        default_factory=tuple
-    )  # (title, index symbols, range fn, lhs, rhs), checked at the sizes
     lemmas: tuple = field(
         default_factory=tuple
     )  # (title, Eq), checked once with symbolic sizes (index level)
@@ -70,8 +71,6 @@ class Invariant:
             eqs.append(sp.Eq(sp.IndexedBase(name + "'")[idx], expr))
         lhs_idx, rhs = self.readout
         eqs.append(sp.Eq(LSA.y_rnn[t, lhs_idx], rhs))
-        for title, idx, _, lhs, rhs2 in self.extra:
-            eqs.append(sp.Eq(lhs, rhs2))
         eqs += [eq for _, eq in self.lemmas]
         return sp.Tuple(*eqs)
 
@@ -94,8 +93,6 @@ def _head_readout(with_W_O: bool, head_expr):
 
 def lsa_invariant(method: str, with_W_O: bool) -> Invariant:
     """The invariants of the direct and compressed constructions (``constructions.lsa``)."""
-    from constructions.lsa import compressed_layout, direct_layout
-
     S, M = LSA.S, LSA.M
     if method == "direct":
         head = sp.Sum(S[eta, i, j] * LSA.q(eta, j, t), (j, 0, d_k - 1))
@@ -158,7 +155,7 @@ def invariant_for(subject: Subject) -> Invariant:
     claims of other variants come from :func:`~equivalence.symbolic.lifted_claims.prove_allt`, whose state map
     is solved
     from the construction and whose obligations are checked against the reference's one-step form)."""
-    method = getattr(subject.variant, "method", None)
+    method = hook(subject.variant, "method")
     if subject.reference.kind == "lsa" and method in ("direct", "compressed"):
         return lsa_invariant(method, subject.sizes.get("d_out") is not None)
     raise Unavailable(
@@ -197,7 +194,7 @@ def _fill(ev: Evaluator, expr, idx_syms, shape) -> np.ndarray:
 
 
 def obligations_fn(subject: Subject, inv: Invariant):
-    """``fn(arrays) -> [(label, lhs, rhs)]`` for base, step, readout and the extra lemmas."""
+    """``fn(arrays) -> [(label, lhs, rhs)]`` for base, step and readout."""
     layout = [_parse(nm) for nm in inv.layout(subject.sizes)]
     env = _sizes_env(subject)
 
@@ -236,10 +233,9 @@ def obligations_fn(subject: Subject, inv: Invariant):
         ev_new = Evaluator({**P, **new, "x": x}, env)
         ev_new0 = Evaluator({**P, **new0, "x": x}, env)
         u = input_gate(w.A, w.B, np.concatenate([x[1], np.ones(1, dtype=object)]))
-        lam = w.lam(x[1]) if callable(w.lam) else w.lam
         parts = [
-            ("base", recurrence_step(lam, np.zeros(len(layout), dtype=object), u), phi(ev_new0, 1)),
-            ("step", recurrence_step(lam, phi(ev_old, 0), u), phi(ev_new, 1)),
+            ("base", recurrence_step(w.lam, np.zeros(len(layout), dtype=object), u), phi(ev_new0, 1)),
+            ("step", recurrence_step(w.lam, phi(ev_old, 0), u), phi(ev_new, 1)),
         ]
         y = output_readout(w.C, w.E, w.D, phi(ev_old, 1))
         lhs_idx, rhs = inv.readout
@@ -251,15 +247,6 @@ def obligations_fn(subject: Subject, inv: Invariant):
                 for ii in range(env["d_v"]):
                     ref[e * env["d_v"] + ii] = ev_old(rhs, t=1, eta=e, i=ii)
         parts.append(("readout", y, ref))
-        for title, idx_syms, shape_fn, lhs, rhs2 in inv.extra:
-            ev_both = Evaluator({**P, **mem, **{k + "'": v for k, v in new.items()}, "x": x}, env)
-            parts.append(
-                (
-                    title,
-                    _fill(ev_both, lhs, idx_syms, shape_fn(subject.sizes)),
-                    _fill(ev_both, rhs2, idx_syms, shape_fn(subject.sizes)),
-                )
-            )
         return parts
 
     return fn
@@ -276,7 +263,8 @@ def induction(
     degree: int | None = None,
     max_terms: int | None = None,
 ) -> Outcome:
-    """Prove base, step, readout (and extra lemmas) exactly, or by Schwartz–Zippel when ``probabilistic``."""
+    """Prove base, step and readout exactly, or by Schwartz–Zippel when ``probabilistic``; the invariant's
+    index-level lemmas with symbolic sizes."""
     inv = invariant_for(subject)
     variables = _variables(subject, inv)
     fn = obligations_fn(subject, inv)
@@ -289,10 +277,8 @@ def induction(
         holds, ev = res.holds, dict(res.evidence)
         failing = None if holds else [(lbl, list(map(int, idx))) for lbl, idx in res.failing[:5]]
     ev["invariant"] = inv.name
-    ev["obligations"] = ["base", "step", "readout"] + [title for title, *_ in inv.extra]
+    ev["obligations"] = ["base", "step", "readout"]
     if inv.lemmas:
-        from .index import equal_every_size
-
         ev["lemmas_every_size"] = {title: equal_every_size(eq.lhs, eq.rhs) for title, eq in inv.lemmas}
         if not all(ev["lemmas_every_size"].values()):
             return Outcome(

@@ -22,6 +22,7 @@ obligations are entrywise), stated in prose, not machine-checked.
 
 import itertools
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 import sympy as sp
@@ -30,7 +31,8 @@ from sympy.polys.domains import QQ, QQ_I
 from sympy.polys.fields import field
 from sympy.polys.rings import ring
 
-from constructions.rnn import input_gate, output_readout, recurrence_step
+import constructions.invariances as inv
+from constructions.rnn import GatedLinearRNN, input_gate, output_readout, recurrence_step
 
 from .algebra import fraction_array
 from .expressions import Evaluator
@@ -265,11 +267,6 @@ def _js(inst):
 def conformance(key: str, sizes: dict | None = None, seed: int = 0) -> dict:
     """Apply the torch map of ``constructions.invariances`` to dyadic weights and compare exactly with the
     rules (evaluated on the same exact numbers, with alpha = 2, beta = 1/2, c = 2)."""
-    from fractions import Fraction
-
-    import constructions.invariances as inv
-    from constructions.rnn import GatedLinearRNN
-
     mp = MAPS[key]
     sizes = dict(SIZES if sizes is None else sizes)
     shapes = _SHAPES(sizes)

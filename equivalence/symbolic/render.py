@@ -4,12 +4,13 @@ The digest of a statement is ``sha256(sympy.srepr(obj))``: stable across ``PYTHO
 platforms, scoped to the SymPy version (recorded next to it in the claim's evidence).
 """
 
+import numpy as np
 import sympy as sp
 from sympy.printing.mathml import mathml
 
 from ..claims import digest
 
-__all__ = ["exact_object", "latex_of", "mathml_of", "sizes_object", "statement_digest"]
+__all__ = ["exact_object", "latex_of", "mathml_of", "size_set_text", "sizes_object", "statement_digest"]
 
 
 def _parts(obj) -> list:
@@ -48,10 +49,13 @@ def sizes_object(size_sets: list[dict]) -> sp.Tuple:
     )
 
 
+def size_set_text(sizes: dict) -> str:
+    """One size set in words, keys sorted: ``d=3, heads=2, T=4`` (as reports print a claim's sizes)."""
+    return ", ".join(f"{k}={v}" for k, v in sorted(sizes.items()))
+
+
 def exact_object(arrays: dict) -> sp.Tuple:
     """Exact parameter values as a SymPy object (part of the digest of an exact-weights claim)."""
-    import numpy as np
-
     items = []
     for name in sorted(arrays):
         a = arrays[name]

@@ -1,4 +1,4 @@
-r"""What a proof is about: a registered variant at given sizes, turned into functions of exact arrays.
+r"""The statement path of the lift stage: a registered variant at given sizes as functions of exact arrays.
 
 A :class:`Subject` evaluates *the project's own code* on NumPy object arrays:
 
@@ -9,64 +9,80 @@ A :class:`Subject` evaluates *the project's own code* on NumPy object arrays:
   hook, or when forced) they are the float64 weights of ``variant.construct(params)`` for sampled
   parameters, converted exactly to ``Fraction`` (binary64 → rational is exact), so the claim is about
   those parameters only;
-- the reference side is the LSA statement of :mod:`~equivalence.symbolic.expressions` (for variants
-  whose reference *is* linear self-attention: inherited unchanged from the built-in LSA variants — never
-  identified from numeric agreement; any other reference is lifted exactly by :mod:`.lifted_claims`),
-  or the variant's own ``symbolic_reference(*param_arrays, x)`` hook.
+- the reference side is the variant's own ``symbolic_reference(*param_arrays, x)`` hook (negative controls),
+  or the LSA statement of :mod:`~equivalence.symbolic.expressions` for a variant whose reference is the
+  built-in linear self-attention inherited unchanged (:func:`reference_is_lsa`). A reference is never
+  identified as LSA from numeric agreement; every other variant is lifted from its torch code
+  (:mod:`.lifted_claims`).
 
-Exact mode samples the parameters on the dyadic grid $2^{-3}\mathbb Z$ (``sample_params``, then rounded),
-so that a construction that forms products and sums of them (e.g. the compressed one) computes its
-float64 weights without rounding; otherwise an exact identity would fail at the level of rounding error.
+Exact mode samples the parameters on the dyadic grid (:func:`.params.quantise`), so that a construction that
+forms products and sums of them (e.g. the compressed one) computes its float64 weights without rounding.
 """
 
-import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import sympy as sp
-import torch
 
+from constructions.contract import hook
+from constructions.registry import _LSAVariant
 from constructions.rnn import GatedLinearRNN, RNNWeights, input_gate, output_readout, recurrence_step
 
 from .algebra import fraction_array
 from .arrays import Variables, to_jsonable
-from .expressions import IDX, LSA, SIZE_SYMBOLS, Evaluator, lsa_output
+from .expressions import IDX, LSA, Evaluator, lsa_output
+from .params import GRID, quantise, sample, tensor_fields
 
-__all__ = ["Subject", "Unavailable", "lsa_reference", "resolve", "run_template", "sample", "tensor_fields"]
-
-GRID = 8  # exact mode: parameters are multiples of 1/GRID
+__all__ = [
+    "Subject",
+    "Unavailable",
+    "lsa_reference",
+    "reference_is_lsa",
+    "resolve",
+    "run_template",
+    "sample",
+    "statement_path",
+    "tensor_fields",
+]
 
 
 class Unavailable(Exception):
     """This tier cannot run for this variant; the message says why (reported as 'skipped')."""
 
 
-def tensor_fields(params) -> list[tuple[str, object]]:
-    """The parameter arrays of a params object, in declaration order: dataclass fields (or mapping items)
-    whose value is a tensor or ``None`` (an absent optional array, e.g. ``W_O``)."""
-    if dataclasses.is_dataclass(params):
-        items = [(f.name, getattr(params, f.name)) for f in dataclasses.fields(params)]
-    elif isinstance(params, dict):
-        items = list(params.items())
-    else:
-        raise Unavailable(f"params of type {type(params).__name__} are neither a dataclass nor a mapping")
-    return [(k, v) for k, v in items if v is None or isinstance(v, torch.Tensor)]
+def reference_is_lsa(variant) -> bool:
+    """Whether ``variant``'s reference is the built-in linear self-attention, inherited unchanged (decided
+    from the class, never by evaluating the reference)."""
+    return isinstance(variant, _LSAVariant) and type(variant).reference is _LSAVariant.reference
+
+
+def statement_path(variant) -> bool:
+    """Whether ``variant``'s claims are decided against the paper's LSA statement with the construction's own
+    wiring hooks (the fast, specialised path): a built-in LSA construction (or a subclass) whose reference is
+    the built-in one (:func:`reference_is_lsa`), with the direct or compressed method and no
+    ``symbolic_invariant`` of its own. Every other variant is lifted from its torch code
+    (:mod:`.lifted_claims`)."""
+    return (
+        reference_is_lsa(variant)
+        and hook(variant, "method") in ("direct", "compressed")
+        and hook(variant, "symbolic_invariant") is None
+    )
 
 
 def run_template(w: RNNWeights, x: np.ndarray) -> np.ndarray:
-    r"""The template (Zucchet et al. 2023, Sec. 3) unrolled over ``x`` ``[T, d]`` with $h_0 = 0$, through the
-    stage functions of :mod:`constructions.rnn`. A callable ``w.lam`` is an input-dependent decay
-    $\lambda_t = \mathrm{lam}(x_t)$. Returns ``y`` ``[T, d_out]`` (object array)."""
+    r"""The template (Zucchet et al. 2023, Sec. 3, Eqs. 1–2) unrolled over ``x`` ``[T, d]`` with $h_0 = 0$,
+    through the stage functions of :mod:`constructions.rnn` (a constant decay ``w.lam``). Returns ``y``
+    ``[T, d_out]`` (object array)."""
+    if callable(w.lam):
+        raise Unavailable(
+            "the statement path evaluates constant decays only (an input-dependent decay is lifted)"
+        )
     n, T = w.A.shape[0], x.shape[0]
     h = np.zeros(n, dtype=object)
-    ctx = next((v.ctx for v in np.ravel(x) if getattr(v, "ctx", None) is not None), None)
     out = []
     for step in range(T):
         xt = np.concatenate([x[step], np.ones(1, dtype=object)])
-        lam = w.lam(x[step]) if callable(w.lam) else w.lam
-        if callable(w.lam) and ctx is not None:  # ell(.) values from the hook: generators of the context
-            lam = np.array([ctx.from_sympy(v) if isinstance(v, sp.Basic) else v for v in lam], dtype=object)
-        h = recurrence_step(lam, h, input_gate(w.A, w.B, xt))
+        h = recurrence_step(w.lam, h, input_gate(w.A, w.B, xt))
         out.append(output_readout(w.C, w.E, w.D, h))
     d_out = w.D.shape[0]
     return np.array(out, dtype=object).reshape(T, d_out)
@@ -112,30 +128,12 @@ def lsa_reference(with_W_O: bool, note: str) -> Reference:
     return Reference("lsa", sp.Eq(LSA.y_rnn[lhs.indices], rhs), note, evaluate)
 
 
-def _lsa_fields(params) -> bool:
-    names = [k for k, _ in tensor_fields(params)]
-    return names[:3] == ["W_Q", "W_K", "W_V"] and set(names) <= {"W_Q", "W_K", "W_V", "W_O"}
-
-
-def _reference_is_lsa(variant, params) -> str | None:
-    """How we know the variant's reference is LSA (a note for the report), or ``None``."""
-    from constructions.registry import _LSAVariant
-
-    if not _lsa_fields(params):
-        return None
-    if type(variant).reference is _LSAVariant.reference:
-        return "the variant's reference is the built-in LinearSelfAttention (inherited unchanged)"
-    # a reference is never identified as LSA from numeric agreement (a reference that differs only at t >= 6
-    # would pass any finite test): other references are lifted exactly (lifted_claims)
-    return None
-
-
 def resolve_reference(variant, params) -> Reference:
-    hook = getattr(variant, "symbolic_reference", None)
-    if hook is not None:
+    ref = hook(variant, "symbolic_reference")
+    if ref is not None:
 
         def evaluate(P, x):
-            return np.asarray(hook(*[P[k] for k in P], x), dtype=object)
+            return np.asarray(ref(*[P[k] for k in P], x), dtype=object)
 
         y_ref = sp.Function(f"y^{variant.name}")(IDX["t"], IDX["o"])
         return Reference(
@@ -144,31 +142,16 @@ def resolve_reference(variant, params) -> Reference:
             "the variant's symbolic_reference hook",
             evaluate,
         )
-    note = _reference_is_lsa(variant, params)
-    if note is None:
+    if not reference_is_lsa(variant):
         raise Unavailable(
             f"no exact reference for variant {variant.name!r}: it has no symbolic_reference hook and "
-            "its reference is not linear self-attention"
+            "its reference is not the built-in linear self-attention"
         )
+    note = "the variant's reference is the built-in LinearSelfAttention (inherited unchanged)"
     return lsa_reference(dict(tensor_fields(params)).get("W_O") is not None, note)
 
 
 # -- subjects ----------------------------------------------------------------------------------------
-def sample(variant, sizes: dict, seed: int):
-    """``variant.sample_params`` at ``sizes`` (``d``, ``heads``, optional ``d_k``, ``d_v``, ``d_out``)."""
-    g = torch.Generator().manual_seed(seed)
-    extra = {k: sizes[k] for k in ("d_k", "d_v", "d_out") if sizes.get(k)}
-    try:
-        return variant.sample_params(
-            sizes["d"], sizes.get("heads", 1), generator=g, dtype=torch.float64, **extra
-        )
-    except TypeError:
-        if not extra:
-            raise
-        g = torch.Generator().manual_seed(seed)
-        return variant.sample_params(sizes["d"], sizes.get("heads", 1), generator=g, dtype=torch.float64)
-
-
 def _actual_sizes(fields: dict, requested: dict) -> dict:
     out = {"d": requested["d"], "heads": requested.get("heads", 1)}
     if "W_Q" in fields and fields["W_Q"] is not None:
@@ -178,18 +161,6 @@ def _actual_sizes(fields: dict, requested: dict) -> dict:
             out["d_v"] = int(fields["W_V"].shape[1])
         out["d_out"] = int(fields["W_O"].shape[0]) if fields.get("W_O") is not None else None
     return out
-
-
-def _quantise(params):
-    if not dataclasses.is_dataclass(params):
-        return params
-    changes = {}
-    for k, v in tensor_fields(params):
-        if isinstance(v, torch.Tensor) and v.is_floating_point():
-            q = torch.round(v * GRID) / GRID
-            # a nonzero entry never rounds to 0 (a degenerate sample, e.g. a write strength beta < 1/16)
-            changes[k] = torch.where((q == 0) & (v != 0), torch.sign(v) / GRID, q)
-    return dataclasses.replace(params, **changes)
 
 
 @dataclass
@@ -247,24 +218,8 @@ class Subject:
         w = self.weights(arrays)
         return {
             "params": {k: to_jsonable(v) for k, v in P.items()},
-            "rnn_weights": {
-                k: (None if callable(v) else to_jsonable(np.asarray(v, dtype=object)))
-                for k, v in w._asdict().items()
-            },
+            "rnn_weights": {k: to_jsonable(np.asarray(v, dtype=object)) for k, v in w._asdict().items()},
             "x": to_jsonable(arrays["x"]),
-        }
-
-    def size_symbols(self) -> dict:
-        return {
-            SIZE_SYMBOLS[k]: v
-            for k, v in (
-                ("H", self.sizes.get("heads")),
-                ("d", self.d),
-                ("d_k", self.sizes.get("d_k")),
-                ("d_v", self.sizes.get("d_v")),
-                ("d_out", self.sizes.get("d_out")),
-            )
-            if v
         }
 
 
@@ -273,11 +228,13 @@ def resolve(variant, sizes: dict, *, seed: int = 0, mode: str | None = None) -> 
     if mode not in (None, "symbolic", "exact"):
         raise ValueError(f"mode must be 'symbolic', 'exact' or None (automatic); got {mode!r}")
     params = sample(variant, sizes, seed)
-    fields = tensor_fields(params)
-    fdict = dict(fields)
-    actual = _actual_sizes(fdict, sizes)
+    try:
+        fields = tensor_fields(params)
+    except TypeError as e:
+        raise Unavailable(str(e)) from None
+    actual = _actual_sizes(dict(fields), sizes)
     reference = resolve_reference(variant, params)
-    has_hook = hasattr(variant, "symbolic_weights")
+    has_hook = hook(variant, "symbolic_weights") is not None
     if mode is None:
         mode = "symbolic" if has_hook else "exact"
     if mode == "symbolic":
@@ -285,7 +242,7 @@ def resolve(variant, sizes: dict, *, seed: int = 0, mode: str | None = None) -> 
             raise Unavailable(f"variant {variant.name!r} has no symbolic_weights hook; use the exact tier")
         shapes = [(k, None if v is None else tuple(v.shape)) for k, v in fields]
         return Subject(variant, "symbolic", actual, reference, shapes)
-    params = _quantise(params)
+    params = quantise(params)
     fields = tensor_fields(params)
     rnn = variant.construct(params)
     if not isinstance(rnn, GatedLinearRNN):
@@ -296,8 +253,7 @@ def resolve(variant, sizes: dict, *, seed: int = 0, mode: str | None = None) -> 
     if rnn.lam is None:
         raise Unavailable(
             f"variant {variant.name!r}: the constructed RNN has an input-dependent decay given as a torch "
-            "callable, which cannot be evaluated exactly; give the variant symbolic_weights (with a "
-            "callable lam of the symbolic input) to prove it"
+            "callable, which the exact tier cannot evaluate"
         )
     if rnn.is_complex:
         raise Unavailable(
@@ -332,17 +288,17 @@ def construct_matches_hook(variant, sizes: dict, seed: int = 0) -> dict:
     Returns ``{"matches": bool, ...}`` with the first mismatching entry, or ``{"matches": None, "why": ...}``
     when the two cannot be compared (construct() is not a constant-lambda real template RNN).
     """
-    params = _quantise(sample(variant, sizes, seed))
+    params = quantise(sample(variant, sizes, seed))
     fields = tensor_fields(params)
     rnn = variant.construct(params)
     if not isinstance(rnn, GatedLinearRNN) or rnn.lam is None or rnn.is_complex:
         return {"matches": None, "why": "construct() is not a real constant-lambda GatedLinearRNN"}
-    hook = RNNWeights(
+    described = RNNWeights(
         *variant.symbolic_weights(*[None if v is None else fraction_array(v) for _, v in fields])
     )
     got = RNNWeights(*(fraction_array(t) for t in rnn.weights()))
     for name in RNNWeights._fields:
-        h = np.asarray(getattr(hook, name), dtype=object)
+        h = np.asarray(getattr(described, name), dtype=object)
         g = getattr(got, name)
         if h.shape != g.shape:
             return {

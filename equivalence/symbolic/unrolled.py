@@ -14,6 +14,7 @@ Both return an :class:`~equivalence.symbolic.engine.Outcome`; a refutation carri
 
 from .arrays import to_jsonable
 from .engine import Outcome, decide_identity, differs, find_counterexample, schwartz_zippel
+from .modular import NotModular, TooLargeForMemory, modular_schwartz_zippel
 from .subjects import Subject
 
 __all__ = ["outputs_fn", "refutation", "schwartz_zippel_tier", "unrolled"]
@@ -93,8 +94,6 @@ def schwartz_zippel_tier(
 ) -> Outcome:
     """Schwartz–Zippel: over prime fields (:mod:`.modular`) when the subject is covered, else by exact
     evaluation on object arrays at random integer points (:func:`~.engine.schwartz_zippel`, ``bits``)."""
-    from .modular import NotModular, TooLargeForMemory, modular_schwartz_zippel
-
     try:
         holds, ev, witness = modular_schwartz_zippel(subject, T, trials=trials, seed=seed)
     except TooLargeForMemory as e:

@@ -8,15 +8,27 @@ and returns a :class:`Run` (statement objects, prose, outcome), which :mod:`.cat
 :class:`~equivalence.claims.ClaimResult`.
 """
 
+import dataclasses
 import itertools
+import random
 
+import numpy as np
 import sympy as sp
+import torch
 
+from constructions.contract import hook
+from constructions.registry import _LSAVariant
+
+from . import lifted_claims
+from .algebra import fraction_array
 from .engine import NotPolynomial, Outcome, Run, TooLarge
 from .expressions import IDX, SIZE_SYMBOLS
+from .impossibility import CERTIFICATE_FAMILIES, check_on_reference, family_witness
+from .index import direct_conformance, direct_every_size, direct_roles, lsa_recurrent_form
 from .induction import induction, invariant_for
-from .render import exact_object
-from .subjects import Subject, Unavailable, construct_matches_hook, resolve
+from .render import exact_object, size_set_text
+from .params import quantise, sample, tensor_fields
+from .subjects import Subject, Unavailable, construct_matches_hook, resolve, statement_path
 from .unrolled import refutation, schwartz_zippel_tier, unrolled
 
 __all__ = ["EXACT_TERM_LIMIT", "SUFFIXES", "Run", "impossibility_argument", "run_variant_claim"]
@@ -29,49 +41,21 @@ HARD_TERM_LIMIT = 40_000_000
 t = IDX["t"]
 
 
-def statement_path(variant) -> bool:
-    """Whether ``variant``'s claims are decided against the paper's LSA statement with the construction's own
-    wiring hooks (the fast, specialised path): a built-in LSA construction (or a subclass) whose reference is
-    the built-in one, inherited unchanged. Every other variant is lifted from its torch code
-    (:mod:`.lifted_claims`); a reference is never *identified* as LSA by evaluating it."""
-    from constructions.registry import _LSAVariant
-
-    return (
-        isinstance(variant, _LSAVariant)
-        and type(variant).reference is _LSAVariant.reference
-        and getattr(variant, "method", None) in ("direct", "compressed")
-        and not hasattr(variant, "symbolic_invariant")
-    )
-
-
-def _lifted():
-    """The lift stage (:mod:`.lifted_claims`), or ``None`` when it is not installed."""
-    try:
-        from . import lifted_claims
-    except ImportError:
-        return None
-    return lifted_claims
-
-
 def _lifted_run(variant, sets, opts, *, allt: bool) -> Run:
     """UNROLLED / ALLT of a variant lifted from its torch code (construct() and the registered reference)."""
-    lc = _lifted()
     tier = "simulation" if allt else "unrolled (lifted)"
     title = (
         f"{variant.name}: RNN = reference for every length T (simulation)"
         if allt
         else f"{variant.name}: RNN = reference for t ≤ T (fixed size, unrolled)"
     )
-    if lc is None:
-        why = f"{variant.name}: the lift stage (equivalence.symbolic.lifted_claims) is not available"
-        return Run(title, why, tier, sp.Tuple(), None, Outcome("skipped", tier, {}, None, why))
     outcomes, stmts, objs, assumptions = [], [], [], []
     for sizes in sets:
         z = {k: v for k, v in sizes.items() if k != "T"}
         res = (
-            lc.prove_allt(variant, z, seed=opts["seed"])
+            lifted_claims.prove_allt(variant, z, seed=opts["seed"])
             if allt
-            else lc.prove_unrolled(variant, z, sizes["T"], seed=opts["seed"])
+            else lifted_claims.prove_unrolled(variant, z, sizes["T"], seed=opts["seed"])
         )
         o = _certified(res.outcome)
         o.evidence.setdefault("params_mode", res.params_mode)
@@ -206,8 +190,6 @@ def hook_check_sizes(sizes: dict) -> dict:
 
 def _hook_check_words(sets: list[dict]) -> str:
     """Where construct() was compared with the symbolic_weights hook, naming every size set it ran at."""
-    from ..report.markdown import format_sizes
-
     pairs = [({k: v for k, v in z.items() if k != "T"}, hook_check_sizes(z)) for z in sets]
     same = [a for a, b in pairs if a == b]
     capped = [(a, b) for a, b in pairs if a != b]
@@ -216,12 +198,12 @@ def _hook_check_words(sets: list[dict]) -> str:
         "seed, dyadic grid)"
     )
     if same:
-        out += " at " + "; ".join(format_sizes({"sets": [a]}) for a in same)
+        out += " at " + "; ".join(size_set_text(a) for a in same)
     if capped:
         out += (
-            "; at " + "; ".join(format_sizes({"sets": [a]}) for a, _ in capped) + " comparing construct()'s "
+            "; at " + "; ".join(size_set_text(a) for a, _ in capped) + " comparing construct()'s "
             "dense weights exactly is too expensive, so construct() was compared only at "
-            + "; ".join(format_sizes({"sets": [b]}) for _, b in capped)
+            + "; ".join(size_set_text(b) for _, b in capped)
             + ", and at the listed sizes the claim is about "
             "the hook's wiring (symbolic_weights), not about construct()"
         )
@@ -385,13 +367,9 @@ def _allt_run(variant, sets, opts) -> Run:
 
 
 def _wiring_run(variant, opts) -> Run:
-    from constructions.registry import _LSAVariant
-
-    from .index import direct_conformance, direct_every_size, direct_roles, lsa_recurrent_form
-
-    method = getattr(variant, "method", None)
+    method = hook(variant, "method")
     builtin = (
-        hasattr(variant, "symbolic_weights")
+        hook(variant, "symbolic_weights") is not None
         and type(variant).symbolic_weights is _LSAVariant.symbolic_weights
     )
     grid = opts["grid"]
@@ -413,10 +391,10 @@ def _wiring_run(variant, opts) -> Run:
             sizes = {"heads": H_, "d": d_, "d_k": dk_, "d_v": dv_, "d_out": 2 if with_W_O else None}
             # the variant's construct() must build the hook's (direct_weights') weights at every grid size
             z = {k: v for k, v in sizes.items() if v is not None}
-            hook = _hook_check(
+            mismatch = _hook_check(
                 variant, resolve(variant, z, seed=opts["seed"], mode="symbolic"), z, opts["seed"], 2
             )
-            if hook is not None:
+            if mismatch is not None:
                 return Run(
                     title,
                     f"construct() must build the weights of the wiring checked on the grid; at {z} it "
@@ -424,7 +402,7 @@ def _wiring_run(variant, opts) -> Run:
                     "index",
                     sp.Tuple(),
                     None,
-                    hook,
+                    mismatch,
                 )
             ok, where = direct_conformance(sizes, with_W_O=with_W_O)
             checked += 1
@@ -478,7 +456,7 @@ def _wiring_run(variant, opts) -> Run:
 def impossibility_argument(variant) -> str | None:
     """The certificate a negative control *declares* it rests on (its ``impossibility_claim`` attribute), or
     ``None``. Nothing is inferred from names or descriptions."""
-    arg = getattr(variant, "impossibility_claim", None)
+    arg = hook(variant, "impossibility_claim")
     return arg if isinstance(arg, str) and arg else None
 
 
@@ -486,10 +464,6 @@ def _torch_reference(variant, params):
     """``(P, x) -> y [T, d_out]``: the variant's registered float64 ``reference`` with the tensor fields of
     ``params`` replaced by the float arrays of ``P`` (absent ones stay ``None``), on one sequence
     ``x [T, d]``."""
-    import dataclasses
-
-    import numpy as np
-    import torch
 
     def run(P, x):
         changes = {
@@ -511,14 +485,12 @@ def _exact_reference(variant, sizes: dict, seed: int):
     """``(fields, evaluate, torch_reference)``: the variant's parameter arrays at ``sizes`` (name, shape or
     None), its own exact reference on object arrays (the ``symbolic_reference`` hook, or ``None``) and its
     registered float64 reference on float arrays (:func:`_torch_reference`)."""
-    from .subjects import sample, tensor_fields
-
     params = sample(variant, sizes, seed)
     fields = [(k, None if v is None else tuple(v.shape)) for k, v in tensor_fields(params)]
-    hook = getattr(variant, "symbolic_reference", None)
-    if hook is None:
+    ref = hook(variant, "symbolic_reference")
+    if ref is None:
         return fields, None, None
-    return fields, (lambda P, x: hook(*[P[k] for k, _ in fields], x)), _torch_reference(variant, params)
+    return fields, (lambda P, x: ref(*[P[k] for k, _ in fields], x)), _torch_reference(variant, params)
 
 
 def _float30(v):
@@ -535,16 +507,9 @@ def hook_tie(variant, sizes: dict, seed: int) -> dict:
     (then to 30 digits), the reference in float64. ``{"agrees": False, "why": ...}`` when they differ beyond
     :data:`HOOK_TIE_RTOL` (the hook is then not used: a certificate or counterexample computed on it would
     be about another layer). Agreement is a numeric check at one point, never a proof of equality."""
-    import random
-
-    import numpy as np
-
-    from .algebra import fraction_array
-    from .subjects import _quantise, sample, tensor_fields
-
     z = {k: v for k, v in sizes.items() if k != "T"}
     T = int(sizes.get("T") or 3)
-    params = _quantise(sample(variant, z, seed))
+    params = quantise(sample(variant, z, seed))
     fields = tensor_fields(params)
     # the hook runs on 30-digit floats (exact rationals would grow with T through sigmoid, sqrt, ...)
     P = {
@@ -585,8 +550,6 @@ def _negative_control_run(variant, opts) -> Run:
     """``{NAME}-IMPOSSIBLE/v1``: the declared certificate, attached only when its hypotheses hold for this
     variant (checked on the variant's own exact reference); otherwise a refutation of the tried construction
     at a concrete exact input, or an unexpected pass when the tried construction equals the reference."""
-    from .impossibility import CERTIFICATE_FAMILIES, check_on_reference, family_witness
-
     arg = impossibility_argument(variant)
     title = f"{variant.name}: not reachable by the template (negative control)"
     why, check = None, {}
@@ -685,10 +648,9 @@ def _negative_control_run(variant, opts) -> Run:
 def run_variant_claim(variant, suffix: str, sets: list[dict], opts: dict) -> Run:
     # negative controls with an exact reference hook keep the hook path (the tried construction is refuted
     # against it); everything else that is not on the LSA-statement path is lifted from its torch code
-    lifted = not statement_path(variant) and not (
-        variant.status == "impossible" and hasattr(variant, "symbolic_reference")
-    )
-    if not lifted and variant.status == "impossible" and hasattr(variant, "symbolic_reference") and sets:
+    has_ref = hook(variant, "symbolic_reference") is not None
+    lifted = not statement_path(variant) and not (variant.status == "impossible" and has_ref)
+    if not lifted and variant.status == "impossible" and has_ref and sets:
         tie = hook_tie(variant, sets[0], opts["seed"])
         if not tie["agrees"]:  # the hook describes another layer: decide on the lifted torch reference
             lifted = True
@@ -697,21 +659,7 @@ def run_variant_claim(variant, suffix: str, sets: list[dict], opts: dict) -> Run
         if lifted:
             return _lifted_run(variant, sets, opts, allt=False)
         return _unrolled_run(variant, sets, opts, sz_claim=False)
-    if suffix == "SZ":
-        if not (statement_path(variant) or hasattr(variant, "symbolic_reference")):
-            why = (
-                f"{variant.name}: Schwartz–Zippel needs the LSA statement or an exact symbolic_reference "
-                "hook "
-                "(a torch reference is never identified as LSA by evaluating it)"
-            )
-            return Run(
-                f"{variant.name}: RNN = reference at large sizes (Schwartz–Zippel)",
-                why,
-                "schwartz-zippel",
-                sp.Tuple(),
-                None,
-                Outcome("skipped", "schwartz-zippel", {}, None, why),
-            )
+    if suffix == "SZ":  # the statement path only (resolve says why for any other variant)
         return _unrolled_run(variant, sets, {**opts, "tier": "schwartz-zippel"}, sz_claim=True)
     if suffix == "ALLT":
         if lifted:
