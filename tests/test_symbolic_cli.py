@@ -136,3 +136,18 @@ def test_a_request_that_only_skips_exits_non_zero_with_the_reasons(tmp_path):
     assert r.returncode == 1, r.stdout + r.stderr
     assert "skipped" in r.stdout.splitlines()[-1] and "nothing asked was proved" in r.stderr
     assert "neither a dataclass nor a mapping" in r.stderr
+
+
+def test_a_counterexample_line_reads_only_the_fields_it_has():
+    """A lifted counterexample may lack output_index / rnn_output / reference_output: the line shows what
+    is there and never raises; a full one shows both outputs."""
+    from equivalence.claims import ClaimResult
+    from equivalence.commands.prove import _line
+
+    def claim(cx):
+        return ClaimResult("X-UNROLLED/v1", "x", "x", "symbolic", "refuted", counterexample=cx, message="m")
+
+    bare = _line(claim({"t": 4, "point": {}}))
+    assert "counterexample: t=4 (exact inputs" in bare and "RNN" not in bare
+    full = _line(claim({"t": 2, "output_index": 1, "rnn_output": "3", "reference_output": "5/2"}))
+    assert "counterexample: t=2, output 1: RNN 3 vs reference 5/2" in full
