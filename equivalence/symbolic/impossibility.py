@@ -196,9 +196,20 @@ def witness_test(y) -> dict:
     return {"holds": None, "kind": "not a polynomial", "expression": sp.sstr(y)}
 
 
+#: fifth_derivative's results by (expression, z0): a pure function of the two, so they never go stale
+_FIFTH: dict = {}
+
+
 def fifth_derivative(y, z0) -> dict:
     """``y^(5)(z0)`` with certified digits; ``holds`` when it is certainly non-zero."""
-    f5 = sp.diff(sp.sympify(y), z, 5).subs(z, z0)
+    key = (sp.sympify(y), sp.sympify(z0))
+    if key not in _FIFTH:
+        _FIFTH[key] = _fifth_derivative(*key)
+    return dict(_FIFTH[key])
+
+
+def _fifth_derivative(y, z0) -> dict:
+    f5 = sp.diff(y, z, 5).subs(z, z0)
     try:
         value = sp.N(f5, 30, strict=True)
     except Exception as e:  # noqa: BLE001 - digits not certified: the witness does not hold

@@ -172,6 +172,24 @@ def _mono_mul(a: tuple, b: tuple) -> tuple:
     return tuple(sorted(a + b))
 
 
+def _mul_terms(a: dict, b: dict, ring: Ring):
+    """Product of two polynomials' term dicts (both non-constant; no one-hot relations)."""
+    if len(a) < len(b):
+        a, b = b, a
+    if len(b) == 1:  # a monomial times a polynomial: m -> m * m2 is injective, so no terms meet or cancel
+        ((m2, c2),) = b.items()
+        if c2 == 1:
+            return Poly({tuple(sorted(m1 + m2)) if m1 else m2: c1 for m1, c1 in a.items()}, ring)
+        return Poly({tuple(sorted(m1 + m2)) if m1 else m2: c1 * c2 for m1, c1 in a.items()}, ring)
+    t: dict = {}
+    get = t.get
+    for m2, c2 in b.items():
+        for m1, c1 in a.items():
+            m = (tuple(sorted(m1 + m2)) if m2 else m1) if m1 else m2
+            t[m] = get(m, 0) + c1 * c2
+    return _make(t, ring)
+
+
 def _make(terms: dict, ring: Ring, clean: bool = False):
     """Normalise: drop zero coefficients (unless ``clean``: none); a constant polynomial becomes a number."""
     if not clean:
@@ -249,9 +267,11 @@ class Poly:
             if o == 1:
                 return self
             return Poly({m: c * o for m, c in self.terms.items()}, self.ring)
-        t: dict = {}
         oh = self.ring.onehot
-        red = self.ring.reduce if oh else None
+        if not oh:
+            return _mul_terms(self.terms, o.terms, self.ring)
+        t: dict = {}
+        red = self.ring.reduce
         # stored monomials are reduced, so only a product of two monomials that both hold a one-hot atom
         # can need the relations
         hot2 = {m2: any(g in oh for g in m2) for m2 in o.terms} if oh else None
@@ -350,6 +370,8 @@ def render(v, limit: int = 12) -> str:
 
 
 def exact_float(f: float):
+    if f.is_integer():
+        return int(f)
     if not math.isfinite(f):
         raise Unliftable(f"the code computed with the non-finite float {f!r}")
     q = Fraction(f)
@@ -896,6 +918,12 @@ class Lifter(TorchDispatchMode):
 
     active: Lifter | None = None
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        """No torch.compile runs under this mode, so its handler needs no dynamo-disable wrapper (torch wraps
+        ``__torch_dispatch__`` in one unless this says otherwise; the wrapper costs more than many ops)."""
+        return False
+
     def __init__(self, ring: Ring | None = None):
         super().__init__()
         self.ring = ring or Ring()
@@ -988,13 +1016,22 @@ class Lifter(TorchDispatchMode):
 
     def write(self, t: torch.Tensor, values) -> None:
         sid = self._sid(t)
+        whole = (
+            t.storage_offset() == 0
+            and t.is_contiguous()
+            and t.untyped_storage().nbytes() == t.numel() * t.element_size()
+        )
         if sid not in self._shadow:
-            self._shadow[sid] = (t.untyped_storage(), self._storage_values(t).reshape(-1))
+            if whole:  # every element is written below: the numeric values would be overwritten
+                n = t.numel() * (2 if t.is_complex() else 1)
+                self._shadow[sid] = (t.untyped_storage(), np.empty(n, dtype=object))
+            else:
+                self._shadow[sid] = (t.untyped_storage(), self._storage_values(t).reshape(-1))
         flat = self._shadow[sid][1]
         vals = np.broadcast_to(np.asarray(values, dtype=object), tuple(t.shape)).reshape(-1)
         if t.is_neg():
             vals = _vmap(lambda u: -u, vals)
-        idx = self._index(t).reshape(-1)
+        idx = np.arange(t.numel(), dtype=np.int64) if whole else self._index(t).reshape(-1)
         if t.is_complex():
             if t.is_conj():
                 vals = _vmap(conj, vals)
@@ -1038,9 +1075,11 @@ class Lifter(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
-        flat_in = [a for a in _flatten((args, kwargs)) if isinstance(a, torch.Tensor)]
-        tracked_in = [a for a in flat_in if self.tracked(a)]
-        tainted_in = [a for a in flat_in if self.tainted(a)]
+        flat_in = _tensors(args, kwargs)
+        shadow, tainted = self._shadow, self._tainted
+        sids = [a.untyped_storage()._cdata for a in flat_in]
+        tracked_in = [a for a, sid in zip(flat_in, sids) if sid in shadow]
+        tainted_in = [a for a, sid in zip(flat_in, sids) if sid in tainted] if tainted else []
         if func is aten._local_scalar_dense.default:
             t = args[0]
             if self.tracked(t):
@@ -1084,7 +1123,7 @@ class Lifter(TorchDispatchMode):
                 f"is "
                 "used in arithmetic; the exact lift cannot represent it"
             )
-        if any(self.tainted(a) and not a.is_floating_point() for a in flat_in):
+        if any(not a.is_floating_point() for a in tainted_in):
             msg = (
                 f"{func}: an index or mask computed from symbolic values (argmax, comparison; piecewise) "
                 f"selects "
@@ -1402,6 +1441,19 @@ class Lifter(TorchDispatchMode):
 def _code_scalar(pool, v):
     pool.append(_scalar(v))
     return float(len(pool) - 1)
+
+
+def _tensors(args, kwargs) -> list:
+    """The tensors among an op's arguments (a flat tuple in the common case; nested lists otherwise)."""
+    out = []
+    for a in args:
+        if isinstance(a, torch.Tensor):
+            out.append(a)
+        elif isinstance(a, list | tuple | dict):
+            out.extend(y for y in _flatten(a) if isinstance(y, torch.Tensor))
+    if kwargs:
+        out.extend(y for y in _flatten(kwargs) if isinstance(y, torch.Tensor))
+    return out
 
 
 def _flatten(x):

@@ -559,7 +559,7 @@ def _prove_allt(variant, sizes: dict, T_link: int, seed: int) -> LiftedClaim:
             window = lift.upstream_window()
             h_seq, s_seq = _reach(lift, form, window, ev)
             rows, unsolved = solve_phi(h_seq, s_seq)
-        n = int(variant.construct(lift.params).num_neurons)
+        n = lift.num_neurons()
         ev.update(params_mode=lift.mode, window=window, neurons=n)
         if rows is None:
             ev["unsolved_state_entries"] = unsolved[:20]

@@ -115,6 +115,9 @@ class VariantLift:
         self.real_output = True
         self.complex: bool | None = None  # the construction computes in complex numbers (set by rnn_parts)
         self.angles: dict[str, dict[tuple, tuple[Fraction, Fraction]]] = {}
+        self._built = None  # the lifted construction (_construction)
+        self._n_neurons: int | None = None
+        self._forms: dict[int, tuple] = {}  # id(form) -> (form, lifter, form(params)) (_form)
         if mode == "sampled":
             self._sample_angles()
         self.d_in = self._d_in()
@@ -203,7 +206,9 @@ class VariantLift:
         for b in lf.branches:
             if b not in self.branches:
                 self.branches.append(b)
-        self.value_reads += lf.value_reads
+        for r in lf.value_reads:
+            if r not in self.value_reads:
+                self.value_reads.append(r)
         if lf.failure is not None:
             raise lf.failure
 
@@ -218,25 +223,46 @@ class VariantLift:
         }
 
     # -- the RNN side ------------------------------------------------------------------------------
+    def _construction(self):
+        """``(lifter, rnn, (A, B, C, E, D))``: ``construct(params)`` lifted once per object (it depends on the
+        parameters only; every input run through its features and decays below reuses it, in the same ring
+        and lifter, so the weights' shadows are those one lift computed)."""
+        if self._built is None:
+            lf = Lifter(self.ring)
+            P = self._lifted_params(lf)
+            try:
+                with lf:
+                    rnn = self.variant.construct(P)
+            except Unliftable:
+                self._finish(lf)
+                raise
+            self._finish(lf)
+            self.real_output = bool(getattr(rnn, "real_output", True))
+            self._built = (lf, rnn, tuple(lf.read(w) for w in (rnn.A, rnn.B, rnn.C, rnn.E, rnn.D)))
+            self._n_neurons = int(rnn.num_neurons)
+        return self._built
+
+    def num_neurons(self) -> int:
+        """Neurons of ``construct(params)``."""
+        if self._n_neurons is None:
+            self._n_neurons = int(self.variant.construct(self.params).num_neurons)
+        return self._n_neurons
+
     def rnn_parts(self, x_name: str, T: int, x_values: np.ndarray | None = None):
         """Lift ``construct(params)`` and its features/decays over a length-``T`` input named ``x_name``:
         ``(A, B, lam [n] or [T, n], C, E, D, z [T, d_z])`` as exact arrays."""
-        lf = Lifter(self.ring)
-        P = self._lifted_params(lf)
+        lf, rnn, (A, B, C, E, D) = self._construction()
         xn = self._numeric_x((1, T, self.d_in))
         x = lf.exact(xn, x_values[None]) if x_values is not None else lf.symbolic(xn, x_name)
         try:
             with lf:
-                rnn = self.variant.construct(P)
-                self.real_output = bool(getattr(rnn, "real_output", True))
                 z = rnn.features(x)
                 lam = rnn.lam if rnn.lam is not None else rnn.lambdas(x)
-                ws = [rnn.A, rnn.B, rnn.C, rnn.E, rnn.D]
         except Unliftable:
+            self._built = None  # the lifter holds the failure; a later call starts afresh
             self._finish(lf)
             raise
         self._finish(lf)
-        A, B, C, E, D = (lf.read(w) for w in ws)
         L = lf.read(lam)
         self.complex = any(isinstance(v, Cx) for w in (A, B, C, E, D, L) for v in np.ravel(w))
         L = L if L.ndim == 1 else L[0]
@@ -343,13 +369,11 @@ class VariantLift:
     def reference_step(self, form, state: list[np.ndarray] | None, x_t: np.ndarray):
         """One step of the one-step form from the exact ``state`` (``None``: from ``init``):
         ``(init state, new state, y_t)`` as lists of exact arrays (batch axis dropped)."""
-        lf = Lifter(self.ring)
-        P = self._lifted_params(lf)
+        lf, rec = self._form(form)
         xn = self._numeric_x((1, self.d_in))
         x = lf.exact(xn, x_t[None])
         try:
             with lf:
-                rec = form(P)
                 s0 = tuple(rec.init(1, torch.float64))
                 init_vals = [_arr(lf.read(s)[0]) for s in s0]
                 if state is None:
@@ -368,9 +392,27 @@ class VariantLift:
                     )
                 s1 = tuple(rec.step(s_in, x))
                 y = rec.readout(s1, x)
+        except Unliftable:
+            self._forms.pop(id(form), None)  # the lifter holds the failure; a later call starts afresh
+            raise
         finally:
             self._finish(lf)
         return init_vals, [_arr(lf.read(s)[0]) for s in s1], lf.read(y)[0]
+
+    def _form(self, form):
+        """``(lifter, form(params))`` lifted once per object and form: like ``run_recurrence``, every step
+        below uses the one ``Recurrence`` that ``form`` builds from the parameters."""
+        got = self._forms.get(id(form))
+        if got is None or got[0] is not form:
+            lf = Lifter(self.ring)
+            P = self._lifted_params(lf)
+            try:
+                with lf:
+                    rec = form(P)
+            finally:
+                self._finish(lf)
+            got = self._forms[id(form)] = (form, lf, rec)
+        return got[1], got[2]
 
     def state_shapes(self, form) -> list[tuple[int, ...]]:
         rec = form(self.params)
@@ -554,7 +596,7 @@ def reachable(lift: VariantLift, form, K: int, window: int):
 
 
 def _num_neurons(lift: VariantLift) -> int:
-    return int(lift.variant.construct(lift.params).num_neurons)
+    return lift.num_neurons()
 
 
 def reachable_span(h_seq: list[list]) -> list[list[Fraction]]:
