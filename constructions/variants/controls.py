@@ -403,3 +403,6 @@ class OneHotDeltaRule(PlanVariant):
 register("softmax-attention")(SoftmaxAttention)
 register("deltanet")(DeltaNet)
 register("delta-rule-onehot")(OneHotDeltaRule)
+
+# the negative controls of the remaining op families of the oracle package (one factory, one entry each)
+from . import fla_controls  # noqa: E402, F401  (registers)

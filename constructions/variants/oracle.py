@@ -535,3 +535,269 @@ def oracle_output(
         raise KeyError(f"no fla {kind} oracle for variant {name!r}; available: {', '.join(sorted(table))}")
     spec = table[name]
     return spec.adapter(params, x.to(torch.float64), load(spec.function), device)
+
+
+# -- the negative controls of constructions.variants.fla_controls -------------------------------------------
+def _control_parts(name, p, x):
+    import constructions
+
+    v = constructions.get(name)
+    q, k, vv = _qkv(x, p)
+    return q, k, vv, v.extras(p, x)
+
+
+def _s(t: Tensor) -> Tensor:
+    """A per-head scalar feature ``[B, H, T, 1]`` -> fla's ``[B, T, H]``."""
+    return t[..., 0].transpose(1, 2).contiguous()
+
+
+def _ctl(call):
+    """Adapter from ``call(q, k, v, extras, fn) -> o`` (fla's output, sequence-first unless ``call`` says
+    otherwise by returning head-first ``("HF", o)``)."""
+
+    def adapter(p, x, fn, device, name=None):
+        q, k, v, e = _control_parts(name, p, x.to(torch.float64))
+        o = call(q, k, v, e, fn)
+        o = o[0] if isinstance(o, tuple) else o
+        o = o if getattr(o, "_hf", False) else hf(o)
+        return merge_heads(o.to("cpu", torch.float64), p.W_O), {}
+
+    return adapter
+
+
+def _hf_out(o: Tensor) -> Tensor:
+    o = o.clone()
+    o._hf = True
+    return o
+
+
+def _path_w(e):
+    from .fla_controls import path_w
+
+    return path_w(e)
+
+
+def _gdp(q, k, v, e, fn):
+    B, H, T, K = q.shape
+    ks = torch.stack([k, e["k2"]], 3).reshape(B, H, 2 * T, K)
+    vs = torch.stack([v, e["v2"]], 3).reshape(B, H, 2 * T, v.shape[-1])
+    beta = e["beta"].reshape(B, H, 2 * T)
+    return fn(
+        sf(q), sf(ks), sf(vs), _s(e["log_f"]), beta.transpose(1, 2).contiguous(), 1.0, num_householder=2
+    )
+
+
+def _rwkv7_fla(q, k, v, e, fn):
+    from .fla_controls import _RWKV7_W, _l2
+
+    kap = _l2(e["kappa"])
+    K = q.shape[-1]
+    args = (q * K**0.5, k, v, -kap, kap * e["a"], -_RWKV7_W * e["w"])
+    return _hf_out(fn(*(t.float() for t in args))[0])
+
+
+def _wall(q, k, v, e, fn):
+    """``naive_wall_attn`` computes its prefix sums with fla's Triton ``chunk_global_cumsum`` (no CPU
+    path): replaced, for this call only, by the same prefix sum in torch (``cumsum(g) * scale``)."""
+    import sys
+
+    mod = sys.modules[fn.__module__]
+    kept = mod.chunk_global_cumsum
+    mod.chunk_global_cumsum = lambda g, cu_seqlens=None, scale=1.0, **_: g.float().cumsum(1) * scale
+    try:
+        return fn(sf(q), sf(k), sf(v), sf(e["log_f"]), scale=1.0)
+    finally:
+        mod.chunk_global_cumsum = kept
+
+
+def _load_control(path: str) -> Callable:
+    """``load`` for a module path, or ``file:REL/naive.py:FN`` for a naive file loaded on its own (its package
+    ``__init__`` imports modules fla-core does not ship)."""
+    if not path.startswith("file:"):
+        return load(path)
+    import importlib.util
+    from pathlib import Path
+
+    _, rel, fn = path.split(":")
+    root = Path(importlib.util.find_spec("fla").origin).parent.parent
+    spec = importlib.util.spec_from_file_location(f"_fla_file_{fn}", root / rel)
+    mod = importlib.util.module_from_spec(spec)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        spec.loader.exec_module(mod)
+    return getattr(mod, fn)
+
+
+#: control name -> (fla function, how it is called); the controls of fla_controls without a CPU reference
+#: in fla are listed in CONTROL_NO_CPU_ORACLE with the reason
+CONTROL_NAIVE: dict[str, tuple[str, Callable]] = {
+    "forgetting-attention": (
+        "fla.ops.forgetting_attn.naive.naive_forgetting_attn",
+        lambda q, k, v, e, fn: fn(sf(q), sf(k), sf(v), _s(e["log_f"]), scale=1.0),
+    ),
+    "stickbreaking-attention": (
+        "fla.ops.stickbreaking_attn.naive.naive_stickbreaking_attn",
+        lambda q, k, v, e, fn: fn(sf(q), sf(k), sf(v), scale=1.0),
+    ),
+    "path-attention": (
+        "fla.ops.path_attn.naive.naive_path_attn",
+        lambda q, k, v, e, fn: fn(
+            sf(q), sf(k), sf(v), sf(_path_w(e)), 2 * _s(e["beta"]), _s(e["log_f"]), scale=1.0
+        ),
+    ),
+    "deltaformer": (
+        "file:fla/ops/deltaformer/naive.py:naive_deltaformer_attn",
+        lambda q, k, v, e, fn: fn(sf(q * q.shape[-1] ** 0.5), sf(k), sf(v), _s(e["beta"])),
+    ),
+    "parallax": (
+        "fla.ops.parallax.naive.naive_parallax",
+        lambda q, k, v, e, fn: fn(sf(q), sf(e["r"]), sf(k), sf(v), scale=1.0),
+    ),
+    "wall-attention": ("fla.ops.wall_attn.naive.naive_wall_attn", _wall),
+    "abc": (
+        "fla.ops.abc.naive.naive_recurrent_abc",
+        lambda q, k, v, e, fn: _hf_out(fn(q, k, v, e["s"], scale=1.0)[0]),
+    ),
+    "gsa": (
+        "fla.ops.gsa.naive.naive_recurrent_gsa",
+        lambda q, k, v, e, fn: fn(
+            sf(q), sf(k), sf(v), sf(1 - torch.exp(e["log_a"])), sf(e["log_a"]), scale=1.0
+        ),
+    ),
+    "log-linear-attention": (
+        "fla.ops.log_linear_attn.naive.naive_log_linear_attn",
+        lambda q, k, v, e, fn: fn(sf(q), sf(k), sf(v), _s(e["log_f"]), sf(e["levels"]), scale=1.0),
+    ),
+    "comba": (
+        "fla.ops.comba.naive.naive_recurrent_comba",
+        lambda q, k, v, e, fn: fn(sf(q), sf(k), sf(v), sf(e["p"]), _s(e["beta"]), _s(e["log_f"]), scale=1.0),
+    ),
+    "gated-delta-product": ("fla.ops.gated_delta_product.naive.naive_recurrent_gated_delta_product", _gdp),
+    "gdn2": (
+        "fla.ops.gdn2.naive.naive_recurrent_gdn2",
+        lambda q, k, v, e, fn: fn(sf(q), sf(k), sf(v), sf(e["log_f"]), sf(e["b"]), sf(e["w"]), scale=1.0),
+    ),
+    "kda": (
+        "fla.ops.kda.naive.naive_recurrent_kda",
+        lambda q, k, v, e, fn: fn(sf(q), sf(k), sf(v), sf(e["log_f"]), _s(e["beta"]), scale=1.0),
+    ),
+    "precond-gated-deltanet": (
+        "fla.ops.precond_gated_delta_rule.naive.naive_recurrent_precond_gated_delta_rule",
+        lambda q, k, v, e, fn: fn(
+            sf(q),
+            sf(k),
+            sf(v),
+            _s(e["log_f_atk"]),
+            _s(e["log_f"]),
+            _s(e["beta_atk"]),
+            _s(e["beta"]),
+            scale=1.0,
+        ),
+    ),
+    "precond-kda": (
+        "fla.ops.precond_kda.naive.naive_recurrent_precond_kda",
+        lambda q, k, v, e, fn: fn(
+            sf(q),
+            sf(k),
+            sf(v),
+            sf(e["log_f"]),
+            _s(e["log_f_atk"]),
+            _s(e["beta_atk"]),
+            _s(e["beta"]),
+            scale=1.0,
+        ),
+    ),
+    "momentum-delta-rule": (
+        "fla.ops.momentum_delta_rule.naive.recurrent_momentum_delta_rule_ref",
+        lambda q, k, v, e, fn: fn(
+            sf(q),
+            sf(k),
+            sf(v),
+            _s(e["log_f"]),
+            _s(e["log_mu"]),
+            sf(e["p"]),
+            _s(e["beta"]),
+            _s(e["eta"]),
+            scale=1.0,
+        ),
+    ),
+    "dplr-delta-rule": (
+        "fla.ops.generalized_delta_rule.dplr.naive.dplr_recurrence",
+        lambda q, k, v, e, fn: _hf_out(
+            fn(*(t.float() for t in (q * q.shape[-1] ** 0.5, k, v, e["a"], e["b"], e["log_f"])))[0]
+        ),
+    ),
+    "rwkv7": ("fla.ops.generalized_delta_rule.dplr.naive.dplr_recurrence", _rwkv7_fla),
+    "mesa-net": (
+        "fla.ops.mesa_net.naive.naive_mesa_net_exact",
+        lambda q, k, v, e, fn: fn(
+            sf(q), sf(k), sf(v), _s(e["log_f"]), torch.exp(e["lam"][0, :, 0]), _s(e["beta"])
+        ),
+    ),
+    "ttt-linear": (
+        "fla.ops.ttt.naive.chunk_ttt_linear_ref",
+        lambda q, k, v, e, fn: fn(
+            sf(q).float(),
+            sf(k).float(),
+            sf(v).float(),
+            e["ln_w"][0, :, 0],
+            e["ln_b"][0, :, 0],
+            sf(e["eta"]).float(),
+            scale=1.0,
+            eps=1e-6,
+            mini_batch_size=16,
+        ),
+    ),
+    "titans": (
+        "fla.ops.titans.naive.chunk_titans_linear_ref",
+        lambda q, k, v, e, fn: fn(
+            sf(q).float(),
+            sf(k).float(),
+            sf(v).float(),
+            e["ln_w"][0, :, 0],
+            e["ln_b"][0, :, 0],
+            sf(e["theta"]).float(),
+            sf(e["alpha"]).float(),
+            sf(e["eta"]).float(),
+            eps=1e-6,
+            chunk_size=16,
+            use_chunk=False,
+        ),
+    ),
+    "cyfa": (
+        "fla.ops.cyfa.naive.naive_recurrent_cyfa",
+        lambda q, k, v, e, fn: fn(
+            sf(q),
+            sf(k),
+            sf(v),
+            _s(e["log_f"]),
+            _s(e["delta"]),
+            _s(e["beta"]),
+            e["readout"][0, :, 0].reshape(q.shape[1], 3, 3),
+            e["q_norm"][0, :, 0],
+            e["k_norm"][0, :, 0],
+            1e-6,
+            1e-6,
+            scale=1.0,
+        ),
+    ),
+}
+
+#: controls with no fla reference that runs on CPU, and why
+CONTROL_NO_CPU_ORACLE: dict[str, str] = {
+    "gated-oja-rule": "fla ships only a Triton kernel (fused_recurrent_gated_oja_rule), no naive reference",
+    "lightnet": "fla ships only Triton kernels (fused_recurrent_lightnet, chunk_lightnet), no naive "
+    "reference",
+    "rwkv4": "fla ships only a Triton kernel (fused_recurrent_rwkv4), no naive reference",
+    "slstm": "fla-core 0.6 ships no sLSTM",
+}
+
+
+def control_oracle_output(name: str, params, x: Tensor) -> Tensor:
+    """fla's output for the negative control ``name`` (``[B, T, d_out]`` float64), through its naive
+    reference on CPU."""
+    if name not in CONTROL_NAIVE:
+        why = CONTROL_NO_CPU_ORACLE.get(name, "not a control of fla_controls")
+        raise KeyError(f"no fla CPU reference for control {name!r}: {why}")
+    path, call = CONTROL_NAIVE[name]
+    return _ctl(call)(params, x, _load_control(path), "cpu", name=name)[0]
