@@ -19,7 +19,7 @@ Exact mode samples the parameters on the dyadic grid (:func:`.params.quantise`),
 forms products and sums of them (e.g. the compressed one) computes its float64 weights without rounding.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import sympy as sp
@@ -31,7 +31,7 @@ from constructions.rnn import GatedLinearRNN, RNNWeights, input_gate, output_rea
 from .algebra import fraction_array
 from .arrays import Variables, to_jsonable
 from .expressions import IDX, LSA, Evaluator, lsa_output
-from .params import GRID, quantise, sample, tensor_fields
+from .params import quantise, sample, tensor_fields
 
 __all__ = [
     "Subject",
@@ -165,6 +165,9 @@ def _actual_sizes(fields: dict, requested: dict) -> dict:
 
 @dataclass
 class Subject:
+    """One variant at one size on the statement path: its parameter fields, the reference, and (exact mode)
+    the sampled parameters and construct()'s weights as exact rationals."""
+
     variant: object
     mode: str  # "symbolic" | "exact"
     sizes: dict
@@ -172,7 +175,6 @@ class Subject:
     fields: list[tuple[str, tuple | None]]  # parameter arrays (name, shape or None when absent)
     exact_params: dict | None = None
     exact_weights: RNNWeights | None = None
-    notes: list[str] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -277,7 +279,6 @@ def resolve(variant, sizes: dict, *, seed: int = 0, mode: str | None = None) -> 
         shapes,
         exact,
         w,
-        notes=[f"parameters sampled with seed {seed} and rounded to multiples of 1/{GRID}"],
     )
 
 
