@@ -76,7 +76,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 def _check_resources(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors (exit 2) before any work: thread and repeat counts this machine can run, a neighbour
     count that cannot exhaust it, and an --out that can be written (checked now, not after the work)."""
+    # lazy: a benchmark's dependencies load only when it runs
     from equivalence.commands._common import available_cpus
+
+    # lazy: a benchmark's dependencies load only when it runs
     from equivalence.report.write import check_out_dir
 
     cpus = available_cpus()
@@ -124,7 +127,7 @@ def run(args: argparse.Namespace) -> tuple[list[WorkloadResult], dict]:
     for w in args.only:
         print(f"[benchmarks] {w} ...", file=sys.stderr, flush=True)
         if w == "w1":
-            from . import w1_forward
+            from . import w1_forward  # lazy: a benchmark's dependencies load only when it runs
 
             results += w1_forward.run(
                 quick=quick,
@@ -137,15 +140,15 @@ def run(args: argparse.Namespace) -> tuple[list[WorkloadResult], dict]:
                 if r.workload == "w1" and r.limits.get("flops"):
                     _limit(r, info["roofline"])
         elif w == "w2":
-            from . import w2_properties
+            from . import w2_properties  # lazy: a benchmark's dependencies load only when it runs
 
             results += w2_properties.run(quick=quick, device=args.device, repeats=reps, smoke=args.smoke)
         elif w == "w3":
-            from . import w3_symbolic
+            from . import w3_symbolic  # lazy: a benchmark's dependencies load only when it runs
 
             results += w3_symbolic.run(quick=quick, smoke=args.smoke)
         elif w == "w4":
-            from . import w4_training
+            from . import w4_training  # lazy: a benchmark's dependencies load only when it runs
 
             results += w4_training.run(quick=quick, device=args.device, smoke=args.smoke)
     info["seconds_total"] = round(time.perf_counter() - t0, 1)
@@ -173,9 +176,9 @@ def _limit(r: WorkloadResult, roof: dict) -> None:
 def run_load_benchmark(args: argparse.Namespace) -> int:
     """``--only load``: :func:`benchmarks.load.run_load` on the default tasks; writes load.json and
     load.txt."""
-    import tempfile
+    import tempfile  # lazy: a benchmark's dependencies load only when it runs
 
-    from . import load as lb
+    from . import load as lb  # lazy: a benchmark's dependencies load only when it runs
 
     info = machine(args.device)
     info["mode"] = "quick" if (args.quick or args.smoke) else "full"
@@ -195,7 +198,7 @@ def run_load_benchmark(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .report import table, write_all
+    from .report import table, write_all  # lazy: a benchmark's dependencies load only when it runs
 
     args = parse(argv)
     rc = 0
@@ -217,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_suite_under_load(args: argparse.Namespace) -> int:
     """``--only suite``: the whole default test suite ``--repeats`` times (default 3) beside the
     neighbours."""
-    from . import load as lb
+    from . import load as lb  # lazy: a benchmark's dependencies load only when it runs
 
     info = machine(args.device)
     res = lb.suite_under_load(

@@ -171,6 +171,7 @@ def _cpu_model() -> str:
 
 def _git() -> dict:
     try:
+        # lazy: a benchmark's dependencies load only when it runs
         from equivalence.report.provenance import git_commit
 
         return git_commit()

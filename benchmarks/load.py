@@ -222,6 +222,7 @@ def run_load(
     tasks: list[Task], *, busy: int = 2, repeats: int = 1, echo=print, limit_s: float = TASK_LIMIT_S
 ) -> LoadResult:
     """Each round: every task quietly, then every task beside ``busy`` neighbours; summary per task."""
+    # lazy: a benchmark's dependencies load only when it runs
     from equivalence.commands._common import available_cpus
 
     res = LoadResult(busy=busy, cpus=available_cpus())
@@ -306,6 +307,7 @@ def format_table(res: LoadResult) -> str:
 
 def write(res: LoadResult, out: Path, info: dict, stem: str = "load") -> list[Path]:
     """``<stem>.json`` (every run, the summary, the machine) and ``<stem>.txt`` (the table) in ``out``."""
+    # lazy: a benchmark's dependencies load only when it runs
     from equivalence.report.write import atomic_write
 
     out = Path(out)
@@ -327,6 +329,7 @@ def suite_under_load(
     """The README's test command ``runs`` times in a row beside ``busy`` neighbours (``--only suite``): every
     run's wall and CPU time, exit status and load average; the summary says whether all passed and how many
     took longer than :data:`SUITE_TARGET_S`. A run past ``limit_s`` is killed (exit status -9)."""
+    # lazy: a benchmark's dependencies load only when it runs
     from equivalence.commands._common import available_cpus
 
     res = LoadResult(busy=busy, cpus=available_cpus())

@@ -14,6 +14,7 @@ reference, magnitude $M$ and path length once for every working dtype and device
 of a check's time). Each claim is exactly the one :func:`check_variant_numeric` gives for its dtype alone.
 """
 
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -27,6 +28,7 @@ from constructions.registry import Variant
 from constructions.tolerance import compare, lsa_rnn_budget
 
 from .claims import ClaimResult
+from .report.counterexample import encode_params, encode_tensor
 
 __all__ = [
     "PROFILES",
@@ -102,8 +104,6 @@ def input_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def _cast_params(params, dtype, device):
     if hasattr(params, "__dataclass_fields__"):
-        import dataclasses
-
         return dataclasses.replace(
             params,
             **{
@@ -179,8 +179,6 @@ def evaluate_case(
 def _counterexample(case, seed, sizes, res, params, x, y, ref, mode) -> dict:
     """The failing case, with its parameters and inputs stored exactly (hex floats): replayable from the
     report's counterexample file alone (``python -m equivalence replay FILE``)."""
-    from .replay import encode_params, encode_tensor
-
     cx = {
         "case": case,
         "seed": seed,

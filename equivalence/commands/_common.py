@@ -5,6 +5,8 @@ torch (see :mod:`equivalence.cli`).
 """
 
 import argparse
+import importlib
+import importlib.util
 import os
 import shlex
 import sys
@@ -104,8 +106,6 @@ def import_user(spec: str) -> None:
     Anything that goes wrong (no such module or file, a syntax error, an exception raised while it runs,
     registering a variant name twice) becomes one ``ValueError`` line naming the argument, the error and
     where it happened; the CLI prints it and exits 2."""
-    import importlib
-    import importlib.util
 
     path = None
     try:
@@ -153,8 +153,6 @@ class LazyChoices:
 
     def _load(self) -> list:
         if self._values is None:
-            import importlib
-
             self._values = sorted(getattr(importlib.import_module(self._module), self._attr), key=str)
         return self._values
 

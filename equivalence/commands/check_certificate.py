@@ -19,11 +19,19 @@ Exit status: 0 confirmed, 1 the certificate does not hold (each finding names th
 """
 
 import argparse
+import contextlib
+import io
+import json
 import math
+import platform
 import shlex
+import sys
 from pathlib import Path
 
+from ..cli import build_parser
 from ..report.safe import UntrustedInput, load_json_file, tty
+from .prove import LIMITS
+from .verify import TRAINING_CLAIMS
 
 __all__ = ["MAX_BYTES", "add_parser", "check_certificate", "expected_ids", "rerun_claim", "run"]
 
@@ -79,7 +87,6 @@ def _need(r: dict, key: str, types, default=...):
 
 def _bounded_sets(sets) -> None:
     """Sizes of a recorded ``prove`` re-run within ``prove``'s own limits (a forged size never finishes)."""
-    from .prove import LIMITS
 
     if sets is None:
         return
@@ -101,7 +108,7 @@ def rerun_claim(claim: dict):
     if not r:
         raise ValueError("the claim records no re-run (its checker crashed or it was written by hand)")
     if cmd == "prove":
-        from ..symbolic.catalogue import run_claim
+        from ..symbolic.catalogue import run_claim  # lazy: start-up time (checked claims only)
 
         sets = _need(r, "sets", (list, type(None)), None)
         imports = _need(r, "imports", list, [])
@@ -118,10 +125,11 @@ def rerun_claim(claim: dict):
             imports=tuple(imports),
         )  # imports: recorded only
     if cmd == "numeric":
-        import torch
+        import torch  # lazy: start-up time (torch)
 
-        import constructions
+        import constructions  # lazy: start-up time (torch)
 
+        # lazy: start-up time (checked claims only)
         from ..numeric import check_variant_numeric
 
         dtype = getattr(torch, _need(r, "dtype", str), None)
@@ -142,6 +150,7 @@ def rerun_claim(claim: dict):
             **extra,
         )
     if cmd == "train-check":
+        # lazy: start-up time (checked claims only)
         from ..training.section import rerun_claim as rerun_training
 
         for k, t in (("experiment", str), ("mode", str), ("seed", int), ("device", str), ("claim", str)):
@@ -149,6 +158,7 @@ def rerun_claim(claim: dict):
                 _need(r, k, t)
         return rerun_training(r)
     if cmd == "not-run":  # a claim of a section the recorded command did not run: verify re-creates it
+        # lazy: start-up time (checked claims only)
         from .verify import rerun_claim as rerun_not_run
 
         return rerun_not_run(r)
@@ -161,10 +171,8 @@ def rerun_claim(claim: dict):
 def _same_environment(cert: dict) -> bool:
     """Whether this machine runs the platform, Python and library versions the certificate recorded (then a
     re-run is bitwise reproducible and evidence is compared exactly)."""
-    import platform
-    import sys
 
-    from ..report.provenance import _version
+    from ..report.provenance import _version  # lazy: start-up time (checked claims only)
 
     p = cert.get("provenance", {})
     vers = p.get("versions", {}) if isinstance(p.get("versions"), dict) else {}
@@ -214,7 +222,6 @@ def _differences(recorded: dict, new: dict, exact: bool = True) -> tuple[list[st
     """``(differences that fail, notes)`` between a recorded claim and its re-run. Every field but ``seconds``
     and ``replay`` is compared exactly, except the floating-point evidence (and message and counterexample) of
     numeric and learned claims, which is compared exactly only when ``exact`` (same platform and versions)."""
-    import json
 
     loose = recorded.get("kind") in _LOOSE_KINDS
     bad, notes = [], []
@@ -243,10 +250,6 @@ def _parse_command(command: str):
         return None
     if parts[:3] != ["python", "-m", "equivalence"] or len(parts) < 4 or parts[3] not in ("prove", "verify"):
         return None
-    import contextlib
-    import io
-
-    from ..cli import build_parser
 
     try:  # the command line is untrusted text: argparse must not print (e.g. a planted --help) or exit
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
@@ -258,11 +261,12 @@ def _parse_command(command: str):
 def expected_ids(cert: dict) -> tuple[set[str], set[str]] | None:
     """``(required, optional)`` claim IDs that the certificate's recorded command produces here (with the
     variants registered now), or ``None`` when the command is not a ``prove``/``verify`` command line."""
-    import constructions
+    import constructions  # lazy: start-up time (torch)
 
     args = _parse_command(cert.get("command", ""))
     if args is None:
         return None
+    # lazy: start-up time (checked claims only)
     from ..symbolic.catalogue import claim_ids, resolve_claim, variant_claim_ids
 
     available = set(constructions.available())
@@ -281,8 +285,9 @@ def expected_ids(cert: dict) -> tuple[set[str], set[str]] | None:
             return {i for i in ids if wanted is None or i.endswith(f"-{wanted}/v1")}, set()
         return {resolve_claim(t)[0]}, set()
     names = [n for n in (args.variant or sorted(available)) if n in available]
+    # lazy: start-up time (checked claims only)
     from ..symbolic.global_claims import GLOBAL_IDS
-    from ..training.section import LSA_VARIANTS
+    from ..training.section import LSA_VARIANTS  # lazy: start-up time (checked claims only)
 
     required = set(GLOBAL_IDS)
     for n in names:
@@ -292,10 +297,6 @@ def expected_ids(cert: dict) -> tuple[set[str], set[str]] | None:
             required.add(f"{n.upper()}-NUMERIC-FLOAT32-{dev}/v1")
         required |= set(variant_claim_ids(constructions.get(n)))
     # the training claims: run, or listed as skipped (a crashed experiment reports a RUN claim instead)
-    try:
-        from .verify import TRAINING_CLAIMS
-    except ImportError:
-        TRAINING_CLAIMS = ()
     optional = set(TRAINING_CLAIMS) | {"TRAIN-TEACHER-STUDENT-RUN/v1", "TRAIN-ICL-REGRESSION-RUN/v1"}
     if TRAINING_CLAIMS:
         required |= set(TRAINING_CLAIMS) - {"TRAIN-ICL-GATED-RNN-IS-GD/v1"}
@@ -312,9 +313,12 @@ def check_certificate(
     path: Path, *, claims: list[str] | None = None, rerun: bool = True, imports: tuple = (), echo=print
 ) -> bool:
     """Check ``path``; print a line per finding through ``echo``; return whether the certificate holds."""
+    # lazy: start-up time (checked claims only)
     from ..report.integrity import check_artifacts, check_manifest, claim_digest, content_digest, validate
+
+    # lazy: start-up time (checked claims only)
     from ..report.pins import code_changes, import_pinned, spec_file, variant_imports
-    from ..report.write import normalise_claim
+    from ..report.write import normalise_claim  # lazy: start-up time (checked claims only)
 
     def say(line: str) -> None:
         echo(tty(line))
@@ -377,7 +381,7 @@ def check_certificate(
         ok = False
     pinned = {p["name"]: p["sha256"] for p in pins}
     provided = set()
-    from ..report.pins import file_sha256
+    from ..report.pins import file_sha256  # lazy: start-up time (checked claims only)
 
     for spec in imports:
         name, file = spec_file(spec)
@@ -432,7 +436,7 @@ def check_certificate(
             )
         else:
             required, optional = expected
-            import constructions
+            import constructions  # lazy: start-up time (torch)
 
             registered = set(constructions.available())
             for cid in sorted(required - set(by_id)):

@@ -9,12 +9,11 @@ byte-identical files.
 """
 
 import argparse
-import os
-import time
 from pathlib import Path
 
 from ._common import check_threads, resolve_device
 
+#: the experiments and modes (also in :mod:`equivalence.training.section`, which runs them)
 EXPERIMENTS = ("teacher-student", "icl-regression")
 MODES = ("smoke", "quick", "full")
 
@@ -81,44 +80,11 @@ def run_experiment(
     progress: bool = True,
     steps: int | None = None,
 ) -> dict:
-    """Run one experiment in one mode; write its JSON, figures and checkpoint into ``out`` (if given) and
-    return the results (with ``figures``, ``checkpoint`` and ``all_targets_met``)."""
-    import torch  # training needs torch; importing it here keeps the CLI's start-up cheap
+    """:func:`equivalence.training.section.run_experiment` (one experiment in one mode, its artifacts in
+    ``out``)."""
+    from ..training.section import run_experiment as run  # lazy: start-up time (training imports torch)
 
-    from ..training import artifacts, plots
-    from ..training.icl_regression import icl_preset, run_icl_regression
-    from ..training.teacher_student import preset, run_teacher_student
-
-    if experiment not in EXPERIMENTS:
-        raise ValueError(f"experiment must be one of {EXPERIMENTS}; got {experiment!r}")
-    if mode not in MODES:
-        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
-    overrides = {} if steps is None else {"steps": steps}
-    t0 = time.perf_counter()
-    if experiment == "teacher-student":
-        res, ckpt = run_teacher_student(
-            preset(mode, **overrides), seed=seed, device=device, progress=progress
-        )
-        plot, stem = plots.plot_teacher_student, "train-teacher-student"
-    else:
-        res, ckpt = run_icl_regression(
-            icl_preset(mode, **overrides), seed=seed, device=device, progress=progress
-        )
-        plot, stem = plots.plot_icl_regression, "train-icl-regression"
-    res["mode"] = mode
-    res["seconds"] = round(time.perf_counter() - t0, 1)
-    if os.environ.get("SOURCE_DATE_EPOCH") is not None:  # reproducible bytes: no run times (as in the report)
-        res["seconds"] = 0.0
-        res["training"]["seconds"] = 0.0
-        res["timings"] = "omitted"
-    res["torch_threads"] = torch.get_num_threads()
-    res["all_targets_met"] = all(t["met"] for t in res["targets"].values() if isinstance(t, dict))
-    if out is not None:
-        out = Path(out)
-        res["figures"] = plot(res, out)
-        res["checkpoint"] = artifacts.save_checkpoint(out / f"{stem}.pt", ckpt).name
-        artifacts.write_json(out / f"{stem}.json", res)
-    return res
+    return run(experiment, mode, seed=seed, device=device, out=out, progress=progress, steps=steps)
 
 
 def _print_targets(res: dict) -> None:
@@ -135,7 +101,7 @@ MAX_STEPS = 10_000_000
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report.write import check_out_dir
+    from ..report.write import check_out_dir  # lazy: start-up time (the report package is large)
 
     check_threads(args.threads)
     if args.steps is not None and not 1 <= args.steps <= MAX_STEPS:

@@ -20,6 +20,7 @@ one thread unless ``--threads`` says otherwise (``docs/benchmarks.md``, "Thread 
 """
 
 import argparse
+import importlib
 import os
 from pathlib import Path
 
@@ -148,13 +149,14 @@ def symbolic_claims(variants, args, profile: str, every_global: bool, why: str) 
     """The symbolic section: every claim of every variant, then the global claims (all of them, or those the
     variant claims cite; the rest ``skipped`` with ``why``)."""
     if every_global:
-        import importlib
-
         mod, fn = SYMBOLIC_SECTION.rsplit(".", 1)
         return getattr(importlib.import_module(mod), fn)(variants, args)
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: start-up time (the parser needs none of it)
 
+    # lazy: start-up time (the parser needs none of it)
     from ..symbolic import run_claim, variant_claim_ids
+
+    # lazy: start-up time (the parser needs none of it)
     from ..symbolic.global_claims import GLOBAL_IDS
 
     kw = {"profile": profile, "seed": args.seed or 0, "imports": tuple(args.imports or ())}
@@ -175,7 +177,7 @@ def skipped_training_claims(reason: str) -> list:
 
 
 def _skipped(cid: str, reason: str):
-    from ..claims import ClaimResult
+    from ..claims import ClaimResult  # lazy: start-up time (the parser needs none of it)
 
     if cid not in TRAINING_CLAIMS:  # a global claim (symbolic section)
         return ClaimResult(
@@ -206,6 +208,7 @@ def _skipped(cid: str, reason: str):
 
 def rerun_claim(rerun: dict):
     """``check-certificate``'s re-runner for a skipped training or global claim: the same skipped claim."""
+    # lazy: start-up time (the parser needs none of it)
     from ..symbolic.global_claims import GLOBAL_IDS
 
     cid, reason = rerun.get("claim"), rerun.get("reason")
@@ -217,7 +220,7 @@ def rerun_claim(rerun: dict):
 def _numeric_error(variant, dt, dev, e: BaseException, profile: str, seed: int):
     """An ``error`` claim for a variant whose construction or reference raised (a user's variant,
     typically)."""
-    from ..claims import ClaimResult
+    from ..claims import ClaimResult  # lazy: start-up time (the parser needs none of it)
 
     dname = str(dt).replace("torch.", "")
     return ClaimResult(
@@ -245,6 +248,7 @@ def numeric_claims(variant, targets, profile: str, seed: int) -> list:
     each case computed once for all of them (:func:`equivalence.numeric.check_variant_numeric_targets`). A
     variant that raises (often the user's) is checked once per target instead, and each target that raises
     becomes an ``error`` claim."""
+    # lazy: start-up time (the parser needs none of it)
     from ..numeric import check_variant_numeric, check_variant_numeric_targets
 
     try:
@@ -265,7 +269,7 @@ def numeric_claims(variant, targets, profile: str, seed: int) -> list:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..report.write import check_out_dir
+    from ..report.write import check_out_dir  # lazy: start-up time (the parser needs none of it)
 
     check_out_dir(args.out)
     threads = check_threads(args.threads) or DEFAULT_THREADS
@@ -277,12 +281,12 @@ def run(args: argparse.Namespace) -> int:
     every_global, why_global = globals_selected(args)
 
     import torch  # the checks themselves need torch from here on
-    from tqdm import tqdm
+    from tqdm import tqdm  # lazy: start-up time (the parser needs none of it)
 
-    import constructions
+    import constructions  # lazy: start-up time (torch)
 
-    from ..claims import ClaimResult
-    from ..report import provenance, write_report
+    from ..claims import ClaimResult  # lazy: start-up time (the parser needs none of it)
+    from ..report import provenance, write_report  # lazy: start-up time (the parser needs none of it)
 
     names = args.variant or constructions.available()
     variants = [constructions.get(n) for n in names]
@@ -295,8 +299,6 @@ def run(args: argparse.Namespace) -> int:
     try:
         for v in tqdm(variants, desc="numeric checks", disable=args.no_progress, unit="variant"):
             claims.extend(numeric_claims(v, targets, profile, args.seed))
-        import importlib
-
         for section in SECTIONS:
             if section == TRAINING_SECTION and not train:
                 claims.extend(skipped_training_claims(why))
@@ -342,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  training checks: {why}")
     if not every_global:
         print(f"  global claims: {why_global}")
-    from ..report.trust import replay_lines
+    from ..report.trust import replay_lines  # lazy: start-up time (the parser needs none of it)
 
     replays = replay_lines(cert, args.out)  # each failure: the one command that reproduces it from its file
     for c in bad:

@@ -67,7 +67,7 @@ def render_figure(fig, fmt: str, bbox=None) -> bytes:
     """The bytes of ``fig`` as ``"png"`` or ``"svg"``, byte-stable: no software or date metadata and a fixed
     SVG hash salt, so the same figure gives the same bytes on every run (and reports stay byte-identical
     under ``SOURCE_DATE_EPOCH``). ``bbox``: a box from :func:`tight_bbox` (default: computed here)."""
-    import matplotlib
+    import matplotlib  # lazy: matplotlib loads only when a figure is written
 
     if fmt not in ("png", "svg"):
         raise ValueError(f"figure format must be 'png' or 'svg'; got {fmt!r}")
@@ -83,7 +83,7 @@ def render_figure(fig, fmt: str, bbox=None) -> bytes:
 def write_figure(path: Path, fig, formats: tuple[str, ...] = ("png", "svg")) -> Path:
     """Render a matplotlib figure (Agg) to ``path`` (a ``.png`` name) and, by default, the same stem ``.svg``,
     each byte-stable (:func:`render_figure`) and written atomically; close the figure; return the PNG path."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: matplotlib loads only when a figure is written
 
     path = Path(path)
     if path.suffix != ".png":

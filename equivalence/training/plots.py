@@ -10,6 +10,8 @@ training curves. In-context regression (Experiment 2): test loss, alignment with
 out-of-distribution scaling, recovered coefficient matrices, training curves.
 """
 
+import json
+import re
 from pathlib import Path
 
 import matplotlib
@@ -228,8 +230,6 @@ def with_svg(pngs: list[str]) -> list[str]:
 def _training_curves(res: dict, path: Path, title: str) -> str:
     """Loss curves: gated RNNs coloured by hidden size (colour bar), ablations and LSA in their colours,
     LSTM dashed and GRU dotted in grey."""
-    import re
-
     tr = res["training"]
     L = np.maximum(np.array(tr["losses"]), 1e-12)
     names = tr.get("model_names", [str(i) for i in range(L.shape[1])])
@@ -267,8 +267,6 @@ def _training_curves(res: dict, path: Path, title: str) -> str:
 
 def _model_order(name: str) -> tuple:
     """lsa, then gated RNNs by size and seed, then lstm, gru (JSON files store keys sorted alphabetically)."""
-    import re
-
     m = re.match(r"gated_rnn_(\d+)(?:_seed(\d+))?$", name)
     if m:
         return (1, int(m.group(1)), int(m.group(2) or 0), name)
@@ -364,8 +362,6 @@ def plot_icl_regression(res: dict, out: Path) -> list[str]:
 
 def replot(results_json: Path, out: Path) -> list[str]:
     """Redraw the figures of a ``train-*.json`` file into ``out`` (no training)."""
-    import json
-
     res = json.loads(Path(results_json).read_text())
     kind = res.get("experiment")
     if kind == "teacher-student":

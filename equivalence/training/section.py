@@ -17,12 +17,32 @@ of the documentation come from ``train-check --mode full``. The section runs onl
 LSA constructions (``lsa-direct``, ``lsa-compressed``) is among the verified variants.
 """
 
+import os
+import tempfile
+import time
 from pathlib import Path
 
+import torch
+
 from ..claims import ClaimResult
+from ..report.staging import stage_for
+from . import artifacts
+from .icl_regression import icl_preset, run_icl_regression
+from .teacher_student import preset, run_teacher_student
 
-__all__ = ["verify_section", "rerun_claim", "PROFILE_MODES", "claims_from_teacher_student", "claims_from_icl"]
+__all__ = [
+    "EXPERIMENTS",
+    "MODES",
+    "PROFILE_MODES",
+    "claims_from_icl",
+    "claims_from_teacher_student",
+    "rerun_claim",
+    "run_experiment",
+    "verify_section",
+]
 
+EXPERIMENTS = ("teacher-student", "icl-regression")
+MODES = ("smoke", "quick", "full")
 PROFILE_MODES = {"dev": "smoke", "ci": "smoke", "thorough": "quick"}
 LSA_VARIANTS = ("lsa-direct", "lsa-compressed")
 
@@ -70,7 +90,7 @@ def _targets_table(targets: dict, labels: dict, keys) -> dict:
 
 
 def _figure_captions(figs: list[str]) -> dict:
-    from .plots import FIGURE_CAPTIONS
+    from .plots import FIGURE_CAPTIONS  # lazy: matplotlib loads only when figures are captioned
 
     return {f: FIGURE_CAPTIONS[f] for f in figs if f in FIGURE_CAPTIONS}
 
@@ -471,14 +491,56 @@ def claims_from_icl(res: dict) -> list[ClaimResult]:
     return out
 
 
+def run_experiment(
+    experiment: str,
+    mode: str,
+    *,
+    seed: int = 0,
+    device: str = "cpu",
+    out: Path | None = None,
+    progress: bool = True,
+    steps: int | None = None,
+) -> dict:
+    """Run one experiment in one mode; write its JSON, figures and checkpoint into ``out`` (if given) and
+    return the results (with ``figures``, ``checkpoint`` and ``all_targets_met``)."""
+    from . import plots  # lazy: matplotlib loads only when an experiment runs (not for the section's claims)
+
+    if experiment not in EXPERIMENTS:
+        raise ValueError(f"experiment must be one of {EXPERIMENTS}; got {experiment!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
+    overrides = {} if steps is None else {"steps": steps}
+    t0 = time.perf_counter()
+    if experiment == "teacher-student":
+        res, ckpt = run_teacher_student(
+            preset(mode, **overrides), seed=seed, device=device, progress=progress
+        )
+        plot, stem = plots.plot_teacher_student, "train-teacher-student"
+    else:
+        res, ckpt = run_icl_regression(
+            icl_preset(mode, **overrides), seed=seed, device=device, progress=progress
+        )
+        plot, stem = plots.plot_icl_regression, "train-icl-regression"
+    res["mode"] = mode
+    res["seconds"] = round(time.perf_counter() - t0, 1)
+    if os.environ.get("SOURCE_DATE_EPOCH") is not None:  # reproducible bytes: no run times (as in the report)
+        res["seconds"] = 0.0
+        res["training"]["seconds"] = 0.0
+        res["timings"] = "omitted"
+    res["torch_threads"] = torch.get_num_threads()
+    res["all_targets_met"] = all(t["met"] for t in res["targets"].values() if isinstance(t, dict))
+    if out is not None:
+        out = Path(out)
+        res["figures"] = plot(res, out)
+        res["checkpoint"] = artifacts.save_checkpoint(out / f"{stem}.pt", ckpt).name
+        artifacts.write_json(out / f"{stem}.json", res)
+    return res
+
+
 def _run_claims(
     experiment: str, mode: str, *, seed: int, device: str, out: Path, progress: bool
 ) -> list[ClaimResult]:
     """Run one experiment single-threaded (deterministic on CPU, and fast: see ``train-check --threads``)."""
-    import torch
-
-    from ..commands.train_check import run_experiment
-
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
@@ -494,8 +556,6 @@ def rerun_claim(rerun: dict, *, out: Path | None = None) -> ClaimResult:
     deleted). On CPU the result is bitwise reproducible on the same machine and library versions (and so
     are the JSON, figures and checkpoint under ``SOURCE_DATE_EPOCH``); elsewhere the numbers may differ in
     the last digits."""
-    import tempfile
-
     for key in ("experiment", "mode", "seed"):
         if key not in rerun:
             raise ValueError(f"training rerun record lacks {key!r}: {rerun}")
@@ -531,8 +591,6 @@ def verify_section(variants, args) -> list[ClaimResult]:
     mode = PROFILE_MODES[profile]
     device = getattr(args, "device", "cpu") or "cpu"
     seed = int(getattr(args, "seed", 0) or 0)
-    from ..report.staging import stage_for
-
     # the artifacts go into the report set's staging folder: swapped into --out with the report, never before
     out = stage_for(Path(getattr(args, "out", "reports")))
     progress = not getattr(args, "no_progress", False)

@@ -172,29 +172,42 @@ class GatedRNNEnsemble(nn.Module):
             self.nu.clamp_(0.0, 1.0)
 
     # -- evaluation ----------------------------------------------------------------------------
+    # At training sizes every op costs its dispatch, not its arithmetic: the forward is a handful of batched
+    # matrix products (the two input gates in one, the two output gates in one) instead of einsums.
     def _drive(self, x: Tensor) -> Tensor:
-        xt = torch.cat([x, x.new_ones(*x.shape[:-1], 1)], dim=-1)
-        if xt.ndim == 3:  # one batch shared by all students
-            a = torch.einsum("bti,kni->kbtn", xt, self.A * self.mask[:, :, None])
-            b = torch.einsum("bti,kni->kbtn", xt, self.B)
-        else:
-            a = torch.einsum("kbti,kni->kbtn", xt, self.A * self.mask[:, :, None])
-            b = torch.einsum("kbti,kni->kbtn", xt, self.B)
-        return a * b  # u_t = (A x~_t) * (B x~_t)
+        r"""$u_t = (A\tilde x_t)\odot(B\tilde x_t)$ as ``[K, B, T, n]`` (one ``baddbmm`` for both gates:
+        the bias column of $A, B$ multiplies the constant input 1)."""
+        xs = x if x.ndim == 4 else x.expand(self.K, *x.shape)
+        K, Bn, Tn, d = xs.shape
+        W = torch.cat([self.A * self.mask[:, :, None], self.B], dim=1)  # [K, 2n, d+1]
+        ab = torch.baddbmm(W[:, None, :, d], xs.reshape(K, Bn * Tn, d), W[:, :, :d].transpose(1, 2))
+        a, b = ab.chunk(2, dim=-1)
+        return (a * b).reshape(K, Bn, Tn, -1)
 
     def _powers(self, T: int) -> Tensor:
-        """$\\lambda^l$ for lags $l = 0..T-1$ as ``[K, n, T]``, by repeated products (exact at $\\lambda = 0$,
-        and differentiable there, unlike ``pow``)."""
+        r"""$\lambda^l$ for lags $l = 0..T-1$ as ``[K, n, T]``, by repeated products (a cumulative product:
+        exact at $\lambda = 0$, and differentiable there, unlike ``pow``)."""
         lam = self.lam()
-        pw = [torch.ones_like(lam)]
-        for _ in range(1, T):
-            pw.append(pw[-1] * lam)
-        return torch.stack(pw, dim=-1)
+        seq = torch.cat([torch.ones_like(lam)[..., None], lam[..., None].expand(*lam.shape, T - 1)], dim=-1)
+        return torch.cumprod(seq, dim=-1)
 
     def _readout(self, h: Tensor) -> Tensor:
-        zc = torch.einsum("k...n,kmn->k...m", h, self.C)
-        ze = torch.einsum("k...n,kmn->k...m", h, self.E)
-        return torch.einsum("k...m,kom->k...o", zc * ze, self.D)
+        r"""$y = D\,[(Ch)\odot(Eh)]$ for ``h`` ``[K, ..., n]`` (one ``bmm`` for both output gates)."""
+        K, n = h.shape[0], h.shape[-1]
+        z = torch.bmm(h.reshape(K, -1, n), torch.cat([self.C, self.E], dim=1).transpose(1, 2))
+        zc, ze = z.chunk(2, dim=-1)
+        y = torch.bmm(zc * ze, self.D.transpose(1, 2))
+        return y.reshape(*h.shape[:-1], y.shape[-1])
+
+    def _lags(self, T: int, device) -> tuple[Tensor, Tensor]:
+        """The lag index ``clamp(t - s, 0)`` and the causal mask ``t >= s`` of a ``[T, T]`` window (cached:
+        every training step asks for the same ones)."""
+        key = (T, str(device))
+        cache = self.__dict__.setdefault("_lag_cache", {})
+        if key not in cache:
+            lag = torch.arange(T, device=device)[:, None] - torch.arange(T, device=device)[None, :]
+            cache[key] = (lag.clamp(min=0), lag >= 0)
+        return cache[key]
 
     def forward(self, x: Float[Tensor, "*K batch time d"], *, last_only: bool = False) -> Tensor:
         r"""Outputs ``[K, B, T, d_out]`` (or ``[K, B, d_out]`` with ``last_only``) for ``x`` ``[B, T, d]``
@@ -214,8 +227,8 @@ class GatedRNNEnsemble(nn.Module):
         if last_only:
             h = torch.einsum("kns,kbsn->kbn", P.flip(-1), u)
             return self._readout(h)
-        lag = torch.arange(T, device=u.device)[:, None] - torch.arange(T, device=u.device)[None, :]
-        L = P[:, :, lag.clamp(min=0)] * (lag >= 0).to(P.dtype)  # [K, n, t, s] = lambda^(t-s), causal
+        idx, causal = self._lags(T, u.device)
+        L = torch.where(causal, P[:, :, idx], 0.0)  # [K, n, t, s] = lambda^(t-s), causal
         h = torch.einsum("knts,kbsn->kbtn", L, u)
         return self._readout(h)
 

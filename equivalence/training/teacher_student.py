@@ -20,6 +20,7 @@ coefficient tensor read from the pruned student against the teacher's
 :func:`~constructions.attention_tensor` (:mod:`equivalence.training.mechanism`).
 """
 
+import math
 from dataclasses import asdict, dataclass, field, replace
 
 import torch
@@ -36,6 +37,7 @@ from constructions.invariances import canonicalize
 from constructions.registry import sample_lsa_params
 
 from .mechanism import (
+    cubic_coefficients,
     gate_block_fraction,
     lambda_histogram,
     near_zero_or_one,
@@ -314,8 +316,6 @@ def _analyse_gated(rnn, data: _Data, cfg: TeacherStudentConfig) -> dict:
 
 
 def _baseline_metrics(model, data: _Data, cfg: TeacherStudentConfig) -> dict:
-    from .mechanism import cubic_coefficients
-
     m64 = model.to(torch.float64).cpu().eval()
     L_long = cfg.T * cfg.length_factor - 1
     with torch.no_grad():
@@ -334,6 +334,48 @@ def _baseline_metrics(model, data: _Data, cfg: TeacherStudentConfig) -> dict:
         }
     )
     return out
+
+
+class _TeacherBatches:
+    """The fresh training sequences of every step and the teacher's outputs on them, drawn for many steps
+    at once: one ``randn`` and one teacher pass per block of steps instead of one per model and step (at
+    these sizes each call costs its dispatch). The numbers are exactly those of per-step draws, in the same
+    order (a CPU normal draw fills blocks of 16 values, so when every per-model draw is a multiple of 16
+    values, one long draw split at those boundaries is bit-identical; otherwise it draws step by step)."""
+
+    #: most values drawn at once (bounds the memory: inputs and outputs of a block, float32)
+    MAX_BLOCK_VALUES = 1 << 22
+
+    def __init__(self, teacher, shapes, generator: torch.Generator, steps: int, device: str):
+        self.teacher, self.shapes, self.g, self.steps, self.device = teacher, shapes, generator, steps, device
+        self.sizes = [math.prod(s) for s in shapes]
+        per_step = max(1, sum(self.sizes))
+        aligned = all(n % 16 == 0 for n in self.sizes)
+        self.block = max(1, min(200, self.MAX_BLOCK_VALUES // per_step)) if aligned else 1
+        self.start, self.pairs = 0, []
+
+    def _draw(self, count: int) -> list[list[tuple[Tensor, Tensor]]]:
+        T, d = self.shapes[0][-2], self.shapes[0][-1]
+        if count == 1:
+            xs = [torch.randn(*s, generator=self.g, device=self.device) for s in self.shapes]
+            return [[(x, self.teacher(x.reshape(-1, T, d)).reshape(*x.shape[:-1], -1)) for x in xs]]
+        flat = torch.randn(count, sum(self.sizes), generator=self.g, device=self.device)
+        cols = []
+        for piece, shape in zip(flat.split(self.sizes, dim=1), self.shapes):
+            x = piece.reshape(count, *shape)
+            y = self.teacher(x.reshape(-1, T, d)).reshape(*x.shape[:-1], -1)
+            cols.append((x, y))
+        return [[(x[i], y[i]) for x, y in cols] for i in range(count)]
+
+    def at(self, step: int) -> list[tuple[Tensor, Tensor]]:
+        """``(x, teacher(x))`` per model for ``step`` (steps are asked for in order, as :func:`fit` does)."""
+        if not self.start <= step < self.start + len(self.pairs):
+            if step != self.start + len(self.pairs):
+                raise ValueError(
+                    f"training batches are drawn in step order; step {step} was asked out of turn"
+                )
+            self.start, self.pairs = step, self._draw(min(self.block, max(1, self.steps - step)))
+        return self.pairs[step - self.start]
 
 
 def run_teacher_student(
@@ -382,17 +424,16 @@ def run_teacher_student(
         {"params": [p for m in baselines.values() for p in m.parameters()], "lr": cfg.baseline_lr},
     ]
     g = torch.Generator(device=device).manual_seed(seed + 2)
-    teacher = data.teacher
+    shapes = [(ens.K, B, T, d) for ens in groups.values()] + [(B, T, d)] * len(baselines)
+    batches = _TeacherBatches(data.teacher, shapes, g, cfg.steps, device)
 
     def loss_fn(step: int) -> Tensor:
+        pairs = batches.at(step)
         losses = []
-        for ens in groups.values():
-            x = torch.randn(ens.K, B, T, d, generator=g, device=device)
-            y = teacher(x.reshape(-1, T, d)).reshape(ens.K, B, T, -1)
+        for ens, (x, y) in zip(groups.values(), pairs):
             losses.append(((ens(x) - y) ** 2).mean(dim=(1, 2, 3)) / data.norm)
-        for model in baselines.values():
-            x = torch.randn(B, T, d, generator=g, device=device)
-            losses.append((((model(x) - teacher(x)) ** 2).mean() / data.norm)[None])
+        for model, (x, y) in zip(baselines.values(), pairs[len(groups) :]):
+            losses.append((((model(x) - y) ** 2).mean() / data.norm)[None])
         return torch.cat(losses)
 
     def project() -> None:
