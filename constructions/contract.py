@@ -128,7 +128,7 @@ HOOKS: tuple[Hook, ...] = (
         "extensions",
         False,
         "ClassVar[tuple[str, ...]]",
-        'template extensions used: "E1" (input-dependent decay), "E2" (complex), "upstream", "token-shift"',
+        'template extensions used: "input-dependent-decay", "complex-decay", "upstream", "token-shift"',
     ),
     Hook(
         "finish", False, "(params, y_reachable) -> Tensor", "partial variants: the step outside the template"

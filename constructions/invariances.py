@@ -107,7 +107,7 @@ def permute_neurons(rnn: GatedLinearRNN, perm: Int[Tensor, " n"]) -> GatedLinear
     r"""Reorder the recurrent neurons: new neuron ``k`` is old neuron ``perm[k]``.
 
     The decay is reordered with the neurons: a constant $\lambda$ by indexing, an input-dependent decay
-    (extension E1) through its ``permuted(perm)`` method when it has one, else by wrapping it
+    (input-dependent decay) through its ``permuted(perm)`` method when it has one, else by wrapping it
     (:class:`PermutedDecay`) so that $\lambda_t$ of new neuron ``k`` is old neuron ``perm[k]``'s."""
     p = _check_perm(perm, rnn.num_neurons, "neuron").to(rnn.A.device)
     A, B, lam, C, E, D = (w.detach() if w is not None else None for w in rnn.weights())

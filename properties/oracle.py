@@ -58,7 +58,7 @@ def rnn_magnitude(rnn, x: Float[Tensor, "batch time d"]) -> Float[Tensor, "batch
     loop)."""
     A, B, lam, C, E, D = (abs64(w) for w in rnn.weights())
     z = _features64(rnn, x)
-    if lam is None:  # input-dependent decay (extension E1): |lambda_t| along the same inputs
+    if lam is None:  # input-dependent decay (input-dependent decay): |lambda_t| along the same inputs
         lam_t = abs64(rnn.lambdas(x.to(device=rnn.A.device, dtype=rnn.A.real.dtype)))
         return GatedLinearRNN(A, B, None, C, E, D, decay=lambda _x: lam_t)(z, mode="loop")
     return GatedLinearRNN(A, B, lam, C, E, D)(z, mode="loop")

@@ -362,7 +362,7 @@ def test_bad_gating_and_mode():
 @example(0, "per-head", 130, True)
 @example(1, "per-neuron", 70, False)
 def test_input_dependent_decay(seed, kind, T, state):
-    """Input-dependent lambda_t (E1) on the direct construction: the matmul form when every head's memories
+    """Input-dependent lambda_t on the direct construction: the matmul form when every head's memories
     share lambda_t (Mamba-2 / simple GLA), gathers and the chunked scan otherwise; both against the dense
     loop."""
     from constructions import GatedLinearRNN, lsa_to_rnn
@@ -564,9 +564,9 @@ def test_factored_decay_matches_dense_loop(seed, kind, layout, T, state):
 
 
 def test_factored_decay_of_the_variants_is_not_spread():
-    """The E1 decay object of the variants (InputDependentDecay: simple GLA, one channel per head) takes the
-    factored path: its [B, T, n] spread (forward) is never called by the fast path, and the result is the
-    loop's."""
+    """The input-dependent decay object of the variants (InputDependentDecay: simple GLA, one channel per
+    head) takes the factored path: its [B, T, n] spread (forward) is never called by the fast path, and the
+    result is the loop's."""
     from constructions import GatedLinearRNN, lsa_to_rnn
     from constructions.variants import InputDependentDecay
 

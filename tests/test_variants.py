@@ -288,7 +288,8 @@ def test_compressed_scalar_decay_shares_stores_between_heads_with_tied_gates():
 
 
 def test_constant_lambda_stays_the_papers_case():
-    """E1 only where needed: constant-decay variants build a constant lam and no decay callable."""
+    """Input-dependent decay only where needed: constant-decay variants build a constant lam and no
+    decay callable."""
     from constructions.variants import InputDependentDecay
 
     for name in ("lsa-direct", "retention", "retention-complex", "feature-map-attention", "based"):

@@ -1,5 +1,5 @@
 """The extension API around the variants: registration from a user's file (and `verify --import`), parameter
-validation messages, the template's `upstream` layer and the E1 decay object."""
+validation messages, the template's `upstream` layer and the input-dependent decay object."""
 
 import json
 import textwrap
@@ -277,8 +277,9 @@ def test_docs_table_matches_the_registry_and_every_variant_has_a_page():
     )
 
 
-def test_permuting_neurons_with_an_e1_decay_needs_the_permuted_decay():
-    """A neuron permutation is a symmetry of an E1 RNN only if the decay's neuron->channel map moves too."""
+def test_permuting_neurons_with_an_input_dependent_decay_needs_the_permuted_decay():
+    """A neuron permutation is a symmetry of an RNN with an input-dependent decay only if the decay's
+    neuron->channel map moves too."""
     from constructions import GatedLinearRNN
 
     rnn = _v("gla").construct(_v("gla").sample_params(3, 2, generator=torch.Generator().manual_seed(0)))

@@ -5,7 +5,7 @@ Each module registers one family (``docs/variants/``): :mod:`.retention` (fixed 
 (elu+1 and Based feature-map attention), :mod:`.normalized` (normalised linear attention, mLSTM: *partial*),
 :mod:`.controls` (softmax attention and DeltaNet: *impossible*; the one-hot delta rule: exact).
 The shared machinery: :mod:`.reference` (float64 references, two forms each), :mod:`.plan` and
-:mod:`.wiring` (how a variant maps onto the template), :mod:`.decay` (extension E1), :mod:`.upstream`
+:mod:`.wiring` (how a variant maps onto the template), :mod:`.decay` (input-dependent decay), :mod:`.upstream`
 (feature layers before the template), :mod:`.family` (the base class), :mod:`.oracle` (fla adapters).
 """
 

@@ -1,10 +1,10 @@
-r"""Extension E1: an input-dependent decay $\lambda_t = \lambda(z_t)$ for the gated RNN, as a checkable
+r"""An input-dependent decay $\lambda_t = \lambda(z_t)$ for the gated RNN, as a checkable
 object.
 
 The paper's template has a constant $\lambda$ (Zucchet et al. 2023, Sec. 3); the modern linear-attention
-family lets the decay depend on the *current* input (extension E1 of ``docs/variants/README.md``). A
-:class:`InputDependentDecay` is the one form used here: an affine map of $\tilde z_t = [z_t; 1]$ to $c$
-decay *channels*, a link, and a map from neurons to channels,
+family lets the decay depend on the *current* input (the input-dependent-decay extension of
+``docs/variants/README.md``). A :class:`InputDependentDecay` is the one form used here: an affine map of
+$\tilde z_t = [z_t; 1]$ to $c$ decay *channels*, a link, and a map from neurons to channels,
 
 $$ \lambda_t[n] = \begin{cases} \text{const}[n] & \text{channel}[n] < 0 \\
    \ell\big((W\tilde z_t)_{\text{channel}[n]}\big) & \text{otherwise} \end{cases} $$
@@ -14,8 +14,8 @@ with $s_c = 1/\text{normaliser}$; Mamba-2's $e^{\Delta A}$, $\Delta=\mathrm{soft
 $s_c = -A$, $g = -w\cdot\tilde z$, since $\log\sigma(-u) = -\mathrm{softplus}(u)$) and ``"affine"``: $\ell(g)
 = g$ (HGRN2's $\lambda = \ell_b + (1-\ell_b) f_t$ with $f_t$ an upstream feature; the one-hot delta rule).
 
-So $\lambda_t$ depends on $z_t$ alone (no window, no state): exactly extension E1. It is an
-``nn.Module``, usable as ``GatedLinearRNN(..., lam=None, decay=...)``.
+So $\lambda_t$ depends on $z_t$ alone (no window, no state): exactly the input-dependent-decay extension. It
+is an ``nn.Module``, usable as ``GatedLinearRNN(..., lam=None, decay=...)``.
 
 **Tolerance model.** :meth:`InputDependentDecay.magnitude` returns $|\lambda_t| + \delta_t / n$, where
 $u\,\delta_t$ bounds the error of the computed $\lambda_t$ beyond a few ulps (derived, first order): for
@@ -37,7 +37,7 @@ LINKS = ("exp-logsigmoid", "affine")
 
 
 class InputDependentDecay(nn.Module):
-    r"""Input-dependent decay $\lambda_t = \ell(W\tilde z_t)[\text{channel}]$ (extension E1; see module
+    r"""Input-dependent decay $\lambda_t = \ell(W\tilde z_t)[\text{channel}]$ (see the module
     docstring).
 
     **Arguments**
@@ -141,8 +141,8 @@ class InputDependentDecay(nn.Module):
 
     def permuted(self, perm: Int[Tensor, " n"]) -> "InputDependentDecay":
         """The same decay for neurons reordered by ``perm`` (new neuron ``k`` is old neuron ``perm[k]``): what
-        a neuron permutation of the RNN (``constructions.invariances.permute_neurons``) must apply to E1
-        decays."""
+        a neuron permutation of the RNN (``constructions.invariances.permute_neurons``) must apply to an
+        input-dependent decay."""
         perm = torch.as_tensor(perm, dtype=torch.long, device=self.channel.device)
         if perm.shape != self.channel.shape or not torch.equal(
             torch.sort(perm).values, torch.arange(len(perm), device=perm.device)

@@ -28,7 +28,7 @@ from .plan import Plan
 from .reference import la_parallel, la_recurrent
 from .upstream import FEATURE_FNS, HeadMap, Identity, Taylor2, Upstream
 
-__all__ = ["FeatureMapParams", "FeatureMapAttention", "Based", "feature_plan"]
+__all__ = ["FeatureMapParams", "FeatureMapAttention", "Based", "feature_plan", "phi_qkv"]
 
 
 @dataclass(frozen=True)
@@ -60,6 +60,13 @@ def _sample(g, d, heads, d_k, d_v, d_out, dtype, **kw):
         W_O,
         **kw,
     )
+
+
+def phi_qkv(params: FeatureMapParams, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    r"""Per-head $\phi(q), \phi(k), v$ ``[B, H, T, .]`` of ``params`` (its ``feature_map``) on ``x``."""
+    q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
+    phi = FEATURE_FNS[params.feature_map][0]
+    return phi(q), phi(k), v
 
 
 def feature_plan(
@@ -124,19 +131,14 @@ class FeatureMapAttention(PlanVariant):
     ):
         return _sample(generator, d, heads, d_k, d_v, d_out, dtype, feature_map=feature_map)
 
-    def _phi_qkv(self, params: FeatureMapParams, x: Tensor):
-        q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
-        phi = FEATURE_FNS[params.feature_map][0]
-        return phi(q), phi(k), v
-
     def reference(self, params: FeatureMapParams, x):
         """Recurrent form (float64) on $\\phi(q), \\phi(k)$."""
         x = self._check(params, x)
-        return self._merge(params, la_recurrent(*self._phi_qkv(params, x)))
+        return self._merge(params, la_recurrent(*phi_qkv(params, x)))
 
     def reference_parallel(self, params: FeatureMapParams, x):
         x = self._check(params, x)
-        return self._merge(params, la_parallel(*self._phi_qkv(params, x)))
+        return self._merge(params, la_parallel(*phi_qkv(params, x)))
 
     def plan(self, params: FeatureMapParams) -> Plan:
         fm = params.feature_map

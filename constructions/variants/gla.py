@@ -1,4 +1,4 @@
-r"""Data-dependent decays (extension E1): simple GLA / Mamba-2 (one scalar per head) and GLA / HGRN2 (per
+r"""Input-dependent decays: simple GLA / Mamba-2 (one scalar per head) and GLA / HGRN2 (per
 key).
 
 - **Simple GLA** (Yang et al. 2024, *Gated Linear Attention*, the scalar-gate case; "Gated RetNet"):
@@ -139,10 +139,11 @@ class _DecayedLinearAttention(PlanVariant):
 
 
 class SimpleGLA(_DecayedLinearAttention):
-    r"""Data-dependent scalar decay per head (simple GLA, Gated RetNet; Mamba-2's core), E1."""
+    r"""Data-dependent scalar decay per head (simple GLA, Gated RetNet; Mamba-2's core), an input-dependent
+    decay."""
 
     status = "exact"
-    extensions = ("E1",)
+    extensions = ("input-dependent-decay",)
     free_fields = ("W_Q", "W_K", "W_V", "W_O", "W_g")
     method = "direct"
     source = (
@@ -153,8 +154,8 @@ class SimpleGLA(_DecayedLinearAttention):
         "naive_parallel_simple_gla"
     )
     description = (
-        "Data-dependent scalar decay a_t = exp(logsigmoid(w_g.[x;1])/tau) per head (E1): direct "
-        "construction, kv[h,i,j] at lambda_t = a_t,h; H*d_k*(d_v+1) neurons."
+        "Data-dependent scalar decay a_t = exp(logsigmoid(w_g.[x;1])/tau) per head (input-dependent decay): "
+        "direct construction, kv[h,i,j] at lambda_t = a_t,h; H*d_k*(d_v+1) neurons."
     )
 
     def sample_params(
@@ -225,10 +226,11 @@ class GLAParams:
 
 
 class GLA(_DecayedLinearAttention):
-    r"""Per-key data-dependent decay (GLA), E1; the compressed construction is invalid here."""
+    r"""Per-key data-dependent decay (GLA), an input-dependent decay; the compressed construction is invalid
+    here."""
 
     status = "exact"
-    extensions = ("E1",)
+    extensions = ("input-dependent-decay",)
     free_fields = ("W_Q", "W_K", "W_V", "W_O", "W_gk")
     source = (
         "Yang et al. 2024 (Gated Linear Attention), recurrent form S_t = S_{t-1} diag(alpha_t) + v_t k_t^T"
@@ -238,7 +240,7 @@ class GLA(_DecayedLinearAttention):
         "q*sqrt(K))"
     )
     description = (
-        "Per-key data-dependent decay alpha_t in (0,1]^{d_k} (GLA), E1: kv[h,i,j] at lambda_t = "
+        "Per-key data-dependent decay alpha_t in (0,1]^{d_k} (GLA): kv[h,i,j] at lambda_t = "
         "alpha_t,h,j; H*d_k*(d_v+1) neurons; compressed construction invalid (validator gives the reason)."
     )
 
@@ -322,10 +324,11 @@ class HGRN2Params:
 
 
 class HGRN2(PlanVariant):
-    r"""HGRN2: GLA with the tied key $k_t = 1-\alpha_t$ (E1 + an upstream $\sigma$ feature)."""
+    r"""HGRN2: GLA with the tied key $k_t = 1-\alpha_t$ (input-dependent decay + an upstream $\sigma$
+    feature)."""
 
     status = "exact"
-    extensions = ("E1", "upstream")
+    extensions = ("input-dependent-decay", "upstream")
     free_fields = ("W_Q", "W_F", "W_V", "W_O")
     source = (
         "Qin et al. 2024 (HGRN2), state expansion: S_t = S_{t-1} diag(f_t) + i_t (1 - f_t)^T, o_t = S_t q_t"
@@ -424,7 +427,7 @@ class Mamba2(PlanVariant):
     $e^{\Delta_tA}$, skip $Dx$."""
 
     status = "exact"
-    extensions = ("E1", "upstream")
+    extensions = ("input-dependent-decay", "upstream")
     free_fields = ("W_x", "W_B", "W_C", "W_O", "w_dt")
     source = (
         "Dao & Gu 2024 (Transformers are SSMs / Mamba-2), SSD recurrence with scalar A per head, ngroups = "
@@ -435,8 +438,8 @@ class Mamba2(PlanVariant):
         "(state [P,N] -> fla [N,P])"
     )
     description = (
-        "Mamba-2 SSD head: decay exp(dt_t A_h), dt_t = softplus(w_dt.[x;1]) (E1); dt_t x_t from an "
-        "upstream layer; skip D x_t by H*d_v query-like neurons and one constant neuron; "
+        "Mamba-2 SSD head: decay exp(dt_t A_h), dt_t = softplus(w_dt.[x;1]) (input-dependent decay); dt_t "
+        "x_t from an upstream layer; skip D x_t by H*d_v query-like neurons and one constant neuron; "
         "H*d_k*(d_v+1) + H*d_v + 1 neurons."
     )
 

@@ -1,4 +1,5 @@
-r"""HGRN (v1): an element-wise gated linear recurrence, exact on the template (E1 + upstream gates).
+r"""HGRN (v1): an element-wise gated linear recurrence, exact on the template (input-dependent decay +
+upstream gates).
 
 Qin et al. 2023 (*Hierarchically Gated Recurrent Neural Network*, Eq. 3–6, real form as in fla's HGRN layer
 and ``naive_recurrent_hgrn``), per channel $c\le D$:
@@ -11,10 +12,10 @@ the paper's complex phase $e^{i\theta}$ is dropped as fla does). fla's op takes 
 $g_t = \log f_t$: $h_t = e^{g_t}h_{t-1} + x_t$.
 
 **Construction** (derived): channel $c$ is a head with $d_k = d_v = 1$: key $1-f_{t,c}$, value $c_{t,c}$,
-query 1, decay $f_{t,c}$. $f_t$ and $c_t$ are not affine in $x_t$ (a sigmoid, a SiLU), so an upstream
-layer computes them; the key and the decay are then affine in the features (E1 with the ``affine`` link)
-and the value a copy. $2D$ neurons ($H d_k(d_v+1)$ with $H = D$, $d_k = d_v = 1$): one state neuron and
-one (constant) query neuron per channel.
+query 1, decay $f_{t,c}$. $f_t$ and $c_t$ are not affine in $x_t$ (a sigmoid, a SiLU), so an upstream layer
+computes them; the key and the decay are then affine in the features (an input-dependent decay with the
+``affine`` link) and the value a copy. $2D$ neurons ($H d_k(d_v+1)$ with $H = D$, $d_k = d_v = 1$): one state
+neuron and one (constant) query neuron per channel.
 """
 
 from dataclasses import dataclass
@@ -69,18 +70,18 @@ class HGRNParams:
 
 
 class HGRN(PlanVariant):
-    r"""HGRN v1: $h_t = f_t\odot h_{t-1} + (1-f_t)\odot\mathrm{SiLU}(W_c\tilde x_t)$, element-wise (E1 +
-    upstream)."""
+    r"""HGRN v1: $h_t = f_t\odot h_{t-1} + (1-f_t)\odot\mathrm{SiLU}(W_c\tilde x_t)$, element-wise
+    (input-dependent decay + upstream)."""
 
     status = "exact"
-    extensions = ("E1", "upstream")
+    extensions = ("input-dependent-decay", "upstream")
     free_fields = ("W_f", "W_c", "W_O")
     source = "Qin et al. 2023 (HGRN), Eq. 3-6, real form (fla HGRN: x = (1 - f) c, g = log f)"
     oracle = "fla.ops.hgrn.naive.naive_recurrent_hgrn (x = (1-f)*c [B,T,D], g = log f)"
     description = (
         "HGRN v1 element-wise recurrence: per channel a head with d_k = d_v = 1, key 1 - f_t, value "
         "SiLU(W_c [x;1]), decay f_t = lb + (1-lb) sigmoid(W_f [x;1]) (features from an upstream layer, "
-        "E1 affine link); 2*D neurons."
+        "input-dependent decay with the affine link); 2*D neurons."
     )
 
     def sample_params(

@@ -1,5 +1,5 @@
-r"""Mamba-1's selective SSM (S6) and its hidden attention: exact on the template (E1 + an upstream
-$\Delta_tx_t$).
+r"""Mamba-1's selective SSM (S6) and its hidden attention: exact on the template (input-dependent decay + an
+upstream $\Delta_tx_t$).
 
 Gu & Dao 2023 (*Mamba*, Alg. 2, zero-order-hold discretisation with $\bar B\approx\Delta B$ as in the
 reference ``selective_scan_ref``), per channel $c$ of the input $u_t = x_t\in\mathbb R^D$ and state index
@@ -22,10 +22,10 @@ e^{\Delta_{r,c}A_{c,n}}\Big)\Delta_{s,c}B_{s,n},\qquad
 **Construction** (derived): channel $c$ is a head with $d_k = N$ keys $B_t$, queries $C_t$ and one value
 $v_{t,c} = \Delta_{t,c}u_{t,c}$. The factor $\Delta_{t,c}$ (a softplus) on the input is not bilinear, so
 $\Delta_tx_t$ comes from an upstream layer (:class:`.upstream.GatedCopy`, as for Mamba-2); the decay of key
-$n$ of head $c$ is the E1 channel $e^{-A_{c,n}\log\sigma(-W_\Delta\tilde x_t)} = e^{\Delta_{t,c}A_{c,n}}$ (per
-key: $A$ differs per $n$, unlike Mamba-2's scalar). The skip $D_cu_{t,c}$ uses $D$ query-like neurons and one
-constant neuron: $2DN + D + 1$ neurons. Mamba's conv1d, SiLU and the gate $z$ around the SSM are outside the
-op (as in ``selective_scan_ref`` with ``z=None``).
+$n$ of head $c$ is the decay channel $e^{-A_{c,n}\log\sigma(-W_\Delta\tilde x_t)} = e^{\Delta_{t,c}A_{c,n}}$
+(per key: $A$ differs per $n$, unlike Mamba-2's scalar). The skip $D_cu_{t,c}$ uses $D$ query-like neurons and
+one constant neuron: $2DN + D + 1$ neurons. Mamba's conv1d, SiLU and the gate $z$ around the SSM are outside
+the op (as in ``selective_scan_ref`` with ``z=None``).
 """
 
 from dataclasses import dataclass
@@ -90,11 +90,11 @@ class Mamba1Params:
 
 
 class Mamba1(PlanVariant):
-    r"""Mamba-1 selective SSM (S6): per-channel hidden attention $\alpha_{ts} = C_t(\prod\bar A)\bar B_s$; E1
-    + upstream."""
+    r"""Mamba-1 selective SSM (S6): per-channel hidden attention $\alpha_{ts} = C_t(\prod\bar A)\bar B_s$;
+    input-dependent decay + upstream."""
 
     status = "exact"
-    extensions = ("E1", "upstream")
+    extensions = ("input-dependent-decay", "upstream")
     free_fields = ("W_B", "W_C", "W_dt", "W_O")
     source = (
         "Gu & Dao 2023 (Mamba), Alg. 2, selective scan (selective_scan_ref, z=None); Ali et al. 2024 "
@@ -106,8 +106,8 @@ class Mamba1(PlanVariant):
     )
     description = (
         "Mamba-1 selective SSM: channel c is a head with keys B_t, queries C_t, value dt_c u_c (from an "
-        "upstream layer), per-key decay exp(dt_c A_cn) (E1); skip D u by D query-like neurons and one "
-        "constant neuron; 2*D*N + D + 1 neurons."
+        "upstream layer), per-key decay exp(dt_c A_cn) (input-dependent decay); skip D u by D query-like "
+        "neurons and one constant neuron; 2*D*N + D + 1 neurons."
     )
 
     def sample_params(self, d, heads=1, *, generator, dtype=torch.float64, d_state=None, d_out=None, **_):

@@ -20,11 +20,11 @@ $\sigma(W_ox)\odot\tilde h$ and the key scale $d_k^{-1/2}$ (fold it into ``W_K``
 
 **What is reachable, exactly** (derived): append a value row equal to 1, $v' = [v; 1]$: the memory's last row
 accumulates exactly the normaliser ($z_t$, resp. $n_t$). So one template layer (with upstream features for
-$\phi$, resp. $e^{\tilde\imath_t}x_t$, and the E1 decay $f_t$) outputs, per head, the numerator and the
-denominator, $[S_t\phi(q_t);\ z_t^\top\phi(q_t)]$, with $H K'(d_v + 2)$ neurons. ``reference`` returns these
-reachable quantities and ``construct`` realises them (so the numeric check compares them); the
-division ($y = \text{num}/\text{den}$, resp. $/\max(|\text{den}|, 1)$) is :meth:`finish`, outside the
-template: a gated RNN's readout is polynomial in its state, and $1/\text{den}$ is not.
+$\phi$, resp. $e^{\tilde\imath_t}x_t$, and the input-dependent decay $f_t$) outputs, per head, the numerator
+and the denominator, $[S_t\phi(q_t);\ z_t^\top\phi(q_t)]$, with $H K'(d_v + 2)$ neurons. ``reference`` returns
+these reachable quantities and ``construct`` realises them (so the numeric check compares them); the division
+($y = \text{num}/\text{den}$, resp. $/\max(|\text{den}|, 1)$) is :meth:`finish`, outside the template: a gated
+RNN's readout is polynomial in its state, and $1/\text{den}$ is not.
 """
 
 from dataclasses import dataclass
@@ -36,11 +36,11 @@ from torch.nn import functional as F
 from .._validation import require_finite, require_tensor
 from ..registry import register
 from .family import PlanVariant, affine, check_projections, heads_qkv, randn
-from .feature_maps import FeatureMapParams, feature_plan
+from .feature_maps import FeatureMapParams, feature_plan, phi_qkv
 from .gla import _gate_logits
 from .plan import InputDecay, Plan
 from .reference import la_parallel, la_recurrent, merge_heads
-from .upstream import FEATURE_FNS, GatedCopy, HeadMap, Identity, Upstream
+from .upstream import GatedCopy, HeadMap, Identity, Upstream
 
 __all__ = ["NormalizedLAParams", "MLSTMParams", "NormalizedLinearAttention", "MLSTM"]
 
@@ -113,16 +113,11 @@ class NormalizedLinearAttention(_Partial):
             feature_map,
         )
 
-    def _phi(self, params, x):
-        q, k, v = heads_qkv(x, params.W_Q, params.W_K, params.W_V)
-        phi = FEATURE_FNS[params.feature_map][0]
-        return phi(q), phi(k), v
-
     def reference(self, params: NormalizedLAParams, x):
         """Reachable quantities (float64, recurrent): per head $[S_t\\phi(q_t);\\ z_t^\\top\\phi(q_t)]$, ``[B,
         T, H(d_v+1)]``."""
         x = self._check(params, x)
-        q, k, v = self._phi(params, x)
+        q, k, v = phi_qkv(params, x)
         out = la_recurrent(q, k, torch.cat([v, torch.ones_like(v[..., :1])], dim=-1))
         return merge_heads(out, None)
 
@@ -134,7 +129,7 @@ class NormalizedLinearAttention(_Partial):
         """Parallel form $y = (A V) / (A\\mathbf 1)$, $A = \\mathrm{tril}(\\phi(Q)\\phi(K)^\\top)$
         (float64)."""
         x = self._check(params, x)
-        q, k, v = self._phi(params, x)
+        q, k, v = phi_qkv(params, x)
         num = la_parallel(q, k, v)
         den = la_parallel(q, k, torch.ones_like(v[..., :1]))
         return merge_heads(num / den, params.W_O)
@@ -184,12 +179,12 @@ class MLSTM(_Partial):
     r"""mLSTM (xLSTM's matrix memory): partial (numerator $C_tq_t$ and denominator $n_t^\top q_t$
     reachable)."""
 
-    extensions = ("E1", "upstream")
+    extensions = ("input-dependent-decay", "upstream")
     free_fields = ("W_Q", "W_K", "W_V", "W_O", "w_i", "w_f")
     partial_reason = (
-        "numerator C_t q_t and denominator n_t^T q_t are reachable exactly (forget gate: E1 decay; "
-        "input gate e^{i_t} x_t: upstream feature; n_t: a value row of ones); "
-        "the division by max(|n_t^T q_t|, 1) is not in the template"
+        "numerator C_t q_t and denominator n_t^T q_t are reachable exactly (forget gate: input-dependent "
+        "decay; input gate e^{i_t} x_t: upstream feature; n_t: a value row of ones); the division by "
+        "max(|n_t^T q_t|, 1) is not in the template"
     )
     source = (
         "Beck et al. 2024 (xLSTM), Sec. 2.3, mLSTM recurrence with exponential input gate and sigmoid forget "
@@ -197,8 +192,9 @@ class MLSTM(_Partial):
     )
     oracle = "none: mLSTM is not in fla-core 0.6.0 (NX-AI mlstm_kernels has one; not used)"
     description = (
-        "mLSTM: reachable numerator C_t q_t and denominator n_t^T q_t per head with forget gate as E1 "
-        "decay and e^{i_t} x_t upstream; H*d_k*(d_v+2) neurons; the max(|.|, 1) division is outside."
+        "mLSTM: reachable numerator C_t q_t and denominator n_t^T q_t per head with forget gate as "
+        "input-dependent decay and e^{i_t} x_t upstream; H*d_k*(d_v+2) neurons; the max(|.|, 1) division is "
+        "outside."
     )
 
     def sample_params(

@@ -11,7 +11,7 @@ S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$ (the ``decay`` part, one typed val
 - :class:`NoDecay` ($\alpha = 1$, the paper's LSA);
 - :class:`ConstantDecay` per (head, key) ``kv [H, d_k]``, real or complex (RetNet, Lightning, complex RetNet,
   with conjugate pairs);
-- :class:`InputDecay` (extension E1, :class:`.decay.InputDependentDecay`) with one channel per head
+- :class:`InputDecay` (input-dependent decay, :class:`.decay.InputDependentDecay`) with one channel per head
   (simple GLA, Mamba-2, mLSTM) or per (head, key) (GLA, HGRN2, Mamba-1, RWKV-6, one-hot delta rule).
 
 ``method="direct"``: :func:`.wiring.affine_direct_weights`, $H d_k (d_v + 1)$ neurons, key-value neuron
@@ -78,7 +78,7 @@ class ConstantDecay:
 
 @dataclass(frozen=True)
 class InputDecay:
-    r"""An input-dependent decay (extension E1, :class:`.decay.InputDependentDecay`): logits ``W [c, d_z+1]``
+    r"""An input-dependent decay (:class:`.decay.InputDependentDecay`): logits ``W [c, d_z+1]``
     with ``c = H`` (one channel per head) or ``H*d_k`` (``per_key``), a ``link`` and per-channel ``scale``
     ``[c]``."""
 

@@ -10,14 +10,14 @@ of which is RoPE). Normalisation (GroupNorm, the $D$ rescaling) is left out: it 
 Constructions (derived):
 
 - ``retention``: the direct construction with ``kv[h,i,j]`` at $\lambda = \gamma_h$ — $H d_k(d_v+1)$ neurons.
-- ``retention-complex``: write pairs $(2j, 2j+1)$ as complex numbers, $\hat q_j = q_{2j} + i q_{2j+1}$,
-  $\hat k_j = k_{2j} - i k_{2j+1}$ (conjugated). Then $\tilde q_t^\top\tilde k_s = \mathrm{Re}\sum_j \hat
+- ``retention-complex``: write pairs $(2j, 2j+1)$ as complex numbers, $\hat q_j = q_{2j} + i q_{2j+1}$, $\hat
+  k_j = k_{2j} - i k_{2j+1}$ (conjugated). Then $\tilde q_t^\top\tilde k_s = \mathrm{Re}\sum_j \hat
   q_{t,j}\hat k_{s,j} e^{i(t-s)\theta_j}$, so complex neurons ``kv[h,i,j]`` with $\lambda = \gamma_h
   e^{i\theta_{h,j}}$ and input $v_i\hat k_j$, complex query neurons $\hat q_j$, and the real readout give
-  RetNet exactly (extension E2). With ``conjugate_pairs=True`` (default) every complex neuron and gate has its
-  conjugate partner and $D\to[D,\bar D]/2$, so the output is real before the ``Re`` (the realified, LRU-style
-  form): $H d_k (d_v+1)$ complex neurons in $H d_k(d_v+1)/2$ conjugate pairs; ``False``: half as many with
-  ``Re``.
+  RetNet exactly (complex decay). With ``conjugate_pairs=True`` (default) every complex neuron and gate has
+  its conjugate partner and $D\to[D,\bar D]/2$, so the output is real before the ``Re`` (the realified,
+  LRU-style form): $H d_k (d_v+1)$ complex neurons in $H d_k(d_v+1)/2$ conjugate pairs; ``False``: half as
+  many with ``Re``.
 """
 
 from dataclasses import dataclass
@@ -158,11 +158,11 @@ class Retention(PlanVariant):
 
 
 class RetentionComplex(PlanVariant):
-    r"""RetNet with rotary relative positions: complex $\lambda = \gamma_h e^{i\theta_{h,j}}$ (E2), real
-    readout."""
+    r"""RetNet with rotary relative positions: complex $\lambda = \gamma_h e^{i\theta_{h,j}}$ (complex decay),
+    real readout."""
 
     status = "exact"
-    extensions = ("E2",)
+    extensions = ("complex-decay",)
     free_fields = ("W_Q", "W_K", "W_V", "W_O", "theta")
     source = (
         "Sun et al. 2023 (RetNet), Sec. 2.1, complex form Q_n e^{in theta}, K_m e^{im theta} (= RoPE/xPos "
@@ -172,8 +172,8 @@ class RetentionComplex(PlanVariant):
         "fla.ops.retention.naive.naive_retention on RoPE-rotated q, k (the fla layer applies the rotation)"
     )
     description = (
-        "Complex/rotary decay lambda = gamma_h e^{i theta_hj} (E2): complex kv neurons in conjugate "
-        "pairs with real readout; H*d_k*(d_v+1) complex neurons (d_k even)."
+        "Complex/rotary decay lambda = gamma_h e^{i theta_hj} (complex decay): complex kv neurons in "
+        "conjugate pairs with real readout; H*d_k*(d_v+1) complex neurons (d_k even)."
     )
 
     def sample_params(

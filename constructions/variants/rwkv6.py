@@ -11,13 +11,13 @@ $$ S_t = \mathrm{diag}(w_t)\,S_{t-1} + k_tv_t^\top,\qquad
 $s$ and readout $t$ is $\prod_{r=s+1}^{t-1}w_r$ — it excludes $w_t$, and the current token enters only
 through the bonus.
 
-**Why the template needs help** (derived): the template's input gate at step $t$ sees $\tilde x_t$ only
-and its decay $\lambda_t$ depends on $x_t$ only (E1), while the memory $G_t = S_{t-1}$ must receive
-$k_{t-1}v_{t-1}^\top$ and decay by $w_{t-1}$ at step $t$. No choice of template weights gives that from $x_t$
-alone. With an upstream **token-shift** block (:class:`.upstream.Shifted`: $z_t = [x_t;\ x_{t-1};\ w_{t-1}]$,
-zero at $t = 0$), it is exact: memory neurons ``g[h,i,j]`` with input $k_{t-1,j}v_{t-1,i}$ and $\lambda_t =
-w_{t-1,j}$ (E1, affine link) hold $G_t[j,i]$; bonus neurons ``b[h,i,j]`` at $\lambda = 0$ hold
-$u_jk_{t,j}v_{t,i}$; both are read by the query neurons $r_t$: $2H d_k(d_v+1)$ neurons (two
+**Why the template needs help** (derived): the template's input gate at step $t$ sees $\tilde x_t$ only and
+its decay $\lambda_t$ depends on $x_t$ only (input-dependent decay), while the memory $G_t = S_{t-1}$ must
+receive $k_{t-1}v_{t-1}^\top$ and decay by $w_{t-1}$ at step $t$. No choice of template weights gives that
+from $x_t$ alone. With an upstream **token-shift** block (:class:`.upstream.Shifted`: $z_t = [x_t;\ x_{t-1};\
+w_{t-1}]$, zero at $t = 0$), it is exact: memory neurons ``g[h,i,j]`` with input $k_{t-1,j}v_{t-1,i}$ and
+$\lambda_t = w_{t-1,j}$ (input-dependent, affine link) hold $G_t[j,i]$; bonus neurons ``b[h,i,j]`` at $\lambda
+= 0$ hold $u_jk_{t,j}v_{t,i}$; both are read by the query neurons $r_t$: $2H d_k(d_v+1)$ neurons (two
 decayed-linear-attention heads per RWKV head, summed by $W_O$). The shift is the one upstream block with
 memory: one step of input, held outside the recurrent state $h$, so ``rnn(x2, state=h)`` continues a sequence
 only if ``x2`` starts with the last input of the first part. RWKV-6's model-level token shift of the inputs of
@@ -65,18 +65,18 @@ class RWKV6Params:
 
 
 class RWKV6(PlanVariant):
-    r"""RWKV-6 time mixing: $o_t = r_t^\top(S_{t-1} + \mathrm{diag}(u)k_tv_t^\top)$, E1 + a token-shift
-    upstream block."""
+    r"""RWKV-6 time mixing: $o_t = r_t^\top(S_{t-1} + \mathrm{diag}(u)k_tv_t^\top)$, input-dependent decay + a
+    token-shift upstream block."""
 
     status = "exact"
-    extensions = ("E1", "upstream", "token-shift")
+    extensions = ("input-dependent-decay", "upstream", "token-shift")
     free_fields = ("W_R", "W_K", "W_V", "W_w", "u", "W_O")
     source = "Peng et al. 2024 (Eagle and Finch, RWKV-5/6), Eq. 16-19; fla naive_recurrent_rwkv6"
     oracle = "fla.ops.rwkv6.recurrent_naive.naive_recurrent_rwkv6 (HF, w = log-decay, scale=1.0)"
     description = (
-        "RWKV-6: token-shift upstream block z_t = [x_t; x_{t-1}; w_{t-1}]; memory neurons with input "
-        "k_{t-1} v_{t-1} and lambda_t = w_{t-1} (E1 affine), bonus neurons u k_t v_t at lambda = 0, read by "
-        "r_t; 2*H*d_k*(d_v+1) neurons."
+        "RWKV-6: token-shift upstream block z_t = [x_t; x_{t-1}; w_{t-1}]; memory neurons with input k_{t-1} "
+        "v_{t-1} and lambda_t = w_{t-1} (input-dependent, affine link), bonus neurons u k_t v_t at lambda = "
+        "0, read by r_t; 2*H*d_k*(d_v+1) neurons."
     )
 
     def sample_params(

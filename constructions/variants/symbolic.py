@@ -6,7 +6,7 @@ Convention (the prover's, ``equivalence/symbolic/subjects.py``): ``symbolic_weig
 dataclass, in declaration order; ``x`` is ``[T, d]``. Non-tensor fields (``normalizer``, ``normalize``) are
 not passed, so:
 
-- an **input-dependent decay** (E1) is returned as a callable ``lam(x_t) -> [n]`` whose decay is an
+- an **input-dependent decay** is returned as a callable ``lam(x_t) -> [n]`` whose decay is an
   *uninterpreted* SymPy function $\ell$ of the gate logit, $\lambda_t = \ell(w\cdot\tilde x_t)$, and the
   reference applies the same $\ell$: the identity proved then holds for *every* link $\ell$
   (``exp(logsigmoid(.)/tau)``
@@ -39,7 +39,7 @@ __all__ = [
     "delta_reference",
 ]
 
-#: the uninterpreted decay link of E1 variants: lambda_t = ELL(logit)
+#: the uninterpreted decay link of the input-dependent-decay variants: lambda_t = ELL(logit)
 ELL = sp.Function("ell")
 
 
@@ -97,7 +97,7 @@ def retention_reference(W_Q, W_K, W_V, gamma, W_O, theta, x):
     return _merge(decayed_la(q, k, v, lambda h, t: np.full(q.shape[2], gamma[h], dtype=object)), W_O)
 
 
-# -- E1: simple GLA (channel per head) and GLA (channel per key) ---------------------------------------
+# -- input-dependent decay: simple GLA (channel per head) and GLA (channel per key) -------------------------
 def gated_weights(W_Q, W_K, W_V, W_gate, W_O=None) -> RNNWeights:
     r"""Direct construction with ``lam`` a callable of the symbolic input: ``kv[h,i,j]`` decays by
     $\ell(\text{logit}_{h})$ (``W_gate [H, d+1]``) or $\ell(\text{logit}_{h,j})$

@@ -8,7 +8,7 @@ the wiring) plus indexing, ``*`` and ``+``, so the symbolic prover can call it o
   constant 1 in $\tilde z$ carries the biases (HGRN2's key $1-\alpha_t$ needs it);
 - :func:`direct_kv_lam` — $\lambda$ of the direct layout when key-value neuron ``kv[h,i,j]`` decays by
   ``kv_decay[h, j]`` (RetNet: $\gamma_h$; complex RetNet: $\gamma_h e^{i\theta_{h,j}}$) and queries by 0;
-- :func:`direct_channels` — for an input-dependent decay (E1), which decay channel each neuron reads:
+- :func:`direct_channels` — for an input-dependent decay, which decay channel each neuron reads:
   one per head (simple GLA, Mamba-2) or one per (head, key) (GLA, HGRN2);
 - :func:`grouped_compressed_weights` — the compressed construction with one symmetric store per *group*
   of heads that share a decay (derived: valid iff every store neuron of a group has the same decay).
