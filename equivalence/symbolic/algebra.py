@@ -35,6 +35,7 @@ import numbers
 from fractions import Fraction
 
 import numpy as np
+import sympy as sp
 from sympy import Basic
 from sympy.polys.domains import QQ, ZZ
 from sympy.polys.rings import ring
@@ -489,8 +490,6 @@ class Context:
         self.faults = Faults()
         self.index = {n: i for i, n in enumerate(self.names)}
         if method == "sympy":  # plain SymPy symbols (hooks that build SymPy expressions, e.g. ell(.), exp(.))
-            import sympy as sp
-
             self.ring = None
             self.gens = [sp.Symbol(n) for n in names]
         elif method == "lazy":
@@ -512,8 +511,6 @@ class Context:
         return 1 << self.base_bits
 
     def _key(self, v):
-        import sympy as sp
-
         if isinstance(v, sp.Basic) and not v.is_Rational:
             v = self.from_sympy(v)
         if type(v) is Poly:
@@ -529,8 +526,6 @@ class Context:
 
     def proxy(self, value):
         """A SymPy symbol standing for ``value`` (a :class:`Poly` or :class:`Lazy` of this context)."""
-        import sympy as sp
-
         table = self.__dict__.setdefault("_proxy_of", {})
         back = self.__dict__.setdefault("_value_of", {})
         sym = table.get(id(value))
@@ -543,8 +538,6 @@ class Context:
     def from_sympy(self, e):
         """A SymPy expression over proxies, numbers and uninterpreted functions, as a value of this context
         (``+``, ``*`` and integer powers are redone in the ring; ``ell(.)`` becomes a generator)."""
-        import sympy as sp
-
         back = self.__dict__.get("_value_of", {})
         memo: dict = {}
 
@@ -583,8 +576,6 @@ class Context:
     def atom(self, expr):
         """A generator standing for an uninterpreted function application such as ``ell(logit)``: the same
         function of the same polynomial argument is the same generator (on both sides of an identity)."""
-        import sympy as sp
-
         if not isinstance(expr, sp.core.function.AppliedUndef):
             raise HasAtoms(
                 f"{type(expr).__name__} {sp.sstr(expr)[:80]} is not an uninterpreted function of "

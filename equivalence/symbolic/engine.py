@@ -25,9 +25,11 @@ import numpy as np
 import sympy as sp
 from sympy.core.sympify import SympifyError
 from sympy.polys.domains import QQ, ZZ
+from sympy.polys.rings import ring as _ring
 
-from .algebra import DEG_FAULTS, HasAtoms, NeedsRationals, degree_of, is_zero
+from .algebra import DEG_FAULTS, HasAtoms, Lazy, NeedsRationals, degree_of, expand_pair, is_zero
 from .arrays import FloatConstant, Variables, has_float
+from .atoms import AtomTable, expand_pair_atoms
 
 __all__ = [
     "IdentityResult",
@@ -104,8 +106,6 @@ class TooLarge(Exception):
 
 def _lazy_terms(v, memo: dict) -> int:
     """Upper bound on the number of terms of a :class:`~.algebra.Lazy` value (no cancellation counted)."""
-    from .algebra import Lazy
-
     if type(v) is not Lazy:
         return 0 if v == 0 else 1
     stack = [(v, False)]
@@ -199,11 +199,6 @@ def _decide_lazy(
     """Lazy evaluation, then per entry: first over generators and atoms (:class:`~.algebra.AtomTable`: a zero
     difference there proves the entry), else a full local expansion. ``max_terms`` bounds the terms of the
     entries that need the full expansion (:class:`TooLarge` above it)."""
-    from sympy.polys.rings import ring as _ring
-
-    from .algebra import expand_pair
-    from .atoms import AtomTable, expand_pair_atoms
-
     ctx = variables.context(method="lazy")
     parts = fn(variables.symbolic(ctx))
     ctx.faults.reraise()

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import sympy as sp
 
+from constructions.variants.symbolic import softmax_reference
+
 from .expressions import IDX, LSA, lsa_output
 
 __all__ = [
@@ -319,8 +321,6 @@ def check_on_reference(
 
 
 def _softmax_family(P, x):
-    from constructions.variants.symbolic import softmax_reference
-
     return softmax_reference(P["W_Q"], P["W_K"], P["W_V"], P.get("W_O"), x)
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from fractions import Fraction
 
+import mpmath
 import numpy as np
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -666,8 +667,6 @@ def evaluate(v, point: dict[int, Fraction], *, prec: int = 60, as_float: bool = 
     """Value of an exact value at ``point`` (generator number -> rational; atoms are evaluated from their
     arguments): a ``Fraction`` when no atom is involved, else an ``mpmath.mpf`` at ``prec`` digits;
     ``as_float``: in binary64 throughout (fast; for the cross-checks that never decide a claim)."""
-    import mpmath
-
     cache: dict[int, object] = {}
     num = float if as_float else Fraction
 
@@ -701,8 +700,6 @@ def evaluate(v, point: dict[int, Fraction], *, prec: int = 60, as_float: bool = 
 
 
 def _eval_atom(a: Atom, args):
-    import mpmath
-
     if a.name == "onehot":
         vals = [float(v) for v in args]
         return 1 if vals.index(max(vals)) == dict(a.params)["j"] else 0

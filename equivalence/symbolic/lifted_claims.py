@@ -27,16 +27,29 @@ from __future__ import annotations
 
 import random
 import time
+import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+import mpmath
 import numpy as np
 import sympy as sp
 import torch
 
+from constructions.recurrence import (
+    Recurrence,
+    lsa_recurrence,
+    plan_recurrence,
+    reference_is_recurrence,
+    run_recurrence,
+)
+from constructions.registry import LSAParams, _LSAVariant
+
 from .engine import Outcome
 from .lift import Poly, Unliftable, evaluate, render
+from .params import sample
 from .simulation import (
+    _replace,
     GRID,
     VariantLift,
     reachable,
@@ -81,8 +94,6 @@ class LiftedClaim:
 
 
 def _sample(variant, sizes: dict, seed: int):
-    from .subjects import sample
-
     return sample(variant, sizes, seed)
 
 
@@ -203,8 +214,6 @@ def _certify(diff, point: dict[int, Fraction]):
     val = evaluate(diff, point)
     if isinstance(val, Fraction):
         return val != 0, val
-    import mpmath
-
     return abs(val) > mpmath.mpf(10) ** -40, val
 
 
@@ -265,8 +274,6 @@ def _rerun(lift: VariantLift, point: dict[int, Fraction], T: int, x_name: str = 
             g = names.get(f"{x_name}[0,{t},{c}]")
             if g is not None and g in point:
                 x[0, t, c] = float(point[g])
-    from .simulation import _replace
-
     out = {
         "x": [[str(Fraction(float(v))) for v in row] for row in x[0].tolist()],
         "params": {k: [str(Fraction(float(v))) for v in a.reshape(-1).tolist()] for k, a in changes.items()},
@@ -393,9 +400,6 @@ def one_step_form(variant, params=None):
     whether the registered reference is that form itself. ``None`` form when the variant has none. A variant
     with neither a ``recurrence`` hook nor a plan but with linear self-attention parameters (``LSAParams``) is
     given the recurrent form of LSA on them; its link to the registered reference is then proved unrolled."""
-    from constructions.recurrence import lsa_recurrence, plan_recurrence, reference_is_recurrence
-    from constructions.registry import LSAParams, _LSAVariant
-
     if callable(getattr(variant, "recurrence", None)):
         return variant.recurrence, "the variant's recurrence(θ) hook", reference_is_recurrence(variant)
     if callable(getattr(variant, "plan", None)):
@@ -435,8 +439,6 @@ def complex_plan_recurrence(plan):
     r"""One-step form of a complex constant-decay plan (RetNet's complex form, Sun et al. 2023, Sec. 2.1):
     $q, k, v = W\tilde x_t$ (complex), $S_t = S_{t-1}\,\mathrm{diag}(\lambda) + v_tk_t^\top$ per head,
     $y_t = \mathrm{Re}(W_O[S_tq_t]_h)$ (the template's real readout)."""
-    from constructions.recurrence import Recurrence
-
     c = torch.complex128
     H, d_k, d_v = plan.W_Q.shape[0], plan.W_Q.shape[1], plan.W_V.shape[1]
     kv = plan.kv_decay
@@ -465,10 +467,6 @@ def complex_plan_recurrence(plan):
 def _complex_plan(variant, params) -> bool:
     """The plan is complex and the plan-derived one-step form cannot run it (it raises, or warns that it
     drops imaginary parts)."""
-    import warnings
-
-    from constructions.recurrence import plan_recurrence, run_recurrence
-
     try:
         plan = variant.plan(params)
     except Exception:  # noqa: BLE001 - an unbuildable plan is reported by the lifts themselves

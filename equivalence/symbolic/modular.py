@@ -31,6 +31,8 @@ import random
 
 import numpy as np
 
+from constructions.rnn import RNNWeights, input_gate, output_readout, recurrence_step
+
 __all__ = ["NotModular", "TooLargeForMemory", "Zp", "ZpSparse", "modular_schwartz_zippel", "random_prime"]
 
 #: number of primes in [2^30, 2^31) (pi(2^31) - pi(2^30) = 105097565 - 54400028)
@@ -345,8 +347,6 @@ def _arrays(subject, T: int, field: _Field, values: dict | None):
 
 
 def _rnn_side(subject, arrays: dict, T: int):
-    from constructions.rnn import RNNWeights, input_gate, output_readout, recurrence_step
-
     P = {k: (arrays.get(k) if shape is not None else None) for k, shape in subject.fields}
     w = RNNWeights(*subject.variant.symbolic_weights(*[P[k] for k, _ in subject.fields]))
     if callable(w.lam):

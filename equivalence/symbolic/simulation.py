@@ -39,59 +39,37 @@ the RNN's state ($\tilde h = (h, x_{t-1})$), after checking that the features de
 from __future__ import annotations
 
 import dataclasses
+import math
 from fractions import Fraction
 
 import numpy as np
+import sympy as sp
 import torch
+from sympy.polys.domains import QQ
+from sympy.polys.matrices.sdm import SDM
 
+from constructions.recurrence import run_recurrence
 from constructions.rnn import input_gate, output_readout, recurrence_step
 
-import math
-
-from .lift import Cx, Lifter, Poly, Ring, Unliftable, cx, exact_float, im_part, re_part
+from . import params as _params
+from .lift import Cx, Lifter, Poly, Ring, Unliftable, cx, evaluate, exact_float, im_part, re_part
+from .params import GRID, quantise
 
 __all__ = ["GRID", "VariantLift", "simulation_obligations", "solve_phi", "tensor_fields"]
 
-GRID = 8  # sampled mode: parameters are multiples of 1/GRID
-
 
 def tensor_fields(params) -> list[tuple[str, object]]:
-    """The parameter arrays of a params object in declaration order (dataclass fields or mapping items whose
-    value is a tensor or ``None``)."""
-    if dataclasses.is_dataclass(params):
-        items = [(f.name, getattr(params, f.name)) for f in dataclasses.fields(params)]
-    elif isinstance(params, dict):
-        items = list(params.items())
-    else:
-        raise Unliftable(f"params of type {type(params).__name__} are neither a dataclass nor a mapping")
-    return [(k, v) for k, v in items if v is None or isinstance(v, torch.Tensor)]
+    """:func:`.params.tensor_fields`, with a params object of another type reported as :class:`Unliftable`."""
+    try:
+        return _params.tensor_fields(params)
+    except TypeError as e:
+        raise Unliftable(str(e)) from None
 
 
 def _replace(params, changes: dict):
     if dataclasses.is_dataclass(params):
         return dataclasses.replace(params, **changes)
     return {**params, **changes}
-
-
-def quantise(params):
-    r"""Parameters rounded to multiples of ``1/GRID`` (so products and sums of them are exact in float64).
-
-    A nonzero entry never rounds to zero (it becomes $\pm 1/\mathrm{GRID}$): a zero would be a degenerate
-    sample (e.g. a write strength $\beta = 0$ leaves the state unreachable, and the simulation's
-    obligations, stated for every state, then fail although the variant is sound)."""
-    return _replace(
-        params,
-        {
-            k: _grid(v)
-            for k, v in tensor_fields(params)
-            if isinstance(v, torch.Tensor) and v.is_floating_point()
-        },
-    )
-
-
-def _grid(v: torch.Tensor) -> torch.Tensor:
-    q = torch.round(v * GRID) / GRID
-    return torch.where((q == 0) & (v != 0), torch.sign(v) / GRID, q)
 
 
 def _arr(vals) -> np.ndarray:
@@ -106,6 +84,7 @@ class VariantLift:
         if mode not in ("symbolic", "sampled"):
             raise ValueError(f"mode must be 'symbolic' or 'sampled'; got {mode!r}")
         self.variant, self.mode, self.seed = variant, mode, seed
+        tensor_fields(params)  # a params object of another type: Unliftable, with the reason
         self.params = quantise(params)
         self.params2 = None if params2 is None else quantise(params2)  # the cross-check's second sample
         self.ring = Ring()
@@ -303,8 +282,6 @@ class VariantLift:
 
     def recurrence_unrolled(self, form, T: int, x_name: str = "x") -> np.ndarray:
         """``run_recurrence(form(params), x)`` lifted, ``[T, d_out]`` (``form``: params -> Recurrence)."""
-        from constructions.recurrence import run_recurrence
-
         lf = Lifter(self.ring)
         P = self._lifted_params(lf)
         x = lf.symbolic(self._numeric_x((1, T, self.d_in)), x_name)
@@ -322,10 +299,6 @@ class VariantLift:
         (the second parameter sample in symbolic mode, new inputs) and compare with the float64 torch code
         there.
         Returns why they disagree, or ``None``. This check never proves anything; it only withdraws a lift."""
-        from constructions.recurrence import run_recurrence
-
-        from .lift import evaluate
-
         P2 = self.params2 if (self.mode == "symbolic" and self.params2 is not None) else self.params
         g = torch.Generator().manual_seed(7919 + self.seed)
         x2 = torch.round(torch.randn(1, T, self.d_in, generator=g, dtype=torch.float64) * 8) / 8
@@ -486,8 +459,6 @@ def solve_phi(h_seq: list[list], s_seq: list[list]) -> tuple[list | None, list[i
     as ``(rows, unsolved)``: ``rows[a]`` a dict ``{neuron: Fraction}``; ``unsolved`` the state entries with no
     solution (then ``rows`` is ``None``). Coefficients of $\Phi$ must be constants: with symbolic parameters a
     parameter-dependent map shows up as unsolved entries (the caller retries at sampled parameters)."""
-    from sympy.polys.domains import QQ
-
     n, N = len(h_seq[0]), len(s_seq[0])
     keys: dict = {}
     rows_h: list[dict] = []
@@ -506,8 +477,6 @@ def solve_phi(h_seq: list[list], s_seq: list[list]) -> tuple[list | None, list[i
             rows_s.append(rs)
     if not rows_h:
         return [{} for _ in range(N)], []
-    from sympy.polys.matrices.sdm import SDM
-
     # one equation per monomial; equations that are multiples of one another are kept once (sparse rows)
     unique: dict = {}
     for rh, rs in zip(rows_h, rows_s):
@@ -602,8 +571,6 @@ def _num_neurons(lift: VariantLift) -> int:
 def reachable_span(h_seq: list[list]) -> list[list[Fraction]]:
     """A basis of the real span of the reached RNN states (coefficient vectors of every monomial of the
     symbolic inputs and parameters), as rows of rationals."""
-    import sympy as sp
-
     n = len(h_seq[0])
     vecs: dict = {}
     for h in h_seq:
@@ -625,8 +592,6 @@ def reachable_span(h_seq: list[list]) -> list[list[Fraction]]:
 
 def _annihilator(basis: list[list[Fraction]], n: int) -> list[list[Fraction]]:
     """Rows ``y`` with ``y . v = 0`` exactly for the ``v`` in the span of ``basis``."""
-    import sympy as sp
-
     if not basis:
         return [[Fraction(int(i == j)) for j in range(n)] for i in range(n)]
     M = sp.Matrix([[sp.Rational(c.numerator, c.denominator) for c in v] for v in basis])
@@ -694,11 +659,9 @@ def time_invariance(lift: VariantLift, window: int, T: int = 4):
     _, _, L, _, _, _, z = lift.rnn_parts("xs", T)
     x = np.empty((T, lift.d_in), dtype=object)
     ids = {n: k for k, n in enumerate(lift.ring.names)}
-    from .lift import Poly as _P
-
     for t in range(T):
         for c in range(lift.d_in):
-            x[t, c] = _P({(ids[f"xs[0,{t},{c}]"],): 1}, lift.ring)
+            x[t, c] = Poly({(ids[f"xs[0,{t},{c}]"],): 1}, lift.ring)
     parts = []
     for t in range(T):
         seq = x[t : t + 1] if not (window and t) else np.stack([x[t - 1], x[t]])
