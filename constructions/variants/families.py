@@ -53,8 +53,8 @@ class Family:
 
 _DELTA_WHY = (
     "contains the delta rule's erase term S(I - beta k k^T) (products of Householder-like factors; the "
-    "output's degree grows with T); a registered control with a checked certificate exists only for "
-    "DeltaNet and Gated DeltaNet, so this family is not machine-checked"
+    "output's degree grows with T); no certificate for this family yet: the tried construction (LSA, with "
+    "the forget gate as E1 decay where there is one) is refuted at a counterexample"
 )
 
 FAMILIES: tuple[Family, ...] = (
@@ -199,200 +199,235 @@ FAMILIES: tuple[Family, ...] = (
         source="Schlag et al. 2021; Yang et al. 2024 (DeltaNet)",
         oracle="delta_rule_recurrence",
     ),
-    # -- unresolved: an argument in words, no registered control --------------------------------------
+    # -- refuted at a counterexample: constructions.variants.fla_controls -----------------------------
     Family(
         "forgetting_attn",
-        status="unresolved",
+        ("forgetting-attention",),
+        formula="H d_k(d_v+1) (tried)",
         reason="softmax attention with a forget gate; at forget gates = 1 it is softmax attention (the "
         "softmax "
-        "certificate's family), but no control with the gate's parameters is registered",
+        "certificate's family), the control with the gate is refuted at a counterexample (no certificate "
+        "with the gate yet)",
         source="Lin et al. 2025 (Forgetting Transformer)",
         oracle="naive_forgetting_attn",
     ),
     Family(
         "stickbreaking_attn",
-        status="unresolved",
-        reason="stick-breaking weights prod (1 - sigmoid(q.k)) sigmoid(q.k): not polynomial in x; no control",
+        ("stickbreaking-attention",),
+        formula="H d_k(d_v+1) (tried)",
+        reason="stick-breaking weights prod (1 - sigmoid(q.k)) sigmoid(q.k): not polynomial in x; refuted "
+        "at a counterexample",
         source="Tan et al. 2024 (Stick-breaking attention)",
         oracle="naive_stickbreaking_attn",
     ),
     Family(
         "path_attn",
-        status="unresolved",
+        ("path-attention",),
+        formula="H d_k(d_v+1) (tried)",
         reason="softmax over Householder-transformed positions (products of I - beta w w^T inside a "
-        "softmax); no "
-        "control",
+        "softmax); refuted "
+        "at a counterexample",
         source="Yang et al. 2025 (PaTH attention)",
         oracle="naive_path_attn",
     ),
     Family(
         "deltaformer",
-        status="unresolved",
-        reason="softmax attention on delta-rule pseudo-values (a triangular solve inside a softmax); no "
-        "control",
+        ("deltaformer",),
+        formula="H d_k(d_v+1) (tried)",
+        reason="softmax attention on delta-rule pseudo-values (a triangular solve inside a softmax); refuted "
+        "at a counterexample",
         source="DeltaFormer (fla deltaformer)",
-        oracle="naive_deltaformer_attn",
+        oracle="naive_deltaformer_attn (naive.py loaded on its own)",
     ),
     Family(
         "abc",
-        status="unresolved",
-        reason="bounded-memory slots read through a softmax over slots; no control",
+        ("abc",),
+        formula="H d_k(d_v+1) (tried)",
+        reason="bounded-memory slots read through a softmax over slots; refuted at a counterexample",
         source="Peng et al. 2022 (ABC)",
         oracle="naive_recurrent_abc",
     ),
     Family(
         "gsa",
-        status="unresolved",
-        reason="gated slot attention: GLA-style slot memories read through a softmax over slots; no control",
+        ("gsa",),
+        formula="H d_k(d_v+1) (tried)",
+        reason="gated slot attention: GLA-style slot memories read through a softmax over slots; refuted "
+        "at a counterexample",
         source="Zhang et al. 2024 (Gated Slot Attention)",
         oracle="naive_recurrent_gsa",
     ),
     Family(
         "log_linear_attn",
-        status="unresolved",
+        ("log-linear-attention",),
+        formula="H d_k(d_v+1) (tried)",
         reason="Fenwick-tree hierarchy of states with level weights: a sum of O(log T) decayed linear "
         "attentions "
-        "whose level masks depend on t's binary digits (not a fixed diagonal recurrence); no variant",
+        "whose level masks depend on t's binary digits (not a fixed diagonal recurrence); the "
+        "Mamba-2-gated LSA is refuted at a counterexample",
         source="Guo et al. 2025 (Log-linear attention)",
         oracle="naive_log_linear_attn",
     ),
     Family(
         "parallax",
-        status="unresolved",
+        ("parallax",),
+        formula="H d_k(d_v+1) (tried)",
         reason="softmax-weighted values with a first-order correction (divisions by the softmax normaliser)",
         source="Parallax, arXiv 2605.29157 (fla parallax)",
         oracle="naive_parallax",
     ),
     Family(
         "wall_attn",
-        status="unresolved",
-        reason="softmax attention variant (window/wall masks); no control",
+        ("wall-attention",),
+        formula="H d_k(d_v+1) (tried)",
+        reason="softmax attention variant (per-key decayed logits); refuted at a counterexample",
         source="fla wall_attn",
-        oracle="naive_wall_attn",
+        oracle="naive_wall_attn (Triton prefix sum replaced)",
     ),
     Family(
         "comba",
-        status="unresolved",
+        ("comba",),
+        formula="H d_k(d_v+1) (tried)",
         reason=_DELTA_WHY,
         source="Comba (fla comba)",
         oracle="naive_recurrent_comba",
     ),
     Family(
         "gated_delta_product",
-        status="unresolved",
+        ("gated-delta-product",),
+        formula="H d_k(d_v+1) (tried)",
         reason=_DELTA_WHY,
         source="Siems et al. 2025 (DeltaProduct)",
         oracle="naive_recurrent_gated_delta_product",
     ),
     Family(
         "gdn2",
-        status="unresolved",
+        ("gdn2",),
+        formula="H d_k(d_v+1) (tried)",
         reason=_DELTA_WHY,
         source="fla GDN-2 (channel-wise erase/write gates)",
         oracle="naive_recurrent_gdn2",
     ),
     Family(
         "kda",
-        status="unresolved",
+        ("kda",),
+        formula="H d_k(d_v+1) (tried)",
         reason=_DELTA_WHY,
         source="Kimi Team 2025 (Kimi Delta Attention)",
         oracle="naive_recurrent_kda",
     ),
     Family(
         "precond_gated_delta_rule",
-        status="unresolved",
+        ("precond-gated-deltanet",),
+        formula="H d_k(d_v+1) (tried)",
         reason=_DELTA_WHY,
         source="fla preconditioned GDN",
         oracle="naive_recurrent_precond_gated_delta_rule",
     ),
     Family(
         "precond_kda",
-        status="unresolved",
+        ("precond-kda",),
+        formula="H d_k(d_v+1) (tried)",
         reason=_DELTA_WHY,
         source="fla preconditioned KDA",
         oracle="naive_recurrent_precond_kda",
     ),
     Family(
         "momentum_delta_rule",
-        status="unresolved",
+        ("momentum-delta-rule",),
+        formula="H d_k(d_v+1) (tried)",
         reason=_DELTA_WHY,
         source="fla momentum delta rule",
         oracle="recurrent_momentum_delta_rule_ref",
     ),
     Family(
         "generalized_delta_rule",
-        status="unresolved",
+        ("dplr-delta-rule",),
+        formula="H d_k(d_v+1) (tried)",
         reason=_DELTA_WHY + " (DPLR / IPLR transitions)",
         source="fla generalized delta rule (DPLR, IPLR)",
-        oracle="fused_recurrent_dplr_delta_rule (no naive)",
+        oracle="dplr_recurrence",
     ),
     Family(
         "gated_oja_rule",
-        status="unresolved",
+        ("gated-oja-rule",),
+        formula="H d_k(d_v+1) (tried)",
         reason="Oja-rule update S(I - beta k k^T)-like erase; " + _DELTA_WHY,
         source="fla gated Oja rule",
-        oracle="fused_recurrent_gated_oja_rule (no naive)",
+        oracle="none on CPU (fused_recurrent_gated_oja_rule is Triton)",
     ),
     Family(
         "rwkv7",
-        status="unresolved",
+        ("rwkv7",),
+        formula="H d_k(d_v+1) (tried)",
         reason="generalised delta rule S(diag(w) - a b^T) + v k^T; " + _DELTA_WHY,
         source="Peng et al. 2025 (RWKV-7 Goose)",
-        oracle="fused_recurrent_rwkv7 (no naive)",
+        oracle="dplr_recurrence (rwkv7 ships no naive)",
     ),
     Family(
         "cyfa",
-        status="unresolved",
+        ("cyfa",),
+        formula="H d_k(d_v+1) (tried)",
         reason="delta-rule-style update with data-dependent rotations; " + _DELTA_WHY,
         source="fla CyFA",
         oracle="naive_recurrent_cyfa",
     ),
     Family(
         "mesa_net",
-        status="unresolved",
-        reason="output solves (H_kk + lambda I) x = q (a linear solve, conjugate gradients): not polynomial",
+        ("mesa-net",),
+        formula="H d_k(d_v+1) (tried)",
+        reason="output solves (H_kk + lambda I) x = q (a linear solve, conjugate gradients): not "
+        "polynomial; refuted at a counterexample",
         source="von Oswald et al. 2025 (MesaNet)",
         oracle="naive_mesa_net_exact",
     ),
     Family(
         "ttt",
-        status="unresolved",
-        reason="test-time training: inner gradient steps with LayerNorm on the fast weights (non-polynomial)",
+        ("ttt-linear",),
+        formula="H d_k(d_v+1) (tried)",
+        reason="test-time training: inner gradient steps with LayerNorm on the fast weights "
+        "(non-polynomial); refuted at a counterexample",
         source="Sun et al. 2024 (TTT)",
-        oracle="chunk_ttt_linear (no naive)",
+        oracle="chunk_ttt_linear_ref",
     ),
     Family(
         "titans",
-        status="unresolved",
-        reason="neural memory with momentum and weight decay on a normalised inner loss (non-polynomial)",
+        ("titans",),
+        formula="H d_k(d_v+1) (tried)",
+        reason="neural memory with momentum and weight decay on a normalised inner loss (non-polynomial); "
+        "refuted at a counterexample",
         source="Behrouz et al. 2024 (Titans)",
-        oracle="chunk_titans_linear",
+        oracle="chunk_titans_linear_ref (use_chunk=False)",
     ),
     Family(
         "lightnet",
-        status="unresolved",
-        reason="additive recurrence normalised by a running logsumexp of keys (division by a running sum)",
+        ("lightnet",),
+        formula="H d_k(d_v+1) (tried)",
+        reason="additive recurrence normalised by a running logsumexp of keys (division by a running "
+        "sum); refuted at a counterexample",
         source="LightNet (fla lightnet)",
-        oracle="fused_recurrent_lightnet (no naive)",
+        oracle="none on CPU (fused_recurrent_lightnet is Triton)",
     ),
     Family(
         "rwkv4",
-        status="unresolved",
-        reason="WKV with exp(k) weights normalised by a running sum (division), with bonus u",
+        ("rwkv4",),
+        formula="H d_k(d_v+1) (tried)",
+        reason="WKV with exp(k) weights normalised by a running sum (division), with bonus u; refuted at "
+        "a counterexample",
         source="Peng et al. 2023 (RWKV-4)",
-        oracle="fused_recurrent_rwkv4 (no naive)",
+        oracle="none on CPU (fused_recurrent_rwkv4 is Triton)",
     ),
     Family(
         "atk",
-        status="unresolved",
-        reason="preconditioner for delta rules (a running sum of k^2 squashed through log/exp); "
-        + _DELTA_WHY,
+        status="out-of-scope",
+        reason="a key preconditioner, not a mixer: k_t -> k_t M(A_t) with A_t a decayed running sum of k^2 "
+        "per channel; it reads no values. Its families carry it: precond_gated_delta_rule, precond_kda",
         source="fla ATK",
-        oracle="chunk_atk_fwd (no naive)",
+        oracle="chunk_atk_fwd (Triton only)",
     ),
     Family(
         "model:slstm",
-        status="unresolved",
+        ("slstm",),
+        formula="H d_k(d_v+1) (tried)",
         reason="scalar LSTM with recurrent (hidden-to-hidden) weights and exponential gating: the gates read "
         "h_{t-1}, "
         "which the template's gates (functions of x_t only) cannot; normaliser division as in mLSTM",
