@@ -70,7 +70,7 @@ HOOKS: tuple[Hook, ...] = (
         "degenerate",
         False,
         "(params, g: torch.Generator, kind: int) -> Params",
-        "degenerate params that stay in the variant's domain (numeric check)",
+        "degenerate params of registry.Degenerate kind that stay in the variant's domain (numeric check)",
     ),
     # -- proofs ------------------------------------------------------------------------------------------
     Hook(

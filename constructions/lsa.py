@@ -42,6 +42,7 @@ __all__ = [
     "compressed_weights",
     "direct_layout",
     "direct_weights",
+    "head_product_lists",
     "head_products",
     "lsa_to_rnn",
     "num_neurons_compressed",
@@ -100,8 +101,10 @@ def compressed_layout(d: int, d_out: int) -> tuple[list[str], list[str]]:
     return s + xs, [f"g[{o},{c}]" for o in range(d_out) for c in range(d)]
 
 
-def head_products(W_Q, W_K, W_V, W_O=None):
-    r"""Per-head $P_h = W^h_O W^h_V$ (``[d_out, d]``) and $Q_h = W^{h\top}_K W^h_Q$ (``[d, d]``), as lists."""
+def head_product_lists(W_Q, W_K, W_V, W_O=None):
+    r"""Per-head $P_h = W^h_O W^h_V$ (``[d_out, d]``) and $Q_h = W^{h\top}_K W^h_Q$ (``[d, d]``) as two lists
+    of arrays, on any backend (torch tensors or NumPy object arrays); the stacked torch form of a layer is
+    :meth:`LinearSelfAttention.head_products`."""
     H, _d_k, d_v, d = _sizes(W_Q, W_V)
     Ps, Qs = [], []
     for h in range(H):
@@ -143,7 +146,7 @@ def direct_weights(W_Q, W_K, W_V, W_O=None) -> RNNWeights:
 def compressed_weights(W_Q, W_K, W_V, W_O=None) -> RNNWeights:
     """Template weights of the compressed (symmetric-store) construction (see module docstring)."""
     _H, _d_k, _d_v, d = _sizes(W_Q, W_V)
-    Ps, Qs = head_products(W_Q, W_K, W_V, W_O)
+    Ps, Qs = head_product_lists(W_Q, W_K, W_V, W_O)
     T = Ps[0][:, :, None, None] * Qs[0][None, None, :, :]
     for P, Q in zip(Ps[1:], Qs[1:]):
         T = T + P[:, :, None, None] * Q[None, None, :, :]  # T[o,a,b,c]
@@ -398,3 +401,7 @@ def _heads_lsa(groups: list[tuple[Tensor, Tensor]], d: int, d_out: int) -> Linea
     W_K = torch.eye(d, dtype=torch.float64).expand(H, d, d).clone()
     W_O = torch.eye(d_out, dtype=torch.float64).repeat(1, H)
     return LinearSelfAttention(W_Q, W_K, W_V, W_O)
+
+
+#: alias of :func:`head_product_lists`
+head_products = head_product_lists

@@ -28,6 +28,7 @@ The shipped variants (``constructions.variants``, ``docs/variants/``) register o
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import IntEnum
 from typing import Any, ClassVar, Literal
 
 import torch
@@ -38,33 +39,58 @@ from .lsa import compressed_weights, direct_weights, lsa_to_rnn, num_neurons_com
 from .rnn import GatedLinearRNN
 from .tolerance import lsa_rnn_budget
 
-__all__ = ["Variant", "register", "get", "available", "unregister", "summary", "LSAParams", "STATUSES"]
+__all__ = [
+    "Degenerate",
+    "LSAParams",
+    "STATUSES",
+    "Variant",
+    "available",
+    "degenerate_params",
+    "degenerate_tensor",
+    "get",
+    "register",
+    "summary",
+    "unregister",
+]
 
 STATUSES = ("exact", "partial", "impossible")
 _REGISTRY: dict[str, "Variant"] = {}
 
 
+class Degenerate(IntEnum):
+    """The kinds of degenerate weights the numeric check draws (an ``int`` for the ``degenerate`` hook; other
+    ints mean generic weights, left unchanged)."""
+
+    RANK_ONE = 0  #: an outer product (rank one in the last two axes)
+    ZERO_ROWS = 1  #: the first half of the rows zero
+    HALVES = 2  #: values rounded to multiples of 1/2 (many repeated values)
+    SCALED = 3  #: scaled by $10^e$, $e\in\{-3..3\}$ (huge or tiny)
+
+
+def degenerate_tensor(t: Tensor, g: torch.Generator, kind: int) -> Tensor:
+    """A degenerate copy of the weight ``t`` of :class:`Degenerate` ``kind`` (other kinds: an unchanged
+    copy); draws from ``g`` only what the kind needs."""
+    t = t.detach().clone()
+    if kind == Degenerate.RANK_ONE and t.ndim >= 2:
+        a = torch.randn(*t.shape[:-1], 1, generator=g, dtype=torch.float64)
+        b = torch.randn(*t.shape[:-2], 1, t.shape[-1], generator=g, dtype=torch.float64)
+        t = (a * b).to(t.dtype)
+    elif kind == Degenerate.ZERO_ROWS and t.ndim >= 2:
+        t[..., : max(1, t.shape[-2] // 2), :] = 0
+    elif kind == Degenerate.HALVES:
+        t = torch.round(t * 2) / 2
+    elif kind == Degenerate.SCALED:
+        t = t * 10.0 ** float(torch.randint(-3, 4, (1,), generator=g))
+    return t
+
+
 def degenerate_params(params: Any, fields: tuple[str, ...], g: torch.Generator, kind: int) -> Any:
-    """New params with the ``fields`` made degenerate: 0 rank one, 1 zero rows, 2 values rounded to halves,
-    3 scaled by $10^e$, $e\\in\\{-3..3\\}$ (the kinds of ``equivalence.numeric.degenerate_``), other kinds:
-    unchanged."""
-    changes = {}
-    for name in fields:
-        t = getattr(params, name)
-        if t is None:
-            continue
-        t = t.detach().clone()
-        if kind == 0 and t.ndim >= 2:
-            a = torch.randn(*t.shape[:-1], 1, generator=g, dtype=torch.float64)
-            b = torch.randn(*t.shape[:-2], 1, t.shape[-1], generator=g, dtype=torch.float64)
-            t = (a * b).to(t.dtype)
-        elif kind == 1 and t.ndim >= 2:
-            t[..., : max(1, t.shape[-2] // 2), :] = 0
-        elif kind == 2:
-            t = torch.round(t * 2) / 2
-        elif kind == 3:
-            t = t * 10.0 ** float(torch.randint(-3, 4, (1,), generator=g))
-        changes[name] = t
+    """New params with the ``fields`` made degenerate (:func:`degenerate_tensor` of each, in order)."""
+    changes = {
+        name: degenerate_tensor(getattr(params, name), g, kind)
+        for name in fields
+        if getattr(params, name) is not None
+    }
     return dataclasses.replace(params, **changes)
 
 

@@ -4,7 +4,7 @@
 Modules (imported on demand; this package imports nothing heavy, so its pytest plugin costs nothing):
 
 - :mod:`properties.strategies` — sizes, weights (generic / degenerate), sequences (seeded), lambda;
-- :mod:`properties.oracle` — float64 references, magnitudes $M$ and rounding budgets $n$;
+- :mod:`properties.magnitudes` — float64 references, magnitudes $M$ and rounding budgets $n$;
 - :mod:`properties.suite` — the properties (``check_*``), targets for the constructions or a user's layer;
 - :mod:`properties.plugin` — ``pytest --pyargs properties --lsa-layer MODULE:ATTR``;
 - :mod:`properties.mutations` — mutants of constructions and layers with planted bugs (the reliability

@@ -232,7 +232,7 @@ def _targets(config):
                     f"got {type(fixed).__name__}"
                 )
             # lazy: the plugin loads in every pytest run; the project's packages only when used
-            from .oracle import cast_lsa
+            from .magnitudes import cast_lsa
 
             fixed = cast_lsa(fixed, torch.float64, "cpu")  # the reference stays float64 on CPU
 

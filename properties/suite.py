@@ -45,7 +45,7 @@ from constructions.invariances import permute_neurons, rescale_input_branch, res
 from constructions.tolerance import ComparisonResult, compare, error_bound
 
 from .counterexamples import write_property_counterexample
-from .oracle import (
+from .magnitudes import (
     cast_lsa,
     lsa_budget,
     lsa_magnitude,
@@ -95,7 +95,7 @@ class LayerTarget:
     ``build(lsa)`` receives the LSA (weights already cast to ``dtype`` on ``device``) and returns a callable
     ``x [B, T, d] -> y [B, T, d_out]`` claimed to compute it. With ``fixed_lsa``, the layer implements that
     one LSA (``build`` then ignores the drawn one and the suite draws only inputs). ``budget(lsa, T, layer)``
-    is the rounding budget $n$ granted to the layer (default: :func:`properties.oracle.lsa_budget`, the
+    is the rounding budget $n$ granted to the layer (default: :func:`properties.magnitudes.lsa_budget`, the
     direct construction's, or the RNN's own sizes when the layer is a ``GatedLinearRNN``).
     """
 
@@ -352,7 +352,7 @@ def check_variant(
     """A registered variant's ``construct(params)`` equals its float64 ``reference(params, x)``.
 
     $M$ and $n$ come from the variant's ``magnitude`` / ``path_length`` hooks when present; otherwise $M$ is
-    the constructed RNN on absolute values (:func:`properties.oracle.rnn_magnitude`, which bounds the
+    the constructed RNN on absolute values (:func:`properties.magnitudes.rnn_magnitude`, which bounds the
     candidate's own rounding) and $n$ the template's path plus 8 roundings for computing its weights."""
     ref = variant.reference(params, x)
     rnn = variant.construct(params)

@@ -77,7 +77,7 @@ def test_float32_scales_stay_finite_in_float32():
     def finite(lsa, spec):
         import dataclasses
 
-        from properties.oracle import cast_lsa
+        from properties.magnitudes import cast_lsa
 
         x = dataclasses.replace(spec, d=lsa.d).build()
         assert bool(torch.isfinite(cast_lsa(lsa, torch.float32)(x.float())).all())
@@ -209,7 +209,7 @@ def _broken_rnn(flaw):
 
 def test_template_properties_pass_on_the_template_and_fail_on_broken_ones():
     from properties import suite
-    from properties.oracle import rnn_magnitude
+    from properties.magnitudes import rnn_magnitude
 
     x = torch.randn(2, 30, 2, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
     good = _broken_rnn(None)
