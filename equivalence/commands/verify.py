@@ -20,8 +20,10 @@ one thread unless ``--threads`` says otherwise (``docs/benchmarks.md``, "Thread 
 """
 
 import argparse
+import contextlib
 import importlib
 import os
+import time
 from pathlib import Path
 
 from ._common import add_common, check_threads, command_line, import_user, resolve_device, resolve_profile
@@ -71,7 +73,7 @@ def add_parser(sub) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="run (--training) or skip (--no-training) the training checks of the Learned section "
-        "(teacher-student and in-context regression: about 20 s of CPU at the ci profile). "
+        "(teacher-student and in-context regression: about 25 s of CPU at the ci profile). "
         "Default: run them when no --variant is given and the profile is ci or thorough",
     )
     p.add_argument(
@@ -268,6 +270,18 @@ def numeric_claims(variant, targets, profile: str, seed: int) -> list:
     return out
 
 
+@contextlib.contextmanager
+def _timed(spent: dict, name: str):
+    """Add the CPU seconds (this process, all threads) and wall seconds of the block to ``spent[name]``."""
+    c0, w0 = time.process_time(), time.perf_counter()
+    try:
+        yield
+    finally:
+        t = spent.setdefault(name, {"cpu_s": 0.0, "wall_s": 0.0})
+        t["cpu_s"] = round(t["cpu_s"] + time.process_time() - c0, 2)
+        t["wall_s"] = round(t["wall_s"] + time.perf_counter() - w0, 2)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..report.write import check_out_dir  # lazy: start-up time (the parser needs none of it)
 
@@ -296,23 +310,27 @@ def run(args: argparse.Namespace) -> int:
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     claims: list[ClaimResult] = []
+    spent: dict[str, dict] = {}  # per section: CPU and wall seconds (the thread policy's measurement)
     try:
-        for v in tqdm(variants, desc="numeric checks", disable=args.no_progress, unit="variant"):
-            claims.extend(numeric_claims(v, targets, profile, args.seed))
+        with _timed(spent, "numeric"):
+            for v in tqdm(variants, desc="numeric checks", disable=args.no_progress, unit="variant"):
+                claims.extend(numeric_claims(v, targets, profile, args.seed))
         for section in SECTIONS:
+            name = "training" if section == TRAINING_SECTION else "symbolic"
             if section == TRAINING_SECTION and not train:
                 claims.extend(skipped_training_claims(why))
                 continue
-            if section == SYMBOLIC_SECTION and not every_global:
-                claims.extend(symbolic_claims(variants, args, profile, every_global, why_global))
-                continue
-            try:
-                fn = importlib.import_module(section.rsplit(".", 1)[0])
-            except ModuleNotFoundError as e:
-                if e.name and section.startswith(e.name):
-                    continue  # pillar not present in this version
-                raise
-            claims.extend(getattr(fn, section.rsplit(".", 1)[1])(variants, args))
+            with _timed(spent, name):
+                if section == SYMBOLIC_SECTION and not every_global:
+                    claims.extend(symbolic_claims(variants, args, profile, every_global, why_global))
+                    continue
+                try:
+                    fn = importlib.import_module(section.rsplit(".", 1)[0])
+                except ModuleNotFoundError as e:
+                    if e.name and section.startswith(e.name):
+                        continue  # pillar not present in this version
+                    raise
+                claims.extend(getattr(fn, section.rsplit(".", 1)[1])(variants, args))
     finally:
         torch.set_num_threads(before)
     claims.sort(key=lambda c: c.id)
@@ -331,6 +349,10 @@ def run(args: argparse.Namespace) -> int:
         if args.threads
         else f"default {DEFAULT_THREADS} (small tensors; docs/benchmarks.md)",
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", "unset"),
+        # CPU beside wall time per section: CPU well above wall would mean threads spinning, not working
+        "sections": spent
+        if os.environ.get("SOURCE_DATE_EPOCH") is None
+        else "omitted (SOURCE_DATE_EPOCH is set: reproducible bytes)",
     }
     cert = write_report(claims, args.out, provenance=prov, command=command_line())
     bad = [c for c in claims if not c.ok]
