@@ -1,6 +1,6 @@
 """The structured fast path (gathers, chunked matmul form) against the dense template's step loop.
 
-Bound: $\\gamma_n M + n\\eta$ (equivalence/tolerance.py) with $M$ the dense template on absolute weights and
+Bound: $\\gamma_n M + n\\eta$ (constructions/tolerance.py) with $M$ the dense template on absolute weights and
 inputs (float64, step loop) and $n$ = ``rnn_path_length`` plus the re-association of the fast path
 (derived: $T$ more roundings for the products by $\\lambda$, the chunk's $3L$ for its cumulative powers,
 its sum over the chunk and the decayed state, 16 for the factored products); doubled for complex weights.
