@@ -676,10 +676,13 @@ VARIANT_STRATA = {
     "extreme-input": "T 1..64, inputs scaled by 2^3..2^7 (gate logits far into the sigmoid/exp/silu tails)",
 }
 _BOUNDARY_T = (15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129)
-#: pairs of working dtypes that share one rounded case (and so one float64 reference)
+#: working dtypes that share one rounded case (and so one float64 reference): float64 and float32 see the
+#: case rounded to float32; bfloat16 and float16 each their own rounding (a bfloat16 value below float16's
+#: normal range is not exact in float16, so one shared rounding would hand float16 other weights)
 VARIANT_DTYPES = (
     (torch.float32, (torch.float64, torch.float32)),
-    (torch.bfloat16, (torch.bfloat16, torch.float16)),
+    (torch.bfloat16, (torch.bfloat16,)),
+    (torch.float16, (torch.float16,)),
 )
 
 
@@ -706,7 +709,9 @@ def _cast_params(params, dtype):
     )
 
 
-def _draw_variant_case(v, stratum: str, g: torch.Generator):
+def _variant_params(v, stratum: str, g: torch.Generator):
+    """One parameter draw of a variant case: ``(params, d, T, description)`` (sizes, stratum's $T$,
+    generic or degenerate weights of kind 0..3)."""
     d = _randint(g, 1, 5)
     heads = _randint(g, 1, 2)
     T = {
@@ -717,60 +722,189 @@ def _draw_variant_case(v, stratum: str, g: torch.Generator):
     kind = _randint(g, 0, 5)
     if kind < 4 and hasattr(v, "degenerate"):
         params = v.degenerate(params, g, kind)
-    x = torch.randn(2, T, d, generator=g, dtype=torch.float64)
+    return params, d, T, f"d={d}, heads={heads}, T={T}, weights kind {kind}"
+
+
+def _variant_input(stratum: str, g: torch.Generator, d: int, T: int, batch: int = 2) -> torch.Tensor:
+    """One input of a variant case: ``batch`` sequences $N(0, 1)$, scaled by $2^{3..7}$ in the
+    extreme-input stratum."""
+    x = torch.randn(batch, T, d, generator=g, dtype=torch.float64)
     if stratum == "extreme-input":
         x = x * 2.0 ** _randint(g, 3, 7)
-    return params, x, f"d={d}, heads={heads}, T={T}, weights kind {kind}"
+    return x
 
 
-def variant_false_alarms(name: str, cases: int, seed: int, *, strata=tuple(VARIANT_STRATA)) -> dict:
-    r"""False alarms of the tolerance model on ``cases`` correct cases of the shipped variant ``name`` per
-    stratum (:data:`VARIANT_STRATA`, round-robin), each evaluated at float64, float32, bfloat16 and float16
-    exactly as ``verify`` does (``Variant.magnitude`` / ``Variant.path_length`` /
-    :func:`constructions.tolerance.compare`).
-    A case is rounded to float32 (for float64/float32) or bfloat16 (for bf16/fp16) first, so the candidate
-    sees the reference's very numbers. Returns ``{dtype: {stratum: Stats}}``; ``vacuous`` counts cases
-    whose bound is infinite ($nu \ge 1$: no guarantee, not a pass) and ``overflows`` the candidates that
-    are not finite."""
+def _draw_variant_case(v, stratum: str, g: torch.Generator):
+    """``(params, x, description)`` of one correct case of ``v`` in ``stratum`` (a parameter draw and one
+    input of two sequences)."""
+    params, d, T, desc = _variant_params(v, stratum, g)
+    return params, _variant_input(stratum, g, d, T), desc
+
+
+#: correct cases that share one parameter draw: each has its own input (and its own bound); the RNN is built
+#: once per dtype and evaluated on all of them in one batched call
+VARIANT_GROUP = 16
+
+
+def _variant(name: str):
     import constructions
-    from constructions.tolerance import compare, gamma, unit_roundoff
     from properties.regressions import HGRNOutputGate
 
-    v = HGRNOutputGate() if name == HGRNOutputGate.name else constructions.get(name)
-    g = torch.Generator().manual_seed(seed)
+    return HGRNOutputGate() if name == HGRNOutputGate.name else constructions.get(name)
+
+
+def variant_group(
+    name: str, seed: int, group: int, size: int = VARIANT_GROUP, *, strata=tuple(VARIANT_STRATA)
+):
+    r"""The correct cases of group ``group`` of a ``variants`` run with ``seed``: ``(stratum, params, xs,
+    description)`` with ``size`` inputs ``xs`` (each ``[2, T, d]``, float64) for one parameter draw. Every
+    group has its own generator (seeded from ``seed`` and ``group``), so any case is rebuilt from its seed,
+    group and index alone (``python -m benchmarks.reliability replay``)."""
+    return _group(_variant(name), seed, group, size, strata)
+
+
+def _group(v, seed: int, group: int, size: int, strata):
+    g = torch.Generator().manual_seed(seed * 2**20 + group)
+    stratum = strata[group % len(strata)]
+    params, d, T, desc = _variant_params(v, stratum, g)
+    return stratum, params, [_variant_input(stratum, g, d, T) for _ in range(size)], desc
+
+
+def _case_ratios(y, ref, M, n: int, dtype: torch.dtype, cases: int):
+    r"""Per case (the batch split in ``cases`` equal parts): the error/bound of
+    :func:`constructions.tolerance.compare` ($\max|\hat y - y| / (\gamma_n M + n\eta)$, the same
+    :func:`constructions.tolerance.error_bound`), whether the candidate is finite, and whether the reference
+    and $M$ are (a non-finite reference or $M$ fails the comparison: ratio $\infty$)."""
+    from constructions.tolerance import error_bound
+
+    cand = y.detach().to("cpu", torch.complex128 if y.is_complex() else torch.float64)
+    finite_c = torch.isfinite(cand).reshape(cases, -1).all(1)
+    finite_r = (torch.isfinite(ref).reshape(cases, -1).all(1)) & torch.isfinite(M).reshape(cases, -1).all(1)
+    ratio = ((cand - ref).abs() / error_bound(M, n, dtype)).reshape(cases, -1).amax(1)
+    ratio = torch.where(finite_r, ratio, torch.inf)
+    return ratio.tolist(), finite_c.tolist()
+
+
+def _forward_cases(rnn, x: torch.Tensor, cases: int) -> tuple[torch.Tensor, dict[int, str]]:
+    """``rnn(x)`` in one batched call; where that raises (a non-finite input-dependent decay at this dtype),
+    each case (the batch split in ``cases`` equal parts) on its own: the output (NaN rows for the cases that
+    raised) and the errors by case."""
+    with torch.no_grad():
+        try:
+            return rnn(x), {}
+        except (ValueError, OverflowError, NotImplementedError, RuntimeError):
+            pass
+        parts, errors = [], {}
+        for i, xi in enumerate(x.chunk(cases)):
+            try:
+                parts.append(rnn(xi))
+            except (ValueError, OverflowError, NotImplementedError, RuntimeError) as e:
+                errors[i] = str(e).splitlines()[0]
+                parts.append(None)
+        like = next((p for p in parts if p is not None), None)
+        if like is None:
+            return x, errors  # every case raised: nothing to compare
+        return torch.cat([torch.full_like(like, torch.nan) if p is None else p for p in parts]), errors
+
+
+def variant_false_alarms(
+    name: str, cases: int, seed: int, *, strata=tuple(VARIANT_STRATA), group: int = VARIANT_GROUP
+) -> dict:
+    r"""False alarms of the tolerance model on ``cases`` correct cases of the shipped variant ``name`` per
+    stratum (:data:`VARIANT_STRATA`, round-robin over groups of ``group`` cases that share one parameter
+    draw, :func:`variant_group`), each evaluated at float64, float32, bfloat16 and float16 exactly as
+    ``verify`` does (``Variant.magnitude`` / ``Variant.path_length`` / the bound of
+    :func:`constructions.tolerance.compare`, per case; a case over the bound is re-decided by ``compare``
+    itself on that case alone, whose message is recorded). A case is rounded to float32 (for
+    float64/float32), bfloat16 or float16 first (:data:`VARIANT_DTYPES`), so the candidate sees the
+    reference's very numbers.
+    Returns ``{"stats": {dtype: {stratum: Stats}}, "vacuous": {dtype: count}}``; ``vacuous`` counts cases
+    whose bound is infinite ($nu \ge 1$: no guarantee, not a pass) and ``overflows`` the candidates that
+    are not finite."""
+
+    if cases < 1 or group < 1:
+        raise ValueError(f"cases and group must be >= 1; got {cases} and {group}")
+    import warnings
+
+    from constructions.rnn import NumericalHazardWarning
+
+    with warnings.catch_warnings():  # a candidate that overflows is counted as such, not warned about
+        warnings.simplefilter("ignore", NumericalHazardWarning)
+        return _variant_sweep(_variant(name), name, cases, seed, strata, group)
+
+
+def _variant_sweep(v, name: str, cases: int, seed: int, strata, group: int) -> dict:
+    from constructions.tolerance import compare, gamma, unit_roundoff
+
     out = {
         str(dt).replace("torch.", ""): {s: Stats() for s in strata} for _, dts in VARIANT_DTYPES for dt in dts
     }
     vacuous = {k: 0 for k in out}
-    for i in range(cases):
-        stratum = strata[i % len(strata)]
-        params, x, desc = _draw_variant_case(v, stratum, g)
+    for j in range(math.ceil(cases / group)):
+        size = min(group, cases - j * group)
+        stratum, params, xs, desc = _group(v, seed, j, size, strata)
+        x_all = torch.cat(xs)
+        batch = xs[0].shape[0]
         for rdt, dts in VARIANT_DTYPES:
-            p64, x64 = _round_params(params, rdt), x.to(rdt).to(torch.float64)
-            if not bool(torch.isfinite(x64).all()):
+            p64, x64 = _round_params(params, rdt), x_all.to(rdt).to(torch.float64)
+            keep = [i for i, ok in enumerate(torch.isfinite(x64).reshape(size, -1).all(1).tolist()) if ok]
+            if not keep:
                 continue
+            if len(keep) < size:
+                x64 = x64.reshape(size, batch, *x64.shape[1:])[keep].flatten(0, 1)
             with torch.no_grad():
                 ref = v.reference(p64, x64)
                 M = v.magnitude(p64, x64)
                 n = v.path_length(p64, x64.shape[1])
             for dt in dts:
                 key = str(dt).replace("torch.", "")
-                case = f"{name} [{stratum}] case {i} (seed {seed}): {desc}, {key}"
+                st = out[key][stratum]
+                label = f"{name} [{stratum}] seed {seed} group {j} case {{}}: {desc}, {key}"
                 if math.isinf(gamma(n, unit_roundoff(dt))):
-                    vacuous[key] += 1
+                    vacuous[key] += len(keep)
                     continue
                 try:
                     with torch.no_grad():
-                        y = v.construct(_cast_params(p64, dt))(x64.to(dt))
+                        rnn = v.construct(_cast_params(p64, dt))
                 except (ValueError, OverflowError, NotImplementedError, RuntimeError) as e:
                     # a weight not representable in float16, or no kernel at this dtype (torch.polar for Half)
-                    out[key][stratum].add(0.0, x.shape[0], f"{case}: {e}", overflow=True)
+                    for i in keep:
+                        st.add(0.0, batch, f"{label.format(i)}: {e}", overflow=True)
                     continue
-                if not bool(torch.isfinite(y).all()):
-                    out[key][stratum].add(0.0, x.shape[0], case, overflow=True)
+                y, errors = _forward_cases(rnn, x64.to(dt), len(keep))
+                for pos, e in errors.items():
+                    st.add(0.0, batch, f"{label.format(keep[pos])}: {e}", overflow=True)
+                if len(errors) == len(keep):
                     continue
-                out[key][stratum].add(compare(y, ref, M, n=n, dtype=dt).ratio, x.shape[0], case)
+                ratios, finite = _case_ratios(y, ref, M, n, dt, len(keep))
+                for pos, i in enumerate(keep):
+                    if pos in errors:
+                        continue
+                    if not finite[pos]:
+                        st.add(0.0, batch, label.format(i), overflow=True)
+                        continue
+                    ratio, case = ratios[pos], label.format(i)
+                    if not ratio <= 1.0:  # the decision itself, by compare on this case alone
+                        sl = slice(pos * batch, (pos + 1) * batch)
+                        res = compare(y[sl], ref[sl], M[sl], n=n, dtype=dt)
+                        ratio, case = res.ratio, f"{case}; {res.message}"
+                    st.add(ratio, batch, case)
     return {"stats": out, "vacuous": vacuous}
+
+
+def replay_variant_case(name: str, seed: int, group: int, index: int, dtype: torch.dtype):
+    """The ``compare`` result of one case of a ``variants`` run, rebuilt from its seed, group and index alone
+    (a false alarm's label names them): the case evaluated on its own, as ``verify`` would."""
+    from constructions.tolerance import compare
+
+    v = _variant(name)
+    _, params, xs, _ = _group(v, seed, group, index + 1, tuple(VARIANT_STRATA))
+    rdt = next(r for r, dts in VARIANT_DTYPES if dtype in dts)
+    p64, x64 = _round_params(params, rdt), xs[index].to(rdt).to(torch.float64)
+    with torch.no_grad():
+        ref, M, n = v.reference(p64, x64), v.magnitude(p64, x64), v.path_length(p64, x64.shape[1])
+        y = v.construct(_cast_params(p64, dtype))(x64.to(dtype))
+    return compare(y, ref, M, n=n, dtype=dtype)
 
 
 def detection_thresholds(
@@ -873,16 +1007,25 @@ def variants_main(argv: list[str] | None = None) -> int:
     p.add_argument("--rounds", type=int, default=20, help="rounds over all variants (seed = round)")
     p.add_argument("--start-round", type=int, default=0, help="first round (to continue an earlier run)")
     p.add_argument("--variant", action="append", default=None, help="only this variant (repeatable)")
+    p.add_argument(
+        "--group",
+        type=int,
+        default=VARIANT_GROUP,
+        help=f"cases per parameter draw, evaluated in one batched call (default {VARIANT_GROUP})",
+    )
     p.add_argument("--jsonl", required=True, help="append results here, one JSON object per line")
     a = p.parse_args(argv)
-    if a.cases < 1 or a.rounds < 1:
-        p.error("--cases and --rounds must be >= 1")
+    if a.cases < 1 or a.rounds < 1 or a.group < 1 or a.start_round < 0:
+        p.error("--cases, --rounds and --group must be >= 1, --start-round >= 0")
     from properties.regressions import HGRNOutputGate
 
-    names = a.variant or (
-        [n for n in constructions.available() if constructions.get(n).status == "exact"]
-        + [HGRNOutputGate.name]
-    )
+    shipped = [
+        n for n in constructions.available() if constructions.get(n).status in ("exact", "partial")
+    ] + [HGRNOutputGate.name]
+    unknown = sorted(set(a.variant or ()) - set(shipped))
+    if unknown:
+        p.error(f"unknown or not exact/partial variant(s) {unknown}; choose from {shipped}")
+    names = a.variant or shipped
     import warnings
 
     warnings.simplefilter("ignore")  # overflow warnings of candidates: counted as overflows, not compared
@@ -892,16 +1035,16 @@ def variants_main(argv: list[str] | None = None) -> int:
     for r in range(a.start_round, a.start_round + a.rounds):
         for name in names:
             t0 = time.perf_counter()
-            res = variant_false_alarms(name, a.cases, seed=1000 * r + 17)
+            res = variant_false_alarms(name, a.cases, seed=1000 * r + 17, group=a.group)
             row = {
                 "variant": name,
                 "round": r,
+                "seed": 1000 * r + 17,
                 "cases": a.cases,
+                "group": a.group,
                 "seconds": round(time.perf_counter() - t0, 2),
                 "vacuous": res["vacuous"],
-                "stats": {
-                    dt: {s: dataclasses.asdict(st) for s, st in by.items()} for dt, by in res["stats"].items()
-                },
+                "stats": {dt: {s: _stats_row(st) for s, st in by.items()} for dt, by in res["stats"].items()},
             }
             bad += sum(len(st.failures) for by in res["stats"].values() for st in by.values())
             with open(a.jsonl, "a", encoding="utf-8") as f:
@@ -909,26 +1052,42 @@ def variants_main(argv: list[str] | None = None) -> int:
     return 1 if bad else 0
 
 
+def _stats_row(st: Stats) -> dict:
+    """A JSON line's statistics of one stratum: the overflows counted (three named), every failure named."""
+    return {
+        "cases": st.cases,
+        "sequences": st.sequences,
+        "worst": st.worst,
+        "worst_case": st.worst_case,
+        "failures": st.failures,
+        "overflows": len(st.overflows),
+        "overflow_examples": st.overflows[:3],
+    }
+
+
 def summarise_variants(lines: list[dict]) -> str:
-    """Markdown table of ``variants`` JSON lines: per variant, the correct cases per dtype (all strata), the
-    false alarms, the largest error/bound per dtype and in the extreme-input stratum, and the vacuous
-    comparisons (bound >= the output's own scale) left out of the ratio."""
+    r"""Markdown table of ``variants`` JSON lines: per variant, the correct cases compared per dtype (all
+    strata), the vacuous comparisons ($\gamma_n = \infty$: no guarantee, left out), the candidates that
+    overflowed (not finite: left out), the false alarms, the largest error/bound per dtype and in the
+    extreme-input stratum."""
     dts = ("float64", "float32", "bfloat16", "float16")
     agg: dict[str, dict] = {}
     for row in lines:
-        a = agg.setdefault(row["variant"], {dt: [0, 0, 0.0, 0.0, 0] for dt in dts})
+        a = agg.setdefault(row["variant"], {dt: [0, 0, 0.0, 0.0, 0, 0] for dt in dts})
         for dt in dts:
             for stratum, st in row["stats"].get(dt, {}).items():
-                a[dt][0] += st["cases"]
+                over = st["overflows"] if isinstance(st["overflows"], int) else len(st["overflows"])
+                a[dt][0] += st["cases"] - over
                 a[dt][1] += len(st["failures"])
                 a[dt][2] = max(a[dt][2], st["worst"] or 0.0)
                 if stratum == "extreme-input":
                     a[dt][3] = max(a[dt][3], st["worst"] or 0.0)
+                a[dt][5] += over
             a[dt][4] += row["vacuous"].get(dt, 0)
     out = [
-        "| variant | cases compared (f64/f32/bf16/fp16) | vacuous | false alarms | worst error/bound | "
-        "extreme-input worst |",
-        "|---|---|---|---|---|---|",
+        "| variant | cases compared (f64/f32/bf16/fp16) | vacuous | overflows | false alarms | "
+        "worst error/bound | extreme-input worst |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name in sorted(agg):
         a = agg[name]
@@ -938,7 +1097,8 @@ def summarise_variants(lines: list[dict]) -> str:
                 "/".join(fmt(a[dt]) for dt in dts)
                 for fmt in (
                     lambda c: f"{c[0]:,}",
-                    lambda c: str(c[4]),
+                    lambda c: f"{c[4]:,}",
+                    lambda c: f"{c[5]:,}",
                     lambda c: str(c[1]),
                     lambda c: f"{c[2]:.2g}",
                     lambda c: f"{c[3]:.2g}",

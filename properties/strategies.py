@@ -45,6 +45,7 @@ __all__ = [
     "lengths",
     "lsa_sizes",
     "lsas",
+    "past_boundary_lengths",
     "rnns",
     "seeds",
     "sequence_specs",
@@ -53,8 +54,9 @@ __all__ = [
 ]
 
 WEIGHT_KINDS = ("generic", "degenerate")
-#: the degenerate regimes of :func:`weights` (``kind="degenerate"`` draws one of them)
-DEGENERATE_KINDS = ("repeated", "zero", "rank-deficient", "tiny", "huge")
+#: the degenerate regimes of :func:`weights` (``kind="degenerate"`` draws one of them); ``"zero"`` last: an
+#: all-zero weight makes the LSA's output identically 0, so every other check of that example is vacuous
+DEGENERATE_KINDS = ("repeated", "rank-deficient", "tiny", "huge", "zero")
 #: input patterns of :func:`sequences`
 SEQUENCE_PATTERNS = ("normal", "constant-token", "sparse", "one-hot", "zeros")
 
@@ -272,11 +274,21 @@ def boundary_lengths(max_T: int, min_T: int = 1) -> tuple[int, ...]:
     return tuple(sorted(t for t in ts if min_T <= t <= max_T))
 
 
+def past_boundary_lengths(max_T: int) -> tuple[int, ...]:
+    r"""The first wrong lengths $kC + 1$ of the largest chunk boundaries within ``max_T`` ($kC \ge 256$, or
+    $kC \ge 128$ when ``max_T`` is below 257): a state lost at the start of chunk $k$ of $C$ tokens shows
+    first there, and every smaller $kC$ is past too."""
+    past = sorted({k * c + 1 for c in CHUNK_SIZES for k in range(1, 5)})
+    floor = 256 if max_T > 256 else 128
+    return tuple(t for t in past if floor < t <= max_T)
+
+
 def lengths(min_T: int = 1, max_T: int = 64, long_max_T: int | None = None) -> st.SearchStrategy[int]:
     r"""``T``: uniform in ``[min_T, max_T]`` (shrinks towards ``min_T``); with ``long_max_T``, also the
-    stratum of long sequences $T\in(64, \text{long\_max\_T}]$ and the chunk boundaries
-    (:func:`boundary_lengths`), each drawn a third of the time, so every profile, even 25 examples, draws
-    $T > 64$ on purpose."""
+    stratum of long sequences $T\in(64, \text{long\_max\_T}]$ (by octaves), the chunk boundaries
+    (:func:`boundary_lengths`) and the lengths just past the largest boundaries
+    (:func:`past_boundary_lengths`), so every profile, even 25 examples, draws $T > 64$ on purpose, and
+    $T = kC + 1$ past chunk 4 of 64 (or 2 of 128) often enough to see a state lost there."""
     short = st.integers(min_T, max_T)
     if long_max_T is None or long_max_T <= max(max_T, 64):
         return short
@@ -286,7 +298,11 @@ def lengths(min_T: int = 1, max_T: int = 64, long_max_T: int | None = None) -> s
         hi = min(2 * (lo - 1), long_max_T)
         octaves.append(st.integers(lo, hi))
         lo = hi + 1
-    return st.one_of(short, st.sampled_from(boundary_lengths(long_max_T, max(min_T, 2))), st.one_of(*octaves))
+    branches = [short, st.sampled_from(boundary_lengths(long_max_T, max(min_T, 2))), st.one_of(*octaves)]
+    past = past_boundary_lengths(long_max_T)
+    if past:
+        branches.append(st.sampled_from(past))
+    return st.one_of(*branches)
 
 
 @st.composite
@@ -301,10 +317,13 @@ def sequence_specs(
     patterns: tuple[str, ...] = SEQUENCE_PATTERNS,
     long_max_T: int | None = None,
 ) -> SequenceSpec:
-    """A :class:`SequenceSpec`: batch, ``T`` (:func:`lengths`; shrinks towards ``min_T``), seed, scale
-    exponent, pattern."""
+    r"""A :class:`SequenceSpec`: batch, ``T`` (:func:`lengths`; shrinks towards ``min_T``), seed, scale
+    exponent, pattern (long sequences, $T > \max(\text{max\_T}, 64)$, draw every pattern but ``"zeros"``,
+    whose output is 0 at every $T$)."""
     batch = draw(st.integers(1, max_batch), label="batch")
     T = draw(lengths(min_T, max_T, long_max_T), label="T")
+    if T > max(max_T, 64) and len(patterns) > 1:  # all-zero inputs give 0 at every T: drawn at short T only
+        patterns = tuple(p for p in patterns if p != "zeros") or patterns
     pattern = draw(st.sampled_from(patterns), label="pattern")
     exponent = draw(st.integers(-max_exponent, max_exponent), label="scale exponent") if max_exponent else 0
     return SequenceSpec(batch, T, d, draw(seeds(), label="seed"), exponent, pattern)
