@@ -87,7 +87,10 @@ class Block:
 class ControlSpec:
     """One family: ``name`` (registered), ``family`` (fla ops directory or ``model:NAME``), ``blocks``,
     ``layer(q, k, v, extras) -> o [B, H, T, d_v]`` (float64, head-first), ``decay`` (the block holding the
-    scalar forget gate the tried construction reuses, or ``""``), ``source``, ``oracle``, ``what``."""
+    scalar forget gate the tried construction reuses, or ``""``), ``source``, ``oracle``, ``what``;
+    ``symbolic``: optionally the same op on SymPy object arrays (``(W_Q, W_K, W_V, W_X, W_O, x) -> y [T,
+    d_out]``), registered as the ``symbolic_reference`` hook: the prover then refutes at a concrete exact
+    input instead of lifting the torch code (for ops whose lifted polynomials grow too fast)."""
 
     name: str
     family: str
@@ -98,6 +101,7 @@ class ControlSpec:
     what: str
     decay: str = ""
     d_kv_equal: bool = False
+    symbolic: Callable | None = None
 
 
 def _rows(spec: ControlSpec, d_k: int, d_v: int) -> dict[str, slice]:
@@ -126,6 +130,8 @@ class FamilyControl(PlanVariant):
         )
         if spec.decay:
             self.extensions = ("E1",)
+        if spec.symbolic is not None:
+            self.symbolic_reference = spec.symbolic
 
     def sample_params(
         self, d, heads=1, *, generator, dtype=torch.float64, d_k=None, d_v=None, d_out=None, **_
@@ -419,6 +425,34 @@ def gated_delta_product(q, k, v, e):
     return _delta_scan(q, step)
 
 
+def gated_delta_product_symbolic(W_Q, W_K, W_V, W_X, W_O, x):
+    """:func:`gated_delta_product` on SymPy object arrays (one sequence ``x [T, d]``), for the prover."""
+    import numpy as np
+    import sympy as sp
+
+    H, dk, _ = W_Q.shape
+    dv = W_V.shape[1]
+
+    def sig(u):
+        return 1 / (1 + sp.exp(-u))
+
+    outs = []
+    for h in range(H):
+        S = np.zeros((dk, dv), dtype=object)
+        rows = []
+        for xt in x:
+            u = W_X[h] @ np.append(xt, 1)
+            q, k, v = W_Q[h] @ xt, W_K[h] @ xt, W_V[h] @ xt
+            k2, v2, b = u[:dk], u[dk : dk + dv], [sig(u[dk + dv]), sig(u[dk + dv + 1])]
+            S = sig(u[dk + dv + 2]) * S
+            for j, (kk, vv) in enumerate(((k, v), (k2, v2))):
+                S = S + b[j] * np.outer(kk, vv - S.T @ kk)
+            rows.append(S.T @ q)
+        outs.append(np.array(rows, dtype=object).reshape(len(x), dv))
+    y = np.concatenate(outs, axis=1)
+    return y if W_O is None else np.array([W_O @ r for r in y], dtype=object)
+
+
 def gdn2(q, k, v, e):
     r"""GDN-2 (fla ``naive_recurrent_gdn2``): per-key decay $S \leftarrow \mathrm{diag}(e^{g_t})S$, erase with
     per-key strength $b_t$ and write with per-value strength $w_t$: $S \leftarrow S + k_t(w_t\odot v_t -
@@ -702,6 +736,49 @@ def titans(q, k, v, e):
     return torch.cat(outs, 2)
 
 
+def titans_symbolic(W_Q, W_K, W_V, W_X, W_O, x):
+    """:func:`titans` on SymPy object arrays (one sequence ``x [T, d]``), for the prover."""
+    import numpy as np
+    import sympy as sp
+
+    H, D, _ = W_Q.shape
+    eps = sp.Rational(_TTT_EPS)
+
+    def sig(u):
+        return 1 / (1 + sp.exp(-u))
+
+    def stats(r):
+        mean = sum(r) / D
+        return mean, sp.sqrt(sum((c - mean) ** 2 for c in r) / D + eps)
+
+    outs = []
+    for h in range(H):
+        w, b = W_X[h, :D, -1], W_X[h, D : 2 * D, -1]
+        M = np.zeros((D, D), dtype=object)
+        M_grad, S = M, M
+        rows = []
+        for t, xt in enumerate(x):
+            u = W_X[h] @ np.append(xt, 1)
+            theta, alpha, eta = sig(u[2 * D]), sig(u[2 * D + 1]), sig(u[2 * D + 2])
+            q, k, v = W_Q[h] @ xt, W_K[h] @ xt, W_V[h] @ xt
+            km = k @ M_grad
+            mean, rstd = stats(km)
+            km_hat = (km - mean) / rstd
+            grad = (w * km_hat + b - (v - k)) * w
+            v_new = D * grad - sum(grad) / (rstd * D)
+            v_new = v_new - km_hat * sum(grad * km_hat) / (rstd * D)
+            S = eta * S - 2 * theta * np.outer(k, v_new)
+            M = (1 - alpha) * M + S
+            o = q @ M
+            mean, rstd = stats(o)
+            rows.append(o + (o - mean) / rstd * w + b)
+            if (t + 1) % _TTT_MINI_BATCH == 0:
+                M_grad = M
+        outs.append(np.array(rows, dtype=object).reshape(len(x), D))
+    y = np.concatenate(outs, axis=1)
+    return y if W_O is None else np.array([W_O @ r for r in y], dtype=object)
+
+
 # -- recurrent (hidden-to-hidden) gates ----------------------------------------------------------------------
 def slstm(q, k, v, e):
     r"""Beck et al. 2024 (xLSTM, sLSTM, Eqs. 8-14) per head of width $d_v$, with recurrent weights $R$ [4,
@@ -807,8 +884,8 @@ def cyfa(q, k, v, e):
 CONTROLS: list[ControlSpec] = []
 
 
-def _spec(name, family, blocks, layer, source, oracle, what, decay="", d_kv_equal=False):
-    spec = ControlSpec(name, family, tuple(blocks), layer, source, oracle, what, decay, d_kv_equal)
+def _spec(name, family, blocks, layer, source, oracle, what, decay="", d_kv_equal=False, symbolic=None):
+    spec = ControlSpec(name, family, tuple(blocks), layer, source, oracle, what, decay, d_kv_equal, symbolic)
     CONTROLS.append(spec)
     return spec
 
@@ -921,7 +998,7 @@ _spec(
     "fla.ops.gated_delta_product.naive.naive_recurrent_gated_delta_product (SF, num_householder=2, "
     "scale=1.0)",
     "gated delta rule with two Householder steps per token",
-    decay="log_f",
+    symbolic=gated_delta_product_symbolic,
 )
 _spec(
     "gdn2",
@@ -1058,6 +1135,7 @@ _spec(
     "fla.ops.titans.naive.chunk_titans_linear_ref (use_chunk=False, chunk_size=16)",
     "neural memory with momentum and decay, LayerNorm-reconstruction gradient steps",
     d_kv_equal=True,
+    symbolic=titans_symbolic,
 )
 _spec(
     "slstm",
