@@ -95,7 +95,7 @@ HOOKS: tuple[Hook, ...] = (
         "symbolic_invariant",
         False,
         "(subject) -> invariant",
-        "the induction invariant of the all-T proof (when not derived by the lift)",
+        "an induction invariant; unused by the prover (a variant defining it is lifted from its torch code)",
     ),
     Hook(
         "impossibility_claim",

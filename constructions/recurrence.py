@@ -53,8 +53,9 @@ def run_recurrence(rec: Recurrence, x: Float[Tensor, "batch time d"]) -> Float[T
     state = tuple(rec.init(B, x.dtype))
     ys = []
     for t in range(T):
-        state = tuple(rec.step(state, x[:, t]))
-        ys.append(rec.readout(state, x[:, t]))
+        x_t = x[:, t]  # one object for step and readout (a form may reuse what step computed from it)
+        state = tuple(rec.step(state, x_t))
+        ys.append(rec.readout(state, x_t))
     if ys:
         return torch.stack(ys, dim=1)
     probe = rec.readout(tuple(rec.step(tuple(rec.init(B, x.dtype)), x.new_zeros(B, d))), x.new_zeros(B, d))
@@ -89,23 +90,29 @@ def _merge(o: Tensor, W_O: Tensor | None) -> Tensor:
 
 def _memory(features: Callable, H: int, d_k: int, d_v: int, W_O: Tensor | None) -> Recurrence:
     r"""$S_t = S_{t-1}\mathrm{diag}(\alpha_t) + v_tk_t^\top$, $y_t = W_O[S_tq_t + \text{skip}_t]_h$;
-    ``features(x_t)``
-    gives
-    ``(q [B,H,d_k], k [B,H,d_k], v [B,H,d_v], alpha [B,H,d_k] | [B,H] | None, skip [B,H,d_v] | None)``."""
+    ``features(x_t)`` gives
+    ``(q [B,H,d_k], k [B,H,d_k], v [B,H,d_v], alpha [B,H,d_k] | [B,H] | None, skip [B,H,d_v] | None)``,
+    computed once per step: ``readout`` reuses what ``step`` computed from the same ``x_t`` object."""
+    last: list = [None, None]  # (x_t, features(x_t)) of the latest step
+
+    def feats(x_t):
+        if last[0] is not x_t:
+            last[0], last[1] = x_t, features(x_t)
+        return last[1]
 
     def init(B: int, dtype: torch.dtype):
         return (torch.zeros(B, H, d_v, d_k, dtype=torch.promote_types(dtype, torch.float64)),)
 
     def step(state, x_t):
         (S,) = state
-        _, k, v, a, _ = features(x_t)
+        _, k, v, a, _ = feats(x_t)
         if a is not None:
             S = S * (a if a.ndim == 3 else a[..., None].expand(*a.shape, d_k))[:, :, None, :]
         return (S + v[..., :, None] * k[..., None, :],)
 
     def readout(state, x_t):
         (S,) = state
-        q, _, _, _, skip = features(x_t)
+        q, _, _, _, skip = feats(x_t)
         o = (S @ q[..., None])[..., 0]
         return _merge(o if skip is None else o + skip, W_O)
 
@@ -114,9 +121,8 @@ def _memory(features: Callable, H: int, d_k: int, d_v: int, W_O: Tensor | None) 
 
 def lsa_recurrence(params: Any) -> Recurrence:
     r"""Linear self-attention (Zucchet et al. 2023, Eq. 1) in one-step form: $S_t = S_{t-1} + v_tk_t^\top$,
-    $o_t = S_tq_t$ per head, heads concatenated, then $W_O$. ``params``: ``W_Q, W_K [H, d_k, d]``, ``W_V [H,
-    d_v, d]``,
-    ``W_O`` or ``None``."""
+    $o_t = S_tq_t$ per head, heads concatenated, then $W_O$. ``params``: ``W_Q, W_K [H, d_k, d]``,
+    ``W_V [H, d_v, d]``, ``W_O`` or ``None``."""
     W_Q, W_K, W_V, W_O = params.W_Q, params.W_K, params.W_V, getattr(params, "W_O", None)
     H, d_k, _ = W_Q.shape
 
@@ -135,12 +141,10 @@ def lsa_recurrence(params: Any) -> Recurrence:
 
 def plan_recurrence(plan: Any) -> Recurrence:
     r"""One-step form of a :class:`~constructions.variants.plan.Plan` (decayed linear attention on the
-    upstream
-    features $z_t$; ``constructions.variants.plan``): $q, k, v = W\tilde z_t$, $\alpha_t$ the plan's decay
-    (none, constant ``kv_decay``, or $\ell(W_\alpha\tilde z_t)$ per head / per key), an optional skip
-    $W^{skip}\tilde z_t$.
-    The upstream block is applied to ``x_t`` alone, so the form assumes a per-step upstream (no token
-    shift)."""
+    upstream features $z_t$; ``constructions.variants.plan``): $q, k, v = W\tilde z_t$, $\alpha_t$ the
+    plan's decay (none, constant ``kv_decay``, or $\ell(W_\alpha\tilde z_t)$ per head / per key), an
+    optional skip $W^{skip}\tilde z_t$. The upstream block is applied to ``x_t`` alone, so the form assumes a
+    per-step upstream (no token shift)."""
     H, d_k, d_v = plan.W_Q.shape[0], plan.W_Q.shape[1], plan.W_V.shape[1]
     kv, dW = plan.kv_decay, plan.decay_W
     skip_W = plan.skip_W
