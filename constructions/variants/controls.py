@@ -126,20 +126,20 @@ class SoftmaxAttention(PlanVariant):
 
     def symbolic_weights(self, W_Q, W_K, W_V, W_O=None):
         """The tried construction (LSA direct) on object arrays."""
-        from .symbolic import affine_np
-        from .wiring import affine_direct_weights
+        from .symbolic import affine_np  # lazy: the variant modules import this one (import cycle)
+        from .wiring import affine_direct_weights  # lazy: the variant modules import this one (import cycle)
 
         return affine_direct_weights(affine_np(W_Q), affine_np(W_K), affine_np(W_V), W_O)
 
     def symbolic_reference(self, W_Q, W_K, W_V, W_O, x):
         """Softmax attention with SymPy ``exp`` (``symbolic.softmax_reference``)."""
-        from .symbolic import softmax_reference
+        from .symbolic import softmax_reference  # lazy: the variant modules import this one (import cycle)
 
         return softmax_reference(W_Q, W_K, W_V, W_O, x)
 
 
 def _cpu64(params):
-    from .family import to_float64
+    from .family import to_float64  # lazy: the variant modules import this one (import cycle)
 
     return to_float64(params)
 
@@ -260,7 +260,7 @@ class DeltaNet(PlanVariant):
 
     def symbolic_weights(self, W_Q, W_K, W_V, beta, W_O=None):
         """The tried construction on the given (unnormalised) q, k: LSA with values beta v (``symbolic``)."""
-        from .symbolic import delta_weights
+        from .symbolic import delta_weights  # lazy: the variant modules import this one (import cycle)
 
         return delta_weights(W_Q, W_K, W_V, beta, W_O)
 
@@ -272,15 +272,15 @@ class DeltaNet(PlanVariant):
 
 
 def _l2_exact(u):
-    import numpy as np
-    import sympy as sp
+    import numpy as np  # lazy: NumPy/SymPy only for the prover's exact hooks
+    import sympy as sp  # lazy: NumPy/SymPy only for the prover's exact hooks
 
     n2 = sum(c * c for c in u)
     return np.zeros(len(u), dtype=object) if n2 == 0 else np.array([c / sp.sqrt(n2) for c in u], dtype=object)
 
 
 def _delta_exact(W_Q, W_K, W_V, beta, W_O, x):
-    import numpy as np
+    import numpy as np  # lazy: NumPy/SymPy only for the prover's exact hooks
 
     H, d_k, _ = W_Q.shape
     outs = []

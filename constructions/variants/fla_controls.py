@@ -427,8 +427,8 @@ def gated_delta_product(q, k, v, e):
 
 def gated_delta_product_symbolic(W_Q, W_K, W_V, W_X, W_O, x):
     """:func:`gated_delta_product` on SymPy object arrays (one sequence ``x [T, d]``), for the prover."""
-    import numpy as np
-    import sympy as sp
+    import numpy as np  # lazy: NumPy/SymPy only for the prover's exact hooks
+    import sympy as sp  # lazy: NumPy/SymPy only for the prover's exact hooks
 
     H, dk, _ = W_Q.shape
     dv = W_V.shape[1]
@@ -738,8 +738,8 @@ def titans(q, k, v, e):
 
 def titans_symbolic(W_Q, W_K, W_V, W_X, W_O, x):
     """:func:`titans` on SymPy object arrays (one sequence ``x [T, d]``), for the prover."""
-    import numpy as np
-    import sympy as sp
+    import numpy as np  # lazy: NumPy/SymPy only for the prover's exact hooks
+    import sympy as sp  # lazy: NumPy/SymPy only for the prover's exact hooks
 
     H, D, _ = W_Q.shape
     eps = sp.Rational(_TTT_EPS)

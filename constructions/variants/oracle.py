@@ -144,7 +144,7 @@ def _retention_simple_gla(p, x, fn, device):
 
 
 def _retention_naive(p, x, fn, device):
-    from .retention import retnet_gammas
+    from .retention import retnet_gammas  # lazy: the variant modules import this one (import cycle)
 
     H, d_k = p.W_Q.shape[:2]
     if not torch.allclose(p.gamma.to(torch.float64), retnet_gammas(H), rtol=0, atol=1e-15):
@@ -207,7 +207,7 @@ def _mamba2(p, x, fn, device):
 
 
 def _feature_map(p, x, fn, device):
-    from .upstream import FEATURE_FNS
+    from .upstream import FEATURE_FNS  # lazy: the variant modules import this one (import cycle)
 
     phi = FEATURE_FNS[p.feature_map][0]
     q, k, v = _qkv(x, p)
@@ -225,7 +225,7 @@ def _feature_map(p, x, fn, device):
 
 
 def _normalized(p, x, fn, device):
-    from .upstream import FEATURE_FNS
+    from .upstream import FEATURE_FNS  # lazy: the variant modules import this one (import cycle)
 
     phi = FEATURE_FNS[p.feature_map][0]
     q, k, v = _qkv(x, p)
@@ -247,7 +247,7 @@ def _delta(q, k, v, beta, fn, device):
 
 
 def _deltanet(p, x, fn, device):
-    from .controls import DeltaNet
+    from .controls import DeltaNet  # lazy: the variant modules import this one (import cycle)
 
     q, k, v = DeltaNet()._qkv(p, x.to(torch.float64))
     o, S = _delta(q, k, v, p.beta, fn, device)
@@ -255,7 +255,7 @@ def _deltanet(p, x, fn, device):
 
 
 def _delta_onehot(p, x, fn, device):
-    from .controls import OneHotDeltaRule
+    from .controls import OneHotDeltaRule  # lazy: the variant modules import this one (import cycle)
 
     q, _, v = _qkv(x, p, ("W_Q", "W_Q", "W_V"))
     o, S = _delta(q, OneHotDeltaRule().keys(p, x), v, p.beta, fn, device)
@@ -284,7 +284,7 @@ def _mamba1(p, x, fn, device):
 
 
 def _hgrn(p, x, fn, device):
-    from .hgrn import HGRN
+    from .hgrn import HGRN  # lazy: the variant modules import this one (import cycle)
 
     f, c = HGRN().gates(p, x.to(torch.float64))
     o, h = fn(((1 - f) * c).to(device), torch.log(f).to(device), output_final_state=True)
@@ -299,7 +299,7 @@ def _rebased(p, x, fn, device):
 
 
 def _rwkv6(p, x, fn, device):
-    from .rwkv6 import RWKV6
+    from .rwkv6 import RWKV6  # lazy: the variant modules import this one (import cycle)
 
     r, k, v, w = RWKV6()._rkvw(p, x.to(torch.float64))
     o, S = fn(
@@ -317,7 +317,7 @@ def _rwkv6(p, x, fn, device):
 
 
 def _gdn_no_erase(p, x, fn, device):
-    from .gated_deltanet import GatedDeltaNetNoErase
+    from .gated_deltanet import GatedDeltaNetNoErase  # lazy: import cycle
 
     q, k, v = _qkv(x, p)
     alpha, beta = GatedDeltaNetNoErase().gates(p, x.to(torch.float64))
@@ -328,7 +328,7 @@ def _gdn_no_erase(p, x, fn, device):
 def gated_delta_rule_output(p, x, beta_scale: float = 1.0, device: str = "cpu") -> Tensor:
     """fla's *gated delta rule* (with its erase term) on the no-erase variant's params, $\beta$ scaled by
     ``beta_scale``: equals the variant at ``T = 1`` and (as 0) at ``beta_scale = 0``, not in general."""
-    from .gated_deltanet import GatedDeltaNetNoErase
+    from .gated_deltanet import GatedDeltaNetNoErase  # lazy: import cycle
 
     fn = load("fla.ops.gated_delta_rule.naive.naive_recurrent_gated_delta_rule")
     q, k, v = _qkv(x, p)
@@ -345,7 +345,7 @@ def gated_delta_rule_output(p, x, beta_scale: float = 1.0, device: str = "cpu") 
 
 
 def _gated_deltanet(p, x, fn, device):
-    from .gated_deltanet import GatedDeltaNet
+    from .gated_deltanet import GatedDeltaNet  # lazy: the variant modules import this one (import cycle)
 
     q, k, v, alpha, beta = GatedDeltaNet()._parts(p, x.to(torch.float64))
     d_k = q.shape[-1]
@@ -539,7 +539,7 @@ def oracle_output(
 
 # -- the negative controls of constructions.variants.fla_controls -------------------------------------------
 def _control_parts(name, p, x):
-    import constructions
+    import constructions  # lazy: the variant modules import this one (import cycle)
 
     v = constructions.get(name)
     q, k, vv = _qkv(x, p)
@@ -572,7 +572,7 @@ def _hf_out(o: Tensor) -> Tensor:
 
 
 def _path_w(e):
-    from .fla_controls import path_w
+    from .fla_controls import path_w  # lazy: the variant modules import this one (import cycle)
 
     return path_w(e)
 
@@ -588,7 +588,7 @@ def _gdp(q, k, v, e, fn):
 
 
 def _rwkv7_fla(q, k, v, e, fn):
-    from .fla_controls import _RWKV7_W, _l2
+    from .fla_controls import _RWKV7_W, _l2  # lazy: the variant modules import this one (import cycle)
 
     kap = _l2(e["kappa"])
     K = q.shape[-1]
@@ -599,7 +599,7 @@ def _rwkv7_fla(q, k, v, e, fn):
 def _wall(q, k, v, e, fn):
     """``naive_wall_attn`` computes its prefix sums with fla's Triton ``chunk_global_cumsum`` (no CPU
     path): replaced, for this call only, by the same prefix sum in torch (``cumsum(g) * scale``)."""
-    import sys
+    import sys  # lazy: only for loading fla (optional dependency)
 
     mod = sys.modules[fn.__module__]
     kept = mod.chunk_global_cumsum
@@ -615,8 +615,8 @@ def _load_control(path: str) -> Callable:
     ``__init__`` imports modules fla-core does not ship)."""
     if not path.startswith("file:"):
         return load(path)
-    import importlib.util
-    from pathlib import Path
+    import importlib.util  # lazy: only for loading fla (optional dependency)
+    from pathlib import Path  # lazy: only for loading fla (optional dependency)
 
     _, rel, fn = path.split(":")
     root = Path(importlib.util.find_spec("fla").origin).parent.parent
