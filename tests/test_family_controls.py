@@ -151,6 +151,18 @@ def test_prover_refutes_a_control_at_an_exact_point():
     assert res.outcome.counterexample
 
 
+def test_a_control_without_a_certificate_runs_one_claim_and_a_certified_one_two():
+    """Without a declared certificate the IMPOSSIBLE claim is the refutation at a counterexample (UNROLLED
+    would repeat it); a control that declares one keeps both claims."""
+    from equivalence.symbolic.catalogue import variant_claim_ids
+
+    assert variant_claim_ids(_v("stickbreaking-attention")) == ["STICKBREAKING-ATTENTION-IMPOSSIBLE/v1"]
+    assert variant_claim_ids(_v("softmax-attention")) == [
+        "SOFTMAX-ATTENTION-IMPOSSIBLE/v1",
+        "SOFTMAX-ATTENTION-UNROLLED/v1",
+    ]
+
+
 # -- fla's own references (optional extra) -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def fo():

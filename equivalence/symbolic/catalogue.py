@@ -25,7 +25,7 @@ from ..claims import ClaimResult
 from .global_claims import GLOBAL_IDS, run_global
 from .render import latex_of, mathml_of, sizes_object, statement_digest
 from .subjects import statement_path
-from .variant_claims import SUFFIXES, run_variant_claim
+from .variant_claims import SUFFIXES, impossibility_argument, run_variant_claim
 
 __all__ = [
     "PROFILES",
@@ -87,6 +87,10 @@ def _capabilities(variant) -> set[str]:
 def variant_claim_ids(variant) -> list[str]:
     name = variant.name.upper()
     if variant.status == "impossible":
+        if impossibility_argument(variant) is None:
+            # without a declared certificate the IMPOSSIBLE claim *is* the refutation of the tried
+            # construction at a concrete input (the UNROLLED claim would repeat the same computation)
+            return [f"{name}-IMPOSSIBLE/v1"]
         return [f"{name}-IMPOSSIBLE/v1", f"{name}-UNROLLED/v1"]
     caps = _capabilities(variant)
     return [f"{name}-{s}/v1" for s in ("UNROLLED", "ALLT", "WIRING", "SZ") if s in caps]
