@@ -168,25 +168,8 @@ AREAS = (
     "properties",
     "benchmarks",
 )
-CYCLE_PENDING = {
-    # report html/markdown/write/pins/trust/bibtex, integrity <-> safe, replay <-> report.write
-    "equivalence.report": _pending("report html/markdown/write and integrity <-> safe cycles"),
-    # catalogue <-> variant_claims (and variant_claims -> report.markdown)
-    "equivalence.symbolic": _pending("catalogue/global_claims <-> variant_claims cycle"),
-    # commands.check_certificate/verify <-> numeric <-> replay <-> report; training.section <->
-    # commands.train_check
-    "equivalence": _pending("commands <-> numeric <-> replay <-> report, training.section <-> train_check"),
-    # properties.replay <-> properties.suite, properties.replay <-> equivalence.replay
-    "properties": _pending("properties.replay <-> suite / equivalence.replay cycle"),
-    "benchmarks": _pending("benchmarks memory <-> w1_forward cycle"),
-}
+CYCLE_PENDING: dict = {}
 LAZY_PENDING = {
-    "constructions": _pending(
-        "uncommented function-level imports in variants/ (controls, gated_deltanet, gla, oracle, ...)"
-    ),
-    "equivalence.report": _pending("uncommented function-level imports"),
-    "equivalence.symbolic": _pending("uncommented function-level imports"),
-    "equivalence": _pending("uncommented function-level imports (commands/, training/, numeric, replay)"),
     "properties": _pending("uncommented function-level imports"),
     "benchmarks": _pending("uncommented function-level imports"),
 }
