@@ -164,15 +164,6 @@ def value_key(v):
     return Fraction(v)
 
 
-def _mono_mul(a: tuple, b: tuple) -> tuple:
-    """Product of two monomials: a monomial is the sorted tuple of its generators, with repetition."""
-    if not a:
-        return b
-    if not b:
-        return a
-    return tuple(sorted(a + b))
-
-
 def _mul_terms(a: dict, b: dict, ring: Ring):
     """Product of two polynomials' term dicts (both non-constant; no one-hot relations)."""
     if len(a) < len(b):
@@ -271,20 +262,24 @@ class Poly:
         oh = self.ring.onehot
         if not oh:
             return _mul_terms(self.terms, o.terms, self.ring)
-        t: dict = {}
-        red = self.ring.reduce
         # stored monomials are reduced, so only a product of two monomials that both hold a one-hot atom
         # can need the relations
-        hot2 = {m2: any(g in oh for g in m2) for m2 in o.terms} if oh else None
+        hot2 = {m2: any(g in oh for g in m2) for m2 in o.terms}
+        hot1 = {m1: any(g in oh for g in m1) for m1 in self.terms}
+        if not any(hot1.values()) or not any(hot2.values()):
+            return _mul_terms(self.terms, o.terms, self.ring)
+        t: dict = {}
+        get = t.get
+        red = self.ring.reduce
         for m1, c1 in self.terms.items():
-            hot1 = red is not None and any(g in oh for g in m1)
+            h1 = hot1[m1]
             for m2, c2 in o.terms.items():
-                m = _mono_mul(m1, m2)
-                if hot1 and hot2[m2]:
+                m = (tuple(sorted(m1 + m2)) if m2 else m1) if m1 else m2
+                if h1 and hot2[m2]:
                     m = red(m)
                     if m is None:
                         continue
-                t[m] = t.get(m, 0) + c1 * c2
+                t[m] = get(m, 0) + c1 * c2
         return _make(t, self.ring)
 
     __rmul__ = __mul__
