@@ -747,7 +747,10 @@ VARIANT_GROUP = 16
 
 
 def _variant(name: str):
+    # lazy: the benchmark's CLI starts without loading the variant registry
     import constructions
+
+    # lazy: the benchmark's CLI starts without loading the variant registry
     from properties.regressions import HGRNOutputGate
 
     return HGRNOutputGate() if name == HGRNOutputGate.name else constructions.get(name)
@@ -775,6 +778,7 @@ def _case_ratios(y, ref, M, n: int, dtype: torch.dtype, cases: int):
     :func:`constructions.tolerance.compare` ($\max|\hat y - y| / (\gamma_n M + n\eta)$, the same
     :func:`constructions.tolerance.error_bound`), whether the candidate is finite, and whether the reference
     and $M$ are (a non-finite reference or $M$ fails the comparison: ratio $\infty$)."""
+    # lazy: the benchmark's CLI starts without loading the variant registry
     from constructions.tolerance import error_bound
 
     cand = y.detach().to("cpu", torch.complex128 if y.is_complex() else torch.float64)
@@ -831,8 +835,10 @@ def variant_false_alarms(
 
     if cases < 1 or group < 1:
         raise ValueError(f"cases and group must be >= 1; got {cases} and {group}")
+    # lazy: the benchmark's CLI starts without loading the variant registry
     import warnings
 
+    # lazy: the benchmark's CLI starts without loading the variant registry
     from constructions.rnn import NumericalHazardWarning
 
     with warnings.catch_warnings():  # a candidate that overflows is counted as such, not warned about
@@ -843,6 +849,7 @@ def variant_false_alarms(
 def _variant_sweep(v, name: str, cases: int, seed: int, strata, group: int, dtypes) -> dict:
     plan = tuple((r, tuple(dt for dt in dts if dtypes is None or dt in dtypes)) for r, dts in VARIANT_DTYPES)
     plan = tuple((r, dts) for r, dts in plan if dts)
+    # lazy: the benchmark's CLI starts without loading the variant registry
     from constructions.tolerance import compare, gamma, unit_roundoff
 
     out = {str(dt).replace("torch.", ""): {s: Stats() for s in strata} for _, dts in plan for dt in dts}
@@ -902,6 +909,7 @@ def _variant_sweep(v, name: str, cases: int, seed: int, strata, group: int, dtyp
 def replay_variant_case(name: str, seed: int, group: int, index: int, dtype: torch.dtype):
     """The ``compare`` result of one case of a ``variants`` run, rebuilt from its seed, group and index alone
     (a false alarm's label names them): the case evaluated on its own, as ``verify`` would."""
+    # lazy: the benchmark's CLI starts without loading the variant registry
     from constructions.tolerance import compare
 
     v = _variant(name)
