@@ -36,6 +36,7 @@ import numpy as np
 import sympy as sp
 import torch
 
+from constructions.contract import hook
 from constructions.recurrence import (
     Recurrence,
     lsa_recurrence,
@@ -403,9 +404,9 @@ def one_step_form(variant, params=None):
     whether the registered reference is that form itself. ``None`` form when the variant has none. A variant
     with neither a ``recurrence`` hook nor a plan but with linear self-attention parameters (``LSAParams``) is
     given the recurrent form of LSA on them; its link to the registered reference is then proved unrolled."""
-    if callable(getattr(variant, "recurrence", None)):
+    if callable(hook(variant, "recurrence")):
         return variant.recurrence, "the variant's recurrence(θ) hook", reference_is_recurrence(variant)
-    if callable(getattr(variant, "plan", None)):
+    if callable(hook(variant, "plan")):
         if params is not None and _complex_plan(variant, params):
             if not _complex_constant_plan(variant.plan(params)):
                 return None, "", False  # the plan-derived one-step form is real-valued
@@ -477,7 +478,7 @@ def _complex_plan(variant, params) -> bool:
     ws = [getattr(plan, k, None) for k in ("W_Q", "W_K", "W_V", "W_O", "kv_decay")]
     if not any(isinstance(w, torch.Tensor) and w.is_complex() for w in ws):
         return False
-    d = variant.d_in(params) if callable(getattr(variant, "d_in", None)) else variant.construct(params).d_in
+    d = variant.d_in(params) if callable(hook(variant, "d_in")) else variant.construct(params).d_in
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
@@ -540,12 +541,12 @@ def _prove_allt(variant, sizes: dict, T_link: int, seed: int) -> LiftedClaim:
             f"{variant.name}: no one-step form to simulate (give the variant a recurrence(params) hook: "
             "constructions.recurrence.Recurrence)"
         )
-        if callable(getattr(variant, "plan", None)):
+        if callable(hook(variant, "plan")):
             msg += "; the one-step form derived from a plan handles real plans only, and this plan is complex"
         return LiftedClaim(Outcome("skipped", "simulation", {"engine": ENGINE}, None, msg), msg, objs)
     t0 = time.perf_counter()
     ev: dict = {"engine": ENGINE, "one_step_form": note, "phi_steps": PHI_STEPS}
-    if getattr(variant, "symbolic_invariant", None) is not None:
+    if hook(variant, "symbolic_invariant") is not None:
         ev["symbolic_invariant"] = "ignored: a hand-written invariant is not evidence (Phi is solved instead)"
     try:
         sides = [_side("rnn"), _side("recurrence", form)]

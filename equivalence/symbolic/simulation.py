@@ -48,6 +48,7 @@ import torch
 from sympy.polys.domains import QQ
 from sympy.polys.matrices.sdm import SDM
 
+from constructions.contract import hook
 from constructions.recurrence import run_recurrence
 from constructions.rnn import input_gate, output_readout, recurrence_step
 
@@ -152,7 +153,7 @@ class VariantLift:
 
     # -- plumbing ----------------------------------------------------------------------------------
     def _d_in(self) -> int:
-        fn = getattr(self.variant, "d_in", None)
+        fn = hook(self.variant, "d_in")
         if callable(fn):
             return int(fn(self.params))
         rnn = self.variant.construct(self.params)
