@@ -155,7 +155,7 @@ def _cast(params, dtype):
 
 def _lsa_eval(params, x):
     """Float64 reference and magnitude (recurrent form for long sequences: O(T) memory)."""
-    from properties.oracle import abs64
+    from properties.magnitudes import abs64
 
     lsa = params.lsa()
     if x.shape[1] <= 256:
@@ -269,7 +269,7 @@ def _template_case(family: str, g: torch.Generator, dtype: torch.dtype):
 def _template_ratio(rnn, x, dtype: torch.dtype, mode: str) -> float:
     from constructions import GatedLinearRNN
     from constructions.tolerance import compare, rnn_path_length
-    from properties.oracle import rnn_magnitude
+    from properties.magnitudes import rnn_magnitude
 
     ref = rnn(x, mode="loop")
     M = rnn_magnitude(rnn, x)
