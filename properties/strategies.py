@@ -29,6 +29,8 @@ from hypothesis.extra import numpy as hnp
 from jaxtyping import Float, Inexact
 from torch import Tensor
 
+from constructions import GatedLinearRNN, LinearSelfAttention
+
 __all__ = [
     "CHUNK_SIZES",
     "DEGENERATE_KINDS",
@@ -198,7 +200,6 @@ def lsas(
 
     ``kind``: ``"generic"``, ``"degenerate"`` or ``None`` (draw one per weight: mixtures such as a zero
     $W_Q$ with a generic $W_V$ are the interesting cases)."""
-    from constructions import LinearSelfAttention
 
     s = draw(sizes if sizes is not None else lsa_sizes(), label="sizes")
 
@@ -364,7 +365,6 @@ def lambdas(draw, n: int, kind: str = "real") -> Inexact[Tensor, " n"]:
 def rnns(draw, *, max_d: int = 4, max_n: int = 8, max_m: int = 6, max_d_out: int = 3, lam_kind: str = "real"):
     """A random float64 (or complex128) :class:`~constructions.GatedLinearRNN`: sizes drawn by Hypothesis,
     gate weights from a seeded ``torch.Generator``, $\\lambda$ from :func:`lambdas`."""
-    from constructions import GatedLinearRNN
 
     d = draw(st.integers(1, max_d), label="d")
     n = draw(st.integers(1, max_n), label="n")
@@ -389,7 +389,6 @@ def rnns(draw, *, max_d: int = 4, max_n: int = 8, max_m: int = 6, max_d_out: int
 def integer_lsas(draw, sizes: st.SearchStrategy[LSASizes] | None = None, *, bound: int = 3):
     """An LSA with small integer weights in ``[-bound, bound]``: with :func:`integer_sequences` every
     intermediate value is an integer far below $2^{53}$, so float64 evaluation is *exact* (no tolerance)."""
-    from constructions import LinearSelfAttention
 
     s = draw(
         sizes if sizes is not None else lsa_sizes(max_heads=2, max_d=4, max_d_k=3, max_d_v=3, max_d_out=3)

@@ -170,7 +170,6 @@ AREAS = (
 )
 CYCLE_PENDING: dict = {}
 LAZY_PENDING = {
-    "properties": _pending("uncommented function-level imports"),
     "benchmarks": _pending("uncommented function-level imports"),
 }
 
