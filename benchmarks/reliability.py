@@ -23,13 +23,28 @@ import argparse
 import dataclasses
 import json
 import math
+import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm import tqdm
+
+import constructions
+from constructions import GatedLinearRNN, LinearSelfAttention, lsa_to_rnn
+from constructions.registry import LSAParams, get
+from constructions.rnn import NumericalHazardWarning, augment
+from constructions.tolerance import (
+    compare,
+    construction_depth,
+    low_precision_bound,
+    rnn_path_length,
+    template_path_length,
+)
 
 __all__ = [
     "FAMILIES",
@@ -94,7 +109,6 @@ def _f32(t: torch.Tensor, dtype: torch.dtype = torch.float32) -> torch.Tensor:
 def draw_lsa_case(family: str, g: torch.Generator, dtype: torch.dtype):
     """Float64 ``LSAParams`` and input batch of one correct case of ``family`` (values exact in float32, or in
     ``dtype`` when it is fp16/bf16)."""
-    from constructions.registry import LSAParams
 
     long = family == "long"
     d = _randint(g, 1, 4 if long else 6)
@@ -155,14 +169,11 @@ def _cast(params, dtype):
 
 def _lsa_eval(params, x):
     """Float64 reference and magnitude (recurrent form for long sequences: O(T) memory)."""
-    from properties.magnitudes import abs64
+    from properties.magnitudes import abs64  # lazy: start-up time (Hypothesis)
 
     lsa = params.lsa()
     if x.shape[1] <= 256:
-        from constructions.registry import get
-
         return lsa(x), get("lsa-direct").magnitude(params, x)
-    from constructions import LinearSelfAttention
 
     M = LinearSelfAttention(abs64(lsa.W_Q), abs64(lsa.W_K), abs64(lsa.W_V), abs64(lsa.W_O)).forward_recurrent(
         abs64(x)
@@ -172,17 +183,11 @@ def _lsa_eval(params, x):
 
 def _lsa_ratio(params, x, method: str, dtype: torch.dtype, mode: str) -> tuple[float | None, float | None]:
     """Error/bound of the construction at ``dtype`` (model bound; for fp16/bf16 the low-precision model)."""
-    from constructions.registry import get
-    from constructions.tolerance import compare
 
     v = get(f"lsa-{method}")
     ref, M = _lsa_eval(params, x)
     rnn = v.construct(_cast(params, dtype))
     if dtype in LOW_PRECISION:  # fp16's range (65504) can overflow: counted in the table, not warned about
-        import warnings
-
-        from constructions.rnn import NumericalHazardWarning
-
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", NumericalHazardWarning)
             y = rnn(x.to(dtype), mode=mode)
@@ -206,8 +211,6 @@ def low_precision_model(params, x, M, method: str, dtype: torch.dtype, mode: str
     (:func:`constructions.tolerance.construction_depth`, plus any extra non-zero the rounding made) unless
     the weights built at ``dtype`` equal the float64 ones exactly (the direct construction only copies
     weights)."""
-    from constructions.registry import get
-    from constructions.tolerance import construction_depth, low_precision_bound, template_path_length
 
     v = get(f"lsa-{method}")
     H, d_k, _ = params.W_Q.shape
@@ -237,7 +240,6 @@ def low_precision_model(params, x, M, method: str, dtype: torch.dtype, mode: str
 def _template_case(family: str, g: torch.Generator, dtype: torch.dtype):
     """A random template RNN with lambda near 1 (real) or on the unit circle (complex), its input and
     label."""
-    from constructions import GatedLinearRNN
 
     d, n, m, d_out = _randint(g, 1, 4), _randint(g, 1, 8), _randint(g, 1, 6), _randint(g, 1, 3)
     T = _randint(g, 64, 2048)
@@ -267,9 +269,7 @@ def _template_case(family: str, g: torch.Generator, dtype: torch.dtype):
 
 
 def _template_ratio(rnn, x, dtype: torch.dtype, mode: str) -> float:
-    from constructions import GatedLinearRNN
-    from constructions.tolerance import compare, rnn_path_length
-    from properties.magnitudes import rnn_magnitude
+    from properties.magnitudes import rnn_magnitude  # lazy: start-up time (Hypothesis)
 
     ref = rnn(x, mode="loop")
     M = rnn_magnitude(rnn, x)
@@ -278,9 +278,6 @@ def _template_ratio(rnn, x, dtype: torch.dtype, mode: str) -> float:
     ):  # weights, lambda and x exact in the dtype; the step loop (a parallel scan of a
         # lambda outside {0, 1} has no guarantee left at this T: gamma_n with n ~ T is infinite)
         import warnings
-
-        from constructions.rnn import NumericalHazardWarning
-        from constructions.tolerance import low_precision_bound
 
         with (
             warnings.catch_warnings()
@@ -373,7 +370,6 @@ EPS = {
 
 
 def _integer_case(g: torch.Generator):
-    from constructions.registry import LSAParams
 
     d, H, d_k, d_v = _randint(g, 1, 4), _randint(g, 1, 2), _randint(g, 1, 3), _randint(g, 1, 3)
 
@@ -388,7 +384,6 @@ def _integer_case(g: torch.Generator):
 def _integer_peak(rnn, x) -> float:
     """Largest modulus of any value the template computes on ``x`` (weights, gates, states, output gates,
     output and every partial sum: all bounded by the template on absolute values)."""
-    from constructions.rnn import augment
 
     A, B, _lam, C, E, D = (w.detach().abs().to(torch.float64) for w in rnn.weights())
     xa = augment(x.abs().to(torch.float64))
@@ -407,8 +402,6 @@ def small_integer_case(g: torch.Generator, dtype: torch.dtype):
     significand's bits), so the construction evaluated at ``dtype`` is exact (checked: the weights built at
     ``dtype`` equal the float64 ones). The low-precision exact-integer tier: a correct construction gives
     the float64 reference bit for bit."""
-    from constructions import lsa_to_rnn
-    from constructions.registry import LSAParams
 
     limit = 2 / torch.finfo(dtype).eps  # 2^p: every integer up to it is exact
     while True:
@@ -439,8 +432,6 @@ def small_integer_case(g: torch.Generator, dtype: torch.dtype):
 
 
 def _detected_numeric(layer, params, x, dtype, method: str = "direct") -> bool:
-    from constructions.registry import get
-    from constructions.tolerance import compare
 
     v = get("lsa-direct")
     ref, M = params.lsa()(x), v.magnitude(params, x)
@@ -476,10 +467,10 @@ def prover_refutes(spec: dict, params, T: int = 3) -> bool:
     """Whether the symbolic engine (``equivalence.symbolic.engine.decide_identity``: sparse polynomial rings,
     exact) refutes ``mutant(x) == LSA(x)`` as polynomial identities in a symbolic sequence ``x`` of length
     ``T`` (weights: the mutant's and the LSA's exact binary values as rationals)."""
-    from equivalence.symbolic.algebra import fraction_array
-    from equivalence.symbolic.arrays import Variables
-    from equivalence.symbolic.engine import decide_identity
-    from properties.mutations import evaluate_spec
+    from equivalence.symbolic.algebra import fraction_array  # lazy: start-up time (SymPy)
+    from equivalence.symbolic.arrays import Variables  # lazy: start-up time (SymPy)
+    from equivalence.symbolic.engine import decide_identity  # lazy: start-up time (SymPy)
+    from properties.mutations import evaluate_spec  # lazy: start-up time (Hypothesis)
 
     d = params.W_Q.shape[2]
     W = [
@@ -498,8 +489,7 @@ def prover_row(kind: str, eps: float | None, seed: int, mutants: int) -> tuple[i
     """``(refuted, decided)`` for ``mutants`` integer-weight mutants of ``kind`` (the exact tier's cases: a
     float construction's own weight rounding, e.g. the compressed construction's products, would make even
     the unmutated RNN inexact as rationals)."""
-    from constructions import lsa_to_rnn
-    from properties.mutations import mutate_spec
+    from properties.mutations import mutate_spec  # lazy: start-up time (Hypothesis)
 
     g = torch.Generator().manual_seed(seed)
     refuted = 0
@@ -516,7 +506,6 @@ def _prover_row(kind: str, eps: float | None, seed: int, mutants: int) -> tuple[
     """:func:`prover_row` in a child interpreter: long runs of the symbolic engine in one process ended in a
     segmentation fault inside the garbage collector (reported; docs/reliability.md), so each row is isolated
     and a crash is recorded as ``(0, 0)`` (shown as "—") instead of losing the whole table."""
-    import subprocess
 
     code = (
         "import json, torch; torch.set_num_threads(1); from benchmarks.reliability import prover_row; "
@@ -547,8 +536,7 @@ def detection(
     """Fraction of mutants caught, per kind and epsilon: numeric model bound, exact-integer tier, and
     (float64, first ``prover_mutants`` of each row, default all) the symbolic prover on the very same
     mutants."""
-    from constructions import lsa_to_rnn
-    from properties.mutations import KINDS, STRUCTURAL, mutate_spec
+    from properties.mutations import KINDS, STRUCTURAL, mutate_spec  # lazy: start-up time (Hypothesis)
 
     g = torch.Generator().manual_seed(seed)
     prover = _prover()
@@ -656,7 +644,6 @@ BEGIN, END = "<!-- BEGIN GENERATED TABLE -->", "<!-- END GENERATED TABLE -->"
 def splice(path: str, table: str) -> str:
     """The new content of ``path``: the table between the BEGIN/END markers of an existing document (the prose
     around it is kept), or the table alone."""
-    from pathlib import Path
 
     p = Path(path)
     old = p.read_text(encoding="utf-8") if p.is_file() else ""
@@ -932,8 +919,7 @@ def detection_thresholds(
     (:func:`properties.suite.smallest_detectable_scale`): median and 90th percentile over ``cases`` random
     LSAs ($H\le2$, $d\le4$, generic weights, inputs $\sim N(0,1)$ exact in the dtype), the direct
     construction's budget."""
-    from constructions import LinearSelfAttention
-    from properties.suite import smallest_detectable_scale
+    from properties.suite import smallest_detectable_scale  # lazy: start-up time (Hypothesis)
 
     rows = []
     for dt in dtypes:
@@ -965,13 +951,13 @@ def chunk_detection(chunks=(16, 32, 64), indices=(1, 2, 4), seeds: int = 10) -> 
     (:func:`properties.mutations.chunk_reset_layer`, chunks of $C$) by ``test_equals_lsa``'s own strategies
     under the dev profile (25 generated examples, no pinned edge cases, no database), over Hypothesis seeds
     ``0..seeds-1``."""
-    from hypothesis import Phase, given, settings
-    from hypothesis import seed as hseed
+    from hypothesis import Phase, given, settings  # lazy: start-up time (Hypothesis)
+    from hypothesis import seed as hseed  # lazy: start-up time (Hypothesis)
 
-    from properties import suite
-    from properties.mutations import chunk_reset_layer
-    from properties.plugin import _register_profiles
-    from properties.test_lsa_layer import EQUALS_LSA_STRATEGIES, _x
+    from properties import suite  # lazy: start-up time (Hypothesis)
+    from properties.mutations import chunk_reset_layer  # lazy: start-up time (Hypothesis)
+    from properties.plugin import _register_profiles  # lazy: start-up time (Hypothesis)
+    from properties.test_lsa_layer import EQUALS_LSA_STRATEGIES, _x  # lazy: start-up time (Hypothesis)
 
     _register_profiles()
     rows = []
@@ -1012,7 +998,6 @@ def chunk_detection(chunks=(16, 32, 64), indices=(1, 2, 4), seeds: int = 10) -> 
 def variants_main(argv: list[str] | None = None) -> int:
     """``python -m benchmarks.reliability variants [--cases N] [--variant NAME ...] [--jsonl FILE]``: append
     one JSON line per variant and round (``--rounds``) so a long background run leaves numbers at any time."""
-    import constructions
 
     p = argparse.ArgumentParser(
         prog="python -m benchmarks.reliability variants",
@@ -1039,7 +1024,7 @@ def variants_main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.cases < 1 or a.rounds < 1 or a.group < 1 or a.start_round < 0:
         p.error("--cases, --rounds and --group must be >= 1, --start-round >= 0")
-    from properties.regressions import HGRNOutputGate
+    from properties.regressions import HGRNOutputGate  # lazy: start-up time (Hypothesis)
 
     shipped = [
         n for n in constructions.available() if constructions.get(n).status in ("exact", "partial")
@@ -1048,7 +1033,6 @@ def variants_main(argv: list[str] | None = None) -> int:
     if unknown:
         p.error(f"unknown or not exact/partial variant(s) {unknown}; choose from {shipped}")
     names = a.variant or shipped
-    import warnings
 
     warnings.simplefilter("ignore")  # overflow warnings of candidates: counted as overflows, not compared
     torch.set_num_threads(1)
@@ -1210,7 +1194,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     md = render(fa, det, meta)
     print(md)
-    from equivalence.report.write import atomic_write
+    from equivalence.report.write import atomic_write  # lazy: start-up time
 
     if a.out:
         atomic_write(a.out, splice(a.out, md))
