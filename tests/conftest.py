@@ -38,6 +38,17 @@ def pytest_addoption(parser):
     )
 
 
+@pytest.fixture(scope="module")
+def fo():
+    """``constructions.variants.oracle`` (fla's naive references), or skip with the reason fla is unusable."""
+    from constructions.variants import oracle  # lazy: imports fla only for the tests that ask for it
+
+    reason = oracle.fla_status()
+    if reason is not None:
+        pytest.skip(reason)
+    return oracle
+
+
 @pytest.fixture(scope="session")
 def device(request) -> str:
     name = request.config.getoption("--device")

@@ -164,16 +164,6 @@ def test_a_control_without_a_certificate_runs_one_claim_and_a_certified_one_two(
 
 
 # -- fla's own references (optional extra) -------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def fo():
-    from constructions.variants import oracle
-
-    reason = oracle.fla_status()
-    if reason is not None:
-        pytest.skip(reason)
-    return oracle
-
-
 def _naive():
     from constructions.variants.oracle import CONTROL_NAIVE
 

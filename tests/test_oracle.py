@@ -15,16 +15,6 @@ import torch
 pytestmark = pytest.mark.oracle
 
 
-@pytest.fixture(scope="module")
-def fo():
-    from constructions.variants import oracle
-
-    reason = oracle.fla_status()
-    if reason is not None:
-        pytest.skip(reason)
-    return oracle
-
-
 def _v(name):
     import constructions
 
