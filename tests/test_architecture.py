@@ -169,9 +169,7 @@ AREAS = (
     "benchmarks",
 )
 CYCLE_PENDING: dict = {}
-LAZY_PENDING = {
-    "benchmarks": _pending("uncommented function-level imports"),
-}
+LAZY_PENDING: dict = {}
 
 
 def _areas(pending: dict) -> list:
