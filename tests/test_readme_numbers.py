@@ -60,3 +60,28 @@ def test_readme_tour_prints_the_numbers_it_states():
         assert len(got) >= len(want), (want, got)
         for s, p in zip(want, got, strict=False):
             assert _agrees(s, p), f"the README states {s}, the snippet prints {p} (line {got})"
+
+
+def _variant_rows() -> dict[str, tuple[str, int]]:
+    """``name -> (status, neurons)`` of the README's gating-variants table (backticked single names)."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Gating variants") :]
+    rows = {}
+    for m in re.finditer(r"^\| `([a-z0-9-]+)` \| ([a-z ()]+?) \| (\d+) \|", section, re.M):
+        rows[m.group(1)] = (m.group(2).strip(), int(m.group(3)))
+    return rows
+
+
+def test_the_readme_variant_table_matches_the_registry():
+    """Every registered variant that is not one of the fla-family controls (summarised in one row) has a row
+    with its registered status and neuron count at d=4, H=2 (``constructions.registry.summary()``); no row
+    names a variant that is not registered."""
+    import constructions
+    from constructions.registry import summary
+    from constructions.variants.fla_controls import CONTROL_NAMES
+
+    rows = _variant_rows()
+    want = {r["name"]: (r["status"], r["neurons"]) for r in summary() if r["name"] not in CONTROL_NAMES}
+    assert set(rows) <= set(constructions.available()), set(rows) - set(constructions.available())
+    assert rows == want
+    assert f"| {len(CONTROL_NAMES)} fla-family controls |" in (ROOT / "README.md").read_text(encoding="utf-8")
