@@ -357,3 +357,23 @@ def test_mlstm_agrees_with_xlstm_parallel_form(T):
         off[:, -1] += 0.5
         wrong = _mlstm_parallel(dataclasses.replace(p, w_f=off), x)
         assert not torch.allclose(v.layer(p, x), wrong, rtol=1e-6)
+
+
+def test_every_op_family_of_the_installed_fla_has_exactly_one_row(fo):
+    """The classification covers the installed oracle package: one row per ``fla/ops/*`` directory (shared
+    kernel folders excepted), none for a family that is not there (``model:`` rows are families fla-core
+    does not ship)."""
+    import pathlib
+
+    import fla
+
+    from constructions.variants.families import FAMILIES, FLA_INFRASTRUCTURE
+
+    ops = pathlib.Path(fla.__file__).parent / "ops"
+    installed = {p.name for p in ops.iterdir() if p.is_dir() and not p.name.startswith("_")}
+    rows = [f.family for f in FAMILIES if not f.family.startswith("model:")]
+    assert len(rows) == len(set(rows)), "a family has two rows"
+    assert set(rows) == installed - set(FLA_INFRASTRUCTURE), (
+        sorted(installed - set(FLA_INFRASTRUCTURE) - set(rows)),
+        sorted(set(rows) - installed),
+    )
