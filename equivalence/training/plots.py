@@ -10,7 +10,6 @@ training curves. In-context regression (Experiment 2): test loss, alignment with
 out-of-distribution scaling, recovered coefficient matrices, training curves.
 """
 
-import json
 import re
 from pathlib import Path
 
@@ -28,7 +27,6 @@ __all__ = [
     "FIGURE_CAPTIONS",
     "plot_teacher_student",
     "plot_icl_regression",
-    "replot",
     "with_svg",
 ]
 
@@ -358,14 +356,3 @@ def plot_icl_regression(res: dict, out: Path) -> list[str]:
     files.append(write_figure(out / ICL_FIGURES[3], fig).name)
     files.append(_training_curves(res, out / ICL_FIGURES[4], "In-context regression training (MSE)"))
     return with_svg(files)
-
-
-def replot(results_json: Path, out: Path) -> list[str]:
-    """Redraw the figures of a ``train-*.json`` file into ``out`` (no training)."""
-    res = json.loads(Path(results_json).read_text())
-    kind = res.get("experiment")
-    if kind == "teacher-student":
-        return plot_teacher_student(res, out)
-    if kind == "icl-regression":
-        return plot_icl_regression(res, out)
-    raise ValueError(f"{results_json}: not a training-check result (experiment={kind!r})")
