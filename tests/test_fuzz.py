@@ -352,7 +352,10 @@ def test_cli_out_is_a_file_is_a_clear_error(tmp_path):
 # -- files: atomic writes, killed runs, determinism
 # ---------------------------------------------------------------
 KILL_HARNESS = r"""
-import os, sys
+import os, signal, sys
+# a process started in the background by a non-interactive shell inherits SIGINT ignored; a user's Ctrl-C
+# reaches a foreground process, whose Python turns it into KeyboardInterrupt: give the child that default
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from pathlib import Path
 import equivalence.report.write as w
 from equivalence.claims import ClaimResult
