@@ -13,7 +13,7 @@ pytestmark = pytest.mark.training
 
 def _run(experiment, out):
     """One experiment in smoke mode, single-threaded (as verify runs it: see train-check --threads)."""
-    from equivalence.commands.train_check import run_experiment
+    from equivalence.training.section import run_experiment
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -187,7 +187,7 @@ def test_well_below_and_reference_rules():
 
 @pytest.mark.gpu
 def test_cuda_training_path(tmp_path):
-    from equivalence.commands.train_check import run_experiment
+    from equivalence.training.section import run_experiment
 
     res = run_experiment("icl-regression", "smoke", device="cuda", out=tmp_path, progress=False)
     assert res["device"] == "cuda" and res["all_targets_met"]

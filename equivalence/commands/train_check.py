@@ -70,23 +70,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def run_experiment(
-    experiment: str,
-    mode: str,
-    *,
-    seed: int = 0,
-    device: str = "cpu",
-    out: Path | None = None,
-    progress: bool = True,
-    steps: int | None = None,
-) -> dict:
-    """:func:`equivalence.training.section.run_experiment` (one experiment in one mode, its artifacts in
-    ``out``)."""
-    from ..training.section import run_experiment as run  # lazy: start-up time (training imports torch)
-
-    return run(experiment, mode, seed=seed, device=device, out=out, progress=progress, steps=steps)
-
-
 def _print_targets(res: dict) -> None:
     print(f"{res['experiment']} ({res['mode']}, seed {res['seed']}, {res['seconds']} s):")
     for name, t in res["targets"].items():
@@ -110,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     check_out_dir(args.out)
 
     import torch  # training needs torch from here on
+
+    from ..training.section import run_experiment  # lazy: start-up time (training imports torch)
 
     torch.set_num_threads(args.threads)
     res = run_experiment(
