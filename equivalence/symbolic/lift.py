@@ -164,45 +164,133 @@ def value_key(v):
     return Fraction(v)
 
 
-def _mul_terms(a: dict, b: dict, ring: Ring):
-    """Product of two polynomials' term dicts (both non-constant; no one-hot relations)."""
-    if len(a) < len(b):
-        a, b = b, a
-    if len(b) == 1:  # a monomial times a polynomial: m -> m * m2 is injective, so no terms meet or cancel
-        ((m2, c2),) = b.items()
-        if c2 == 1:
-            return Poly({tuple(sorted(m1 + m2)) if m1 else m2: c1 for m1, c1 in a.items()}, ring)
-        return Poly({tuple(sorted(m1 + m2)) if m1 else m2: c1 * c2 for m1, c1 in a.items()}, ring)
+def _scaled(p: "Poly") -> tuple[int, dict]:
+    """``(D, {m: n})`` with ``p = (1/D) * sum n_m m``, integer ``n_m`` and ``D > 0`` coprime to the
+    ``n_m`` together (a canonical form: equal polynomials, equal pairs). The arithmetic works on this form:
+    Python integers are far cheaper than Fractions, and the Fraction coefficients of ``terms`` are built only
+    when read."""
+    sc = p._scaled
+    if sc is None:
+        terms = p._terms
+        dens = [c.denominator for c in terms.values() if type(c) is not int]
+        D = math.lcm(*dens) if dens else 1
+        if D == 1:
+            sc = (1, {m: int(c) for m, c in terms.items()})
+        else:
+            sc = (D, {m: _numerator(c, D) for m, c in terms.items()})
+        p._scaled = sc
+    return sc
+
+
+def _numerator(c, D: int) -> int:
+    """``c * D`` as an integer (``D`` a multiple of ``c``'s denominator)."""
+    return c * D if type(c) is int else c.numerator * (D // c.denominator)
+
+
+def _unscaled(t: dict, D: int, ring: "Ring", clean: bool = False):
+    """The value ``(1/D) * sum t[m] m`` (``D > 0``): zero terms dropped (``clean``: there are none), the
+    form made canonical, a constant returned as a number."""
+    if not clean:
+        t = {m: n for m, n in t.items() if n}
+    if not t:
+        return 0
+    if len(t) == 1 and () in t:
+        return Fraction(t[()], D) if D != 1 else t[()]
+    if D != 1:
+        g = math.gcd(D, *t.values())
+        if g != 1:
+            D //= g
+            t = {m: n // g for m, n in t.items()}
+    return Poly._from_scaled(t, D, ring)
+
+
+def _scale(t: dict, f: int) -> dict:
+    return t if f == 1 else {m: n * f for m, n in t.items()}
+
+
+def _mul_terms(p: "Poly", o: "Poly", ring: Ring):
+    """Product of two non-constant polynomials (no one-hot relations)."""
+    (Da, na), (Db, nb) = _scaled(p), _scaled(o)
+    if len(na) < len(nb):
+        na, nb = nb, na
+    if len(nb) == 1:  # a monomial times a polynomial: m -> m * m2 is injective, so no terms meet or cancel
+        ((m2, c2),) = nb.items()
+        t = {tuple(sorted(m1 + m2)) if m1 else m2: c1 * c2 for m1, c1 in na.items()}
+        return _unscaled(t, Da * Db, ring, clean=True)
     t: dict = {}
     get = t.get
-    for m2, c2 in b.items():
-        for m1, c1 in a.items():
+    for m2, c2 in nb.items():
+        for m1, c1 in na.items():
             m = (tuple(sorted(m1 + m2)) if m2 else m1) if m1 else m2
             t[m] = get(m, 0) + c1 * c2
-    return _make(t, ring)
+    return _unscaled(t, Da * Db, ring)
 
 
-def _make(terms: dict, ring: Ring, clean: bool = False):
-    """Normalise: drop zero coefficients (unless ``clean``: none); a constant polynomial becomes a number."""
-    if not clean:
-        terms = {m: c for m, c in terms.items() if c}
-    if not terms:
-        return 0
-    if len(terms) == 1 and () in terms:
-        c = terms[()]
-        return int(c) if c.denominator == 1 else c
-    return Poly(terms, ring)
+def _onehot_split(p: "Poly", oh: dict) -> dict:
+    """``{signature: {rest: n}}``: the terms of ``p`` grouped by their one-hot generators (the signature, a
+    sorted tuple with at most one generator per group, as stored monomials are reduced) and the rest of the
+    monomial, with the integer coefficients ``n`` of :func:`_scaled`. Cached on the polynomial:
+    its terms never change, and a generator registered later cannot occur in it."""
+    split = p._split
+    if split is None:
+        split = {}
+        for m, c in _scaled(p)[1].items():
+            sig = tuple(g for g in m if g in oh)
+            rest = tuple(g for g in m if g not in oh) if sig else m
+            split.setdefault(sig, {})[rest] = c
+        p._split = split
+    return split
+
+
+def _merge_signatures(g1: tuple, g2: tuple, oh: dict):
+    r"""The one-hot part of a product of signatures ``g1`` and ``g2`` under $e_ie_j = \delta_{ij}e_i$
+    (``None`` when it vanishes)."""
+    if not g1:
+        return g2
+    if not g2:
+        return g1
+    groups = {oh[g]: g for g in g1}
+    extra = []
+    for g in g2:
+        h = groups.get(oh[g])
+        if h is None:
+            extra.append(g)
+        elif h != g:
+            return None
+    return g1 + tuple(extra) if extra else g1
 
 
 class Poly:
-    """A non-constant element of $\\mathbb Q[\\text{generators}]$: ``{monomial: Fraction}``, a monomial
-    being a sorted tuple of its generators (with repetition). Constants are plain ``int`` / ``Fraction``
-    (never a Poly)."""
+    """A non-constant element of $\\mathbb Q[\\text{generators}]$: ``terms`` is ``{monomial: coefficient}``
+    (``int`` or ``Fraction``), a monomial being a sorted tuple of its generators (with repetition). Constants
+    are plain ``int`` / ``Fraction`` (never a Poly). The arithmetic runs on the integer form of
+    :func:`_scaled`; ``terms`` is built from it when first read. A Poly never changes after construction."""
 
-    __slots__ = ("ring", "terms")
+    __slots__ = ("_scaled", "_split", "_terms", "ring")
 
     def __init__(self, terms: dict, ring: Ring):
-        self.terms, self.ring = terms, ring
+        self._terms, self.ring, self._split, self._scaled = terms, ring, None, None
+
+    @classmethod
+    def _from_scaled(cls, t: dict, D: int, ring: Ring) -> Poly:
+        p = cls.__new__(cls)
+        p._terms, p.ring, p._split, p._scaled = None, ring, None, (D, t)
+        return p
+
+    @property
+    def terms(self) -> dict:
+        terms = self._terms
+        if terms is None:
+            D, t = self._scaled
+            if D == 1:
+                terms = dict(t)
+            else:
+                terms = {}
+                for m, n in t.items():
+                    q, r = divmod(n, D)
+                    terms[m] = Fraction(n, D) if r else q
+            self._terms = terms
+        return terms
 
     # arithmetic (operands: Poly, int, Fraction; a float operand is read as the rational it denotes)
     def _coerce(self, o):
@@ -224,22 +312,29 @@ class Poly:
             return o
         if not isinstance(o, Poly) and not o:
             return self
-        a, b = (self.terms, o.terms) if isinstance(o, Poly) else (self.terms, {(): o})
-        if len(a) < len(b):
-            a, b = b, a
-        t = dict(a)  # the larger one is copied, the smaller merged in; only cancelled terms are removed
-        for m, c in b.items():
+        Da, na = _scaled(self)
+        if isinstance(o, Poly):
+            Db, nb = _scaled(o)
+        else:
+            Db, nb = (1, {(): o}) if type(o) is int else (o.denominator, {(): o.numerator})
+        D = Da if Da == Db else math.lcm(Da, Db)
+        na, nb = _scale(na, D // Da), _scale(nb, D // Db)
+        if len(na) < len(nb):
+            na, nb = nb, na
+        t = dict(na)  # the larger one is copied, the smaller merged in; only cancelled terms are removed
+        for m, c in nb.items():
             v = t.get(m, 0) + c
             if v:
                 t[m] = v
             else:
                 del t[m]
-        return _make(t, self.ring, clean=True)
+        return _unscaled(t, D, self.ring, clean=True)
 
     __radd__ = __add__
 
     def __neg__(self):
-        return Poly({m: -c for m, c in self.terms.items()}, self.ring)
+        D, t = _scaled(self)
+        return Poly._from_scaled({m: -n for m, n in t.items()}, D, self.ring)
 
     def __sub__(self, o):
         o = self._coerce(o)
@@ -248,6 +343,11 @@ class Poly:
     def __rsub__(self, o):
         o = self._coerce(o)
         return o if o is NotImplemented else (-self) + o
+
+    def _times_number(self, num: int, den: int):
+        """``self * num / den`` (``den > 0``, ``num != 0``)."""
+        D, t = _scaled(self)
+        return _unscaled({m: n * num for m, n in t.items()}, D * den, self.ring, clean=True)
 
     def __mul__(self, o):
         o = self._coerce(o)
@@ -258,29 +358,31 @@ class Poly:
                 return 0
             if o == 1:
                 return self
-            return Poly({m: c * o for m, c in self.terms.items()}, self.ring)
+            return (
+                self._times_number(o, 1) if type(o) is int else self._times_number(o.numerator, o.denominator)
+            )
         oh = self.ring.onehot
         if not oh:
-            return _mul_terms(self.terms, o.terms, self.ring)
+            return _mul_terms(self, o, self.ring)
         # stored monomials are reduced, so only a product of two monomials that both hold a one-hot atom
-        # can need the relations
-        hot2 = {m2: any(g in oh for g in m2) for m2 in o.terms}
-        hot1 = {m1: any(g in oh for g in m1) for m1 in self.terms}
-        if not any(hot1.values()) or not any(hot2.values()):
-            return _mul_terms(self.terms, o.terms, self.ring)
+        # can need the relations: each side is split by its one-hot part (its signature), the relations are
+        # applied once per pair of signatures, and the one-hot-free rests multiply as in _mul_terms
+        s1, s2 = _onehot_split(self, oh), _onehot_split(o, oh)
+        if len(s1) == 1 and () in s1 or len(s2) == 1 and () in s2:
+            return _mul_terms(self, o, self.ring)
         t: dict = {}
         get = t.get
-        red = self.ring.reduce
-        for m1, c1 in self.terms.items():
-            h1 = hot1[m1]
-            for m2, c2 in o.terms.items():
-                m = (tuple(sorted(m1 + m2)) if m2 else m1) if m1 else m2
-                if h1 and hot2[m2]:
-                    m = red(m)
-                    if m is None:
-                        continue
-                t[m] = get(m, 0) + c1 * c2
-        return _make(t, self.ring)
+        for g1, r1 in s1.items():
+            for g2, r2 in s2.items():
+                sig = _merge_signatures(g1, g2, oh)
+                if sig is None:  # two different e_j of one group: e_i e_j = 0
+                    continue
+                for m1, c1 in r1.items():
+                    for m2, c2 in r2.items():
+                        m = m1 + m2 + sig
+                        m = tuple(sorted(m)) if len(m) > 1 else m
+                        t[m] = get(m, 0) + c1 * c2
+        return _unscaled(t, _scaled(self)[0] * _scaled(o)[0], self.ring)
 
     __rmul__ = __mul__
 
@@ -292,7 +394,8 @@ class Poly:
             return self * apply_fn("inv", o)
         if o == 0:
             raise Unliftable("division by an exact zero")
-        return Poly({m: c / o for m, c in self.terms.items()}, self.ring)
+        num, den = (1, o) if type(o) is int else (o.denominator, o.numerator)
+        return self._times_number(num, den) if den > 0 else self._times_number(-num, -den)
 
     def __rtruediv__(self, o):
         o = self._coerce(o)
@@ -316,11 +419,12 @@ class Poly:
 
     def __eq__(self, o):
         if isinstance(o, Poly):
-            return self.terms == o.terms
+            return _scaled(self) == _scaled(o)  # canonical forms
         return False  # a Poly is never a constant
 
     def __hash__(self):
-        return hash(frozenset(self.terms.items()))
+        D, t = _scaled(self)
+        return hash((D, frozenset(t.items())))
 
     def __bool__(self):
         return True
