@@ -837,8 +837,9 @@ def _variant_sweep(v, name: str, cases: int, seed: int, strata, group: int, dtyp
     plan = tuple((r, tuple(dt for dt in dts if dtypes is None or dt in dtypes)) for r, dts in VARIANT_DTYPES)
     plan = tuple((r, dts) for r, dts in plan if dts)
     # lazy: the benchmark's CLI starts without loading the variant registry
-    from constructions.tolerance import compare, gamma, unit_roundoff
+    from constructions.tolerance import compare, gamma, magnitude_takes_dtype, unit_roundoff
 
+    per_dtype = magnitude_takes_dtype(v)
     out = {str(dt).replace("torch.", ""): {s: Stats() for s in strata} for _, dts in plan for dt in dts}
     vacuous = {k: 0 for k in out}
     for j in range(math.ceil(cases / group)):
@@ -855,7 +856,7 @@ def _variant_sweep(v, name: str, cases: int, seed: int, strata, group: int, dtyp
                 x64 = x64.reshape(size, batch, *x64.shape[1:])[keep].flatten(0, 1)
             with torch.no_grad():
                 ref = v.reference(p64, x64)
-                M = v.magnitude(p64, x64)
+                M_free = None if per_dtype else v.magnitude(p64, x64)
                 n = v.path_length(p64, x64.shape[1])
             for dt in dts:
                 key = str(dt).replace("torch.", "")
@@ -872,6 +873,8 @@ def _variant_sweep(v, name: str, cases: int, seed: int, strata, group: int, dtyp
                     for i in keep:
                         st.add(0.0, batch, f"{label.format(i)}: {e}", overflow=True)
                     continue
+                with torch.no_grad():  # M at the working dtype where weights are formed at it
+                    M = v.magnitude(p64, x64, dtype=dt) if per_dtype else M_free
                 y, errors = _forward_cases(rnn, x64.to(dt), len(keep))
                 for pos, e in errors.items():
                     st.add(0.0, batch, f"{label.format(keep[pos])}: {e}", overflow=True)
@@ -897,14 +900,15 @@ def replay_variant_case(name: str, seed: int, group: int, index: int, dtype: tor
     """The ``compare`` result of one case of a ``variants`` run, rebuilt from its seed, group and index alone
     (a false alarm's label names them): the case evaluated on its own, as ``verify`` would."""
     # lazy: the benchmark's CLI starts without loading the variant registry
-    from constructions.tolerance import compare
+    from constructions.tolerance import compare, magnitude_at
 
     v = _variant(name)
     _, params, xs, _ = _group(v, seed, group, index + 1, tuple(VARIANT_STRATA))
     rdt = next(r for r, dts in VARIANT_DTYPES if dtype in dts)
     p64, x64 = _round_params(params, rdt), xs[index].to(rdt).to(torch.float64)
     with torch.no_grad():
-        ref, M, n = v.reference(p64, x64), v.magnitude(p64, x64), v.path_length(p64, x64.shape[1])
+        ref, M = v.reference(p64, x64), magnitude_at(v, p64, x64, dtype)
+        n = v.path_length(p64, x64.shape[1])
         y = v.construct(_cast_params(p64, dtype))(x64.to(dtype))
     return compare(y, ref, M, n=n, dtype=dtype)
 

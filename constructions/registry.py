@@ -37,7 +37,7 @@ from torch import Tensor
 from .attention import LinearSelfAttention
 from .lsa import compressed_weights, direct_weights, lsa_to_rnn, num_neurons_compressed, num_neurons_direct
 from .rnn import GatedLinearRNN
-from .tolerance import lsa_rnn_budget
+from .tolerance import compressed_weight_floor, lsa_rnn_budget, weight_floor_magnitude
 
 __all__ = [
     "Degenerate",
@@ -256,8 +256,10 @@ class _LSAVariant(Variant):
     def reference(self, params, x):
         return params.lsa()(x)
 
-    def magnitude(self, params, x):
-        """The LSA on absolute weights and inputs, in float64 on CPU: the tolerance model's $M$."""
+    def magnitude(self, params, x, dtype=None):
+        """The LSA on absolute weights and inputs, in float64 on CPU: the tolerance model's $M$. The direct
+        construction only copies the LSA's weights (its readout $W_OP$ multiplies by a 0/1 selection,
+        exactly), so its $M$ does not depend on the working ``dtype``."""
         p = params
 
         def a(t):
@@ -308,3 +310,12 @@ class LSACompressed(_LSAVariant):
 
     def num_neurons(self, params):
         return num_neurons_compressed(params.W_Q.shape[2])
+
+    def magnitude(self, params, x, dtype=None):
+        r"""$M$ of the LSA on absolute values plus the propagated underflow of the readout weights, which the
+        construction forms as products at the working ``dtype`` (``None``: safe for every working precision):
+        :func:`constructions.tolerance.compressed_weight_floor` through
+        :func:`constructions.tolerance.weight_floor_magnitude` (derived; docs/tolerance.md)."""
+        M = super().magnitude(params, x)
+        F = compressed_weight_floor(params.W_Q, params.W_K, params.W_V, params.W_O, x)
+        return M + weight_floor_magnitude(F, self.path_length(params, x.shape[1]), dtype)

@@ -26,6 +26,7 @@ flush-to-zero, subnormals, saturation) and the interface a variant implements to
 (:class:`ToleranceHooks`).
 """
 
+import inspect
 import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -45,7 +46,9 @@ __all__ = [
     "ComparisonResult",
     "PointwiseError",
     "ToleranceHooks",
+    "WORKING_DTYPES",
     "compare",
+    "compressed_weight_floor",
     "construction_depth",
     "decay_floor",
     "error_bound",
@@ -54,15 +57,20 @@ __all__ = [
     "low_precision_bound",
     "lsa_path_length",
     "lsa_rnn_budget",
+    "magnitude_at",
+    "magnitude_takes_dtype",
     "pointwise_floor",
     "pointwise_magnitude",
+    "product_floor",
     "recurrence_error_bound",
     "recurrence_path_length",
     "reference_agreement_budget",
     "rnn_path_length",
     "rnn_template_budget",
+    "smallest_normal",
     "template_path_length",
     "unit_roundoff",
+    "weight_floor_magnitude",
 ]
 
 # : what one rounding-counted operation of the recurrence costs, per kind of $\lambda$ (derived; Higham Lemma
@@ -695,3 +703,141 @@ def decay_floor(log_lam: Tensor, margin: Tensor) -> Tensor:
     for u_op, log_eta in OPMATHS:
         out = out + torch.where(ll - margin <= log_eta, lam / u_op, torch.zeros_like(lam))
     return out
+
+
+# -- weights formed at the working precision: gradual underflow (derived; docs/tolerance.md)
+# ---------------
+#: the working dtypes that a magnitude computed without a stated dtype covers
+WORKING_DTYPES = (torch.float64, torch.float32, torch.bfloat16, torch.float16)
+
+
+def smallest_normal(dtype: torch.dtype) -> float:
+    r"""$\eta$, the smallest positive normal number of ``dtype`` (complex dtypes: of their real part)."""
+    real = {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
+    if not real.is_floating_point:
+        raise TypeError(f"smallest_normal is defined for floating dtypes; got {dtype}")
+    return float(torch.finfo(real).tiny)
+
+
+def product_floor(
+    L: Float[Tensor, "*batch p k"], R: Float[Tensor, "*batch k q"]
+) -> Float[Tensor, "*batch p q"]:
+    r"""A bound, in units of $u\eta$, on the absolute (underflow) part of the error of the matrix product $LR$
+    formed at the working precision with gradual underflow (derived; docs/tolerance.md): one unit per product
+    that may round (both factors non-zero and neither $\pm1$), plus one for the final rounding of a sum of two
+    or more non-zero terms accumulated in a wider format (torch's CPU matmuls of float16/bfloat16). Additions
+    add none: with gradual underflow $fl(a\pm b) = (a\pm b)(1+\delta)$ (Higham 2002, §2.2). Float64."""
+    L, R = L.detach().to("cpu", torch.float64), R.detach().to("cpu", torch.float64)
+    nzL, nzR = L != 0, R != 0
+    can_round = (nzL & (L.abs() != 1)).to(torch.float64) @ (nzR & (R.abs() != 1)).to(torch.float64)
+    terms = nzL.to(torch.float64) @ nzR.to(torch.float64)
+    return can_round + (terms >= 2).to(torch.float64)
+
+
+def compressed_weight_floor(
+    W_Q: Float[Tensor, "heads d_k d"],
+    W_K: Float[Tensor, "heads d_k d"],
+    W_V: Float[Tensor, "heads d_v d"],
+    W_O: Float[Tensor, "d_out hdv"] | None,
+    x: Float[Tensor, "batch time d"],
+    decay: Float[Tensor, "batch heads time"] | None = None,
+) -> Float[Tensor, "batch time d_out"]:
+    r"""$F$, the propagated underflow error of the compressed construction's readout weights, in units of
+    $u\eta$ (dtype-free; derived, docs/tolerance.md). The construction forms
+    $C_{(o,c),(a,b)} = \sum_h P_h[o,a]Q_h[b,c]$ (+ the transposed pair), $P_h = W^h_OW^h_V$,
+    $Q_h = W^{h\top}_KW^h_Q$ (Zucchet et al. 2023, App. A), at the working precision, where with gradual
+    underflow $fl(ab) = ab(1+\delta) + e$, $|\delta|\le u$, $|e|\le u\eta$ (Higham 2002, §2.2). With
+    $p_h$, $q_h$ the :func:`product_floor` of $P_h$ and $Q_h$ ($p_h = 0$ when $W_O$ is ``None``: $P_h$ is a
+    copy of $W^h_V$), the absolute part of $C$'s error is at most $u\eta(1+\gamma)\,\Phi$,
+
+    $$ \Phi_h[o,a,b,c] = p_h|Q_h| + |P_h|q_h + p_hq_h + [|P_h|\ne0][|Q_h|\ne0], $$
+
+    ($|P_h| = |W^h_O||W^h_V|$, $|Q_h| = |W^h_K|^\top|W^h_Q|$; the last term is the rounding of the product
+    $\hat P\hat Q$), and it reaches the output through the store $\Sigma^h_t = \sum_{s\le t}(\prod a_h)\,
+    x_sx_s^\top$ and the query $x_t$, so
+    $F_{t,o} = \sum_h\sum_{abc}\Phi_h[o,a,b,c]\,|\Sigma^h_t|_{ab}|x_{t,c}|$ on absolute values.
+    ``decay``: bounds of the computed per-head decays (``None``: $\le 1$, e.g. $\lambda=1$ or any decay in
+    $[0, 1]$). Float64, CPU."""
+    W_Q, W_K, W_V = (w.detach().to("cpu", torch.float64) for w in (W_Q, W_K, W_V))
+    if W_Q.ndim != 3 or W_K.shape != W_Q.shape or W_V.ndim != 3 or W_V.shape[::2] != W_Q.shape[::2]:
+        raise ValueError(
+            f"W_Q, W_K must be [heads, d_k, d] and W_V [heads, d_v, d]; got {tuple(W_Q.shape)}, "
+            f"{tuple(W_K.shape)}, {tuple(W_V.shape)}"
+        )
+    H, _, d = W_Q.shape
+    d_v = W_V.shape[1]
+    xa = x.detach().to("cpu", torch.float64).abs()
+    if xa.ndim != 3 or xa.shape[2] != d:
+        raise ValueError(f"x must be [batch, time, {d}]; got {tuple(x.shape)}")
+    Bn, T, _ = xa.shape
+    W_O = None if W_O is None else W_O.detach().to("cpu", torch.float64)
+    if decay is not None and tuple(decay.shape) != (Bn, H, T):
+        raise ValueError(f"decay must be [batch, heads, time] = {(Bn, H, T)}; got {tuple(decay.shape)}")
+    outer = xa[..., :, None] * xa[..., None, :]  # [B, T, d, d]
+    out = None
+    for h in range(H):
+        Qa, q = W_K[h].abs().T @ W_Q[h].abs(), product_floor(W_K[h].T, W_Q[h])
+        if W_O is None:
+            Pa = W_V.new_zeros(H * d_v, d)
+            Pa[h * d_v : (h + 1) * d_v] = W_V[h].abs()
+            p = torch.zeros_like(Pa)
+        else:
+            WOh = W_O[:, h * d_v : (h + 1) * d_v]
+            Pa, p = WOh.abs() @ W_V[h].abs(), product_floor(WOh, W_V[h])
+        phi = (
+            p[:, :, None, None] * Qa[None, None]
+            + Pa[:, :, None, None] * q[None, None]
+            + p[:, :, None, None] * q[None, None]
+            + ((Pa != 0).to(torch.float64)[:, :, None, None] * (Qa != 0).to(torch.float64)[None, None])
+        )  # [d_out, a, b, c]
+        if decay is None:
+            S = outer.cumsum(dim=1)
+        else:
+            a = decay[:, h].detach().to("cpu", torch.float64).abs()
+            S = torch.empty_like(outer)
+            acc = torch.zeros_like(outer[:, 0])
+            for t in range(T):
+                acc = a[:, t, None, None] * acc + outer[:, t]
+                S[:, t] = acc
+        Fh = torch.einsum("oabc,ntab,ntc->nto", phi, S, xa)
+        out = Fh if out is None else out + Fh
+    return out
+
+
+def weight_floor_magnitude(
+    F: Float[Tensor, "*shape"], n: int, dtype: torch.dtype | None = None
+) -> Float[Tensor, "*shape"]:
+    r"""What a propagated weight-underflow error $F$ (units of $u\eta$, e.g. :func:`compressed_weight_floor`)
+    adds to the magnitude $M$ so that the bound $\gamma_nM$ covers it at ``dtype`` (derived): the error is at
+    most $u\eta(1+\gamma_n)^2F$ (one $1+\gamma_n$ for the rounding of the weight's own sums, one for the
+    computed states it multiplies), and $\gamma_n\ge nu$, so $M$ gains $\eta(1+\gamma_n)^2F/n$. ``dtype``
+    ``None``: the largest over :data:`WORKING_DTYPES` (float16's $\eta = 2^{-14}$; safe for every working
+    precision, but it costs float64 detection power where weights underflow in float16). A dtype with
+    $nu\ge1$ (no guarantee left) adds nothing."""
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n must be an int >= 1 (the path length); got {n!r}")
+    F = F.detach().to("cpu", torch.float64)
+    coef = 0.0
+    for dt in WORKING_DTYPES if dtype is None else (dtype,):
+        g = gamma(n, unit_roundoff(dt))
+        if math.isfinite(g):
+            coef = max(coef, smallest_normal(dt) * (1 + g) ** 2 / n)
+    return coef * F
+
+
+def magnitude_takes_dtype(variant: Any) -> bool:
+    """Whether ``variant.magnitude`` takes a ``dtype`` keyword (the working precision its weights are formed
+    at; the hooks of constructions whose weights are all copied need none)."""
+    try:
+        params = inspect.signature(variant.magnitude).parameters
+    except (TypeError, ValueError):
+        return False
+    return "dtype" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def magnitude_at(variant: Any, params: Any, x: Tensor, dtype: torch.dtype | None) -> Tensor:
+    r"""``variant.magnitude(params, x, dtype=dtype)`` when the hook takes a ``dtype``
+    (:func:`magnitude_takes_dtype`), else ``variant.magnitude(params, x)`` (a dtype-free $M$)."""
+    if magnitude_takes_dtype(variant):
+        return variant.magnitude(params, x, dtype=dtype)
+    return variant.magnitude(params, x)

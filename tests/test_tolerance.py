@@ -360,3 +360,96 @@ def test_huge_gate_weights_give_a_finite_magnitude_and_no_false_alarm():
     res = compare(y_rnn, y, M, n=n)
     assert res.passed, res.message
     assert not compare(y_rnn * (1 + 1e-3), y, M, n=n).passed  # the bound still has power here
+
+
+# float16 cases of the variants sweep on which the compressed constructions' readout weights, formed as
+# products at float16, underflow (weights scaled by 1e-3, inputs up to 2^7): (variant, seed, group, index)
+_UNDERFLOW_CASES = (("lsa-compressed", 3017, 11, 8), ("simple-gla-compressed", 16017, 23, 9))
+
+
+def _underflow_case(name, seed, group, index, dtype=torch.float16):
+    """The recorded case at ``dtype``: the variant, float64 params and input exact in float16, the float16
+    candidate's output, the reference and the path length."""
+    from benchmarks.reliability import VARIANT_STRATA, _cast_params, _group, _round_params, _variant
+
+    v = _variant(name)
+    _, params, xs, _ = _group(v, seed, group, index + 1, tuple(VARIANT_STRATA))
+    p64, x64 = _round_params(params, torch.float16), xs[index].to(torch.float16).to(torch.float64)
+    with torch.no_grad():
+        y = v.construct(_cast_params(p64, dtype))(x64.to(dtype))
+        return v, p64, x64, y, v.reference(p64, x64), v.path_length(p64, x64.shape[1])
+
+
+@pytest.mark.parametrize("case", _UNDERFLOW_CASES, ids=lambda c: c[0])
+def test_weight_underflow_in_float16_is_covered_and_needed(case):
+    """Recorded float16 false alarms of the compressed constructions (weight products below float16's normal
+    range): with the weights' underflow term the replay passes; the dtype-free magnitude without it (what the
+    bound used to be) fails the very same candidate, so the term is what decides."""
+    from benchmarks.reliability import replay_variant_case
+    from constructions.tolerance import compare
+
+    res = replay_variant_case(*case, torch.float16)
+    assert res.passed, res.message
+    v, p64, x64, y, ref, n = _underflow_case(*case)
+    M_float64 = v.magnitude(p64, x64, dtype=torch.float64)  # the floor at float64's eta: ~ the old M
+    assert not compare(y, ref, M_float64, n=n, dtype=torch.float16).passed
+
+
+@pytest.mark.parametrize("case", _UNDERFLOW_CASES, ids=lambda c: c[0])
+def test_weight_underflow_term_is_the_derived_one_and_not_looser(case):
+    """The magnitude at a dtype exceeds float64's by (eta_dt (1 + gamma_n)^2 - eta_64 (1 + gamma_n)^2) F / n
+    with one F >= 0 (the propagated underflow of the weight products, units of u eta): negligible at
+    float32/bfloat16 (< 1e-20 of M). And the bound is not loose beyond it: the float16 candidate's own weight
+    error planted three times over (evaluated exactly) is caught, while the candidate passes."""
+    from benchmarks.reliability import _cast_params
+    from constructions.rnn import GatedLinearRNN
+    from constructions.tolerance import (
+        compare,
+        compressed_weight_floor,
+        gamma,
+        smallest_normal,
+        unit_roundoff,
+    )
+
+    v, p64, x64, y, ref, n = _underflow_case(*case)
+
+    def coef(dt):
+        return smallest_normal(dt) * (1 + gamma(n, unit_roundoff(dt))) ** 2 / n
+
+    M64 = v.magnitude(p64, x64, dtype=torch.float64)
+    F = (v.magnitude(p64, x64, dtype=torch.float16) - M64) / (coef(torch.float16) - coef(torch.float64))
+    assert bool((F >= 0).all()) and float(F.max()) > 0
+    if v.name == "lsa-compressed":  # no decay: F is the closed form itself
+        F_direct = compressed_weight_floor(p64.W_Q, p64.W_K, p64.W_V, p64.W_O, x64)
+        assert torch.allclose(F, F_direct, rtol=1e-9, atol=0)
+    for dt in (torch.float32, torch.bfloat16):  # eta ~ 1e-38: the other dtypes' bounds do not move
+        assert float(((v.magnitude(p64, x64, dtype=dt) - M64).abs() / M64).max()) < 1e-20
+    low, exact = v.construct(_cast_params(p64, torch.float16)), v.construct(p64)
+    planted = [
+        None if e is None else (e + 3 * (w.detach().double() - e)).detach()
+        for w, e in zip(low.weights(), exact.weights())
+    ]
+    M16 = v.magnitude(p64, x64, dtype=torch.float16)
+    assert compare(y, ref, M16, n=n, dtype=torch.float16).passed
+    with torch.no_grad():
+        y_planted = GatedLinearRNN(*planted, decay=exact.decay)(x64)
+    assert not compare(y_planted, ref, M16, n=n, dtype=torch.float16).passed
+
+
+def test_product_floor_bounds_torch_float16_matmuls_in_the_subnormal_range():
+    """|fl(LR) - LR| <= gamma_k |L||R| + u eta product_floor(L, R) for float16 matrices whose products land in
+    float16's subnormal range (torch's own kernel); products by +-1 and zeros count nothing, and a bound
+    without the floor term fails on these very matrices."""
+    from constructions.tolerance import gamma, product_floor, smallest_normal, unit_roundoff
+
+    g = torch.Generator().manual_seed(0)
+    L = (torch.randn(6, 5, generator=g, dtype=torch.float64) * 5e-4).half().double()
+    R = (torch.randn(5, 4, generator=g, dtype=torch.float64) * 5e-4).half().double()
+    L[0] = torch.tensor([1.0, -1.0, 0.0, 0.0, 1.0], dtype=torch.float64)  # +-1 factors: exact products
+    exact, low = L @ R, (L.half() @ R.half()).double()
+    u, eta = unit_roundoff(torch.float16), smallest_normal(torch.float16)
+    rel = gamma(5, u) * (L.abs() @ R.abs())
+    floor = product_floor(L, R)
+    assert bool(((low - exact).abs() <= rel + u * eta * floor).all())
+    assert not bool(((low - exact).abs() <= rel).all())  # the floor is needed here
+    assert torch.equal(floor[0], torch.ones(4, dtype=torch.float64))  # only the sum's final rounding

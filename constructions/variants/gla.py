@@ -34,7 +34,9 @@ from torch.nn import functional as F
 
 from .._validation import require_finite, require_tensor
 from ..registry import register
-from .family import PlanVariant, affine, check_projections, heads_qkv, randn
+from ..tolerance import compressed_weight_floor, weight_floor_magnitude
+from .decay import InputDependentDecay
+from .family import PlanVariant, affine, check_projections, heads_qkv, randn, to_float64
 from .plan import InputDecay, Plan, Skip, build_rnn, compressed_reason
 from .reference import la_recurrent, la_parallel
 from .upstream import GatedCopy, HeadMap, Identity, Upstream, softplus
@@ -205,6 +207,25 @@ class SimpleGLACompressed(SimpleGLA):
         "Data-dependent scalar decay per head, compressed construction: one decayed store "
         "sum a x x^T per head (heads with tied gates share one) plus d input neurons; H*d(d+1)/2 + d neurons."
     )
+
+    def magnitude(self, params, x, dtype=None):
+        r"""$M$ of the decayed attention on absolute values plus the propagated underflow of the readout
+        weights, which the compressed construction forms as products at the working ``dtype`` (``None``: safe
+        for every working precision): :func:`constructions.tolerance.compressed_weight_floor` through the
+        stores decayed by $\min(1, \hat a)$, $\hat a$ the error-inflated decays of the tolerance model
+        (:meth:`.decay.InputDependentDecay.magnitude`; a computed $a_t$ lies in $[0, 1]$), then
+        :func:`constructions.tolerance.weight_floor_magnitude` (derived; docs/tolerance.md)."""
+        M = super().magnitude(params, x)
+        p64, x64 = to_float64(params), x.detach().to("cpu", torch.float64)
+        n = self.path_length(p64, x64.shape[1])
+        H = p64.W_Q.shape[0]
+        scale = torch.full((H,), 1.0 / p64.normalizer, dtype=torch.float64)
+        gate = InputDependentDecay(
+            p64.W_g, torch.arange(H), torch.zeros(H, dtype=torch.float64), "exp-logsigmoid", scale
+        )
+        decay = gate.magnitude(x64, x64.abs(), n).clamp_max(1.0).permute(0, 2, 1)  # [B, H, T]
+        F = compressed_weight_floor(p64.W_Q, p64.W_K, p64.W_V, p64.W_O, x64, decay)
+        return M + weight_floor_magnitude(F, n, dtype)
 
 
 @dataclass(frozen=True)
