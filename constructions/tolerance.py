@@ -22,7 +22,9 @@ running error bound of the state accumulation (docs/tolerance.md).
 **This module is the one home of the tolerance model**: every rounding count $n$, every magnitude helper, the
 rounding budgets of the LSA constructions (:func:`construction_depth`, :func:`lsa_rnn_budget`), the error
 behaviour of non-polynomial blocks at the working precision (:class:`PointwiseError`, :data:`POINTWISE`:
-flush-to-zero, subnormals, saturation) and the interface a variant implements to be checked
+flush-to-zero, subnormals, saturation), the underflow of weights formed as products at the working precision
+(:func:`product_floor`, :func:`compressed_weight_floor`, :func:`weight_floor_magnitude`)
+and the interface a variant implements to be checked
 (:class:`ToleranceHooks`).
 """
 
@@ -524,7 +526,10 @@ class ToleranceHooks(Protocol):
 
     - ``magnitude(params, x)``: $M$, the reference computed on absolute values in float64 on CPU, with every
       non-polynomial quantity inflated by its rounding sensitivity and its underflow floor
-      (:func:`pointwise_magnitude`, :func:`decay_floor`);
+      (:func:`pointwise_magnitude`, :func:`decay_floor`); a construction that forms weights as products at the
+      working precision takes ``dtype=None`` too and adds their propagated underflow
+      (:func:`compressed_weight_floor`, :func:`weight_floor_magnitude`; ``None``: safe for every working
+      dtype), passed by :func:`magnitude_at`;
     - ``path_length(params, T)``: $n$, the number of successive roundings along one path
       (:func:`lsa_rnn_budget` and :func:`rnn_path_length` build it).
 
