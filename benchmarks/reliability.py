@@ -1024,10 +1024,20 @@ def variants_main(argv: list[str] | None = None) -> int:
         choices=("float64", "float32", "bfloat16", "float16"),
         help="only this working dtype (repeatable; default all four: the cases drawn do not depend on it)",
     )
+    p.add_argument(
+        "--until-compared",
+        type=int,
+        default=None,
+        metavar="N",
+        help="per variant, keep drawing rounds until every selected dtype has N cases compared (vacuous and "
+        "overflowing cases do not count), at most --rounds rounds",
+    )
     p.add_argument("--jsonl", required=True, help="append results here, one JSON object per line")
     a = p.parse_args(argv)
     if a.cases < 1 or a.rounds < 1 or a.group < 1 or a.start_round < 0:
         p.error("--cases, --rounds and --group must be >= 1, --start-round >= 0")
+    if a.until_compared is not None and a.until_compared < 1:
+        p.error(f"--until-compared must be >= 1; got {a.until_compared}")
     from properties.regressions import HGRNOutputGate  # lazy: start-up time (Hypothesis)
 
     shipped = [
@@ -1042,8 +1052,18 @@ def variants_main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     torch.set_float32_matmul_precision("highest")
     bad = 0
-    for r in range(a.start_round, a.start_round + a.rounds):
-        for name in names:
+    rounds = range(a.start_round, a.start_round + a.rounds)
+    # rounds outer (numbers for every variant early), or per variant until enough cases are compared
+    order = (
+        [(r, name) for r in rounds for name in names]
+        if a.until_compared is None
+        else [(None, name) for name in names]
+    )
+    for r0, name in order:
+        compared: dict[str, int] = {}
+        for r in rounds if r0 is None else (r0,):
+            if a.until_compared is not None and compared and min(compared.values()) >= a.until_compared:
+                break
             t0 = time.perf_counter()
             res = variant_false_alarms(
                 name,
@@ -1063,6 +1083,8 @@ def variants_main(argv: list[str] | None = None) -> int:
                 "stats": {dt: {s: _stats_row(st) for s, st in by.items()} for dt, by in res["stats"].items()},
             }
             bad += sum(len(st.failures) for by in res["stats"].values() for st in by.values())
+            for dt, by in res["stats"].items():
+                compared[dt] = compared.get(dt, 0) + sum(st.cases - len(st.overflows) for st in by.values())
             with open(a.jsonl, "a", encoding="utf-8") as f:
                 f.write(json.dumps(row, default=str) + "\n")
     return 1 if bad else 0

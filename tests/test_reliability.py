@@ -226,11 +226,37 @@ def test_variant_sweep_has_no_false_alarm_and_counts_a_broken_twin(monkeypatch):
 def test_variants_cli_refuses_bad_arguments(capsys):
     from benchmarks.reliability import variants_main
 
-    for argv in (["--cases", "0"], ["--group", "0"], ["--variant", "no-such-variant"]):
+    for argv in (
+        ["--cases", "0"],
+        ["--group", "0"],
+        ["--variant", "no-such-variant"],
+        ["--until-compared", "0"],
+    ):
         with pytest.raises(SystemExit) as e:
             variants_main([*argv, "--jsonl", "/nonexistent/x.jsonl"])
         assert e.value.code == 2
     assert "unknown or not exact/partial" in capsys.readouterr().err
+
+
+def test_until_compared_draws_rounds_until_enough_cases_are_compared(tmp_path):
+    """``--until-compared N`` keeps drawing rounds for a variant until every selected dtype has N cases
+    compared (vacuous ones do not count), and stops at ``--rounds``."""
+    from benchmarks.reliability import variants_main
+
+    out = tmp_path / "v.jsonl"
+    argv = ["--cases", "16", "--variant", "lsa-direct", "--dtype", "bfloat16", "--jsonl", str(out)]
+    assert variants_main([*argv, "--rounds", "50", "--until-compared", "20"]) == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+
+    def compared(row):
+        return sum(st["cases"] - st["overflows"] for st in row["stats"]["bfloat16"].values())
+
+    counts = [compared(r) for r in rows]
+    assert sum(counts) >= 20 and sum(counts[:-1]) < 20  # stopped at the first round that reached 20
+    assert [r["round"] for r in rows] == list(range(len(rows)))
+    out.unlink()
+    assert variants_main([*argv, "--rounds", "2", "--until-compared", "1000000"]) == 0
+    assert len(out.read_text().splitlines()) == 2  # bounded by --rounds
 
 
 def test_long_stratum_finds_a_state_lost_past_chunk_4_of_64():
