@@ -62,7 +62,13 @@ HOOKS: tuple[Hook, ...] = (
     Hook("source", False, "ClassVar[str]", "citation of the recurrence"),
     Hook("oracle", False, "ClassVar[str]", "the fla reference it is cross-checked against"),
     # -- tolerance model -------------------------------------------------------------------------------
-    Hook("magnitude", False, "(params, x) -> Tensor[B, T, d_out]", "the tolerance model's M (float64, CPU)"),
+    Hook(
+        "magnitude",
+        False,
+        "(params, x, dtype=None) -> Tensor[B, T, d_out]",
+        "the tolerance model's M (float64, CPU); dtype (optional keyword): the working precision, for "
+        "constructions that form weights as products at it",
+    ),
     Hook(
         "path_length", False, "(params, T: int) -> int", "the tolerance model's n (roundings along one path)"
     ),

@@ -25,7 +25,7 @@ from jaxtyping import Float64
 from torch import Tensor
 
 from constructions.registry import Variant
-from constructions.tolerance import compare, lsa_rnn_budget
+from constructions.tolerance import compare, lsa_rnn_budget, magnitude_at, magnitude_takes_dtype
 
 from .claims import ClaimResult
 from .report.counterexample import encode_params, encode_tensor
@@ -133,7 +133,11 @@ def reference_side(variant: Variant, params, x: Float64[Tensor, "batch time d"])
 
 def _candidate(variant, params, x, sizes, ref, M, *, dtype, device, mode, path_length=None):
     """``construct(params)`` at ``dtype`` on ``device`` on ``x``, compared with ``ref`` under the tolerance
-    model (path length ``path_length`` when the variant declares one, else the template's budget)."""
+    model (path length ``path_length`` when the variant declares one, else the template's budget). A
+    variant whose weights are formed as products at the working precision declares a dtype-aware magnitude
+    (:func:`constructions.tolerance.magnitude_takes_dtype`); its $M$ is then taken at ``dtype``."""
+    if hasattr(variant, "magnitude") and magnitude_takes_dtype(variant):
+        M = magnitude_at(variant, params, x, dtype)
     low = _cast_params(params, dtype, device)
     rnn = variant.construct(low)
     y = rnn(x.to(device=device, dtype=dtype), mode=mode)
