@@ -7,6 +7,8 @@ import dataclasses
 import pytest
 import torch
 
+from constructions.variants.plan import ConstantDecay, InputDecay, Plan
+
 SHIPPED = [
     "lsa-direct",
     "lsa-compressed",
@@ -456,3 +458,20 @@ def test_reference_and_construct_on_empty_and_single_step_sequences():
             assert y.shape == y_ref.shape
             if v.status != "impossible":
                 assert torch.allclose(y, y_ref, rtol=1e-12, atol=1e-12), (name, T)
+
+
+def test_plan_takes_typed_parts_only():
+    """``Plan`` is built from typed parts; a flat keyword of the earlier form is refused, naming the part."""
+    W = torch.zeros(1, 2, 3, dtype=torch.float64)
+    for flat, hint in (
+        ({"decay_W": torch.zeros(1, 3)}, "InputDecay"),
+        ({"kv_decay": torch.ones(1, 2)}, "ConstantDecay"),
+        ({"skip_W": W}, "Skip"),
+    ):
+        with pytest.raises(TypeError, match=hint):
+            Plan(W, W, W, **flat)
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        Plan(W, W, W, decay_kind="x")
+    p = Plan(W, W, W, decay=InputDecay(torch.zeros(2, 3), "affine", per_key=True))
+    assert p.decay_per_key and p.decay_link == "affine" and p.kv_decay is None
+    assert Plan(W, W, W, decay=ConstantDecay(torch.ones(1, 2))).kv_decay is not None

@@ -30,7 +30,7 @@ from torch import Tensor
 from .._validation import require_finite, require_tensor
 from ..registry import register
 from .family import PlanVariant, affine, check_projections, heads_qkv, randn
-from .plan import Plan, plan_path_length
+from .plan import InputDecay, Plan, plan_path_length
 from .reference import (
     delta_rule_parallel,
     delta_rule_recurrent,
@@ -397,7 +397,7 @@ class OneHotDeltaRule(PlanVariant):
             Wv[h, :, :d] = params.beta[h] * params.W_V[h]
             Wa[h * d_k + j, d + h * d_k + j] = -params.beta[h]  # lambda = 1 - beta k_j
             Wa[h * d_k + j, dz] = 1
-        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay_W=Wa, decay_link="affine", decay_per_key=True)
+        return Plan(Wq, Wk, Wv, params.W_O, upstream=up, decay=InputDecay(Wa, "affine", per_key=True))
 
 
 register("softmax-attention")(SoftmaxAttention)

@@ -100,16 +100,18 @@ class Skip:
     W: Tensor
 
 
-_FLAT = (
-    "kv_decay",
-    "decay_W",
-    "decay_link",
-    "decay_scale",
-    "decay_per_key",
-    "conjugate_pairs",
-    "phase_bound",
-    "skip_W",
-)
+#: keywords of an earlier flat form of ``Plan`` and the typed part each belongs to (a clear error, not a
+#: shorthand: the typed parts make "constant and input-dependent decay at once" impossible to write)
+_TYPED_PART = {
+    "kv_decay": "decay=ConstantDecay(kv, conjugate_pairs, phase_bound)",
+    "conjugate_pairs": "decay=ConstantDecay(kv, conjugate_pairs, phase_bound)",
+    "phase_bound": "decay=ConstantDecay(kv, conjugate_pairs, phase_bound)",
+    "decay_W": "decay=InputDecay(W, link, scale, per_key)",
+    "decay_link": "decay=InputDecay(W, link, scale, per_key)",
+    "decay_scale": "decay=InputDecay(W, link, scale, per_key)",
+    "decay_per_key": "decay=InputDecay(W, link, scale, per_key)",
+    "skip_W": "skip=Skip(W)",
+}
 
 
 @dataclass(frozen=True, init=False)
@@ -118,11 +120,8 @@ class Plan:
     ``W_Q, W_K [H, d_k, d_z+1]``, ``W_V [H, d_v, d_z+1]``, ``W_O [d_out, H*d_v]``; an optional ``upstream``
     block; the ``decay`` (:class:`NoDecay`, :class:`ConstantDecay` or :class:`InputDecay`); an optional
     :class:`Skip`;
-    and the ``method`` (``"direct"`` or ``"compressed"``).
-
-    The flat keywords ``kv_decay=``, ``decay_W=``, ``decay_link=``, ``decay_scale=``, ``decay_per_key=``,
-    ``conjugate_pairs=``, ``phase_bound=``, ``skip_W=`` are a shorthand mapped onto the typed parts (mixing
-    them with ``decay=``/``skip=`` is an error); the same names read back as properties."""
+    and the ``method`` (``"direct"`` or ``"compressed"``). The parts' fields read back as properties
+    (``kv_decay``, ``decay_W``, ``skip_W``, ...), for the wiring code."""
 
     W_Q: Tensor
     W_K: Tensor
@@ -143,18 +142,14 @@ class Plan:
         decay: Decay | None = None,
         skip: Skip | None = None,
         method: str = "direct",
-        **flat,
+        **unknown,
     ):
-        unknown = set(flat) - set(_FLAT)
         if unknown:
-            raise TypeError(f"Plan() got unexpected keyword(s) {sorted(unknown)}")
-        if flat:
-            if decay is not None or skip is not None:
-                raise ValueError(
-                    "give the decay and skip either as typed parts (decay=, skip=) or as the flat "
-                    f"keywords {sorted(flat)}, not both"
-                )
-            decay, skip = _from_flat(**flat)
+            hints = sorted({_TYPED_PART[k] for k in unknown if k in _TYPED_PART})
+            raise TypeError(
+                f"Plan() got unexpected keyword(s) {sorted(unknown)}"
+                + (f"; give the typed part instead: {', '.join(hints)}" if hints else "")
+            )
         decay = NoDecay() if decay is None else decay
         if not isinstance(decay, (NoDecay, ConstantDecay, InputDecay)):
             raise TypeError(f"decay must be NoDecay, ConstantDecay or InputDecay; got {type(decay).__name__}")
@@ -261,30 +256,6 @@ class Plan:
         return any(
             t is not None and t.is_complex() for t in (self.W_Q, self.W_K, self.W_V, self.W_O, self.kv_decay)
         )
-
-
-def _from_flat(
-    kv_decay=None,
-    decay_W=None,
-    decay_link="exp-logsigmoid",
-    decay_scale=None,
-    decay_per_key=False,
-    conjugate_pairs=False,
-    phase_bound=0.0,
-    skip_W=None,
-) -> tuple[Decay, Skip | None]:
-    """The typed parts of the flat keywords (the one place their "only with / not both" rules are checked)."""
-    if kv_decay is not None and decay_W is not None:
-        raise ValueError("a plan has either a constant kv_decay or an input-dependent decay_W, not both")
-    if decay_W is not None:
-        decay = InputDecay(decay_W, decay_link, decay_scale, decay_per_key)
-    elif kv_decay is not None:
-        decay = ConstantDecay(kv_decay, conjugate_pairs, phase_bound)
-    else:
-        decay = NoDecay()
-    if conjugate_pairs and not isinstance(decay, ConstantDecay):
-        raise ValueError("conjugate pairs apply to complex plans with a constant decay")
-    return decay, None if skip_W is None else Skip(skip_W)
 
 
 def _dtype(plan: Plan) -> torch.dtype:
