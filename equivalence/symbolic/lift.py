@@ -106,23 +106,6 @@ class Ring:
         self.onehot[m[0]] = tuple(value_key(a) for a in scores)
         return p
 
-    def reduce(self, m: tuple):
-        """A monomial under the one-hot relations: ``None`` when it vanishes."""
-        seen: dict = {}
-        out = []
-        for g in m:
-            key = self.onehot.get(g)
-            if key is None:
-                out.append(g)
-                continue
-            if key in seen:
-                if seen[key] != g:
-                    return None
-                continue  # e_j^2 = e_j
-            seen[key] = g
-            out.append(g)
-        return tuple(out)
-
     def var(self, name: str) -> Poly:
         if name in self._var_ids:
             k = self._var_ids[name]
@@ -180,6 +163,11 @@ def _scaled(p: "Poly") -> tuple[int, dict]:
             sc = (D, {m: _numerator(c, D) for m, c in terms.items()})
         p._scaled = sc
     return sc
+
+
+def _ratio(c) -> tuple[int, int]:
+    """``(numerator, denominator)`` of an exact number (``int`` or ``Fraction``; denominator > 0)."""
+    return (c, 1) if type(c) is int else (c.numerator, c.denominator)
 
 
 def _numerator(c, D: int) -> int:
@@ -316,7 +304,8 @@ class Poly:
         if isinstance(o, Poly):
             Db, nb = _scaled(o)
         else:
-            Db, nb = (1, {(): o}) if type(o) is int else (o.denominator, {(): o.numerator})
+            num, Db = _ratio(o)
+            nb = {(): num}
         D = Da if Da == Db else math.lcm(Da, Db)
         na, nb = _scale(na, D // Da), _scale(nb, D // Db)
         if len(na) < len(nb):
@@ -358,9 +347,7 @@ class Poly:
                 return 0
             if o == 1:
                 return self
-            return (
-                self._times_number(o, 1) if type(o) is int else self._times_number(o.numerator, o.denominator)
-            )
+            return self._times_number(*_ratio(o))
         oh = self.ring.onehot
         if not oh:
             return _mul_terms(self, o, self.ring)
@@ -394,8 +381,8 @@ class Poly:
             return self * apply_fn("inv", o)
         if o == 0:
             raise Unliftable("division by an exact zero")
-        num, den = (1, o) if type(o) is int else (o.denominator, o.numerator)
-        return self._times_number(num, den) if den > 0 else self._times_number(-num, -den)
+        p, q = _ratio(o)  # self / (p/q) = self * q/p, with the sign moved to the numerator
+        return self._times_number(q, p) if p > 0 else self._times_number(-q, -p)
 
     def __rtruediv__(self, o):
         o = self._coerce(o)
