@@ -228,11 +228,7 @@ def template_path_length(A: Tensor, B: Tensor, C: Tensor, E: Tensor, D: Tensor) 
 
 def error_bound(M: Float[Tensor, "*shape"], n: int, dtype: torch.dtype) -> Float[Tensor, "*shape"]:
     r"""Elementwise bound $\gamma_n M + n\eta$ (float64)."""
-    u = unit_roundoff(dtype)
-    eta = torch.finfo(
-        {torch.complex64: torch.float32, torch.complex128: torch.float64}.get(dtype, dtype)
-    ).tiny
-    return gamma(n, u) * M.to(torch.float64).abs() + n * eta
+    return gamma(n, unit_roundoff(dtype)) * M.to(torch.float64).abs() + n * smallest_normal(dtype)
 
 
 @dataclass(frozen=True)
