@@ -122,9 +122,13 @@ def _json_float(v: float) -> float | str:
 
 def reference_side(variant: Variant, params, x: Float64[Tensor, "batch time d"]):
     """The float64 ``reference(params, x)`` and the tolerance model's magnitude $M$ (the variant's own, else
-    the reference's size per sequence): shared by the checks of every working dtype."""
+    the reference's size per sequence): shared by the checks of every working dtype. ``M`` is ``None`` when
+    the variant's magnitude depends on the working dtype (weights formed as products at that precision,
+    :func:`constructions.tolerance.magnitude_takes_dtype`): :func:`_candidate` takes it at each dtype."""
     ref = variant.reference(params, x)
-    if hasattr(variant, "magnitude"):
+    if hasattr(variant, "magnitude") and magnitude_takes_dtype(variant):
+        M = None
+    elif hasattr(variant, "magnitude"):
         M = variant.magnitude(params, x)
     else:  # no absolute computation available: relative to the reference's own size
         M = ref.abs().amax(dim=(1, 2), keepdim=True).expand_as(ref).to(torch.float64)
@@ -133,10 +137,9 @@ def reference_side(variant: Variant, params, x: Float64[Tensor, "batch time d"])
 
 def _candidate(variant, params, x, sizes, ref, M, *, dtype, device, mode, path_length=None):
     """``construct(params)`` at ``dtype`` on ``device`` on ``x``, compared with ``ref`` under the tolerance
-    model (path length ``path_length`` when the variant declares one, else the template's budget). A
-    variant whose weights are formed as products at the working precision declares a dtype-aware magnitude
-    (:func:`constructions.tolerance.magnitude_takes_dtype`); its $M$ is then taken at ``dtype``."""
-    if hasattr(variant, "magnitude") and magnitude_takes_dtype(variant):
+    model (path length ``path_length`` when the variant declares one, else the template's budget). ``M``
+    ``None`` (:func:`reference_side`, a dtype-aware magnitude): taken here at ``dtype``."""
+    if M is None:
         M = magnitude_at(variant, params, x, dtype)
     low = _cast_params(params, dtype, device)
     rnn = variant.construct(low)
